@@ -1,0 +1,142 @@
+"""Argument checks shared by every loss, with one message format.
+
+Every message names the argument, says what was expected and what was received::
+
+    `reduction` must be one of 'none', 'mean', 'sum'; got 'avg'
+
+Checks on *values* (probabilities in [0, 1], variances >= 0, ...) go through
+:func:`check_values`, which skips arrays that cannot be read without computing
+them (JAX arrays under ``jit``, lazy Dask arrays); shape, dtype and option
+checks always run.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from collections.abc import Callable, Sequence
+
+import array_api_compat as _compat
+
+from . import _xp
+
+
+def fail(kind: type[Exception], name: str, expected: str, got: object) -> None:
+    """Raise ``kind`` with the project's message format."""
+    raise kind(f"`{name}` must {expected}; got {got}")
+
+
+def describe(x) -> str:
+    """Short description of an argument for an error message."""
+    if hasattr(x, "shape") and hasattr(x, "dtype"):
+        return f"array of shape {tuple(x.shape)} and dtype {x.dtype}"
+    return f"{type(x).__name__} {x!r}"
+
+
+def namespace(**arrays):
+    """The array namespace shared by the named arrays (``None`` entries ignored).
+
+    Raises ``TypeError`` naming the argument that is not an array, or the
+    arguments that come from different array libraries.
+    """
+    given = {k: v for k, v in arrays.items() if v is not None}
+    for name, x in given.items():
+        if not _compat.is_array_api_obj(x):
+            fail(TypeError, name, "be an array (NumPy, PyTorch, JAX, Dask, CuPy or array-api-strict)", describe(x))
+    try:
+        return _compat.array_namespace(*given.values())
+    except TypeError:
+        libs = {k: type(v).__module__.split(".")[0] + "." + type(v).__name__ for k, v in given.items()}
+        first = next(iter(libs))
+        for name, lib in libs.items():
+            if lib != libs[first]:
+                fail(TypeError, name, f"come from the same array library as `{first}` ({libs[first]})", lib)
+        raise
+
+
+def check_floating(xp, name: str, x) -> None:
+    """``x`` must have a real floating dtype (``TypeError`` otherwise)."""
+    if x is not None and not xp.isdtype(x.dtype, "real floating"):
+        fail(TypeError, name, "have a floating-point dtype", x.dtype)
+
+
+def check_integer(xp, name: str, x) -> None:
+    """``x`` must have an integer dtype (``TypeError`` otherwise)."""
+    if x is not None and not xp.isdtype(x.dtype, "integral"):
+        fail(TypeError, name, "have an integer dtype", x.dtype)
+
+
+def check_ndim(name: str, x, allowed: Sequence[int]) -> None:
+    if x.ndim not in allowed:
+        want = " or ".join(str(n) for n in allowed)
+        fail(ValueError, name, f"be {want}-dimensional", f"shape {tuple(x.shape)}")
+
+
+def check_same_shape(name_a: str, a, name_b: str, b) -> None:
+    """``a`` and ``b`` must have exactly the same shape (``ValueError`` otherwise)."""
+    if tuple(a.shape) != tuple(b.shape):
+        fail(ValueError, name_b, f"have the same shape as `{name_a}` {tuple(a.shape)}", f"shape {tuple(b.shape)}")
+
+
+def check_broadcastable(shape, name: str, x, to: str = "`input`") -> tuple:
+    """``x`` must broadcast against ``shape``; returns the broadcast shape."""
+    try:
+        return _xp.broadcast_shapes(tuple(shape), tuple(x.shape))
+    except ValueError:
+        fail(ValueError, name, f"be broadcastable with {to} of shape {tuple(shape)}", f"shape {tuple(x.shape)}")
+
+
+def check_target_broadcast(input, target, name: str = "target") -> tuple:
+    """PyTorch's rule for the pointwise regression losses: a ``target`` of
+    another shape is broadcast against ``input`` with a ``UserWarning``
+    (same text as PyTorch); one that does not broadcast is a ``ValueError``."""
+    if tuple(target.shape) != tuple(input.shape):
+        warnings.warn(
+            f"Using a target size ({_torch_size(target)}) that is different to the input size "
+            f"({_torch_size(input)}). This will likely lead to incorrect results due to broadcasting. "
+            "Please ensure they have the same size.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return check_broadcastable(input.shape, name, target)
+
+
+def _torch_size(x) -> str:
+    return f"torch.Size({list(x.shape)})"
+
+
+def check_option(name: str, value, allowed: Sequence) -> None:
+    """A string or enum-like option from a fixed set."""
+    if not isinstance(value, str) or value not in allowed:
+        want = ", ".join(repr(a) for a in allowed)
+        fail(ValueError, name, f"be one of {want}", repr(value))
+
+
+def check_number(name: str, value, *, integer: bool = False, min: float | None = None,
+                 min_inclusive: bool = True, max: float | None = None) -> None:
+    """A Python (or NumPy scalar) number option such as ``margin``, ``eps`` or ``beta``."""
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind):
+        fail(TypeError, name, "be an int" if integer else "be a real number", describe(value))
+    if min is not None and (value < min if min_inclusive else value <= min):
+        fail(ValueError, name, f"be {'>=' if min_inclusive else '>'} {min}", value)
+    if max is not None and value > max:
+        fail(ValueError, name, f"be <= {max}", value)
+
+
+def check_bool(name: str, value) -> None:
+    if not isinstance(value, bool):
+        fail(TypeError, name, "be a bool", describe(value))
+
+
+def check_values(xp, name: str, x, ok: Callable, expected: str) -> None:
+    """Value check ``all(ok(x))``, skipped when ``x`` cannot be read cheaply.
+
+    ``ok`` maps the array to a boolean array. On lazy arrays (JAX under
+    ``jit``, Dask) the check is skipped, so it neither breaks tracing nor
+    forces a computation; the loss docstrings list what is skipped.
+    """
+    if x is None or _compat.is_lazy_array(x) or _xp.size(x) == 0:
+        return
+    if not bool(xp.all(ok(x))):
+        fail(ValueError, name, expected, f"values in [{_xp.item(xp.min(x))}, {_xp.item(xp.max(x))}]")

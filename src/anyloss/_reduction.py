@@ -1,0 +1,88 @@
+"""Reductions, once for every loss: PyTorch's legacy ``size_average``/``reduce``
+arguments, ``'none'``/``'mean'``/``'sum'``/``'batchmean'`` and their VJPs.
+
+A loss's forward returns its *unreduced* loss and, where ``'mean'`` is not the
+plain average over elements, the divisor to use (the total weight of the
+non-ignored targets for ``cross_entropy``, for instance). The reduction and
+its gradient are then the same code for all losses.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from . import _xp
+from ._checks import check_option
+
+REDUCTIONS = ("none", "mean", "sum")
+
+
+def legacy_reduction(size_average, reduce, reduction: str, *, stacklevel: int = 3) -> str:
+    """Resolve PyTorch's deprecated ``size_average``/``reduce`` arguments.
+
+    When either is given it wins over ``reduction``, exactly as in PyTorch:
+    ``reduce=False`` gives ``'none'``; otherwise ``size_average=False`` gives
+    ``'sum'``; otherwise ``'mean'``. PyTorch warns with a ``UserWarning``
+    (same text here).
+    """
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    ret = "mean" if (size_average and reduce) else ("sum" if reduce else "none")
+    warnings.warn(
+        f"size_average and reduce args will be deprecated, please use reduction='{ret}' instead.",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
+    return ret
+
+
+def check_reduction(reduction, allowed=REDUCTIONS) -> str:
+    check_option("reduction", reduction, allowed)
+    return reduction
+
+
+def reduce(xp, loss, reduction: str, divisor=None):
+    """Reduce the unreduced ``loss``.
+
+    ``'mean'`` divides the sum by ``divisor`` (default: the number of
+    elements; an empty loss gives NaN, as PyTorch's 0/0). ``'batchmean'``
+    divides the sum by the size of the first dimension.
+    """
+    if reduction == "none":
+        return loss
+    total = xp.sum(loss)
+    if reduction != "sum":
+        total = total / _divisor(loss, reduction, divisor)
+    # NumPy reductions give NumPy scalars; the contract is a 0-d array.
+    return xp.asarray(total)
+
+
+def reduce_vjp(xp, g, reduction: str, loss, divisor=None):
+    """VJP of :func:`reduce`: ``(g_loss, g_divisor)``.
+
+    ``g_loss`` is the cotangent of the unreduced loss. ``g_divisor`` is the
+    cotangent of an explicit ``'mean'`` divisor (``None`` otherwise); a loss
+    whose divisor depends on a differentiable array (the total weight in a
+    weighted ``mse_loss``) chains it into that array's gradient.
+    """
+    if reduction == "none":
+        return g, None
+    if reduction == "sum":
+        return xp.broadcast_to(g, loss.shape), None
+    d = _divisor(loss, reduction, divisor)
+    g_divisor = None
+    if reduction == "mean" and divisor is not None:
+        g_divisor = -g * xp.sum(loss) / (d * d)
+    return xp.broadcast_to(g / d, loss.shape), g_divisor
+
+
+def _divisor(loss, reduction, divisor):
+    if reduction == "batchmean":
+        return loss.shape[0] if loss.ndim > 0 else 1
+    if divisor is None:
+        n = _xp.size(loss)
+        # 0/0 -> NaN for an empty 'mean', as in PyTorch; float() keeps it a Python scalar.
+        return float(n) if n else float("nan")
+    return divisor

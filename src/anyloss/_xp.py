@@ -1,0 +1,97 @@
+"""Namespace, shape and dtype helpers, and the few operations the Array API
+standard lacks. Loss code calls these instead of branching on a backend; any
+backend workaround lives here, with a comment naming the backend and why.
+"""
+
+from __future__ import annotations
+
+import math
+
+import array_api_compat as _compat
+
+
+def size(x) -> int:
+    """Number of elements (the standard's ``x.size`` may be ``None`` for lazy arrays)."""
+    return math.prod(int(d) for d in x.shape)
+
+
+def item(x):
+    """A Python scalar from a 0-d array."""
+    return x.item() if hasattr(x, "item") else float(x)
+
+
+def device(x):
+    return _compat.device(x)
+
+
+def broadcast_shapes(*shapes) -> tuple:
+    """NumPy/PyTorch broadcasting of shapes; ``ValueError`` if they do not broadcast."""
+    ndim = max((len(s) for s in shapes), default=0)
+    out = []
+    for axis in range(ndim):
+        dims = {s[axis - ndim + len(s)] for s in shapes if axis - ndim + len(s) >= 0}
+        dims.discard(1)
+        if len(dims) > 1:
+            raise ValueError(f"shapes {shapes} do not broadcast")
+        out.append(dims.pop() if dims else 1)
+    return tuple(out)
+
+
+def result_float_dtype(xp, *arrays):
+    """PyTorch's type promotion for a loss: floating arrays promote among
+    themselves (float32 with float64 gives float64), integer and boolean arrays
+    never widen a floating one (float32 with int64 stays float32, unlike NumPy)."""
+    floats = [a.dtype for a in arrays if a is not None and xp.isdtype(a.dtype, "real floating")]
+    return xp.result_type(*floats)
+
+
+def as_float(xp, x, dtype):
+    """``x`` in ``dtype`` (no copy when it already is)."""
+    return x if x.dtype == dtype else xp.astype(x, dtype)
+
+
+def sum_to_shape(xp, g, shape):
+    """Sum a broadcast cotangent ``g`` back to ``shape`` (the VJP of broadcasting)."""
+    shape = tuple(shape)
+    if tuple(g.shape) == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, d in enumerate(shape) if d == 1 and g.shape[lead + i] != 1
+    )
+    if axes:
+        g = xp.sum(g, axis=axes)
+    return xp.reshape(g, shape)
+
+
+def broadcast(xp, *arrays):
+    """Broadcast the non-``None`` arrays to one shape (``None`` stays ``None``)."""
+    present = [a for a in arrays if a is not None]
+    shape = broadcast_shapes(*(tuple(a.shape) for a in present))
+    return tuple(None if a is None else (a if tuple(a.shape) == shape else xp.broadcast_to(a, shape))
+                 for a in arrays)
+
+
+def softplus(xp, x):
+    """log(1 + exp(x)) without overflow: max(x, 0) + log1p(exp(-|x|))."""
+    return xp.maximum(x, 0.0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+
+def sigmoid(xp, x):
+    """1 / (1 + exp(-x)), computed from exp(-|x|) so that it never overflows."""
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def logsumexp(xp, x, axis, keepdims=False):
+    """log(sum(exp(x))) along ``axis``, shifted by the max so it cannot overflow.
+
+    An all ``-inf`` slice gives ``-inf`` (not NaN), as PyTorch's does."""
+    m = xp.max(x, axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+    out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else xp.squeeze(out, axis=axis)
+
+
+def log_softmax(xp, x, axis):
+    return x - logsumexp(xp, x, axis, keepdims=True)

@@ -1,0 +1,89 @@
+"""Home of F.mse_loss and anyloss.MSELoss."""
+
+from __future__ import annotations
+
+from .._checks import check_floating, check_same_shape, check_target_broadcast, namespace
+from .._module import Loss
+from .._reduction import check_reduction, legacy_reduction
+from .._spec import LossSpec, register_spec
+from .._xp import as_float, result_float_dtype
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    r"""Mean squared error between ``input`` and ``target``, optionally weighted.
+
+    .. math::
+        \ell_n = w_n (x_n - y_n)^2
+
+    reduced by ``'none'`` (:math:`\ell`), ``'sum'`` (:math:`\sum_n \ell_n`) or
+    ``'mean'`` (:math:`\sum_n \ell_n / N`; with ``weight``,
+    :math:`\sum_n \ell_n / \sum_n w_n`).
+
+    Args:
+        input: predictions, any shape, floating dtype.
+        target: same shape as ``input``; another shape is broadcast against it
+            with a ``UserWarning``, as in PyTorch.
+        size_average, reduce: deprecated; see ``reduction``.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        weight: optional per-element weights, exactly ``input``'s shape.
+
+    Shape:
+        ``input`` (*), ``target`` (*), output scalar, or (*) for ``'none'``.
+
+    Gradients: ``input``, ``target`` and ``weight``.
+
+    Example:
+        >>> import numpy as np, anyloss.functional as F
+        >>> F.mse_loss(np.ones((2, 2)), np.array([[0.0, 1.0], [2.0, 3.0]]))
+        array(1.5)
+    """
+    reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
+    xp = namespace(input=input, target=target, weight=weight)
+    check_floating(xp, "input", input)
+    check_target_broadcast(input, target)
+    if weight is not None:
+        check_same_shape("input", input, "weight", weight)
+    return SPEC.apply(xp, (input, target, weight), reduction)
+
+
+def _fwd(xp, input, target, weight):
+    dtype = result_float_dtype(xp, input, target, weight)
+    diff = as_float(xp, input, dtype) - as_float(xp, target, dtype)
+    sq = diff * diff
+    if weight is None:
+        return sq, (diff, None)
+    # A weighted 'mean' divides by the total weight, not the element count.
+    w = as_float(xp, weight, dtype)
+    return sq * w, (diff, w), xp.sum(w)
+
+
+def _bwd(xp, res, g, g_divisor=None):
+    diff, w = res
+    if w is None:
+        gi = 2.0 * diff * g
+        return gi, -gi, None
+    gi = 2.0 * diff * (w * g)
+    gw = diff * diff * g if g_divisor is None else diff * diff * g + g_divisor
+    return gi, -gi, gw
+
+
+class MSELoss(Loss):
+    """Object form of :func:`mse_loss` (``torch.nn.MSELoss``)."""
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+
+    def forward(self, input, target):
+        return mse_loss(input, target, reduction=self.reduction)
+
+
+SPEC = register_spec(LossSpec(
+    name="mse_loss",
+    fwd=_fwd,
+    bwd=_bwd,
+    argnames=("input", "target", "weight"),
+    differentiable=("input", "target", "weight"),
+    summary="squared error (x - y)^2; regression",
+    functional=mse_loss,
+    cls=MSELoss,
+))

@@ -1,0 +1,268 @@
+"""Test logic shared by every loss: PyTorch as the oracle.
+
+A loss's test file declares data (``CASES``, ``ERRORS``) built with
+:class:`Case` and :class:`Error`; the functions here run them against
+``torch.nn.functional`` and ``torch.autograd``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+import anyloss
+import anyloss.functional as AF
+
+torch = pytest.importorskip("torch")
+TF = torch.nn.functional
+
+
+# --------------------------------------------------------------------------- conversion
+
+def to_numpy(x) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    try:
+        return np.asarray(x)
+    except (TypeError, ValueError, RuntimeError):
+        return np.from_dlpack(x)
+
+
+def to_torch(x) -> torch.Tensor:
+    return torch.from_numpy(np.array(to_numpy(x), copy=True))
+
+
+def to_xp(xp, a):
+    """A NumPy test input as an array of the backend under test."""
+    return xp.asarray(a) if isinstance(a, np.ndarray) else a
+
+
+# --------------------------------------------------------------------------- test data
+
+@dataclass
+class Case:
+    """One oracle test: ``make(rng, dtype) -> (args, kwargs)`` builds NumPy
+    inputs (floats in ``dtype``); options go in ``kwargs``."""
+
+    id: str
+    make: Callable
+    grads: bool = True  # compare gradients too
+    tol: dict = field(default_factory=dict)  # rtol/atol overrides, with a reason at the call site
+
+
+@dataclass
+class Error:
+    """One bad-input test: anyloss must raise ``exc`` matching ``match`` (which
+    should name the argument). ``torch_raises``: PyTorch rejects it too."""
+
+    id: str
+    make: Callable
+    exc: type
+    match: str
+    torch_raises: bool = True
+
+
+def cases(*cs: Case):
+    return pytest.mark.parametrize("case", cs, ids=[c.id for c in cs])
+
+
+def errors(*es: Error):
+    return pytest.mark.parametrize("error", es, ids=[e.id for e in es])
+
+
+# --------------------------------------------------------------------------- the oracle
+
+def _bind(name, args, kwargs):
+    """Parameter name of every array argument: [(slot, param_name)] where slot is
+    an int (position) or a str (keyword)."""
+    sig = inspect.signature(getattr(TF, name))
+    bound = sig.bind(*args, **kwargs)
+    pos_names = list(sig.parameters)
+    slots = []
+    for i, a in enumerate(args):
+        if isinstance(a, np.ndarray):
+            slots.append((i, pos_names[i]))
+    for k, a in kwargs.items():
+        if isinstance(a, np.ndarray):
+            slots.append((k, k))
+    assert bound  # the call matches PyTorch's signature
+    return slots
+
+
+def _call_with(fn, args, kwargs, slots, arrays):
+    args, kwargs = list(args), dict(kwargs)
+    for (slot, _), a in zip(slots, arrays):
+        if isinstance(slot, int):
+            args[slot] = a
+        else:
+            kwargs[slot] = a
+    return fn(*args, **kwargs)
+
+
+def _is_float(a: np.ndarray) -> bool:
+    return np.issubdtype(a.dtype, np.floating)
+
+
+def torch_value_and_grads(name, args, kwargs, slots, cotangent_seed=0):
+    """PyTorch's value and ``autograd`` gradients (None where it gives none),
+    plus the warnings it emitted and the cotangent used."""
+    arrays = [_get(args, kwargs, s) for s, _ in slots]
+    tensors = [to_torch(a) for a in arrays]
+    for t, a in zip(tensors, arrays):
+        if _is_float(a):
+            t.requires_grad_(True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = _call_with(getattr(TF, name), args, kwargs, slots, tensors)
+    ct = _cotangent(tuple(out.shape), out.dtype, cotangent_seed)
+    wanted = [t for t in tensors if t.requires_grad]
+    grads = [None] * len(tensors)
+    if wanted and out.requires_grad:
+        try:
+            got = torch.autograd.grad(out, wanted, ct, allow_unused=True)
+        except (RuntimeError, NotImplementedError) as e:
+            if "not implemented" not in str(e):
+                raise
+            got = _grads_one_by_one(out, wanted, ct)
+        it = iter(got)
+        grads = [next(it) if t.requires_grad else None for t in tensors]
+    return out.detach(), grads, ct, [str(w.message) for w in caught]
+
+
+def _grads_one_by_one(out, wanted, ct):
+    """Gradients for the inputs PyTorch can differentiate, None for the others
+    ('the derivative for X is not implemented')."""
+    res = []
+    for t in wanted:
+        try:
+            (g,) = torch.autograd.grad(out, [t], ct, retain_graph=True, allow_unused=True)
+        except (RuntimeError, NotImplementedError):
+            g = None
+        res.append(g)
+    return res
+
+
+def _get(args, kwargs, slot):
+    return args[slot] if isinstance(slot, int) else kwargs[slot]
+
+
+def _cotangent(shape, dtype, seed):
+    if shape == ():
+        return torch.ones((), dtype=dtype)
+    g = np.random.default_rng(seed).standard_normal(shape)
+    return torch.from_numpy(g).to(dtype)
+
+
+def assert_close(actual, expected: torch.Tensor, what: str, **tol):
+    a = to_torch(actual)
+    assert tuple(a.shape) == tuple(expected.shape), f"{what}: shape {tuple(a.shape)} != torch's {tuple(expected.shape)}"
+    torch.testing.assert_close(a, expected, equal_nan=True, msg=lambda m: f"{what}: {m}", **tol)
+
+
+def check_against_torch(name: str, args: tuple, kwargs: dict, xp, *, grads: bool = True, tol=None,
+                        cotangent_seed: int = 0):
+    """anyloss's ``F.<name>`` on ``xp`` arrays equals ``torch.nn.functional.<name>``:
+    value (shape, dtype, numbers), warnings, and the gradient of every
+    argument PyTorch differentiates (and no other)."""
+    tol = tol or {}
+    spec = anyloss.losses()[name]
+    slots = _bind(name, args, kwargs)
+    t_out, t_grads, ct, t_warnings = torch_value_and_grads(name, args, kwargs, slots, cotangent_seed)
+
+    arrays = [to_xp(xp, _get(args, kwargs, s)) for s, _ in slots]
+    fn = getattr(AF, name)
+
+    def f(*arrs):
+        return _call_with(fn, args, kwargs, slots, arrs)
+
+    diff = [i for i, ((_, pname), a) in enumerate(zip(slots, arrays))
+            if pname in spec.differentiable and xp.isdtype(a.dtype, "real floating")]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if grads and diff:
+            out, pullback = anyloss.vjp(f, *arrays, argnums=tuple(diff))
+        else:
+            out = f(*arrays)
+    a_warnings = [str(w.message) for w in caught if not issubclass(w.category, RuntimeWarning)]
+    assert sorted(set(a_warnings)) == sorted(set(t_warnings)), "warnings differ from PyTorch's"
+
+    import array_api_compat
+
+    assert array_api_compat.array_namespace(out) is array_api_compat.array_namespace(arrays[0]), \
+        "the result is not an array of the input's library"
+    assert_close(out, t_out, f"{name} value", **tol)
+    if not grads:
+        return
+    # The arguments PyTorch differentiates are exactly the ones anyloss does.
+    torch_diff = [i for i, g in enumerate(t_grads) if g is not None]
+    names = [p for _, p in slots]
+    assert [names[i] for i in diff] == [names[i] for i in torch_diff], \
+        f"differentiable arguments: anyloss {[names[i] for i in diff]}, torch {[names[i] for i in torch_diff]}"
+    if not diff:
+        return
+    a_grads = pullback(xp.asarray(to_numpy(ct)) if ct.ndim else xp.ones_like(out))
+    for i, g in zip(diff, a_grads):
+        assert array_api_compat.array_namespace(g) is array_api_compat.array_namespace(arrays[0])
+        assert_close(g, t_grads[i], f"{name} gradient of `{names[i]}`", **tol)
+
+
+def check_error(name: str, args: tuple, kwargs: dict, xp, exc: type, match: str, torch_raises: bool = True):
+    """anyloss raises ``exc`` with a message matching ``match``; PyTorch raises too."""
+    arrays_args = tuple(to_xp(xp, a) for a in args)
+    arrays_kwargs = {k: to_xp(xp, v) for k, v in kwargs.items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(exc, match=match):
+            getattr(AF, name)(*arrays_args, **arrays_kwargs)
+        if torch_raises:
+            t_args = tuple(to_torch(a) if isinstance(a, np.ndarray) else a for a in args)
+            t_kwargs = {k: to_torch(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+            with pytest.raises(Exception):
+                getattr(TF, name)(*t_args, **t_kwargs)
+
+
+def run_case(name, case: Case, xp, dtype, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    args, kwargs = case.make(rng, np.dtype(dtype))
+    check_against_torch(name, args, kwargs, xp, grads=case.grads, tol=case.tol)
+
+
+def run_error(name, error: Error, xp):
+    rng = np.random.default_rng(0)
+    args, kwargs = error.make(rng, np.dtype("float64"))
+    check_error(name, args, kwargs, xp, error.exc, error.match, error.torch_raises)
+
+
+def finite_difference_grad(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Central differences of the scalar ``f`` at ``x`` (float64), for users' own losses."""
+    x = np.array(x, dtype=np.float64)
+    g = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + eps
+        hi = float(f(x))
+        x[idx] = old - eps
+        lo = float(f(x))
+        x[idx] = old
+        g[idx] = (hi - lo) / (2 * eps)
+    return g
+
+
+def rand(rng, shape, dtype, low=-2.0, high=2.0):
+    return rng.uniform(low, high, size=shape).astype(dtype)
+
+
+def signs(rng, shape, dtype):
+    """Targets in {1, -1}."""
+    return np.where(rng.random(shape) < 0.5, -1.0, 1.0).astype(dtype)
+
+
+def re_arg(argname: str) -> str:
+    """A regex that an error message names argument ``argname``."""
+    return re.escape(f"`{argname}`")
