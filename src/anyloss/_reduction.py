@@ -79,10 +79,8 @@ def reduce_vjp(xp, g, reduction: str, loss, divisor=None):
 
 
 def _divisor(loss, reduction, divisor):
-    if reduction == "batchmean":
-        return loss.shape[0] if loss.ndim > 0 else 1
-    if divisor is None:
-        n = _xp.size(loss)
-        # 0/0 -> NaN for an empty 'mean', as in PyTorch; float() keeps it a Python scalar.
-        return float(n) if n else float("nan")
-    return divisor
+    if divisor is not None and reduction == "mean":
+        return divisor
+    n = (loss.shape[0] if loss.ndim > 0 else 1) if reduction == "batchmean" else _xp.size(loss)
+    # An empty batch gives PyTorch's 0/0 = NaN, here without NumPy's divide warning.
+    return float(n) if n else float("nan")

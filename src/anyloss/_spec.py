@@ -33,6 +33,9 @@ class LossSpec:
     argnames: tuple[str, ...]
     differentiable: tuple[str, ...] = ()
     summary: str = ""
+    # example(xp) -> (args, kwargs): a small worked example (PyTorch's docs' one
+    # where it has one), used by the demo, the docs and the CLI.
+    example: Callable | None = field(default=None, compare=False)
     functional: Callable | None = field(default=None, compare=False)
     cls: type | None = field(default=None, compare=False)
 

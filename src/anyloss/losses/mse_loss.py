@@ -86,4 +86,5 @@ SPEC = register_spec(LossSpec(
     summary="squared error (x - y)^2; regression",
     functional=mse_loss,
     cls=MSELoss,
+    example=lambda xp: ((xp.ones((2, 2), dtype=xp.float64), xp.asarray([[0.0, 1.0], [2.0, 3.0]])), {}),
 ))

@@ -1,0 +1,52 @@
+"""anyloss on NumPy: every loss's worked example, its value and its gradient,
+beside PyTorch's value when PyTorch is installed.
+
+    python examples/quickstart.py
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+import anyloss
+
+try:
+    import torch
+except ImportError:  # the demo runs on NumPy alone
+    torch = None
+
+
+def torch_value(name, args, kwargs):
+    conv = lambda a: torch.from_numpy(np.asarray(a)) if isinstance(a, np.ndarray) else a  # noqa: E731
+    out = getattr(torch.nn.functional, name)(*map(conv, args), **{k: conv(v) for k, v in kwargs.items()})
+    return out.numpy()
+
+
+def main():
+    np.set_printoptions(precision=4, suppress=True)
+    print(f"anyloss {anyloss.__version__} on NumPy {np.__version__}"
+          + (f", PyTorch {torch.__version__} alongside" if torch else " (install torch to compare)"))
+    for name, spec in anyloss.losses().items():
+        if spec.example is None:
+            continue
+        args, kwargs = spec.example(np)
+        # Differentiate every floating array argument the loss has a gradient for.
+        argnums = tuple(i for i, a in enumerate(args)
+                        if isinstance(a, np.ndarray) and a.dtype.kind == "f" and i < len(spec.argnames)
+                        and spec.argnames[i] in spec.differentiable)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            value, grads = anyloss.value_and_grad(spec.functional, argnums=argnums)(*args, **kwargs)
+            line = f"{name:34s} anyloss {float(value):.4f}"
+            if torch is not None:
+                line += f"   torch {float(torch_value(name, args, kwargs)):.4f}"
+        print(line)
+        for i, g in zip(argnums, grads):
+            head = f"    d/d{spec.argnames[i]:<11s}"
+            print(head + np.array2string(g, prefix=head))
+
+
+if __name__ == "__main__":
+    main()
