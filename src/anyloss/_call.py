@@ -15,6 +15,8 @@ the framework bridges share.
 from __future__ import annotations
 
 import contextvars
+
+import array_api_compat as _compat
 from dataclasses import dataclass
 
 from ._reduction import reduce, reduce_vjp
@@ -88,4 +90,25 @@ def apply(spec, xp, arrays, reduction, options):
             _TAPE.reset(token)
         tape.record(rec)
         return value
+    bridge = _bridge(arrays)
+    if bridge is not None:
+        return bridge.apply(spec, xp, arrays, reduction, options)
     return forward(spec, xp, arrays, reduction, options)[0]
+
+
+def _bridge(arrays):
+    """The framework bridge these arrays need, or None to run the forward plainly.
+
+    PyTorch tensors that require a gradient go through one autograd.Function;
+    JAX arrays go through one custom_vjp. Everything else (NumPy, Dask, CuPy,
+    array-api-strict) has no autodiff to attach to."""
+    first = next(a for a in arrays if a is not None)
+    if _compat.is_torch_array(first):
+        from ._bridges import torch as bridge
+
+        return bridge if bridge.wants_grad(arrays) else None
+    if _compat.is_jax_array(first):
+        from ._bridges import jax as bridge
+
+        return bridge
+    return None

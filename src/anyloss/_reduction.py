@@ -55,8 +55,7 @@ def reduce(xp, loss, reduction: str, divisor=None):
     total = xp.sum(loss)
     if reduction != "sum":
         total = total / _divisor(loss, reduction, divisor)
-    # NumPy reductions give NumPy scalars; the contract is a 0-d array.
-    return xp.asarray(total)
+    return _xp.zero_dim(xp, total)
 
 
 def reduce_vjp(xp, g, reduction: str, loss, divisor=None):

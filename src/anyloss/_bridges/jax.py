@@ -1,0 +1,57 @@
+"""JAX bridge: one ``jax.custom_vjp`` per loss and set of static options.
+
+Options (reduction, margins, ignore_index, ...) are closed over and stay
+static; arrays are the function's arguments, so ``jax.jit``, ``jax.grad`` and
+``jax.vmap`` work, and ``jax.grad`` uses the loss's analytic gradient.
+Forward-mode differentiation (``jax.jvp``, ``jax.jacfwd``) is not supported
+by ``custom_vjp``; JAX raises its own error for it.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import numpy as np
+
+from .._call import Record, backward, forward
+
+
+def _make(spec, xp, reduction, options):
+    @jax.custom_vjp
+    def loss(*arrays):
+        return forward(spec, xp, arrays, reduction, options)[0]
+
+    def loss_fwd(*arrays):
+        value, rec = forward(spec, xp, arrays, reduction, options)
+        return value, (arrays, value, rec.loss, rec.divisor, rec.res)
+
+    def loss_bwd(saved, g):
+        arrays, value, unreduced, divisor, res = saved
+        rec = Record(spec, xp, arrays, options, reduction, value, unreduced, divisor, res)
+        cts = backward(rec, g)
+        out = []
+        for a, ct in zip(arrays, cts):
+            if a is None:
+                out.append(None)
+            elif not xp.isdtype(a.dtype, "real floating"):
+                out.append(np.zeros(a.shape, dtype=jax.dtypes.float0))  # integer arguments
+            else:
+                out.append(xp.zeros_like(a) if ct is None else ct)
+        return tuple(out)
+
+    loss.defvjp(loss_fwd, loss_bwd)
+    return loss
+
+
+@functools.lru_cache(maxsize=256)
+def _cached(spec, xp, reduction, options_items):
+    return _make(spec, xp, reduction, dict(options_items))
+
+
+def apply(spec, xp, arrays, reduction, options):
+    try:
+        fn = _cached(spec, xp, reduction, tuple(sorted(options.items())))
+    except TypeError:  # an unhashable option: build the function for this call only
+        fn = _make(spec, xp, reduction, options)
+    return fn(*arrays)
