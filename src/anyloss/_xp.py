@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 import array_api_compat as _compat
+import numpy as np  # core dependency; only to recognise NumPy scalars
 
 
 def size(x) -> int:
@@ -18,6 +19,11 @@ def size(x) -> int:
 def item(x):
     """A Python scalar from a 0-d array."""
     return x.item() if hasattr(x, "item") else float(x)
+
+
+def zero_dim(xp, x):
+    """NumPy reductions give NumPy scalars; the contract is a 0-d array."""
+    return xp.asarray(x) if isinstance(x, np.generic) else x
 
 
 def device(x):
