@@ -109,7 +109,7 @@ def _is_float(a: np.ndarray) -> bool:
     return np.issubdtype(a.dtype, np.floating)
 
 
-def torch_value_and_grads(name, args, kwargs, slots, cotangent_seed=0):
+def torch_value_and_grads(name, args, kwargs, slots, cotangent_seed=0, want_grads=True):
     """PyTorch's value and ``autograd`` gradients (None where it gives none),
     plus the warnings it emitted and the cotangent used."""
     arrays = [_get(args, kwargs, s) for s, _ in slots]
@@ -119,11 +119,11 @@ def torch_value_and_grads(name, args, kwargs, slots, cotangent_seed=0):
             t.requires_grad_(True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        out = _call_with(getattr(TF, name), args, kwargs, slots, tensors)
+        out = _call_torch(name, args, kwargs, slots, tensors)
     ct = _cotangent(tuple(out.shape), out.dtype, cotangent_seed)
     wanted = [t for t in tensors if t.requires_grad]
     grads = [None] * len(tensors)
-    if wanted and out.requires_grad:
+    if want_grads and wanted and out.requires_grad:
         try:
             got = torch.autograd.grad(out, wanted, ct, allow_unused=True)
         except (RuntimeError, NotImplementedError) as e:
@@ -166,14 +166,17 @@ def assert_close(actual, expected: torch.Tensor, what: str, **tol):
 
 
 def check_against_torch(name: str, args: tuple, kwargs: dict, xp, *, grads: bool = True, tol=None,
-                        cotangent_seed: int = 0):
+                        cotangent_seed: int = 0, differentiable=None):
     """anyloss's ``F.<name>`` on ``xp`` arrays equals ``torch.nn.functional.<name>``:
     value (shape, dtype, numbers), warnings, and the gradient of every
-    argument PyTorch differentiates (and no other)."""
+    argument PyTorch differentiates (and no other). ``differentiable``
+    overrides the registered spec's, for a loss whose path for these arguments
+    differentiates more (``cross_entropy`` with probability targets)."""
     tol = tol or {}
     spec = anyloss.losses()[name]
+    differentiable = spec.differentiable if differentiable is None else differentiable
     slots = _bind(name, args, kwargs)
-    t_out, t_grads, ct, t_warnings = torch_value_and_grads(name, args, kwargs, slots, cotangent_seed)
+    t_out, t_grads, ct, t_warnings = torch_value_and_grads(name, args, kwargs, slots, cotangent_seed, grads)
 
     arrays = [to_xp(xp, _get(args, kwargs, s)) for s, _ in slots]
     fn = getattr(AF, name)
@@ -182,7 +185,7 @@ def check_against_torch(name: str, args: tuple, kwargs: dict, xp, *, grads: bool
         return _call_with(fn, args, kwargs, slots, arrs)
 
     diff = [i for i, ((_, pname), a) in enumerate(zip(slots, arrays))
-            if pname in spec.differentiable and xp.isdtype(a.dtype, "real floating")]
+            if pname in differentiable and xp.isdtype(a.dtype, "real floating")]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if grads and diff:
@@ -266,3 +269,19 @@ def signs(rng, shape, dtype):
 def re_arg(argname: str) -> str:
     """A regex that an error message names argument ``argname``."""
     return re.escape(f"`{argname}`")
+
+
+def _call_torch(name, args, kwargs, slots, tensors):
+    """``TF.<name>`` on ``tensors``. An argument PyTorch refuses to see with
+    ``requires_grad`` ("not differentiable with respect to argument 'target'",
+    as ``soft_margin_loss``'s target) has no gradient: drop it and call again."""
+    while True:
+        try:
+            return _call_with(getattr(TF, name), args, kwargs, slots, tensors)
+        except RuntimeError as e:
+            m = re.search(r"not differentiable with respect to argument '(\w+)'", str(e))
+            hit = [t for (_, p), t in zip(slots, tensors) if m and p == m.group(1) and t.requires_grad]
+            if not hit:
+                raise
+            for t in hit:
+                t.requires_grad_(False)

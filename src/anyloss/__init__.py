@@ -8,11 +8,24 @@ classes live here, with ``value_and_grad``, ``grad``, ``vjp`` and the registry.
 from . import functional
 from ._autodiff import grad, value_and_grad, vjp
 from ._spec import LossSpec, losses
-from .losses import MSELoss
+from .losses import HuberLoss, L1Loss, MSELoss, SmoothL1Loss, SoftMarginLoss
+from .losses import BCELoss, BCEWithLogitsLoss, PoissonNLLLoss
+from .losses import GaussianNLLLoss, HingeEmbeddingLoss, KLDivLoss, MarginRankingLoss
+from .losses import CosineEmbeddingLoss, TripletMarginLoss, TripletMarginWithDistanceLoss
+from .losses._distance import Distance
+from .losses import MultiLabelMarginLoss, MultiLabelSoftMarginLoss, MultiMarginLoss
+from .losses import CrossEntropyLoss, NLLLoss, NLLLoss2d
+from .losses import CTCLoss
 
 __version__ = "0.1.0"
 
 __all__ = [
     "functional", "grad", "value_and_grad", "vjp", "LossSpec", "losses",
-    "MSELoss",
+    "L1Loss", "MSELoss", "SmoothL1Loss", "HuberLoss", "SoftMarginLoss",
+    "BCELoss", "BCEWithLogitsLoss", "PoissonNLLLoss",
+    "GaussianNLLLoss", "KLDivLoss", "MarginRankingLoss", "HingeEmbeddingLoss",
+    "CosineEmbeddingLoss", "TripletMarginLoss", "TripletMarginWithDistanceLoss", "Distance",
+    "MultiMarginLoss", "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss",
+    "CrossEntropyLoss", "NLLLoss", "NLLLoss2d",
+    "CTCLoss",
 ]

@@ -118,9 +118,10 @@ def check_number(name: str, value, *, integer: bool = False, min: float | None =
     kind = numbers.Integral if integer else numbers.Real
     if isinstance(value, bool) or not isinstance(value, kind):
         fail(TypeError, name, "be an int" if integer else "be a real number", describe(value))
-    if min is not None and (value < min if min_inclusive else value <= min):
+    # Written as "not (ok)" so that NaN fails the bound.
+    if min is not None and not (value >= min if min_inclusive else value > min):
         fail(ValueError, name, f"be {'>=' if min_inclusive else '>'} {min}", value)
-    if max is not None and value > max:
+    if max is not None and not value <= max:
         fail(ValueError, name, f"be <= {max}", value)
 
 
@@ -140,3 +141,22 @@ def check_values(xp, name: str, x, ok: Callable, expected: str) -> None:
         return
     if not bool(xp.all(ok(x))):
         fail(ValueError, name, expected, f"values in [{_xp.item(xp.min(x))}, {_xp.item(xp.max(x))}]")
+
+
+def check_any_floating(xp, **arrays) -> None:
+    """At least one of the named arrays must have a real floating dtype
+    (``TypeError`` naming the first otherwise). PyTorch computes a pointwise
+    loss in the promoted dtype of its arrays, so an integer ``input`` with a
+    floating ``target`` is fine, two integer arrays are not."""
+    if not any(xp.isdtype(x.dtype, "real floating") for x in arrays.values() if x is not None):
+        (name, x), *rest = arrays.items()
+        others = " or ".join(f"`{n}`" for n, _ in rest)
+        fail(TypeError, name, f"have a floating-point dtype (or {others} one)", x.dtype)
+
+
+def check_broadcasts_to(shape, name: str, x, to: str = "`input`") -> None:
+    """``x`` must broadcast to ``shape`` without enlarging it (``ValueError``
+    otherwise): PyTorch's rule for a weight multiplied in place into the loss,
+    as in ``binary_cross_entropy``'s ``weight``."""
+    if check_broadcastable(shape, name, x, to) != tuple(shape):
+        fail(ValueError, name, f"broadcast to the shape {tuple(shape)} of {to}", f"shape {tuple(x.shape)}")

@@ -101,3 +101,49 @@ def logsumexp(xp, x, axis, keepdims=False):
 
 def log_softmax(xp, x, axis):
     return x - logsumexp(xp, x, axis, keepdims=True)
+
+
+def is_lazy(x) -> bool:
+    """True when ``x``'s values cannot be read without tracing or computing
+    (JAX arrays, Dask): the test ``_checks.check_values`` uses to skip. A loss
+    whose static sizes depend on values (``ctc_loss``'s longest concatenated
+    target) falls back to a static bound then."""
+    return _compat.is_lazy_array(x)
+
+
+def index_dtype(xp, x=None):
+    """The namespace's default integer dtype for indexing: int64 on NumPy,
+    PyTorch and Dask, int32 on JAX without x64 (so no int64 request warns)."""
+    try:
+        info = xp.__array_namespace_info__()
+        return info.default_dtypes(device=None if x is None else device(x))["indexing"]
+    except (AttributeError, KeyError, TypeError):  # a namespace older than the 2023.12 inspection API
+        return xp.int64
+
+
+def take_along(xp, x, index, axis):
+    """``x`` picked at ``index`` along ``axis``: ``out[n, d] = x[n, index[n, d], d]``.
+
+    ``index`` has ``x``'s shape without ``axis``, an integer dtype and values
+    in range. Costs memory in ``index``'s size only (no one-hot)."""
+    idx = xp.expand_dims(index, axis=axis)
+    if hasattr(xp, "take_along_axis"):  # Array API 2024.12
+        return xp.squeeze(xp.take_along_axis(x, idx, axis=axis), axis=axis)
+    # Namespaces without it (array-api-compat 1.16's Dask): a 1-D `take` from the
+    # flattened array at the linear indices (outer * n + index) * inner + inner_offset.
+    outer, n, inner = math.prod(x.shape[:axis]), x.shape[axis], math.prod(x.shape[axis + 1:])
+    i = xp.reshape(index, (outer, inner))
+    rows = xp.reshape(xp.arange(outer, dtype=i.dtype, device=device(x)), (outer, 1))
+    cols = xp.reshape(xp.arange(inner, dtype=i.dtype, device=device(x)), (1, inner))
+    flat = xp.reshape((rows * n + i) * inner + cols, (-1,))
+    return xp.reshape(xp.take(xp.reshape(x, (-1,)), flat, axis=0), tuple(index.shape))
+
+
+def one_hot_mask(xp, index, n, axis):
+    """Boolean ``index == c`` for every class ``c`` in ``range(n)``, the class
+    axis inserted at ``axis``: the scatter pattern of :func:`take_along`'s VJP.
+    ``index`` should have a dtype that holds ``n`` (see :func:`index_dtype`)."""
+    shape = [1] * (index.ndim + 1)
+    shape[axis] = n
+    classes = xp.reshape(xp.arange(n, dtype=index.dtype, device=device(index)), tuple(shape))
+    return xp.expand_dims(index, axis=axis) == classes

@@ -1,8 +1,48 @@
 """``import anyloss.functional as F``: the functional form of every loss,
 under its ``torch.nn.functional`` name. One re-export line per loss."""
 
+from .losses.l1_loss import l1_loss
 from .losses.mse_loss import mse_loss
+from .losses.smooth_l1_loss import smooth_l1_loss
+from .losses.huber_loss import huber_loss
+from .losses.soft_margin_loss import soft_margin_loss
+from .losses.binary_cross_entropy import binary_cross_entropy
+from .losses.binary_cross_entropy_with_logits import binary_cross_entropy_with_logits
+from .losses.poisson_nll_loss import poisson_nll_loss
+from .losses.gaussian_nll_loss import gaussian_nll_loss
+from .losses.kl_div import kl_div
+from .losses.margin_ranking_loss import margin_ranking_loss
+from .losses.hinge_embedding_loss import hinge_embedding_loss
+from .losses.cosine_embedding_loss import cosine_embedding_loss
+from .losses.triplet_margin_loss import triplet_margin_loss
+from .losses.triplet_margin_with_distance_loss import triplet_margin_with_distance_loss
+from .losses.multi_margin_loss import multi_margin_loss
+from .losses.multilabel_margin_loss import multilabel_margin_loss
+from .losses.multilabel_soft_margin_loss import multilabel_soft_margin_loss
+from .losses.nll_loss import nll_loss
+from .losses.cross_entropy import cross_entropy
+from .losses.ctc_loss import ctc_loss
 
 __all__ = [
+    "l1_loss",
     "mse_loss",
+    "smooth_l1_loss",
+    "huber_loss",
+    "soft_margin_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "poisson_nll_loss",
+    "gaussian_nll_loss",
+    "kl_div",
+    "margin_ranking_loss",
+    "hinge_embedding_loss",
+    "cosine_embedding_loss",
+    "triplet_margin_loss",
+    "triplet_margin_with_distance_loss",
+    "multi_margin_loss",
+    "multilabel_margin_loss",
+    "multilabel_soft_margin_loss",
+    "nll_loss",
+    "cross_entropy",
+    "ctc_loss",
 ]

@@ -71,3 +71,11 @@ def test_class_matches_functional():
         loss = anyloss.MSELoss(size_average=False)
     assert loss.reduction == "sum"
     np.testing.assert_array_equal(loss(x, y), F.mse_loss(x, y, reduction="sum"))
+
+
+@cases(
+    Case("weight-broadcast-input", _with(_xy((1, 4), (3, 4)), weight=lambda rng, dt: rand(rng, (1, 4), dt, 0, 1))),
+    Case("int-input-float-target", lambda rng, dt: ((np.arange(4), rand(rng, (4,), dt)), {})),
+)
+def test_matches_torch_edge(case, xp, dtype):
+    run_case(NAME, case, xp, dtype)

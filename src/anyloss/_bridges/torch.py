@@ -22,10 +22,9 @@ class _LossFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g):
-        rec = ctx.rec
+        rec = ctx.rec  # kept: backward may run again with retain_graph=True
         needed = ctx.needs_input_grad[4:]
         cts = backward(rec, g) if any(needed) else (None,) * len(rec.arrays)
-        ctx.rec = None  # drop the residuals once used
         return (None, None, None, None, *(ct if need else None for ct, need in zip(cts, needed)))
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from .._checks import check_floating, check_same_shape, check_target_broadcast, namespace
+from .._checks import check_any_floating, check_same_shape, check_target_broadcast, namespace
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
-from .._xp import as_float, result_float_dtype
+from .._xp import as_float, result_float_dtype, sum_to_shape
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
@@ -20,7 +20,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
     :math:`\sum_n \ell_n / \sum_n w_n`).
 
     Args:
-        input: predictions, any shape, floating dtype.
+        input: predictions, any shape; ``input`` or ``target`` must be floating.
         target: same shape as ``input``; another shape is broadcast against it
             with a ``UserWarning``, as in PyTorch.
         size_average, reduce: deprecated; see ``reduction``.
@@ -39,7 +39,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
     xp = namespace(input=input, target=target, weight=weight)
-    check_floating(xp, "input", input)
+    check_any_floating(xp, input=input, target=target)
     check_target_broadcast(input, target)
     if weight is not None:
         check_same_shape("input", input, "weight", weight)
@@ -63,7 +63,10 @@ def _bwd(xp, res, g, g_divisor=None):
         gi = 2.0 * diff * g
         return gi, -gi, None
     gi = 2.0 * diff * (w * g)
-    gw = diff * diff * g if g_divisor is None else diff * diff * g + g_divisor
+    gw = diff * diff * g
+    if g_divisor is not None:
+        # sum(w) counts each weight once, also where a broadcast input repeats it.
+        gw = sum_to_shape(xp, gw, w.shape) + g_divisor
     return gi, -gi, gw
 
 

@@ -1,0 +1,257 @@
+"""Pairwise distance (forward and VJP) and the triplet hinge, shared by
+F.triplet_margin_loss and F.triplet_margin_with_distance_loss, and
+anyloss.Distance: a distance function that carries its own analytic gradient.
+
+``torch.pairwise_distance(x1, x2, p, eps)`` is the ``p``-norm of
+``x1 - x2 + eps`` over the last dimension of the broadcast inputs (the
+``eps`` is added to the difference, not to the norm). Its gradient follows
+PyTorch's ``norm_backward`` branch by branch, so the subgradients at a zero
+difference are PyTorch's.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .._checks import check_number, describe, fail, namespace
+from .._xp import as_float, broadcast_shapes, device, result_float_dtype, sum_to_shape
+
+
+# --------------------------------------------------------------------------- pairwise distance
+
+def pairwise_distance_fwd(xp, x1, x2, p: float, eps: float):
+    """``(||x1 - x2 + eps||_p over the last axis, res)``."""
+    diff = _difference(xp, x1, x2) + eps
+    shape, scalar = diff.shape, diff.ndim == 0
+    if scalar:
+        # A 0-d difference is its own 1-element last dimension (PyTorch's dim=-1
+        # on a scalar), but PyTorch reduces it with the full formula.
+        diff = xp.reshape(diff, (1,))
+    norm = _norm(xp, diff, p, single=not scalar)
+    return xp.squeeze(norm, axis=-1), (diff, norm, shape)
+
+
+def pairwise_distance_bwd(xp, res, g, p: float):
+    """``(g1, g2)``: cotangents of ``x1`` and ``x2`` (in the broadcast shape)."""
+    diff, norm, shape = res
+    g = xp.expand_dims(g, axis=-1)
+    gd = _norm_vjp(xp, diff, norm, g, p)
+    gd = xp.reshape(gd, shape)
+    return gd, -gd
+
+
+def _difference(xp, x1, x2):
+    """``x1 - x2`` with PyTorch's promotion. Integers are subtracted in their
+    own dtype (wrapping around, as PyTorch does), and only adding ``eps``
+    makes them floating: the default float32."""
+    if xp.isdtype(x1.dtype, "real floating") or xp.isdtype(x2.dtype, "real floating"):
+        dtype = result_float_dtype(xp, x1, x2)
+        return as_float(xp, x1, dtype) - as_float(xp, x2, dtype)
+    return xp.astype(x1 - x2, xp.float32)
+
+
+def _norm(xp, d, p, single=True):
+    """PyTorch's vector ``p``-norm of ``d`` over its last axis (keepdims)."""
+    if d.shape[-1] == 0:
+        # An empty sum: 0 for every order PyTorch accepts here (NaN included).
+        return xp.zeros((*d.shape[:-1], 1), dtype=d.dtype, device=device(d))
+    a = xp.abs(d)
+    if p == 0:
+        return xp.sum(xp.astype(d != 0, d.dtype), axis=-1, keepdims=True)
+    if single and d.shape[-1] == 1:
+        # PyTorch reduces a last dimension of size 1 to |d| for every other
+        # order (NaN included): no power that could overflow or underflow.
+        return a
+    if p == 1:
+        return xp.sum(a, axis=-1, keepdims=True)
+    if p == 2:
+        return xp.sqrt(xp.sum(d * d, axis=-1, keepdims=True))
+    if p == math.inf:
+        return xp.max(a, axis=-1, keepdims=True)
+    if p == -math.inf:
+        return xp.min(a, axis=-1, keepdims=True)
+    return xp.sum(a**p, axis=-1, keepdims=True) ** (1.0 / p)
+
+
+def _norm_vjp(xp, d, norm, g, p):
+    """PyTorch's ``norm_backward``, one branch per order, in its order."""
+    zero = xp.zeros_like(d)
+    if p == 0:
+        # A count of non-zeros is flat: PyTorch gives no gradient at all.
+        return zero
+    if p == 1:
+        return xp.sign(d) * g
+    if p == 2:
+        # A zero norm gets a zero gradient (PyTorch's masked_fill), not NaN.
+        safe = xp.where(norm == 0, xp.ones_like(norm), norm)
+        return g * xp.where(norm == 0, zero, d / safe)
+    if math.isinf(p):
+        # The gradient of max|d| (min|d|) is shared equally among the ties (and NaNs).
+        a = xp.abs(d)
+        mask = xp.astype((a == norm) | xp.isnan(a), d.dtype)
+        return xp.sign(d) * ((g / xp.sum(mask, axis=-1, keepdims=True)) * mask)
+    if p < 1:
+        # |d|^(p-1) is infinite at d = 0: PyTorch takes 0 there.
+        safe = xp.where(d == 0, xp.ones_like(d), xp.abs(d))
+        scaled = xp.where(d == 0, zero, xp.sign(d) * _pow(xp, safe, p - 1))
+        return scaled * g * _pow(xp, norm, 1 - p)
+    if p < 2:
+        scaled = xp.sign(d) * _pow(xp, xp.abs(d), p - 1)
+    else:  # p > 2, or NaN
+        scaled = d * _pow(xp, xp.abs(d), p - 2)
+    # As for p = 2, a zero norm gets a zero gradient.
+    safe = xp.where(norm == 0, xp.ones_like(norm), norm)
+    scale = xp.where(norm == 0, xp.zeros_like(norm), g / _pow(xp, safe, p - 1))
+    return scaled * scale
+
+
+def _pow(xp, x, e):
+    """``x ** e`` as PyTorch's ``pow(Tensor, Scalar)`` computes it: its special
+    cases round (and overflow) differently from a general power, e.g.
+    ``x.pow(-2)`` is ``1 / (x * x)``, which is 0, not a subnormal, for a large float32 ``x``."""
+    if e == 1:
+        return x
+    if e == 2:
+        return x * x
+    if e == 3:
+        return x * x * x
+    if e == -2:
+        return 1.0 / (x * x)
+    if e == -1:
+        return 1.0 / x
+    if e == 0.5:
+        return xp.sqrt(x)
+    if e == -0.5:
+        return 1.0 / xp.sqrt(x)
+    return x**e
+
+
+def check_pairwise_shapes(x1_name, x1, x2_name, x2, p) -> tuple:
+    """Shape of the distance of ``x1`` and ``x2``: they must broadcast, and an
+    empty last dimension has no ``p``-norm for ``p < 0`` or infinite ``p``
+    (PyTorch: "the operation does not have an identity")."""
+    try:
+        shape = broadcast_shapes(tuple(x1.shape), tuple(x2.shape))
+    except ValueError:
+        fail(ValueError, x2_name, f"be broadcastable with `{x1_name}` of shape {tuple(x1.shape)}",
+             f"shape {tuple(x2.shape)}")
+    if shape and shape[-1] == 0 and (p < 0 or math.isinf(p)):
+        fail(ValueError, "p", "be >= 0 and finite when the last dimension is empty (the norm has no identity)", p)
+    return shape[:-1]
+
+
+def check_triplet_ndim(anchor, positive, negative) -> None:
+    """The three inputs of a triplet loss have the same number of dimensions."""
+    for name, x in (("positive", positive), ("negative", negative)):
+        if x.ndim != anchor.ndim:
+            fail(ValueError, name, f"have as many dimensions as `anchor` ({anchor.ndim})", f"{x.ndim}")
+
+
+def check_triplet_shapes(anchor, positive, negative, swap: bool, p: float = 2.0) -> None:
+    """PyTorch's shape rules for the triplet losses: the same number of
+    dimensions, each pair of distances' inputs broadcastable, and the
+    distances broadcastable against each other."""
+    check_triplet_ndim(anchor, positive, negative)
+    shapes = [check_pairwise_shapes("anchor", anchor, "positive", positive, p),
+              check_pairwise_shapes("anchor", anchor, "negative", negative, p)]
+    if swap:
+        shapes.append(check_pairwise_shapes("positive", positive, "negative", negative, p))
+    try:
+        broadcast_shapes(*shapes)
+    except ValueError:
+        fail(ValueError, "negative", f"give distances broadcastable with those of `positive` {shapes[0]}",
+             f"distances of shape {shapes[1]}")
+
+
+# --------------------------------------------------------------------------- the triplet hinge
+
+def triplet_hinge(xp, margin, d_pos, d_neg, d_swap=None):
+    """``max(margin + d(a, p) - d(a, n), 0)``; with ``d_swap`` = d(p, n),
+    ``d(a, n)`` is replaced by ``min(d(a, n), d(p, n))`` (the distance swap).
+    Returns ``(loss, res)``."""
+    d_min = d_neg if d_swap is None else xp.minimum(d_neg, d_swap)
+    z = margin + d_pos - d_min
+    # clip keeps a NaN distance NaN, as PyTorch's clamp_min does.
+    return xp.clip(z, min=0.0), (z >= 0, d_pos.shape, d_neg, d_swap)
+
+
+def triplet_hinge_vjp(xp, res, g):
+    """Cotangents of ``(d_pos, d_neg, d_swap)`` (``None`` without a swap)."""
+    active, pos_shape, d_neg, d_swap = res
+    # clamp_min passes the gradient at exactly 0 (PyTorch's self >= min).
+    gz = xp.where(active, g, xp.zeros_like(g))
+    g_pos = sum_to_shape(xp, gz, pos_shape)
+    if d_swap is None:
+        return g_pos, sum_to_shape(xp, -gz, d_neg.shape), None
+    # PyTorch's minimum gives a tie half the gradient on each side.
+    zero = xp.zeros_like(gz)
+    tie = d_neg == d_swap
+    g_neg = xp.where(tie, -gz / 2, xp.where(d_neg > d_swap, zero, -gz))
+    g_swap = xp.where(tie, -gz / 2, xp.where(d_swap > d_neg, zero, -gz))
+    return g_pos, sum_to_shape(xp, g_neg, d_neg.shape), sum_to_shape(xp, g_swap, d_swap.shape)
+
+
+# --------------------------------------------------------------------------- anyloss.Distance
+
+class Distance:
+    """A distance function for :func:`anyloss.functional.triplet_margin_with_distance_loss`,
+    with an optional analytic gradient.
+
+    ``fn(x1, x2)`` returns the distances between ``x1`` and ``x2`` (for rows
+    of shape (N, D), one per row: shape (N)). ``vjp(x1, x2, g)`` returns
+    ``(g1, g2)``, the cotangents of ``x1`` and ``x2`` given the cotangent
+    ``g`` of the distances (they may have the broadcast shape of ``x1`` and
+    ``x2``; anyloss sums them back).
+
+    On PyTorch tensors that require grad, or under ``jax.grad``, ``fn``
+    alone is enough: it is differentiated by the framework. On NumPy and the
+    other libraries without autograd, ``anyloss.value_and_grad``/``grad``/
+    ``vjp`` need ``vjp``; a plain callable (or a ``Distance`` without ``vjp``)
+    computes values only.
+
+    ``Distance.pairwise(p, eps)`` is PyTorch's ``pairwise_distance`` with
+    its gradient; it is the default distance of the triplet losses.
+
+    Example:
+        >>> import numpy as np, anyloss
+        >>> d = anyloss.Distance(lambda x1, x2: ((x1 - x2) ** 2).sum(-1),
+        ...                      lambda x1, x2, g: (2 * (x1 - x2) * g[..., None], -2 * (x1 - x2) * g[..., None]))
+        >>> d(np.array([[0.0, 1.0]]), np.array([[2.0, 1.0]]))
+        array([4.])
+    """
+
+    def __init__(self, fn, vjp=None, *, name: str | None = None) -> None:
+        if not callable(fn):
+            fail(TypeError, "fn", "be callable (x1, x2) -> distances", describe(fn))
+        if vjp is not None and not callable(vjp):
+            fail(TypeError, "vjp", "be callable (x1, x2, g) -> (g1, g2) or None", describe(vjp))
+        self.fn = fn
+        self.vjp = vjp
+        self.name = name or getattr(fn, "__name__", type(fn).__name__)
+
+    def __call__(self, x1, x2):
+        return self.fn(x1, x2)
+
+    def __repr__(self) -> str:
+        return f"Distance({self.name}{'' if self.vjp is not None else ', no vjp'})"
+
+    @classmethod
+    def pairwise(cls, p: float = 2.0, eps: float = 1e-6) -> Distance:
+        """PyTorch's ``pairwise_distance(x1, x2, p, eps)``: ``||x1 - x2 + eps||_p``
+        over the last dimension, with its analytic gradient."""
+        check_number("p", p)
+        check_number("eps", eps)
+
+        def fn(x1, x2):
+            xp = namespace(x1=x1, x2=x2)
+            return pairwise_distance_fwd(xp, x1, x2, p, eps)[0]
+
+        def vjp(x1, x2, g):
+            xp = namespace(x1=x1, x2=x2)
+            return pairwise_distance_bwd(xp, pairwise_distance_fwd(xp, x1, x2, p, eps)[1], g, p)
+
+        return cls(fn, vjp, name=f"pairwise_distance(p={p}, eps={eps})")
+
+
+# The default distance of the triplet losses (torch.pairwise_distance's defaults).
+PAIRWISE_DISTANCE = Distance.pairwise()

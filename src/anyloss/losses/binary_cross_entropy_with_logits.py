@@ -1,0 +1,132 @@
+"""Home of F.binary_cross_entropy_with_logits and anyloss.BCEWithLogitsLoss."""
+
+from __future__ import annotations
+
+from .._checks import check_broadcasts_to, check_floating, check_same_shape, fail, namespace
+from .._module import Loss
+from .._reduction import check_reduction, legacy_reduction
+from .._spec import LossSpec, register_spec
+from .._xp import as_float, result_float_dtype, sigmoid, softplus
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
+                                     reduction="mean", pos_weight=None):
+    r"""Binary cross entropy between ``sigmoid(input)`` and ``target``, computed from the logits.
+
+    .. math::
+        \ell_n = w_n \left[ (1 - y_n) x_n - (1 + (p_n - 1) y_n) \log \sigma(x_n) \right]
+               = -w_n \left[ p_n y_n \log \sigma(x_n) + (1 - y_n) \log(1 - \sigma(x_n)) \right]
+
+    with :math:`\log \sigma(x) = \min(x, 0) - \log(1 + e^{-|x|})`, which never
+    overflows (a logit of :math:`\pm 10^4` gives a loss of 0 or :math:`10^4`),
+    and :math:`p` the ``pos_weight`` (1 when not given). Reduced by ``'none'``
+    (:math:`\ell`), ``'sum'`` (:math:`\sum_n \ell_n`) or ``'mean'``
+    (:math:`\sum_n \ell_n / N`, ``N`` the number of elements).
+
+    Infinite logits give what PyTorch's formula gives: a confidently wrong
+    :math:`\pm\infty` gives ``inf``; :math:`+\infty` with target 1, or
+    :math:`-\infty` with any target, gives NaN (``0 * inf`` or ``inf - inf``).
+
+    Args:
+        input: logits, any shape, floating dtype.
+        target: exactly ``input``'s shape, floating dtype; values are not
+            checked (PyTorch accepts targets outside [0, 1]). The result has
+            ``target``'s dtype, as in PyTorch.
+        weight: optional rescaling weight that broadcasts to ``input``'s shape
+            (any real dtype; it is not enlarged).
+        size_average, reduce: deprecated; see ``reduction``.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        pos_weight: optional weight of the positive term, broadcast against
+            ``target`` from the last (class) dimension, so a ``(C,)`` array
+            weights class ``c`` of a ``(N, C)`` target. Like ``weight`` it must
+            broadcast to ``input``'s shape without enlarging it.
+
+    Shape:
+        ``input`` (*), ``target`` (*), ``weight`` and ``pos_weight``
+        broadcastable to (*); output scalar, or (*) for ``'none'``.
+
+    Gradients: ``input`` and ``target``; ``weight`` and ``pos_weight`` have
+    none (PyTorch does not differentiate them).
+
+    Example:
+        >>> import numpy as np, anyloss.functional as F
+        >>> F.binary_cross_entropy_with_logits(np.array([0.0, 1e4, -1e4]), np.array([1.0, 0.0, 0.0]),
+        ...                                    reduction="none")
+        array([6.93147181e-01, 1.00000000e+04, 0.00000000e+00])
+    """
+    reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
+    xp = namespace(input=input, target=target, weight=weight, pos_weight=pos_weight)
+    check_floating(xp, "input", input)
+    check_same_shape("input", input, "target", target)
+    # PyTorch builds the loss in place from (1 - target): an integer or boolean target fails there.
+    check_floating(xp, "target", target)
+    if pos_weight is not None:
+        if xp.isdtype(pos_weight.dtype, "bool"):
+            fail(TypeError, "pos_weight", "have a numeric dtype", pos_weight.dtype)
+        check_broadcasts_to(input.shape, "pos_weight", pos_weight)
+    if weight is not None:
+        check_broadcasts_to(input.shape, "weight", weight)
+    return SPEC.apply(xp, (input, target, weight, pos_weight), reduction)
+
+
+def _log_sigmoid(xp, x):
+    """log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), PyTorch's stable form."""
+    return -softplus(xp, -x)
+
+
+def _fwd(xp, input, target, weight, pos_weight):
+    dtype = result_float_dtype(xp, input, target, weight, pos_weight)
+    x, y = as_float(xp, input, dtype), as_float(xp, target, dtype)
+    # log sigmoid is taken, and weighted, in input's dtype, as PyTorch does (it matters
+    # when a float32 input meets a float64 target).
+    log_sig = _log_sigmoid(xp, input)
+    p = None
+    if pos_weight is not None:
+        p = as_float(xp, pos_weight, dtype)
+        log_sig = as_float(xp, as_float(xp, log_sig, dtype) * ((p - 1.0) * y + 1.0), input.dtype)
+    loss = (1.0 - y) * x - as_float(xp, log_sig, dtype)
+    w = None if weight is None else as_float(xp, weight, dtype)
+    if w is not None:
+        loss = loss * w
+    # PyTorch accumulates the loss in place in (1 - target): target's dtype.
+    return as_float(xp, loss, target.dtype), (x, y, w, p)
+
+
+def _bwd(xp, res, g):
+    x, y, w, p = res
+    if p is None:
+        gx = (sigmoid(xp, x) - y) * g
+        gy = -x * g
+    else:
+        py = p * y
+        gx = ((py + 1.0 - y) * sigmoid(xp, x) - py) * g
+        gy = (_log_sigmoid(xp, -x) - _log_sigmoid(xp, x) * p) * g
+    if w is not None:
+        gx, gy = gx * w, gy * w
+    return gx, gy, None, None
+
+
+class BCEWithLogitsLoss(Loss):
+    """Object form of :func:`binary_cross_entropy_with_logits` (``torch.nn.BCEWithLogitsLoss``)."""
+
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean",
+                 pos_weight=None) -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.weight = weight
+        self.pos_weight = pos_weight
+
+    def forward(self, input, target):
+        return binary_cross_entropy_with_logits(input, target, self.weight, pos_weight=self.pos_weight,
+                                                reduction=self.reduction)
+
+
+SPEC = register_spec(LossSpec(
+    name="binary_cross_entropy_with_logits",
+    fwd=_fwd,
+    bwd=_bwd,
+    argnames=("input", "target", "weight", "pos_weight"),
+    differentiable=("input", "target"),
+    summary="sigmoid + binary cross entropy on logits, stable log-sigmoid; multi-label classification",
+    functional=binary_cross_entropy_with_logits,
+    cls=BCEWithLogitsLoss,
+))

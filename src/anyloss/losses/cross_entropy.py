@@ -1,0 +1,273 @@
+"""Home of F.cross_entropy and anyloss.CrossEntropyLoss."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+from .._checks import check_floating, check_number, describe, fail, namespace
+from .._module import WeightedLoss
+from .._reduction import check_reduction, legacy_reduction
+from .._spec import LossSpec, register_spec
+from .._xp import as_float, device, result_float_dtype, size
+from .nll_loss import _bwd as _nll_bwd
+from .nll_loss import _check_class_target, _check_weight
+from .nll_loss import _fwd as _nll_fwd
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                  reduction="mean", label_smoothing=0.0):
+    r"""Cross entropy between the softmax of the logits ``input`` and ``target``:
+    class indices or class probabilities.
+
+    With :math:`\log p = \text{log\_softmax}(x)` over the :math:`C` classes, smoothing
+    :math:`\varepsilon` = ``label_smoothing`` and class weights :math:`w` (1 without ``weight``):
+
+    *Class indices* :math:`y` (``target`` of an integer dtype),
+
+    .. math::
+        \ell = -(1 - \varepsilon)\, w_y \log p_y - \frac{\varepsilon}{C} \sum_c w_c \log p_c
+
+    and :math:`\ell = 0` where :math:`y` = ``ignore_index``; ``'mean'`` divides the
+    sum by :math:`\sum_n w_{y_n}` over the non-ignored targets (their count
+    without ``weight``) -- the same divisor for both terms. When every target
+    is ignored that divisor is 0, and ``'mean'`` is 0/0 = NaN, as in PyTorch.
+
+    *Class probabilities* :math:`y` (a floating ``target`` of ``input``'s shape),
+
+    .. math::
+        \ell = -\sum_c w_c\, \tilde y_c \log p_c, \qquad \tilde y = (1 - \varepsilon)\, y + \varepsilon / C
+
+    and ``'mean'`` divides by the number of samples :math:`N \cdot d_1 \cdots d_K`,
+    *not* by a sum of weights.
+
+    ``'sum'`` is :math:`\sum_n \ell_n`; ``'none'`` gives :math:`\ell` per sample.
+
+    These are PyTorch 2.13's numbers for every combination of ``weight``,
+    ``ignore_index`` and ``label_smoothing``, including the ones PyTorch once
+    got wrong (pytorch/pytorch#69339, #73205, #91383): ignored targets add
+    nothing to either term nor to the divisor. As in 2.13, ``weight`` also
+    weights the smoothing term (debated in pytorch/pytorch#104776).
+
+    :math:`\log p` is computed as PyTorch's kernel does: logits shifted by their
+    maximum, minus the log of the sum of their exponentials -- never through
+    ``softmax`` then ``log`` -- so logits of any size keep full precision. A
+    row holding ``+inf``, or only ``-inf``, gives NaN, as in PyTorch.
+
+    Args:
+        input: logits, floating: (C), (N, C) or (N, C, d1, ..., dK).
+        target: class indices in [0, C) or ``ignore_index``, any integer dtype,
+            of shape () (or (1)), (N) or (N, d1, ..., dK); or class
+            probabilities, floating, of ``input``'s shape (not checked to lie in [0, 1]).
+        weight: optional per-class weights, 1-D of length C; with class indices
+            in ``input``'s dtype (as PyTorch requires).
+        size_average, reduce: deprecated; see ``reduction``.
+        ignore_index: class-index value that contributes neither loss, gradient
+            nor divisor; any int, including a valid class (default -100). Must
+            be negative with probability targets, as in PyTorch.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        label_smoothing: :math:`\varepsilon` in [0, 1]. (PyTorch silently
+            ignores a negative value; here it is a ``ValueError``.)
+
+    Shape:
+        output scalar, or for ``'none'`` (), (N) or (N, d1, ..., dK): ``input``'s
+        shape without the class dimension.
+
+    Gradients: ``input``; with probability targets also ``target`` and ``weight``
+    (PyTorch's composite path differentiates them; its class-index kernel
+    refuses a ``weight`` that requires grad, and so does anyloss). The range of
+    class indices is not checked under ``jax.jit`` or on lazy Dask arrays.
+
+    Example:
+        >>> import numpy as np, anyloss.functional as F
+        >>> x = np.array([[2.0, 1.0, 0.1], [0.5, 2.5, 0.3]])
+        >>> print(f"{F.cross_entropy(x, np.array([0, 1])):.4f}")
+        0.3185
+        >>> print(f"{F.cross_entropy(x, np.array([[0.9, 0.1, 0.0], [0.0, 1.0, 0.0]])):.4f}")
+        0.3685
+    """
+    reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
+    if not isinstance(label_smoothing, numbers.Real):
+        fail(TypeError, "label_smoothing", "be a real number", describe(label_smoothing))
+    if not 0.0 <= label_smoothing <= 1.0:  # NaN fails too
+        fail(ValueError, "label_smoothing", "be in [0, 1]", label_smoothing)
+    xp = namespace(input=input, target=target, weight=weight)
+    check_floating(xp, "input", input)
+    eps = float(label_smoothing)
+    if input.ndim > 0 and tuple(target.shape) == tuple(input.shape):
+        # PyTorch's rule: a target of input's shape holds class probabilities.
+        if not xp.isdtype(target.dtype, "real floating"):
+            fail(TypeError, "target", "have a floating-point dtype when it has `input`'s shape "
+                 "(class probabilities)", target.dtype)
+        check_number("ignore_index", ignore_index, integer=True)
+        if ignore_index >= 0:
+            fail(ValueError, "ignore_index", "be negative with class-probability targets "
+                 "(nothing is ignored there)", ignore_index)
+        _check_weight(weight, input, same_dtype=False)
+        if weight is not None and not xp.isdtype(weight.dtype, ("integral", "real floating")):
+            fail(TypeError, "weight", "have a real dtype", weight.dtype)
+        return PROB_SPEC.apply(xp, (input, target, weight), reduction, label_smoothing=eps)
+    target = _check_class_target(xp, input, target, ignore_index)
+    _check_weight(weight, input, same_dtype=True)
+    return SPEC.apply(xp, (input, target, weight), reduction, ignore_index=int(ignore_index),
+                      label_smoothing=eps)
+
+
+def _softmax_parts(xp, x, axis):
+    """``(shifted, e, s)`` with ``shifted = x - max``, ``e = exp(shifted)``,
+    ``s = sum(e)`` (kept dims): ``log_softmax = shifted - log(s)`` and
+    ``softmax = e / s``, in PyTorch's order of operations (no overflow, and
+    no rounding of ``x - logsumexp`` at the logits' magnitude)."""
+    shifted = x - xp.max(x, axis=axis, keepdims=True) if x.shape[axis] else x
+    e = xp.exp(shifted)
+    return shifted, e, xp.sum(e, axis=axis, keepdims=True)
+
+
+def _class_shape(x, class_dim):
+    """Shape that broadcasts a per-class vector along ``class_dim`` of ``x``."""
+    return (x.shape[class_dim],) + (1,) * (x.ndim - class_dim - 1)
+
+
+def _smoothing_factor(eps, n_classes):
+    # eps / C; C = 0 leaves only ignored targets, whose 0 smoothing term PyTorch scales by eps / 0 = inf.
+    return eps / n_classes if n_classes else math.inf
+
+
+# ----------------------------------------------------------------- class-index targets
+
+def _fwd(xp, input, target, weight, *, ignore_index, label_smoothing):
+    class_dim = 0 if input.ndim == 1 else 1
+    n_classes = input.shape[class_dim]
+    shifted, e, s = _softmax_parts(xp, input, class_dim)
+    log_s = xp.squeeze(xp.log(s), axis=class_dim)
+    # nll_loss of log_softmax(x) = shifted - log(s), gathered from `shifted` (the
+    # full log_softmax is never built): -w_y (shifted_y - log s).
+    nll, res_nll, divisor = _nll_fwd(xp, shifted, target, weight, ignore_index=ignore_index)
+    valid, wt = res_nll[1], res_nll[2]
+    zero = xp.zeros((), dtype=input.dtype, device=device(input))
+    loss = xp.where(valid, nll + wt * log_s, zero)
+    eps = label_smoothing
+    if eps > 0.0:  # PyTorch's smoothing path is taken only for eps > 0
+        # -sum_c w_c log p_c = log(s) sum_c w_c - sum_c w_c shifted_c: two non-negative terms.
+        if weight is None:
+            smooth = n_classes * log_s - xp.sum(shifted, axis=class_dim)
+        else:
+            smooth = xp.sum(weight) * log_s - xp.tensordot(shifted, weight, axes=([class_dim], [0]))
+        loss = (1.0 - eps) * loss + _smoothing_factor(eps, n_classes) * xp.where(valid, smooth, zero)
+        # PyTorch divides the two terms by the divisor separately: when it is 0,
+        # the one-hot term's 0/0 makes 'mean' NaN even where the smoothing term's is inf.
+        divisor = xp.where(divisor == 0, xp.asarray(math.nan, dtype=divisor.dtype, device=device(divisor)), divisor)
+    return loss, (e, s, res_nll, weight), divisor
+
+
+def _bwd(xp, res, g, g_divisor=None, *, ignore_index, label_smoothing):
+    e, s, res_nll, weight = res
+    valid, wt, class_dim, n_classes = res_nll[1], res_nll[2], res_nll[3], res_nll[4]
+    eps = label_smoothing
+    zero = xp.zeros((), dtype=e.dtype, device=device(e))
+    # Ignored entries get no gradient even when g is inf or NaN (the 0/0 'mean').
+    gv = xp.where(valid, g, zero)
+    # With dlogp = d loss / d log p, the log_softmax VJP is dlogp - softmax * sum_c dlogp;
+    # here -sum_c dlogp = ((1 - eps) w_y + eps/C sum_c w_c) g.
+    total = wt * gv
+    if eps > 0.0:
+        w_sum = n_classes if weight is None else xp.sum(weight)
+        total = (1.0 - eps) * total + _smoothing_factor(eps, n_classes) * w_sum * gv
+    base = e * (xp.expand_dims(total, axis=class_dim) / s)
+    if eps > 0.0:
+        # The smoothing term's dlogp: -eps/C w_c g, for every class.
+        smooth = _smoothing_factor(eps, n_classes) * xp.expand_dims(gv, axis=class_dim)
+        base = base - (smooth if weight is None else smooth * xp.reshape(weight, _class_shape(e, class_dim)))
+    # ... plus the one-hot term -(1 - eps) w_y g, nll_loss's own gradient, added into `base`.
+    gi = _nll_bwd(xp, res_nll, (1.0 - eps) * g if eps > 0.0 else g, ignore_index=ignore_index, base=base)[0]
+    return gi, None, None
+
+
+# ----------------------------------------------------------------- class-probability targets
+
+def _prob_fwd(xp, input, target, weight, *, label_smoothing):
+    class_dim = 0 if input.ndim == 1 else 1
+    n_classes = input.shape[class_dim]
+    shifted, e, s = _softmax_parts(xp, input, class_dim)
+    logp = shifted - xp.log(s)  # in input's dtype, as PyTorch's log_softmax; promoted below
+    dtype = result_float_dtype(xp, input, target, weight)
+    tgt = as_float(xp, target, dtype)
+    eps = label_smoothing
+    if eps > 0.0:
+        tgt = tgt * (1.0 - eps) + _smoothing_factor(eps, n_classes)
+    prod = logp * tgt
+    w = None
+    if weight is not None:
+        w = xp.reshape(as_float(xp, weight, dtype), _class_shape(input, class_dim))
+        prod = prod * w
+    loss = -xp.sum(prod, axis=class_dim)
+    # 'mean' divides by the number of samples (numel / C); PyTorch returns NaN
+    # for an empty input, also when only C is 0.
+    divisor = float(size(loss)) if size(input) else math.nan
+    return loss, (e, s, logp, tgt, w, class_dim), divisor
+
+
+def _prob_bwd(xp, res, g, g_divisor=None, *, label_smoothing):
+    e, s, logp, tgt, w, class_dim = res
+    gb = xp.expand_dims(g, axis=class_dim)
+    q = tgt if w is None else tgt * w  # d loss / d log p = -q g
+    total = xp.sum(q, axis=class_dim, keepdims=True)
+    gi = e * (gb * total / s) - q * gb
+    lw = logp if w is None else logp * w
+    gt = lw * (-(1.0 - label_smoothing) * gb)
+    gw = None
+    if w is not None:
+        gw = -(tgt * logp * gb)
+        others = tuple(i for i in range(gw.ndim) if i != class_dim)
+        gw = xp.sum(gw, axis=others) if others else gw
+    return gi, gt, gw
+
+
+# ----------------------------------------------------------------- class
+
+class CrossEntropyLoss(WeightedLoss):
+    """Object form of :func:`cross_entropy` (``torch.nn.CrossEntropyLoss``)."""
+
+    def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
+                 reduction: str = "mean", label_smoothing: float = 0.0) -> None:
+        super().__init__(weight, size_average, reduce, reduction)
+        self.ignore_index = ignore_index
+        self.label_smoothing = label_smoothing
+
+    def forward(self, input, target):
+        return cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
+                             reduction=self.reduction, label_smoothing=self.label_smoothing)
+
+
+def _example(xp):
+    # PyTorch's docs example: a (3, 5) input and class indices; fixed numbers here.
+    x = xp.asarray([[0.3, -1.2, 0.8, 0.1, -0.5], [1.5, 0.2, -0.3, 0.0, 0.4], [-0.7, 0.9, 0.2, -1.1, 1.3]],
+                   dtype=xp.float64)
+    return (x, xp.asarray([1, 0, 4])), {}
+
+
+SPEC = register_spec(LossSpec(
+    name="cross_entropy",
+    fwd=_fwd,
+    bwd=_bwd,
+    argnames=("input", "target", "weight"),
+    differentiable=("input",),
+    summary="softmax cross entropy of logits, class indices or probabilities; classification",
+    functional=cross_entropy,
+    cls=CrossEntropyLoss,
+    example=_example,
+))
+
+# Probability targets take PyTorch's composite path, which also differentiates
+# `target` and `weight`: a spec of its own (not registered; the name is one loss).
+PROB_SPEC = LossSpec(
+    name="cross_entropy",
+    fwd=_prob_fwd,
+    bwd=_prob_bwd,
+    argnames=("input", "target", "weight"),
+    differentiable=("input", "target", "weight"),
+    summary=SPEC.summary,
+    functional=cross_entropy,
+    cls=CrossEntropyLoss,
+    example=_example,
+)

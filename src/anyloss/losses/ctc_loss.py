@@ -1,0 +1,394 @@
+"""Home of F.ctc_loss and anyloss.CTCLoss.
+
+The Connectionist Temporal Classification loss of Graves et al. (2006),
+computed as PyTorch's CPU kernel computes it (``aten/src/ATen/native/LossCTC.cpp``):
+the forward (alpha) recursion of the paper's eq. (6)-(8) in log space, the
+backward (beta) recursion of eq. (10)-(11), and the gradient of eq. (16) with
+PyTorch's extra ``exp(log_probs)`` term. Both recursions loop over time steps
+only; each step is vectorized over the batch and the label positions.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+from .._checks import (
+    check_bool, check_floating, check_integer, check_ndim, check_number, check_values, describe, fail, namespace,
+)
+from .._module import Loss
+from .._reduction import check_reduction
+from .._spec import LossSpec, register_spec
+from .._xp import device, is_lazy, item, size
+
+_NEG_INF = float("-inf")
+
+
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean", zero_infinity=False):
+    r"""Connectionist Temporal Classification loss: the negative log-likelihood
+    of a target sequence summed over all its alignments to the input frames.
+
+    For a sample with log-probabilities :math:`\log y^t_k` (frame :math:`t <
+    T_n`, class :math:`k`) and target :math:`l = (l_1, \dots, l_{S_n})`, let
+    :math:`l'` be :math:`l` with ``blank`` inserted before, between and after
+    its labels (length :math:`2 S_n + 1`). An alignment is a path
+    :math:`\pi` of :math:`T_n` classes that becomes :math:`l` once repeats are
+    merged and blanks removed, and
+
+    .. math::
+        \ell_n = -\log \sum_{\pi} \prod_{t < T_n} y^t_{\pi_t}
+               = -\log\bigl(\alpha_{T_n-1}(2S_n) + \alpha_{T_n-1}(2S_n-1)\bigr),
+
+    with the forward variables (in log space here)
+
+    .. math::
+        \alpha_0(0) = y^0_{\text{blank}},\quad \alpha_0(1) = y^0_{l'_1},\quad
+        \alpha_t(s) = y^t_{l'_s}\bigl(\alpha_{t-1}(s) + \alpha_{t-1}(s-1)
+                      + [\,l'_s \ne l'_{s-2}\,]\,\alpha_{t-1}(s-2)\bigr).
+
+    A target that no alignment fits (too long for its input, counting the
+    blank needed between repeated labels) has :math:`\ell_n = +\infty`
+    (0 with ``zero_infinity=True``); an empty input with an empty target has
+    :math:`\ell_n = 0`. Reduced by ``'none'`` (:math:`\ell`), ``'sum'``
+    (:math:`\sum_n \ell_n`) or ``'mean'`` (:math:`\frac1N \sum_n \ell_n /
+    \max(S_n, 1)`: each loss divided by its target length, then averaged over
+    the batch, as in PyTorch).
+
+    Args:
+        log_probs: log-probabilities, (T, N, C) or unbatched (T, C), floating
+            dtype; usually ``log_softmax`` outputs, but any values are accepted.
+        targets: class indices of any integer dtype; padded (N, S) (only the
+            first ``target_lengths[n]`` entries of row n are read) or the
+            targets concatenated, 1-D of length ``sum(target_lengths)``.
+        input_lengths: (N) or () integer array, or a tuple/list of ints:
+            frames used per sample, each in [0, T].
+        target_lengths: (N) or () integer array, or a tuple/list of ints:
+            target length per sample, each in [0, S].
+        blank: index of the blank class, in [0, C).
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        zero_infinity: give impossible alignments a loss (and gradient) of 0
+            instead of ``inf`` (and NaN).
+
+    Shape:
+        ``log_probs`` (T, N, C) or (T, C); ``targets`` (N, S) or
+        (sum(target_lengths)); output scalar, or (N) for ``'none'`` (() when
+        unbatched).
+
+    Gradients: ``log_probs`` only, with PyTorch's convention. PyTorch's CTC
+    backward returns the true derivative of :math:`\ell_n` with respect to
+    :math:`\log y^t_k` **plus** :math:`y^t_k \cdot g_n` (:math:`g_n` the
+    cotangent of :math:`\ell_n`, for :math:`t < T_n`):
+
+    .. math::
+        \frac{\partial}{\partial \log y^t_k} = g_n\Bigl(y^t_k - \frac{1}{p(l|x)\,y^t_k}
+            \sum_{s:\,l'_s = k} \alpha_t(s)\beta_t(s)\Bigr).
+
+    It assumes ``log_probs`` come from ``log_softmax``, whose backward cancels
+    the extra term exactly (so gradients with respect to the logits are
+    right); on ``log_probs`` that are not normalized, it is still there. anyloss
+    reproduces this (tested against ``torch.autograd`` on normalized and
+    unnormalized inputs). Frames :math:`t \ge T_n` get a zero gradient; an
+    infinite loss gets NaN (0 with ``zero_infinity``); so does, as in PyTorch,
+    every entry :math:`\log y^t_k = -\infty` with :math:`t < T_n`.
+
+    Not checked under ``jax.jit`` or on lazy Dask arrays: the length ranges and
+    the labels (in [0, C), not ``blank``). There the concatenated form is
+    padded to ``len(targets)`` rather than to the longest target (same numbers,
+    more work).
+
+    Example:
+        A target ``[1, 2]`` over 3 frames of uniform probabilities 1/3 has 5
+        alignments (``112, 122, 012, 102, 120``), so its loss is
+        :math:`-\log(5/27)`:
+
+        >>> import numpy as np, anyloss.functional as F
+        >>> log_probs = np.log(np.full((3, 1, 3), 1 / 3))
+        >>> loss = F.ctc_loss(log_probs, np.array([[1, 2]]), np.array([3]), np.array([2]), reduction="none")
+        >>> print(f"{float(loss[0]):.6f} {np.log(27 / 5):.6f}")
+        1.686399 1.686399
+    """
+    reduction = check_reduction(reduction)
+    check_number("blank", blank, integer=True)
+    check_bool("zero_infinity", zero_infinity)
+    xp = namespace(log_probs=log_probs, targets=targets)
+    # PyTorch also takes the lengths as tuples of ints; here they become arrays.
+    input_lengths = _as_lengths(xp, "input_lengths", input_lengths, log_probs)
+    target_lengths = _as_lengths(xp, "target_lengths", target_lengths, log_probs)
+    xp = namespace(log_probs=log_probs, targets=targets, input_lengths=input_lengths, target_lengths=target_lengths)
+
+    check_floating(xp, "log_probs", log_probs)
+    check_ndim("log_probs", log_probs, (2, 3))
+    if size(log_probs) == 0:
+        fail(ValueError, "log_probs", "not be empty", f"shape {tuple(log_probs.shape)}")
+    t_max, n, c = log_probs.shape[0], (log_probs.shape[1] if log_probs.ndim == 3 else 1), log_probs.shape[-1]
+    if not 0 <= blank < c:
+        fail(ValueError, "blank", f"be a class index in [0, {c})", blank)
+    # PyTorch silently casts float targets to int64; class indices must be integers here.
+    check_integer(xp, "targets", targets)
+    check_ndim("targets", targets, (1, 2))
+    for name, x in (("input_lengths", input_lengths), ("target_lengths", target_lengths)):
+        check_integer(xp, name, x)
+        if size(x) != n:
+            fail(ValueError, name, f"have one entry per batch element ({n})", f"shape {tuple(x.shape)}")
+    if targets.ndim == 2 and targets.shape[0] != n:
+        fail(ValueError, "targets", f"have one padded row per batch element ({n}, S)", f"shape {tuple(targets.shape)}")
+
+    il, tl = xp.reshape(input_lengths, (n,)), xp.reshape(target_lengths, (n,))
+    check_values(xp, "input_lengths", il, lambda v: (v >= 0) & (v <= t_max), f"be in [0, {t_max}] (T)")
+    check_values(xp, "target_lengths", tl, lambda v: v >= 0, "be >= 0")
+    if targets.ndim == 2:
+        s_max = targets.shape[1]
+        check_values(xp, "target_lengths", tl, lambda v: v <= s_max, f"be <= {s_max}, the padded length of `targets`")
+    else:
+        s_max = targets.shape[0]
+        if not is_lazy(tl):
+            total = int(item(xp.sum(tl)))
+            if total != s_max:
+                fail(ValueError, "target_lengths", f"sum to {s_max}, the length of the concatenated `targets`", total)
+            s_max = int(item(xp.max(tl)))
+    _check_labels(xp, targets, tl, c, blank)
+    return SPEC.apply(
+        xp, (log_probs, targets, input_lengths, target_lengths), reduction,
+        blank=blank, zero_infinity=zero_infinity, max_target_length=s_max, mean_over_lengths=reduction == "mean",
+    )
+
+
+def _as_lengths(xp, name, x, like):
+    """Lengths given as a tuple/list of ints (PyTorch's IntArrayRef overload) as an int64 array."""
+    if not isinstance(x, (tuple, list)):
+        return x
+    if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in x):
+        fail(TypeError, name, "be an integer array or a tuple of ints", describe(x))
+    return xp.asarray([int(v) for v in x], dtype=xp.int64, device=device(like))
+
+
+def _check_labels(xp, targets, tl, c, blank):
+    """The labels within each target's length are class indices other than ``blank``
+    (PyTorch does not check them: out of range it reads arbitrary memory)."""
+    if is_lazy(targets) or is_lazy(tl) or size(targets) == 0:
+        return
+    t = xp.astype(targets, xp.int64)
+    if t.ndim == 2:
+        counted = xp.reshape(xp.arange(t.shape[1], device=device(t)), (1, -1)) < xp.reshape(tl, (-1, 1))
+    else:
+        counted = xp.ones(t.shape, dtype=xp.bool, device=device(t))
+    if not bool(xp.any(counted)):
+        return
+    lo = item(xp.min(xp.where(counted, t, xp.full_like(t, blank))))
+    hi = item(xp.max(xp.where(counted, t, xp.full_like(t, blank))))
+    if lo < 0 or hi >= c:
+        fail(ValueError, "targets", f"hold class indices in [0, {c}) within `target_lengths`",
+             f"labels in [{lo}, {hi}]")
+    n_blank = int(item(xp.sum(xp.astype(counted & (t == blank), xp.int64))))
+    if n_blank:
+        fail(ValueError, "targets", f"not contain the blank label {blank} within `target_lengths`",
+             f"{n_blank} blank label(s)")
+
+
+def _fwd(xp, log_probs, targets, input_lengths, target_lengths, *, blank, zero_infinity, max_target_length,
+         mean_over_lengths):
+    unbatched = log_probs.ndim == 2
+    t_max, c = log_probs.shape[0], log_probs.shape[-1]
+    n = 1 if unbatched else log_probs.shape[1]
+    s_max = max_target_length
+    k = 2 * s_max + 1  # positions of the extended label sequence l'
+    dtype, dev = log_probs.dtype, device(log_probs)
+    lp = xp.reshape(log_probs, (t_max, n, c))
+    il = xp.astype(xp.reshape(input_lengths, (n,)), xp.int64)
+    tl = xp.astype(xp.reshape(target_lengths, (n,)), xp.int64)
+    ninf = xp.full((), _NEG_INF, dtype=dtype, device=dev)
+    zero, one = xp.zeros((), dtype=dtype, device=dev), xp.ones((), dtype=dtype, device=dev)
+
+    # The extended labels l' (N, K): blank, l_1, blank, l_2, ..., blank. Positions
+    # past 2 * target_length ("invalid") hold blanks and are masked where they matter.
+    labels = _padded_targets(xp, targets, tl, n, s_max)
+    s_idx = xp.reshape(xp.arange(k, device=dev), (1, k))
+    blanks = xp.full((n, s_max), blank, dtype=xp.int64, device=dev)
+    labels = xp.where(xp.reshape(xp.arange(s_max, device=dev), (1, s_max)) < xp.reshape(tl, (n, 1)), labels, blanks)
+    interleaved = xp.reshape(xp.stack([blanks, labels], axis=2), (n, 2 * s_max))
+    lprime = xp.concat([interleaved, xp.full((n, 1), blank, dtype=xp.int64, device=dev)], axis=1)
+    valid = s_idx <= 2 * xp.reshape(tl, (n, 1))
+    # The skip transition s-2 -> s (eq. 7): only into a label that differs from
+    # the label two positions back, so repeated labels need a blank between them.
+    skip = xp.zeros((n, k), dtype=xp.bool, device=dev)
+    if k > 2:
+        skip = xp.concat([skip[:, :2], lprime[:, 2:] != lprime[:, :-2]], axis=1)
+
+    # lp_ext[t, n, s] = log y^t_{l'_s}: gathered once, (T, N, K).
+    flat_idx = xp.reshape(xp.reshape(xp.arange(n, device=dev), (n, 1)) * c + lprime, (-1,))
+    lp_ext = xp.reshape(xp.take(xp.reshape(lp, (t_max, n * c)), flat_idx, axis=1), (t_max, n, k))
+
+    # Forward recursion, eq. (6): alpha_0 is non-zero at s = 0, 1 only; then
+    # alpha_t(s) = y^t_{l'_s} (alpha_{t-1}(s) + alpha_{t-1}(s-1) + [skip] alpha_{t-1}(s-2)),
+    # in log space. `prev[:, s + 2]` is alpha_{t-1}(s); the two leading -inf
+    # columns are the out-of-range s-1, s-2.
+    pad = xp.full((n, 2), _NEG_INF, dtype=dtype, device=dev)
+    alpha = xp.where(s_idx < 2, lp_ext[0, ...], ninf)
+    alphas = [alpha]
+    for t in range(1, t_max):
+        prev = xp.concat([pad, alpha], axis=1)
+        jump = xp.where(skip, prev[:, :-2], ninf)
+        alpha = _log_add3(xp, prev[:, 2:], prev[:, 1:-1], jump, lp_ext[t, ...], zero, one)
+        alphas.append(alpha)
+    alphas = xp.stack(alphas, axis=1)  # (N, T, K), the layout the backward's matmul wants
+
+    # Eq. (8): p(l|x) = alpha_{T-1}(2S) + alpha_{T-1}(2S-1) at the sample's last
+    # frame T_n - 1 (only the first term for an empty target).
+    last = xp.clip(il, min=1) - 1
+    at_end = (xp.arange(n, device=dev) * t_max + last) * k + 2 * tl
+    flat_alphas = xp.reshape(alphas, (-1,))
+    end_blank = xp.take(flat_alphas, at_end)
+    end_label = xp.where(tl > 0, xp.take(flat_alphas, xp.clip(at_end - 1, min=0)), ninf)
+    log_likelihood = _log_add3(xp, end_blank, end_label, ninf, zero, zero, one)
+    # No frames: the empty target has probability 1, any other 0 (PyTorch's special case).
+    empty_input = xp.where(tl == 0, zero, ninf)
+    nll = -xp.where(il == 0, empty_input, log_likelihood)
+
+    loss = nll
+    if zero_infinity:
+        loss = xp.where(nll == float("inf"), zero, nll)
+    # 'mean' is mean_n(loss_n / max(S_n, 1)), which no single divisor of
+    # sum_n loss_n expresses. So the public function asks for the per-sample
+    # quotient here, and the plain 'mean' over N of _reduction averages it; the
+    # backward divides the cotangent by the same lengths.
+    lengths = xp.astype(xp.clip(tl, min=1), dtype) if mean_over_lengths else None
+    if lengths is not None:
+        loss = loss / lengths
+    if unbatched:
+        loss = xp.reshape(loss, ())
+    res = (log_probs.shape, lp, lp_ext, alphas, lprime, valid, skip, il, tl, nll, lengths)
+    return loss, res
+
+
+def _log_add3(xp, a, b, c, lp, zero, one):
+    """log(exp(a) + exp(b) + exp(c)) + lp, PyTorch's kernel's formula.
+
+    Shifted by the maximum; where all three are -inf the shift is 0 and the
+    result -inf (the kernel's "cannot do neginf-neginf" case), without a log(0).
+    One exp per term and one log: with SIMD exp this is cheaper than two
+    logaddexp calls, and +inf or NaN terms give NaN exactly as in PyTorch.
+    """
+    m = xp.maximum(xp.maximum(a, b), c)
+    dead = m == _NEG_INF
+    shift = xp.where(dead, zero, m)
+    total = xp.exp(a - shift) + xp.exp(b - shift) + xp.exp(c - shift)
+    return xp.log(xp.where(dead, one, total)) + m + lp
+
+
+def _padded_targets(xp, targets, tl, n, s_max):
+    """Targets as an (N, s_max) int64 array (entries past each length arbitrary)."""
+    t = xp.astype(targets, xp.int64)
+    if t.ndim == 2:
+        return t[:, :s_max]
+    dev = device(t)
+    if s_max == 0 or t.shape[0] == 0:
+        return xp.zeros((n, s_max), dtype=xp.int64, device=dev)
+    # Concatenated: sample n's labels start at the sum of the lengths before it.
+    starts = xp.cumulative_sum(tl) - tl
+    idx = xp.reshape(starts, (n, 1)) + xp.reshape(xp.arange(s_max, device=dev), (1, s_max))
+    idx = xp.clip(idx, min=0, max=t.shape[0] - 1)
+    return xp.reshape(xp.take(t, xp.reshape(idx, (-1,))), (n, s_max))
+
+
+def _bwd(xp, res, g, *, blank, zero_infinity, max_target_length, mean_over_lengths):
+    shape, lp, lp_ext, alphas, lprime, valid, skip, il, tl, nll, lengths = res
+    t_max, n, c = lp.shape
+    k = lprime.shape[1]
+    dtype, dev = lp.dtype, device(lp)
+    ninf = xp.full((), _NEG_INF, dtype=dtype, device=dev)
+    zero, one = xp.zeros((), dtype=dtype, device=dev), xp.ones((), dtype=dtype, device=dev)
+    g = xp.reshape(g, (n,))
+    if lengths is not None:
+        g = g / lengths
+
+    # Backward recursion, eq. (10)-(11), with PyTorch's beta that includes the
+    # frame's own emission: beta_{T_n-1}(s) = y^{T_n-1}_{l'_s} for s = 2S_n, 2S_n-1,
+    # beta_t(s) = y^t_{l'_s} (beta_{t+1}(s) + beta_{t+1}(s+1) + [skip] beta_{t+1}(s+2))
+    # for t < T_n - 1 and s <= 2S_n; -inf elsewhere. Masks are (T, N, K) here.
+    last = xp.reshape(il - 1, (n, 1))
+    end = (xp.reshape(xp.arange(k, device=dev), (1, k)) >= 2 * xp.reshape(tl, (n, 1)) - 1) & valid
+    t_col = xp.reshape(xp.arange(t_max, device=dev), (t_max, 1, 1))
+    recurse = (t_col < last) & valid
+    start = xp.where((t_col == last) & end, lp_ext, ninf)
+    # The skip into s from s + 2 is allowed when it is allowed out of s + 2 forward.
+    skip_back = xp.concat([skip[:, 2:], skip[:, :2]], axis=1) if k > 2 else skip  # skip[:, :2] is False
+    pad = xp.full((n, 2), _NEG_INF, dtype=dtype, device=dev)
+    beta = start[t_max - 1, ...]
+    betas = [beta]
+    for t in range(t_max - 2, -1, -1):
+        nxt = xp.concat([beta, pad], axis=1)  # nxt[:, s] = beta_{t+1}(s)
+        jump = xp.where(skip_back, nxt[:, 2:], ninf)
+        rec = _log_add3(xp, nxt[:, :-2], nxt[:, 1:-1], jump, lp_ext[t, ...], zero, one)
+        beta = xp.where(recurse[t, ...], rec, start[t, ...])
+        betas.append(beta)
+    betas = xp.stack(betas[::-1], axis=1)  # (N, T, K), as alphas
+
+    # Eq. (16): collect alpha_t(s) beta_t(s) over the positions s of each class
+    # (PyTorch's `lcab`, in log space) for t < T_n (at T_n - 1 only the two end
+    # positions, as the kernel does). To sum per class without a scatter,
+    # exponentiate relative to the per-(n, t) maximum and multiply by the
+    # (N, K, C) one-hot matrix of l'. Terms that would be subnormal are dropped
+    # (they are below any tolerance, and subnormals make the matmul crawl).
+    # One known difference: a NaN alpha * beta (a NaN log-probability on a path
+    # that cannot reach the target's end, so the loss stays finite) spreads over
+    # all classes of its frame in the matmul, where PyTorch's NaN stays in its class.
+    t_row = xp.reshape(xp.arange(t_max, device=dev), (1, t_max, 1))
+    last, end, valid = xp.reshape(last, (n, 1, 1)), xp.reshape(end, (n, 1, k)), xp.reshape(valid, (n, 1, k))
+    counted = ((t_row < last) & valid) | ((t_row == last) & end)
+    ab = xp.where(counted, alphas + betas, ninf)
+    m = xp.max(ab, axis=2, keepdims=True)
+    m = xp.where(m == _NEG_INF, zero, m)
+    rel = ab - m
+    rel = xp.where(rel < math.log(xp.finfo(dtype).smallest_normal), ninf, rel)
+    onehot = xp.astype(xp.reshape(lprime, (n, k, 1)) == xp.reshape(xp.arange(c, device=dev), (1, 1, c)), dtype)
+    collected = xp.matmul(xp.exp(rel), onehot)  # (N, T, C)
+    none = collected == 0
+    log_collected = xp.where(none, ninf, xp.log(xp.where(none, one, collected)))  # lcab - m
+
+    # PyTorch's formula: (exp(lp) - exp(lcab + nll - lp)) * g, here in (N, T, C).
+    # lcab and nll are both about +-(the loss), large; adding m + nll first
+    # (nearly exact: they nearly cancel) keeps float32 rounding at the level of
+    # alpha and beta themselves. An infinite loss makes the gradient NaN
+    # (computed here without the inf - inf); zero_infinity zeroes it.
+    infinite = nll == float("inf")
+    nll_finite = xp.reshape(xp.where(infinite, zero, nll), (n, 1, 1))
+    lp_ntc = xp.permute_dims(lp, (1, 0, 2))
+    grad = xp.exp(lp_ntc) - xp.exp(log_collected + ((m + nll_finite) - lp_ntc))
+    grad = grad * xp.reshape(g, (n, 1, 1))
+    blown = zero if zero_infinity else xp.full((), float("nan"), dtype=dtype, device=dev)
+    grad = xp.where(xp.reshape(infinite, (n, 1, 1)), blown, grad)
+    grad = xp.where(t_row < xp.reshape(il, (n, 1, 1)), grad, zero)
+    grad = xp.permute_dims(grad, (1, 0, 2))  # (T, N, C)
+    return xp.reshape(grad, shape), None, None, None
+
+
+class CTCLoss(Loss):
+    """Object form of :func:`ctc_loss` (``torch.nn.CTCLoss``)."""
+
+    def __init__(self, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False) -> None:
+        super().__init__(reduction=reduction)
+        self.blank = blank
+        self.zero_infinity = zero_infinity
+
+    def forward(self, log_probs, targets, input_lengths, target_lengths):
+        return ctc_loss(log_probs, targets, input_lengths, target_lengths, self.blank, self.reduction,
+                        self.zero_infinity)
+
+
+def _example(xp):
+    # 3 frames of uniform probabilities over {blank, 1, 2}, target [1, 2]: 5 alignments.
+    log_probs = xp.full((3, 1, 3), -1.0986122886681098, dtype=xp.float64)  # log(1/3)
+    return (log_probs, xp.asarray([[1, 2]]), xp.asarray([3]), xp.asarray([2])), {"reduction": "none"}
+
+
+SPEC = register_spec(LossSpec(
+    name="ctc_loss",
+    fwd=_fwd,
+    bwd=_bwd,
+    argnames=("log_probs", "targets", "input_lengths", "target_lengths"),
+    differentiable=("log_probs",),
+    summary="connectionist temporal classification; sequences without alignment",
+    functional=ctc_loss,
+    cls=CTCLoss,
+    example=_example,
+))

@@ -1,0 +1,145 @@
+"""Home of F.gaussian_nll_loss and anyloss.GaussianNLLLoss."""
+
+from __future__ import annotations
+
+import math
+
+from .._checks import check_broadcastable, check_floating, check_number, check_values, fail, namespace
+from .._module import Loss
+from .._reduction import check_reduction
+from .._spec import LossSpec, register_spec
+from .._xp import as_float, broadcast_shapes, device, result_float_dtype, sum_to_shape
+
+
+def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
+    r"""Negative log-likelihood of ``target`` under Gaussians with means ``input``
+    and variances ``var``.
+
+    .. math::
+        \ell_n = \tfrac12 \left(\log \max(\sigma^2_n, \epsilon)
+                 + \frac{(x_n - y_n)^2}{\max(\sigma^2_n, \epsilon)}\right)
+                 \; \left[+ \tfrac12 \log 2\pi \text{ if ``full``}\right]
+
+    reduced by ``'none'``, ``'sum'`` or ``'mean'`` (:math:`\sum_n \ell_n / N`).
+
+    Args:
+        input: means, any shape, real dtype.
+        target: samples, broadcastable with ``input`` (no warning, as in PyTorch).
+        var: variances, non-negative, floating dtype: ``input``'s shape
+            (heteroscedastic); ``input``'s shape without its last dimension, or
+            with one dimension replaced by 1 (homoscedastic, broadcast); or a
+            Python ``float`` used for every element (in ``input``'s dtype, as
+            PyTorch's ``var * ones_like(input)``; it gets no gradient).
+        full: add the constant :math:`\tfrac12 \log 2\pi`.
+        eps: lower clamp of ``var``, for stability.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+
+    Shape:
+        ``input`` (N, *) or (*), ``target`` like ``input``, ``var`` as above;
+        output scalar, or the broadcast shape for ``'none'``.
+
+    Gradients: ``input``, ``target`` and ``var``. PyTorch clamps a copy of
+    ``var`` without recording it, so the gradient of ``var`` is taken at the
+    clamped value :math:`\max(\sigma^2, \epsilon)` (not zero below ``eps``).
+
+    Not checked on lazy arrays (JAX under ``jit``, Dask): ``var >= 0``.
+
+    Example:
+        >>> import numpy as np, anyloss.functional as F
+        >>> F.gaussian_nll_loss(np.array([0.0, 1.0]), np.array([1.0, 1.0]), np.array([1.0, 4.0]))
+        array(0.59657359)
+    """
+    reduction = check_reduction(reduction)
+    check_number("eps", eps)
+    if isinstance(var, float):  # PyTorch's test: a Python float (not an int) is one shared variance
+        if var < 0:
+            fail(ValueError, "var", "be non-negative", var)
+        xp = namespace(input=input, target=target)
+        _check_real(xp, input=input, target=target)
+        # var * ones_like(input): input's dtype, or PyTorch's default float32 for an integer input.
+        dtype = input.dtype if xp.isdtype(input.dtype, "real floating") else xp.float32
+        var = xp.full(input.shape, var, dtype=dtype, device=device(input))
+    else:
+        xp = namespace(input=input, target=target, var=var)
+        _check_real(xp, input=input, target=target)
+        check_floating(xp, "var", var)
+        check_values(xp, "var", var, lambda v: xp.logical_not(v < 0), "be non-negative")
+    view = _var_view(input.shape, var.shape)
+    shape = check_broadcastable(input.shape, "target", target)
+    try:
+        broadcast_shapes(shape, view)
+    except ValueError:
+        fail(ValueError, "var", f"broadcast with `input` and `target` to shape {shape}", f"shape {tuple(var.shape)}")
+    return SPEC.apply(xp, (input, target, var), reduction, full=bool(full), eps=eps)
+
+
+def _check_real(xp, **arrays):
+    for name, a in arrays.items():
+        if not xp.isdtype(a.dtype, ("real floating", "integral")):
+            fail(TypeError, name, "have a real floating or integer dtype", a.dtype)
+
+
+def _var_view(input_shape, var_shape) -> tuple:
+    """The shape ``var`` takes in the loss, by PyTorch's rules (``ValueError``
+    for any other shape)."""
+    input_shape, var_shape = tuple(input_shape), tuple(var_shape)
+    if var_shape == input_shape:
+        return var_shape
+    if input_shape[:-1] == var_shape:  # one variance per row: unsqueeze(-1)
+        return var_shape + (1,)
+    mismatched = sum(v for i, v in zip(input_shape, var_shape) if i != v)
+    if len(input_shape) == len(var_shape) and mismatched == 1:  # one dimension of size 1
+        return var_shape
+    fail(ValueError, "var", f"have the shape of `input` {input_shape}, that shape without its last dimension, "
+         "or that shape with one dimension replaced by 1", f"shape {var_shape}")
+
+
+def _fwd(xp, input, target, var, *, full, eps):
+    dtype = result_float_dtype(xp, input, target, var)
+    x, y = as_float(xp, input, dtype), as_float(xp, target, dtype)
+    # Clamped in var's own dtype, then promoted, as PyTorch does.
+    v = as_float(xp, xp.clip(var, min=eps), dtype)
+    view = _var_view(input.shape, var.shape)
+    if view != tuple(var.shape):
+        v = xp.reshape(v, view)
+    diff = x - y
+    loss = 0.5 * (xp.log(v) + diff * diff / v)
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return loss, (diff, v, tuple(var.shape))
+
+
+def _bwd(xp, res, g, *, full, eps):
+    diff, v, var_shape = res
+    # PyTorch's VJPs in its order (they differ only where a term overflows).
+    half = 0.5 * g
+    gx = (half / v) * (2.0 * diff)
+    # The clamp is invisible to autograd: d/dv is taken at the clamped v. log(v)
+    # enters the sum in v's own shape, so its VJP is reduced before dividing by v.
+    gv = sum_to_shape(xp, half, v.shape) / v - sum_to_shape(xp, half * ((diff * diff / v) / v), v.shape)
+    gv = xp.reshape(gv, var_shape)  # undo the unsqueeze(-1)
+    return gx, -gx, gv
+
+
+class GaussianNLLLoss(Loss):
+    """Object form of :func:`gaussian_nll_loss` (``torch.nn.GaussianNLLLoss``)."""
+
+    def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean") -> None:
+        super().__init__(None, None, reduction)
+        self.full = full
+        self.eps = eps
+
+    def forward(self, input, target, var):
+        return gaussian_nll_loss(input, target, var, full=self.full, eps=self.eps, reduction=self.reduction)
+
+
+SPEC = register_spec(LossSpec(
+    name="gaussian_nll_loss",
+    fwd=_fwd,
+    bwd=_bwd,
+    argnames=("input", "target", "var"),
+    differentiable=("input", "target", "var"),
+    summary="0.5 (log var + (x - y)^2 / var); regression with predicted variance",
+    functional=gaussian_nll_loss,
+    cls=GaussianNLLLoss,
+))

@@ -1,0 +1,115 @@
+"""Home of F.huber_loss and anyloss.HuberLoss."""
+
+from __future__ import annotations
+
+import numbers
+
+from .._checks import check_floating, check_same_shape, check_target_broadcast, describe, fail, namespace
+from .._module import Loss
+from .._reduction import check_reduction
+from .._spec import LossSpec, register_spec
+from .._xp import as_float, result_float_dtype
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    r"""Huber loss: squared below ``delta``, ``delta``-scaled absolute above; optionally weighted.
+
+    .. math::
+        \ell_n = w_n \begin{cases}
+            0.5 (x_n - y_n)^2 & \text{if } \lvert x_n - y_n \rvert < \delta \\
+            \delta (\lvert x_n - y_n \rvert - 0.5 \delta) & \text{otherwise}
+        \end{cases}
+
+    reduced by ``'none'`` (:math:`\ell`), ``'sum'`` (:math:`\sum_n \ell_n`) or
+    ``'mean'`` (:math:`\sum_n \ell_n / N`, with ``weight`` too: unlike
+    :func:`~anyloss.functional.l1_loss` and :func:`~anyloss.functional.mse_loss`,
+    PyTorch's weighted Huber ``'mean'`` divides by the element count, not by
+    :math:`\sum_n w_n`). It equals ``delta`` times
+    :func:`~anyloss.functional.smooth_l1_loss` with ``beta = delta``.
+
+    Args:
+        input: predictions, any shape, floating dtype.
+        target: same shape as ``input``; another shape is broadcast against it
+            with a ``UserWarning``, as in PyTorch.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        delta: the threshold, a real number ``> 0``.
+        weight: optional per-element weights, exactly ``input``'s shape.
+
+    Shape:
+        ``input`` (*), ``target`` (*), output scalar, or (*) for ``'none'``.
+        Without ``weight`` the result has ``input``'s dtype (a float64
+        ``target`` does not widen a float32 ``input``), as in PyTorch.
+
+    Gradients: ``input``, ``target`` and ``weight``. At
+    :math:`\lvert x_n - y_n \rvert = \delta` both branches have slope
+    :math:`\pm\delta`. When ``target``'s dtype differs from ``input``'s
+    (integer labels, float64 against float32), PyTorch 2.13 computes the
+    value but its backward raises; anyloss gives the gradient of that value.
+
+    Example:
+        >>> import numpy as np, anyloss.functional as F
+        >>> F.huber_loss(np.ones((2, 2)), np.array([[0.0, 1.0], [2.0, 3.0]]))
+        array(0.625)
+    """
+    check_reduction(reduction)
+    xp = namespace(input=input, target=target, weight=weight)
+    if not isinstance(delta, numbers.Real):
+        fail(TypeError, "delta", "be a real number", describe(delta))
+    delta = float(delta)  # PyTorch's `float delta`: True, 1 and np.float32(1) all mean 1.0
+    if not delta > 0:  # also refuses NaN, as PyTorch does
+        fail(ValueError, "delta", "be > 0", delta)
+    check_floating(xp, "input", input)
+    check_target_broadcast(input, target)
+    if weight is not None:
+        check_same_shape("input", input, "weight", weight)
+    return SPEC.apply(xp, (input, target, weight), reduction, delta=delta)
+
+
+def _fwd(xp, input, target, weight, delta):
+    dtype = result_float_dtype(xp, input, target)
+    diff = as_float(xp, input, dtype) - as_float(xp, target, dtype)
+    z = xp.abs(diff)
+    # Quadratic strictly inside (-delta, delta), linear from |d| = delta on: PyTorch's branch.
+    loss = xp.where(z < delta, 0.5 * z * z, delta * (z - 0.5 * delta))
+    # PyTorch's kernel computes in the promoted dtype and writes into an array like input.
+    loss = as_float(xp, loss, input.dtype)
+    if weight is None:
+        return loss, (diff, None, None)
+    # No divisor: a weighted 'mean' is PyTorch's `(loss * weight).mean()`.
+    w = as_float(xp, weight, result_float_dtype(xp, loss, weight))
+    return loss * w, (diff, w, loss)
+
+
+def _bwd(xp, res, g, delta):
+    diff, w, loss = res
+    slope = xp.where(xp.abs(diff) < delta, diff, delta * xp.sign(diff))
+    if w is None:
+        gi = slope * g
+        return gi, -gi, None
+    gi = slope * (w * g)
+    return gi, -gi, loss * g
+
+
+class HuberLoss(Loss):
+    """Object form of :func:`huber_loss` (``torch.nn.HuberLoss``)."""
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
+        if not isinstance(delta, (float, int)):  # PyTorch checks the kind here, the value per call
+            fail(TypeError, "delta", "be a float or int", describe(delta))
+        super().__init__(reduction=reduction)
+        self.delta = delta
+
+    def forward(self, input, target):
+        return huber_loss(input, target, reduction=self.reduction, delta=self.delta)
+
+
+SPEC = register_spec(LossSpec(
+    name="huber_loss",
+    fwd=_fwd,
+    bwd=_bwd,
+    argnames=("input", "target", "weight"),
+    differentiable=("input", "target", "weight"),
+    summary="squared below delta, delta-scaled absolute above; robust regression",
+    functional=huber_loss,
+    cls=HuberLoss,
+))

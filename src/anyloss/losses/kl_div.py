@@ -1,0 +1,155 @@
+"""Home of F.kl_div and anyloss.KLDivLoss."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+from .._checks import check_bool, check_broadcastable, check_floating, namespace
+from .._module import Loss
+from .._reduction import check_reduction, legacy_reduction
+from .._spec import LossSpec, register_spec
+from .._xp import as_float, result_float_dtype
+
+_MEAN_WARNING = (
+    "reduction: 'mean' divides the total loss by both the batch size and the support size."
+    "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
+    "'mean' will be changed to behave the same as 'batchmean' in the next major release."
+)
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    r"""Kullback-Leibler divergence of ``target`` from the distribution whose
+    log-probabilities are ``input``, pointwise.
+
+    .. math::
+        \ell_n = y_n (\log y_n - x_n) \quad\text{or, with ``log_target``,}\quad
+        \ell_n = e^{y_n} (y_n - x_n)
+
+    where :math:`y_n \log y_n` is 0 at :math:`y_n = 0` (``xlogy``) and NaN for
+    :math:`y_n < 0`, as in PyTorch. Reduced by ``'none'``, ``'sum'``,
+    ``'batchmean'`` (:math:`\sum_n \ell_n` divided by ``input``'s first
+    dimension, the KL divergence per sample; a 0-d ``input`` is not divided) or
+    ``'mean'`` (:math:`\sum_n \ell_n / N` over all elements, with PyTorch's
+    ``UserWarning`` that it is not the KL divergence).
+
+    Args:
+        input: log-probabilities, any shape, floating dtype.
+        target: probabilities (log-probabilities with ``log_target``),
+            broadcastable with ``input``, floating dtype.
+        size_average, reduce: deprecated; see ``reduction``. As in PyTorch,
+            when either is given together with ``reduction='batchmean'``, the
+            legacy reduction is applied and *then* divided by ``input``'s first
+            dimension.
+        reduction: ``'none'`` | ``'batchmean'`` | ``'sum'`` | ``'mean'``.
+        log_target: whether ``target`` is given as log-probabilities.
+
+    Shape:
+        ``input`` (*), ``target`` (*), output scalar, or (*) for ``'none'``.
+
+    Gradients: ``input`` and ``target``. For ``target`` PyTorch's ``xlogy`` VJP
+    gives :math:`\log y + 1 - x`, which is NaN at :math:`y = 0` (its ``y / y``
+    term); anyloss gives the same NaN.
+
+    Example:
+        >>> import numpy as np, anyloss.functional as F
+        >>> F.kl_div(np.log(np.array([[0.5, 0.5]])), np.array([[0.25, 0.75]]), reduction="batchmean")
+        array(0.13081204)
+    """
+    legacy = size_average is not None or reduce is not None
+    if legacy:
+        red = legacy_reduction(size_average, reduce, reduction)
+    else:
+        red = check_reduction(reduction, allowed=("none", "batchmean", "sum", "mean"))
+        if red == "mean":
+            warnings.warn(_MEAN_WARNING, UserWarning, stacklevel=2)
+    check_bool("log_target", log_target)
+    xp = namespace(input=input, target=target)
+    check_floating(xp, "input", input)
+    check_floating(xp, "target", target)
+    shape = check_broadcastable(input.shape, "target", target)
+    red, options = _batchmean(red, reduction, input, shape)
+    return SPEC.apply(xp, (input, target), red, log_target=log_target, **options)
+
+
+def _batchmean(red, reduction, input, shape):
+    """PyTorch's 'batchmean': reduce with ``red`` (``'sum'`` unless legacy
+    arguments chose another), then divide by ``input.shape[0]`` when ``input``
+    is not 0-d. It is ``input``'s first dimension even when ``target``
+    broadcasts ``input`` to a bigger batch, so the division is done here through
+    the ``'mean'`` divisor rather than by the shared ``'batchmean'``.
+
+    Returns the reduction to apply and the fwd options ``divisor`` (the
+    ``'mean'`` divisor) and ``scale`` (an elementwise divisor, for legacy
+    ``reduce=False`` with ``'batchmean'``)."""
+    if red == "batchmean":
+        red = "sum"
+    if reduction != "batchmean" or input.ndim == 0:
+        return red, {}
+    n = input.shape[0]
+    if red == "none":
+        return "none", {"scale": n}
+    # An empty batch gives 0/0 = NaN in PyTorch; a NaN divisor gives it without a 0/0 warning.
+    divisor = float(n) if red == "sum" else float(math.prod(shape) * n)  # legacy 'mean', then / n
+    return "mean", {"divisor": divisor or float("nan")}
+
+
+def _fwd(xp, input, target, *, log_target, divisor=None, scale=None):
+    dtype = result_float_dtype(xp, input, target)
+    x, y = as_float(xp, input, dtype), as_float(xp, target, dtype)
+    if log_target:
+        ey = xp.exp(y)
+        loss = ey * (y - x)
+        res = (x, y, ey)
+    else:
+        # xlogy(y, y) - y x: log(1) at y == 0 makes y log y exactly 0 there without a warning.
+        nonzero = y != 0
+        log_y = xp.log(xp.where(nonzero, y, xp.ones_like(y)))
+        loss = y * log_y - y * x
+        res = (x, y, log_y)
+    if scale is not None:
+        loss = loss / scale
+    return (loss, res) if divisor is None else (loss, res, divisor)
+
+
+def _bwd(xp, res, g, g_divisor=None, *, log_target, divisor=None, scale=None):
+    x, y, aux = res
+    if scale is not None:
+        g = g / scale
+    if log_target:
+        ey = aux
+        gx = -ey * g
+        # d/dy of e^y (y - x): e^y (y - x) + e^y.
+        return gx, g * (y - x) * ey + g * ey
+    log_y = aux
+    # PyTorch's xlogy VJPs (y is both arguments): g xlogy(y != 0, y) + g y / y,
+    # the second in its order (g y can be subnormal). g y / y is NaN at y == 0,
+    # set by where so that NumPy does not warn about 0/0.
+    nonzero = y != 0
+    ones = xp.ones_like(g)
+    g_y_over_y = xp.where(nonzero, (g * y) / xp.where(nonzero, y, xp.ones_like(y)), ones * xp.nan)
+    gy = g * log_y + g_y_over_y - g * x
+    return -g * y, gy
+
+
+class KLDivLoss(Loss):
+    """Object form of :func:`kl_div` (``torch.nn.KLDivLoss``)."""
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean", log_target: bool = False) -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.log_target = log_target
+
+    def forward(self, input, target):
+        return kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
+
+
+SPEC = register_spec(LossSpec(
+    name="kl_div",
+    fwd=_fwd,
+    bwd=_bwd,
+    argnames=("input", "target"),
+    differentiable=("input", "target"),
+    summary="y (log y - x), x log-probabilities; distribution matching",
+    functional=kl_div,
+    cls=KLDivLoss,
+))

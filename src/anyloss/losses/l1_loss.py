@@ -1,0 +1,109 @@
+"""Home of F.l1_loss and anyloss.L1Loss."""
+
+from __future__ import annotations
+
+from .._checks import check_same_shape, check_target_broadcast, fail, namespace
+from .._module import Loss
+from .._reduction import check_reduction, legacy_reduction
+from .._spec import LossSpec, register_spec
+from .._xp import as_float, result_float_dtype, sum_to_shape
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    r"""Mean absolute error between ``input`` and ``target``, optionally weighted.
+
+    .. math::
+        \ell_n = w_n \lvert x_n - y_n \rvert
+
+    reduced by ``'none'`` (:math:`\ell`), ``'sum'`` (:math:`\sum_n \ell_n`) or
+    ``'mean'`` (:math:`\sum_n \ell_n / N`; with ``weight``,
+    :math:`\sum_n \ell_n / \sum_n w_n`).
+
+    Args:
+        input: predictions, any shape, floating or integer dtype.
+        target: same shape as ``input``; another shape is broadcast against it
+            with a ``UserWarning``, as in PyTorch.
+        size_average, reduce: deprecated; see ``reduction``.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        weight: optional per-element weights, exactly ``input``'s shape.
+
+    Shape:
+        ``input`` (*), ``target`` (*), output scalar, or (*) for ``'none'``.
+
+    Integer ``input`` and ``target`` give PyTorch's integer loss for
+    ``'none'`` and ``'sum'``; an integer ``'mean'`` is a ``TypeError`` (PyTorch
+    refuses the unweighted one too).
+
+    Gradients: ``input``, ``target`` and ``weight``. At :math:`x_n = y_n` the
+    subgradient is 0 (:math:`\operatorname{sign}(0) = 0`), as in PyTorch.
+
+    Example:
+        >>> import numpy as np, anyloss.functional as F
+        >>> F.l1_loss(np.ones((2, 2)), np.array([[0.0, 1.0], [2.0, 3.0]]))
+        array(1.)
+    """
+    reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
+    xp = namespace(input=input, target=target, weight=weight)
+    for name, x in (("input", input), ("target", target)):
+        if not xp.isdtype(x.dtype, ("real floating", "integral")):
+            fail(TypeError, name, "have a real floating-point or integer dtype", x.dtype)
+    check_target_broadcast(input, target)
+    if weight is not None:
+        check_same_shape("input", input, "weight", weight)
+    if reduction == "mean" and not xp.isdtype(_result_dtype(xp, input, target, weight), "real floating"):
+        fail(TypeError, "input", "have a floating-point dtype (or `target` or `weight` one) for reduction='mean'",
+             input.dtype)
+    return SPEC.apply(xp, (input, target, weight), reduction)
+
+
+def _result_dtype(xp, *arrays):
+    # PyTorch computes |x - y| of integers in their promoted integer dtype.
+    if any(a is not None and xp.isdtype(a.dtype, "real floating") for a in arrays):
+        return result_float_dtype(xp, *arrays)
+    return xp.result_type(*(a.dtype for a in arrays if a is not None))
+
+
+def _fwd(xp, input, target, weight):
+    dtype = _result_dtype(xp, input, target, weight)
+    diff = as_float(xp, input, dtype) - as_float(xp, target, dtype)
+    loss = xp.abs(diff)
+    if weight is None:
+        return loss, (diff, None)
+    # A weighted 'mean' divides by the total weight, not the element count.
+    w = as_float(xp, weight, dtype)
+    return loss * w, (diff, w), xp.sum(w)
+
+
+def _bwd(xp, res, g, g_divisor=None):
+    diff, w = res
+    # sign(0) = 0: PyTorch's subgradient of |d| at d = 0.
+    gi = xp.sign(diff) * (g if w is None else w * g)
+    if w is None:
+        return gi, -gi, None
+    gw = xp.abs(diff) * g
+    if g_divisor is not None:
+        # sum(w) counts each weight once, also where a broadcast input repeats it.
+        gw = sum_to_shape(xp, gw, w.shape) + g_divisor
+    return gi, -gi, gw
+
+
+class L1Loss(Loss):
+    """Object form of :func:`l1_loss` (``torch.nn.L1Loss``)."""
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+
+    def forward(self, input, target):
+        return l1_loss(input, target, reduction=self.reduction)
+
+
+SPEC = register_spec(LossSpec(
+    name="l1_loss",
+    fwd=_fwd,
+    bwd=_bwd,
+    argnames=("input", "target", "weight"),
+    differentiable=("input", "target", "weight"),
+    summary="absolute error |x - y|; robust regression",
+    functional=l1_loss,
+    cls=L1Loss,
+))

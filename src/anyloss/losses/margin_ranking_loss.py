@@ -1,0 +1,96 @@
+"""Home of F.margin_ranking_loss and anyloss.MarginRankingLoss."""
+
+from __future__ import annotations
+
+from .._checks import check_broadcastable, check_number, fail, namespace
+from .._module import Loss
+from .._reduction import check_reduction, legacy_reduction
+from .._spec import LossSpec, register_spec
+from .._xp import as_float
+
+
+def margin_ranking_loss(input1, input2, target, margin=0, size_average=None, reduce=None, reduction="mean"):
+    r"""Margin ranking loss: should ``input1`` rank above ``input2`` (``target = 1``)
+    or below it (``target = -1``), by at least ``margin``?
+
+    .. math::
+        \ell_n = \max(0, -y_n (x_{1,n} - x_{2,n}) + \text{margin})
+
+    reduced by ``'none'``, ``'sum'`` or ``'mean'`` (:math:`\sum_n \ell_n / N`).
+    As in PyTorch, ``target`` is not checked to be in {1, -1}: any value scales
+    the difference.
+
+    Args:
+        input1, input2: scores, same number of dimensions, broadcastable.
+        target: same number of dimensions as the inputs, broadcastable with them.
+            Any real dtype; the result is the promoted floating dtype of the three
+            (PyTorch's default float32 when none of them is floating).
+        margin: a real number (default 0).
+        size_average, reduce: deprecated; see ``reduction``.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+
+    Shape:
+        ``input1`` (*), ``input2`` (*), ``target`` (*), output scalar, or (*) for
+        ``'none'`` (the broadcast shape).
+
+    Gradients: ``input1``, ``input2`` and ``target``. At the kink (the clamped
+    term exactly 0) the gradient passes, as PyTorch's ``clamp_min`` does.
+
+    Example:
+        >>> import numpy as np, anyloss.functional as F
+        >>> F.margin_ranking_loss(np.array([1.0, 2.0]), np.array([2.0, 0.0]), np.array([1.0, 1.0]), margin=0.5)
+        array(0.75)
+    """
+    reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
+    check_number("margin", margin)
+    xp = namespace(input1=input1, input2=input2, target=target)
+    for name, a in (("input1", input1), ("input2", input2), ("target", target)):
+        if not xp.isdtype(a.dtype, ("real floating", "integral")):
+            fail(TypeError, name, "have a real floating or integer dtype", a.dtype)
+    for name, a in (("input2", input2), ("target", target)):
+        if a.ndim != input1.ndim:
+            fail(ValueError, name, f"have as many dimensions as `input1` ({input1.ndim})", f"shape {tuple(a.shape)}")
+    shape = check_broadcastable(input1.shape, "input2", input2, to="`input1`")
+    check_broadcastable(shape, "target", target, to="`input1` and `input2`")
+    return SPEC.apply(xp, (input1, input2, target), reduction, margin=margin)
+
+
+def _fwd(xp, input1, input2, target, *, margin):
+    floats = [a.dtype for a in (input1, input2, target) if xp.isdtype(a.dtype, "real floating")]
+    # PyTorch adds the (float) margin to an integer product: its default float32.
+    dtype = xp.result_type(*floats) if floats else xp.float32
+    x1, x2, y = (as_float(xp, a, dtype) for a in (input1, input2, target))
+    diff = x1 - x2
+    z = -y * diff + margin
+    return xp.clip(z, min=0.0), (diff, y, z)
+
+
+def _bwd(xp, res, g, *, margin):
+    diff, y, z = res
+    # clamp_min passes the gradient where z >= 0, the kink z == 0 included.
+    g = xp.where(z >= 0, g, xp.zeros_like(g))
+    g1 = -y * g
+    return g1, -g1, -diff * g
+
+
+class MarginRankingLoss(Loss):
+    """Object form of :func:`margin_ranking_loss` (``torch.nn.MarginRankingLoss``)."""
+
+    def __init__(self, margin: float = 0.0, size_average=None, reduce=None, reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+    def forward(self, input1, input2, target):
+        return margin_ranking_loss(input1, input2, target, margin=self.margin, reduction=self.reduction)
+
+
+SPEC = register_spec(LossSpec(
+    name="margin_ranking_loss",
+    fwd=_fwd,
+    bwd=_bwd,
+    argnames=("input1", "input2", "target"),
+    differentiable=("input1", "input2", "target"),
+    summary="max(0, -y (x1 - x2) + margin); pairwise ranking",
+    functional=margin_ranking_loss,
+    cls=MarginRankingLoss,
+))

@@ -1,0 +1,149 @@
+"""Home of F.multi_margin_loss and anyloss.MultiMarginLoss."""
+
+from __future__ import annotations
+
+import numbers
+
+from .._checks import check_floating, check_integer, check_number, check_values, describe, fail, namespace
+from .._module import WeightedLoss
+from .._reduction import check_reduction, legacy_reduction
+from .._spec import LossSpec, register_spec
+from .._xp import device, size
+
+
+def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None, reduce=None,
+                      reduction="mean"):
+    r"""Multi-class hinge loss: the score of the target class should beat every
+    other class's score by at least ``margin``.
+
+    For a sample with scores :math:`x` over :math:`C` classes and target class :math:`y`,
+
+    .. math::
+        \ell = \frac{1}{C} \sum_{i \ne y} w_y \max(0, \text{margin} - x_y + x_i)^p
+
+    reduced by ``'none'`` (:math:`\ell`), ``'sum'`` (:math:`\sum_n \ell_n`) or
+    ``'mean'`` (:math:`\sum_n \ell_n / N`; a weight does not change the divisor).
+    As in PyTorch, the class weight is the one of the *target* class, :math:`w_y`.
+
+    Args:
+        input: scores, (N, C) or (C); as in PyTorch a 0-d input is one sample of one class.
+        target: class indices in [0, C), any integer dtype; (N) for (N, C) input,
+            () or (1) for a single sample.
+        p: 1 or 2, the power of the hinge.
+        margin: a real number (default 1).
+        weight: optional per-class weights, 1-D of length C, ``input``'s dtype.
+        size_average, reduce: deprecated; see ``reduction``.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+
+    Shape:
+        ``input`` (N, C) or (C), ``target`` (N) or (); output scalar, or for
+        ``'none'`` (N) (or ``target``'s shape for a single sample, as in PyTorch).
+
+    Gradients: ``input`` only (PyTorch refuses a ``weight`` that requires grad).
+    A term whose hinge is exactly at its kink (:math:`\text{margin} - x_y + x_i = 0`)
+    contributes neither loss nor gradient, as in PyTorch's kernel; so does a NaN
+    term. The range of ``target`` is not checked under ``jax.jit`` or on lazy Dask
+    arrays. On an empty batch, ``'mean'`` is NaN and ``'sum'`` is 0 (PyTorch 2.13
+    returns uninitialized memory there).
+
+    Example:
+        >>> import numpy as np, anyloss.functional as F
+        >>> x = np.array([[0.1, 0.2, 0.4, 0.8]])
+        >>> print(f"{F.multi_margin_loss(x, np.array([3])):.4f}")
+        0.3250
+    """
+    reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
+    if not (isinstance(p, numbers.Real) and p in (1, 2)):
+        fail(ValueError, "p", "be 1 or 2", describe(p))
+    check_number("margin", margin)
+    xp = namespace(input=input, target=target, weight=weight)
+    check_floating(xp, "input", input)
+    check_integer(xp, "target", target)
+    if input.ndim > 2 or (input.ndim > 0 and input.shape[-1] == 0):
+        fail(ValueError, "input", "be (N, C) or (C) with C > 0", f"shape {tuple(input.shape)}")
+    n = input.shape[0] if input.ndim == 2 else 1
+    c = input.shape[-1] if input.ndim else 1
+    if target.ndim > 1 or size(target) != n:
+        want = f"({n},)" + (" or ()" if input.ndim < 2 or n == 1 else "")
+        fail(ValueError, "target", f"have shape {want} for `input` of shape {tuple(input.shape)}",
+             f"shape {tuple(target.shape)}")
+    if weight is not None:
+        _check_weight(weight, c, input.dtype)
+    check_values(xp, "target", target, lambda t: (t >= 0) & (t < c), f"be class indices in [0, {c})")
+    return SPEC.apply(xp, (input, target, weight), reduction, p=int(p), margin=float(margin))
+
+
+def _check_weight(weight, c, dtype):
+    if weight.ndim != 1 or weight.shape[0] != c:
+        fail(ValueError, "weight", f"be 1-D of length C = {c}", f"shape {tuple(weight.shape)}")
+    if weight.dtype != dtype:
+        fail(TypeError, "weight", f"have `input`'s dtype {dtype}", weight.dtype)
+
+
+def _fwd(xp, input, target, weight, *, p, margin):
+    n = input.shape[0] if input.ndim == 2 else 1
+    c = input.shape[-1] if input.ndim else 1
+    x = xp.reshape(input, (n, c))
+    t = xp.reshape(xp.astype(target, xp.int64), (n,))
+    cls = xp.arange(c, dtype=xp.int64, device=device(x))
+    is_y = cls == t[:, None]
+    # x_y by a flat gather: x[n, t[n]].
+    x_y = xp.take(xp.reshape(x, (n * c,)), xp.arange(n, dtype=xp.int64, device=device(x)) * c + t)
+    z = margin - x_y[:, None] + x
+    # Strictly positive terms only: the kink z == 0 and NaN add nothing (PyTorch's `if (z > 0)`).
+    active = (z > 0) & ~is_y
+    h = z if p == 1 else z * z
+    w_y = None
+    if weight is not None:
+        w_y = xp.take(weight, t)[:, None]
+        h = h * w_y
+    # Inactive terms are dropped, not multiplied by 0 (an infinite weight must not give NaN).
+    h = xp.where(active, h, xp.zeros((), dtype=z.dtype, device=device(z)))
+    loss = xp.sum(h, axis=1) / float(c)
+    out_shape = (n,) if target.ndim else ()
+    return xp.reshape(loss, out_shape), (z, active, is_y, w_y, tuple(input.shape))
+
+
+def _bwd(xp, res, g, *, p, margin):
+    z, active, is_y, w_y, shape = res
+    n, c = z.shape
+    scale = xp.reshape(g, (n, 1)) / float(c)
+    if w_y is not None:
+        scale = scale * w_y
+    # d/dx_i of max(0, margin - x_y + x_i)^p: p = 1 gives 1, p = 2 gives 2 z.
+    gi = xp.where(active, scale if p == 1 else 2.0 * z * scale, xp.zeros((), dtype=z.dtype, device=device(z)))
+    # x_y appears with a minus sign in every active term of its row.
+    gy = -xp.sum(gi, axis=1, keepdims=True)
+    gx = xp.where(is_y, gy, gi)
+    return xp.reshape(gx, shape), None, None
+
+
+class MultiMarginLoss(WeightedLoss):
+    """Object form of :func:`multi_margin_loss` (``torch.nn.MultiMarginLoss``)."""
+
+    def __init__(self, p: int = 1, margin: float = 1.0, weight=None, size_average=None, reduce=None,
+                 reduction: str = "mean") -> None:
+        super().__init__(weight, size_average, reduce, reduction)
+        if not (isinstance(p, numbers.Real) and p in (1, 2)):
+            fail(ValueError, "p", "be 1 or 2", describe(p))
+        if weight is not None and weight.ndim != 1:
+            fail(ValueError, "weight", "be None or 1-D", f"shape {tuple(weight.shape)}")
+        self.p = p
+        self.margin = margin
+
+    def forward(self, input, target):
+        return multi_margin_loss(input, target, p=self.p, margin=self.margin, weight=self.weight,
+                                 reduction=self.reduction)
+
+
+SPEC = register_spec(LossSpec(
+    name="multi_margin_loss",
+    fwd=_fwd,
+    bwd=_bwd,
+    argnames=("input", "target", "weight"),
+    differentiable=("input",),
+    summary="multi-class hinge sum_{i != y} max(0, margin - x_y + x_i)^p / C; classification",
+    functional=multi_margin_loss,
+    cls=MultiMarginLoss,
+    example=lambda xp: ((xp.asarray([[0.1, 0.2, 0.4, 0.8]], dtype=xp.float64), xp.asarray([3])), {}),
+))

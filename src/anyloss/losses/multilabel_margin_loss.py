@@ -1,0 +1,130 @@
+"""Home of F.multilabel_margin_loss and anyloss.MultiLabelMarginLoss."""
+
+from __future__ import annotations
+
+from .._checks import check_floating, check_integer, check_values, fail, namespace
+from .._module import Loss
+from .._reduction import check_reduction, legacy_reduction
+from .._spec import LossSpec, register_spec
+from .._xp import device, size
+
+
+def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    r"""Multi-label hinge loss: every target class should score at least 1
+    above every non-target class.
+
+    For a sample with scores :math:`x` over :math:`C` classes and target labels
+    :math:`y_0, y_1, \dots` (the entries of ``target`` before its first ``-1``),
+
+    .. math::
+        \ell = \frac{1}{C} \sum_{j} \sum_{i \notin \{y\}} \max(0, 1 - (x_{y_j} - x_i))
+
+    reduced by ``'none'`` (:math:`\ell`), ``'sum'`` (:math:`\sum_n \ell_n`) or
+    ``'mean'`` (:math:`\sum_n \ell_n / N`).
+
+    As in PyTorch: entries after the first ``-1`` are ignored (but must still be
+    in [-1, C)); a label repeated before it counts once per repetition in the
+    outer sum and once in the set :math:`\{y\}`.
+
+    Args:
+        input: scores, (N, C) or (C); as in PyTorch a 0-d input is one sample of one class.
+        target: labels in [-1, C), any integer dtype, ``input``'s shape (for a single
+            sample any array of C elements, at most 1-D), padded with -1.
+        size_average, reduce: deprecated; see ``reduction``.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+
+    Shape:
+        ``input`` (N, C) or (C), ``target`` likewise; output scalar, or for
+        ``'none'`` (N), or () for a single sample.
+
+    Gradients: ``input`` only. A pair whose hinge is exactly at its kink
+    (:math:`1 - x_{y_j} + x_i = 0`) contributes neither loss nor gradient, as in
+    PyTorch's kernel; so does a NaN pair. The range of ``target`` is not checked
+    under ``jax.jit`` or on lazy Dask arrays. On an empty batch ``'mean'`` is NaN
+    and ``'sum'`` is 0 (PyTorch 2.13 returns uninitialized memory there).
+
+    Computed for all (target class, class) pairs at once, a repeated label
+    weighted by its count, in (N, C, C) arrays: no loop over samples (memory
+    grows as N C^2).
+
+    Example:
+        >>> import numpy as np, anyloss.functional as F
+        >>> x = np.array([[0.1, 0.2, 0.4, 0.8]])
+        >>> y = np.array([[3, 0, -1, 1]])  # labels 3 and 0
+        >>> print(f"{F.multilabel_margin_loss(x, y):.4f}")
+        0.8500
+    """
+    reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
+    xp = namespace(input=input, target=target)
+    check_floating(xp, "input", input)
+    check_integer(xp, "target", target)
+    if input.ndim > 2 or (input.ndim > 0 and input.shape[-1] == 0):
+        fail(ValueError, "input", "be (N, C) or (C) with C > 0", f"shape {tuple(input.shape)}")
+    c = input.shape[-1] if input.ndim else 1
+    if input.ndim == 2:
+        if tuple(target.shape) != tuple(input.shape):
+            fail(ValueError, "target", f"have `input`'s shape {tuple(input.shape)}", f"shape {tuple(target.shape)}")
+    elif target.ndim > 1 or size(target) != c:
+        fail(ValueError, "target", f"have shape ({c},) for `input` of shape {tuple(input.shape)}",
+             f"shape {tuple(target.shape)}")
+    check_values(xp, "target", target, lambda t: (t >= -1) & (t < c), f"be labels in [0, {c}) or -1")
+    return SPEC.apply(xp, (input, target), reduction)
+
+
+def _fwd(xp, input, target):
+    n = input.shape[0] if input.ndim == 2 else 1
+    c = input.shape[-1] if input.ndim else 1
+    x = xp.reshape(input, (n, c))
+    t = xp.reshape(xp.astype(target, xp.int64), (n, c))
+    # Positions from the first -1 on (cumulative count of -1s > 0) get label C, which matches no class.
+    after_pad = xp.cumulative_sum(xp.astype(t < 0, xp.int64), axis=1) > 0
+    label = xp.where(after_pad, xp.full_like(t, c), t)
+    # count[n, i]: how many positions before the first -1 hold label i; a repeated
+    # label counts once per repetition, as in PyTorch's loop over positions.
+    classes = xp.arange(c, dtype=xp.int64, device=device(x))
+    count = xp.sum(xp.astype(label[:, :, None] == classes, x.dtype), axis=1)
+    is_target = count > 0
+    # z[n, i, k] = 1 - x_i + x_k: the hinge of target class i over non-target class k.
+    z = (1.0 - x)[:, :, None] + x[:, None, :]
+    # Strictly positive terms only: the kink z == 0 and NaN add nothing (PyTorch's `if (z > 0)`).
+    active = (z > 0) & (is_target[:, :, None] & ~is_target[:, None, :])
+    per_label = xp.sum(xp.where(active, z, xp.zeros((), dtype=z.dtype, device=device(z))), axis=2)
+    # Sum, then divide by C, in input's dtype: a float32 sum overflows where PyTorch's does.
+    loss = xp.sum(count * per_label, axis=1) / float(c)
+    out_shape = (n,) if target.ndim == 2 else ()
+    return xp.reshape(loss, out_shape), (active, count, tuple(input.shape))
+
+
+def _bwd(xp, res, g):
+    active, count, shape = res
+    n, c = count.shape
+    pairs = xp.astype(active, count.dtype)
+    # Each active pair (i, k), weighted by the multiplicity of label i, adds +1 to
+    # d/dx_k and -1 to d/dx_i.
+    g_k = xp.matmul(count[:, None, :], pairs)[:, 0, :]
+    g_i = count * xp.sum(pairs, axis=2)
+    gx = (g_k - g_i) * (xp.reshape(g, (n, 1)) / float(c))
+    return xp.reshape(gx, shape), None
+
+
+class MultiLabelMarginLoss(Loss):
+    """Object form of :func:`multilabel_margin_loss` (``torch.nn.MultiLabelMarginLoss``)."""
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+
+    def forward(self, input, target):
+        return multilabel_margin_loss(input, target, reduction=self.reduction)
+
+
+SPEC = register_spec(LossSpec(
+    name="multilabel_margin_loss",
+    fwd=_fwd,
+    bwd=_bwd,
+    argnames=("input", "target"),
+    differentiable=("input",),
+    summary="multi-label hinge sum_{j, i not a label} max(0, 1 - (x_{y_j} - x_i)) / C; multi-label classification",
+    functional=multilabel_margin_loss,
+    cls=MultiLabelMarginLoss,
+    example=lambda xp: ((xp.asarray([[0.1, 0.2, 0.4, 0.8]], dtype=xp.float64), xp.asarray([[3, 0, -1, 1]])), {}),
+))

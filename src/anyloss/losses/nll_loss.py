@@ -1,0 +1,209 @@
+"""Home of F.nll_loss and anyloss.NLLLoss (and the deprecated anyloss.NLLLoss2d)."""
+
+from __future__ import annotations
+
+import warnings
+
+from .._checks import check_floating, check_number, check_values, fail, namespace
+from .._module import WeightedLoss
+from .._reduction import check_reduction, legacy_reduction
+from .._spec import LossSpec, register_spec
+from .._xp import device, index_dtype, one_hot_mask, take_along
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+             reduction="mean"):
+    r"""Negative log likelihood of class-index targets, given log-probabilities.
+
+    For a sample with log-probabilities :math:`x` over :math:`C` classes and
+    target class :math:`y`,
+
+    .. math::
+        \ell = -w_y x_y, \qquad w_c = \text{weight}[c] \cdot 1\{c \ne \text{ignore\_index}\},
+
+    reduced by ``'none'`` (:math:`\ell` per sample, 0 where ignored), ``'sum'``
+    (:math:`\sum_n \ell_n`) or ``'mean'`` (:math:`\sum_n \ell_n / \sum_n w_{y_n}`:
+    the sum of the weights of the non-ignored targets, the count of them
+    without ``weight``). When every target is ignored that divisor is 0 and
+    ``'mean'`` is 0/0 = NaN, as in PyTorch (an empty batch too).
+
+    Args:
+        input: log-probabilities, floating: (C), (N, C) or (N, C, d1, ..., dK).
+        target: class indices in [0, C) or ``ignore_index``, any integer dtype:
+            () (or (1)) for (C) input, (N) for (N, C), (N, d1, ..., dK) for the
+            K-dimensional case.
+        weight: optional per-class weights, 1-D of length C, ``input``'s dtype.
+        size_average, reduce: deprecated; see ``reduction``.
+        ignore_index: a target value that contributes neither loss, gradient
+            nor divisor; any int, including a valid class (default -100).
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+
+    Shape:
+        output scalar, or ``target``'s shape for ``'none'`` (() for (C) input).
+
+    Gradients: ``input`` only; PyTorch refuses a ``weight`` that requires grad.
+    The range of ``target`` is not checked under ``jax.jit`` or on lazy Dask arrays.
+
+    Example:
+        >>> import numpy as np, anyloss.functional as F
+        >>> logp = np.log(np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]]))
+        >>> print(f"{F.nll_loss(logp, np.array([0, 2])):.4f}")
+        0.2899
+    """
+    reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
+    xp = namespace(input=input, target=target, weight=weight)
+    check_floating(xp, "input", input)
+    target = _check_class_target(xp, input, target, ignore_index)
+    _check_weight(weight, input, same_dtype=True)
+    return SPEC.apply(xp, (input, target, weight), reduction, ignore_index=int(ignore_index))
+
+
+# ----------------------------------------------------------------- checks shared with cross_entropy
+
+def _check_class_target(xp, input, target, ignore_index):
+    """Checks of class-index targets; returns ``target`` (PyTorch's (1) target
+    of a (C) input is accepted as the () target it means)."""
+    check_number("ignore_index", ignore_index, integer=True)
+    if not _INT64[0] <= ignore_index <= _INT64[1]:
+        fail(ValueError, "ignore_index", "fit in int64", ignore_index)
+    if input.ndim == 0:
+        fail(ValueError, "input", "have a class dimension: (C), (N, C) or (N, C, d1, ..., dK)", "shape ()")
+    if not xp.isdtype(target.dtype, "integral"):
+        fail(TypeError, "target", "have an integer dtype (class indices)", target.dtype)
+    want = () if input.ndim == 1 else (input.shape[0], *input.shape[2:])
+    if tuple(target.shape) != want and not (input.ndim == 1 and tuple(target.shape) == (1,)):
+        fail(ValueError, "target", f"have shape {want} for `input` of shape {tuple(input.shape)} "
+             "(input's shape without its class dimension)", f"shape {tuple(target.shape)}")
+    n_classes = _n_classes(input)
+
+    def ok(t):
+        t = xp.astype(t, index_dtype(xp, t))
+        ignored = _ignored(xp, t, ignore_index)
+        inside = (t >= 0) & (t < n_classes)
+        return inside if ignored is None else inside | ignored
+
+    check_values(xp, "target", target, ok, f"be class indices in [0, {n_classes}) or ignore_index ({ignore_index})")
+    return target
+
+
+def _check_weight(weight, input, same_dtype):
+    """``weight`` must be 1-D with one entry per class; the class-index kernels
+    of PyTorch also want ``input``'s dtype (``same_dtype``)."""
+    if weight is None:
+        return
+    n_classes = _n_classes(input)
+    if weight.ndim != 1 or weight.shape[0] != n_classes:
+        fail(ValueError, "weight", f"be 1-D with one entry per class ({n_classes},)", f"shape {tuple(weight.shape)}")
+    if same_dtype and weight.dtype != input.dtype:
+        fail(TypeError, "weight", f"have `input`'s dtype {input.dtype}", weight.dtype)
+
+
+def _n_classes(input):
+    return input.shape[0 if input.ndim == 1 else 1]
+
+
+def _ignored(xp, t, ignore_index):
+    """``t == ignore_index``, or None when ``t``'s dtype cannot hold it (no target is ignored)."""
+    info = xp.iinfo(t.dtype)
+    return t == ignore_index if info.min <= ignore_index <= info.max else None
+
+
+# ----------------------------------------------------------------- forward and gradient
+
+def _fwd(xp, input, target, weight, *, ignore_index):
+    class_dim = 0 if input.ndim == 1 else 1
+    n_classes = input.shape[class_dim]
+    t = xp.astype(target, index_dtype(xp, target))
+    if input.ndim == 1:
+        t = xp.reshape(t, ())
+    ignored = _ignored(xp, t, ignore_index)
+    valid = xp.ones(t.shape, dtype=xp.bool, device=device(t)) if ignored is None else ~ignored
+    zero = xp.zeros((), dtype=input.dtype, device=device(input))
+    # Ignored entries look up class 0 (any valid index would do) and are masked below.
+    safe = xp.where(valid, t, xp.zeros((), dtype=t.dtype, device=device(t)))
+    if n_classes == 0:  # nothing to look up: every target is ignored (checked)
+        picked = xp.zeros(t.shape, dtype=input.dtype, device=device(input))
+    else:
+        picked = take_along(xp, input, safe, class_dim)
+    if weight is None:
+        wt = xp.astype(valid, input.dtype)
+        loss = xp.where(valid, -picked, zero)
+    else:
+        w = xp.take(weight, xp.reshape(safe, (-1,)), axis=0) if n_classes else picked
+        wt = xp.where(valid, xp.reshape(w, tuple(t.shape)), zero)
+        loss = xp.where(valid, -picked * wt, zero)
+    # 'mean' divides by the total weight of the non-ignored targets; 0/0 = NaN
+    # when all are ignored, as in PyTorch.
+    return loss, (safe, valid, wt, class_dim, n_classes), xp.sum(wt)
+
+
+def _bwd(xp, res, g, g_divisor=None, *, ignore_index, base=None):
+    """Cotangent of ``input``: ``-w_y g`` at each target class, 0 elsewhere.
+
+    ``base`` (used by ``cross_entropy``) is a dense array of ``input``'s shape
+    that the scattered cotangent is added to, in the same pass.
+    """
+    safe, valid, wt, class_dim, n_classes = res
+    # An ignored target gets exactly 0, even when g is inf or NaN (the 0/0 'mean').
+    coef = xp.where(valid, -(wt * g), xp.zeros((), dtype=wt.dtype, device=device(wt)))
+    coef = xp.expand_dims(coef, axis=class_dim)
+    hit = one_hot_mask(xp, safe, n_classes, class_dim)
+    if base is None:
+        gi = xp.where(hit, coef, xp.zeros((), dtype=coef.dtype, device=device(coef)))
+    else:
+        gi = xp.where(hit, base + coef, base)
+    return gi, None, None
+
+
+# ----------------------------------------------------------------- classes
+
+class NLLLoss(WeightedLoss):
+    """Object form of :func:`nll_loss` (``torch.nn.NLLLoss``)."""
+
+    def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
+                 reduction: str = "mean") -> None:
+        super().__init__(weight, size_average, reduce, reduction)
+        self.ignore_index = ignore_index
+
+    def forward(self, input, target):
+        return nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index,
+                        reduction=self.reduction)
+
+
+_NLLLOSS2D_DEPRECATION = (
+    "`NLLLoss2d` has been deprecated. Please use `NLLLoss` instead as a drop-in replacement and see "
+    "https://pytorch.org/docs/main/nn.html#torch.nn.NLLLoss for more details."
+)
+
+
+class NLLLoss2d(NLLLoss):
+    """Deprecated alias of :class:`NLLLoss` (``torch.nn.NLLLoss2d``): constructing
+    one emits PyTorch's ``FutureWarning``; it then behaves exactly as ``NLLLoss``."""
+
+    def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
+                 reduction: str = "mean") -> None:
+        warnings.warn(_NLLLOSS2D_DEPRECATION, FutureWarning, stacklevel=2)
+        super().__init__(weight, size_average, ignore_index, reduce, reduction)
+
+
+def _example(xp):
+    # PyTorch's docs example: log_softmax of a (3, 5) input, targets [1, 0, 4].
+    x = xp.asarray([[0.3, -1.2, 0.8, 0.1, -0.5], [1.5, 0.2, -0.3, 0.0, 0.4], [-0.7, 0.9, 0.2, -1.1, 1.3]],
+                   dtype=xp.float64)
+    logp = x - xp.log(xp.sum(xp.exp(x), axis=1, keepdims=True))
+    return (logp, xp.asarray([1, 0, 4])), {}
+
+
+SPEC = register_spec(LossSpec(
+    name="nll_loss",
+    fwd=_fwd,
+    bwd=_bwd,
+    argnames=("input", "target", "weight"),
+    differentiable=("input",),
+    summary="negative log likelihood -w_y x_y of class indices, given log-probabilities; classification",
+    functional=nll_loss,
+    cls=NLLLoss,
+    example=_example,
+))

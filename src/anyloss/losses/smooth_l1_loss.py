@@ -1,0 +1,99 @@
+"""Home of F.smooth_l1_loss and anyloss.SmoothL1Loss."""
+
+from __future__ import annotations
+
+import numbers
+
+from .._checks import check_any_floating, check_target_broadcast, describe, fail, namespace
+from .._module import Loss
+from .._reduction import check_reduction, legacy_reduction
+from .._spec import LossSpec, register_spec
+from .._xp import as_float, result_float_dtype
+from .l1_loss import l1_loss
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    r"""Smooth L1 loss: squared below ``beta``, absolute above.
+
+    .. math::
+        \ell_n = \begin{cases}
+            0.5 (x_n - y_n)^2 / \beta & \text{if } \lvert x_n - y_n \rvert < \beta \\
+            \lvert x_n - y_n \rvert - 0.5 \beta & \text{otherwise}
+        \end{cases}
+
+    reduced by ``'none'`` (:math:`\ell`), ``'sum'`` (:math:`\sum_n \ell_n`) or
+    ``'mean'`` (:math:`\sum_n \ell_n / N`). With ``beta = 0`` it is exactly
+    :func:`~anyloss.functional.l1_loss` (as in PyTorch, integer arrays are then
+    accepted too). It equals :func:`~anyloss.functional.huber_loss` divided by
+    ``beta``.
+
+    Args:
+        input: predictions, any shape, floating dtype (or any real dtype
+            when ``target`` is floating: PyTorch computes in the promoted one).
+        target: same shape as ``input``; another shape is broadcast against it
+            with a ``UserWarning``, as in PyTorch.
+        size_average, reduce: deprecated; see ``reduction``.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        beta: the threshold, a real number ``>= 0``.
+
+    Shape:
+        ``input`` (*), ``target`` (*), output scalar, or (*) for ``'none'``.
+
+    Gradients: ``input`` and ``target``. At :math:`\lvert x_n - y_n \rvert = \beta`
+    both branches have slope :math:`\pm 1`.
+
+    Example:
+        >>> import numpy as np, anyloss.functional as F
+        >>> F.smooth_l1_loss(np.ones((2, 2)), np.array([[0.0, 1.0], [2.0, 3.0]]))
+        array(0.625)
+    """
+    reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
+    xp = namespace(input=input, target=target)
+    if not isinstance(beta, numbers.Real):
+        fail(TypeError, "beta", "be a real number", describe(beta))
+    beta = float(beta)  # PyTorch's `float beta`: True, 1 and np.float32(1) all mean 1.0
+    if not beta >= 0:  # also refuses NaN, as PyTorch does
+        fail(ValueError, "beta", "be >= 0", beta)
+    if beta == 0:
+        # PyTorch calls l1_loss here, so 0.5 d^2 / beta never divides by zero.
+        return l1_loss(input, target, reduction=reduction)
+    check_any_floating(xp, input=input, target=target)
+    check_target_broadcast(input, target)
+    return SPEC.apply(xp, (input, target), reduction, beta=beta)
+
+
+def _fwd(xp, input, target, beta):
+    dtype = result_float_dtype(xp, input, target)
+    diff = as_float(xp, input, dtype) - as_float(xp, target, dtype)
+    z = xp.abs(diff)
+    # Quadratic strictly inside (-beta, beta), linear from |d| = beta on: PyTorch's branch.
+    return xp.where(z < beta, 0.5 * z * z / beta, z - 0.5 * beta), (diff,)
+
+
+def _bwd(xp, res, g, beta):
+    (diff,) = res
+    gi = xp.where(xp.abs(diff) < beta, diff / beta, xp.sign(diff)) * g
+    return gi, -gi
+
+
+class SmoothL1Loss(Loss):
+    """Object form of :func:`smooth_l1_loss` (``torch.nn.SmoothL1Loss``)."""
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0) -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.beta = beta
+
+    def forward(self, input, target):
+        return smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
+
+
+SPEC = register_spec(LossSpec(
+    name="smooth_l1_loss",
+    fwd=_fwd,
+    bwd=_bwd,
+    argnames=("input", "target"),
+    differentiable=("input", "target"),
+    summary="squared below beta, absolute above; robust regression (Fast R-CNN)",
+    functional=smooth_l1_loss,
+    cls=SmoothL1Loss,
+))

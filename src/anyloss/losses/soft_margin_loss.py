@@ -1,0 +1,89 @@
+"""Home of F.soft_margin_loss and anyloss.SoftMarginLoss."""
+
+from __future__ import annotations
+
+from .._checks import check_broadcasts_to, check_floating, namespace
+from .._module import Loss
+from .._reduction import check_reduction, legacy_reduction
+from .._spec import LossSpec, register_spec
+from .._xp import as_float, result_float_dtype, sigmoid, softplus
+
+
+def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    r"""Two-class logistic loss for targets :math:`y \in \{1, -1\}`.
+
+    .. math::
+        \ell_n = \log(1 + \exp(-y_n x_n))
+
+    reduced by ``'none'`` (:math:`\ell`), ``'sum'`` (:math:`\sum_n \ell_n`) or
+    ``'mean'`` (:math:`\sum_n \ell_n / N`).
+
+    Computed as :math:`\operatorname{softplus}(-y_n x_n)`, which never
+    overflows. Where PyTorch's ``log1p(exp(-y x))`` itself overflows
+    (:math:`-y x` above about 88 in float32, 709 in float64) it returns
+    ``inf`` with a NaN gradient; anyloss returns the finite value
+    :math:`-y x` and gradient :math:`-y`. Everywhere else the two agree.
+
+    Args:
+        input: scores, any shape, floating dtype.
+        target: labels, meant to be 1 or -1; as in PyTorch, any real value (or
+            boolean) is accepted and used as is. Its shape must broadcast to
+            ``input``'s.
+        size_average, reduce: deprecated; see ``reduction``.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+
+    Shape:
+        ``input`` (*), ``target`` (*) or broadcastable to it, output scalar,
+        or (*) for ``'none'``. The result has ``input``'s dtype, as in PyTorch.
+
+    Gradients: ``input`` only (PyTorch gives ``target`` none).
+
+    Example:
+        >>> import numpy as np, anyloss.functional as F
+        >>> x = np.array([[0.3, 0.7], [0.5, 0.5]])
+        >>> y = np.array([[-1.0, 1.0], [1.0, -1.0]])
+        >>> print(f"{F.soft_margin_loss(x, y):.4f}")
+        0.6764
+    """
+    reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
+    xp = namespace(input=input, target=target)
+    check_floating(xp, "input", input)
+    # PyTorch writes the loss in place into an array of input's shape.
+    check_broadcasts_to(input.shape, "target", target)
+    return SPEC.apply(xp, (input, target), reduction)
+
+
+def _fwd(xp, input, target):
+    # -y x in the promoted dtype, then rounded to input's dtype, as PyTorch's in-place kernel does.
+    wide = result_float_dtype(xp, input, target)
+    y = as_float(xp, target, wide)
+    m = as_float(xp, -(as_float(xp, input, wide) * y), input.dtype)
+    return softplus(xp, m), (y, m)
+
+
+def _bwd(xp, res, g):
+    y, m = res
+    # d/dx softplus(-y x) = -y sigmoid(-y x); sigmoid from exp(-|m|) cannot overflow.
+    return -y * sigmoid(xp, m) * g, None
+
+
+class SoftMarginLoss(Loss):
+    """Object form of :func:`soft_margin_loss` (``torch.nn.SoftMarginLoss``)."""
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+
+    def forward(self, input, target):
+        return soft_margin_loss(input, target, reduction=self.reduction)
+
+
+SPEC = register_spec(LossSpec(
+    name="soft_margin_loss",
+    fwd=_fwd,
+    bwd=_bwd,
+    argnames=("input", "target"),
+    differentiable=("input",),
+    summary="logistic loss log(1 + exp(-y x)) for labels in {1, -1}; binary classification",
+    functional=soft_margin_loss,
+    cls=SoftMarginLoss,
+))

@@ -1,0 +1,127 @@
+"""Home of F.triplet_margin_loss and anyloss.TripletMarginLoss."""
+
+from __future__ import annotations
+
+from .._checks import check_bool, check_number, describe, fail, namespace
+from .._module import Loss
+from .._reduction import check_reduction, legacy_reduction
+from .._spec import LossSpec, register_spec
+from .._xp import sum_to_shape
+from ._distance import (
+    check_triplet_shapes,
+    pairwise_distance_bwd,
+    pairwise_distance_fwd,
+    triplet_hinge,
+    triplet_hinge_vjp,
+)
+
+
+def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False,
+                        size_average=None, reduce=None, reduction="mean"):
+    r"""Triplet loss: the anchor should be closer to the positive than to the negative, by a margin.
+
+    .. math::
+        \ell_n = \max\left(0,\ \mathrm{margin} + d(a_n, p_n) - d(a_n, n_n)\right),
+        \qquad d(x, y) = \lVert x - y + \epsilon \rVert_p
+
+    (PyTorch's ``pairwise_distance``: ``eps`` is added to the difference,
+    and the ``p``-norm is taken over the last dimension), reduced by
+    ``'none'`` (:math:`\ell`), ``'sum'`` or ``'mean'``. With ``swap``,
+    :math:`d(a_n, n_n)` is replaced by :math:`\min(d(a_n, n_n), d(p_n, n_n))`
+    (the distance swap of Balntas et al., 2016).
+
+    Any real ``p`` is accepted, as in PyTorch: ``p = 0`` counts non-zero
+    differences, ``p = inf`` (``-inf``) is the largest (smallest) absolute
+    difference, and a negative ``p`` gives :math:`(\sum |d|^p)^{1/p}`.
+    Integer inputs are subtracted in their own dtype (wrapping around on
+    overflow) and give a float32 loss, as in PyTorch.
+
+    Args:
+        anchor, positive, negative: (N, D) or (D) (or () ) arrays with the
+            same number of dimensions, broadcastable with each other.
+        margin: must be > 0.
+        p: the order of the norm.
+        eps: added to every difference before the norm.
+        swap: use the distance swap.
+        size_average, reduce: deprecated; see ``reduction``.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+
+    Shape:
+        inputs (N, D) or (D); output scalar, or (N) / () for ``'none'``.
+
+    Gradients: ``anchor``, ``positive`` and ``negative``, with PyTorch's
+    conventions: the hinge passes the gradient at exactly 0; a tie in the
+    swap's minimum gives half to each distance; a zero difference has
+    gradient 0 (``p = 1``: ``sign(0) = 0``; ``p = 2``: a zero norm gives 0);
+    ``p = inf`` shares the gradient among tied maxima; ``p = 0`` has a zero
+    gradient (PyTorch gives none at all).
+
+    Example:
+        >>> import numpy as np, anyloss.functional as F
+        >>> a, pos, neg = np.array([[0.0, 0.0]]), np.array([[0.0, 1.0]]), np.array([[3.0, 0.0]])
+        >>> F.triplet_margin_loss(a, pos, neg, margin=3.0, eps=0.0)
+        array(1.)
+    """
+    reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
+    xp = namespace(anchor=anchor, positive=positive, negative=negative)
+    check_number("margin", margin, min=0, min_inclusive=False)
+    check_number("p", p)
+    check_number("eps", eps)
+    check_bool("swap", swap)
+    for name, x in (("anchor", anchor), ("positive", positive), ("negative", negative)):
+        if not xp.isdtype(x.dtype, ("integral", "real floating")):
+            fail(TypeError, name, "have a real (integer or floating-point) dtype", describe(x))
+    check_triplet_shapes(anchor, positive, negative, swap, p)
+    return SPEC.apply(xp, (anchor, positive, negative), reduction, margin=margin, p=p, eps=eps, swap=swap)
+
+
+def _fwd(xp, anchor, positive, negative, margin, p, eps, swap):
+    d_pos, r_pos = pairwise_distance_fwd(xp, anchor, positive, p, eps)
+    d_neg, r_neg = pairwise_distance_fwd(xp, anchor, negative, p, eps)
+    d_swap, r_swap = pairwise_distance_fwd(xp, positive, negative, p, eps) if swap else (None, None)
+    loss, r_hinge = triplet_hinge(xp, margin, d_pos, d_neg, d_swap)
+    shapes = (anchor.shape, positive.shape, negative.shape)
+    return loss, (r_pos, r_neg, r_swap, r_hinge, shapes)
+
+
+def _bwd(xp, res, g, margin, p, eps, swap):
+    r_pos, r_neg, r_swap, r_hinge, (a_shape, p_shape, n_shape) = res
+    g_pos, g_neg, g_swap = triplet_hinge_vjp(xp, r_hinge, g)
+    ga, gp = pairwise_distance_bwd(xp, r_pos, g_pos, p)
+    ga_n, gn = pairwise_distance_bwd(xp, r_neg, g_neg, p)
+    # Each distance broadcasts its pair its own way: sum back before adding up.
+    ga = sum_to_shape(xp, ga, a_shape) + sum_to_shape(xp, ga_n, a_shape)
+    gp, gn = sum_to_shape(xp, gp, p_shape), sum_to_shape(xp, gn, n_shape)
+    if swap:
+        gp_s, gn_s = pairwise_distance_bwd(xp, r_swap, g_swap, p)
+        gp, gn = gp + sum_to_shape(xp, gp_s, p_shape), gn + sum_to_shape(xp, gn_s, n_shape)
+    return ga, gp, gn
+
+
+class TripletMarginLoss(Loss):
+    """Object form of :func:`triplet_margin_loss` (``torch.nn.TripletMarginLoss``)."""
+
+    def __init__(self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6, swap: bool = False,
+                 size_average=None, reduce=None, reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        check_number("margin", margin, min=0, min_inclusive=False)
+        self.margin = margin
+        self.p = p
+        self.eps = eps
+        self.swap = swap
+
+    def forward(self, anchor, positive, negative):
+        return triplet_margin_loss(anchor, positive, negative, margin=self.margin, p=self.p, eps=self.eps,
+                                   swap=self.swap, reduction=self.reduction)
+
+
+SPEC = register_spec(LossSpec(
+    name="triplet_margin_loss",
+    fwd=_fwd,
+    bwd=_bwd,
+    argnames=("anchor", "positive", "negative"),
+    differentiable=("anchor", "positive", "negative"),
+    summary="max(0, margin + d(a, p) - d(a, n)) with p-norm distances; metric learning",
+    functional=triplet_margin_loss,
+    cls=TripletMarginLoss,
+))

@@ -1,0 +1,153 @@
+"""F.l1_loss / anyloss.L1Loss against PyTorch."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import anyloss
+import anyloss.functional as F
+from helpers import Case, Error, cases, check_against_torch, errors, rand, re_arg, run_case, run_error
+
+NAME = "l1_loss"
+
+
+def _xy(shape, tshape=None):
+    return lambda rng, dt: ((rand(rng, shape, dt), rand(rng, tshape or shape, dt)), {})
+
+
+def _with(make, **kw):
+    def build(rng, dt):
+        args, kwargs = make(rng, dt)
+        return args, {**kwargs, **{k: (v(rng, dt) if callable(v) else v) for k, v in kw.items()}}
+    return build
+
+
+def _weight(shape, low=0.0, high=1.0, dtype=None):
+    return lambda rng, dt: rand(rng, shape, dtype or dt, low, high)
+
+
+def _ints(dtype, tdtype=None):
+    return lambda rng, dt: ((rng.integers(0, 5, 6).astype(dtype), rng.integers(0, 5, 6).astype(tdtype or dtype)), {})
+
+
+def _ties(rng, dt):
+    # x == y in some places: |x - y| has its kink there, where the subgradient is sign(0) = 0.
+    x = rand(rng, (3, 4), dt)
+    y = np.where(rng.random((3, 4)) < 0.5, x, rand(rng, (3, 4), dt))
+    return (x, y), {}
+
+
+CASES = [Case(f"{shape}-{red}", _with(_xy(shape), reduction=red))
+         for shape in [(), (5,), (3, 4), (2, 3, 4), (0,), (0, 3)] for red in ["none", "mean", "sum"]]
+CASES += [
+    Case("broadcast-target", _xy((3, 4), (4,))),
+    Case("broadcast-target-none", _with(_xy((3, 1)), reduction="none")),
+    Case("broadcast-input", _with(_xy((1, 4), (3, 4)), reduction="sum")),
+    Case("int-target", lambda rng, dt: ((rand(rng, (4,), dt), np.arange(4)), {})),
+    Case("int-input-float-target", lambda rng, dt: ((np.arange(4), rand(rng, (4,), dt)), {})),
+    Case("legacy-size_average", _with(_xy((3, 4)), size_average=False)),
+    Case("legacy-reduce", _with(_xy((3, 4)), reduce=False)),
+    Case("legacy-both", _with(_xy((3, 4)), size_average=True, reduce=True)),
+    Case("mixed-float", lambda rng, dt: ((rand(rng, (3,), np.float32), rand(rng, (3,), np.float64)), {})),
+    Case("kink-none", _with(_ties, reduction="none")),
+    Case("kink-mean", _ties),
+    Case("kink-weighted", _with(_ties, weight=_weight((3, 4)))),
+]
+# PyTorch's l1_loss also takes integer arrays: integer loss for 'none' and 'sum'.
+CASES += [Case(f"int-{a}-{b}-{red}", _with(_ints(a, b), reduction=red))
+          for a, b in [("int64", "int64"), ("int32", "int64"), ("int8", "uint8")] for red in ["none", "sum"]]
+CASES += [Case("int-weighted-mean", _with(_ints("int64"), weight=_weight((6,))))]
+CASES += [Case(f"weight-{red}", _with(_xy((3, 4)), reduction=red, weight=_weight((3, 4))))
+          for red in ["none", "mean", "sum"]]
+CASES += [
+    Case("weight-broadcast-input", _with(_xy((1, 4), (3, 4)), weight=_weight((1, 4)))),
+    Case("weight-broadcast-target", _with(_xy((3, 4), (4,)), weight=_weight((3, 4)))),
+    Case("weight-float64", _with(_xy((3,)), weight=_weight((3,), dtype=np.float64))),
+    Case("weight-int", _with(_xy((3,)), weight=lambda rng, dt: np.array([0, 1, 2]))),
+    Case("weight-negative", _with(_xy((5,)), weight=_weight((5,), -1.0, 1.0))),
+    Case("weight-empty-mean", _with(_xy((0, 3)), weight=_weight((0, 3)))),
+    Case("weight-legacy", _with(_xy((3, 4)), reduce=False, weight=_weight((3, 4)))),
+]
+
+
+@cases(*CASES)
+def test_matches_torch(case, xp, dtype):
+    run_case(NAME, case, xp, dtype)
+
+
+ERRORS = [
+    Error("reduction", _with(_xy((3,)), reduction="avg"), ValueError, re_arg("reduction")),
+    Error("reduction-weighted", _with(_xy((3,)), reduction="avg", weight=_weight((3,))), ValueError,
+          re_arg("reduction")),
+    Error("shape", _xy((3,), (4,)), ValueError, re_arg("target")),
+    Error("bool-input", lambda rng, dt: ((np.array([True, False]), rand(rng, (2,), dt)), {}), TypeError,
+          re_arg("input")),
+    Error("bool-target", lambda rng, dt: ((rand(rng, (2,), dt), np.array([True, False])), {}), TypeError,
+          re_arg("target")),
+    Error("int-mean", _ints("int64"), TypeError, re_arg("input")),
+    # PyTorch returns a float32 mean here; anyloss refuses an all-integer 'mean'.
+    Error("int-weight-int-mean", _with(_ints("int64"), weight=lambda rng, dt: np.ones(6, np.int64)), TypeError,
+          re_arg("input"), torch_raises=False),
+    Error("weight-shape", _with(_xy((3,)), weight=_weight((1,))), ValueError, re_arg("weight")),
+    Error("weight-shape-broadcast", _with(_xy((1, 4), (3, 4)), weight=_weight((3, 4))), ValueError,
+          re_arg("weight")),
+    Error("not-array", lambda rng, dt: (([1.0, 2.0], rand(rng, (2,), dt)), {}), TypeError, re_arg("input")),
+]
+
+
+@errors(*ERRORS)
+def test_errors(error, xp):
+    run_error(NAME, error, xp)
+
+
+def test_worked_example():
+    # PyTorch docs' classic example: L1 of ones(2, 2) against [[0, 1], [2, 3]].
+    x, y = np.ones((2, 2)), np.array([[0.0, 1.0], [2.0, 3.0]])
+    assert float(F.l1_loss(x, y)) == 1.0
+    assert float(anyloss.L1Loss()(x, y)) == 1.0
+
+
+def test_class_matches_functional():
+    rng = np.random.default_rng(0)
+    x, y = rand(rng, (3, 4), np.float64), rand(rng, (3, 4), np.float64)
+    with pytest.warns(UserWarning, match="reduction='sum'"):
+        loss = anyloss.L1Loss(size_average=False)
+    assert loss.reduction == "sum"
+    np.testing.assert_array_equal(loss(x, y), F.l1_loss(x, y, reduction="sum"))
+
+
+# Kink points and extremes: with this pool x == y (and |x - y| == 1) happen often.
+_POOL = st.sampled_from([0.0, 1.0, -1.0, 0.5, 1e-30, -1e30, 1e30, 3e38, -3e38])
+_VALUES = st.one_of(_POOL, st.floats(-1e3, 1e3, width=32))
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), dtype=st.sampled_from(["float32", "float64"]),
+       reduction=st.sampled_from(["none", "mean", "sum"]), weighted=st.booleans())
+def test_random_against_torch(data, dtype, reduction, weighted):
+    from array_api_compat import numpy as xp
+
+    shape = data.draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4))
+    x = data.draw(hnp.arrays(dtype, shape, elements=_VALUES))
+    y = data.draw(hnp.arrays(dtype, shape, elements=_VALUES))
+    kwargs = {"reduction": reduction}
+    tol = None
+    if weighted:
+        w = kwargs["weight"] = data.draw(hnp.arrays(dtype, shape, elements=st.floats(0.125, 2.0, width=32)))
+        if reduction == "mean":
+            tol = _cancellation_tol(x, y, w)
+    check_against_torch(NAME, (x, y), kwargs, xp, tol=tol)
+
+
+def _cancellation_tol(x, y, w):
+    """The weight's gradient under a weighted 'mean', |d| / S - sum(|d| w) / S^2, cancels
+    (to 0 for a single element): both sides may differ by the rounding of its terms."""
+    with np.errstate(all="ignore"):
+        d, w64 = np.abs(x.astype(np.float64) - y.astype(np.float64)), w.astype(np.float64)
+        total = w64.sum()
+        scale = d.max() / total + (d * w64).sum() / total**2 if d.size else 0.0
+    f32 = x.dtype == np.float32
+    return {"rtol": 1.3e-6 if f32 else 1e-7,
+            "atol": max(1e-5 if f32 else 1e-7, 8 * np.finfo(x.dtype).eps * scale)}
