@@ -90,7 +90,9 @@ def apply(spec, xp, arrays, reduction, options):
             _TAPE.reset(token)
         tape.record(rec)
         return value
-    bridge = _bridge(arrays)
+    # Without an analytic gradient there is nothing to attach: the forward runs
+    # plainly, so PyTorch autograd or jax.grad differentiate its operations.
+    bridge = _bridge(arrays) if spec.has_gradient(options) else None
     if bridge is not None:
         return bridge.apply(spec, xp, arrays, reduction, options)
     return forward(spec, xp, arrays, reduction, options)[0]

@@ -36,8 +36,15 @@ class LossSpec:
     # example(xp) -> (args, kwargs): a small worked example (PyTorch's docs' one
     # where it has one), used by the demo, the docs and the CLI.
     example: Callable | None = field(default=None, compare=False)
+    # has_gradient(options) -> bool, for a loss whose analytic gradient exists
+    # only for some options (a user's distance function without a vjp).
+    gradient_for: Callable | None = field(default=None, compare=False)
     functional: Callable | None = field(default=None, compare=False)
     cls: type | None = field(default=None, compare=False)
+
+    def has_gradient(self, options: dict) -> bool:
+        """Whether ``bwd`` can differentiate a call with these options."""
+        return self.bwd is not None and (self.gradient_for is None or self.gradient_for(options))
 
     def apply(self, xp, arrays: tuple, reduction: str = "mean", **options):
         """Run this loss on already-checked ``arrays`` (see ``_call.apply``)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from .._call import _TAPE, forward
 from .._checks import check_number, describe, fail, namespace
 from .._module import Loss
 from .._reduction import check_reduction
@@ -83,12 +82,6 @@ def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_fu
         check_triplet_shapes(anchor, positive, negative, swap)
     arrays, options = (anchor, positive, negative), {"distance_function": distance_function, "margin": margin,
                                                       "swap": swap}
-    if distance_function.vjp is None and _TAPE.get() is None:
-        # No analytic gradient to attach: run the forward plainly (no framework
-        # bridge), so PyTorch autograd or jax.grad differentiate the callable
-        # itself. Under anyloss.value_and_grad (the tape) it goes through
-        # SPEC.apply, and _bwd explains why there is no gradient.
-        return forward(SPEC, xp, arrays, reduction, options)[0]
     return SPEC.apply(xp, arrays, reduction, **options)
 
 
@@ -146,4 +139,6 @@ SPEC = register_spec(LossSpec(
     summary="max(0, margin + d(a, p) - d(a, n)) with any distance d; metric learning",
     functional=triplet_margin_with_distance_loss,
     cls=TripletMarginWithDistanceLoss,
+    # A plain callable has no vjp: PyTorch autograd or jax.grad differentiate it themselves.
+    gradient_for=lambda options: options["distance_function"].vjp is not None,
 ))
