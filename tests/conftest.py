@@ -22,16 +22,37 @@ class Backend(enum.Enum):
 
     NUMPY = "numpy"
     ARRAY_API_STRICT = "array_api_strict"
+    TORCH = "torch"
+    JAX = "jax"
+    DASK = "dask"
 
     def namespace(self):
         if self is Backend.NUMPY:
             from array_api_compat import numpy as xp
 
             return xp
-        return pytest.importorskip(self.value) if self.value not in sys.modules else importlib.import_module(self.value)
+        if self is Backend.JAX:
+            jax = pytest.importorskip("jax")
+            jax.config.update("jax_enable_x64", True)  # float64 and int64 cases stay what they are
+            return importlib.import_module("jax.numpy")
+        if self is Backend.DASK:
+            pytest.importorskip("dask.array")
+            from array_api_compat.dask import array as xp
+
+            return xp
+        if self is Backend.TORCH:
+            pytest.importorskip("torch")
+            from array_api_compat import torch as xp
+
+            return xp
+        return pytest.importorskip(self.value)
 
 
-@pytest.fixture(params=list(Backend), ids=[b.value for b in Backend])
+# ANYLOSS_BACKENDS=numpy,jax selects backends (default: numpy and array-api-strict).
+_SELECTED = [Backend(b) for b in os.environ.get("ANYLOSS_BACKENDS", "numpy,array_api_strict").split(",")]
+
+
+@pytest.fixture(params=_SELECTED, ids=[b.value for b in _SELECTED])
 def xp(request):
     return request.param.namespace()
 

@@ -31,7 +31,7 @@ def test_legacy_matches_torch(size_average, reduce_):
     assert [(w.category, str(w.message)) for w in ours] == [(w.category, str(w.message)) for w in theirs]
 
 
-@pytest.mark.parametrize("reduction", ["none", "sum", "mean", "batchmean"])
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
 @pytest.mark.parametrize("shape", [(0,), (3,), (2, 5), ()])
 def test_reduce_and_vjp_match_torch(reduction, shape):
     loss = np.random.default_rng(0).standard_normal(shape)
@@ -40,10 +40,8 @@ def test_reduce_and_vjp_match_torch(reduction, shape):
         t_out = t
     elif reduction == "sum":
         t_out = t.sum()
-    elif reduction == "mean":
-        t_out = t.mean()
     else:
-        t_out = t.sum() / (t.shape[0] if t.dim() else 1)
+        t_out = t.mean()
     ct = np.random.default_rng(1).standard_normal(tuple(t_out.shape))
     t_out.backward(torch.from_numpy(ct))
     from array_api_compat import numpy as xp

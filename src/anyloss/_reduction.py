@@ -1,5 +1,5 @@
 """Reductions, once for every loss: PyTorch's legacy ``size_average``/``reduce``
-arguments, ``'none'``/``'mean'``/``'sum'``/``'batchmean'`` and their VJPs.
+arguments, ``'none'``/``'mean'``/``'sum'`` and their VJPs.
 
 A loss's forward returns its *unreduced* loss and, where ``'mean'`` is not the
 plain average over elements, the divisor to use (the total weight of the
@@ -47,14 +47,14 @@ def reduce(xp, loss, reduction: str, divisor=None):
     """Reduce the unreduced ``loss``.
 
     ``'mean'`` divides the sum by ``divisor`` (default: the number of
-    elements; an empty loss gives NaN, as PyTorch's 0/0). ``'batchmean'``
-    divides the sum by the size of the first dimension.
+    elements; an empty loss gives NaN, as PyTorch's 0/0). A loss with another
+    normalisation (``kl_div``'s ``'batchmean'``) passes its own divisor.
     """
     if reduction == "none":
         return loss
     total = xp.sum(loss)
-    if reduction != "sum":
-        total = total / _divisor(loss, reduction, divisor)
+    if reduction == "mean":
+        total = total / _divisor(loss, divisor)
     return _xp.zero_dim(xp, total)
 
 
@@ -70,16 +70,14 @@ def reduce_vjp(xp, g, reduction: str, loss, divisor=None):
         return g, None
     if reduction == "sum":
         return xp.broadcast_to(g, loss.shape), None
-    d = _divisor(loss, reduction, divisor)
-    g_divisor = None
-    if reduction == "mean" and divisor is not None:
-        g_divisor = -g * xp.sum(loss) / (d * d)
+    d = _divisor(loss, divisor)
+    g_divisor = None if divisor is None else -g * xp.sum(loss) / (d * d)
     return xp.broadcast_to(g / d, loss.shape), g_divisor
 
 
-def _divisor(loss, reduction, divisor):
-    if divisor is not None and reduction == "mean":
+def _divisor(loss, divisor):
+    if divisor is not None:
         return divisor
-    n = (loss.shape[0] if loss.ndim > 0 else 1) if reduction == "batchmean" else _xp.size(loss)
+    n = _xp.size(loss)
     # An empty batch gives PyTorch's 0/0 = NaN, here without NumPy's divide warning.
     return float(n) if n else float("nan")
