@@ -12,6 +12,13 @@ from hypothesis import settings
 
 sys.path.insert(0, os.path.dirname(__file__))  # `import helpers` from tests/losses/
 
+try:  # PyTorch's intra-op threads thrash on a small shared machine; the cases are tiny.
+    import torch
+
+    torch.set_num_threads(1)
+except ImportError:
+    pass
+
 settings.register_profile("ci", max_examples=30, deadline=None)
 settings.register_profile("long", max_examples=1000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -120,6 +120,12 @@ CASES += [Case(f"zero-weight-ls{ls}-{red}", lambda rng, dt, ls=ls, red=red: (
     {"weight": np.array([1.0, 0.0, 2.0], dtype=dt), "reduction": red, "label_smoothing": ls}))
     for ls in (0.0, 0.2) for red in REDUCTIONS]
 
+# Weights of the non-ignored targets that sum to 0: PyTorch's two 'mean' quotients a/0 + b/0 (inf or NaN).
+CASES += [Case(f"zero-total-weight-{t}-ls{ls}", lambda rng, dt, t=t, ls=ls: (
+    (np.array([[-1.0, -2.0], [-3.0, -0.5]], dtype=dt), np.array(t)),
+    {"weight": np.array([1.0, -1.0], dtype=dt), "label_smoothing": ls}))
+    for t in ([0, 1], [1, 0]) for ls in (0.0, 0.1, 1.0)]
+
 
 @cases(*CASES)
 def test_matches_torch(case, xp, dtype):

@@ -117,8 +117,9 @@ def _softmax_parts(xp, x, axis):
     """``(shifted, e, s)`` with ``shifted = x - max``, ``e = exp(shifted)``,
     ``s = sum(e)`` (kept dims): ``log_softmax = shifted - log(s)`` and
     ``softmax = e / s``, in PyTorch's order of operations (no overflow, and
-    no rounding of ``x - logsumexp`` at the logits' magnitude)."""
-    shifted = x - xp.max(x, axis=axis, keepdims=True) if x.shape[axis] else x
+    no rounding of ``x - logsumexp`` at the logits' magnitude). An empty ``x``
+    needs no shift (and Dask cannot take the max of an empty array)."""
+    shifted = x - xp.max(x, axis=axis, keepdims=True) if size(x) else x
     e = xp.exp(shifted)
     return shifted, e, xp.sum(e, axis=axis, keepdims=True)
 
@@ -143,26 +144,32 @@ def _fwd(xp, input, target, weight, *, ignore_index, label_smoothing):
     # nll_loss of log_softmax(x) = shifted - log(s), gathered from `shifted` (the
     # full log_softmax is never built): -w_y (shifted_y - log s).
     nll, res_nll, divisor = _nll_fwd(xp, shifted, target, weight, ignore_index=ignore_index)
-    valid, wt = res_nll[1], res_nll[2]
+    _, valid, wt, _, _ = res_nll
     zero = xp.zeros((), dtype=input.dtype, device=device(input))
     loss = xp.where(valid, nll + wt * log_s, zero)
     eps = label_smoothing
     if eps > 0.0:  # PyTorch's smoothing path is taken only for eps > 0
-        # -sum_c w_c log p_c = log(s) sum_c w_c - sum_c w_c shifted_c: two non-negative terms.
+        # -sum_c w_c log p_c = log(s) sum_c w_c - sum_c w_c shifted_c: for w >= 0 two
+        # non-negative terms (shifted <= 0 <= log s), so nothing cancels.
         if weight is None:
             smooth = n_classes * log_s - xp.sum(shifted, axis=class_dim)
         else:
             smooth = xp.sum(weight) * log_s - xp.tensordot(shifted, weight, axes=([class_dim], [0]))
-        loss = (1.0 - eps) * loss + _smoothing_factor(eps, n_classes) * xp.where(valid, smooth, zero)
-        # PyTorch divides the two terms by the divisor separately: when it is 0,
-        # the one-hot term's 0/0 makes 'mean' NaN even where the smoothing term's is inf.
-        divisor = xp.where(divisor == 0, xp.asarray(math.nan, dtype=divisor.dtype, device=device(divisor)), divisor)
+        one_hot = (1.0 - eps) * loss
+        smooth = _smoothing_factor(eps, n_classes) * xp.where(valid, smooth, zero)
+        loss = one_hot + smooth
+        # PyTorch divides the two terms' sums a and b by the divisor separately. When
+        # it is 0 (all targets ignored, or of weight 0), a/0 + b/0 is NaN unless a and
+        # b are nonzero and of one sign (then it is (a + b)/0 = +-inf, as here).
+        a, b = xp.sum(one_hot), xp.sum(smooth)
+        nan = xp.asarray(math.nan, dtype=divisor.dtype, device=device(divisor))
+        divisor = xp.where((divisor == 0) & ~(a * b > 0), nan, divisor)
     return loss, (e, s, res_nll, weight), divisor
 
 
 def _bwd(xp, res, g, g_divisor=None, *, ignore_index, label_smoothing):
     e, s, res_nll, weight = res
-    valid, wt, class_dim, n_classes = res_nll[1], res_nll[2], res_nll[3], res_nll[4]
+    _, valid, wt, class_dim, n_classes = res_nll
     eps = label_smoothing
     zero = xp.zeros((), dtype=e.dtype, device=device(e))
     # Ignored entries get no gradient even when g is inf or NaN (the 0/0 'mean').
