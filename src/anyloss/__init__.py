@@ -16,6 +16,8 @@ from .losses._distance import Distance
 from .losses import MultiLabelMarginLoss, MultiLabelSoftMarginLoss, MultiMarginLoss
 from .losses import CrossEntropyLoss, NLLLoss, NLLLoss2d
 from .losses import CTCLoss
+from .losses import LinearCrossEntropyLoss
+from .losses import AdaptiveLogSoftmaxWithLoss
 
 __version__ = "0.1.0"
 
@@ -28,4 +30,6 @@ __all__ = [
     "MultiMarginLoss", "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss",
     "CrossEntropyLoss", "NLLLoss", "NLLLoss2d",
     "CTCLoss",
+    "LinearCrossEntropyLoss",
+    "AdaptiveLogSoftmaxWithLoss",
 ]

@@ -147,3 +147,25 @@ def one_hot_mask(xp, index, n, axis):
     shape[axis] = n
     classes = xp.reshape(xp.arange(n, dtype=index.dtype, device=device(index)), tuple(shape))
     return xp.expand_dims(index, axis=axis) == classes
+
+
+def add_at(xp, x, key, y):
+    """``x[key] += y``; returns ``x``. In place where arrays are mutable (NumPy,
+    PyTorch, CuPy, Dask, array-api-strict), so a loop accumulating into a large
+    array (``linear_cross_entropy``'s weight gradient) allocates nothing of its
+    size per step. JAX arrays are immutable: ``x.at[key].add(y)`` (which ``jit``
+    turns into an in-place update)."""
+    if size(y) == 0:  # nothing to add (and Dask refuses to assign an empty block)
+        return x
+    if _compat.is_jax_array(x):
+        return x.at[key].add(y)
+    keys = key if isinstance(key, tuple) else (key,)
+    if (_compat.is_numpy_array(x) or _compat.is_torch_array(x)) and all(
+            isinstance(k, slice) or k is Ellipsis for k in keys):
+        # Slicing gives a view there: adding into it is the whole update (`x[key] += y`
+        # would also assign the view back onto itself, which NumPy does through a copy).
+        view = x[key]
+        view += y
+        return x
+    x[key] += y
+    return x

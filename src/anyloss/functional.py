@@ -22,6 +22,7 @@ from .losses.multilabel_soft_margin_loss import multilabel_soft_margin_loss
 from .losses.nll_loss import nll_loss
 from .losses.cross_entropy import cross_entropy
 from .losses.ctc_loss import ctc_loss
+from .losses.linear_cross_entropy import linear_cross_entropy
 
 __all__ = [
     "l1_loss",
@@ -45,4 +46,5 @@ __all__ = [
     "nll_loss",
     "cross_entropy",
     "ctc_loss",
+    "linear_cross_entropy",
 ]

@@ -141,6 +141,8 @@ def test_worked_example():
 @pytest.mark.parametrize("tdtype", ["int8", "uint8", "int16", "int32", "uint64"])
 def test_any_integer_target(xp, tdtype):
     # PyTorch takes only int64 class indices; anyloss takes any integer dtype and gives int64's result.
+    if tdtype == "uint64" and xp.__name__.endswith("torch"):
+        pytest.skip("PyTorch tensors of uint64 lack comparison kernels")
     rng = np.random.default_rng(0)
     x, t = rand(rng, (5, 4), np.float64), rng.integers(0, 4, size=5)
     w = rand(rng, (4,), np.float64, 0, 2)

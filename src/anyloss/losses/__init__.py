@@ -22,6 +22,8 @@ from .multilabel_soft_margin_loss import MultiLabelSoftMarginLoss, multilabel_so
 from .nll_loss import NLLLoss, NLLLoss2d, nll_loss
 from .cross_entropy import CrossEntropyLoss, cross_entropy
 from .ctc_loss import CTCLoss, ctc_loss
+from .linear_cross_entropy import LinearCrossEntropyLoss, linear_cross_entropy
+from .adaptive_log_softmax_with_loss import AdaptiveLogSoftmaxWithLoss
 
 __all__ = [
     "l1_loss", "L1Loss",
@@ -45,4 +47,6 @@ __all__ = [
     "nll_loss", "NLLLoss", "NLLLoss2d",
     "cross_entropy", "CrossEntropyLoss",
     "ctc_loss", "CTCLoss",
+    "linear_cross_entropy", "LinearCrossEntropyLoss",
+    "AdaptiveLogSoftmaxWithLoss",
 ]
