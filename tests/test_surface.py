@@ -33,6 +33,8 @@ CLASSES = [
 # below fails as soon as one of them appears, so this list stays honest.
 PENDING_FUNCTIONS = set()
 PENDING_CLASSES = set()
+# Losses that own parameters: PyTorch's constructor plus keyword-only `xp` and `seed`.
+PARAMETER_CLASSES = ["LinearCrossEntropyLoss", "AdaptiveLogSoftmaxWithLoss"]
 
 
 def _params(fn):
@@ -54,6 +56,14 @@ def test_function_signature(name):
 def test_class_signature(name):
     ours, theirs = getattr(anyloss, name), getattr(torch.nn, name)
     assert _params(ours.__init__) == _params(theirs.__init__)
+    assert _params(ours.forward) == _params(theirs.forward)
+
+
+@pytest.mark.parametrize("name", PARAMETER_CLASSES)
+def test_parameter_class_signature(name):
+    ours, theirs = getattr(anyloss, name), getattr(torch.nn, name)
+    extra = [(n, inspect.Parameter.KEYWORD_ONLY, None) for n in ("xp", "seed")]
+    assert _params(ours.__init__) == _params(theirs.__init__) + extra
     assert _params(ours.forward) == _params(theirs.forward)
 
 
