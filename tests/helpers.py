@@ -285,3 +285,57 @@ def _call_torch(name, args, kwargs, slots, tensors):
                 raise
             for t in hit:
                 t.requires_grad_(False)
+
+
+# --------------------------------------------------------------------------- case builders
+# ``make(rng, dtype) -> (args, kwargs)`` builders the loss files share.
+
+def with_options(make, **kw):
+    """``make`` with options added to its kwargs; a callable option is built as
+    ``option(rng, dtype)`` (after ``make``'s own arrays)."""
+    def build(rng, dt):
+        args, kwargs = make(rng, dt)
+        return args, {**kwargs, **{k: (v(rng, dt) if callable(v) else v) for k, v in kw.items()}}
+    return build
+
+
+def pair(shape, tshape=None, low=-2.0, high=2.0):
+    """Input of ``shape`` and target of ``tshape`` (default ``shape``), uniform in [low, high)."""
+    tshape = shape if tshape is None else tshape
+    return lambda rng, dt: ((rand(rng, shape, dt, low, high), rand(rng, tshape, dt, low, high)), {})
+
+
+def sign_pair(shape, tshape=None, low=-2.0, high=2.0):
+    """Input of ``shape`` uniform in [low, high) and +-1 targets of ``tshape`` (default ``shape``)."""
+    tshape = shape if tshape is None else tshape
+    return lambda rng, dt: ((rand(rng, shape, dt, low, high), signs(rng, tshape, dt)), {})
+
+
+def triple(sa, sp=None, sn=None):
+    """Anchor, positive and negative of shapes ``sa``, ``sp``, ``sn`` (default ``sa``)."""
+    return lambda rng, dt: ((rand(rng, sa, dt), rand(rng, sp or sa, dt), rand(rng, sn or sa, dt)), {})
+
+
+def uniform(shape, low=0.0, high=1.0, dtype=None):
+    """An option array (a weight, say) of ``shape``, uniform in [low, high), in ``dtype`` or the case's."""
+    return lambda rng, dt: rand(rng, shape, dtype or dt, low, high)
+
+
+def class_targets(rng, shape, c, ignore_index=-100, ignored=0.25, dtype=np.int64):
+    """Class indices in [0, c) with a share ``ignored`` of ``ignore_index``."""
+    t = rng.integers(0, c, size=shape)
+    t = np.where(rng.random(shape) < ignored, ignore_index, t) if ignored else t
+    return np.asarray(t, dtype=dtype)
+
+
+def legacy_class(cls, reduction, *args, **kwargs):
+    """``cls(*args, **kwargs)`` given legacy ``size_average``/``reduce``: it warns naming
+    the ``reduction`` they resolve to, and has it."""
+    with pytest.warns(UserWarning, match=f"reduction='{reduction}'"):
+        loss = cls(*args, **kwargs)
+    assert loss.reduction == reduction
+    return loss
+
+
+DTYPES = ("float32", "float64")
+REDUCTIONS = ("none", "mean", "sum")

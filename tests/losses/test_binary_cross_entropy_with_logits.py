@@ -8,20 +8,16 @@ from hypothesis.extra import numpy as hnp
 
 import anyloss
 import anyloss.functional as F
-from helpers import Case, Error, cases, check_against_torch, errors, rand, re_arg, run_case, run_error
+from helpers import (
+    Case, DTYPES, Error, REDUCTIONS, cases, check_against_torch, errors, legacy_class, rand, re_arg, run_case,
+    run_error, with_options,
+)
 
 NAME = "binary_cross_entropy_with_logits"
 
 
 def _xy(shape, dtype=None, tdtype=None):
     return lambda rng, dt: ((rand(rng, shape, dtype or dt, -4.0, 4.0), rand(rng, shape, tdtype or dt, 0.0, 1.0)), {})
-
-
-def _with(make, **kw):
-    def build(rng, dt):
-        args, kwargs = make(rng, dt)
-        return args, {**kwargs, **{k: (v(rng, dt) if callable(v) else v) for k, v in kw.items()}}
-    return build
 
 
 def _weight(shape, low=0.0, high=2.0, dtype=None):
@@ -40,51 +36,54 @@ _EXT_Y = [0.0, 1.0, 1.0, 0.0, 0.5, 0.5, 0.0, 1.0, 0.5]
 _INF_X = [np.inf, -np.inf, np.inf, -np.inf, np.inf, -np.inf]
 _INF_Y = [0.0, 1.0, 1.0, 0.0, 0.5, 0.5]
 
-CASES = [Case(f"{shape}-{red}", _with(_xy(shape), reduction=red))
+CASES = [Case(f"{shape}-{red}", with_options(_xy(shape), reduction=red))
          for shape in [(), (5,), (3, 4), (2, 3, 4), (0,), (0, 3)] for red in ["none", "mean", "sum"]]
-CASES += [Case(f"extreme-{red}", _with(_given(_EXT_X, _EXT_Y), reduction=red)) for red in ["none", "mean", "sum"]]
-CASES += [Case(f"inf-{red}", _with(_given(_INF_X, _INF_Y), reduction=red)) for red in ["none", "sum"]]
+CASES += [Case(f"extreme-{red}", with_options(_given(_EXT_X, _EXT_Y), reduction=red))
+          for red in ["none", "mean", "sum"]]
+CASES += [Case(f"inf-{red}", with_options(_given(_INF_X, _INF_Y), reduction=red)) for red in ["none", "sum"]]
 CASES += [
-    Case("extreme-pos_weight", _with(_given(_EXT_X, _EXT_Y), reduction="none", pos_weight=_weight((9,), 0.5, 3.0))),
-    Case("extreme-weighted", _with(_given(_EXT_X, _EXT_Y), reduction="sum", weight=_weight((9,)),
-                                   pos_weight=_weight((1,), 0.5, 3.0))),
-    Case("inf-pos_weight", _with(_given(_INF_X, _INF_Y), reduction="none", pos_weight=_weight((6,), 0.5, 3.0))),
+    Case("extreme-pos_weight", with_options(_given(_EXT_X, _EXT_Y), reduction="none",
+                                            pos_weight=_weight((9,), 0.5, 3.0))),
+    Case("extreme-weighted", with_options(_given(_EXT_X, _EXT_Y), reduction="sum", weight=_weight((9,)),
+                                          pos_weight=_weight((1,), 0.5, 3.0))),
+    Case("inf-pos_weight", with_options(_given(_INF_X, _INF_Y), reduction="none", pos_weight=_weight((6,), 0.5, 3.0))),
     # PyTorch does not check the target's range.
-    Case("targets-outside-0-1", _with(_given([0.5, -1.0, 2.0], [2.0, -1.0, 1.5]), reduction="none")),
+    Case("targets-outside-0-1", with_options(_given([0.5, -1.0, 2.0], [2.0, -1.0, 1.5]), reduction="none")),
     Case("targets-0-1", lambda rng, dt: ((rand(rng, (4, 3), dt, -4, 4), (rng.random((4, 3)) < 0.5).astype(dt)), {})),
     # The result has target's dtype (PyTorch builds the loss in place from 1 - target).
-    Case("float32-input-float64-target", _with(_xy((3, 4), np.float32, np.float64), reduction="none")),
-    Case("float64-input-float32-target", _with(_xy((3, 4), np.float64, np.float32), reduction="none")),
+    Case("float32-input-float64-target", with_options(_xy((3, 4), np.float32, np.float64), reduction="none")),
+    Case("float64-input-float32-target", with_options(_xy((3, 4), np.float64, np.float32), reduction="none")),
     # log sigmoid rounds to float32 first, as in PyTorch: visible where the loss cancels (y = 0, x << 0).
     Case("float32-input-float64-target-cancel", lambda rng, dt: ((rand(rng, (6,), np.float32, -16, -5),
                                                                   np.zeros(6)), {"reduction": "none"})),
-    Case("mixed-float-pos_weight", _with(_xy((3, 4), np.float32, np.float64), reduction="none",
-                                         pos_weight=_weight((4,), 0.5, 3.0, np.float64))),
-    Case("legacy-size_average", _with(_xy((3, 4)), size_average=False)),
-    Case("legacy-reduce", _with(_xy((3, 4)), reduce=False)),
-    Case("legacy-both", _with(_xy((3, 4)), size_average=True, reduce=True)),
+    Case("mixed-float-pos_weight", with_options(_xy((3, 4), np.float32, np.float64), reduction="none",
+                                                pos_weight=_weight((4,), 0.5, 3.0, np.float64))),
+    Case("legacy-size_average", with_options(_xy((3, 4)), size_average=False)),
+    Case("legacy-reduce", with_options(_xy((3, 4)), reduce=False)),
+    Case("legacy-both", with_options(_xy((3, 4)), size_average=True, reduce=True)),
 ]
-CASES += [Case(f"weight-{red}", _with(_xy((3, 4)), reduction=red, weight=_weight((3, 4))))
+CASES += [Case(f"weight-{red}", with_options(_xy((3, 4)), reduction=red, weight=_weight((3, 4))))
           for red in ["none", "mean", "sum"]]
-CASES += [Case(f"pos_weight-{red}", _with(_xy((3, 4)), reduction=red, pos_weight=_weight((4,), 0.5, 3.0)))
+CASES += [Case(f"pos_weight-{red}", with_options(_xy((3, 4)), reduction=red, pos_weight=_weight((4,), 0.5, 3.0)))
           for red in ["none", "mean", "sum"]]
 # weight and pos_weight broadcast to input's shape without enlarging it; pos_weight (C,) weights the classes.
-CASES += [Case(f"{arg}-{shape}", _with(_xy((3, 4)), reduction="none", **{arg: _weight(shape, 0.5, 3.0)}))
+CASES += [Case(f"{arg}-{shape}", with_options(_xy((3, 4)), reduction="none", **{arg: _weight(shape, 0.5, 3.0)}))
           for arg in ["weight", "pos_weight"] for shape in [(4,), (3, 1), (1, 4), (3, 4), (1, 1), ()]]
 CASES += [
-    Case("pos_weight-spatial", _with(_xy((2, 3, 5)), reduction="none", pos_weight=_weight((3, 1), 0.5, 3.0))),
-    Case("pos_weight-no-batch", _with(_xy((4,)), reduction="none", pos_weight=_weight((4,), 0.5, 3.0))),
-    Case("pos_weight-0d-input", _with(_xy(()), pos_weight=_weight((), 0.5, 3.0), weight=_weight(()))),
-    Case("both-weights", _with(_xy((3, 4)), reduction="mean", weight=_weight((3, 1)), pos_weight=_weight((4,)))),
-    Case("empty-pos_weight", _with(_xy((0, 4)), pos_weight=_weight((4,)), weight=_weight((4,)))),
-    Case("empty-pos_weight-none", _with(_xy((0, 4)), reduction="none", pos_weight=_weight((4,)))),
-    Case("weight-float64", _with(_xy((3, 4)), reduction="none", weight=_weight((4,), dtype=np.float64))),
-    Case("pos_weight-float32", _with(_xy((3, 4)), reduction="sum", pos_weight=_weight((4,), dtype=np.float32))),
-    Case("weight-int", _with(_xy((3,)), weight=lambda rng, dt: np.array([0, 1, 2]))),
-    Case("weight-bool", _with(_xy((3,)), reduction="sum", weight=lambda rng, dt: np.array([True, False, True]))),
-    Case("pos_weight-int", _with(_xy((2, 3)), reduction="none", pos_weight=lambda rng, dt: np.array([0, 1, 3]))),
-    Case("weight-negative", _with(_xy((5,)), weight=_weight((5,), -1.0, 1.0), pos_weight=_weight((5,), -1.0, 1.0))),
-    Case("weight-legacy", _with(_xy((3, 4)), reduce=False, weight=_weight((3, 4)), pos_weight=_weight((4,)))),
+    Case("pos_weight-spatial", with_options(_xy((2, 3, 5)), reduction="none", pos_weight=_weight((3, 1), 0.5, 3.0))),
+    Case("pos_weight-no-batch", with_options(_xy((4,)), reduction="none", pos_weight=_weight((4,), 0.5, 3.0))),
+    Case("pos_weight-0d-input", with_options(_xy(()), pos_weight=_weight((), 0.5, 3.0), weight=_weight(()))),
+    Case("both-weights", with_options(_xy((3, 4)), reduction="mean", weight=_weight((3, 1)), pos_weight=_weight((4,)))),
+    Case("empty-pos_weight", with_options(_xy((0, 4)), pos_weight=_weight((4,)), weight=_weight((4,)))),
+    Case("empty-pos_weight-none", with_options(_xy((0, 4)), reduction="none", pos_weight=_weight((4,)))),
+    Case("weight-float64", with_options(_xy((3, 4)), reduction="none", weight=_weight((4,), dtype=np.float64))),
+    Case("pos_weight-float32", with_options(_xy((3, 4)), reduction="sum", pos_weight=_weight((4,), dtype=np.float32))),
+    Case("weight-int", with_options(_xy((3,)), weight=lambda rng, dt: np.array([0, 1, 2]))),
+    Case("weight-bool", with_options(_xy((3,)), reduction="sum", weight=lambda rng, dt: np.array([True, False, True]))),
+    Case("pos_weight-int", with_options(_xy((2, 3)), reduction="none", pos_weight=lambda rng, dt: np.array([0, 1, 3]))),
+    Case("weight-negative", with_options(_xy((5,)), weight=_weight((5,), -1.0, 1.0),
+                                         pos_weight=_weight((5,), -1.0, 1.0))),
+    Case("weight-legacy", with_options(_xy((3, 4)), reduce=False, weight=_weight((3, 4)), pos_weight=_weight((4,)))),
 ]
 
 
@@ -94,24 +93,25 @@ def test_matches_torch(case, xp, dtype):
 
 
 ERRORS = [
-    Error("reduction", _with(_xy((3,)), reduction="avg"), ValueError, re_arg("reduction")),
+    Error("reduction", with_options(_xy((3,)), reduction="avg"), ValueError, re_arg("reduction")),
     Error("shape", lambda rng, dt: ((rand(rng, (3, 4), dt), rand(rng, (4,), dt)), {}), ValueError, re_arg("target")),
     Error("int-input", lambda rng, dt: ((np.array([0, 1]), rand(rng, (2,), dt)), {}), TypeError, re_arg("input")),
     Error("int-target", lambda rng, dt: ((rand(rng, (2,), dt), np.array([0, 1])), {}), TypeError, re_arg("target")),
     Error("bool-target", lambda rng, dt: ((rand(rng, (2,), dt), np.array([False, True])), {}), TypeError,
           re_arg("target")),
-    Error("bool-pos_weight", _with(_xy((2,)), pos_weight=lambda rng, dt: np.array([False, True])), TypeError,
+    Error("bool-pos_weight", with_options(_xy((2,)), pos_weight=lambda rng, dt: np.array([False, True])), TypeError,
           re_arg("pos_weight")),
-    Error("pos_weight-shape", _with(_xy((3, 4)), pos_weight=_weight((3,))), ValueError, re_arg("pos_weight")),
-    Error("pos_weight-enlarges", _with(_xy((3, 4)), pos_weight=_weight((1, 3, 4))), ValueError,
+    Error("pos_weight-shape", with_options(_xy((3, 4)), pos_weight=_weight((3,))), ValueError, re_arg("pos_weight")),
+    Error("pos_weight-enlarges", with_options(_xy((3, 4)), pos_weight=_weight((1, 3, 4))), ValueError,
           re_arg("pos_weight")),
-    Error("pos_weight-enlarges-0d", _with(_xy(()), pos_weight=_weight((2,))), ValueError, re_arg("pos_weight")),
-    Error("pos_weight-empty", _with(_xy((0, 3)), pos_weight=_weight((1, 1, 3))), ValueError, re_arg("pos_weight")),
-    Error("weight-shape", _with(_xy((3, 4)), weight=_weight((5,))), ValueError, re_arg("weight")),
-    Error("weight-enlarges", _with(_xy((3, 4)), weight=_weight((2, 3, 4))), ValueError, re_arg("weight")),
-    Error("weight-empty", _with(_xy((0, 3)), weight=_weight((2, 3))), ValueError, re_arg("weight")),
+    Error("pos_weight-enlarges-0d", with_options(_xy(()), pos_weight=_weight((2,))), ValueError, re_arg("pos_weight")),
+    Error("pos_weight-empty", with_options(_xy((0, 3)), pos_weight=_weight((1, 1, 3))), ValueError,
+          re_arg("pos_weight")),
+    Error("weight-shape", with_options(_xy((3, 4)), weight=_weight((5,))), ValueError, re_arg("weight")),
+    Error("weight-enlarges", with_options(_xy((3, 4)), weight=_weight((2, 3, 4))), ValueError, re_arg("weight")),
+    Error("weight-empty", with_options(_xy((0, 3)), weight=_weight((2, 3))), ValueError, re_arg("weight")),
     Error("not-array", lambda rng, dt: (([0.5, 0.5], rand(rng, (2,), dt)), {}), TypeError, re_arg("input")),
-    Error("not-array-pos_weight", _with(_xy((2,)), pos_weight=[1.0, 2.0]), TypeError, re_arg("pos_weight")),
+    Error("not-array-pos_weight", with_options(_xy((2,)), pos_weight=[1.0, 2.0]), TypeError, re_arg("pos_weight")),
 ]
 
 
@@ -141,9 +141,8 @@ def test_class_matches_functional():
     rng = np.random.default_rng(0)
     (x, y), _ = _xy((3, 4))(rng, np.float64)
     w, p = rand(rng, (4,), np.float64, 0, 1), rand(rng, (4,), np.float64, 0, 3)
-    with pytest.warns(UserWarning, match="reduction='none'"):
-        loss = anyloss.BCEWithLogitsLoss(w, reduce=False, pos_weight=p)
-    assert loss.reduction == "none" and loss.weight is w and loss.pos_weight is p
+    loss = legacy_class(anyloss.BCEWithLogitsLoss, "none", w, reduce=False, pos_weight=p)
+    assert loss.weight is w and loss.pos_weight is p
     np.testing.assert_array_equal(loss(x, y), F.binary_cross_entropy_with_logits(x, y, w, reduction="none",
                                                                                   pos_weight=p))
 
@@ -160,8 +159,8 @@ _Y = st.one_of(st.sampled_from([0.0, 1.0, 0.5]), st.floats(0.0, 1.0, width=32))
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), dtype=st.sampled_from(["float32", "float64"]),
-       reduction=st.sampled_from(["none", "mean", "sum"]), weighted=st.booleans(), positive=st.booleans())
+@given(data=st.data(), dtype=st.sampled_from(DTYPES),
+       reduction=st.sampled_from(REDUCTIONS), weighted=st.booleans(), positive=st.booleans())
 def test_random_against_torch(data, dtype, reduction, weighted, positive):
     from array_api_compat import numpy as xp
 

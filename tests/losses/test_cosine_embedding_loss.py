@@ -8,7 +8,10 @@ from hypothesis.extra import numpy as hnp
 
 import anyloss
 import anyloss.functional as F
-from helpers import Case, Error, cases, check_against_torch, errors, rand, re_arg, run_case, run_error, signs
+from helpers import (
+    Case, DTYPES, Error, REDUCTIONS, cases, check_against_torch, errors, legacy_class, rand, re_arg, run_case,
+    run_error, signs, with_options,
+)
 
 NAME = "cosine_embedding_loss"
 
@@ -18,13 +21,6 @@ def _xxy(shape1, shape2=None, tshape=None):
     shape2 = shape2 or shape1
     tshape = shape1[:-1] if tshape is None else tshape
     return lambda rng, dt: ((rand(rng, shape1, dt), rand(rng, shape2, dt), signs(rng, tshape, dt)), {})
-
-
-def _with(make, **kw):
-    def build(rng, dt):
-        args, kwargs = make(rng, dt)
-        return args, {**kwargs, **{k: (v(rng, dt) if callable(v) else v) for k, v in kw.items()}}
-    return build
 
 
 def _targets(values, tdtype=None, n=8):
@@ -63,9 +59,9 @@ def _ints(d1, d2, lo=-3, hi=4):
     return build
 
 
-CASES = [Case(f"{s1}-{red}", _with(_xxy(s1), reduction=red))
+CASES = [Case(f"{s1}-{red}", with_options(_xxy(s1), reduction=red))
          for s1 in [(5,), (4, 5), (1, 3), (0, 3), (3, 0), (0,)] for red in ["none", "mean", "sum"]]
-CASES += [Case(f"margin={m}-{red}", _with(_xxy((6, 4)), margin=m, reduction=red))
+CASES += [Case(f"margin={m}-{red}", with_options(_xxy((6, 4)), margin=m, reduction=red))
           for m in [0.5, -0.5, 1, 1.5, -2.0] for red in ["none", "sum"]]
 CASES += [
     Case("zero-vectors", _zeros),
@@ -75,18 +71,18 @@ CASES += [
     Case("int8-target", _targets([1, -1, 0], np.int8)),
     Case("uint8-target", _targets([1, 255, 0, 254], np.uint8)),  # PyTorch: -1 wraps to 255
     Case("bool-target", _targets([True, False], np.bool_)),
-    Case("broadcast-input1-rows", _with(_xxy((1, 4), (3, 4), (3,)), reduction="none")),
-    Case("broadcast-input2-rows", _with(_xxy((3, 4), (1, 4)), reduction="sum")),
-    Case("broadcast-feature", _with(_xxy((3, 1), (3, 4)), reduction="none")),
-    Case("broadcast-target", _with(_xxy((3, 4), (3, 4), (1,)), reduction="none")),
-    Case("broadcast-target-over-inputs", _with(_xxy((1, 4), (1, 4), (3,)), reduction="none")),
+    Case("broadcast-input1-rows", with_options(_xxy((1, 4), (3, 4), (3,)), reduction="none")),
+    Case("broadcast-input2-rows", with_options(_xxy((3, 4), (1, 4)), reduction="sum")),
+    Case("broadcast-feature", with_options(_xxy((3, 1), (3, 4)), reduction="none")),
+    Case("broadcast-target", with_options(_xxy((3, 4), (3, 4), (1,)), reduction="none")),
+    Case("broadcast-target-over-inputs", with_options(_xxy((1, 4), (1, 4), (3,)), reduction="none")),
     Case("mixed-float-inputs", lambda rng, dt: ((rand(rng, (3, 4), np.float32), rand(rng, (3, 4), np.float64),
                                                  signs(rng, (3,), np.float32)), {"reduction": "none"})),
     Case("mixed-float-target64", lambda rng, dt: ((rand(rng, (3, 4), np.float32), rand(rng, (3, 4), np.float32),
                                                    signs(rng, (3,), np.float64)), {})),
-    Case("legacy-size_average", _with(_xxy((3, 4)), size_average=False)),
-    Case("legacy-reduce", _with(_xxy((3, 4)), reduce=False)),
-    Case("legacy-both", _with(_xxy((3, 4)), size_average=True, reduce=True)),
+    Case("legacy-size_average", with_options(_xxy((3, 4)), size_average=False)),
+    Case("legacy-reduce", with_options(_xxy((3, 4)), reduce=False)),
+    Case("legacy-both", with_options(_xxy((3, 4)), size_average=True, reduce=True)),
     Case("nan-inf", lambda rng, dt: ((np.array([[np.nan, 1.0], [np.inf, 1.0], [1.0, 2.0], [-np.inf, 0.0]], dt),
                                       np.array([[1.0, 1.0], [1.0, 2.0], [np.inf, 1.0], [1.0, 0.0]], dt),
                                       np.array([1.0, -1.0, -1.0, 1.0], dt)), {"reduction": "none"})),
@@ -107,8 +103,8 @@ def test_matches_torch(case, xp, dtype):
 
 
 ERRORS = [
-    Error("reduction", _with(_xxy((3, 2)), reduction="avg"), ValueError, re_arg("reduction")),
-    Error("margin-str", _with(_xxy((3, 2)), margin="0.5"), TypeError, re_arg("margin")),
+    Error("reduction", with_options(_xxy((3, 2)), reduction="avg"), ValueError, re_arg("reduction")),
+    Error("margin-str", with_options(_xxy((3, 2)), margin="0.5"), TypeError, re_arg("margin")),
     Error("target-2d", _xxy((3, 2), (3, 2), (3, 1)), ValueError, re_arg("target")),
     Error("target-1d-inputs-1d", _xxy((3,), (3,), (1,)), ValueError, re_arg("input1")),
     Error("target-0d-inputs-2d", _xxy((2, 3), (2, 3), ()), ValueError, re_arg("input1")),
@@ -154,9 +150,8 @@ def test_target_has_no_gradient():
 def test_class_matches_functional():
     rng = np.random.default_rng(0)
     x1, x2, y = rand(rng, (3, 4), np.float64), rand(rng, (3, 4), np.float64), signs(rng, (3,), np.float64)
-    with pytest.warns(UserWarning, match="reduction='sum'"):
-        loss = anyloss.CosineEmbeddingLoss(0.25, size_average=False)
-    assert loss.reduction == "sum" and loss.margin == 0.25
+    loss = legacy_class(anyloss.CosineEmbeddingLoss, "sum", 0.25, size_average=False)
+    assert loss.margin == 0.25
     np.testing.assert_array_equal(loss(x1, x2, y), F.cosine_embedding_loss(x1, x2, y, margin=0.25, reduction="sum"))
 
 
@@ -166,8 +161,8 @@ _Y = st.sampled_from([1.0, -1.0, 1.0, -1.0, 0.0, 2.0])
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), dtype=st.sampled_from(["float32", "float64"]),
-       reduction=st.sampled_from(["none", "mean", "sum"]), margin=st.sampled_from([0.0, 0.5, -0.5, 1.0]),
+@given(data=st.data(), dtype=st.sampled_from(DTYPES),
+       reduction=st.sampled_from(REDUCTIONS), margin=st.sampled_from([0.0, 0.5, -0.5, 1.0]),
        batched=st.booleans())
 def test_random_against_torch(data, dtype, reduction, margin, batched):
     from array_api_compat import numpy as xp

@@ -10,7 +10,10 @@ from hypothesis import strategies as st
 
 import anyloss
 import anyloss.functional as F
-from helpers import Case, Error, cases, check_against_torch, errors, rand, re_arg, run_case, run_error
+from helpers import (
+    Case, DTYPES, Error, REDUCTIONS, cases, check_against_torch, class_targets, errors, rand, re_arg, run_case,
+    run_error,
+)
 
 NAME = "cross_entropy"
 PROB_DIFF = ("input", "target", "weight")  # PyTorch's composite path for probability targets
@@ -25,12 +28,6 @@ SHAPES = {
 }
 
 
-def targets(rng, shape, c, ignore_index=-100, ignored=0.25, dtype=np.int64):
-    t = rng.integers(0, c, size=shape)
-    t = np.where(rng.random(shape) < ignored, ignore_index, t) if ignored else t
-    return np.asarray(t, dtype=dtype)
-
-
 def n_classes(xshape):
     return xshape[0 if len(xshape) == 1 else 1]
 
@@ -41,7 +38,7 @@ def make(shape_id, weight=False, ignore_index=None, ignored=0.25, scale=3.0, **k
 
     def build(rng, dt):
         ii = -100 if ignore_index is None else ignore_index
-        args = (rand(rng, xshape, dt, -scale, scale), targets(rng, tshape, c, ii, ignored))
+        args = (rand(rng, xshape, dt, -scale, scale), class_targets(rng, tshape, c, ii, ignored))
         kwargs = dict(kw)
         if weight:
             kwargs["weight"] = rand(rng, (c,), dt, 0.1, 2.0)
@@ -85,11 +82,11 @@ CASES += [
     # (PyTorch's weighted, smoothed 'mean' fails on uint8 targets, "gather(): Expected dtype int32/int64
     # for index"; test_any_integer_target_dtype covers that combination against int64.)
     *[Case(f"uint8-target-{red}", lambda rng, dt, red=red: (
-        (rand(rng, (5, 3), dt), targets(rng, (5,), 3, ignored=0, dtype=np.uint8)),
+        (rand(rng, (5, 3), dt), class_targets(rng, (5,), 3, ignored=0, dtype=np.uint8)),
         {"weight": rand(rng, (3,), dt, 0.1, 1.0), "label_smoothing": 0.1, "reduction": red}))
       for red in ("none", "sum")],
     Case("uint8-target-mean", lambda rng, dt: (
-        (rand(rng, (5, 3), dt), targets(rng, (5,), 3, ignored=0, dtype=np.uint8)),
+        (rand(rng, (5, 3), dt), class_targets(rng, (5,), 3, ignored=0, dtype=np.uint8)),
         {"weight": rand(rng, (3,), dt, 0.1, 1.0)})),
     Case("ignore-index-0-w-ls", make("NCdd", weight=True, ignore_index=0, label_smoothing=0.2)),
     Case("ignore-index-negative-w-ls", make("NC", weight=True, ignore_index=-1, ignored=0.5, label_smoothing=0.2)),
@@ -218,7 +215,7 @@ def test_any_integer_target_dtype(xp, tdtype):
     integer dtype and gives int64's numbers, which torch checks here."""
     rng = np.random.default_rng(1)
     x, w = rand(rng, (5, 4, 3), np.float32), rand(rng, (4,), np.float32, 0.1, 1.0)
-    t = targets(rng, (5, 3), 4, ignore_index=3, ignored=0.3)
+    t = class_targets(rng, (5, 3), 4, ignore_index=3, ignored=0.3)
     kw = {"weight": w, "ignore_index": 3, "label_smoothing": 0.2}
     check_against_torch(NAME, (x, t), kw, xp)
     xa, wa = xp.asarray(x), xp.asarray(w)
@@ -292,8 +289,8 @@ def test_worked_example():
     weighted=st.booleans(),
     ignore_index=st.sampled_from([-100, 0, 2, -1]),
     label_smoothing=st.sampled_from([0.0, 0.1, 0.5, 1.0]),
-    reduction=st.sampled_from(["none", "mean", "sum"]),
-    dtype=st.sampled_from(["float32", "float64"]),
+    reduction=st.sampled_from(REDUCTIONS),
+    dtype=st.sampled_from(DTYPES),
     scale=st.sampled_from([1.0, 30.0, 1e4]),
 )
 def test_hypothesis(data, kdim, c, prob, weighted, ignore_index, label_smoothing, reduction, dtype, scale):
@@ -313,5 +310,5 @@ def test_hypothesis(data, kdim, c, prob, weighted, ignore_index, label_smoothing
     if prob:
         check_against_torch(NAME, (x, rand(rng, xshape, dtype, 0.0, 1.0)), kw, xp, differentiable=PROB_DIFF)
     else:
-        t = targets(rng, tshape, c, ignore_index, data.draw(st.sampled_from([0.0, 0.3, 1.0])))
+        t = class_targets(rng, tshape, c, ignore_index, data.draw(st.sampled_from([0.0, 0.3, 1.0])))
         check_against_torch(NAME, (x, t), {**kw, "ignore_index": ignore_index}, xp)

@@ -8,7 +8,10 @@ from hypothesis.extra import numpy as hnp
 
 import anyloss
 import anyloss.functional as F
-from helpers import Case, Error, cases, check_against_torch, errors, rand, re_arg, run_case, run_error
+from helpers import (
+    Case, DTYPES, Error, REDUCTIONS, cases, check_against_torch, errors, rand, re_arg, run_case, run_error,
+    with_options,
+)
 
 NAME = "gaussian_nll_loss"
 
@@ -18,13 +21,6 @@ def _xyv(shape, vshape=None, tshape=None, var_dtype=None):
     tshape = shape if tshape is None else tshape
     return lambda rng, dt: ((rand(rng, shape, dt), rand(rng, tshape, dt), rand(rng, vshape, var_dtype or dt, 0.1, 2.0)),
                             {})
-
-
-def _with(make, **kw):
-    def build(rng, dt):
-        args, kwargs = make(rng, dt)
-        return args, {**kwargs, **{k: (v(rng, dt) if callable(v) else v) for k, v in kw.items()}}
-    return build
 
 
 def _float_var(var, shape=(3, 4), tdtype=None):
@@ -40,37 +36,37 @@ def _clamped(rng, dt):
     return (x, y, var), {}
 
 
-CASES = [Case(f"{shape}-{red}", _with(_xyv(shape), reduction=red))
+CASES = [Case(f"{shape}-{red}", with_options(_xyv(shape), reduction=red))
          for shape in [(), (5,), (3, 4), (2, 3, 4), (0,), (0, 3)] for red in ["none", "mean", "sum"]]
-CASES += [Case(f"full-{red}", _with(_xyv((3, 4)), full=True, reduction=red)) for red in ["none", "mean", "sum"]]
+CASES += [Case(f"full-{red}", with_options(_xyv((3, 4)), full=True, reduction=red)) for red in ["none", "mean", "sum"]]
 CASES += [
     # Homoscedastic shapes: input's shape without its last dimension (unsqueezed), or one dimension of size 1.
-    Case("var-drop-last", _with(_xyv((4, 3), (4,)), reduction="none")),
+    Case("var-drop-last", with_options(_xyv((4, 3), (4,)), reduction="none")),
     Case("var-drop-last-3d", _xyv((2, 4, 3), (2, 4))),
-    Case("var-drop-last-1d", _with(_xyv((5,), ()), reduction="none")),
-    Case("var-last-1", _with(_xyv((4, 3), (4, 1)), reduction="sum")),
-    Case("var-middle-1", _with(_xyv((2, 3, 4, 4), (2, 1, 4, 4)), reduction="none")),
+    Case("var-drop-last-1d", with_options(_xyv((5,), ()), reduction="none")),
+    Case("var-last-1", with_options(_xyv((4, 3), (4, 1)), reduction="sum")),
+    Case("var-middle-1", with_options(_xyv((2, 3, 4, 4), (2, 1, 4, 4)), reduction="none")),
     Case("var-first-1", _xyv((4, 3), (1, 3))),
-    Case("var-same-trailing-1", _with(_xyv((4, 1), (4,)), reduction="none")),
+    Case("var-same-trailing-1", with_options(_xyv((4, 1), (4,)), reduction="none")),
     Case("var-empty-drop-last", _xyv((0, 3), (0,))),
-    Case("var-empty-1d", _with(_xyv((0,), ()), reduction="none")),
-    Case("var-empty-input-1", _with(_xyv((0, 3), (1, 3)), reduction="sum")),
+    Case("var-empty-1d", with_options(_xyv((0,), ()), reduction="none")),
+    Case("var-empty-input-1", with_options(_xyv((0, 3), (1, 3)), reduction="sum")),
     # target broadcasts freely (no warning), even to a bigger shape than input.
-    Case("broadcast-target", _with(_xyv((2, 3), tshape=(3,)), reduction="none")),
-    Case("broadcast-target-bigger", _with(_xyv((2, 3), (2,), tshape=(4, 2, 3)), reduction="none")),
+    Case("broadcast-target", with_options(_xyv((2, 3), tshape=(3,)), reduction="none")),
+    Case("broadcast-target-bigger", with_options(_xyv((2, 3), (2,), tshape=(4, 2, 3)), reduction="none")),
     Case("broadcast-target-mean", _xyv((2, 3), (2, 1), tshape=(4, 1, 1))),
     # A Python float var: var * ones_like(input), in input's dtype; it has no gradient.
     Case("float-var", _float_var(0.5)),
-    Case("float-var-zero", _with(_float_var(0.0), reduction="none")),
-    Case("float-var-tiny", _with(_float_var(1e-9), reduction="sum")),
+    Case("float-var-zero", with_options(_float_var(0.0), reduction="none")),
+    Case("float-var-tiny", with_options(_float_var(1e-9), reduction="sum")),
     Case("float-var-rounded-f32", _float_var(0.1, tdtype=np.float64)),
     Case("float-var-np-float64", _float_var(np.float64(2.5))),
     Case("clamped", _clamped),
-    Case("clamped-none", _with(_clamped, reduction="none")),
-    Case("clamped-eps", _with(_clamped, eps=0.5, reduction="none")),
-    Case("eps-0", _with(_xyv((3, 4)), eps=0.0)),
-    Case("eps-int", _with(_clamped, eps=1)),
-    Case("full-int", _with(_xyv((3,)), full=1)),
+    Case("clamped-none", with_options(_clamped, reduction="none")),
+    Case("clamped-eps", with_options(_clamped, eps=0.5, reduction="none")),
+    Case("eps-0", with_options(_xyv((3, 4)), eps=0.0)),
+    Case("eps-int", with_options(_clamped, eps=1)),
+    Case("full-int", with_options(_xyv((3,)), full=1)),
     Case("nan-var", lambda rng, dt: ((rand(rng, (3,), dt), rand(rng, (3,), dt), np.array([np.nan, 1.0, np.inf], dt)),
                                      {"reduction": "none"})),
     Case("int-target", lambda rng, dt: ((rand(rng, (4,), dt), np.arange(4), rand(rng, (4,), dt, 0.1, 1)), {})),
@@ -93,8 +89,8 @@ def test_matches_torch(case, xp, dtype):
 
 
 ERRORS = [
-    Error("reduction", _with(_xyv((3,)), reduction="avg"), ValueError, re_arg("reduction")),
-    Error("reduction-batchmean", _with(_xyv((3,)), reduction="batchmean"), ValueError, re_arg("reduction")),
+    Error("reduction", with_options(_xyv((3,)), reduction="avg"), ValueError, re_arg("reduction")),
+    Error("reduction-batchmean", with_options(_xyv((3,)), reduction="batchmean"), ValueError, re_arg("reduction")),
     Error("negative-var", lambda rng, dt: ((rand(rng, (3,), dt), rand(rng, (3,), dt), np.array([1.0, -1e-9, 1.0])),
                                            {}), ValueError, re_arg("var")),
     Error("negative-float-var", _float_var(-0.5), ValueError, re_arg("var")),
@@ -108,7 +104,7 @@ ERRORS = [
     Error("var-shape-0d-input", _xyv((), (1,)), ValueError, re_arg("var")),
     Error("var-shape-not-broadcast", _xyv((2, 3), (0, 1)), ValueError, re_arg("var")),
     Error("target-shape", _xyv((2, 3), tshape=(4,)), ValueError, re_arg("target")),
-    Error("eps-str", _with(_xyv((3,)), eps="1e-6"), TypeError, re_arg("eps")),
+    Error("eps-str", with_options(_xyv((3,)), eps="1e-6"), TypeError, re_arg("eps")),
     Error("bool-input", lambda rng, dt: ((np.ones(3, bool), rand(rng, (3,), dt), rand(rng, (3,), dt, 0.1, 1)), {}),
           TypeError, re_arg("input")),
     Error("not-array", lambda rng, dt: (([1.0, 2.0], rand(rng, (2,), dt), rand(rng, (2,), dt, 0.1, 1)), {}),
@@ -158,8 +154,8 @@ _V = st.one_of(st.sampled_from([0.0, 1e-30, 1e-7, 1e-6, 1.0, 1e30]), st.floats(0
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), dtype=st.sampled_from(["float32", "float64"]),
-       reduction=st.sampled_from(["none", "mean", "sum"]), full=st.booleans(),
+@given(data=st.data(), dtype=st.sampled_from(DTYPES),
+       reduction=st.sampled_from(REDUCTIONS), full=st.booleans(),
        eps=st.sampled_from([1e-6, 0.0, 1e-3, 0.5]), vform=st.sampled_from(["same", "drop-last", "one", "float"]))
 def test_random_against_torch(data, dtype, reduction, full, eps, vform):
     from array_api_compat import numpy as xp

@@ -8,21 +8,16 @@ from hypothesis.extra import numpy as hnp
 
 import anyloss
 import anyloss.functional as F
-from helpers import Case, Error, cases, check_against_torch, errors, rand, re_arg, run_case, run_error, signs
+from helpers import (
+    Case, DTYPES, Error, REDUCTIONS, cases, check_against_torch, errors, legacy_class, rand, re_arg, run_case,
+    run_error, sign_pair, signs, with_options,
+)
 
 NAME = "hinge_embedding_loss"
 
 
-def _xy(shape, tshape=None, low=-1.0, high=3.0):
-    tshape = shape if tshape is None else tshape
-    return lambda rng, dt: ((rand(rng, shape, dt, low, high), signs(rng, tshape, dt)), {})
-
-
-def _with(make, **kw):
-    def build(rng, dt):
-        args, kwargs = make(rng, dt)
-        return args, {**kwargs, **{k: (v(rng, dt) if callable(v) else v) for k, v in kw.items()}}
-    return build
+def _xy(shape, tshape=None):
+    return sign_pair(shape, tshape, -1.0, 3.0)
 
 
 def _targets(values, tdtype=None):
@@ -46,30 +41,30 @@ def _ints(margin, red):
                             {"margin": margin, "reduction": red})
 
 
-CASES = [Case(f"{shape}-{red}", _with(_xy(shape), reduction=red))
+CASES = [Case(f"{shape}-{red}", with_options(_xy(shape), reduction=red))
          for shape in [(), (5,), (3, 4), (2, 3, 4), (0,), (0, 3)] for red in ["none", "mean", "sum"]]
-CASES += [Case(f"margin={m}-{red}", _with(_xy((4, 5)), margin=m, reduction=red))
+CASES += [Case(f"margin={m}-{red}", with_options(_xy((4, 5)), margin=m, reduction=red))
           for m in [0.5, 2, -0.5, 0.0] for red in ["none", "mean"]]
 CASES += [
-    Case("kinks-none", _with(_kinks, reduction="none")),
-    Case("kinks-sum", _with(_kinks, reduction="sum")),
+    Case("kinks-none", with_options(_kinks, reduction="none")),
+    Case("kinks-sum", with_options(_kinks, reduction="sum")),
     Case("kinks-margin-2", lambda rng, dt: ((np.array([2.0, 2.0, 1.0], dt), np.array([-1.0, 0.0, -1.0], dt)),
                                             {"margin": 2.0, "reduction": "none"})),
-    Case("other-targets", _with(_targets([1.0, -1.0, 0.0, 2.0, 0.5, -3.0]), reduction="none")),
+    Case("other-targets", with_options(_targets([1.0, -1.0, 0.0, 2.0, 0.5, -3.0]), reduction="none")),
     Case("other-targets-mean", _targets([0.0, 2.0, -1.0])),
-    Case("int-target", _with(_targets([1, -1, 0, 2], np.int64), reduction="none")),
+    Case("int-target", with_options(_targets([1, -1, 0, 2], np.int64), reduction="none")),
     Case("int8-target", _targets([1, -1], np.int8)),
-    Case("bool-target", _with(_targets([True, False], np.bool_), reduction="none")),
-    Case("broadcast-target", _with(_xy((3, 4), (4,)), reduction="none")),
-    Case("broadcast-input", _with(_xy((4,), (3, 4)), reduction="none")),
+    Case("bool-target", with_options(_targets([True, False], np.bool_), reduction="none")),
+    Case("broadcast-target", with_options(_xy((3, 4), (4,)), reduction="none")),
+    Case("broadcast-input", with_options(_xy((4,), (3, 4)), reduction="none")),
     Case("broadcast-both", _xy((3, 1), (1, 4))),
-    Case("broadcast-0d-target", _with(_xy((2, 3), ()), reduction="none")),
+    Case("broadcast-0d-target", with_options(_xy((2, 3), ()), reduction="none")),
     Case("mixed-float-target64", lambda rng, dt: ((rand(rng, (4,), np.float32), signs(rng, (4,), np.float64)),
                                                   {"reduction": "none"})),
     Case("mixed-float-input64", lambda rng, dt: ((rand(rng, (4,), np.float64), signs(rng, (4,), np.float32)), {})),
-    Case("legacy-size_average", _with(_xy((3, 4)), size_average=False)),
-    Case("legacy-reduce", _with(_xy((3, 4)), reduce=False)),
-    Case("legacy-both", _with(_xy((3, 4)), size_average=True, reduce=True)),
+    Case("legacy-size_average", with_options(_xy((3, 4)), size_average=False)),
+    Case("legacy-reduce", with_options(_xy((3, 4)), reduce=False)),
+    Case("legacy-both", with_options(_xy((3, 4)), size_average=True, reduce=True)),
     Case("nan-inf", lambda rng, dt: ((np.array([np.nan, np.nan, np.nan, np.inf, np.inf, -np.inf, -np.inf], dt),
                                       np.array([1.0, -1.0, 0.0, 1.0, -1.0, -1.0, 0.0], dt)), {"reduction": "none"})),
 ]
@@ -83,13 +78,13 @@ def test_matches_torch(case, xp, dtype):
 
 
 ERRORS = [
-    Error("reduction", _with(_xy((3,)), reduction="avg"), ValueError, re_arg("reduction")),
-    Error("reduction-batchmean", _with(_xy((3,)), reduction="batchmean"), ValueError, re_arg("reduction")),
+    Error("reduction", with_options(_xy((3,)), reduction="avg"), ValueError, re_arg("reduction")),
+    Error("reduction-batchmean", with_options(_xy((3,)), reduction="batchmean"), ValueError, re_arg("reduction")),
     Error("shape", _xy((3,), (4,)), ValueError, re_arg("target")),
     Error("int-mean", _ints(1.0, "mean"), TypeError, re_arg("input")),
     Error("bool-input", lambda rng, dt: ((np.array([True, False]), signs(rng, (2,), dt)), {}), TypeError,
           re_arg("input")),
-    Error("margin-str", _with(_xy((3,)), margin="1"), TypeError, re_arg("margin")),
+    Error("margin-str", with_options(_xy((3,)), margin="1"), TypeError, re_arg("margin")),
     Error("not-array", lambda rng, dt: (([1.0, 2.0], signs(rng, (2,), dt)), {}), TypeError, re_arg("input")),
     Error("not-array-target", lambda rng, dt: ((rand(rng, (2,), dt), [1.0, -1.0]), {}), TypeError, re_arg("target")),
 ]
@@ -121,9 +116,8 @@ def test_target_has_no_gradient():
 def test_class_matches_functional():
     rng = np.random.default_rng(0)
     x, y = rand(rng, (3, 4), np.float64), signs(rng, (3, 4), np.float64)
-    with pytest.warns(UserWarning, match="reduction='sum'"):
-        loss = anyloss.HingeEmbeddingLoss(0.5, size_average=False)
-    assert loss.reduction == "sum" and loss.margin == 0.5
+    loss = legacy_class(anyloss.HingeEmbeddingLoss, "sum", 0.5, size_average=False)
+    assert loss.margin == 0.5
     np.testing.assert_array_equal(loss(x, y), F.hinge_embedding_loss(x, y, margin=0.5, reduction="sum"))
 
 
@@ -135,8 +129,8 @@ _Y = st.sampled_from([1.0, -1.0, 1.0, -1.0, 0.0, 2.0, 0.5])
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), dtype=st.sampled_from(["float32", "float64"]),
-       reduction=st.sampled_from(["none", "mean", "sum"]), margin=st.sampled_from([1.0, 0.0, 0.5, -1.0, 2.0]))
+@given(data=st.data(), dtype=st.sampled_from(DTYPES),
+       reduction=st.sampled_from(REDUCTIONS), margin=st.sampled_from([1.0, 0.0, 0.5, -1.0, 2.0]))
 def test_random_against_torch(data, dtype, reduction, margin):
     from array_api_compat import numpy as xp
 

@@ -10,25 +10,13 @@ from hypothesis.extra import numpy as hnp
 
 import anyloss
 import anyloss.functional as F
-from helpers import Case, Error, cases, check_against_torch, errors, rand, re_arg, run_case, run_error
+from helpers import (
+    Case, DTYPES, Error, REDUCTIONS, cases, check_against_torch, errors, pair, rand, re_arg, run_case, run_error,
+    uniform, with_options,
+)
 
 NAME = "huber_loss"
 torch = pytest.importorskip("torch")
-
-
-def _xy(shape, tshape=None):
-    return lambda rng, dt: ((rand(rng, shape, dt), rand(rng, tshape or shape, dt)), {})
-
-
-def _with(make, **kw):
-    def build(rng, dt):
-        args, kwargs = make(rng, dt)
-        return args, {**kwargs, **{k: (v(rng, dt) if callable(v) else v) for k, v in kw.items()}}
-    return build
-
-
-def _weight(shape, low=0.0, high=1.0, dtype=None):
-    return lambda rng, dt: rand(rng, shape, dtype or dt, low, high)
 
 
 def _kinks(delta):
@@ -40,16 +28,16 @@ def _kinks(delta):
     return make
 
 
-CASES = [Case(f"{shape}-{red}", _with(_xy(shape), reduction=red))
+CASES = [Case(f"{shape}-{red}", with_options(pair(shape), reduction=red))
          for shape in [(), (5,), (3, 4), (2, 3, 4), (0,), (0, 3)] for red in ["none", "mean", "sum"]]
-CASES += [Case(f"delta={delta}-{red}", _with(_xy((3, 4)), reduction=red, delta=delta))
+CASES += [Case(f"delta={delta}-{red}", with_options(pair((3, 4)), reduction=red, delta=delta))
           for delta in [0.25, 2.0, 1, float("inf")] for red in ["none", "mean"]]
 CASES += [Case(f"kinks-delta={delta}", _kinks(delta)) for delta in [1.0, 0.5]]
 CASES += [
-    Case("delta-bool", _with(_xy((3, 4)), delta=True)),
-    Case("broadcast-target", _xy((3, 4), (4,))),
-    Case("broadcast-target-none", _with(_xy((3, 1)), reduction="none")),
-    Case("broadcast-input", _with(_xy((1, 4), (3, 4)), reduction="sum")),
+    Case("delta-bool", with_options(pair((3, 4)), delta=True)),
+    Case("broadcast-target", pair((3, 4), (4,))),
+    Case("broadcast-target-none", with_options(pair((3, 1)), reduction="none")),
+    Case("broadcast-input", with_options(pair((1, 4), (3, 4)), reduction="sum")),
 ]
 # A target of another dtype than input: PyTorch's value, but its backward raises
 # ("Found dtype Long but expected Float"); see test_gradient_other_target_dtype.
@@ -62,17 +50,17 @@ CASES += [
     Case("mixed-float-weighted", lambda rng, dt: ((rand(rng, (3,), np.float64), rand(rng, (3,), np.float32)),
                                                   {"weight": rand(rng, (3,), np.float32)}), grads=False),
 ]
-CASES += [Case(f"weight-{red}", _with(_xy((3, 4)), reduction=red, weight=_weight((3, 4)), delta=0.5))
+CASES += [Case(f"weight-{red}", with_options(pair((3, 4)), reduction=red, weight=uniform((3, 4)), delta=0.5))
           for red in ["none", "mean", "sum"]]
 CASES += [
     # PyTorch's weighted Huber 'mean' is (loss * weight).mean(): divided by N even when input is broadcast.
-    Case("weight-broadcast-input", _with(_xy((1, 4), (3, 4)), weight=_weight((1, 4)))),
-    Case("weight-broadcast-target", _with(_xy((3, 4), (4,)), weight=_weight((3, 4)))),
-    Case("weight-float64", _with(_xy((3,)), weight=_weight((3,), dtype=np.float64))),
-    Case("weight-int", _with(_xy((3,)), weight=lambda rng, dt: np.array([0, 1, 2]))),
-    Case("weight-negative", _with(_xy((5,)), weight=_weight((5,), -1.0, 1.0))),
-    Case("weight-empty-mean", _with(_xy((0, 3)), weight=_weight((0, 3)))),
-    Case("weight-kinks", _with(_kinks(1.0), weight=_weight((10,)))),
+    Case("weight-broadcast-input", with_options(pair((1, 4), (3, 4)), weight=uniform((1, 4)))),
+    Case("weight-broadcast-target", with_options(pair((3, 4), (4,)), weight=uniform((3, 4)))),
+    Case("weight-float64", with_options(pair((3,)), weight=uniform((3,), dtype=np.float64))),
+    Case("weight-int", with_options(pair((3,)), weight=lambda rng, dt: np.array([0, 1, 2]))),
+    Case("weight-negative", with_options(pair((5,)), weight=uniform((5,), -1.0, 1.0))),
+    Case("weight-empty-mean", with_options(pair((0, 3)), weight=uniform((0, 3)))),
+    Case("weight-kinks", with_options(_kinks(1.0), weight=uniform((10,)))),
 ]
 
 
@@ -82,15 +70,16 @@ def test_matches_torch(case, xp, dtype):
 
 
 ERRORS = [
-    Error("reduction", _with(_xy((3,)), reduction="avg"), ValueError, re_arg("reduction")),
-    Error("reduction-weighted", _with(_xy((3,)), reduction="avg", weight=_weight((3,))), ValueError,
+    Error("reduction", with_options(pair((3,)), reduction="avg"), ValueError, re_arg("reduction")),
+    Error("reduction-weighted", with_options(pair((3,)), reduction="avg", weight=uniform((3,))), ValueError,
           re_arg("reduction")),
-    Error("shape", _xy((3,), (4,)), ValueError, re_arg("target")),
-    Error("delta-zero", _with(_xy((3,)), delta=0.0), ValueError, re_arg("delta")),
-    Error("delta-negative", _with(_xy((3,)), delta=-1.0), ValueError, re_arg("delta")),
-    Error("delta-nan", _with(_xy((3,)), delta=float("nan")), ValueError, re_arg("delta")),
-    Error("delta-zero-weighted", _with(_xy((3,)), delta=0.0, weight=_weight((3,))), ValueError, re_arg("delta")),
-    Error("delta-str", _with(_xy((3,)), delta="1"), TypeError, re_arg("delta")),
+    Error("shape", pair((3,), (4,)), ValueError, re_arg("target")),
+    Error("delta-zero", with_options(pair((3,)), delta=0.0), ValueError, re_arg("delta")),
+    Error("delta-negative", with_options(pair((3,)), delta=-1.0), ValueError, re_arg("delta")),
+    Error("delta-nan", with_options(pair((3,)), delta=float("nan")), ValueError, re_arg("delta")),
+    Error("delta-zero-weighted", with_options(pair((3,)), delta=0.0, weight=uniform((3,))), ValueError,
+          re_arg("delta")),
+    Error("delta-str", with_options(pair((3,)), delta="1"), TypeError, re_arg("delta")),
     Error("int-input-target", lambda rng, dt: ((np.arange(3), np.arange(3)), {}), TypeError, re_arg("input")),
     Error("int-input-float-target", lambda rng, dt: ((np.arange(3), rand(rng, (3,), dt)), {}), TypeError,
           re_arg("input")),
@@ -98,8 +87,8 @@ ERRORS = [
           TypeError, re_arg("input")),
     Error("int-input-target-float-weight", lambda rng, dt: ((np.arange(3), np.arange(3)), {"weight": np.ones(3)}),
           TypeError, re_arg("input")),
-    Error("weight-shape", _with(_xy((3,)), weight=_weight((1,))), ValueError, re_arg("weight")),
-    Error("weight-shape-broadcast", _with(_xy((1, 4), (3, 4)), weight=_weight((3, 4))), ValueError,
+    Error("weight-shape", with_options(pair((3,)), weight=uniform((1,))), ValueError, re_arg("weight")),
+    Error("weight-shape-broadcast", with_options(pair((1, 4), (3, 4)), weight=uniform((3, 4))), ValueError,
           re_arg("weight")),
     Error("not-array", lambda rng, dt: (([1.0, 2.0], rand(rng, (2,), dt)), {}), TypeError, re_arg("input")),
 ]
@@ -176,8 +165,8 @@ _VALUES = st.one_of(_POOL, st.floats(-1e3, 1e3, width=32))
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), dtype=st.sampled_from(["float32", "float64"]),
-       reduction=st.sampled_from(["none", "mean", "sum"]),
+@given(data=st.data(), dtype=st.sampled_from(DTYPES),
+       reduction=st.sampled_from(REDUCTIONS),
        delta=st.sampled_from([0.5, 1.0, 2.0, 1e-6, 1e6]), weighted=st.booleans())
 def test_random_against_torch(data, dtype, reduction, delta, weighted):
     from array_api_compat import numpy as xp

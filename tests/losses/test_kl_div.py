@@ -8,7 +8,9 @@ from hypothesis.extra import numpy as hnp
 
 import anyloss
 import anyloss.functional as F
-from helpers import Case, Error, cases, check_against_torch, errors, rand, re_arg, run_case, run_error
+from helpers import (
+    Case, DTYPES, Error, cases, check_against_torch, errors, rand, re_arg, run_case, run_error, with_options,
+)
 
 NAME = "kl_div"
 REDUCTIONS = ["none", "mean", "sum", "batchmean"]
@@ -28,13 +30,6 @@ def _xy(shape, tshape=None, log_target=False):
     return build
 
 
-def _with(make, **kw):
-    def build(rng, dt):
-        args, kwargs = make(rng, dt)
-        return args, {**kwargs, **{k: (v(rng, dt) if callable(v) else v) for k, v in kw.items()}}
-    return build
-
-
 def _special(rng, dt):
     # y == 0 (y log y is 0; its VJP is NaN), y < 0 (NaN), NaN and inf targets, x = -inf.
     x = np.array([-1.0, -np.inf, -0.5, -2.0, -1.0, -np.inf, 0.0], dt)
@@ -42,7 +37,7 @@ def _special(rng, dt):
     return (x, y), {"reduction": "none"}
 
 
-CASES = [Case(f"{shape}-{red}-log_target={lt}", _with(_xy(shape, log_target=lt), reduction=red))
+CASES = [Case(f"{shape}-{red}-log_target={lt}", with_options(_xy(shape, log_target=lt), reduction=red))
          for shape in [(), (5,), (3, 4), (2, 3, 4), (0,), (0, 3)] for red in REDUCTIONS for lt in [False, True]]
 CASES += [
     Case("special-targets", _special),
@@ -50,27 +45,27 @@ CASES += [
                                                    np.array([-np.inf, 0.0, np.nan, 50.0], dt)),
                                                   {"reduction": "none", "log_target": True})),
     Case("zero-targets-sum", lambda rng, dt: ((rand(rng, (4,), dt, -3, 0), np.zeros(4, dt)), {"reduction": "sum"})),
-    Case("broadcast-target", _with(_xy((3, 4), (4,)), reduction="none")),
-    Case("broadcast-target-batchmean", _with(_xy((3, 4), (4,)), reduction="batchmean")),
+    Case("broadcast-target", with_options(_xy((3, 4), (4,)), reduction="none")),
+    Case("broadcast-target-batchmean", with_options(_xy((3, 4), (4,)), reduction="batchmean")),
     # PyTorch divides by input's first dimension, even where target broadcasts input to a bigger batch.
-    Case("broadcast-input-batchmean", _with(_xy((4,), (3, 4)), reduction="batchmean")),
-    Case("broadcast-input1-batchmean", _with(_xy((1, 4), (3, 4)), reduction="batchmean")),
-    Case("broadcast-0d-input-batchmean", _with(_xy((), (3, 4)), reduction="batchmean")),
-    Case("broadcast-input-mean", _with(_xy((4,), (3, 4), log_target=True), reduction="mean")),
+    Case("broadcast-input-batchmean", with_options(_xy((4,), (3, 4)), reduction="batchmean")),
+    Case("broadcast-input1-batchmean", with_options(_xy((1, 4), (3, 4)), reduction="batchmean")),
+    Case("broadcast-0d-input-batchmean", with_options(_xy((), (3, 4)), reduction="batchmean")),
+    Case("broadcast-input-mean", with_options(_xy((4,), (3, 4), log_target=True), reduction="mean")),
     Case("mixed-float", lambda rng, dt: ((rand(rng, (3,), np.float32, -2, 0), rand(rng, (3,), np.float64, 0, 1)),
                                          {"reduction": "batchmean"})),
     Case("mixed-float-log", lambda rng, dt: ((rand(rng, (3,), np.float64, -2, 0), rand(rng, (3,), np.float32, -2, 0)),
                                              {"reduction": "none", "log_target": True})),
-    Case("legacy-size_average", _with(_xy((3, 4)), size_average=False)),
-    Case("legacy-reduce", _with(_xy((3, 4)), reduce=False)),
-    Case("legacy-both", _with(_xy((3, 4)), size_average=True, reduce=True)),
+    Case("legacy-size_average", with_options(_xy((3, 4)), size_average=False)),
+    Case("legacy-reduce", with_options(_xy((3, 4)), reduce=False)),
+    Case("legacy-both", with_options(_xy((3, 4)), size_average=True, reduce=True)),
     # Legacy arguments win, but PyTorch still divides by input.shape[0] when reduction='batchmean'.
-    Case("legacy-reduce-false-batchmean", _with(_xy((3, 4)), reduce=False, reduction="batchmean")),
-    Case("legacy-sum-batchmean", _with(_xy((3, 4)), size_average=False, reduction="batchmean")),
-    Case("legacy-mean-batchmean", _with(_xy((3, 4)), reduce=True, reduction="batchmean")),
-    Case("legacy-mean-batchmean-empty", _with(_xy((0, 4)), size_average=True, reduction="batchmean")),
-    Case("legacy-batchmean-0d", _with(_xy(()), reduce=False, reduction="batchmean")),
-    Case("legacy-ignores-reduction", _with(_xy((3,)), size_average=False, reduction="avg")),
+    Case("legacy-reduce-false-batchmean", with_options(_xy((3, 4)), reduce=False, reduction="batchmean")),
+    Case("legacy-sum-batchmean", with_options(_xy((3, 4)), size_average=False, reduction="batchmean")),
+    Case("legacy-mean-batchmean", with_options(_xy((3, 4)), reduce=True, reduction="batchmean")),
+    Case("legacy-mean-batchmean-empty", with_options(_xy((0, 4)), size_average=True, reduction="batchmean")),
+    Case("legacy-batchmean-0d", with_options(_xy(()), reduce=False, reduction="batchmean")),
+    Case("legacy-ignores-reduction", with_options(_xy((3,)), size_average=False, reduction="avg")),
 ]
 
 
@@ -80,7 +75,7 @@ def test_matches_torch(case, xp, dtype):
 
 
 ERRORS = [
-    Error("reduction", _with(_xy((3,)), reduction="avg"), ValueError, re_arg("reduction")),
+    Error("reduction", with_options(_xy((3,)), reduction="avg"), ValueError, re_arg("reduction")),
     Error("shape", _xy((3,), (4,)), ValueError, re_arg("target")),
     Error("int-input", lambda rng, dt: ((np.zeros(3, np.int64), rand(rng, (3,), dt, 0, 1)), {}), TypeError,
           re_arg("input")),
@@ -88,7 +83,7 @@ ERRORS = [
           re_arg("target")),
     Error("bool-target", lambda rng, dt: ((rand(rng, (3,), dt, -2, 0), np.ones(3, bool)), {}), TypeError,
           re_arg("target")),
-    Error("log_target-int", _with(_xy((3,)), log_target=1), TypeError, re_arg("log_target")),
+    Error("log_target-int", with_options(_xy((3,)), log_target=1), TypeError, re_arg("log_target")),
     Error("not-array", lambda rng, dt: (([-1.0, -2.0], rand(rng, (2,), dt)), {}), TypeError, re_arg("input")),
 ]
 
@@ -134,7 +129,7 @@ _LOGP = st.one_of(st.sampled_from([0.0, -1.0, -100.0, -1e30, 5.0]), st.floats(-5
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), dtype=st.sampled_from(["float32", "float64"]),
+@given(data=st.data(), dtype=st.sampled_from(DTYPES),
        reduction=st.sampled_from(REDUCTIONS), log_target=st.booleans())
 def test_random_against_torch(data, dtype, reduction, log_target):
     from array_api_compat import numpy as xp

@@ -1,14 +1,16 @@
 """F.margin_ranking_loss / anyloss.MarginRankingLoss against PyTorch."""
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import anyloss
 import anyloss.functional as F
-from helpers import Case, Error, cases, check_against_torch, errors, rand, re_arg, run_case, run_error, signs
+from helpers import (
+    Case, DTYPES, Error, REDUCTIONS, cases, check_against_torch, errors, legacy_class, rand, re_arg, run_case,
+    run_error, signs, with_options,
+)
 
 NAME = "margin_ranking_loss"
 
@@ -17,13 +19,6 @@ def _xxy(shape, shape2=None, tshape=None):
     shape2 = shape if shape2 is None else shape2
     tshape = shape if tshape is None else tshape
     return lambda rng, dt: ((rand(rng, shape, dt), rand(rng, shape2, dt), signs(rng, tshape, dt)), {})
-
-
-def _with(make, **kw):
-    def build(rng, dt):
-        args, kwargs = make(rng, dt)
-        return args, {**kwargs, **{k: (v(rng, dt) if callable(v) else v) for k, v in kw.items()}}
-    return build
 
 
 def _kinks(rng, dt):
@@ -40,17 +35,17 @@ def _ties(rng, dt):
     return (x, x.copy(), signs(rng, (3, 4), dt)), {}
 
 
-CASES = [Case(f"{shape}-{red}", _with(_xxy(shape), reduction=red))
+CASES = [Case(f"{shape}-{red}", with_options(_xxy(shape), reduction=red))
          for shape in [(), (5,), (3, 4), (2, 3, 4), (0,), (0, 3)] for red in ["none", "mean", "sum"]]
-CASES += [Case(f"margin={m}-{red}", _with(_xxy((4, 5)), margin=m, reduction=red))
+CASES += [Case(f"margin={m}-{red}", with_options(_xxy((4, 5)), margin=m, reduction=red))
           for m in [0.5, 1, -0.3] for red in ["none", "mean"]]
 CASES += [
     Case("kinks", _kinks),
     Case("ties", _ties),
-    Case("ties-none", _with(_ties, reduction="none")),
-    Case("broadcast", _with(_xxy((2, 3), (1, 3), (2, 1)), reduction="none")),
+    Case("ties-none", with_options(_ties, reduction="none")),
+    Case("broadcast", with_options(_xxy((2, 3), (1, 3), (2, 1)), reduction="none")),
     Case("broadcast-mean", _xxy((2, 1), (1, 3), (1, 1))),
-    Case("broadcast-target", _with(_xxy((1, 4), (1, 4), (3, 4)), reduction="sum")),
+    Case("broadcast-target", with_options(_xxy((1, 4), (1, 4), (3, 4)), reduction="sum")),
     Case("other-targets", lambda rng, dt: ((rand(rng, (6,), dt), rand(rng, (6,), dt), rand(rng, (6,), dt, -3, 3)),
                                            {"reduction": "none"})),
     Case("zero-target", lambda rng, dt: ((rand(rng, (3,), dt), rand(rng, (3,), dt), np.zeros(3, dt)),
@@ -65,9 +60,9 @@ CASES += [
                                           signs(rng, (3,), np.float32)), {})),
     Case("mixed-float-target", lambda rng, dt: ((rand(rng, (3,), np.float32), rand(rng, (3,), np.float32),
                                                  signs(rng, (3,), np.float64)), {"reduction": "none"})),
-    Case("legacy-size_average", _with(_xxy((3, 4)), size_average=False)),
-    Case("legacy-reduce", _with(_xxy((3, 4)), reduce=False)),
-    Case("legacy-both", _with(_xxy((3, 4)), size_average=True, reduce=True)),
+    Case("legacy-size_average", with_options(_xxy((3, 4)), size_average=False)),
+    Case("legacy-reduce", with_options(_xxy((3, 4)), reduce=False)),
+    Case("legacy-both", with_options(_xxy((3, 4)), size_average=True, reduce=True)),
     Case("nan", lambda rng, dt: ((np.array([np.nan, 1.0, np.inf], dt), np.array([0.0, np.nan, np.inf], dt),
                                   np.array([1.0, -1.0, 1.0], dt)), {"reduction": "none"})),
 ]
@@ -79,8 +74,8 @@ def test_matches_torch(case, xp, dtype):
 
 
 ERRORS = [
-    Error("reduction", _with(_xxy((3,)), reduction="avg"), ValueError, re_arg("reduction")),
-    Error("reduction-batchmean", _with(_xxy((3,)), reduction="batchmean"), ValueError, re_arg("reduction")),
+    Error("reduction", with_options(_xxy((3,)), reduction="avg"), ValueError, re_arg("reduction")),
+    Error("reduction-batchmean", with_options(_xxy((3,)), reduction="batchmean"), ValueError, re_arg("reduction")),
     Error("ndim-input2", _xxy((2, 3), (3,), (2, 3)), ValueError, re_arg("input2")),
     Error("ndim-target", _xxy((2, 3), (2, 3), (3,)), ValueError, re_arg("target")),
     Error("ndim-0d-target", _xxy((3,), (3,), ()), ValueError, re_arg("target")),
@@ -90,7 +85,7 @@ ERRORS = [
           TypeError, re_arg("target")),
     Error("bool-input1", lambda rng, dt: ((np.array([True, False]), rand(rng, (2,), dt), signs(rng, (2,), dt)), {}),
           TypeError, re_arg("input1")),
-    Error("margin-str", _with(_xxy((3,)), margin="1"), TypeError, re_arg("margin")),
+    Error("margin-str", with_options(_xxy((3,)), margin="1"), TypeError, re_arg("margin")),
     Error("not-array", lambda rng, dt: ((rand(rng, (2,), dt), [1.0, 2.0], signs(rng, (2,), dt)), {}), TypeError,
           re_arg("input2")),
 ]
@@ -118,9 +113,8 @@ def test_gradient_passes_at_the_kink():
 def test_class_matches_functional():
     rng = np.random.default_rng(0)
     x1, x2, y = rand(rng, (5,), np.float64), rand(rng, (5,), np.float64), signs(rng, (5,), np.float64)
-    with pytest.warns(UserWarning, match="reduction='none'"):
-        loss = anyloss.MarginRankingLoss(0.25, reduce=False)
-    assert loss.reduction == "none" and loss.margin == 0.25
+    loss = legacy_class(anyloss.MarginRankingLoss, "none", 0.25, reduce=False)
+    assert loss.margin == 0.25
     np.testing.assert_array_equal(loss(x1, x2, y), F.margin_ranking_loss(x1, x2, y, 0.25, reduction="none"))
 
 
@@ -130,8 +124,8 @@ _Y = st.sampled_from([1.0, -1.0, 1.0, -1.0, 0.0, 0.5, -2.0])
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), dtype=st.sampled_from(["float32", "float64"]),
-       reduction=st.sampled_from(["none", "mean", "sum"]), margin=st.sampled_from([0.0, 0.5, 1.0, -1.0]))
+@given(data=st.data(), dtype=st.sampled_from(DTYPES),
+       reduction=st.sampled_from(REDUCTIONS), margin=st.sampled_from([0.0, 0.5, 1.0, -1.0]))
 def test_random_against_torch(data, dtype, reduction, margin):
     from array_api_compat import numpy as xp
 

@@ -8,7 +8,10 @@ from hypothesis.extra import numpy as hnp
 
 import anyloss
 import anyloss.functional as F
-from helpers import Case, Error, cases, check_against_torch, errors, rand, re_arg, run_case, run_error
+from helpers import (
+    Case, DTYPES, Error, REDUCTIONS, cases, check_against_torch, errors, rand, re_arg, run_case, run_error,
+    with_options,
+)
 
 NAME = "multi_margin_loss"
 
@@ -21,13 +24,6 @@ def _xt(shape, tshape=None):
         t = rng.integers(0, c, size=(n,) if tshape is None else tshape)
         return (rand(rng, shape, dt), t), {}
     return make
-
-
-def _with(make, **kw):
-    def build(rng, dt):
-        args, kwargs = make(rng, dt)
-        return args, {**kwargs, **{k: (v(rng, dt) if callable(v) else v) for k, v in kw.items()}}
-    return build
 
 
 def _weight(c):
@@ -52,22 +48,22 @@ def _special(rng, dt):
 
 
 SHAPES = [((3, 4), None), ((1, 4), ()), ((4,), ()), ((4,), (1,)), ((), ()), ((), (1,)), ((1, 1), None)]
-CASES = [Case(f"{shape}-t{tshape}-{red}", _with(_xt(shape, tshape), reduction=red))
+CASES = [Case(f"{shape}-t{tshape}-{red}", with_options(_xt(shape, tshape), reduction=red))
          for shape, tshape in SHAPES for red in ["none", "mean", "sum"]]
-CASES += [Case("empty-batch-none", _with(_xt((0, 4)), reduction="none"))]
-CASES += [Case(f"p={p}-margin={m}-{red}", _with(_xt((5, 6)), p=p, margin=m, reduction=red))
+CASES += [Case("empty-batch-none", with_options(_xt((0, 4)), reduction="none"))]
+CASES += [Case(f"p={p}-margin={m}-{red}", with_options(_xt((5, 6)), p=p, margin=m, reduction=red))
           for p in [1, 2] for m in [1.0, 0.0, 0.5, -0.5, 3] for red in ["none", "mean", "sum"]]
-CASES += [Case(f"weight-p={p}-{red}", _with(_xt((5, 6)), p=p, weight=_weight(6), reduction=red))
+CASES += [Case(f"weight-p={p}-{red}", with_options(_xt((5, 6)), p=p, weight=_weight(6), reduction=red))
           for p in [1, 2] for red in ["none", "mean", "sum"]]
-CASES += [Case(f"weight-{shape}-t{tshape}", _with(_xt(shape, tshape), p=2, weight=_weight(4), reduction="none"))
+CASES += [Case(f"weight-{shape}-t{tshape}", with_options(_xt(shape, tshape), p=2, weight=_weight(4), reduction="none"))
           for shape, tshape in [((4,), ()), ((4,), (1,)), ((1, 4), ())]]
 CASES += [Case(f"kinks-p={p}-margin={m}", _kinks(p, m)) for p in [1, 2] for m in [1.0, 0.5, 0.0]]
 CASES += [
-    Case("p-float", _with(_xt((3, 4)), p=2.0)),
-    Case("p-bool", _with(_xt((3, 4)), p=True)),
-    Case("margin-int", _with(_xt((3, 4)), margin=2)),
-    Case("margin-inf", _with(_xt((3, 4)), margin=float("inf"), reduction="none")),
-    Case("margin-nan", _with(_xt((3, 4)), margin=float("nan"), reduction="none")),
+    Case("p-float", with_options(_xt((3, 4)), p=2.0)),
+    Case("p-bool", with_options(_xt((3, 4)), p=True)),
+    Case("margin-int", with_options(_xt((3, 4)), margin=2)),
+    Case("margin-inf", with_options(_xt((3, 4)), margin=float("inf"), reduction="none")),
+    Case("margin-nan", with_options(_xt((3, 4)), margin=float("nan"), reduction="none")),
     Case("special-values", _special),
     Case("inf-weight", lambda rng, dt: ((np.array([[0.0, 5.0, 0.5], [1.0, 0.0, 3.0], [3.0, 0.0, 0.0]], dtype=dt),
                                          np.array([0, 1, 0])),
@@ -76,9 +72,9 @@ CASES += [
                                         {"p": 2, "reduction": "none"})),
     Case("tiny", lambda rng, dt: ((rand(rng, (4, 5), dt, -1e-30, 1e-30), np.array([0, 1, 2, 4])),
                                   {"margin": 1e-30, "p": 2})),
-    Case("legacy-size_average", _with(_xt((3, 4)), size_average=False)),
-    Case("legacy-reduce", _with(_xt((3, 4)), reduce=False, p=2)),
-    Case("legacy-both", _with(_xt((3, 4)), size_average=True, reduce=True, weight=_weight(4))),
+    Case("legacy-size_average", with_options(_xt((3, 4)), size_average=False)),
+    Case("legacy-reduce", with_options(_xt((3, 4)), reduce=False, p=2)),
+    Case("legacy-both", with_options(_xt((3, 4)), size_average=True, reduce=True, weight=_weight(4))),
 ]
 
 
@@ -88,11 +84,11 @@ def test_matches_torch(case, xp, dtype):
 
 
 ERRORS = [
-    Error("reduction", _with(_xt((3, 4)), reduction="avg"), ValueError, re_arg("reduction")),
-    Error("p=3", _with(_xt((3, 4)), p=3), ValueError, re_arg("p")),
-    Error("p=0", _with(_xt((3, 4)), p=0), ValueError, re_arg("p")),
-    Error("p-str", _with(_xt((3, 4)), p="1"), ValueError, re_arg("p")),
-    Error("margin-str", _with(_xt((3, 4)), margin="1"), TypeError, re_arg("margin")),
+    Error("reduction", with_options(_xt((3, 4)), reduction="avg"), ValueError, re_arg("reduction")),
+    Error("p=3", with_options(_xt((3, 4)), p=3), ValueError, re_arg("p")),
+    Error("p=0", with_options(_xt((3, 4)), p=0), ValueError, re_arg("p")),
+    Error("p-str", with_options(_xt((3, 4)), p="1"), ValueError, re_arg("p")),
+    Error("margin-str", with_options(_xt((3, 4)), margin="1"), TypeError, re_arg("margin")),
     Error("int-input", lambda rng, dt: ((np.ones((3, 4), dtype=np.int64), np.array([0, 1, 2])), {}), TypeError,
           re_arg("input")),
     Error("float-target", lambda rng, dt: ((rand(rng, (3, 4), dt), np.array([0.0, 1.0, 2.0])), {}), TypeError,
@@ -115,11 +111,12 @@ ERRORS = [
           re_arg("input")),
     Error("no-classes-1d", lambda rng, dt: ((rand(rng, (0,), dt), np.zeros((), dtype=np.int64)), {}), ValueError,
           re_arg("input")),
-    Error("weight-length", _with(_xt((3, 4)), weight=_weight(3)), ValueError, re_arg("weight")),
-    Error("weight-2d", _with(_xt((3, 4)), weight=lambda rng, dt: rand(rng, (4, 1), dt)), ValueError,
+    Error("weight-length", with_options(_xt((3, 4)), weight=_weight(3)), ValueError, re_arg("weight")),
+    Error("weight-2d", with_options(_xt((3, 4)), weight=lambda rng, dt: rand(rng, (4, 1), dt)), ValueError,
           re_arg("weight")),
-    Error("weight-0d", _with(_xt((1, 1)), weight=lambda rng, dt: rand(rng, (), dt)), ValueError, re_arg("weight")),
-    Error("weight-dtype", _with(_xt((3, 4)), weight=lambda rng, dt: rand(rng, (4,), np.float32)), TypeError,
+    Error("weight-0d", with_options(_xt((1, 1)), weight=lambda rng, dt: rand(rng, (), dt)), ValueError,
+          re_arg("weight")),
+    Error("weight-dtype", with_options(_xt((3, 4)), weight=lambda rng, dt: rand(rng, (4,), np.float32)), TypeError,
           re_arg("weight")),
     Error("not-array", lambda rng, dt: (([[1.0, 2.0]], np.array([0])), {}), TypeError, re_arg("input")),
 ]
@@ -196,8 +193,8 @@ _VALUES = st.one_of(_POOL, st.floats(-1e3, 1e3, width=32))
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), dtype=st.sampled_from(["float32", "float64"]),
-       reduction=st.sampled_from(["none", "mean", "sum"]), p=st.sampled_from([1, 2]),
+@given(data=st.data(), dtype=st.sampled_from(DTYPES),
+       reduction=st.sampled_from(REDUCTIONS), p=st.sampled_from([1, 2]),
        margin=st.sampled_from([1.0, 0.5, 0.0, -1.0, 2.0]), weighted=st.booleans(),
        batched=st.booleans())
 def test_random_against_torch(data, dtype, reduction, p, margin, weighted, batched):

@@ -8,7 +8,10 @@ from hypothesis.extra import numpy as hnp
 
 import anyloss
 import anyloss.functional as F
-from helpers import Case, Error, cases, check_against_torch, errors, rand, re_arg, run_case, run_error
+from helpers import (
+    Case, DTYPES, Error, REDUCTIONS, cases, check_against_torch, errors, legacy_class, rand, re_arg, run_case,
+    run_error, with_options,
+)
 
 NAME = "multilabel_margin_loss"
 
@@ -33,25 +36,18 @@ def _xt(shape, tshape=None, duplicates=False):
     return make
 
 
-def _with(make, **kw):
-    def build(rng, dt):
-        args, kwargs = make(rng, dt)
-        return args, {**kwargs, **{k: (v(rng, dt) if callable(v) else v) for k, v in kw.items()}}
-    return build
-
-
 def _fixed(x, t, **kw):
     return lambda rng, dt: ((np.array(x, dtype=dt), np.array(t, dtype=np.int64)), kw)
 
 
 nan, inf = float("nan"), float("inf")
 SHAPES = [((3, 5), None), ((1, 5), None), ((5,), None), ((), ()), ((), (1,)), ((1, 1), None), ((2, 1), None)]
-CASES = [Case(f"{shape}-t{tshape}-{red}", _with(_xt(shape, tshape), reduction=red))
+CASES = [Case(f"{shape}-t{tshape}-{red}", with_options(_xt(shape, tshape), reduction=red))
          for shape, tshape in SHAPES for red in ["none", "mean", "sum"]]
 CASES += [
-    Case("empty-batch-none", _with(_xt((0, 5)), reduction="none")),
-    Case("big", _with(_xt((16, 9)), reduction="none")),
-    Case("duplicates", _with(_xt((8, 5), duplicates=True), reduction="none")),
+    Case("empty-batch-none", with_options(_xt((0, 5)), reduction="none")),
+    Case("big", with_options(_xt((16, 9)), reduction="none")),
+    Case("duplicates", with_options(_xt((8, 5), duplicates=True), reduction="none")),
     Case("duplicates-exact", _fixed([[0.1, 0.2, 0.4, 0.8]] * 3, [[3, 3, 0, -1], [0, 0, 0, 0], [1, -1, 1, 1]],
                                     reduction="none")),
     Case("junk-after-pad", _fixed([[0.1, 0.2, 0.4, 0.8]] * 3, [[3, -1, 0, 1], [-1, 0, 1, 2], [2, 1, -1, -1]],
@@ -66,9 +62,9 @@ CASES += [
                                   [[0, -1, 0]] * 7 + [[1, 2, -1]], reduction="none")),
     Case("extreme", lambda rng, dt: ((rand(rng, (4, 5), dt, -1e30, 1e30), _labels(rng, 4, 5)), {"reduction": "sum"})),
     Case("tiny", lambda rng, dt: ((rand(rng, (4, 5), dt, -1e-30, 1e-30), _labels(rng, 4, 5)), {})),
-    Case("legacy-size_average", _with(_xt((3, 5)), size_average=False)),
-    Case("legacy-reduce", _with(_xt((3, 5)), reduce=False)),
-    Case("legacy-both", _with(_xt((3, 5)), size_average=True, reduce=True)),
+    Case("legacy-size_average", with_options(_xt((3, 5)), size_average=False)),
+    Case("legacy-reduce", with_options(_xt((3, 5)), reduce=False)),
+    Case("legacy-both", with_options(_xt((3, 5)), size_average=True, reduce=True)),
 ]
 
 
@@ -82,7 +78,7 @@ def _bad_target(t, shape=(2, 4)):
 
 
 ERRORS = [
-    Error("reduction", _with(_xt((3, 4)), reduction="avg"), ValueError, re_arg("reduction")),
+    Error("reduction", with_options(_xt((3, 4)), reduction="avg"), ValueError, re_arg("reduction")),
     Error("target-too-big", _bad_target([[0, 4, -1, 0], [0, -1, 0, 0]]), ValueError, re_arg("target")),
     Error("target-minus-2", _bad_target([[0, -2, 1, 0], [0, -1, 0, 0]]), ValueError, re_arg("target")),
     Error("target-bad-after-pad", _bad_target([[0, -1, 7, 0], [0, -1, 0, 0]]), ValueError, re_arg("target")),
@@ -149,9 +145,7 @@ def test_empty_batch(xp, dtype):
 def test_class():
     rng = np.random.default_rng(0)
     x, t = rand(rng, (3, 4), np.float64), _labels(rng, 3, 4)
-    with pytest.warns(UserWarning, match="reduction='none'"):
-        loss = anyloss.MultiLabelMarginLoss(reduce=False)
-    assert loss.reduction == "none"
+    loss = legacy_class(anyloss.MultiLabelMarginLoss, "none", reduce=False)
     np.testing.assert_array_equal(loss(x, t), F.multilabel_margin_loss(x, t, reduction="none"))
 
 
@@ -161,8 +155,8 @@ _VALUES = st.one_of(_POOL, st.floats(-1e3, 1e3, width=32))
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), dtype=st.sampled_from(["float32", "float64"]),
-       reduction=st.sampled_from(["none", "mean", "sum"]), batched=st.booleans())
+@given(data=st.data(), dtype=st.sampled_from(DTYPES),
+       reduction=st.sampled_from(REDUCTIONS), batched=st.booleans())
 def test_random_against_torch(data, dtype, reduction, batched):
     from array_api_compat import numpy as xp
 

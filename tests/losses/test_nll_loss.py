@@ -9,7 +9,10 @@ from hypothesis import strategies as st
 
 import anyloss
 import anyloss.functional as F
-from helpers import Case, Error, cases, check_against_torch, errors, rand, re_arg, run_case, run_error, torch
+from helpers import (
+    Case, DTYPES, Error, REDUCTIONS, cases, check_against_torch, class_targets, errors, rand, re_arg, run_case,
+    run_error, torch,
+)
 
 NAME = "nll_loss"
 
@@ -25,20 +28,13 @@ SHAPES = {
 }
 
 
-def targets(rng, shape, c, ignore_index=-100, ignored=0.25, dtype=np.int64):
-    """Class indices in [0, c) with a share of ``ignore_index``."""
-    t = rng.integers(0, c, size=shape)
-    t = np.where(rng.random(shape) < ignored, ignore_index, t) if ignored else t
-    return np.asarray(t, dtype=dtype)
-
-
 def make(shape_id, weight=False, ignore_index=None, ignored=0.25, **kw):
     xshape, tshape = SHAPES[shape_id]
     c = xshape[0 if len(xshape) == 1 else 1]
 
     def build(rng, dt):
         ii = -100 if ignore_index is None else ignore_index
-        args = (rand(rng, xshape, dt, -4.0, 0.0), targets(rng, tshape, c, ii, ignored))
+        args = (rand(rng, xshape, dt, -4.0, 0.0), class_targets(rng, tshape, c, ii, ignored))
         kwargs = dict(kw)
         if weight:
             kwargs["weight"] = rand(rng, (c,), dt, 0.1, 2.0)
@@ -59,7 +55,8 @@ CASES += [
     Case("legacy-size_average", make("NC", size_average=False)),
     Case("legacy-reduce", make("NC", weight=True, reduce=False)),
     Case("legacy-both", make("NC", size_average=True, reduce=True)),
-    Case("uint8-target", lambda rng, dt: ((rand(rng, (5, 3), dt), targets(rng, (5,), 3, ignored=0, dtype=np.uint8)),
+    Case("uint8-target", lambda rng, dt: ((rand(rng, (5, 3), dt),
+                                           class_targets(rng, (5,), 3, ignored=0, dtype=np.uint8)),
                                           {"weight": rand(rng, (3,), dt, 0.1, 1.0)})),
     Case("ignore-index-0", make("NCd", weight=True, ignore_index=0)),
     Case("ignore-index-C", make("NC", ignore_index=4, ignored=0.5)),
@@ -138,7 +135,7 @@ def test_any_integer_target_dtype(xp, tdtype):
     integer dtype and gives int64's numbers, which torch checks here."""
     rng = np.random.default_rng(1)
     x = rand(rng, (5, 4, 3), np.float32)
-    t = targets(rng, (5, 3), 4, ignore_index=3, ignored=0.3)
+    t = class_targets(rng, (5, 3), 4, ignore_index=3, ignored=0.3)
     w = rand(rng, (4,), np.float32, 0.1, 1.0)
     kw = {"weight": w, "ignore_index": 3, "reduction": "mean"}
     check_against_torch(NAME, (x, t), kw, xp)
@@ -198,7 +195,7 @@ def test_nllloss2d_is_deprecated_alias():
     assert ours[0].filename == __file__  # points at the caller, as PyTorch's does
     assert isinstance(loss, anyloss.NLLLoss)
     rng = np.random.default_rng(0)
-    x, t = rand(rng, (2, 3, 4, 4), np.float64), targets(rng, (2, 4, 4), 3, ignore_index=1)
+    x, t = rand(rng, (2, 3, 4, 4), np.float64), class_targets(rng, (2, 4, 4), 3, ignore_index=1)
     np.testing.assert_array_equal(loss(x, t), F.nll_loss(x, t, ignore_index=1, reduction="none"))
 
 
@@ -215,8 +212,8 @@ def test_worked_example():
     c=st.integers(1, 6),
     weighted=st.booleans(),
     ignore_index=st.sampled_from([-100, 0, 2, -1]),
-    reduction=st.sampled_from(["none", "mean", "sum"]),
-    dtype=st.sampled_from(["float32", "float64"]),
+    reduction=st.sampled_from(REDUCTIONS),
+    dtype=st.sampled_from(DTYPES),
     scale=st.sampled_from([1.0, 1e4]),
 )
 def test_hypothesis(data, kdim, c, weighted, ignore_index, reduction, dtype, scale):
@@ -230,7 +227,7 @@ def test_hypothesis(data, kdim, c, weighted, ignore_index, reduction, dtype, sca
     # Log-probabilities are <= 0: a float32 sum of mixed signs would cancel and
     # turn summation order into relative error.
     x = (rand(rng, xshape, dtype, -2.0, 0.0) * scale).astype(dtype)
-    t = targets(rng, tshape, c, ignore_index, data.draw(st.sampled_from([0.0, 0.3, 1.0])))
+    t = class_targets(rng, tshape, c, ignore_index, data.draw(st.sampled_from([0.0, 0.3, 1.0])))
     kw = {"ignore_index": ignore_index, "reduction": reduction}
     if weighted:
         kw["weight"] = rand(rng, (c,), dtype, 0.0, 2.0)

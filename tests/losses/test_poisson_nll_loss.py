@@ -10,7 +10,10 @@ from hypothesis.extra import numpy as hnp
 
 import anyloss
 import anyloss.functional as F
-from helpers import Case, Error, cases, check_against_torch, errors, rand, re_arg, run_case, run_error
+from helpers import (
+    Case, DTYPES, Error, REDUCTIONS, cases, check_against_torch, errors, rand, re_arg, run_case, run_error,
+    with_options,
+)
 
 NAME = "poisson_nll_loss"
 
@@ -26,13 +29,6 @@ def _xy(shape, tshape=None, log_input=True):
                             {"log_input": log_input})
 
 
-def _with(make, **kw):
-    def build(rng, dt):
-        args, kwargs = make(rng, dt)
-        return args, {**kwargs, **{k: (v(rng, dt) if callable(v) else v) for k, v in kw.items()}}
-    return build
-
-
 def _given(x, y, **kw):
     return lambda rng, dt: ((np.array(x, dt), np.array(y, dt)), kw)
 
@@ -43,30 +39,30 @@ _Y = [0.0, 1.0, 1.0000001, 0.5, 2.0, 3.0, -1.0, 1e3, 7.5]
 _LOG_X = [0.5, 0.0, 2.0, -1.0, 1e-9, 0.5, 3.0, 6.0, -30.0]
 _RATE_X = [0.5, 0.0, 2.0, 1e-9, 1.0, 0.5, 3.0, 1e3, 1e-30]
 
-CASES = [Case(f"{shape}-{red}-log{li}", _with(_xy(shape, log_input=li), reduction=red))
+CASES = [Case(f"{shape}-{red}-log{li}", with_options(_xy(shape, log_input=li), reduction=red))
          for shape in [(), (5,), (3, 4), (2, 3, 4), (0,), (0, 3)] for red in ["none", "mean", "sum"]
          for li in [True, False]]
-CASES += [Case(f"full-{red}-log{li}", _with(_xy((3, 4), log_input=li), reduction=red, full=True))
+CASES += [Case(f"full-{red}-log{li}", with_options(_xy((3, 4), log_input=li), reduction=red, full=True))
           for red in ["none", "mean", "sum"] for li in [True, False]]
 CASES += [Case(f"edge-full{full}-log{li}-{red}",
                _given(_LOG_X if li else _RATE_X, _Y, log_input=li, full=full, reduction=red))
           for full in [True, False] for li in [True, False] for red in ["none", "sum"]]
 CASES += [
-    Case("full-empty", _with(_xy((0, 3)), full=True)),
+    Case("full-empty", with_options(_xy((0, 3)), full=True)),
     # log_input=False at rate 0 relies on eps; a negative rate gives NaN, as in PyTorch.
     Case("rate-zero-eps", _given([0.0, 0.0, 1.0], [0.0, 2.0, 1.0], log_input=False, reduction="none")),
     Case("rate-negative", _given([-1.0, 0.5], [1.0, 2.0], log_input=False, reduction="none")),
-    Case("eps-1e-3", _with(_xy((3, 4), log_input=False), eps=1e-3, reduction="none")),
-    Case("eps-int", _with(_xy((3,), log_input=False), eps=1)),
+    Case("eps-1e-3", with_options(_xy((3, 4), log_input=False), eps=1e-3, reduction="none")),
+    Case("eps-int", with_options(_xy((3,), log_input=False), eps=1)),
     Case("eps-zero", _given([0.5, 2.0], [1.0, 0.0], log_input=False, eps=0.0, reduction="none")),
     # exp of large log rates: inf in float32 at 100, 0 at -1e4.
     Case("log-rate-extreme", _given([100.0, -1e4, 50.0, -50.0], [3.0, 0.0, 0.0, 5.0], reduction="none")),
     Case("log-rate-extreme-full", _given([100.0, -1e4, 50.0, -50.0], [3.0, 0.0, 0.0, 5.0], full=True)),
     # target broadcasts against input both ways, with no warning (unlike mse_loss).
-    Case("broadcast-target", _with(_xy((3, 4), (4,)), reduction="none")),
-    Case("broadcast-input", _with(_xy((4,), (3, 4)), reduction="none", full=True)),
-    Case("broadcast-both", _with(_xy((3, 1), (1, 4), log_input=False), reduction="sum", full=True)),
-    Case("broadcast-0d-input", _with(_xy((), (3,)), reduction="mean")),
+    Case("broadcast-target", with_options(_xy((3, 4), (4,)), reduction="none")),
+    Case("broadcast-input", with_options(_xy((4,), (3, 4)), reduction="none", full=True)),
+    Case("broadcast-both", with_options(_xy((3, 1), (1, 4), log_input=False), reduction="sum", full=True)),
+    Case("broadcast-0d-input", with_options(_xy((), (3,)), reduction="mean")),
     # Derivatives of exp/log(input) and of Stirling's term apply after summing the cotangent to the
     # argument's shape: over an empty broadcast that sum is 0, and 0 * log(0) or 0 * exp(100) = 0 * inf is NaN.
     Case("broadcast-empty-full", lambda rng, dt: ((np.zeros((0, 3), dt), np.array(0.0, dt)),
@@ -87,9 +83,9 @@ CASES += [
                                          {"full": True, "reduction": "none"})),
     Case("mixed-float-rate", lambda rng, dt: ((rand(rng, (3,), np.float64, 0.1, 3), _counts((3,), np.float32)(rng, dt)),
                                               {"log_input": False, "reduction": "none"})),
-    Case("legacy-size_average", _with(_xy((3, 4)), size_average=False)),
-    Case("legacy-reduce", _with(_xy((3, 4)), reduce=False)),
-    Case("legacy-both", _with(_xy((3, 4)), size_average=True, reduce=True)),
+    Case("legacy-size_average", with_options(_xy((3, 4)), size_average=False)),
+    Case("legacy-reduce", with_options(_xy((3, 4)), reduce=False)),
+    Case("legacy-both", with_options(_xy((3, 4)), size_average=True, reduce=True)),
     Case("positional", lambda rng, dt: ((rand(rng, (3,), dt, 0.1, 3), _counts((3,))(rng, dt), False, True, None,
                                          1e-4, None, "sum"), {})),
 ]
@@ -101,14 +97,14 @@ def test_matches_torch(case, xp, dtype):
 
 
 ERRORS = [
-    Error("reduction", _with(_xy((3,)), reduction="avg"), ValueError, re_arg("reduction")),
-    Error("reduction-batchmean", _with(_xy((3,)), reduction="batchmean"), ValueError, re_arg("reduction")),
+    Error("reduction", with_options(_xy((3,)), reduction="avg"), ValueError, re_arg("reduction")),
+    Error("reduction-batchmean", with_options(_xy((3,)), reduction="batchmean"), ValueError, re_arg("reduction")),
     Error("shape", _xy((3, 4), (3,)), ValueError, re_arg("target")),
-    Error("log_input-int", _with(_xy((3,)), log_input=1), TypeError, re_arg("log_input")),
-    Error("log_input-str", _with(_xy((3,)), log_input="no"), TypeError, re_arg("log_input")),
-    Error("full-none", _with(_xy((3,)), full=None), TypeError, re_arg("full")),
-    Error("eps-str", _with(_xy((3,)), eps="a"), TypeError, re_arg("eps")),
-    Error("eps-none", _with(_xy((3,)), eps=None), TypeError, re_arg("eps")),
+    Error("log_input-int", with_options(_xy((3,)), log_input=1), TypeError, re_arg("log_input")),
+    Error("log_input-str", with_options(_xy((3,)), log_input="no"), TypeError, re_arg("log_input")),
+    Error("full-none", with_options(_xy((3,)), full=None), TypeError, re_arg("full")),
+    Error("eps-str", with_options(_xy((3,)), eps="a"), TypeError, re_arg("eps")),
+    Error("eps-none", with_options(_xy((3,)), eps=None), TypeError, re_arg("eps")),
     Error("bool-input-rate", lambda rng, dt: ((np.array([True, False]), _counts((2,))(rng, dt)),
                                               {"log_input": False}), TypeError, re_arg("input")),
     Error("bool-target-full", lambda rng, dt: ((rand(rng, (2,), dt), np.array([True, False])), {"full": True}),
@@ -157,8 +153,8 @@ _TARGET = st.one_of(st.sampled_from([0.0, 1.0, 2.0, 1.0000001, 0.5, 1e4]), st.fl
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), dtype=st.sampled_from(["float32", "float64"]), log_input=st.booleans(), full=st.booleans(),
-       reduction=st.sampled_from(["none", "mean", "sum"]))
+@given(data=st.data(), dtype=st.sampled_from(DTYPES), log_input=st.booleans(), full=st.booleans(),
+       reduction=st.sampled_from(REDUCTIONS))
 def test_random_against_torch(data, dtype, log_input, full, reduction):
     from array_api_compat import numpy as xp
 

@@ -8,20 +8,12 @@ from hypothesis.extra import numpy as hnp
 
 import anyloss
 import anyloss.functional as F
-from helpers import Case, Error, cases, check_against_torch, errors, rand, re_arg, run_case, run_error
+from helpers import (
+    Case, DTYPES, Error, REDUCTIONS, cases, check_against_torch, errors, pair, rand, re_arg, run_case, run_error,
+    with_options,
+)
 
 NAME = "smooth_l1_loss"
-
-
-def _xy(shape, tshape=None):
-    return lambda rng, dt: ((rand(rng, shape, dt), rand(rng, tshape or shape, dt)), {})
-
-
-def _with(make, **kw):
-    def build(rng, dt):
-        args, kwargs = make(rng, dt)
-        return args, {**kwargs, **{k: (v(rng, dt) if callable(v) else v) for k, v in kw.items()}}
-    return build
 
 
 def _kinks(beta):
@@ -33,25 +25,25 @@ def _kinks(beta):
     return make
 
 
-CASES = [Case(f"{shape}-{red}", _with(_xy(shape), reduction=red))
+CASES = [Case(f"{shape}-{red}", with_options(pair(shape), reduction=red))
          for shape in [(), (5,), (3, 4), (2, 3, 4), (0,), (0, 3)] for red in ["none", "mean", "sum"]]
-CASES += [Case(f"beta={beta}-{red}", _with(_xy((3, 4)), reduction=red, beta=beta))
+CASES += [Case(f"beta={beta}-{red}", with_options(pair((3, 4)), reduction=red, beta=beta))
           for beta in [0.0, 0.25, 2.0, 1, float("inf")] for red in ["none", "mean"]]
 CASES += [Case(f"kinks-beta={beta}", _kinks(beta)) for beta in [1.0, 0.5, 0.0]]
 CASES += [
-    Case("beta-bool", _with(_xy((3, 4)), beta=True)),
-    Case("beta-false", _with(_xy((3, 4)), beta=False, reduction="none")),
-    Case("broadcast-target", _xy((3, 4), (4,))),
-    Case("broadcast-target-none", _with(_xy((3, 1)), reduction="none")),
-    Case("broadcast-input", _with(_xy((1, 4), (3, 4)), reduction="sum")),
-    Case("broadcast-beta0", _with(_xy((3, 4), (4,)), beta=0.0)),
+    Case("beta-bool", with_options(pair((3, 4)), beta=True)),
+    Case("beta-false", with_options(pair((3, 4)), beta=False, reduction="none")),
+    Case("broadcast-target", pair((3, 4), (4,))),
+    Case("broadcast-target-none", with_options(pair((3, 1)), reduction="none")),
+    Case("broadcast-input", with_options(pair((1, 4), (3, 4)), reduction="sum")),
+    Case("broadcast-beta0", with_options(pair((3, 4), (4,)), beta=0.0)),
     Case("int-target", lambda rng, dt: ((rand(rng, (4,), dt), np.arange(4)), {})),
     Case("bool-target", lambda rng, dt: ((rand(rng, (4,), dt), np.array([True, False, True, False])), {})),
     Case("int-input-float-target", lambda rng, dt: ((np.arange(4), rand(rng, (4,), dt)), {})),
     Case("int-beta0-sum", lambda rng, dt: ((np.arange(4), np.arange(4)[::-1].copy()), {"beta": 0.0, "reduction": "sum"})),
-    Case("legacy-size_average", _with(_xy((3, 4)), size_average=False)),
-    Case("legacy-reduce", _with(_xy((3, 4)), reduce=False, beta=0.5)),
-    Case("legacy-both-beta0", _with(_xy((3, 4)), size_average=True, reduce=True, beta=0.0)),
+    Case("legacy-size_average", with_options(pair((3, 4)), size_average=False)),
+    Case("legacy-reduce", with_options(pair((3, 4)), reduce=False, beta=0.5)),
+    Case("legacy-both-beta0", with_options(pair((3, 4)), size_average=True, reduce=True, beta=0.0)),
     Case("mixed-float", lambda rng, dt: ((rand(rng, (3,), np.float32), rand(rng, (3,), np.float64)), {})),
     Case("mixed-float-beta0", lambda rng, dt: ((rand(rng, (3,), np.float64), rand(rng, (3,), np.float32)),
                                                {"beta": 0.0})),
@@ -64,12 +56,12 @@ def test_matches_torch(case, xp, dtype):
 
 
 ERRORS = [
-    Error("reduction", _with(_xy((3,)), reduction="avg"), ValueError, re_arg("reduction")),
-    Error("reduction-beta0", _with(_xy((3,)), reduction="avg", beta=0.0), ValueError, re_arg("reduction")),
-    Error("shape", _xy((3,), (4,)), ValueError, re_arg("target")),
-    Error("beta-negative", _with(_xy((3,)), beta=-1.0), ValueError, re_arg("beta")),
-    Error("beta-nan", _with(_xy((3,)), beta=float("nan")), ValueError, re_arg("beta")),
-    Error("beta-str", _with(_xy((3,)), beta="1"), TypeError, re_arg("beta")),
+    Error("reduction", with_options(pair((3,)), reduction="avg"), ValueError, re_arg("reduction")),
+    Error("reduction-beta0", with_options(pair((3,)), reduction="avg", beta=0.0), ValueError, re_arg("reduction")),
+    Error("shape", pair((3,), (4,)), ValueError, re_arg("target")),
+    Error("beta-negative", with_options(pair((3,)), beta=-1.0), ValueError, re_arg("beta")),
+    Error("beta-nan", with_options(pair((3,)), beta=float("nan")), ValueError, re_arg("beta")),
+    Error("beta-str", with_options(pair((3,)), beta="1"), TypeError, re_arg("beta")),
     Error("int-input-target", lambda rng, dt: ((np.arange(3), np.arange(3)), {}), TypeError, re_arg("input")),
     Error("int-beta0-mean", lambda rng, dt: ((np.arange(3), np.arange(3)), {"beta": 0.0}), TypeError,
           re_arg("input")),
@@ -114,8 +106,8 @@ _VALUES = st.one_of(_POOL, st.floats(-1e3, 1e3, width=32))
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), dtype=st.sampled_from(["float32", "float64"]),
-       reduction=st.sampled_from(["none", "mean", "sum"]),
+@given(data=st.data(), dtype=st.sampled_from(DTYPES),
+       reduction=st.sampled_from(REDUCTIONS),
        beta=st.sampled_from([0.0, 0.5, 1.0, 2.0, 1e-6, 1e6]))
 def test_random_against_torch(data, dtype, reduction, beta):
     from array_api_compat import numpy as xp

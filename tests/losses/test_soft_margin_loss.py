@@ -8,24 +8,16 @@ from hypothesis.extra import numpy as hnp
 
 import anyloss
 import anyloss.functional as F
-from helpers import Case, Error, cases, check_against_torch, errors, rand, re_arg, run_case, run_error, signs
+from helpers import (
+    Case, DTYPES, Error, REDUCTIONS, cases, check_against_torch, errors, legacy_class, rand, re_arg, run_case,
+    run_error, sign_pair, signs, with_options,
+)
 
 NAME = "soft_margin_loss"
 torch = pytest.importorskip("torch")
 
 
-def _xy(shape, tshape=None):
-    return lambda rng, dt: ((rand(rng, shape, dt), signs(rng, tshape or shape, dt)), {})
-
-
-def _with(make, **kw):
-    def build(rng, dt):
-        args, kwargs = make(rng, dt)
-        return args, {**kwargs, **{k: (v(rng, dt) if callable(v) else v) for k, v in kw.items()}}
-    return build
-
-
-CASES = [Case(f"{shape}-{red}", _with(_xy(shape), reduction=red))
+CASES = [Case(f"{shape}-{red}", with_options(sign_pair(shape), reduction=red))
          for shape in [(), (5,), (3, 4), (2, 3, 4), (0,), (0, 3)] for red in ["none", "mean", "sum"]]
 CASES += [
     # PyTorch takes any target value, not only 1 and -1, and uses it as is.
@@ -38,11 +30,11 @@ CASES += [
     Case("zero-input", lambda rng, dt: ((np.zeros((3,), dt), signs(rng, (3,), dt)), {"reduction": "none"})),
     Case("large-margin", lambda rng, dt: ((np.array([-80.0, -30.0, 30.0, 80.0], dt), np.ones(4, dt)),
                                           {"reduction": "none"})),
-    Case("broadcast-target", _xy((3, 4), (4,))),
-    Case("broadcast-target-none", _with(_xy((3, 4), (3, 1)), reduction="none")),
-    Case("legacy-size_average", _with(_xy((3, 4)), size_average=False)),
-    Case("legacy-reduce", _with(_xy((3, 4)), reduce=False)),
-    Case("legacy-both", _with(_xy((3, 4)), size_average=True, reduce=True)),
+    Case("broadcast-target", sign_pair((3, 4), (4,))),
+    Case("broadcast-target-none", with_options(sign_pair((3, 4), (3, 1)), reduction="none")),
+    Case("legacy-size_average", with_options(sign_pair((3, 4)), size_average=False)),
+    Case("legacy-reduce", with_options(sign_pair((3, 4)), reduce=False)),
+    Case("legacy-both", with_options(sign_pair((3, 4)), size_average=True, reduce=True)),
     # The result has input's dtype, whatever target's.
     Case("mixed-float32-input", lambda rng, dt: ((rand(rng, (3,), np.float32), signs(rng, (3,), np.float64)), {})),
     Case("mixed-float64-input", lambda rng, dt: ((rand(rng, (3,), np.float64), rand(rng, (3,), np.float32)), {})),
@@ -55,10 +47,10 @@ def test_matches_torch(case, xp, dtype):
 
 
 ERRORS = [
-    Error("reduction", _with(_xy((3,)), reduction="avg"), ValueError, re_arg("reduction")),
-    Error("shape", _xy((3,), (4,)), ValueError, re_arg("target")),
+    Error("reduction", with_options(sign_pair((3,)), reduction="avg"), ValueError, re_arg("reduction")),
+    Error("shape", sign_pair((3,), (4,)), ValueError, re_arg("target")),
     # PyTorch writes the loss into input's shape: a target that would enlarge it is refused.
-    Error("broadcast-input", _xy((4,), (3, 4)), ValueError, re_arg("target")),
+    Error("broadcast-input", sign_pair((4,), (3, 4)), ValueError, re_arg("target")),
     Error("int-input", lambda rng, dt: ((np.arange(3), np.ones(3)), {}), TypeError, re_arg("input")),
     Error("bool-input", lambda rng, dt: ((np.array([True, False]), np.ones(2)), {}), TypeError, re_arg("input")),
     Error("not-array", lambda rng, dt: (([1.0, 2.0], rand(rng, (2,), dt)), {}), TypeError, re_arg("input")),
@@ -113,9 +105,7 @@ def test_worked_example():
 def test_class_matches_functional():
     rng = np.random.default_rng(0)
     x, y = rand(rng, (3, 4), np.float64), signs(rng, (3, 4), np.float64)
-    with pytest.warns(UserWarning, match="reduction='sum'"):
-        loss = anyloss.SoftMarginLoss(size_average=False)
-    assert loss.reduction == "sum"
+    loss = legacy_class(anyloss.SoftMarginLoss, "sum", size_average=False)
     np.testing.assert_array_equal(loss(x, y), F.soft_margin_loss(x, y, reduction="sum"))
 
 
@@ -125,8 +115,8 @@ _Y = st.one_of(st.sampled_from([1.0, -1.0, 0.0]), st.floats(-1, 1, width=32))
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), dtype=st.sampled_from(["float32", "float64"]),
-       reduction=st.sampled_from(["none", "mean", "sum"]))
+@given(data=st.data(), dtype=st.sampled_from(DTYPES),
+       reduction=st.sampled_from(REDUCTIONS))
 def test_random_against_torch(data, dtype, reduction):
     from array_api_compat import numpy as xp
 

@@ -10,22 +10,13 @@ from hypothesis.extra import numpy as hnp
 
 import anyloss
 import anyloss.functional as F
-from helpers import Case, Error, cases, check_against_torch, errors, rand, re_arg, run_case, run_error
+from helpers import (
+    Case, DTYPES, Error, REDUCTIONS, cases, check_against_torch, errors, rand, re_arg, run_case, run_error, triple,
+    with_options,
+)
 
 NAME = "triplet_margin_loss"
 INF = math.inf
-
-
-def _apn(sa, sp=None, sn=None):
-    """Anchor, positive and negative of shapes ``sa``, ``sp``, ``sn`` (default ``sa``)."""
-    return lambda rng, dt: ((rand(rng, sa, dt), rand(rng, sp or sa, dt), rand(rng, sn or sa, dt)), {})
-
-
-def _with(make, **kw):
-    def build(rng, dt):
-        args, kwargs = make(rng, dt)
-        return args, {**kwargs, **{k: (v(rng, dt) if callable(v) else v) for k, v in kw.items()}}
-    return build
 
 
 def _kinks(rng, dt):
@@ -48,10 +39,10 @@ def _ints(da, dp, dn, lo=-3, hi=4):
 
 P_VALUES = [1, 2, 3, 0.5, 1.5, 2.5, -1, -2.5, INF, -INF, 1.0]
 
-CASES = [Case(f"{shape}-{red}", _with(_apn(shape), reduction=red))
+CASES = [Case(f"{shape}-{red}", with_options(triple(shape), reduction=red))
          for shape in [(), (5,), (4, 5), (1, 3), (0, 3), (3, 0), (2, 3, 4)] for red in ["none", "mean", "sum"]]
-CASES += [Case(f"p={p}-swap", _with(_apn((5, 4)), p=p, swap=True, reduction="none")) for p in P_VALUES]
-CASES += [Case(f"kinks-p={p}-swap={s}", _with(_kinks, p=p, swap=s)) for p in P_VALUES for s in [False, True]]
+CASES += [Case(f"p={p}-swap", with_options(triple((5, 4)), p=p, swap=True, reduction="none")) for p in P_VALUES]
+CASES += [Case(f"kinks-p={p}-swap={s}", with_options(_kinks, p=p, swap=s)) for p in P_VALUES for s in [False, True]]
 # One feature (and 0-d inputs): PyTorch's norm is |d| for every p != 0, with no overflow of |d|^p.
 CASES += [Case(f"one-feature-p={p}", lambda rng, dt, p=p: (
     (np.array([[1e20], [0.0], [-3e-30], [2.0]], dt), np.zeros((4, 1), dt),
@@ -60,26 +51,26 @@ CASES += [Case(f"one-feature-p={p}", lambda rng, dt, p=p: (
 CASES += [Case(f"0d-p={p}", lambda rng, dt, p=p: ((np.array(3e20, dt), np.array(-1e20, dt), np.array(1e20, dt)),
                                                    {"p": p, "swap": True}), grads=p != 0)
           for p in [2, 3, -1, 0, math.nan]]
-CASES += [Case(f"margin={m}", _with(_apn((5, 4)), margin=m, reduction="none")) for m in [0.5, 3, 1e-3, INF]]
-CASES += [Case(f"eps={e}", _with(_apn((5, 4)), eps=e, p=1, swap=True)) for e in [0.0, 0, 1e-3, -1.0]]
+CASES += [Case(f"margin={m}", with_options(triple((5, 4)), margin=m, reduction="none")) for m in [0.5, 3, 1e-3, INF]]
+CASES += [Case(f"eps={e}", with_options(triple((5, 4)), eps=e, p=1, swap=True)) for e in [0.0, 0, 1e-3, -1.0]]
 CASES += [
     # p = 0 counts non-zeros: PyTorch gives no gradient at all (ours is 0, see below).
-    Case("p=0", _with(_apn((5, 4)), p=0, reduction="none"), grads=False),
-    Case("p=0-kinks", _with(_kinks, p=0.0, swap=True), grads=False),
-    Case("p=nan", _with(_apn((5, 4)), p=math.nan, reduction="none")),
-    Case("empty-feature-p=0.5", _with(_apn((3, 0)), p=0.5, swap=True, reduction="none")),
-    Case("empty-feature-p=nan", _with(_apn((3, 0)), p=math.nan, reduction="none"), grads=False),
-    Case("empty-feature-p=0", _with(_apn((3, 0)), p=0, reduction="none"), grads=False),
-    Case("empty-batch-p=inf", _with(_apn((0, 3)), p=INF, swap=True)),
-    Case("broadcast-anchor", _with(_apn((1, 4), (3, 4), (3, 4)), swap=True, reduction="none")),
-    Case("broadcast-positive", _with(_apn((3, 4), (3, 1), (1, 4)), swap=True, reduction="sum")),
-    Case("broadcast-features", _with(_apn((3, 1), (3, 4), (3, 5)), p=3, reduction="none")),
-    Case("broadcast-batch-1", _with(_apn((1, 4), (1, 4), (3, 4)), reduction="none")),
+    Case("p=0", with_options(triple((5, 4)), p=0, reduction="none"), grads=False),
+    Case("p=0-kinks", with_options(_kinks, p=0.0, swap=True), grads=False),
+    Case("p=nan", with_options(triple((5, 4)), p=math.nan, reduction="none")),
+    Case("empty-feature-p=0.5", with_options(triple((3, 0)), p=0.5, swap=True, reduction="none")),
+    Case("empty-feature-p=nan", with_options(triple((3, 0)), p=math.nan, reduction="none"), grads=False),
+    Case("empty-feature-p=0", with_options(triple((3, 0)), p=0, reduction="none"), grads=False),
+    Case("empty-batch-p=inf", with_options(triple((0, 3)), p=INF, swap=True)),
+    Case("broadcast-anchor", with_options(triple((1, 4), (3, 4), (3, 4)), swap=True, reduction="none")),
+    Case("broadcast-positive", with_options(triple((3, 4), (3, 1), (1, 4)), swap=True, reduction="sum")),
+    Case("broadcast-features", with_options(triple((3, 1), (3, 4), (3, 5)), p=3, reduction="none")),
+    Case("broadcast-batch-1", with_options(triple((1, 4), (1, 4), (3, 4)), reduction="none")),
     Case("mixed-float", lambda rng, dt: ((rand(rng, (3, 4), np.float32), rand(rng, (3, 4), np.float64),
                                           rand(rng, (3, 4), np.float32)), {"swap": True, "reduction": "none"})),
-    Case("legacy-size_average", _with(_apn((3, 4)), size_average=False)),
-    Case("legacy-reduce", _with(_apn((3, 4)), reduce=False)),
-    Case("legacy-both", _with(_apn((3, 4)), size_average=True, reduce=True)),
+    Case("legacy-size_average", with_options(triple((3, 4)), size_average=False)),
+    Case("legacy-reduce", with_options(triple((3, 4)), reduce=False)),
+    Case("legacy-both", with_options(triple((3, 4)), size_average=True, reduce=True)),
     Case("nan-inf", lambda rng, dt: ((np.array([[np.nan, 0.0], [np.inf, 0.0], [0.0, 0.0], [1.0, 1.0]], dt),
                                       np.array([[0.0, 0.0], [0.0, 0.0], [np.inf, 0.0], [1.0, 1.0]], dt),
                                       np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [-np.inf, 1.0]], dt)),
@@ -99,24 +90,25 @@ def test_matches_torch(case, xp, dtype):
 
 
 ERRORS = [
-    Error("reduction", _with(_apn((3, 2)), reduction="avg"), ValueError, re_arg("reduction")),
-    Error("margin-0", _with(_apn((3, 2)), margin=0), ValueError, re_arg("margin")),
-    Error("margin-negative", _with(_apn((3, 2)), margin=-1.0), ValueError, re_arg("margin")),
+    Error("reduction", with_options(triple((3, 2)), reduction="avg"), ValueError, re_arg("reduction")),
+    Error("margin-0", with_options(triple((3, 2)), margin=0), ValueError, re_arg("margin")),
+    Error("margin-negative", with_options(triple((3, 2)), margin=-1.0), ValueError, re_arg("margin")),
     # PyTorch's `margin <= 0` check lets NaN through (and returns NaN): refused here.
-    Error("margin-nan", _with(_apn((3, 2)), margin=math.nan), ValueError, re_arg("margin"), torch_raises=False),
-    Error("margin-str", _with(_apn((3, 2)), margin="1"), TypeError, re_arg("margin")),
-    Error("p-str", _with(_apn((3, 2)), p="2"), TypeError, re_arg("p")),
-    Error("eps-none", _with(_apn((3, 2)), eps=None), TypeError, re_arg("eps")),
-    Error("swap-int", _with(_apn((3, 2)), swap=1), TypeError, re_arg("swap")),
-    Error("positive-ndim", _apn((3, 2), (2,)), ValueError, re_arg("positive")),
-    Error("negative-ndim", _apn((3, 2), (3, 2), (1, 3, 2)), ValueError, re_arg("negative")),
-    Error("feature-mismatch", _apn((3, 2), (3, 4)), ValueError, re_arg("positive")),
-    Error("batch-mismatch", _apn((3, 2), (3, 2), (2, 2)), ValueError, re_arg("negative")),
-    Error("distances-mismatch", _apn((1, 2), (2, 2), (3, 2)), ValueError, re_arg("negative")),
-    Error("swap-mismatch", _with(_apn((3, 1), (3, 4), (3, 5)), swap=True), ValueError, re_arg("negative")),
-    Error("empty-feature-p=inf", _with(_apn((2, 0)), p=INF), ValueError, re_arg("p")),
-    Error("empty-feature-p=-1", _with(_apn((2, 0)), p=-1), ValueError, re_arg("p")),
-    Error("empty-both-p=-inf", _with(_apn((0, 0)), p=-INF), ValueError, re_arg("p")),
+    Error("margin-nan", with_options(triple((3, 2)), margin=math.nan), ValueError,
+          re_arg("margin"), torch_raises=False),
+    Error("margin-str", with_options(triple((3, 2)), margin="1"), TypeError, re_arg("margin")),
+    Error("p-str", with_options(triple((3, 2)), p="2"), TypeError, re_arg("p")),
+    Error("eps-none", with_options(triple((3, 2)), eps=None), TypeError, re_arg("eps")),
+    Error("swap-int", with_options(triple((3, 2)), swap=1), TypeError, re_arg("swap")),
+    Error("positive-ndim", triple((3, 2), (2,)), ValueError, re_arg("positive")),
+    Error("negative-ndim", triple((3, 2), (3, 2), (1, 3, 2)), ValueError, re_arg("negative")),
+    Error("feature-mismatch", triple((3, 2), (3, 4)), ValueError, re_arg("positive")),
+    Error("batch-mismatch", triple((3, 2), (3, 2), (2, 2)), ValueError, re_arg("negative")),
+    Error("distances-mismatch", triple((1, 2), (2, 2), (3, 2)), ValueError, re_arg("negative")),
+    Error("swap-mismatch", with_options(triple((3, 1), (3, 4), (3, 5)), swap=True), ValueError, re_arg("negative")),
+    Error("empty-feature-p=inf", with_options(triple((2, 0)), p=INF), ValueError, re_arg("p")),
+    Error("empty-feature-p=-1", with_options(triple((2, 0)), p=-1), ValueError, re_arg("p")),
+    Error("empty-both-p=-inf", with_options(triple((0, 0)), p=-INF), ValueError, re_arg("p")),
     Error("bool-inputs", lambda rng, dt: ((np.ones((2, 2), bool), rand(rng, (2, 2), dt), rand(rng, (2, 2), dt)), {}),
           TypeError, re_arg("anchor")),
     Error("not-array", lambda rng, dt: ((rand(rng, (2, 2), dt), [[1.0, 2.0]], rand(rng, (2, 2), dt)), {}),
@@ -169,8 +161,8 @@ _X = st.one_of(st.sampled_from([0.0, 0.0, 1.0, -1.0, 0.5, 2.0, 1e-30, 1e20, -1e2
 
 
 @settings(max_examples=50, deadline=None)
-@given(data=st.data(), dtype=st.sampled_from(["float32", "float64"]),
-       reduction=st.sampled_from(["none", "mean", "sum"]), margin=st.sampled_from([1.0, 0.5, 2.0]),
+@given(data=st.data(), dtype=st.sampled_from(DTYPES),
+       reduction=st.sampled_from(REDUCTIONS), margin=st.sampled_from([1.0, 0.5, 2.0]),
        p=st.sampled_from([2, 1, 3, 0.5, 1.5, -1.0, INF, -INF]), eps=st.sampled_from([1e-6, 0.0]),
        swap=st.booleans(), ndim=st.sampled_from([1, 2, 2, 3]))
 def test_random_against_torch(data, dtype, reduction, margin, p, eps, swap, ndim):

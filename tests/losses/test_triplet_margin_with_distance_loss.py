@@ -11,7 +11,10 @@ from hypothesis.extra import numpy as hnp
 
 import anyloss
 import anyloss.functional as F
-from helpers import Case, Error, cases, check_against_torch, errors, rand, re_arg, run_case, run_error, torch
+from helpers import (
+    Case, DTYPES, Error, REDUCTIONS, cases, check_against_torch, errors, rand, re_arg, run_case, run_error, torch,
+    triple,
+)
 
 NAME = "triplet_margin_with_distance_loss"
 
@@ -64,10 +67,6 @@ def torch_pairwise(p, eps):
 
 # --------------------------------------------------------------------------- cases
 
-def _apn(sa, sp=None, sn=None):
-    return lambda rng, dt: ((rand(rng, sa, dt), rand(rng, sp or sa, dt), rand(rng, sn or sa, dt)), {})
-
-
 def _with(make, **kw):
     def build(rng, dt):
         args, kwargs = make(rng, dt)
@@ -83,33 +82,33 @@ def _kinks(rng, dt):
     return (a, p, n), {"reduction": "none"}
 
 
-CASES = [Case(f"{shape}-{red}", _with(_apn(shape), reduction=red))
+CASES = [Case(f"{shape}-{red}", _with(triple(shape), reduction=red))
          for shape in [(), (5,), (4, 5), (1, 3), (0, 3), (3, 0), (2, 3, 4)] for red in ["none", "mean", "sum"]]
-CASES += [Case(f"swap-margin={m}", _with(_apn((5, 4)), swap=True, margin=m, reduction="none"))
+CASES += [Case(f"swap-margin={m}", _with(triple((5, 4)), swap=True, margin=m, reduction="none"))
           for m in [1.0, 0.5, 3, math.inf]]
 CASES += [
-    Case("swap-truthy", _with(_apn((5, 4)), swap=1, reduction="none")),  # PyTorch tests `if swap:`
-    Case("swap-falsy", _with(_apn((5, 4)), swap=None)),
-    Case("broadcast-anchor", _with(_apn((1, 4), (3, 4), (3, 4)), swap=True, reduction="none")),
-    Case("broadcast-features", _with(_apn((3, 1), (3, 4), (3, 5)), reduction="none")),
+    Case("swap-truthy", _with(triple((5, 4)), swap=1, reduction="none")),  # PyTorch tests `if swap:`
+    Case("swap-falsy", _with(triple((5, 4)), swap=None)),
+    Case("broadcast-anchor", _with(triple((1, 4), (3, 4), (3, 4)), swap=True, reduction="none")),
+    Case("broadcast-features", _with(triple((3, 1), (3, 4), (3, 5)), reduction="none")),
     Case("mixed-float", lambda rng, dt: ((rand(rng, (3, 4), np.float32), rand(rng, (3, 4), np.float64),
                                           rand(rng, (3, 4), np.float32)), {"swap": True, "reduction": "none"})),
     Case("int-inputs", lambda rng, dt: (tuple(rng.integers(-3, 4, (4, 3)) for _ in range(3)), {"reduction": "none"})),
     Case("kinks-default", _with(_kinks, swap=True)),
     # A user callable: values from the plain function, gradients through a Distance with a vjp.
-    Case("cosine-callable", _with(_apn((5, 4)), distance_function=cosine_distance, reduction="none"), grads=False),
-    Case("cosine-callable-swap", _with(_apn((5, 4)), distance_function=cosine_distance, swap=True), grads=False),
-    Case("cosine-Distance", _with(_apn((5, 4)), distance_function=COSINE, reduction="none")),
-    Case("cosine-Distance-swap", _with(_apn((5, 4)), distance_function=COSINE, swap=True, margin=0.5)),
-    Case("cosine-Distance-0d-batch", _with(_apn((4,)), distance_function=COSINE, swap=True, margin=2.0)),
-    Case("lopsided-swap", _with(_apn((6, 3)), distance_function=LOPSIDED, swap=True, margin=2.0, reduction="none")),
-    Case("lopsided-swap-mean", _with(_apn((6, 3)), distance_function=LOPSIDED, swap=True, margin=2.0)),
-    Case("lambda-l1", _with(_apn((5, 4)), distance_function=lambda x1, x2: array_namespace(x1).sum(
+    Case("cosine-callable", _with(triple((5, 4)), distance_function=cosine_distance, reduction="none"), grads=False),
+    Case("cosine-callable-swap", _with(triple((5, 4)), distance_function=cosine_distance, swap=True), grads=False),
+    Case("cosine-Distance", _with(triple((5, 4)), distance_function=COSINE, reduction="none")),
+    Case("cosine-Distance-swap", _with(triple((5, 4)), distance_function=COSINE, swap=True, margin=0.5)),
+    Case("cosine-Distance-0d-batch", _with(triple((4,)), distance_function=COSINE, swap=True, margin=2.0)),
+    Case("lopsided-swap", _with(triple((6, 3)), distance_function=LOPSIDED, swap=True, margin=2.0, reduction="none")),
+    Case("lopsided-swap-mean", _with(triple((6, 3)), distance_function=LOPSIDED, swap=True, margin=2.0)),
+    Case("lambda-l1", _with(triple((5, 4)), distance_function=lambda x1, x2: array_namespace(x1).sum(
         array_namespace(x1).abs(x1 - x2), axis=-1), reduction="none"), grads=False),
 ]
 CASES += [Case(f"pairwise-p={p}-kinks", _with(_kinks, distance_function=torch_pairwise(p, 0.0), swap=True))
           for p in [1, 2, 3, 0.5, 1.5, -1.0, math.inf, -math.inf]]
-CASES += [Case(f"pairwise-p={p}-eps", _with(_apn((5, 4)), distance_function=torch_pairwise(p, 1e-3), swap=True))
+CASES += [Case(f"pairwise-p={p}-eps", _with(triple((5, 4)), distance_function=torch_pairwise(p, 1e-3), swap=True))
           for p in [1, 2, 3, 0.5, math.inf]]
 
 
@@ -119,19 +118,19 @@ def test_matches_torch(case, xp, dtype):
 
 
 ERRORS = [
-    Error("reduction", _with(_apn((3, 2)), reduction="avg"), ValueError, re_arg("reduction")),
-    Error("reduction-none-object", _with(_apn((3, 2)), reduction=None), ValueError, re_arg("reduction")),
-    Error("margin-0", _with(_apn((3, 2)), margin=0), ValueError, re_arg("margin")),
-    Error("margin-negative", _with(_apn((3, 2)), margin=-0.5), ValueError, re_arg("margin")),
+    Error("reduction", _with(triple((3, 2)), reduction="avg"), ValueError, re_arg("reduction")),
+    Error("reduction-none-object", _with(triple((3, 2)), reduction=None), ValueError, re_arg("reduction")),
+    Error("margin-0", _with(triple((3, 2)), margin=0), ValueError, re_arg("margin")),
+    Error("margin-negative", _with(triple((3, 2)), margin=-0.5), ValueError, re_arg("margin")),
     # PyTorch's `margin <= 0` check lets NaN through (and returns NaN): refused here.
-    Error("margin-nan", _with(_apn((3, 2)), margin=math.nan), ValueError, re_arg("margin"), torch_raises=False),
-    Error("positive-ndim", _apn((3, 2), (2,)), ValueError, re_arg("positive")),
-    Error("negative-ndim", _with(_apn((3, 2), (3, 2), (2,)), distance_function=cosine_distance), ValueError,
+    Error("margin-nan", _with(triple((3, 2)), margin=math.nan), ValueError, re_arg("margin"), torch_raises=False),
+    Error("positive-ndim", triple((3, 2), (2,)), ValueError, re_arg("positive")),
+    Error("negative-ndim", _with(triple((3, 2), (3, 2), (2,)), distance_function=cosine_distance), ValueError,
           re_arg("negative")),
-    Error("distance-not-callable", _with(_apn((3, 2)), distance_function=3), TypeError, re_arg("distance_function")),
-    Error("feature-mismatch", _apn((3, 2), (3, 4)), ValueError, re_arg("positive")),
-    Error("batch-mismatch", _apn((3, 2), (3, 2), (2, 2)), ValueError, re_arg("negative")),
-    Error("swap-mismatch", _with(_apn((3, 1), (3, 4), (3, 5)), swap=True), ValueError, re_arg("negative")),
+    Error("distance-not-callable", _with(triple((3, 2)), distance_function=3), TypeError, re_arg("distance_function")),
+    Error("feature-mismatch", triple((3, 2), (3, 4)), ValueError, re_arg("positive")),
+    Error("batch-mismatch", triple((3, 2), (3, 2), (2, 2)), ValueError, re_arg("negative")),
+    Error("swap-mismatch", _with(triple((3, 1), (3, 4), (3, 5)), swap=True), ValueError, re_arg("negative")),
     Error("bool-inputs", lambda rng, dt: ((np.ones((2, 2), bool), rand(rng, (2, 2), dt), rand(rng, (2, 2), dt)), {}),
           TypeError, re_arg("anchor")),
     Error("not-array", lambda rng, dt: ((rand(rng, (2, 2), dt), [[1.0, 2.0]], rand(rng, (2, 2), dt)), {}),
@@ -229,8 +228,8 @@ _X = st.one_of(st.sampled_from([0.0, 0.0, 1.0, -1.0, 0.5, 2.0, 1e-30, 1e20]), st
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), dtype=st.sampled_from(["float32", "float64"]),
-       reduction=st.sampled_from(["none", "mean", "sum"]), margin=st.sampled_from([1.0, 0.5, 2.0]),
+@given(data=st.data(), dtype=st.sampled_from(DTYPES),
+       reduction=st.sampled_from(REDUCTIONS), margin=st.sampled_from([1.0, 0.5, 2.0]),
        swap=st.booleans(), ndim=st.sampled_from([1, 2, 2, 3]))
 def test_random_against_torch(data, dtype, reduction, margin, swap, ndim):
     from array_api_compat import numpy as xp
