@@ -199,43 +199,57 @@ def _fwd(xp, log_probs, targets, input_lengths, target_lengths, *, blank, zero_i
     ninf = xp.full((), _NEG_INF, dtype=dtype, device=dev)
     zero, one = xp.zeros((), dtype=dtype, device=dev), xp.ones((), dtype=dtype, device=dev)
 
-    # The extended labels l' (N, K): blank, l_1, blank, l_2, ..., blank. Positions
-    # past 2 * target_length ("invalid") hold blanks and are masked where they matter.
+    # The extended labels l' (N, K): blank, l_1, blank, l_2, ..., blank, plus
+    # one sentinel position K (label -1) whose log-probability and alpha/beta
+    # are always -inf: every shifted read that falls off the band (s - 1 < 0,
+    # a forbidden skip, s + 1 > 2S) reads it, so a step is one gather and no
+    # concatenation (which also keeps Dask's chunks whole). Positions past
+    # 2 * target_length hold blanks and are masked where they matter.
+    k1 = k + 1
+    s_idx = xp.reshape(xp.arange(k1, device=dev), (1, k1))
     labels = _padded_targets(xp, targets, tl, n, s_max)
-    s_idx = xp.reshape(xp.arange(k, device=dev), (1, k))
-    blanks = xp.full((n, s_max), blank, dtype=xp.int64, device=dev)
-    labels = xp.where(xp.reshape(xp.arange(s_max, device=dev), (1, s_max)) < xp.reshape(tl, (n, 1)), labels, blanks)
-    interleaved = xp.reshape(xp.stack([blanks, labels], axis=2), (n, 2 * s_max))
-    lprime = xp.concat([interleaved, xp.full((n, 1), blank, dtype=xp.int64, device=dev)], axis=1)
+    counted = xp.reshape(xp.arange(s_max, device=dev), (1, s_max)) < xp.reshape(tl, (n, 1))
+    labels = xp.where(counted, labels, xp.full_like(labels, blank))
+    blank_or_sentinel = xp.where(s_idx < k, xp.full_like(s_idx, blank), xp.full_like(s_idx, -1))
+    if s_max:
+        at_label = xp.reshape(xp.clip((xp.arange(k1, device=dev) - 1) // 2, min=0, max=s_max - 1), (-1,))
+        odd = (s_idx % 2 == 1) & (s_idx < k)
+        lprime = xp.where(odd, xp.take(labels, at_label, axis=1), blank_or_sentinel)
+    else:
+        lprime = xp.broadcast_to(blank_or_sentinel, (n, k1))
     valid = s_idx <= 2 * xp.reshape(tl, (n, 1))
     # The skip transition s-2 -> s (eq. 7): only into a label that differs from
     # the label two positions back, so repeated labels need a blank between them.
-    skip = xp.zeros((n, k), dtype=xp.bool, device=dev)
-    if k > 2:
-        skip = xp.concat([skip[:, :2], lprime[:, 2:] != lprime[:, :-2]], axis=1)
+    two_back = xp.take(lprime, xp.reshape(xp.clip(s_idx - 2, min=0), (-1,)), axis=1)
+    skip = (s_idx >= 2) & (s_idx < k) & (lprime != two_back)
 
-    # lp_ext[t, n, s] = log y^t_{l'_s}: gathered once, (T, N, K).
-    flat_idx = xp.reshape(xp.reshape(xp.arange(n, device=dev), (n, 1)) * c + lprime, (-1,))
-    lp_ext = xp.reshape(xp.take(xp.reshape(lp, (t_max, n * c)), flat_idx, axis=1), (t_max, n, k))
+    # lp_ext[t, n, s] = log y^t_{l'_s}: gathered once, (T, N, K + 1); the
+    # sentinel reads an appended -inf column.
+    lp_flat = xp.concat([xp.reshape(lp, (t_max, n * c)), xp.full((t_max, 1), _NEG_INF, dtype=dtype, device=dev)],
+                        axis=1)
+    row = xp.reshape(xp.arange(n, device=dev), (n, 1))
+    gather = xp.where(lprime >= 0, row * c + lprime, xp.full_like(lprime, n * c))
+    lp_ext = xp.reshape(xp.take(lp_flat, xp.reshape(gather, (-1,)), axis=1), (t_max, n, k1))
 
     # Forward recursion, eq. (6): alpha_0 is non-zero at s = 0, 1 only; then
     # alpha_t(s) = y^t_{l'_s} (alpha_{t-1}(s) + alpha_{t-1}(s-1) + [skip] alpha_{t-1}(s-2)),
-    # in log space. `prev[:, s + 2]` is alpha_{t-1}(s); the two leading -inf
-    # columns are the out-of-range s-1, s-2.
-    pad = xp.full((n, 2), _NEG_INF, dtype=dtype, device=dev)
+    # in log space. `reads` gathers alpha_{t-1}(s-1) and alpha_{t-1}(s-2) (or
+    # the sentinel) from the flattened (N, K + 1) alpha in one go.
+    sentinel = xp.full_like(s_idx, k)
+    one_back = xp.where((s_idx >= 1) & (s_idx < k), s_idx - 1, sentinel)
+    reads = xp.reshape(xp.stack([row * k1 + one_back, row * k1 + xp.where(skip, s_idx - 2, sentinel)]), (-1,))
     alpha = xp.where(s_idx < 2, lp_ext[0, ...], ninf)
     alphas = [alpha]
     for t in range(1, t_max):
-        prev = xp.concat([pad, alpha], axis=1)
-        jump = xp.where(skip, prev[:, :-2], ninf)
-        alpha = _log_add3(xp, prev[:, 2:], prev[:, 1:-1], jump, lp_ext[t, ...], zero, one)
+        prev = xp.reshape(xp.take(xp.reshape(alpha, (-1,)), reads), (2, n, k1))
+        alpha = _log_add3(xp, alpha, prev[0, ...], prev[1, ...], lp_ext[t, ...], zero, one)
         alphas.append(alpha)
-    alphas = xp.stack(alphas, axis=1)  # (N, T, K), the layout the backward's matmul wants
+    alphas = xp.stack(alphas, axis=1)  # (N, T, K + 1), the layout the backward's matmul wants
 
     # Eq. (8): p(l|x) = alpha_{T-1}(2S) + alpha_{T-1}(2S-1) at the sample's last
     # frame T_n - 1 (only the first term for an empty target).
     last = xp.clip(il, min=1) - 1
-    at_end = (xp.arange(n, device=dev) * t_max + last) * k + 2 * tl
+    at_end = (xp.arange(n, device=dev) * t_max + last) * k1 + 2 * tl
     flat_alphas = xp.reshape(alphas, (-1,))
     end_blank = xp.take(flat_alphas, at_end)
     end_label = xp.where(tl > 0, xp.take(flat_alphas, xp.clip(at_end - 1, min=0)), ninf)
@@ -293,7 +307,7 @@ def _padded_targets(xp, targets, tl, n, s_max):
 def _bwd(xp, res, g, *, blank, zero_infinity, max_target_length, mean_over_lengths):
     shape, lp, lp_ext, alphas, lprime, valid, skip, il, tl, nll, lengths = res
     t_max, n, c = lp.shape
-    k = lprime.shape[1]
+    k1 = lprime.shape[1]
     dtype, dev = lp.dtype, device(lp)
     ninf = xp.full((), _NEG_INF, dtype=dtype, device=dev)
     zero, one = xp.zeros((), dtype=dtype, device=dev), xp.ones((), dtype=dtype, device=dev)
@@ -304,24 +318,29 @@ def _bwd(xp, res, g, *, blank, zero_infinity, max_target_length, mean_over_lengt
     # Backward recursion, eq. (10)-(11), with PyTorch's beta that includes the
     # frame's own emission: beta_{T_n-1}(s) = y^{T_n-1}_{l'_s} for s = 2S_n, 2S_n-1,
     # beta_t(s) = y^t_{l'_s} (beta_{t+1}(s) + beta_{t+1}(s+1) + [skip] beta_{t+1}(s+2))
-    # for t < T_n - 1 and s <= 2S_n; -inf elsewhere. Masks are (T, N, K) here.
+    # for t < T_n - 1 and s <= 2S_n; -inf elsewhere (the sentinel included).
+    # Masks are (T, N, K + 1) here.
+    s_idx = xp.reshape(xp.arange(k1, device=dev), (1, k1))
     last = xp.reshape(il - 1, (n, 1))
-    end = (xp.reshape(xp.arange(k, device=dev), (1, k)) >= 2 * xp.reshape(tl, (n, 1)) - 1) & valid
+    end = (s_idx >= 2 * xp.reshape(tl, (n, 1)) - 1) & valid
     t_col = xp.reshape(xp.arange(t_max, device=dev), (t_max, 1, 1))
     recurse = (t_col < last) & valid
     start = xp.where((t_col == last) & end, lp_ext, ninf)
     # The skip into s from s + 2 is allowed when it is allowed out of s + 2 forward.
-    skip_back = xp.concat([skip[:, 2:], skip[:, :2]], axis=1) if k > 2 else skip  # skip[:, :2] is False
-    pad = xp.full((n, 2), _NEG_INF, dtype=dtype, device=dev)
+    two_ahead = xp.clip(s_idx + 2, max=k1 - 1)
+    skip_back = xp.take(skip, xp.reshape(two_ahead, (-1,)), axis=1)
+    row = xp.reshape(xp.arange(n, device=dev), (n, 1))
+    one_ahead = xp.clip(s_idx + 1, max=k1 - 1)
+    sentinel = xp.full_like(s_idx, k1 - 1)
+    reads = xp.reshape(xp.stack([row * k1 + one_ahead, row * k1 + xp.where(skip_back, two_ahead, sentinel)]), (-1,))
     beta = start[t_max - 1, ...]
     betas = [beta]
     for t in range(t_max - 2, -1, -1):
-        nxt = xp.concat([beta, pad], axis=1)  # nxt[:, s] = beta_{t+1}(s)
-        jump = xp.where(skip_back, nxt[:, 2:], ninf)
-        rec = _log_add3(xp, nxt[:, :-2], nxt[:, 1:-1], jump, lp_ext[t, ...], zero, one)
+        nxt = xp.reshape(xp.take(xp.reshape(beta, (-1,)), reads), (2, n, k1))
+        rec = _log_add3(xp, beta, nxt[0, ...], nxt[1, ...], lp_ext[t, ...], zero, one)
         beta = xp.where(recurse[t, ...], rec, start[t, ...])
         betas.append(beta)
-    betas = xp.stack(betas[::-1], axis=1)  # (N, T, K), as alphas
+    betas = xp.stack(betas[::-1], axis=1)  # (N, T, K + 1), as alphas
 
     # Eq. (16): collect alpha_t(s) beta_t(s) over the positions s of each class
     # (PyTorch's `lcab`, in log space) for t < T_n (at T_n - 1 only the two end
@@ -333,14 +352,14 @@ def _bwd(xp, res, g, *, blank, zero_infinity, max_target_length, mean_over_lengt
     # that cannot reach the target's end, so the loss stays finite) spreads over
     # all classes of its frame in the matmul, where PyTorch's NaN stays in its class.
     t_row = xp.reshape(xp.arange(t_max, device=dev), (1, t_max, 1))
-    last, end, valid = xp.reshape(last, (n, 1, 1)), xp.reshape(end, (n, 1, k)), xp.reshape(valid, (n, 1, k))
+    last, end, valid = xp.reshape(last, (n, 1, 1)), xp.reshape(end, (n, 1, k1)), xp.reshape(valid, (n, 1, k1))
     counted = ((t_row < last) & valid) | ((t_row == last) & end)
     ab = xp.where(counted, alphas + betas, ninf)
     m = xp.max(ab, axis=2, keepdims=True)
     m = xp.where(m == _NEG_INF, zero, m)
     rel = ab - m
     rel = xp.where(rel < math.log(xp.finfo(dtype).smallest_normal), ninf, rel)
-    onehot = xp.astype(xp.reshape(lprime, (n, k, 1)) == xp.reshape(xp.arange(c, device=dev), (1, 1, c)), dtype)
+    onehot = xp.astype(xp.reshape(lprime, (n, k1, 1)) == xp.reshape(xp.arange(c, device=dev), (1, 1, c)), dtype)
     collected = xp.matmul(xp.exp(rel), onehot)  # (N, T, C)
     none = collected == 0
     log_collected = xp.where(none, ninf, xp.log(xp.where(none, one, collected)))  # lcab - m
