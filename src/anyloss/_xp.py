@@ -70,12 +70,6 @@ def sum_to_shape(xp, g, shape):
     return xp.reshape(g, shape)
 
 
-def broadcast(xp, *arrays):
-    """Broadcast the non-``None`` arrays to one shape (``None`` stays ``None``)."""
-    present = [a for a in arrays if a is not None]
-    shape = broadcast_shapes(*(tuple(a.shape) for a in present))
-    return tuple(None if a is None else (a if tuple(a.shape) == shape else xp.broadcast_to(a, shape))
-                 for a in arrays)
 
 
 def softplus(xp, x):
@@ -89,18 +83,8 @@ def sigmoid(xp, x):
     return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
-def logsumexp(xp, x, axis, keepdims=False):
-    """log(sum(exp(x))) along ``axis``, shifted by the max so it cannot overflow.
-
-    An all ``-inf`` slice gives ``-inf`` (not NaN), as PyTorch's does."""
-    m = xp.max(x, axis=axis, keepdims=True)
-    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
-    out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
-    return out if keepdims else xp.squeeze(out, axis=axis)
 
 
-def log_softmax(xp, x, axis):
-    return x - logsumexp(xp, x, axis, keepdims=True)
 
 
 def is_lazy(x) -> bool:
