@@ -5,15 +5,18 @@ reference path (``options=None``), forward + gradients for input and weight.
     python benchmarks/bench_linear_cross_entropy.py            # N=4096, in=512, C=32000, float32
     python benchmarks/bench_linear_cross_entropy.py --quick    # small sizes, for CI smoke tests
 
-Each (method, configuration) runs in its own fresh subprocess: inputs are
-allocated first, the peak-RSS counter is reset (``/proc/self/clear_refs``; on
-systems without it, ``ru_maxrss`` is used and the figure is an upper bound),
-and the peak additional memory is the peak RSS during the call minus the RSS
-just before it. Gradients (as large as ``input`` and ``weight``) count, as
-they are allocated by the call. The subprocesses of all methods run in turn,
-``--rounds`` times, and the times reported are medians over every timed call,
-so that load from other processes on a shared machine falls on all of them
-alike.
+Memory: each (method, configuration) runs once in its own fresh subprocess.
+Inputs are allocated and the libraries warmed up on a tiny call first; then
+the peak-RSS counter is reset (``/proc/self/clear_refs``; where that is not
+available ``ru_maxrss`` is used and the figure is an upper bound), and the
+peak additional memory is the peak RSS during the call minus the RSS just
+before it. The gradients (as large as ``input`` and ``weight``) count: the
+call allocates them.
+
+Time: one subprocess per configuration runs the three methods in turn,
+``--calls`` times each (rotating which goes first), and reports the median
+per method. Interleaving the calls makes load from other processes on a
+shared machine fall on all methods alike; only figures from one run compare.
 """
 
 from __future__ import annotations
@@ -62,30 +65,8 @@ def _peak_mb():
     return ru / 1024 if sys.platform != "darwin" else ru / 2**20
 
 
-def worker(method: str, config: str, n: int, d: int, c: int, calls: int) -> dict:
-    # A tiny call first, so that one-off costs (BLAS buffers, thread pools, lazy
-    # imports) are not counted as the call's memory.
-    _make_call(method, config, 8, d, 16)()
-    call = _make_call(method, config, n, d, c)
-    import gc
-
-    gc.collect()
-    before = _status_mb("VmRSS") or 0.0
-    exact = _reset_peak()
-    t0 = time.perf_counter()
-    value = call()
-    times = [time.perf_counter() - t0]
-    peak = (_peak_mb() or 0.0) - before
-    for _ in range(calls - 1):
-        t0 = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - t0)
-    return {"method": method, "config": config, "times": times, "peak_mb": peak, "exact_peak": exact,
-            "value": value}
-
-
 def _make_call(method: str, config: str, n: int, d: int, c: int):
-    """The method's forward + gradients on inputs allocated now."""
+    """The method's forward + gradients on inputs allocated now; returns the loss."""
     import numpy as np
 
     opts = CONFIGS[config]
@@ -127,47 +108,77 @@ def _make_call(method: str, config: str, n: int, d: int, c: int):
     return call
 
 
+def memory_worker(method: str, config: str, n: int, d: int, c: int) -> dict:
+    # A tiny call first, so that one-off costs (BLAS buffers, thread pools, lazy
+    # imports) are not counted as the call's memory.
+    _make_call(method, config, 8, d, 16)()
+    call = _make_call(method, config, n, d, c)
+    import gc
+
+    gc.collect()
+    before = _status_mb("VmRSS") or 0.0
+    exact = _reset_peak()
+    value = call()
+    return {"peak_mb": (_peak_mb() or 0.0) - before, "exact_peak": exact, "value": value}
+
+
+def time_worker(config: str, n: int, d: int, c: int, calls: int) -> dict:
+    fns = {m: _make_call(m, config, n, d, c) for m in METHODS}
+    for fn in fns.values():
+        fn()  # warm up at full size
+    times = {m: [] for m in METHODS}
+    for i in range(calls):
+        for m in METHODS[i % len(METHODS):] + METHODS[:i % len(METHODS)]:
+            t0 = time.perf_counter()
+            fns[m]()
+            times[m].append(time.perf_counter() - t0)
+    return times
+
+
+def _run(args, env) -> dict:
+    cmd = [sys.executable, os.path.abspath(__file__), *args]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="small sizes (N=512, in=64, C=4000), one round")
-    p.add_argument("--rounds", type=int, default=None, help="subprocess rounds per method (default 3, quick 1)")
-    p.add_argument("--calls", type=int, default=2, help="timed calls per subprocess (default 2)")
+    p.add_argument("--quick", action="store_true", help="small sizes (N=512, in=64, C=4000)")
+    p.add_argument("--calls", type=int, default=None, help="timed calls per method (default 5, quick 2)")
     p.add_argument("--threads", type=int, default=None,
                    help="threads for every method (OMP/OpenBLAS/MKL_NUM_THREADS; default: the libraries' own)")
-    p.add_argument("--worker", nargs=6, help=argparse.SUPPRESS)
+    p.add_argument("--memory-worker", nargs=5, help=argparse.SUPPRESS)
+    p.add_argument("--time-worker", nargs=5, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
-    if a.worker:
-        method, config, n, d, c, calls = a.worker
-        print(json.dumps(worker(method, config, int(n), int(d), int(c), int(calls))))
+    if a.memory_worker:
+        method, config, n, d, c = a.memory_worker
+        print(json.dumps(memory_worker(method, config, int(n), int(d), int(c))))
         return 0
+    if a.time_worker:
+        config, n, d, c, calls = a.time_worker
+        print(json.dumps(time_worker(config, int(n), int(d), int(c), int(calls))))
+        return 0
+
     n, d, c = (512, 64, 4000) if a.quick else (4096, 512, 32000)
-    rounds = a.rounds or (1 if a.quick else 3)
+    calls = a.calls or (2 if a.quick else 5)
     logits_mb = n * c * 4 / 2**20
-    print(f"linear_cross_entropy forward + gradients (input, weight): N={n}, in_features={d}, C={c}, float32")
-    print(f"full logits: {logits_mb:.0f} MiB; target: anyloss peak additional memory <= {logits_mb / 4:.0f} MiB "
-          f"and time <= torch-chunked")
-    print(f"{rounds} round(s) of fresh subprocesses x {a.calls} timed call(s); medians "
-          "(the machine may be shared: only figures from the same run compare)\n")
     env = dict(os.environ)
     if a.threads:
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             env[var] = str(a.threads)
-        print(f"threads: {a.threads} for every method\n")
-    results = {}
-    for r in range(rounds):
-        for config in CONFIGS:
-            for method in METHODS:
-                cmd = [sys.executable, os.path.abspath(__file__), "--worker", method, config, str(n), str(d), str(c),
-                       str(a.calls)]
-                out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
-                res = json.loads(out.strip().splitlines()[-1])
-                agg = results.setdefault((config, method), {"times": [], "peaks": [], "values": [], "exact": True})
-                agg["times"] += res["times"]
-                agg["peaks"].append(res["peak_mb"])
-                agg["values"].append(res["value"])
-                agg["exact"] &= res["exact_peak"]
-                print(f"  round {r + 1}: {config:17s} {method:16s} {statistics.median(res['times']):7.2f} s "
-                      f"{res['peak_mb']:7.0f} MiB", flush=True)
+    print(f"linear_cross_entropy forward + gradients (input, weight): N={n}, in_features={d}, C={c}, float32")
+    print(f"full logits: {logits_mb:.0f} MiB; targets for anyloss: peak additional memory <= {logits_mb / 4:.0f} MiB, "
+          "time <= torch-chunked")
+    print(f"threads: {a.threads or 'library defaults'}; time = median of {calls} interleaved calls per method "
+          "(on a shared machine only figures from one run compare)\n")
+    rows = {}
+    for config in CONFIGS:
+        for method in METHODS:
+            rows[(config, method)] = _run(["--memory-worker", method, config, str(n), str(d), str(c)], env)
+        times = _run(["--time-worker", config, str(n), str(d), str(c), str(calls)], env)
+        for method in METHODS:
+            rows[(config, method)]["times"] = times[method]
+        print(f"  {config}: done", flush=True)
     print()
     head = (f"{'configuration':17s} {'method':16s} {'median s':>9s} {'vs chunked':>10s} {'peak MiB':>9s} "
             f"{'/ logits':>9s} {'loss':>10s}")
@@ -175,16 +186,17 @@ def main(argv=None) -> int:
     print("-" * len(head))
     ok = True
     for config in CONFIGS:
-        ref_t = statistics.median(results[(config, "torch-chunked")]["times"])
+        ref = statistics.median(rows[(config, "torch-chunked")]["times"])
         for method in METHODS:
-            agg = results[(config, method)]
-            tm, pk = statistics.median(agg["times"]), statistics.median(agg["peaks"])
-            note = "" if agg["exact"] else " (ru_maxrss: upper bound)"
-            print(f"{config:17s} {method:16s} {tm:9.2f} {tm / ref_t:9.2f}x {pk:9.0f} {pk / logits_mb:9.3f} "
-                  f"{statistics.median(agg['values']):10.5f}{note}")
+            r = rows[(config, method)]
+            tm = statistics.median(r["times"])
+            note = "" if r["exact_peak"] else " (ru_maxrss: upper bound)"
+            print(f"{config:17s} {method:16s} {tm:9.2f} {tm / ref:9.2f}x {r['peak_mb']:9.0f} "
+                  f"{r['peak_mb'] / logits_mb:9.3f} {r['value']:10.5f}{note}")
             if method == "anyloss-numpy":
-                ok &= pk <= logits_mb / 4 and tm <= ref_t
-    print("\ntorch-chunked falls back to the reference path (with a warning) when label_smoothing != 0.")
+                ok &= r["peak_mb"] <= logits_mb / 4 and tm <= ref
+    print("\ntorch-chunked falls back to the reference path (with a warning) when label_smoothing != 0: "
+          "its row in 'weight+smoothing' is the reference path again.")
     if a.quick:
         print("(--quick is a smoke test: at these sizes one automatic chunk holds all the logits; "
               "the targets apply to the full size)")

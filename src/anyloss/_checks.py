@@ -137,7 +137,7 @@ def check_values(xp, name: str, x, ok: Callable, expected: str) -> None:
     ``jit``, Dask) the check is skipped, so it neither breaks tracing nor
     forces a computation; the loss docstrings list what is skipped.
     """
-    if x is None or _compat.is_lazy_array(x) or _xp.size(x) == 0:
+    if x is None or _xp.is_lazy(x) or _xp.size(x) == 0:
         return
     if not bool(xp.all(ok(x))):
         fail(ValueError, name, expected, f"values in [{_xp.item(xp.min(x))}, {_xp.item(xp.max(x))}]")

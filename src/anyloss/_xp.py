@@ -70,8 +70,6 @@ def sum_to_shape(xp, g, shape):
     return xp.reshape(g, shape)
 
 
-
-
 def softplus(xp, x):
     """log(1 + exp(x)) without overflow: max(x, 0) + log1p(exp(-|x|))."""
     return xp.maximum(x, 0.0) + xp.log1p(xp.exp(-xp.abs(x)))
@@ -81,10 +79,6 @@ def sigmoid(xp, x):
     """1 / (1 + exp(-x)), computed from exp(-|x|) so that it never overflows."""
     e = xp.exp(-xp.abs(x))
     return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-
-
-
-
 
 
 def is_lazy(x) -> bool:

@@ -54,7 +54,7 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     only scales them: three matrix products per chunk in all. Otherwise the
     forward computes the loss alone (one product per chunk) and the backward
     recomputes each chunk (``'none'``, a non-uniform or non-finite cotangent,
-    lazy arrays). Extra memory: the gradients themselves plus a few
+    lazy arrays). Extra memory: the gradients themselves plus two
     chunk-sized arrays.
 
     Args:
@@ -79,7 +79,7 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
             ``chunking_method`` (``"auto"``, ``"aspect_ratio[:k]"`` with
             PyTorch's formula, or None) attributes, read as PyTorch reads them
             (``chunking_method=None`` without a size means one chunk). ``None``
-            or ``"auto"``: chunks whose logits take about 8 MiB. Its precision
+            or ``"auto"``: chunks whose logits take about 16 MiB. Its precision
             settings (``acc_policy``, ``acc_dtype``) do not apply: anyloss
             computes in ``input``'s dtype, as the reference path does. Unlike
             PyTorch's chunked path, every option above is chunked.
