@@ -98,6 +98,13 @@ def apply(spec, xp, arrays, reduction, options):
     return forward(spec, xp, arrays, reduction, options)[0]
 
 
+def gradient_wanted(arrays) -> bool:
+    """Whether a call on ``arrays`` will be differentiated: it is on an
+    anyloss gradient tape, or goes through a framework bridge. A loss may then
+    compute its gradient during the forward (``linear_cross_entropy``)."""
+    return _TAPE.get() is not None or _bridge(arrays) is not None
+
+
 def _bridge(arrays):
     """The framework bridge these arrays need, or None to run the forward plainly.
 

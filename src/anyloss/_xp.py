@@ -147,3 +147,16 @@ def add_at(xp, x, key, y):
         return x
     x[key] += y
     return x
+
+
+def exp_into(xp, x):
+    """``exp(x)``, written over ``x`` where the library allows it (NumPy,
+    PyTorch), else a new array: for a large temporary that is not needed
+    afterwards (``linear_cross_entropy``'s chunk of logits), so that its
+    exponential costs no second array of its size. ``x`` must be the
+    caller's own array, not a view of user data."""
+    if _compat.is_numpy_array(x) and not isinstance(x, np.generic):
+        return np.exp(x, out=x)
+    if _compat.is_torch_array(x) and not x.requires_grad:
+        return x.exp_()
+    return xp.exp(x)

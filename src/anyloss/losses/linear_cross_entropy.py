@@ -5,19 +5,20 @@ from __future__ import annotations
 import math
 import numbers
 
-from .._call import _TAPE, _bridge
+from .._call import gradient_wanted
 from .._checks import check_floating, describe, fail, namespace
 from .._module import ParameterLoss
 from .._reduction import check_reduction
 from .._spec import LossSpec, register_spec
-from .._xp import add_at, as_float, device, index_dtype, is_lazy, result_float_dtype, size, take_along
+from .._xp import (add_at, as_float, device, exp_into, index_dtype, is_lazy, result_float_dtype, size,
+                   take_along)
 from .cross_entropy import _smoothing_factor
 from .nll_loss import _check_class_target, _ignored
 
 # Automatic chunking: the logits of one chunk take about this many bytes, and
 # the weight gradient is accumulated in blocks of classes whose product with a
 # chunk takes about _BLOCK_BYTES (so no temporary of the weight's size exists).
-_CHUNK_BYTES = 16 * 2**20
+_CHUNK_BYTES = 20 * 2**20
 _BLOCK_BYTES = 8 * 2**20
 
 
@@ -54,8 +55,10 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     only scales them: three matrix products per chunk in all. Otherwise the
     forward computes the loss alone (one product per chunk) and the backward
     recomputes each chunk (``'none'``, a non-uniform or non-finite cotangent,
-    lazy arrays). Extra memory: the gradients themselves plus two
-    chunk-sized arrays.
+    lazy arrays). Extra memory: the gradients themselves, about one chunk's
+    logits (two with probability targets) and a few blocks of classes; at
+    N=4096, in=512, C=32000 in float32 about a fifth of the full logits (see
+    ``benchmarks/bench_linear_cross_entropy.py``).
 
     Args:
         input: (in) or (N, in), floating.
@@ -79,7 +82,7 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
             ``chunking_method`` (``"auto"``, ``"aspect_ratio[:k]"`` with
             PyTorch's formula, or None) attributes, read as PyTorch reads them
             (``chunking_method=None`` without a size means one chunk). ``None``
-            or ``"auto"``: chunks whose logits take about 16 MiB. Its precision
+            or ``"auto"``: chunks whose logits take about 20 MiB. Its precision
             settings (``acc_policy``, ``acc_dtype``) do not apply: anyloss
             computes in ``input``'s dtype, as the reference path does. Unlike
             PyTorch's chunked path, every option above is chunked.
@@ -140,7 +143,7 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     # The gradients are computed along with the loss when they will be asked
     # for, the reduction is a scalar, and values can be read (to check the
     # cotangent in the backward); otherwise the backward recomputes.
-    wanted = _TAPE.get() is not None or _bridge(arrays) is not None
+    wanted = gradient_wanted(arrays)
     precompute = reduction if reduction != "none" and wanted and not is_lazy(input) else None
     eps = float(label_smoothing)
     if tuple(target.shape) == logits_shape:  # PyTorch's rule: the logits' shape means class probabilities
@@ -236,7 +239,8 @@ def _softmax_parts(xp, z):
     """``(shifted, e, s)`` along the class axis 1, as :func:`cross_entropy`
     computes them: ``shifted = z - max``, ``e = exp(shifted)``, ``s = sum(e)``.
     ``z`` is a chunk's own logits and is shifted in place (in-place operators
-    rebind on JAX), so a chunk holds two logits-sized arrays, not three."""
+    rebind on JAX), so a chunk holds two logits-sized arrays, not three.
+    (Class-index targets need less of ``shifted`` and overwrite it with ``e``.)"""
     if z.shape[1]:
         z -= xp.max(z, axis=1, keepdims=True)
     e = xp.exp(z)
@@ -351,21 +355,25 @@ def _class_chunk(xp, z, safe, valid, wt, weight, eps, g):
     :func:`cross_entropy`'s forward and VJP."""
     n_classes = z.shape[1]
     zero = xp.zeros((), dtype=z.dtype, device=device(z))
-    shifted, e, s = _softmax_parts(xp, z)
+    # cross_entropy's log_softmax parts: shifted = z - max (in place), e = exp(shifted),
+    # s = sum(e); what is needed of `shifted` is read before exp overwrites it.
+    if n_classes:
+        z -= xp.max(z, axis=1, keepdims=True)
+    picked = take_along(xp, z, safe, 1) if n_classes else xp.zeros(safe.shape, dtype=z.dtype)
+    smooth = None
+    if eps > 0.0:  # sum_c w_c shifted_c, for PyTorch's smoothing term -eps/C sum_c w_c log p_c
+        smooth = xp.sum(z, axis=1) if weight is None else xp.tensordot(z, weight, axes=([1], [0]))
+    e = exp_into(xp, z)
     del z
+    s = xp.sum(e, axis=1, keepdims=True)
     log_s = xp.squeeze(xp.log(s), axis=1)
-    picked = take_along(xp, shifted, safe, 1) if n_classes else xp.zeros(safe.shape, dtype=shifted.dtype)
     # -w_y log p_y = w_y (log s - shifted_y): two non-negative terms, nothing cancels.
     nll = xp.where(valid, wt * (log_s - picked), zero)
-    smooth = None
-    if eps > 0.0:  # PyTorch's smoothing term: -eps/C sum_c w_c log p_c
-        if weight is None:
-            smooth = n_classes * log_s - xp.sum(shifted, axis=1)
-        else:
-            smooth = xp.sum(weight) * log_s - xp.tensordot(shifted, weight, axes=([1], [0]))
+    if eps > 0.0:
+        smooth = (n_classes if weight is None else xp.sum(weight)) * log_s - smooth
         nll = (1.0 - eps) * nll
         smooth = _smoothing_factor(eps, n_classes) * xp.where(valid, smooth, zero)
-    del shifted, picked
+    del picked
     if g is None:
         return nll, smooth, None
     # Ignored entries get no gradient even when g is inf or NaN (the 0/0 'mean').
