@@ -44,7 +44,7 @@ def main():
                 line += f"   torch {float(torch_value(name, args, kwargs)):.4f}"
         print(line)
         for i, g in zip(argnums, grads):
-            head = f"    d/d{spec.argnames[i]:<11s}"
+            head = f"    d/d{spec.argnames[i]:<14s}"
             print(head + np.array2string(g, prefix=head))
 
 

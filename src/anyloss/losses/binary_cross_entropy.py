@@ -130,4 +130,5 @@ SPEC = register_spec(LossSpec(
     summary="binary cross entropy of probabilities, logs clamped at -100; binary classification",
     functional=binary_cross_entropy,
     cls=BCELoss,
+    example=lambda xp: ((xp.asarray([0.8, 0.3, 0.6], dtype=xp.float64), xp.asarray([1.0, 0.0, 1.0], dtype=xp.float64)), {}),
 ))

@@ -129,4 +129,5 @@ SPEC = register_spec(LossSpec(
     summary="sigmoid + binary cross entropy on logits, stable log-sigmoid; multi-label classification",
     functional=binary_cross_entropy_with_logits,
     cls=BCEWithLogitsLoss,
+    example=lambda xp: ((xp.asarray([1.5, -0.3, 0.2], dtype=xp.float64), xp.asarray([1.0, 0.0, 1.0], dtype=xp.float64)), {}),
 ))

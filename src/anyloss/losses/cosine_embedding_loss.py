@@ -168,4 +168,5 @@ SPEC = register_spec(LossSpec(
     summary="1 - cos for similar pairs, max(0, cos - margin) for dissimilar; embeddings",
     functional=cosine_embedding_loss,
     cls=CosineEmbeddingLoss,
+    example=lambda xp: ((xp.asarray([[1.0, 0.0], [1.0, 1.0]], dtype=xp.float64), xp.asarray([[1.0, 1.0], [0.0, 1.0]], dtype=xp.float64), xp.asarray([1.0, -1.0], dtype=xp.float64)), {}),
 ))

@@ -142,4 +142,5 @@ SPEC = register_spec(LossSpec(
     summary="0.5 (log var + (x - y)^2 / var); regression with predicted variance",
     functional=gaussian_nll_loss,
     cls=GaussianNLLLoss,
+    example=lambda xp: ((xp.asarray([0.0, 1.0], dtype=xp.float64), xp.asarray([1.0, 1.0], dtype=xp.float64), xp.asarray([1.0, 4.0], dtype=xp.float64)), {}),
 ))

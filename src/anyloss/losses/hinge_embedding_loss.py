@@ -97,4 +97,5 @@ SPEC = register_spec(LossSpec(
     summary="x if y = 1, max(0, margin - x) if y = -1; distance-based similarity",
     functional=hinge_embedding_loss,
     cls=HingeEmbeddingLoss,
+    example=lambda xp: ((xp.asarray([[1.0, 0.8, 0.5]], dtype=xp.float64), xp.asarray([[1.0, 1.0, -1.0]], dtype=xp.float64)), {}),
 ))

@@ -112,4 +112,5 @@ SPEC = register_spec(LossSpec(
     summary="squared below delta, delta-scaled absolute above; robust regression",
     functional=huber_loss,
     cls=HuberLoss,
+    example=lambda xp: ((xp.ones((2, 2), dtype=xp.float64), xp.asarray([[0.0, 1.0], [2.0, 3.0]], dtype=xp.float64)), {}),
 ))

@@ -152,4 +152,5 @@ SPEC = register_spec(LossSpec(
     summary="y (log y - x), x log-probabilities; distribution matching",
     functional=kl_div,
     cls=KLDivLoss,
+    example=lambda xp: ((xp.log(xp.asarray([[0.5, 0.5]], dtype=xp.float64)), xp.asarray([[0.25, 0.75]], dtype=xp.float64)), {'reduction': 'batchmean'}),
 ))

@@ -106,4 +106,5 @@ SPEC = register_spec(LossSpec(
     summary="absolute error |x - y|; robust regression",
     functional=l1_loss,
     cls=L1Loss,
+    example=lambda xp: ((xp.ones((2, 2), dtype=xp.float64), xp.asarray([[0.0, 1.0], [2.0, 3.0]], dtype=xp.float64)), {}),
 ))

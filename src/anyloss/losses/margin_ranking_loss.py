@@ -93,4 +93,5 @@ SPEC = register_spec(LossSpec(
     summary="max(0, -y (x1 - x2) + margin); pairwise ranking",
     functional=margin_ranking_loss,
     cls=MarginRankingLoss,
+    example=lambda xp: ((xp.asarray([1.0, 2.0], dtype=xp.float64), xp.asarray([2.0, 0.0], dtype=xp.float64), xp.asarray([1.0, 1.0], dtype=xp.float64)), {'margin': 0.5}),
 ))

@@ -154,4 +154,5 @@ SPEC = register_spec(LossSpec(
     summary="Poisson negative log likelihood, optional Stirling term; count regression",
     functional=poisson_nll_loss,
     cls=PoissonNLLLoss,
+    example=lambda xp: ((xp.asarray([0.0, 1.0], dtype=xp.float64), xp.asarray([1.0, 3.0], dtype=xp.float64)), {}),
 ))

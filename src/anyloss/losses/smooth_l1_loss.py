@@ -96,4 +96,5 @@ SPEC = register_spec(LossSpec(
     summary="squared below beta, absolute above; robust regression (Fast R-CNN)",
     functional=smooth_l1_loss,
     cls=SmoothL1Loss,
+    example=lambda xp: ((xp.ones((2, 2), dtype=xp.float64), xp.asarray([[0.0, 1.0], [2.0, 3.0]], dtype=xp.float64)), {}),
 ))

@@ -86,4 +86,5 @@ SPEC = register_spec(LossSpec(
     summary="logistic loss log(1 + exp(-y x)) for labels in {1, -1}; binary classification",
     functional=soft_margin_loss,
     cls=SoftMarginLoss,
+    example=lambda xp: ((xp.asarray([[0.3, 0.7], [0.5, 0.5]], dtype=xp.float64), xp.asarray([[-1.0, 1.0], [1.0, -1.0]], dtype=xp.float64)), {}),
 ))

@@ -124,4 +124,5 @@ SPEC = register_spec(LossSpec(
     summary="max(0, margin + d(a, p) - d(a, n)) with p-norm distances; metric learning",
     functional=triplet_margin_loss,
     cls=TripletMarginLoss,
+    example=lambda xp: ((xp.asarray([[0.0, 0.0]], dtype=xp.float64), xp.asarray([[0.0, 1.0]], dtype=xp.float64), xp.asarray([[3.0, 0.0]], dtype=xp.float64)), {'margin': 3.0}),
 ))

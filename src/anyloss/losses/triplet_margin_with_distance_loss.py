@@ -139,6 +139,7 @@ SPEC = register_spec(LossSpec(
     summary="max(0, margin + d(a, p) - d(a, n)) with any distance d; metric learning",
     functional=triplet_margin_with_distance_loss,
     cls=TripletMarginWithDistanceLoss,
+    example=lambda xp: ((xp.asarray([[0.0, 0.0]], dtype=xp.float64), xp.asarray([[0.0, 1.0]], dtype=xp.float64), xp.asarray([[3.0, 0.0]], dtype=xp.float64)), {'margin': 3.0}),
     # A plain callable has no vjp: PyTorch autograd or jax.grad differentiate it themselves.
     gradient_for=lambda options: options["distance_function"].vjp is not None,
 ))

@@ -1,0 +1,29 @@
+"""Every loss's worked example (the demo's, the docs') agrees with PyTorch, and the demo runs."""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import anyloss
+from helpers import check_against_torch
+
+SPECS = anyloss.losses()
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_example_matches_torch(name):
+    spec = SPECS[name]
+    assert spec.example is not None, f"{name} has no worked example"
+    args, kwargs = spec.example(np)
+    check_against_torch(name, args, kwargs, np)
+
+
+def test_quickstart_runs(capsys):
+    runpy.run_path(str(Path(__file__).parents[1] / "examples" / "quickstart.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    for name in SPECS:
+        assert name in out
