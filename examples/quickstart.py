@@ -25,7 +25,11 @@ def torch_value(name, args, kwargs):
 
 
 def main():
-    np.set_printoptions(precision=4, suppress=True)
+    with np.printoptions(precision=4, suppress=True):
+        show_all()
+
+
+def show_all():
     print(f"anyloss {anyloss.__version__} on NumPy {np.__version__}"
           + (f", PyTorch {torch.__version__} alongside" if torch else " (install torch to compare)"))
     for name, spec in anyloss.losses().items():
