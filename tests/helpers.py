@@ -11,6 +11,7 @@ import inspect
 import re
 import warnings
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,9 +39,79 @@ def to_torch(x) -> torch.Tensor:
     return torch.from_numpy(np.array(to_numpy(x), copy=True))
 
 
+def backend_of(xp) -> str:
+    """'torch', 'jax', 'dask' or 'numpy' (NumPy, array-api-strict: no autodiff, eager)."""
+    import array_api_compat as c
+
+    for name in ("torch", "jax", "dask"):
+        if getattr(c, f"is_{name}_namespace")(xp):
+            return name
+    return "numpy"
+
+
 def to_xp(xp, a):
-    """A NumPy test input as an array of the backend under test."""
-    return xp.asarray(a) if isinstance(a, np.ndarray) else a
+    """A NumPy test input as an array of the backend under test. On Dask it is
+    split in two chunks along every axis longer than 1, so that every
+    reduction, and every global denominator, crosses chunk boundaries. (An
+    empty array stays one chunk: Dask cannot reshape an empty array of
+    several chunks.)"""
+    if not isinstance(a, np.ndarray):
+        return a
+    if backend_of(xp) == "dask":
+        import dask.array as da
+
+        return da.from_array(a, chunks=tuple(max(1, -(-n // 2)) for n in a.shape) if a.size else -1)
+    return xp.asarray(a)
+
+
+@contextmanager
+def no_compute(xp):
+    """On Dask, fail if anything is computed inside the block: building a
+    loss and its gradient must stay lazy. A no-op on other backends."""
+    if backend_of(xp) != "dask":
+        yield
+        return
+    import dask
+
+    def forbid(*args, **kwargs):
+        raise AssertionError("a Dask graph was computed while the loss was being built")
+
+    with dask.config.set(scheduler=forbid):
+        yield
+
+
+def value_and_pullback(xp, f, arrays, diff):
+    """``f(*arrays)`` and a pullback ``ct -> gradients of arrays[i] for i in diff``,
+    through each backend's own autodiff: ``.backward()`` on PyTorch tensors
+    with ``requires_grad`` (filling ``.grad``), ``jax.vjp`` on JAX (the
+    ``custom_vjp`` bridge), and ``anyloss.vjp`` on the backends without autodiff."""
+    backend = backend_of(xp)
+    if not diff:
+        return f(*arrays), None
+    if backend == "torch":
+        arrays = list(arrays)
+        for i in diff:
+            arrays[i] = arrays[i].detach().requires_grad_(True)
+        out = f(*arrays)
+        assert out.requires_grad, "the result of tensors with requires_grad is not attached to autograd"
+
+        def pullback(ct):
+            out.backward(ct)
+            return tuple(arrays[i].grad for i in diff)
+
+        return out, pullback
+    if backend == "jax":
+        import jax
+
+        def g(*d):
+            full = list(arrays)
+            for i, a in zip(diff, d):
+                full[i] = a
+            return f(*full)
+
+        out, vjp_fn = jax.vjp(g, *(arrays[i] for i in diff))
+        return out, vjp_fn
+    return anyloss.vjp(f, *arrays, argnums=tuple(diff))
 
 
 # --------------------------------------------------------------------------- test data
@@ -59,13 +130,17 @@ class Case:
 @dataclass
 class Error:
     """One bad-input test: anyloss must raise ``exc`` matching ``match`` (which
-    should name the argument). ``torch_raises``: PyTorch rejects it too."""
+    should name the argument). ``torch_raises``: PyTorch rejects it too.
+    ``needs_values``: the check reads the arrays' values, so it runs on
+    concrete arrays only; on lazy Dask arrays and under ``jax.jit`` it is
+    skipped (the call must then neither raise nor compute)."""
 
     id: str
     make: Callable
     exc: type
     match: str
     torch_raises: bool = True
+    needs_values: bool = False
 
 
 def cases(*cs: Case):
@@ -186,12 +261,9 @@ def check_against_torch(name: str, args: tuple, kwargs: dict, xp, *, grads: bool
 
     diff = [i for i, ((_, pname), a) in enumerate(zip(slots, arrays))
             if pname in differentiable and xp.isdtype(a.dtype, "real floating")]
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, no_compute(xp):
         warnings.simplefilter("always")
-        if grads and diff:
-            out, pullback = anyloss.vjp(f, *arrays, argnums=tuple(diff))
-        else:
-            out = f(*arrays)
+        out, pullback = value_and_pullback(xp, f, arrays, diff if grads else [])
     a_warnings = [str(w.message) for w in caught if not issubclass(w.category, RuntimeWarning)]
     assert sorted(set(a_warnings)) == sorted(set(t_warnings)), "warnings differ from PyTorch's"
 
@@ -209,20 +281,37 @@ def check_against_torch(name: str, args: tuple, kwargs: dict, xp, *, grads: bool
         f"differentiable arguments: anyloss {[names[i] for i in diff]}, torch {[names[i] for i in torch_diff]}"
     if not diff:
         return
-    a_grads = pullback(xp.asarray(to_numpy(ct)) if ct.ndim else xp.ones_like(out))
+    with no_compute(xp):
+        a_grads = pullback(xp.asarray(to_numpy(ct)) if ct.ndim else xp.ones_like(out))
     for i, g in zip(diff, a_grads):
         assert array_api_compat.array_namespace(g) is array_api_compat.array_namespace(arrays[0])
         assert_close(g, t_grads[i], f"{name} gradient of `{names[i]}`", **tol)
 
 
-def check_error(name: str, args: tuple, kwargs: dict, xp, exc: type, match: str, torch_raises: bool = True):
-    """anyloss raises ``exc`` with a message matching ``match``; PyTorch raises too."""
+def check_error(name: str, args: tuple, kwargs: dict, xp, exc: type, match: str, torch_raises: bool = True,
+                needs_values: bool = False):
+    """anyloss raises ``exc`` with a message matching ``match``; PyTorch raises too.
+    A check that ``needs_values`` is skipped where values cannot be read: on
+    Dask the call stays lazy and raises nothing, and under ``jax.jit`` it traces."""
     arrays_args = tuple(to_xp(xp, a) for a in args)
     arrays_kwargs = {k: to_xp(xp, v) for k, v in kwargs.items()}
+
+    def call():
+        return getattr(AF, name)(*arrays_args, **arrays_kwargs)
+
+    backend = backend_of(xp)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with pytest.raises(exc, match=match):
-            getattr(AF, name)(*arrays_args, **arrays_kwargs)
+        if needs_values and backend == "dask":
+            with no_compute(xp):
+                call()
+        else:
+            with pytest.raises(exc, match=match):
+                call()
+        if needs_values and backend == "jax":
+            import jax
+
+            jax.jit(call)()
         if torch_raises:
             t_args = tuple(to_torch(a) if isinstance(a, np.ndarray) else a for a in args)
             t_kwargs = {k: to_torch(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
@@ -239,7 +328,7 @@ def run_case(name, case: Case, xp, dtype, seed: int = 0):
 def run_error(name, error: Error, xp):
     rng = np.random.default_rng(0)
     args, kwargs = error.make(rng, np.dtype("float64"))
-    check_error(name, args, kwargs, xp, error.exc, error.match, error.torch_raises)
+    check_error(name, args, kwargs, xp, error.exc, error.match, error.torch_raises, error.needs_values)
 
 
 def finite_difference_grad(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:

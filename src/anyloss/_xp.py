@@ -17,8 +17,13 @@ def size(x) -> int:
 
 
 def item(x):
-    """A Python scalar from a 0-d array."""
-    return x.item() if hasattr(x, "item") else float(x)
+    """A Python scalar (bool, int or float, as the dtype) from a 0-d array."""
+    if hasattr(x, "item"):
+        return x.item()
+    xp = _compat.array_namespace(x)  # array-api-strict: no .item()
+    if x.dtype == xp.bool:
+        return bool(x)
+    return int(x) if xp.isdtype(x.dtype, "integral") else float(x)
 
 
 def zero_dim(xp, x):
@@ -83,10 +88,54 @@ def sigmoid(xp, x):
 
 def is_lazy(x) -> bool:
     """True when ``x``'s values cannot be read without tracing or computing
-    (JAX arrays, Dask): the test ``_checks.check_values`` uses to skip. A loss
-    whose static sizes depend on values (``ctc_loss``'s longest concatenated
-    target) falls back to a static bound then."""
+    (JAX tracers under ``jit``/``grad``/``vmap``, Dask arrays): the test
+    ``_checks.check_values`` uses to skip. A loss whose static sizes depend on
+    values (``ctc_loss``'s longest concatenated target) falls back to a static
+    bound then.
+
+    array-api-compat calls every JAX array lazy; a concrete one (an eager
+    ``jax.Array``, not a tracer) is read like a NumPy array here, so eager JAX
+    calls get every value check."""
+    if _compat.is_jax_array(x):
+        from jax.core import Tracer  # jax is imported already: x is one of its arrays
+
+        return isinstance(x, Tracer)
     return _compat.is_lazy_array(x)
+
+
+def read(x):
+    """The Python scalar of the 0-d array ``x``, or None when it cannot be read
+    without tracing or computing (see :func:`is_lazy`). A value computed from a
+    concrete JAX array inside ``jit`` is a tracer, so the test is on ``x``."""
+    return None if is_lazy(x) else item(x)
+
+
+def scan(xp, step, init, xs, *, reverse=False, axis=0):
+    """A recurrence over time: ``carry = step(carry, *x_t)`` for each ``t`` along
+    the leading axis of the arrays ``xs`` (last to first with ``reverse``).
+    Returns ``init`` and every carry stacked along ``axis`` in time order
+    (``init`` first, or last with ``reverse``).
+
+    A Python loop, except on JAX: there ``jax.lax.scan`` traces ``step`` once,
+    where a loop would unroll T steps into the traced program (slow to trace
+    and compile under ``jit``, ``grad`` and the custom_vjp bridge)."""
+    if _compat.is_jax_namespace(xp):
+        from jax import lax
+
+        def body(carry, x):
+            carry = step(carry, *x)
+            return carry, carry
+
+        _, ys = lax.scan(body, init, tuple(xs), reverse=reverse)
+        first = xp.expand_dims(init, axis=0)
+        ys = xp.concat([ys, first] if reverse else [first, ys], axis=0)
+        return xp.moveaxis(ys, 0, axis)
+    n = xs[0].shape[0]
+    carry, out = init, [init]
+    for t in (range(n - 1, -1, -1) if reverse else range(n)):
+        carry = step(carry, *(x[t, ...] for x in xs))
+        out.append(carry)
+    return xp.stack(out[::-1] if reverse else out, axis=axis)
 
 
 def index_dtype(xp, x=None):

@@ -92,7 +92,7 @@ ERRORS = [
     Error("reduction", with_options(_xyv((3,)), reduction="avg"), ValueError, re_arg("reduction")),
     Error("reduction-batchmean", with_options(_xyv((3,)), reduction="batchmean"), ValueError, re_arg("reduction")),
     Error("negative-var", lambda rng, dt: ((rand(rng, (3,), dt), rand(rng, (3,), dt), np.array([1.0, -1e-9, 1.0])),
-                                           {}), ValueError, re_arg("var")),
+                                           {}), ValueError, re_arg("var"), needs_values=True),
     Error("negative-float-var", _float_var(-0.5), ValueError, re_arg("var")),
     Error("int-var", _float_var(1), TypeError, re_arg("var")),
     Error("bool-var", _float_var(True), TypeError, re_arg("var")),

@@ -96,10 +96,10 @@ ERRORS = [
     Error("bool-target", lambda rng, dt: ((rand(rng, (2, 4), dt), np.array([True, False])), {}), TypeError,
           re_arg("target")),
     Error("target-too-big", lambda rng, dt: ((rand(rng, (3, 4), dt), np.array([0, 4, 2])), {}), ValueError,
-          re_arg("target")),
+          re_arg("target"), needs_values=True),
     Error("target-negative", lambda rng, dt: ((rand(rng, (3, 4), dt), np.array([0, -1, 2])), {}), ValueError,
-          re_arg("target")),
-    Error("target-range-1d", lambda rng, dt: ((rand(rng, (4,), dt), np.array(4)), {}), ValueError, re_arg("target")),
+          re_arg("target"), needs_values=True),
+    Error("target-range-1d", lambda rng, dt: ((rand(rng, (4,), dt), np.array(4)), {}), ValueError, re_arg("target"), needs_values=True),
     Error("target-short", _xt((3, 4), (2,)), ValueError, re_arg("target")),
     Error("target-2d", _xt((3, 4), (3, 1)), ValueError, re_arg("target")),
     Error("target-0d-batch", lambda rng, dt: ((rand(rng, (3, 4), dt), np.array(1)), {}), ValueError,
@@ -138,8 +138,6 @@ def test_worked_example():
 @pytest.mark.parametrize("tdtype", ["int8", "uint8", "int16", "int32", "uint64"])
 def test_any_integer_target(xp, tdtype):
     # PyTorch takes only int64 class indices; anyloss takes any integer dtype and gives int64's result.
-    if tdtype == "uint64" and xp.__name__.endswith("torch"):
-        pytest.skip("PyTorch tensors of uint64 lack comparison kernels")
     rng = np.random.default_rng(0)
     x, t = rand(rng, (5, 4), np.float64), rng.integers(0, 4, size=5)
     w = rand(rng, (4,), np.float64, 0, 2)

@@ -79,10 +79,10 @@ def _bad_target(t, shape=(2, 4)):
 
 ERRORS = [
     Error("reduction", with_options(_xt((3, 4)), reduction="avg"), ValueError, re_arg("reduction")),
-    Error("target-too-big", _bad_target([[0, 4, -1, 0], [0, -1, 0, 0]]), ValueError, re_arg("target")),
-    Error("target-minus-2", _bad_target([[0, -2, 1, 0], [0, -1, 0, 0]]), ValueError, re_arg("target")),
-    Error("target-bad-after-pad", _bad_target([[0, -1, 7, 0], [0, -1, 0, 0]]), ValueError, re_arg("target")),
-    Error("target-range-1d", _bad_target([0, 4, -1, 0], (4,)), ValueError, re_arg("target")),
+    Error("target-too-big", _bad_target([[0, 4, -1, 0], [0, -1, 0, 0]]), ValueError, re_arg("target"), needs_values=True),
+    Error("target-minus-2", _bad_target([[0, -2, 1, 0], [0, -1, 0, 0]]), ValueError, re_arg("target"), needs_values=True),
+    Error("target-bad-after-pad", _bad_target([[0, -1, 7, 0], [0, -1, 0, 0]]), ValueError, re_arg("target"), needs_values=True),
+    Error("target-range-1d", _bad_target([0, 4, -1, 0], (4,)), ValueError, re_arg("target"), needs_values=True),
     Error("float-target", lambda rng, dt: ((rand(rng, (2, 3), dt), np.zeros((2, 3))), {}), TypeError,
           re_arg("target")),
     Error("target-shape", _xt((3, 4), (4, 3)), ValueError, re_arg("target")),

@@ -41,7 +41,9 @@ def _make(spec, xp, reduction, options):
         return tuple(out)
 
     loss.defvjp(loss_fwd, loss_bwd)
-    return loss
+    # Compiled as a whole: called eagerly, JAX would otherwise run (and compile)
+    # the traced forward op by op. Under an outer `jit` this inlines.
+    return jax.jit(loss)
 
 
 @functools.lru_cache(maxsize=256)

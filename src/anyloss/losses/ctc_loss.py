@@ -19,7 +19,7 @@ from .._checks import (
 from .._module import Loss
 from .._reduction import check_reduction
 from .._spec import LossSpec, register_spec
-from .._xp import device, is_lazy, item, size
+from .._xp import device, is_lazy, read, scan, size
 
 _NEG_INF = float("-inf")
 
@@ -141,11 +141,11 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
         check_values(xp, "target_lengths", tl, lambda v: v <= s_max, f"be <= {s_max}, the padded length of `targets`")
     else:
         s_max = targets.shape[0]
-        if not is_lazy(tl):
-            total = int(item(xp.sum(tl)))
+        total = read(xp.sum(tl))
+        if total is not None:  # else (lazy lengths) the static bound: the concatenated length
             if total != s_max:
                 fail(ValueError, "target_lengths", f"sum to {s_max}, the length of the concatenated `targets`", total)
-            s_max = int(item(xp.max(tl)))
+            s_max = int(read(xp.max(tl)))
     _check_labels(xp, targets, tl, c, blank)
     return SPEC.apply(
         xp, (log_probs, targets, input_lengths, target_lengths), reduction,
@@ -172,14 +172,14 @@ def _check_labels(xp, targets, tl, c, blank):
         counted = xp.reshape(xp.arange(t.shape[1], device=device(t)), (1, -1)) < xp.reshape(tl, (-1, 1))
     else:
         counted = xp.ones(t.shape, dtype=xp.bool, device=device(t))
-    if not bool(xp.any(counted)):
+    kept = xp.where(counted, t, xp.full_like(t, blank))
+    lo, hi = read(xp.min(kept)), read(xp.max(kept))
+    if lo is None:  # a concrete JAX array under `jit`: unreadable, as a lazy one
         return
-    lo = item(xp.min(xp.where(counted, t, xp.full_like(t, blank))))
-    hi = item(xp.max(xp.where(counted, t, xp.full_like(t, blank))))
     if lo < 0 or hi >= c:
         fail(ValueError, "targets", f"hold class indices in [0, {c}) within `target_lengths`",
              f"labels in [{lo}, {hi}]")
-    n_blank = int(item(xp.sum(xp.astype(counted & (t == blank), xp.int64))))
+    n_blank = int(read(xp.sum(xp.astype(counted & (t == blank), xp.int64))))
     if n_blank:
         fail(ValueError, "targets", f"not contain the blank label {blank} within `target_lengths`",
              f"{n_blank} blank label(s)")
@@ -238,13 +238,12 @@ def _fwd(xp, log_probs, targets, input_lengths, target_lengths, *, blank, zero_i
     sentinel = xp.full_like(s_idx, k)
     one_back = xp.where((s_idx >= 1) & (s_idx < k), s_idx - 1, sentinel)
     reads = xp.reshape(xp.stack([row * k1 + one_back, row * k1 + xp.where(skip, s_idx - 2, sentinel)]), (-1,))
-    alpha = xp.where(s_idx < 2, lp_ext[0, ...], ninf)
-    alphas = [alpha]
-    for t in range(1, t_max):
+    def step(alpha, lp_t):
         prev = xp.reshape(xp.take(xp.reshape(alpha, (-1,)), reads), (2, n, k1))
-        alpha = _log_add3(xp, alpha, prev[0, ...], prev[1, ...], lp_ext[t, ...], zero, one)
-        alphas.append(alpha)
-    alphas = xp.stack(alphas, axis=1)  # (N, T, K + 1), the layout the backward's matmul wants
+        return _log_add3(xp, alpha, prev[0, ...], prev[1, ...], lp_t, zero, one)
+
+    alpha0 = xp.where(s_idx < 2, lp_ext[0, ...], ninf)
+    alphas = scan(xp, step, alpha0, (lp_ext[1:, ...],), axis=1)  # (N, T, K + 1), the layout the backward's matmul wants
 
     # Eq. (8): p(l|x) = alpha_{T-1}(2S) + alpha_{T-1}(2S-1) at the sample's last
     # frame T_n - 1 (only the first term for an empty target).
@@ -333,14 +332,12 @@ def _bwd(xp, res, g, *, blank, zero_infinity, max_target_length, mean_over_lengt
     one_ahead = xp.clip(s_idx + 1, max=k1 - 1)
     sentinel = xp.full_like(s_idx, k1 - 1)
     reads = xp.reshape(xp.stack([row * k1 + one_ahead, row * k1 + xp.where(skip_back, two_ahead, sentinel)]), (-1,))
-    beta = start[t_max - 1, ...]
-    betas = [beta]
-    for t in range(t_max - 2, -1, -1):
+    def step(beta, lp_t, recurse_t, start_t):
         nxt = xp.reshape(xp.take(xp.reshape(beta, (-1,)), reads), (2, n, k1))
-        rec = _log_add3(xp, beta, nxt[0, ...], nxt[1, ...], lp_ext[t, ...], zero, one)
-        beta = xp.where(recurse[t, ...], rec, start[t, ...])
-        betas.append(beta)
-    betas = xp.stack(betas[::-1], axis=1)  # (N, T, K + 1), as alphas
+        return xp.where(recurse_t, _log_add3(xp, beta, nxt[0, ...], nxt[1, ...], lp_t, zero, one), start_t)
+
+    betas = scan(xp, step, start[t_max - 1, ...], (lp_ext[:-1, ...], recurse[:-1, ...], start[:-1, ...]),
+                 reverse=True, axis=1)  # (N, T, K + 1), as alphas
 
     # Eq. (16): collect alpha_t(s) beta_t(s) over the positions s of each class
     # (PyTorch's `lcab`, in log space) for t < T_n (at T_n - 1 only the two end

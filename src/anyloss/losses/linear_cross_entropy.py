@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import numbers
 
+from array_api_compat import is_jax_array
+
 from .._call import gradient_wanted
 from .._checks import check_floating, describe, fail, namespace
 from .._module import ParameterLoss
@@ -142,9 +144,11 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     arrays = (input, linear_weight, target, linear_bias, weight)
     # The gradients are computed along with the loss when they will be asked
     # for, the reduction is a scalar, and values can be read (to check the
-    # cotangent in the backward); otherwise the backward recomputes.
+    # cotangent in the backward; not on JAX, whose bridge traces the forward);
+    # otherwise the backward recomputes.
     wanted = gradient_wanted(arrays)
-    precompute = reduction if reduction != "none" and wanted and not is_lazy(input) else None
+    readable = not is_lazy(input) and not is_jax_array(input)
+    precompute = reduction if reduction != "none" and wanted and readable else None
     eps = float(label_smoothing)
     if tuple(target.shape) == logits_shape:  # PyTorch's rule: the logits' shape means class probabilities
         if ignore_index is not None:
