@@ -152,18 +152,17 @@ def take_along(xp, x, index, axis):
     """``x`` picked at ``index`` along ``axis``: ``out[n, d] = x[n, index[n, d], d]``.
 
     ``index`` has ``x``'s shape without ``axis``, an integer dtype and values
-    in range. Costs memory in ``index``'s size only (no one-hot)."""
-    idx = xp.expand_dims(index, axis=axis)
+    in range. Costs memory in ``index``'s size only where the namespace has
+    ``take_along_axis``."""
     if hasattr(xp, "take_along_axis"):  # Array API 2024.12
+        idx = xp.expand_dims(index, axis=axis)
         return xp.squeeze(xp.take_along_axis(x, idx, axis=axis), axis=axis)
-    # Namespaces without it (array-api-compat 1.16's Dask): a 1-D `take` from the
-    # flattened array at the linear indices (outer * n + index) * inner + inner_offset.
-    outer, n, inner = math.prod(x.shape[:axis]), x.shape[axis], math.prod(x.shape[axis + 1:])
-    i = xp.reshape(index, (outer, inner))
-    rows = xp.reshape(xp.arange(outer, dtype=i.dtype, device=device(x)), (outer, 1))
-    cols = xp.reshape(xp.arange(inner, dtype=i.dtype, device=device(x)), (1, inner))
-    flat = xp.reshape((rows * n + i) * inner + cols, (-1,))
-    return xp.reshape(xp.take(xp.reshape(x, (-1,)), flat, axis=0), tuple(index.shape))
+    # Namespaces without it (array-api-compat 1.16's Dask): the sum of ``x`` over
+    # a one-hot mask of ``index``. Costs a pass over ``x`` instead of a gather, but
+    # it is blockwise, so a Dask array chunked along the batch stays chunk-local
+    # (a gather through flat indices would shuffle, and hold, far more than a chunk).
+    picked = xp.where(one_hot_mask(xp, index, x.shape[axis], axis), x, xp.zeros((), dtype=x.dtype, device=device(x)))
+    return xp.sum(picked, axis=axis)
 
 
 def one_hot_mask(xp, index, n, axis):
