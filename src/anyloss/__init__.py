@@ -7,6 +7,7 @@ classes live here, with ``value_and_grad``, ``grad``, ``vjp`` and the registry.
 
 from . import functional
 from ._autodiff import grad, value_and_grad, vjp
+from ._register import register, unregister
 from ._spec import LossSpec, losses
 from .losses import HuberLoss, L1Loss, MSELoss, SmoothL1Loss, SoftMarginLoss
 from .losses import BCELoss, BCEWithLogitsLoss, PoissonNLLLoss
@@ -22,7 +23,7 @@ from .losses import AdaptiveLogSoftmaxWithLoss
 __version__ = "0.1.0"
 
 __all__ = [
-    "functional", "grad", "value_and_grad", "vjp", "LossSpec", "losses",
+    "functional", "grad", "value_and_grad", "vjp", "LossSpec", "losses", "register", "unregister",
     "L1Loss", "MSELoss", "SmoothL1Loss", "HuberLoss", "SoftMarginLoss",
     "BCELoss", "BCEWithLogitsLoss", "PoissonNLLLoss",
     "GaussianNLLLoss", "KLDivLoss", "MarginRankingLoss", "HingeEmbeddingLoss",

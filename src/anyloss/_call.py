@@ -61,7 +61,7 @@ def backward(rec: Record, g):
     if rec.spec.bwd is None:
         raise ValueError(
             f"`{rec.spec.name}` has no analytic gradient; differentiate it on a backend with autograd "
-            "(PyTorch tensors with requires_grad, or jax.grad) or register it with a `bwd`"
+            "(PyTorch tensors with requires_grad, or jax.grad) or give it one (anyloss.register(..., gradient=...))"
         )
     g_loss, g_divisor = reduce_vjp(xp, g, rec.reduction, rec.loss, rec.divisor)
     extra = {} if rec.divisor is None else {"g_divisor": g_divisor}
