@@ -75,13 +75,27 @@ def sum_to_shape(xp, g, shape):
     return xp.reshape(g, shape)
 
 
+def _half_dtype(xp, x):
+    """``x``'s dtype if it is float16 or bfloat16, else None. PyTorch's CPU kernels
+    for sigmoid, softplus and log_sigmoid compute those in float32 and round once;
+    op by op in half precision, 1 + exp(-|x|) alone loses the bits that matter."""
+    halves = [getattr(xp, n) for n in ("float16", "bfloat16") if hasattr(xp, n)]
+    return x.dtype if any(x.dtype == h for h in halves) else None
+
+
 def softplus(xp, x):
     """log(1 + exp(x)) without overflow: max(x, 0) + log1p(exp(-|x|))."""
+    half = _half_dtype(xp, x)
+    if half is not None:
+        return xp.astype(softplus(xp, xp.astype(x, xp.float32)), half)
     return xp.maximum(x, 0.0) + xp.log1p(xp.exp(-xp.abs(x)))
 
 
 def sigmoid(xp, x):
     """1 / (1 + exp(-x)), computed from exp(-|x|) so that it never overflows."""
+    half = _half_dtype(xp, x)
+    if half is not None:
+        return xp.astype(sigmoid(xp, xp.astype(x, xp.float32)), half)
     e = xp.exp(-xp.abs(x))
     return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 

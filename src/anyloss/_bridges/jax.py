@@ -4,7 +4,12 @@ Options (reduction, margins, ignore_index, ...) are closed over and stay
 static; arrays are the function's arguments, so ``jax.jit``, ``jax.grad`` and
 ``jax.vmap`` work, and ``jax.grad`` uses the loss's analytic gradient.
 Forward-mode differentiation (``jax.jvp``, ``jax.jacfwd``) is not supported
-by ``custom_vjp``; JAX raises its own error for it.
+by ``custom_vjp``: a call under it raises a ``TypeError`` that says so and
+names the reverse-mode transformations to use. (Forward-over-reverse works:
+``jax.hessian`` differentiates the analytic gradient. Where the jvp reaches
+the loss only through an outer ``jax.jit``, or later, from ``jax.linearize``'s
+function, JAX raises its own "can't apply forward-mode autodiff (jvp) to a
+custom_vjp function".)
 """
 
 from __future__ import annotations
@@ -56,4 +61,12 @@ def apply(spec, xp, arrays, reduction, options):
         fn = _cached(spec, xp, reduction, tuple(sorted(options.items())))
     except TypeError:  # an unhashable option: build the function for this call only
         fn = _make(spec, xp, reduction, options)
-    return fn(*arrays)
+    try:
+        return fn(*arrays)
+    except TypeError as e:
+        if "forward-mode" not in str(e) or "custom_vjp" not in str(e):
+            raise
+        raise TypeError(
+            f"{spec.name}: anyloss gradients on JAX are reverse-mode (jax.custom_vjp): use jax.grad, "
+            "jax.vjp or jax.jacrev (jax.hessian works too), not jax.jvp, jax.jacfwd or jax.linearize"
+        ) from e
