@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 
 import anyloss
+from anyloss.cli import example_gradients
 
 try:
     import torch
@@ -37,18 +38,15 @@ def show_all():
             continue
         args, kwargs = spec.example(np)
         # Differentiate every floating array argument the loss has a gradient for.
-        argnums = tuple(i for i, a in enumerate(args)
-                        if isinstance(a, np.ndarray) and a.dtype.kind == "f" and i < len(spec.argnames)
-                        and spec.argnames[i] in spec.differentiable)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            value, grads = anyloss.value_and_grad(spec.functional, argnums=argnums)(*args, **kwargs)
-            line = f"{name:34s} anyloss {float(value):.4f}"
-            if torch is not None:
+        value, grads = example_gradients(spec, args, kwargs)
+        line = f"{name:34s} anyloss {float(value):.4f}"
+        if torch is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
                 line += f"   torch {float(torch_value(name, args, kwargs)):.4f}"
         print(line)
-        for i, g in zip(argnums, grads):
-            head = f"    d/d{spec.argnames[i]:<14s}"
+        for argname, g in grads.items():
+            head = f"    d/d{argname:<14s}"
             print(head + np.array2string(g, prefix=head))
 
 
