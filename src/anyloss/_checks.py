@@ -33,18 +33,24 @@ def describe(x) -> str:
     return f"{type(x).__name__} {x!r}"
 
 
-def namespace(**arrays):
-    """The array namespace shared by the named arrays (``None`` entries ignored).
+# Array arguments that may be None ("not given"); None for any other is a TypeError.
+OPTIONAL_ARRAYS = frozenset({"weight", "pos_weight", "linear_bias"})
 
-    Raises ``TypeError`` naming the argument that is not an array, or the
-    arguments that come from different array libraries.
+
+def namespace(**arrays):
+    """The array namespace shared by the named arrays (``None`` entries of the
+    optional arrays, ``OPTIONAL_ARRAYS``, ignored).
+
+    Raises ``TypeError`` naming the argument that is not an array, the
+    arguments that come from different array libraries, or an array whose
+    dtype is not real (complex, object, string, datetime: no loss takes them).
     """
-    given = {k: v for k, v in arrays.items() if v is not None}
+    given = {k: v for k, v in arrays.items() if v is not None or k not in OPTIONAL_ARRAYS}
     for name, x in given.items():
         if not _compat.is_array_api_obj(x):
             fail(TypeError, name, "be an array (NumPy, PyTorch, JAX, Dask, CuPy or array-api-strict)", describe(x))
     try:
-        return _compat.array_namespace(*given.values())
+        xp = _compat.array_namespace(*given.values())
     except TypeError:
         libs = {k: type(v).__module__.split(".")[0] + "." + type(v).__name__ for k, v in given.items()}
         first = next(iter(libs))
@@ -52,6 +58,10 @@ def namespace(**arrays):
             if lib != libs[first]:
                 fail(TypeError, name, f"come from the same array library as `{first}` ({libs[first]})", lib)
         raise
+    for name, x in given.items():
+        if not xp.isdtype(x.dtype, ("bool", "integral", "real floating")):
+            fail(TypeError, name, "have a real dtype (boolean, integer or floating-point)", x.dtype)
+    return xp
 
 
 def check_floating(xp, name: str, x) -> None:

@@ -14,6 +14,7 @@ from typing import NamedTuple
 import array_api_compat as _compat
 import numpy as _np  # ParameterLoss draws initial parameters with numpy.random
 
+from ._checks import describe, fail
 from ._reduction import legacy_reduction
 
 
@@ -85,7 +86,10 @@ class ParameterLoss(Loss):
         super().__init__(None, None, reduction)
         if xp is None:
             from array_api_compat import numpy as xp
-        xp = _compat.array_namespace(xp.zeros(()))  # a bare `numpy`/`torch` module works too
+        try:
+            xp = _compat.array_namespace(xp.zeros(()))  # a bare `numpy`/`torch` module works too
+        except (AttributeError, TypeError):
+            fail(TypeError, "xp", "be an array namespace (numpy, torch, jax.numpy, ...) or None", describe(xp))
         if dtype is None:
             dtype = xp.float32
         elif isinstance(dtype, str):

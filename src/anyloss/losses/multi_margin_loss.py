@@ -126,8 +126,10 @@ class MultiMarginLoss(WeightedLoss):
         super().__init__(weight, size_average, reduce, reduction)
         if not (isinstance(p, numbers.Real) and p in (1, 2)):
             fail(ValueError, "p", "be 1 or 2", describe(p))
-        if weight is not None and weight.ndim != 1:
-            fail(ValueError, "weight", "be None or 1-D", f"shape {tuple(weight.shape)}")
+        if weight is not None:
+            namespace(weight=weight)  # an array (TypeError otherwise)
+            if weight.ndim != 1:
+                fail(ValueError, "weight", "be None or 1-D", f"shape {tuple(weight.shape)}")
         self.p = p
         self.margin = margin
 
