@@ -426,5 +426,16 @@ def legacy_class(cls, reduction, *args, **kwargs):
     return loss
 
 
+# The property (hypothesis) tests run on NumPy and on PyTorch tensors (through
+# the autograd bridge): ``@HYPOTHESIS_BACKENDS`` gives the test an ``hxp`` name.
+HYPOTHESIS_BACKENDS = pytest.mark.parametrize("hxp", ["numpy", "torch"])
+
+
+def hypothesis_namespace(hxp: str):
+    import importlib
+
+    return importlib.import_module(f"array_api_compat.{hxp}")
+
+
 DTYPES = ("float32", "float64")
 REDUCTIONS = ("none", "mean", "sum")

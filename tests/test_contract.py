@@ -32,7 +32,7 @@ import pytest
 
 import anyloss
 from conftest import _SELECTED, Backend
-from helpers import backend_of, check_against_torch, no_compute, to_numpy, to_torch, to_xp, torch
+from helpers import backend_of, check_against_torch, no_compute, to_torch, to_xp, torch
 
 TF = torch.nn.functional
 LOSSES = anyloss.losses()

@@ -71,22 +71,20 @@ class RegisteredLoss:
         def fwd(xp, *arrays, **options):
             return forward(xp, *arrays, **options), arrays
 
-        bwd = None
-        if self._gradient is not None:
-            gradient, where = self._gradient, [argnames.index(d) for d in self.differentiable]
+        gradient, where = self._gradient, [argnames.index(d) for d in self.differentiable]
 
-            def bwd(xp, res, g, **options):
-                cts = gradient(xp, g, *res, **options)
-                cts = (cts,) if not isinstance(cts, (tuple, list)) else tuple(cts)
-                if len(cts) != len(where):
-                    raise ValueError(f"the gradient of `{self.name}` must return one cotangent per differentiable "
-                                     f"argument {self.differentiable}; got {len(cts)}")
-                out = [None] * len(argnames)
-                for i, ct in zip(where, cts):
-                    out[i] = None if res[i] is None else ct
-                return tuple(out)
+        def bwd(xp, res, g, **options):
+            cts = gradient(xp, g, *res, **options)
+            cts = (cts,) if not isinstance(cts, (tuple, list)) else tuple(cts)
+            if len(cts) != len(where):
+                raise ValueError(f"the gradient of `{self.name}` must return one cotangent per differentiable "
+                                 f"argument {self.differentiable}; got {len(cts)}")
+            out = [None] * len(argnames)
+            for i, ct in zip(where, cts):
+                out[i] = None if res[i] is None else ct
+            return tuple(out)
 
-        return LossSpec(name=self.name, fwd=fwd, bwd=bwd, argnames=argnames, differentiable=self.differentiable,
+        return LossSpec(name=self.name, fwd=fwd, bwd=None if gradient is None else bwd, argnames=argnames, differentiable=self.differentiable,
                         summary=summary, example=example, functional=self)
 
     def gradient(self, fn: Callable) -> Callable:

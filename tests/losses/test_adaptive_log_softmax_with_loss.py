@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import anyloss
-from helpers import assert_close, backend_of, no_compute, re_arg, to_numpy
+from helpers import HYPOTHESIS_BACKENDS, assert_close, backend_of, hypothesis_namespace, no_compute, re_arg, to_numpy
 
 torch = pytest.importorskip("torch")
 
@@ -404,8 +404,9 @@ def _configs(draw):
 @settings(max_examples=15, deadline=None)
 @given(cfg=_configs(), batch=st.sampled_from([None, 0, 1, 3, 12]), scale=st.sampled_from([1.0, 30.0]),
        dtype=st.sampled_from(["float32", "float64"]), seed=st.integers(0, 2**16))
-def test_random_configurations(cfg, batch, scale, dtype, seed):
-    from array_api_compat import numpy as xp
+@HYPOTHESIS_BACKENDS
+def test_random_configurations(hxp, cfg, batch, scale, dtype, seed):
+    xp = hypothesis_namespace(hxp)
 
     rng = np.random.default_rng(seed)
     x, t = _inputs(rng, cfg, batch, dtype)

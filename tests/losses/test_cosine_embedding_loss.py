@@ -9,6 +9,7 @@ from hypothesis.extra import numpy as hnp
 import anyloss
 import anyloss.functional as F
 from helpers import (
+    HYPOTHESIS_BACKENDS, hypothesis_namespace,
     Case, DTYPES, Error, REDUCTIONS, cases, check_against_torch, errors, legacy_class, rand, re_arg, run_case,
     run_error, signs, with_options,
 )
@@ -164,8 +165,9 @@ _Y = st.sampled_from([1.0, -1.0, 1.0, -1.0, 0.0, 2.0])
 @given(data=st.data(), dtype=st.sampled_from(DTYPES),
        reduction=st.sampled_from(REDUCTIONS), margin=st.sampled_from([0.0, 0.5, -0.5, 1.0]),
        batched=st.booleans())
-def test_random_against_torch(data, dtype, reduction, margin, batched):
-    from array_api_compat import numpy as xp
+@HYPOTHESIS_BACKENDS
+def test_random_against_torch(hxp, data, dtype, reduction, margin, batched):
+    xp = hypothesis_namespace(hxp)
 
     d = data.draw(st.integers(0, 5))
     shape = (data.draw(st.integers(0, 4)), d) if batched else (d,)

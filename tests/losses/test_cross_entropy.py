@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 import anyloss
 import anyloss.functional as F
 from helpers import (
+    HYPOTHESIS_BACKENDS, hypothesis_namespace,
     Case, DTYPES, Error, REDUCTIONS, cases, check_against_torch, class_targets, errors, rand, re_arg, run_case,
     run_error,
 )
@@ -64,7 +65,6 @@ def make_prob(shape_id, weight=False, tdtype=None, wdtype=None, **kw):
 
 # ----------------------------------------------------------------- class indices
 
-REDUCTIONS = ("none", "mean", "sum")
 CASES = [
     Case(f"{s}-{'w' if w else 'nw'}-ii{ii}-ls{ls}-{red}",
          make(s, weight=w, ignore_index=ii, label_smoothing=ls, reduction=red))
@@ -293,7 +293,8 @@ def test_worked_example():
     dtype=st.sampled_from(DTYPES),
     scale=st.sampled_from([1.0, 30.0, 1e4]),
 )
-def test_hypothesis(data, kdim, c, prob, weighted, ignore_index, label_smoothing, reduction, dtype, scale):
+@HYPOTHESIS_BACKENDS
+def test_hypothesis(hxp, data, kdim, c, prob, weighted, ignore_index, label_smoothing, reduction, dtype, scale):
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     n = data.draw(st.integers(0, 5))
     if kdim < 0:
@@ -305,7 +306,7 @@ def test_hypothesis(data, kdim, c, prob, weighted, ignore_index, label_smoothing
     kw = {"reduction": reduction, "label_smoothing": label_smoothing}
     if weighted:
         kw["weight"] = rand(rng, (c,), dtype, 0.0, 2.0)
-    from array_api_compat import numpy as xp
+    xp = hypothesis_namespace(hxp)
 
     if prob:
         check_against_torch(NAME, (x, rand(rng, xshape, dtype, 0.0, 1.0)), kw, xp, differentiable=PROB_DIFF)

@@ -4,13 +4,15 @@ import warnings
 from dataclasses import replace
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import anyloss
 import anyloss.functional as F
-from helpers import Case, Error, cases, check_against_torch, errors, re_arg, run_case, run_error
+from helpers import (
+    HYPOTHESIS_BACKENDS, hypothesis_namespace, Case, Error, cases, check_against_torch, errors, re_arg, run_case,
+    run_error,
+)
 
 NAME = "ctc_loss"
 
@@ -271,8 +273,9 @@ def _random_problem(draw):
 
 @settings(max_examples=25, deadline=None)
 @given(_random_problem())
-def test_random_against_torch(p):
-    from array_api_compat import numpy as xp
+@HYPOTHESIS_BACKENDS
+def test_random_against_torch(hxp, p):
+    xp = hypothesis_namespace(hxp)
 
     rng = np.random.default_rng(p["seed"])
     lp = rng.standard_normal((p["t"], p["n"], p["c"]))

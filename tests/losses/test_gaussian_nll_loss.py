@@ -9,6 +9,7 @@ from hypothesis.extra import numpy as hnp
 import anyloss
 import anyloss.functional as F
 from helpers import (
+    HYPOTHESIS_BACKENDS, hypothesis_namespace,
     Case, DTYPES, Error, REDUCTIONS, cases, check_against_torch, errors, rand, re_arg, run_case, run_error,
     with_options,
 )
@@ -157,8 +158,9 @@ _V = st.one_of(st.sampled_from([0.0, 1e-30, 1e-7, 1e-6, 1.0, 1e30]), st.floats(0
 @given(data=st.data(), dtype=st.sampled_from(DTYPES),
        reduction=st.sampled_from(REDUCTIONS), full=st.booleans(),
        eps=st.sampled_from([1e-6, 0.0, 1e-3, 0.5]), vform=st.sampled_from(["same", "drop-last", "one", "float"]))
-def test_random_against_torch(data, dtype, reduction, full, eps, vform):
-    from array_api_compat import numpy as xp
+@HYPOTHESIS_BACKENDS
+def test_random_against_torch(hxp, data, dtype, reduction, full, eps, vform):
+    xp = hypothesis_namespace(hxp)
 
     min_dims = 1 if vform in ("drop-last", "one") else 0
     shape = data.draw(hnp.array_shapes(min_dims=min_dims, max_dims=3, min_side=0, max_side=4))

@@ -9,6 +9,7 @@ from hypothesis.extra import numpy as hnp
 import anyloss
 import anyloss.functional as F
 from helpers import (
+    HYPOTHESIS_BACKENDS, hypothesis_namespace,
     Case, DTYPES, Error, cases, check_against_torch, errors, rand, re_arg, run_case, run_error, with_options,
 )
 
@@ -131,8 +132,9 @@ _LOGP = st.one_of(st.sampled_from([0.0, -1.0, -100.0, -1e30, 5.0]), st.floats(-5
 @settings(max_examples=40, deadline=None)
 @given(data=st.data(), dtype=st.sampled_from(DTYPES),
        reduction=st.sampled_from(REDUCTIONS), log_target=st.booleans())
-def test_random_against_torch(data, dtype, reduction, log_target):
-    from array_api_compat import numpy as xp
+@HYPOTHESIS_BACKENDS
+def test_random_against_torch(hxp, data, dtype, reduction, log_target):
+    xp = hypothesis_namespace(hxp)
 
     shape = data.draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4))
     x = data.draw(hnp.arrays(dtype, shape, elements=_X))

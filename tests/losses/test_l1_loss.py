@@ -8,6 +8,7 @@ from hypothesis.extra import numpy as hnp
 import anyloss
 import anyloss.functional as F
 from helpers import (
+    HYPOTHESIS_BACKENDS, hypothesis_namespace,
     Case, DTYPES, Error, REDUCTIONS, cases, check_against_torch, errors, legacy_class, pair, rand, re_arg, run_case,
     run_error, uniform, with_options,
 )
@@ -111,8 +112,9 @@ _VALUES = st.one_of(_POOL, st.floats(-1e3, 1e3, width=32))
 @settings(max_examples=40, deadline=None)
 @given(data=st.data(), dtype=st.sampled_from(DTYPES),
        reduction=st.sampled_from(REDUCTIONS), weighted=st.booleans())
-def test_random_against_torch(data, dtype, reduction, weighted):
-    from array_api_compat import numpy as xp
+@HYPOTHESIS_BACKENDS
+def test_random_against_torch(hxp, data, dtype, reduction, weighted):
+    xp = hypothesis_namespace(hxp)
 
     shape = data.draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4))
     x = data.draw(hnp.arrays(dtype, shape, elements=_VALUES))

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 import anyloss
 import anyloss.functional as F
-from helpers import (Case, Error, assert_close, cases, check_against_torch, errors, rand, re_arg, run_error,
-                     to_numpy)
+from helpers import (HYPOTHESIS_BACKENDS, Case, Error, assert_close, cases, check_against_torch, errors,
+                     hypothesis_namespace, rand, re_arg, run_error, to_numpy)
 
 torch = pytest.importorskip("torch")
 
@@ -624,7 +624,8 @@ def test_class_errors():
     scale=st.sampled_from([1.0, 10.0, 300.0]),
     rows=st.integers(1, 4),
 )
-def test_hypothesis(data, kdim, c, prob, extras, ignore_index, label_smoothing, reduction, dtype, scale, rows):
+@HYPOTHESIS_BACKENDS
+def test_hypothesis(hxp, data, kdim, c, prob, extras, ignore_index, label_smoothing, reduction, dtype, scale, rows):
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     n, n_in = data.draw(st.integers(0, 6)), data.draw(st.integers(1, 5))
     out = tuple(data.draw(st.integers(1, 3)) for _ in range(max(kdim, 0)))
@@ -633,7 +634,7 @@ def test_hypothesis(data, kdim, c, prob, extras, ignore_index, label_smoothing, 
     kw = {"reduction": reduction, "label_smoothing": label_smoothing}
     if extras:
         kw.update(linear_bias=rand(rng, (c, *out), dtype), weight=rand(rng, (c,), dtype, 0.0, 2.0))
-    from array_api_compat import numpy as xp
+    xp = hypothesis_namespace(hxp)
 
     # Large weights give input gradients that are sums of large terms which cancel:
     # their rounding (a summation order of its own in each matmul) scales with them.

@@ -9,6 +9,7 @@ from hypothesis.extra import numpy as hnp
 import anyloss
 import anyloss.functional as F
 from helpers import (
+    HYPOTHESIS_BACKENDS, hypothesis_namespace,
     Case, DTYPES, Error, REDUCTIONS, cases, check_against_torch, errors, rand, re_arg, run_case, run_error,
     with_options,
 )
@@ -195,8 +196,9 @@ _VALUES = st.one_of(_POOL, st.floats(-1e3, 1e3, width=32))
        reduction=st.sampled_from(REDUCTIONS), p=st.sampled_from([1, 2]),
        margin=st.sampled_from([1.0, 0.5, 0.0, -1.0, 2.0]), weighted=st.booleans(),
        batched=st.booleans())
-def test_random_against_torch(data, dtype, reduction, p, margin, weighted, batched):
-    from array_api_compat import numpy as xp
+@HYPOTHESIS_BACKENDS
+def test_random_against_torch(hxp, data, dtype, reduction, p, margin, weighted, batched):
+    xp = hypothesis_namespace(hxp)
 
     c = data.draw(st.integers(1, 6))
     # An empty batch only with 'none' (PyTorch's 'mean'/'sum' read uninitialized memory there).

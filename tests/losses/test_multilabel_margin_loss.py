@@ -9,6 +9,7 @@ from hypothesis.extra import numpy as hnp
 import anyloss
 import anyloss.functional as F
 from helpers import (
+    HYPOTHESIS_BACKENDS, hypothesis_namespace,
     Case, DTYPES, Error, REDUCTIONS, cases, check_against_torch, errors, legacy_class, rand, re_arg, run_case,
     run_error, with_options,
 )
@@ -157,8 +158,9 @@ _VALUES = st.one_of(_POOL, st.floats(-1e3, 1e3, width=32))
 @settings(max_examples=40, deadline=None)
 @given(data=st.data(), dtype=st.sampled_from(DTYPES),
        reduction=st.sampled_from(REDUCTIONS), batched=st.booleans())
-def test_random_against_torch(data, dtype, reduction, batched):
-    from array_api_compat import numpy as xp
+@HYPOTHESIS_BACKENDS
+def test_random_against_torch(hxp, data, dtype, reduction, batched):
+    xp = hypothesis_namespace(hxp)
 
     c = data.draw(st.integers(1, 6))
     # An empty batch only with 'none' (PyTorch's 'mean'/'sum' read uninitialized memory there).

@@ -8,6 +8,7 @@ from hypothesis.extra import numpy as hnp
 import anyloss
 import anyloss.functional as F
 from helpers import (
+    HYPOTHESIS_BACKENDS, hypothesis_namespace,
     Case, DTYPES, Error, REDUCTIONS, cases, check_against_torch, errors, legacy_class, rand, re_arg, run_case,
     run_error, with_options,
 )
@@ -117,8 +118,9 @@ _VALUES = st.one_of(st.sampled_from([0.0, 1e-30, -1e30, 1e30, 50.0, -50.0, 1e4, 
 @settings(max_examples=40, deadline=None)
 @given(data=st.data(), dtype=st.sampled_from(DTYPES),
        reduction=st.sampled_from(REDUCTIONS), weighted=st.booleans(), int_target=st.booleans())
-def test_random_against_torch(data, dtype, reduction, weighted, int_target):
-    from array_api_compat import numpy as xp
+@HYPOTHESIS_BACKENDS
+def test_random_against_torch(hxp, data, dtype, reduction, weighted, int_target):
+    xp = hypothesis_namespace(hxp)
 
     shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=5))
     x = data.draw(hnp.arrays(dtype, shape, elements=_VALUES))

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 import anyloss
 import anyloss.functional as F
 from helpers import (
+    HYPOTHESIS_BACKENDS, hypothesis_namespace,
     Case, DTYPES, Error, REDUCTIONS, cases, check_against_torch, class_targets, errors, rand, re_arg, run_case,
     run_error, torch,
 )
@@ -216,7 +217,8 @@ def test_worked_example():
     dtype=st.sampled_from(DTYPES),
     scale=st.sampled_from([1.0, 1e4]),
 )
-def test_hypothesis(data, kdim, c, weighted, ignore_index, reduction, dtype, scale):
+@HYPOTHESIS_BACKENDS
+def test_hypothesis(hxp, data, kdim, c, weighted, ignore_index, reduction, dtype, scale):
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     n = data.draw(st.integers(0, 5))
     if kdim < 0:
@@ -231,6 +233,6 @@ def test_hypothesis(data, kdim, c, weighted, ignore_index, reduction, dtype, sca
     kw = {"ignore_index": ignore_index, "reduction": reduction}
     if weighted:
         kw["weight"] = rand(rng, (c,), dtype, 0.0, 2.0)
-    from array_api_compat import numpy as xp
+    xp = hypothesis_namespace(hxp)
 
     check_against_torch(NAME, (x, t), kw, xp)

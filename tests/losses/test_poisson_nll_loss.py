@@ -11,6 +11,7 @@ from hypothesis.extra import numpy as hnp
 import anyloss
 import anyloss.functional as F
 from helpers import (
+    HYPOTHESIS_BACKENDS, hypothesis_namespace,
     Case, DTYPES, Error, REDUCTIONS, cases, check_against_torch, errors, rand, re_arg, run_case, run_error,
     with_options,
 )
@@ -155,8 +156,9 @@ _TARGET = st.one_of(st.sampled_from([0.0, 1.0, 2.0, 1.0000001, 0.5, 1e4]), st.fl
 @settings(max_examples=40, deadline=None)
 @given(data=st.data(), dtype=st.sampled_from(DTYPES), log_input=st.booleans(), full=st.booleans(),
        reduction=st.sampled_from(REDUCTIONS))
-def test_random_against_torch(data, dtype, log_input, full, reduction):
-    from array_api_compat import numpy as xp
+@HYPOTHESIS_BACKENDS
+def test_random_against_torch(hxp, data, dtype, log_input, full, reduction):
+    xp = hypothesis_namespace(hxp)
 
     shape = data.draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4))
     tshape = shape[data.draw(st.integers(0, len(shape))):]

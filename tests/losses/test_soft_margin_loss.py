@@ -9,6 +9,7 @@ from hypothesis.extra import numpy as hnp
 import anyloss
 import anyloss.functional as F
 from helpers import (
+    HYPOTHESIS_BACKENDS, hypothesis_namespace,
     Case, DTYPES, Error, REDUCTIONS, cases, check_against_torch, errors, legacy_class, rand, re_arg, run_case,
     run_error, sign_pair, signs, with_options,
 )
@@ -117,8 +118,9 @@ _Y = st.one_of(st.sampled_from([1.0, -1.0, 0.0]), st.floats(-1, 1, width=32))
 @settings(max_examples=40, deadline=None)
 @given(data=st.data(), dtype=st.sampled_from(DTYPES),
        reduction=st.sampled_from(REDUCTIONS))
-def test_random_against_torch(data, dtype, reduction):
-    from array_api_compat import numpy as xp
+@HYPOTHESIS_BACKENDS
+def test_random_against_torch(hxp, data, dtype, reduction):
+    xp = hypothesis_namespace(hxp)
 
     shape = data.draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4))
     x = data.draw(hnp.arrays(dtype, shape, elements=_X))

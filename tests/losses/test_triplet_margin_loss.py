@@ -11,6 +11,7 @@ from hypothesis.extra import numpy as hnp
 import anyloss
 import anyloss.functional as F
 from helpers import (
+    HYPOTHESIS_BACKENDS, hypothesis_namespace,
     Case, DTYPES, Error, REDUCTIONS, cases, check_against_torch, errors, rand, re_arg, run_case, run_error, triple,
     with_options,
 )
@@ -165,8 +166,9 @@ _X = st.one_of(st.sampled_from([0.0, 0.0, 1.0, -1.0, 0.5, 2.0, 1e-30, 1e20, -1e2
        reduction=st.sampled_from(REDUCTIONS), margin=st.sampled_from([1.0, 0.5, 2.0]),
        p=st.sampled_from([2, 1, 3, 0.5, 1.5, -1.0, INF, -INF]), eps=st.sampled_from([1e-6, 0.0]),
        swap=st.booleans(), ndim=st.sampled_from([1, 2, 2, 3]))
-def test_random_against_torch(data, dtype, reduction, margin, p, eps, swap, ndim):
-    from array_api_compat import numpy as xp
+@HYPOTHESIS_BACKENDS
+def test_random_against_torch(hxp, data, dtype, reduction, margin, p, eps, swap, ndim):
+    xp = hypothesis_namespace(hxp)
 
     min_side = 1 if (p < 0 or math.isinf(p)) else 0  # an empty last dimension has no such norm
     shape = data.draw(hnp.array_shapes(min_dims=ndim, max_dims=ndim, min_side=0, max_side=4))

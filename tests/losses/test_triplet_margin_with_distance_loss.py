@@ -12,6 +12,7 @@ from hypothesis.extra import numpy as hnp
 import anyloss
 import anyloss.functional as F
 from helpers import (
+    HYPOTHESIS_BACKENDS, hypothesis_namespace,
     Case, DTYPES, Error, REDUCTIONS, cases, check_against_torch, errors, rand, re_arg, run_case, run_error, torch,
     triple,
 )
@@ -231,8 +232,9 @@ _X = st.one_of(st.sampled_from([0.0, 0.0, 1.0, -1.0, 0.5, 2.0, 1e-30, 1e20]), st
 @given(data=st.data(), dtype=st.sampled_from(DTYPES),
        reduction=st.sampled_from(REDUCTIONS), margin=st.sampled_from([1.0, 0.5, 2.0]),
        swap=st.booleans(), ndim=st.sampled_from([1, 2, 2, 3]))
-def test_random_against_torch(data, dtype, reduction, margin, swap, ndim):
-    from array_api_compat import numpy as xp
+@HYPOTHESIS_BACKENDS
+def test_random_against_torch(hxp, data, dtype, reduction, margin, swap, ndim):
+    xp = hypothesis_namespace(hxp)
 
     shape = data.draw(hnp.array_shapes(min_dims=ndim, max_dims=ndim, min_side=0, max_side=4))
     a, pos, neg = (data.draw(hnp.arrays(dtype, shape, elements=_X)) for _ in range(3))
