@@ -30,3 +30,16 @@ def test_quickstart_runs(capsys):
     out = capsys.readouterr().out
     for name in SPECS:
         assert name in out
+
+
+def test_out_of_core_example_runs(tmp_path):
+    """The README's Dask example, small: it streams the files and checks its values against NumPy."""
+    pytest.importorskip("dask.array")
+    import subprocess
+    import sys
+
+    script = Path(__file__).parents[1] / "examples" / "out_of_core.py"
+    res = subprocess.run([sys.executable, str(script), "--gb", "0.05", "--chunk-mb", "4", "--dir", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "checked: the same values as NumPy" in res.stdout
