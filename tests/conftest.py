@@ -21,7 +21,8 @@ try:  # PyTorch's intra-op threads thrash on a small shared machine; the cases a
 except ImportError:
     pass
 
-settings.register_profile("ci", max_examples=30, deadline=None)
+# CI is deterministic (the same examples every run); the long profile explores.
+settings.register_profile("ci", max_examples=30, deadline=None, derandomize=True)
 settings.register_profile("long", max_examples=1000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 

@@ -175,4 +175,8 @@ def test_random_against_torch(hxp, data, dtype, reduction, margin, p, eps, swap,
     shape = shape[:-1] + (max(shape[-1], min_side),)
     a, pos, neg = (data.draw(hnp.arrays(dtype, shape, elements=_X)) for _ in range(3))
     kwargs = {"margin": margin, "p": p, "eps": eps, "swap": swap, "reduction": reduction}
-    check_against_torch(NAME, (a, pos, neg), kwargs, xp)
+    # A float32 norm of general p is (sum |d|^p)^(1/p) in elementwise pows, where PyTorch's
+    # norm kernel rounds differently: on PyTorch tensors (whose float32 pow is less exact
+    # than NumPy's) |d| of 1e20 differs by ~12 ulp.
+    general = dtype == "float32" and p not in (1, 2) and not math.isinf(p)
+    check_against_torch(NAME, (a, pos, neg), kwargs, xp, tol={"rtol": 1e-5, "atol": 1e-5} if general else None)

@@ -19,7 +19,7 @@ from .._checks import (
 from .._module import Loss
 from .._reduction import check_reduction
 from .._spec import LossSpec, register_spec
-from .._xp import device, is_lazy, read, scan, size
+from .._xp import device, index_dtype, is_lazy, read, scan, size
 
 _NEG_INF = float("-inf")
 
@@ -159,7 +159,7 @@ def _as_lengths(xp, name, x, like):
         return x
     if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in x):
         fail(TypeError, name, "be an integer array or a tuple of ints", describe(x))
-    return xp.asarray([int(v) for v in x], dtype=xp.int64, device=device(like))
+    return xp.asarray([int(v) for v in x], dtype=index_dtype(xp), device=device(like))
 
 
 def _check_labels(xp, targets, tl, c, blank):
@@ -167,7 +167,7 @@ def _check_labels(xp, targets, tl, c, blank):
     (PyTorch does not check them: out of range it reads arbitrary memory)."""
     if is_lazy(targets) or is_lazy(tl) or size(targets) == 0:
         return
-    t = xp.astype(targets, xp.int64)
+    t = xp.astype(targets, index_dtype(xp))
     if t.ndim == 2:
         counted = xp.reshape(xp.arange(t.shape[1], device=device(t)), (1, -1)) < xp.reshape(tl, (-1, 1))
     else:
@@ -179,7 +179,7 @@ def _check_labels(xp, targets, tl, c, blank):
     if lo < 0 or hi >= c:
         fail(ValueError, "targets", f"hold class indices in [0, {c}) within `target_lengths`",
              f"labels in [{lo}, {hi}]")
-    n_blank = int(read(xp.sum(xp.astype(counted & (t == blank), xp.int64))))
+    n_blank = int(read(xp.sum(xp.astype(counted & (t == blank), index_dtype(xp)))))
     if n_blank:
         fail(ValueError, "targets", f"not contain the blank label {blank} within `target_lengths`",
              f"{n_blank} blank label(s)")
@@ -194,8 +194,8 @@ def _fwd(xp, log_probs, targets, input_lengths, target_lengths, *, blank, zero_i
     k = 2 * s_max + 1  # positions of the extended label sequence l'
     dtype, dev = log_probs.dtype, device(log_probs)
     lp = xp.reshape(log_probs, (t_max, n, c))
-    il = xp.astype(xp.reshape(input_lengths, (n,)), xp.int64)
-    tl = xp.astype(xp.reshape(target_lengths, (n,)), xp.int64)
+    il = xp.astype(xp.reshape(input_lengths, (n,)), index_dtype(xp))
+    tl = xp.astype(xp.reshape(target_lengths, (n,)), index_dtype(xp))
     ninf = xp.full((), _NEG_INF, dtype=dtype, device=dev)
     zero, one = xp.zeros((), dtype=dtype, device=dev), xp.ones((), dtype=dtype, device=dev)
 
@@ -290,12 +290,12 @@ def _log_add3(xp, a, b, c, lp, zero, one):
 
 def _padded_targets(xp, targets, tl, n, s_max):
     """Targets as an (N, s_max) int64 array (entries past each length arbitrary)."""
-    t = xp.astype(targets, xp.int64)
+    t = xp.astype(targets, index_dtype(xp))
     if t.ndim == 2:
         return t[:, :s_max]
     dev = device(t)
     if s_max == 0 or t.shape[0] == 0:
-        return xp.zeros((n, s_max), dtype=xp.int64, device=dev)
+        return xp.zeros((n, s_max), dtype=index_dtype(xp), device=dev)
     # Concatenated: sample n's labels start at the sum of the lengths before it.
     starts = xp.cumulative_sum(tl) - tl
     idx = xp.reshape(starts, (n, 1)) + xp.reshape(xp.arange(s_max, device=dev), (1, s_max))

@@ -8,7 +8,7 @@ from .._checks import check_floating, check_integer, check_number, check_values,
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
-from .._xp import device, size
+from .._xp import device, index_dtype, size
 
 
 def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None, reduce=None,
@@ -84,11 +84,11 @@ def _fwd(xp, input, target, weight, *, p, margin):
     n = input.shape[0] if input.ndim == 2 else 1
     c = input.shape[-1] if input.ndim else 1
     x = xp.reshape(input, (n, c))
-    t = xp.reshape(xp.astype(target, xp.int64), (n,))
-    cls = xp.arange(c, dtype=xp.int64, device=device(x))
+    t = xp.reshape(xp.astype(target, index_dtype(xp)), (n,))
+    cls = xp.arange(c, dtype=index_dtype(xp), device=device(x))
     is_y = cls == t[:, None]
     # x_y by a flat gather: x[n, t[n]].
-    x_y = xp.take(xp.reshape(x, (n * c,)), xp.arange(n, dtype=xp.int64, device=device(x)) * c + t)
+    x_y = xp.take(xp.reshape(x, (n * c,)), xp.arange(n, dtype=index_dtype(xp), device=device(x)) * c + t)
     z = margin - x_y[:, None] + x
     # Strictly positive terms only: the kink z == 0 and NaN add nothing (PyTorch's `if (z > 0)`).
     active = (z > 0) & ~is_y

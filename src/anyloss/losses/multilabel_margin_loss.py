@@ -6,7 +6,7 @@ from .._checks import check_floating, check_integer, check_values, fail, namespa
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
-from .._xp import device, size
+from .._xp import device, index_dtype, size
 
 
 def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
@@ -75,13 +75,13 @@ def _fwd(xp, input, target):
     n = input.shape[0] if input.ndim == 2 else 1
     c = input.shape[-1] if input.ndim else 1
     x = xp.reshape(input, (n, c))
-    t = xp.reshape(xp.astype(target, xp.int64), (n, c))
+    t = xp.reshape(xp.astype(target, index_dtype(xp)), (n, c))
     # Positions from the first -1 on (cumulative count of -1s > 0) get label C, which matches no class.
-    after_pad = xp.cumulative_sum(xp.astype(t < 0, xp.int64), axis=1) > 0
+    after_pad = xp.cumulative_sum(xp.astype(t < 0, index_dtype(xp)), axis=1) > 0
     label = xp.where(after_pad, xp.full_like(t, c), t)
     # count[n, i]: how many positions before the first -1 hold label i; a repeated
     # label counts once per repetition, as in PyTorch's loop over positions.
-    classes = xp.arange(c, dtype=xp.int64, device=device(x))
+    classes = xp.arange(c, dtype=index_dtype(xp), device=device(x))
     count = xp.sum(xp.astype(label[:, :, None] == classes, x.dtype), axis=1)
     is_target = count > 0
     # z[n, i, k] = 1 - x_i + x_k: the hinge of target class i over non-target class k.
