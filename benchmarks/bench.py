@@ -857,15 +857,18 @@ def targets(rows, quick) -> list[tuple[str, bool | None, str]]:
         x, y = med(r, a), med(r, b)
         return None if x is None or y is None else x / y
 
+    def every_workload(title, a, b, bound):
+        """A target on the ratio a/b over every workload that has both: met, count, worst, misses."""
+        rs = [(r["label"], ratio(r, a, b)) for r in rows]
+        rs = [(lab, x) for lab, x in rs if x is not None]
+        if rs:
+            bad = [f"{lab} {x:.2f}x" for lab, x in rs if x > bound]
+            worst = max(rs, key=lambda t: t[1])
+            res.append((title, not bad, f"{len(rs) - len(bad)}/{len(rs)} met; worst {worst[0]} {worst[1]:.2f}x"
+                        + (f"; missed: {'; '.join(bad)}" if bad else "")))
+
     # 1. anyloss-np <= torch eager on every workload
-    rs = [(r["label"], ratio(r, "anyloss-np", "torch")) for r in rows]
-    rs = [(lab, x) for lab, x in rs if x is not None]
-    if rs:
-        bad = [f"{lab} {x:.2f}x" for lab, x in rs if x > 1.0]
-        worst = max(rs, key=lambda t: t[1])
-        res.append(("anyloss on NumPy <= PyTorch eager time, every workload", not bad,
-                    f"{len(rs) - len(bad)}/{len(rs)} met; worst {worst[0]} {worst[1]:.2f}x"
-                    + (f"; missed: {'; '.join(bad)}" if bad else "")))
+    every_workload("anyloss on NumPy <= PyTorch eager time, every workload", "anyloss-np", "torch", 1.0)
     # 2. elementwise within 3x of the bandwidth floor
     rs = [(r["label"], med(r, "anyloss-np") / r["floor_s"]) for r in rows
           if r["id"] in ELEMENTWISE and med(r, "anyloss-np") is not None]
@@ -902,23 +905,9 @@ def targets(rows, quick) -> list[tuple[str, bool | None, str]]:
         res.append(("ctc_loss and multilabel_margin_loss <= PyTorch eager", all(x <= 1.0 for _, x in rs),
                     ", ".join(f"{lab.split(' (')[0]} {x:.2f}x" for lab, x in rs)))
     # 5. JAX: anyloss under jit within 1.2x of the best hand-written jnp
-    rs = [(r["label"], ratio(r, "jax-any", "jax-hand")) for r in rows]
-    rs = [(lab, x) for lab, x in rs if x is not None]
-    if rs:
-        bad = [f"{lab} {x:.2f}x" for lab, x in rs if x > 1.2]
-        worst = max(rs, key=lambda t: t[1])
-        res.append(("JAX: anyloss under jit within 1.2x of hand-written jnp", not bad,
-                    f"{len(rs) - len(bad)}/{len(rs)} met; worst {worst[0]} {worst[1]:.2f}x"
-                    + (f"; missed: {'; '.join(bad)}" if bad else "")))
+    every_workload("JAX: anyloss under jit within 1.2x of hand-written jnp", "jax-any", "jax-hand", 1.2)
     # 6. torch tensors through anyloss within 1.2x of torch.nn.functional
-    rs = [(r["label"], ratio(r, "torch-any", "torch")) for r in rows]
-    rs = [(lab, x) for lab, x in rs if x is not None]
-    if rs:
-        bad = [f"{lab} {x:.2f}x" for lab, x in rs if x > 1.2]
-        worst = max(rs, key=lambda t: t[1])
-        res.append(("PyTorch tensors through anyloss within 1.2x of torch.nn.functional", not bad,
-                    f"{len(rs) - len(bad)}/{len(rs)} met; worst {worst[0]} {worst[1]:.2f}x"
-                    + (f"; missed: {'; '.join(bad)}" if bad else "")))
+    every_workload("PyTorch tensors through anyloss within 1.2x of torch.nn.functional", "torch-any", "torch", 1.2)
     # linear_cross_entropy against PyTorch's chunked path (time and memory)
     r = by.get("linear_cross_entropy")
     if r:
