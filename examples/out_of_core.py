@@ -7,8 +7,11 @@ computes, in one streaming pass over the files,
     F.binary_cross_entropy_with_logits(logits, labels)   # mean over N * C
     F.cross_entropy(logits, classes)                      # mean over N
 
-on Dask arrays read block by block. Nothing is loaded whole: the peak memory
-of the process is a few chunks (``--chunk-mb``), whatever the size on disk.
+on Dask arrays read block by block (``anyloss.stream.NpyRows``: plain file
+reads of a block of rows, no memory map). Nothing is loaded whole: the peak
+memory of the process is a few chunks (``--chunk-mb``), whatever the size on
+disk. For one loss over two files, ``anyloss eval`` (``anyloss.stream.evaluate``)
+does the same from the command line.
 
     python examples/out_of_core.py                  # 1 GB on disk, checked against NumPy in memory
     python examples/out_of_core.py --gb 32          # larger than this machine's free memory
@@ -31,28 +34,9 @@ import dask.array as da
 import numpy as np
 
 import anyloss.functional as F
+from anyloss.stream import NpyRows  # a block of rows of a .npy file per read, no memory map
 
 C = 1000  # classes (columns)
-
-
-class NpyRows:
-    """A ``.npy`` file read a block of rows at a time with plain file reads,
-    for ``dask.array.from_array``. (A memory map would keep every page it has
-    read resident in this process, so its memory would grow with the file.)"""
-
-    def __init__(self, path: str) -> None:
-        header = np.load(path, mmap_mode="r")
-        self.path, self.shape, self.dtype, self.ndim = path, header.shape, header.dtype, header.ndim
-        self.offset, self.row_bytes = header.offset, header.dtype.itemsize * int(np.prod(header.shape[1:]))
-        del header
-
-    def __getitem__(self, key):
-        key = key if isinstance(key, tuple) else (key,)
-        rows = range(*key[0].indices(self.shape[0]))
-        assert rows.step == 1, "contiguous blocks of rows only"
-        count = len(rows) * self.row_bytes // self.dtype.itemsize
-        block = np.fromfile(self.path, dtype=self.dtype, count=count, offset=self.offset + rows.start * self.row_bytes)
-        return block.reshape((len(rows), *self.shape[1:]))[(slice(None), *key[1:])]
 
 
 def write(folder: str, n: int, block_rows: int) -> None:
