@@ -40,7 +40,7 @@ def show_all():
         # Differentiate every floating array argument the loss has a gradient for.
         value, grads = example_gradients(spec, args, kwargs)
         line = f"{name:34s} anyloss {float(value):.4f}"
-        if torch is not None:
+        if torch is not None and spec.catalogue == "torch":  # extras have no torch.nn.functional twin
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 line += f"   torch {float(torch_value(name, args, kwargs)):.4f}"

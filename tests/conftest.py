@@ -21,6 +21,14 @@ try:  # PyTorch's intra-op threads thrash on a small shared machine; the cases a
 except ImportError:
     pass
 
+# On PyTorch tensors the built-in losses hand over to PyTorch's own kernels once
+# their checks pass (anyloss._call.torch_kernel). The suite tests anyloss's own
+# Array API code there, as on every backend; tests/test_torch_kernels.py tests
+# the hand-over.
+import anyloss._call  # noqa: E402
+
+anyloss._call.TORCH_KERNELS = False
+
 # CI is deterministic (the same examples every run); the long profile explores.
 settings.register_profile("ci", max_examples=30, deadline=None, derandomize=True)
 settings.register_profile("long", max_examples=1000, deadline=None)

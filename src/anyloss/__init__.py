@@ -19,11 +19,12 @@ from .losses import CrossEntropyLoss, NLLLoss, NLLLoss2d
 from .losses import CTCLoss
 from .losses import LinearCrossEntropyLoss
 from .losses import AdaptiveLogSoftmaxWithLoss
+from . import extras  # after the PyTorch catalogue: anyloss.losses() lists the extras last
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "functional", "grad", "value_and_grad", "vjp", "LossSpec", "losses", "register", "unregister",
+    "functional", "extras", "grad", "value_and_grad", "vjp", "LossSpec", "losses", "register", "unregister",
     "L1Loss", "MSELoss", "SmoothL1Loss", "HuberLoss", "SoftMarginLoss",
     "BCELoss", "BCEWithLogitsLoss", "PoissonNLLLoss",
     "GaussianNLLLoss", "KLDivLoss", "MarginRankingLoss", "HingeEmbeddingLoss",

@@ -24,9 +24,10 @@ from ._call import _TAPE, backward
 
 
 class _Tape:
-    def __init__(self, fname: str):
+    def __init__(self, fname: str, wanted=()):
         self.fname = fname
         self.rec = None
+        self.wanted = {id(a) for a in wanted}  # the arguments whose gradients will be asked for
 
     def record(self, rec):
         if self.rec is not None:
@@ -63,9 +64,9 @@ def _param_name(fun, i: int) -> str:
         return f"argument {i}"
 
 
-def _trace(fun, args, kwargs):
+def _trace(fun, args, kwargs, wanted=()):
     """Run ``fun`` on a tape; return ``(value, record)``."""
-    tape = _Tape(_name(fun))
+    tape = _Tape(_name(fun), wanted)
     token = _TAPE.set(tape)
     try:
         value = fun(*args, **kwargs)
@@ -76,7 +77,7 @@ def _trace(fun, args, kwargs):
     return value, tape.rec
 
 
-def _pullback(fun, value, rec, args, nums, single):
+def _pullback(fun, value, rec, args, nums, single, share=False):
     """The function mapping a cotangent of ``value`` to the gradients of ``args[nums]``."""
     xp = rec.xp
     spec = rec.spec
@@ -108,7 +109,7 @@ def _pullback(fun, value, rec, args, nums, single):
         g = xp.asarray(cotangent, dtype=value.dtype)
         if tuple(g.shape) != tuple(value.shape):
             raise ValueError(f"`cotangent` must have the output's shape {tuple(value.shape)}; got {tuple(g.shape)}")
-        cts = backward(rec, g)
+        cts = backward(rec, g, share)
         grads = []
         for where in positions:
             total = None
@@ -125,11 +126,17 @@ def vjp(fun, *args, argnums=0, **kwargs):
     product for the positional arguments selected by ``argnums`` (a tuple of
     gradients when ``argnums`` is a tuple). Works for any reduction, including
     ``'none'``."""
+    return _vjp(fun, args, kwargs, argnums)
+
+
+def _vjp(fun, args, kwargs, argnums, share=False):
+    """``vjp``; with ``share`` the pullback is called once (``value_and_grad``)
+    and may hand over gradients the forward already computed."""
     single, nums = _normalize_argnums(argnums, len(args))
-    value, rec = _trace(fun, args, kwargs)
+    value, rec = _trace(fun, args, kwargs, [args[i] for i in nums])
     if value is not rec.value:
         raise ValueError(f"`fun` ({_name(fun)}) must return the loss value unchanged to be differentiated")
-    return value, _pullback(fun, value, rec, args, nums, single)
+    return value, _pullback(fun, value, rec, args, nums, single, share)
 
 
 def value_and_grad(fun, argnums=0):
@@ -140,7 +147,7 @@ def value_and_grad(fun, argnums=0):
     """
 
     def wrapped(*args, **kwargs):
-        value, pullback = vjp(fun, *args, argnums=argnums, **kwargs)
+        value, pullback = _vjp(fun, args, kwargs, argnums, share=True)
         if value.ndim != 0:
             raise ValueError(
                 f"`fun` ({_name(fun)}) must return a scalar loss for value_and_grad; got shape "

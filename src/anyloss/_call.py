@@ -15,15 +15,56 @@ the framework bridges share.
 from __future__ import annotations
 
 import contextvars
+import functools
+import inspect
+import os
+import warnings
 
 import array_api_compat as _compat
 from dataclasses import dataclass
 
+from . import _blocks
 from ._reduction import reduce, reduce_vjp
-from ._xp import sum_to_shape
+from ._xp import item, sum_to_shape
 
 # The active gradient tape (see _autodiff.py), or None.
 _TAPE: contextvars.ContextVar = contextvars.ContextVar("anyloss_tape", default=None)
+# A call of a built-in loss on PyTorch tensors, to hand to PyTorch's own kernel
+# once anyloss's checks have passed (see torch_kernel), or None.
+_TORCH_CALL: contextvars.ContextVar = contextvars.ContextVar("anyloss_torch_call", default=None)
+# Whether built-in losses on PyTorch tensors run PyTorch's kernels (ANYLOSS_TORCH_KERNELS=0:
+# anyloss's own Array API code, as on every other backend; the test suite checks both).
+TORCH_KERNELS = os.environ.get("ANYLOSS_TORCH_KERNELS", "1") != "0"
+
+
+def torch_kernel(fn):
+    """Decorator for a built-in loss that ``torch.nn.functional`` has under the
+    same name: called with PyTorch tensors, it runs all of anyloss's checks
+    (and warnings), then PyTorch's own kernel computes it -- same numbers by
+    definition, at PyTorch's speed. Inside ``anyloss.value_and_grad`` and
+    friends, and with ``TORCH_KERNELS`` off, anyloss's own code runs."""
+    name = fn.__name__
+
+    @functools.wraps(fn)
+    def loss(*args, **kwargs):
+        if TORCH_KERNELS and _TAPE.get() is None and any(
+                _compat.is_torch_array(a) for a in (*args, *kwargs.values())):
+            token = _TORCH_CALL.set((name, args, kwargs))
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _TORCH_CALL.reset(token)
+        return fn(*args, **kwargs)
+
+    return loss
+
+
+def _run_torch_kernel(name, args, kwargs):
+    import torch.nn.functional as TF
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # anyloss has given PyTorch's warnings already
+        return getattr(TF, name)(*args, **kwargs)
 
 
 @dataclass
@@ -39,23 +80,45 @@ class Record:
     loss: object  # the unreduced loss
     divisor: object
     res: object
+    wanted: tuple | None = None  # which arrays' cotangents will be asked for (None: all)
+    # Cotangents already computed by the forward (row blocks, see _blocks.py)
+    # for the cotangent 1 of the value; None where not wanted.
+    cts: tuple | None = None
 
 
-def forward(spec, xp, arrays, reduction, options):
-    """Unreduced forward, then the reduction: ``(value, Record)``."""
+def forward(spec, xp, arrays, reduction, options, wanted=None):
+    """Unreduced forward, then the reduction: ``(value, Record)``.
+
+    ``wanted`` says which arrays' gradients will be asked for (``None``: any
+    of them); a loss computed by row blocks computes exactly those now, and a
+    ``bwd`` that takes ``wanted`` skips the others.
+    """
+    wanted = tuple(a is not None and name in spec.differentiable and xp.isdtype(a.dtype, "real floating")
+                   and (wanted is None or (k < len(wanted) and bool(wanted[k])))
+                   for k, (a, name) in enumerate(zip(arrays, spec.argnames)))
+    if _blocks.eligible(spec, arrays, reduction) and (not any(wanted) or spec.has_gradient(options)):
+        try:
+            value, cts = _blocks.run(spec, xp, arrays, reduction, options, wanted)
+        except _blocks.Fallback:
+            pass
+        else:
+            return value, Record(spec, xp, tuple(arrays), dict(options), reduction, value, None, None, None,
+                                 wanted, cts)
     out = spec.fwd(xp, *arrays, **options)
     loss, res = out[0], out[1]
     divisor = out[2] if len(out) > 2 else None
     value = reduce(xp, loss, reduction, divisor)
-    return value, Record(spec, xp, tuple(arrays), dict(options), reduction, value, loss, divisor, res)
+    return value, Record(spec, xp, tuple(arrays), dict(options), reduction, value, loss, divisor, res, wanted)
 
 
-def backward(rec: Record, g):
+def backward(rec: Record, g, share: bool = False):
     """Cotangents of ``rec.arrays`` given the cotangent ``g`` of the reduced value.
 
     The loss's ``bwd`` may return a cotangent in the broadcast shape of the
     loss or in a wider dtype; here it is summed back to its argument's shape
-    and cast to its dtype, as autograd does.
+    and cast to its dtype, as autograd does. Cotangents the forward already
+    computed are scaled by ``g``; with ``share`` (a caller that asks once) and
+    ``g == 1`` they are returned as they are.
     """
     xp = rec.xp
     if rec.spec.bwd is None:
@@ -63,8 +126,14 @@ def backward(rec: Record, g):
             f"`{rec.spec.name}` has no analytic gradient; differentiate it on a backend with autograd "
             "(PyTorch tensors with requires_grad, or jax.grad) or give it one (anyloss.register(..., gradient=...))"
         )
+    if rec.cts is not None:
+        if share and item(g) == 1:
+            return rec.cts
+        return tuple(None if ct is None else ct * xp.astype(g, ct.dtype) for ct in rec.cts)
     g_loss, g_divisor = reduce_vjp(xp, g, rec.reduction, rec.loss, rec.divisor)
     extra = {} if rec.divisor is None else {"g_divisor": g_divisor}
+    if takes_wanted(rec.spec.bwd):
+        extra["wanted"] = rec.wanted
     cts = rec.spec.bwd(xp, rec.res, g_loss, **extra, **rec.options)
     if len(cts) != len(rec.arrays):
         raise RuntimeError(f"bwd of {rec.spec.name} returned {len(cts)} cotangents for {len(rec.arrays)} arrays")
@@ -85,17 +154,28 @@ def apply(spec, xp, arrays, reduction, options):
         # (cross_entropy on nll_loss) calls its fwd/bwd directly.
         token = _TAPE.set(None)
         try:
-            value, rec = forward(spec, xp, arrays, reduction, options)
+            wanted = tuple(a is not None and id(a) in tape.wanted for a in arrays)
+            value, rec = forward(spec, xp, arrays, reduction, options, wanted)
         finally:
             _TAPE.reset(token)
         tape.record(rec)
         return value
+    call = _TORCH_CALL.get()
+    if call is not None and call[0] == spec.name:
+        return _run_torch_kernel(*call)
     # Without an analytic gradient there is nothing to attach: the forward runs
     # plainly, so PyTorch autograd or jax.grad differentiate its operations.
     bridge = _bridge(arrays) if spec.has_gradient(options) else None
     if bridge is not None:
         return bridge.apply(spec, xp, arrays, reduction, options)
-    return forward(spec, xp, arrays, reduction, options)[0]
+    return forward(spec, xp, arrays, reduction, options, wanted=())[0]
+
+
+@functools.cache
+def takes_wanted(bwd) -> bool:
+    """Whether a loss's ``bwd`` takes ``wanted``: which arrays' cotangents are
+    asked for (it may return ``None`` for the others)."""
+    return "wanted" in inspect.signature(bwd).parameters
 
 
 def gradient_wanted(arrays) -> bool:

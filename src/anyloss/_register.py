@@ -14,12 +14,28 @@ A loss is written once against the Array API, as its *unreduced* value::
 
 and is then called like any loss: ``log_cosh_loss(x, y, reduction="sum", delta=2.0)``,
 on any backend, with ``anyloss.value_and_grad``, ``loss.backward()`` on PyTorch
-tensors and ``jax.grad`` on JAX arrays, and it is listed by ``anyloss.losses()``.
+tensors and ``jax.grad`` on JAX arrays, and it is listed by ``anyloss.losses()``
+(and ``anyloss list/show/check``).
 
 The forward's signature says what is what: after ``xp``, the positional
 parameters are the loss's arrays (a default of ``None`` makes one optional) and
 the keyword-only parameters are its static options. ``reduction`` is added:
-``'none'``, ``'mean'`` or ``'sum'`` of the unreduced loss.
+``'none'``, ``'mean'`` or ``'sum'`` of the unreduced loss. Options are
+keyword-only in the call too.
+
+**Elementwise or per-sample.** The reductions apply to whatever the forward
+returns. An elementwise loss (focal loss) returns the input's shape, and
+``'mean'`` averages over elements. A loss defined per sample (Dice is one ratio
+of sums per sample) returns one value per sample, shape ``(N,)``, and
+``'mean'`` averages over samples. The gradient receives the cotangent ``g`` in
+that same shape. A forward may also return ``(loss, divisor)``: ``'mean'`` then
+divides the sum by ``divisor`` (the number of targets not ignored, say); the
+divisor is treated as a constant (no gradient flows through it).
+
+**Checks.** By default every array must broadcast against the first. A loss
+with other rules (class-index targets, option ranges, values in [0, 1]) passes
+``check(xp, *arrays, **options)``, which runs instead, with every option
+(defaults filled in), and raises through ``anyloss._checks`` helpers.
 
 Without a gradient, the loss still differentiates where the backend has
 autodiff of its own (PyTorch tensors with ``requires_grad``, ``jax.grad``);
@@ -29,19 +45,25 @@ autodiff of its own (PyTorch tensors with ``requires_grad``, ``jax.grad``);
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 from collections.abc import Callable
 
-from ._checks import check_broadcastable, fail, namespace
-from ._reduction import check_reduction
+from ._checks import check_broadcastable, check_option, fail, namespace
+from ._reduction import REDUCTIONS, check_reduction
 from ._spec import _REGISTRY, LossSpec, register_spec
+
+# Catalogues that ship with anyloss: their losses cannot be replaced or removed.
+BUILTIN_CATALOGUES = ("torch", "extras")
 
 
 class RegisteredLoss:
-    """The callable ``register`` returns: ``loss(*arrays, reduction='mean', **options)``."""
+    """The callable ``register`` returns: ``loss(*arrays, reduction=..., **options)``."""
 
-    def __init__(self, forward: Callable, *, name: str, differentiable, summary: str, example) -> None:
+    def __init__(self, forward: Callable, *, name: str, differentiable, summary: str, example,
+                 catalogue: str = "user", default_reduction: str = "mean", check: Callable | None = None,
+                 curve=None) -> None:
         self.forward = forward
         self.name = name
         params = list(inspect.signature(forward).parameters.values())
@@ -53,27 +75,56 @@ class RegisteredLoss:
         self.argnames = tuple(p.name for p in arrays)
         self.optional = frozenset(p.name for p in arrays if p.default is None)
         self.options = {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY}
+        if "reduction" in self.options:
+            fail(TypeError, "forward", "not take a `reduction` option (anyloss adds it)", forward)
         differentiable = (self.argnames[0],) if differentiable is None else tuple(differentiable)
         unknown = [d for d in differentiable if d not in self.argnames]
         if unknown:
             fail(ValueError, "differentiable", f"name arrays of the loss {self.argnames}", unknown)
+        if not isinstance(catalogue, str) or not catalogue:
+            fail(TypeError, "catalogue", "be a non-empty str", repr(catalogue))
+        check_option("default_reduction", default_reduction, REDUCTIONS)
         self.differentiable = differentiable
+        self.catalogue = catalogue
+        self.default_reduction = default_reduction
+        self.check = check
         self._gradient = None
         old = _REGISTRY.get(name)
-        if old is not None and isinstance(old.functional, RegisteredLoss):
+        if old is not None and isinstance(old.functional, RegisteredLoss) and old.catalogue not in BUILTIN_CATALOGUES:
             del _REGISTRY[name]  # a user's loss registered again (a notebook cell run twice) replaces it
-        self.spec = register_spec(self._spec(summary, example))
+        self.spec = register_spec(self._spec(summary, example, curve))
         functools.update_wrapper(self, forward)
+        # What the call takes (the forward's `xp` dropped, `reduction` added), for
+        # help(), `anyloss show` and the docs.
+        kw = inspect.Parameter.KEYWORD_ONLY
+        self.__signature__ = inspect.Signature(
+            [p.replace(annotation=inspect.Parameter.empty) for p in arrays]
+            + [p.replace(annotation=inspect.Parameter.empty) for p in params if p.kind is kw]
+            + [inspect.Parameter("reduction", kw, default=default_reduction)])
 
-    def _spec(self, summary, example) -> LossSpec:
-        forward, argnames = self.forward, self.argnames
+    def _spec(self, summary, example, curve=None) -> LossSpec:
+        forward = self.forward
 
         def fwd(xp, *arrays, **options):
-            return forward(xp, *arrays, **options), arrays
+            out = forward(xp, *arrays, **options)
+            if isinstance(out, tuple):  # (loss, divisor of 'mean')
+                loss, divisor = out
+                return loss, arrays, divisor
+            return out, arrays
 
-        gradient, where = self._gradient, [argnames.index(d) for d in self.differentiable]
+        extra = {} if curve is None else {"curve": curve}  # the plot's description of the loss (plot.py)
+        return LossSpec(name=self.name, fwd=fwd, bwd=self._bwd(), argnames=self.argnames,
+                        differentiable=self.differentiable, summary=summary, catalogue=self.catalogue,
+                        example=example, functional=self, **extra)
 
-        def bwd(xp, res, g, **options):
+    def _bwd(self):
+        gradient, argnames = self._gradient, self.argnames
+        if gradient is None:
+            return None
+        where = [argnames.index(d) for d in self.differentiable]
+
+        def bwd(xp, res, g, g_divisor=None, **options):
+            # g_divisor: a forward's 'mean' divisor is a constant, it gets no gradient.
             cts = gradient(xp, g, *res, **options)
             cts = (cts,) if not isinstance(cts, (tuple, list)) else tuple(cts)
             if len(cts) != len(where):
@@ -84,22 +135,23 @@ class RegisteredLoss:
                 out[i] = None if res[i] is None else ct
             return tuple(out)
 
-        return LossSpec(name=self.name, fwd=fwd, bwd=None if gradient is None else bwd, argnames=argnames, differentiable=self.differentiable,
-                        summary=summary, example=example, functional=self)
+        return bwd
 
     def gradient(self, fn: Callable) -> Callable:
         """Attach the analytic gradient: ``fn(xp, g, *arrays, **options)`` returns the
         cotangent of each differentiable argument given the cotangent ``g`` of the
-        unreduced loss (in the loss's shape; broadcasting is summed away for you)."""
+        unreduced loss (in the shape the forward returns; broadcasting against an
+        argument's shape is summed away for you)."""
         self._gradient = fn
-        spec = self._spec(self.spec.summary, self.spec.example)
+        spec = dataclasses.replace(self.spec, bwd=self._bwd())
         _REGISTRY[self.name] = spec
         self.spec = spec
         return fn
 
-    def __call__(self, *arrays, reduction: str = "mean", **options):
+    def __call__(self, *arrays, reduction: str | None = None, **options):
         if len(arrays) > len(self.argnames):
-            fail(TypeError, self.name, f"take at most {len(self.argnames)} arrays {self.argnames}", len(arrays))
+            fail(TypeError, self.name, f"take at most {len(self.argnames)} arrays {self.argnames} "
+                 "(its options are keyword-only)", len(arrays))
         arrays = arrays + (None,) * (len(self.argnames) - len(arrays))
         named = dict(zip(self.argnames, arrays))
         for k, v in named.items():
@@ -109,42 +161,56 @@ class RegisteredLoss:
         if unknown:
             fail(TypeError, sorted(unknown)[0], f"be one of the options of `{self.name}` {tuple(self.options)}",
                  "an unknown keyword")
-        reduction = check_reduction(reduction)
+        reduction = check_reduction(self.default_reduction if reduction is None else reduction)
         xp = namespace(**{k: v for k, v in named.items() if v is not None})
-        first = arrays[0]
-        for k, v in named.items():
-            if v is not None:
-                check_broadcastable(first.shape, k, v, to=f"`{self.argnames[0]}`")
-        return self.spec.apply(xp, arrays, reduction, **{**self.options, **options})
+        options = {**self.options, **options}
+        if self.check is not None:
+            self.check(xp, *arrays, **options)
+        else:
+            first = arrays[0]
+            for k, v in named.items():
+                if v is not None:
+                    check_broadcastable(first.shape, k, v, to=f"`{self.argnames[0]}`")
+        return self.spec.apply(xp, arrays, reduction, **options)
 
     def __repr__(self) -> str:
         return f"<anyloss loss {self.name}{self.argnames}>"
 
 
 def register(forward: Callable | None = None, *, name: str | None = None, gradient: Callable | None = None,
-             differentiable=None, summary: str = "", example: Callable | None = None):
+             differentiable=None, summary: str = "", example: Callable | None = None, check: Callable | None = None,
+             default_reduction: str = "mean", catalogue: str = "user", curve=None):
     """Turn an Array-API forward into a loss with reductions, checks, gradients and every backend.
 
     Use as ``@anyloss.register`` or ``@anyloss.register(differentiable=("input", "target"))``,
     or call ``anyloss.register(forward, gradient=...)``.
 
     Args:
-        forward: ``forward(xp, *arrays, **options)`` returning the unreduced loss.
+        forward: ``forward(xp, *arrays, **options)`` returning the unreduced loss
+            (elementwise, or one value per sample), or ``(loss, divisor)`` to set
+            what ``'mean'`` divides the sum by.
         name: the loss's name in the registry (default: the function's name). A
-            user's loss registered again under its name replaces the old one; a
-            built-in's name is refused.
+            user's loss registered again under its name replaces the old one; the
+            name of a loss that ships with anyloss is refused.
         gradient: ``gradient(xp, g, *arrays, **options)`` returning the cotangents of
             the ``differentiable`` arguments (or attach it later with ``@loss.gradient``).
         differentiable: names of the arrays that have a gradient (default: the first).
-        summary: one line on what the loss is for.
-        example: ``example(xp) -> (args, kwargs)``, a small worked example.
+        summary: one line on what the loss is for (default: the docstring's first line).
+        example: ``example(xp) -> (args, kwargs)``, a small worked example with a
+            scalar value, for ``anyloss show/check`` and the docs.
+        check: ``check(xp, *arrays, **options)``, the loss's own argument checks,
+            run in place of the default (every array broadcasts against the first).
+        default_reduction: the call's default ``reduction`` (``'mean'``).
+        catalogue: where ``anyloss list`` files the loss (``'user'``).
+        curve: how ``anyloss plot`` draws the loss (see ``LossSpec.curve``).
 
     Returns:
-        The loss, callable as ``loss(*arrays, reduction='mean', **options)``.
+        The loss, callable as ``loss(*arrays, reduction=default_reduction, **options)``.
     """
     def wrap(fn):
         loss = RegisteredLoss(fn, name=name or fn.__name__, differentiable=differentiable,
-                              summary=summary or (inspect.getdoc(fn) or "").split("\n")[0], example=example)
+                              summary=summary or (inspect.getdoc(fn) or "").split("\n")[0], example=example,
+                              catalogue=catalogue, default_reduction=default_reduction, check=check, curve=curve)
         if gradient is not None:
             loss.gradient(gradient)
         return loss
@@ -153,8 +219,8 @@ def register(forward: Callable | None = None, *, name: str | None = None, gradie
 
 
 def unregister(name: str) -> None:
-    """Remove a user's loss from the registry (built-in losses stay)."""
+    """Remove a user's loss from the registry (the losses that ship with anyloss stay)."""
     spec = _REGISTRY.get(name)
-    if spec is None or not isinstance(spec.functional, RegisteredLoss):
+    if spec is None or not isinstance(spec.functional, RegisteredLoss) or spec.catalogue in BUILTIN_CATALOGUES:
         fail(ValueError, "name", "name a loss registered with anyloss.register", repr(name))
     del _REGISTRY[name]

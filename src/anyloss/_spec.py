@@ -23,6 +23,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
+
+
+class Curve(NamedTuple):
+    """A loss as a function of one number ``x``, for ``anyloss plot`` (``LossSpec.curve``).
+
+    ``args``: the loss's positional arrays for ``N`` independent samples, sample
+    ``n`` made from ``x[n]`` (row ``n`` of the ``reduction='none'`` output, summed
+    over any further axes, is the loss at ``x[n]``). ``label``: what ``x`` is, for
+    the axis ("margin target * input"). ``tangents``: ``{position: d args[position] / dx}``,
+    each the shape of that array, saying how ``x`` enters the arrays (default
+    ``{0: 1}``: ``x`` is the first array); dl/dx is the loss's own gradient of those
+    arrays projected on them. ``domain``: ``(low, high)`` of ``x`` where the loss is
+    defined (``None``: any ``x``); the plot's default range is clipped to it.
+    """
+
+    args: tuple
+    label: str
+    tangents: dict | None = None
+    domain: tuple | None = None
 
 
 @dataclass(frozen=True)
@@ -33,12 +53,31 @@ class LossSpec:
     argnames: tuple[str, ...]
     differentiable: tuple[str, ...] = ()
     summary: str = ""
+    # The catalogue the loss belongs to: "torch" (torch.nn.functional's losses,
+    # PyTorch is their oracle), "extras" (anyloss.extras: focal, Dice, ...) or
+    # "user" (anyloss.register's default). Tooling groups and checks by it.
+    catalogue: str = "torch"
     # example(xp) -> (args, kwargs): a small worked example (PyTorch's docs' one
     # where it has one), used by the demo, the docs and the CLI.
     example: Callable | None = field(default=None, compare=False)
     # has_gradient(options) -> bool, for a loss whose analytic gradient exists
     # only for some options (a user's distance function without a vjp).
     gradient_for: Callable | None = field(default=None, compare=False)
+    # curve(xp, x, **options) -> Curve (or a plain tuple of its fields): the loss
+    # along one number, for `anyloss plot` (plot.py). x is a 1-D float64 array;
+    # the curve may take any of the loss's options (beta, log_input) as keyword
+    # parameters to see their values. None: x is the first array, the other
+    # required arrays zeros like it (elementwise losses). False: no 1-D curve.
+    curve: Callable | bool | None = field(default=None, compare=False)
+    # rows: the arrays whose axis 0 is the batch axis, each with its number of
+    # dimensions relative to the first array ({"input": 0, "target": -1}), for a
+    # loss whose row i depends only on row i of those (and the other arrays
+    # whole): it may then be computed by row blocks (_blocks.py). None: never.
+    rows: dict | None = field(default=None, compare=False)
+    # rows_divisor(xp, arrays, options) -> float | None: the 'mean' divisor of the
+    # whole call, for a loss computed by row blocks whose fwd returns a divisor
+    # (each block's fwd only sees its rows).
+    rows_divisor: Callable | None = field(default=None, compare=False)
     functional: Callable | None = field(default=None, compare=False)
     cls: type | None = field(default=None, compare=False)
 

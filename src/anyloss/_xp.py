@@ -222,3 +222,32 @@ def exp_into(xp, x):
     if _compat.is_torch_array(x) and not x.requires_grad:
         return x.exp_()
     return xp.exp(x)
+
+
+def log1p_unit(xp, x):
+    """``log(1 + x)`` for ``x`` in [0, 1] (``exp(-|z|)`` in a softplus), to an ulp.
+
+    NumPy's ``log1p`` costs several of its ``log``; there it is ``log(u)``
+    with ``u = 1 + x``, corrected by the rounding of ``u``:
+    ``log(1 + x) = log(u) + (x - (u - 1)) / u`` to first order, where
+    ``u - 1`` is exact. Other libraries' ``log1p`` is used as it is."""
+    if _compat.is_numpy_array(x) or isinstance(x, np.generic):
+        u = 1.0 + x
+        return xp.log(u) + (x - (u - 1.0)) / u
+    return xp.log1p(x)
+
+
+def add_along(xp, x, index, values, axis):
+    """``x`` plus ``values`` at ``index`` along ``axis`` (the VJP of
+    :func:`take_along`): ``x[n, index[n, d], d] += values[n, d]``. ``x`` must be
+    the caller's own array: NumPy and PyTorch add into it in place, touching
+    one element per row instead of a pass over a one-hot mask."""
+    idx = xp.expand_dims(index, axis=axis)
+    v = xp.expand_dims(values, axis=axis)
+    if _compat.is_numpy_array(x) and not isinstance(x, np.generic):
+        np.put_along_axis(x, idx, np.take_along_axis(x, idx, axis=axis) + v, axis=axis)
+        return x
+    if _compat.is_torch_array(x) and not x.requires_grad:
+        return x.scatter_add_(axis, xp.astype(idx, xp.int64), xp.astype(v, x.dtype))
+    hit = one_hot_mask(xp, index, x.shape[axis], axis)
+    return x + xp.where(hit, v, xp.zeros((), dtype=x.dtype, device=device(x)))

@@ -2,7 +2,9 @@
 
     anyloss list                 every loss, one line each
     anyloss show NAME            its documentation and its worked example, computed live
+    anyloss plot NAME... -o F    loss (and gradient) curves of one or more losses, to PNG or SVG
     anyloss check [--backend B]  every loss on every installed backend against PyTorch (or NumPy)
+    anyloss eval LOSS --input FILE --target FILE   a loss over files, streamed with Dask
 
 Each subcommand is a thin layer over the library: the registry
 (``anyloss.losses()``), each loss's docstring and worked example.
@@ -12,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import inspect
 import sys
 import warnings
 
@@ -42,7 +43,8 @@ def cmd_list(args) -> int:
     specs = _spec.losses()
     width = max(map(len, specs))
     for name, spec in specs.items():
-        cls = spec.cls.__name__ if spec.cls is not None else "-"
+        # A loss outside the PyTorch catalogue shows its catalogue ([extras], [user]) in the class column.
+        cls = spec.cls.__name__ if spec.cls is not None else "-" if spec.catalogue == "torch" else f"[{spec.catalogue}]"
         print(f"{name:<{width}}  {cls:<30}  {spec.summary}  [grad: {', '.join(spec.differentiable) or '-'}]")
     return 0
 
@@ -52,24 +54,22 @@ def cmd_show(args) -> int:
     if spec is None:
         print(f"anyloss: no loss named {args.name!r}; `anyloss list` shows them all", file=sys.stderr)
         return 2
-    fn = spec.functional
-    print(f"{spec.name}{inspect.signature(fn)}")
-    if spec.cls is not None:
-        print(f"class: anyloss.{spec.cls.__name__}")
-    print()
-    print(inspect.getdoc(fn) or spec.summary)
-    if spec.example is not None:
-        ex_args, ex_kwargs = spec.example(np)
-        value, grads = example_gradients(spec, ex_args, ex_kwargs)
-        with np.printoptions(precision=4, suppress=True):
-            print("\nWorked example (computed now, on NumPy):")
-            for name, a in zip(spec.argnames, ex_args):
-                print(f"  {name} = {np.array2string(np.asarray(a), prefix='  ' + name + ' = ')}")
-            for k, v in ex_kwargs.items():
-                print(f"  {k} = {v!r}")
-            print(f"  loss = {np.asarray(value)}")
-            for name, g in grads.items():
-                print(f"  d loss / d {name} = {np.array2string(np.asarray(g), prefix='  d loss / d ' + name + ' = ')}")
+    from ._doc import show_text  # the same text as the loss's page of the docs
+
+    print(show_text(spec))
+    return 0
+
+
+def cmd_plot(args) -> int:
+    try:
+        from . import plot
+
+        path = plot.save(args.names, args.output, range=args.range, params=_params(args.param), grad=args.grad,
+                         num=args.num)
+    except (ValueError, TypeError, OSError, ImportError) as e:
+        print(f"anyloss plot: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
     return 0
 
 
@@ -137,7 +137,8 @@ def _reference(spec, args, kwargs, argnames):
         import torch
     except ImportError:
         return "numpy", *_on_backend("numpy", _namespace("numpy"), spec, args, kwargs, argnames)
-    fn = getattr(torch.nn.functional, spec.name, None)
+    # Only the PyTorch catalogue has a torch.nn.functional twin; extras and user losses compare with NumPy.
+    fn = getattr(torch.nn.functional, spec.name, None) if spec.catalogue == "torch" else None
     if fn is None:
         return "numpy", *_on_backend("numpy", _namespace("numpy"), spec, args, kwargs, argnames)
     tensors = [torch.from_numpy(np.array(a)) if isinstance(a, np.ndarray) else a for a in args]
@@ -194,6 +195,43 @@ def _err(a, b) -> float:
     return float(np.max(d, initial=0.0))
 
 
+def _params(pairs) -> dict:
+    """``NAME=VALUE`` options, each value a Python literal (``0.1``, ``True``,
+    ``[1, 2]``) or else the plain string."""
+    import ast
+
+    options = {}
+    for pair in pairs:
+        name, eq, text = pair.partition("=")
+        if not eq or not name.isidentifier():
+            raise ValueError(f"`--param` must be NAME=VALUE, e.g. label_smoothing=0.1; got {pair!r}")
+        try:
+            options[name] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            options[name] = text
+    return options
+
+
+def cmd_eval(args) -> int:
+    from . import stream
+
+    def report(line):
+        print(f"anyloss eval: {line}", file=sys.stderr)
+
+    try:
+        value = stream.evaluate(args.loss, args.input, args.target, reduction=args.reduction, chunks=args.chunks,
+                                input_key=args.input_key, target_key=args.target_key, scheduler=args.scheduler,
+                                progress=args.progress, output=args.output, report=report, **_params(args.param))
+    except (ValueError, TypeError, OSError, ImportError) as e:
+        print(f"anyloss eval: {e}", file=sys.stderr)
+        return 2
+    if args.output is not None:
+        report(f"wrote the unreduced loss to {value}")
+    else:
+        print(value if isinstance(value, float) else np.array2string(value))
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="anyloss", description="Every PyTorch loss, on any array library.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -202,10 +240,50 @@ def main(argv=None) -> int:
     show = sub.add_parser("show", help="a loss's formula, parameters, shapes and a worked example computed live")
     show.add_argument("name", help="the loss's functional name, e.g. smooth_l1_loss")
     show.set_defaults(run=cmd_show)
+    plot = sub.add_parser(
+        "plot", help="loss (and gradient) curves of one or more losses, to a PNG or SVG file",
+        description="Draw the losses against the number that drives them (the error input - target for "
+        "regression losses, the margin for hinge and logistic losses, a logit, a probability, a distance: "
+        "the x axis says which), several losses on one figure with a legend. Each loss is computed per "
+        "sample by anyloss itself, and --grad draws its analytic gradient below. "
+        "Needs matplotlib: pip install 'anyloss[plot]'.",
+        epilog="example: anyloss plot smooth_l1_loss l1_loss --grad -o smooth_l1_vs_l1.png")
+    plot.add_argument("names", nargs="+", metavar="NAME", help="loss names from `anyloss list`, e.g. huber_loss")
+    plot.add_argument("--range", nargs=2, type=float, metavar=("A", "B"),
+                      help="the x axis from A to B (default: -3 3, or the losses' domain, e.g. 0 1 for a probability)")
+    plot.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                      help="an option for every loss that takes it, as a Python literal: beta=0.5, delta=2.0 "
+                      "(repeatable)")
+    plot.add_argument("--grad", action="store_true", help="also draw the gradient dloss/dx, in a panel below")
+    plot.add_argument("--num", type=int, default=401, help="number of points (default: 401)")
+    plot.add_argument("-o", "--output", required=True, metavar="FILE", help="the figure to write: FILE.png or FILE.svg")
+    plot.set_defaults(run=cmd_plot)
     check = sub.add_parser("check", help="every loss on every installed backend, against PyTorch (or NumPy)")
     check.add_argument("--backend", choices=(*BACKENDS, "all"), default="all",
                        help="the backend to check (default: all installed)")
     check.set_defaults(run=cmd_check)
+    ev = sub.add_parser("eval", help="a loss over predictions and targets in .npy/.npz/Zarr files, streamed with Dask",
+                        description="Compute LOSS over --input and --target files a block of rows at a time "
+                        "(Dask), so that files larger than memory work. Prints the value on stdout and the "
+                        "rows, bytes and time on stderr. Streams .npy, uncompressed .npz and Zarr; a compressed "
+                        ".npz member is read whole. Needs pip install 'anyloss[dask]' (and [zarr] for Zarr).")
+    ev.add_argument("loss", help="a loss name from `anyloss list`, e.g. cross_entropy")
+    ev.add_argument("--input", required=True, metavar="FILE", help="predictions: .npy, .npz or a Zarr store")
+    ev.add_argument("--target", required=True, metavar="FILE", help="targets: .npy, .npz or a Zarr store")
+    ev.add_argument("--input-key", metavar="NAME", help="the array of a .npz/Zarr group holding several "
+                    "(default: the only one, or the one called 'input')")
+    ev.add_argument("--target-key", metavar="NAME", help="likewise for --target (default: the only one, or 'target')")
+    ev.add_argument("--reduction", default="mean", help="mean (default), sum, none, or the loss's own (batchmean)")
+    ev.add_argument("--chunks", default="64MiB", help="block size: rows per block (10000) or bytes of input per "
+                    "block with a unit (64MiB, the default; 16MB)")
+    ev.add_argument("--scheduler", metavar="ADDRESS", help="a running dask.distributed scheduler "
+                    "(tcp://host:8786), or threads (the default), synchronous, processes")
+    ev.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="a loss option, as a Python literal: label_smoothing=0.1, ignore_index=-1 (repeatable)")
+    ev.add_argument("--output", metavar="FILE.npy", help="with --reduction none: write the unreduced loss here")
+    ev.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                    help="a progress bar on stderr (default: on a terminal, for more than 256 MiB)")
+    ev.set_defaults(run=cmd_eval)
     args = parser.parse_args(argv)
     return args.run(args)
 

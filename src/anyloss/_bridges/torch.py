@@ -15,7 +15,7 @@ from .._call import backward, forward
 class _LossFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, spec, xp, reduction, options, *arrays):
-        value, rec = forward(spec, xp, arrays, reduction, options)
+        value, rec = forward(spec, xp, arrays, reduction, options, ctx.needs_input_grad[4:])
         ctx.rec = rec
         # A loss that returned one of its inputs unchanged must still give autograd a new tensor.
         return value.clone() if any(value is a for a in arrays) else value
@@ -24,7 +24,8 @@ class _LossFunction(torch.autograd.Function):
     def backward(ctx, g):
         rec = ctx.rec  # kept: backward may run again with retain_graph=True
         needed = ctx.needs_input_grad[4:]
-        cts = backward(rec, g) if any(needed) else (None,) * len(rec.arrays)
+        # share: autograd copies a gradient it cannot take over.
+        cts = backward(rec, g, share=True) if any(needed) else (None,) * len(rec.arrays)
         return (None, None, None, None, *(ct if need else None for ct, need in zip(cts, needed)))
 
 

@@ -12,13 +12,15 @@ from .._checks import (
 )
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
-from .._spec import LossSpec, register_spec
+from .._spec import Curve, LossSpec, register_spec
 from .._xp import as_float
+from .._call import torch_kernel
 
 # PyTorch's floor under (1 - x) x in the input gradient (EPSILON in ATen's Loss.cpp).
 _EPS = 1e-12
 
 
+@torch_kernel
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
     r"""Binary cross entropy between probabilities ``input`` and ``target``.
 
@@ -125,10 +127,12 @@ SPEC = register_spec(LossSpec(
     name="binary_cross_entropy",
     fwd=_fwd,
     bwd=_bwd,
+    rows={"input": 0, "target": 0, "weight": 0},
     argnames=("input", "target", "weight"),
     differentiable=("input", "target"),
     summary="binary cross entropy of probabilities, logs clamped at -100; binary classification",
     functional=binary_cross_entropy,
     cls=BCELoss,
     example=lambda xp: ((xp.asarray([0.8, 0.3, 0.6], dtype=xp.float64), xp.asarray([1.0, 0.0, 1.0], dtype=xp.float64)), {}),
+    curve=lambda xp, x: Curve((x, xp.ones_like(x)), "probability input (target 1)", domain=(0.0, 1.0)),
 ))

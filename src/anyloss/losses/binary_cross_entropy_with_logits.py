@@ -5,10 +5,12 @@ from __future__ import annotations
 from .._checks import check_broadcasts_to, check_floating, check_same_shape, fail, namespace
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
-from .._spec import LossSpec, register_spec
-from .._xp import as_float, result_float_dtype, sigmoid, softplus
+from .._spec import Curve, LossSpec, register_spec
+from .._xp import _half_dtype, as_float, log1p_unit, result_float_dtype
+from .._call import torch_kernel
 
 
+@torch_kernel
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
                                      reduction="mean", pos_weight=None):
     r"""Binary cross entropy between ``sigmoid(input)`` and ``target``, computed from the logits.
@@ -69,17 +71,17 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     return SPEC.apply(xp, (input, target, weight, pos_weight), reduction)
 
 
-def _log_sigmoid(xp, x):
-    """log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), PyTorch's stable form."""
-    return -softplus(xp, -x)
-
-
 def _fwd(xp, input, target, weight, pos_weight):
     dtype = result_float_dtype(xp, input, target, weight, pos_weight)
     x, y = as_float(xp, input, dtype), as_float(xp, target, dtype)
-    # log sigmoid is taken, and weighted, in input's dtype, as PyTorch does (it matters
-    # when a float32 input meets a float64 target).
-    log_sig = _log_sigmoid(xp, input)
+    # log sigmoid(x) = min(x, 0) - log1p(exp(-|x|)), PyTorch's stable form, taken
+    # (and weighted) in input's dtype, as PyTorch does (it matters when a float32
+    # input meets a float64 target); float16/bfloat16 in float32, rounded once.
+    work = xp.float32 if _half_dtype(xp, input) is not None else input.dtype
+    xw = as_float(xp, input, work)
+    e = xp.exp(-xp.abs(xw))
+    sp = log1p_unit(xp, e)
+    log_sig = as_float(xp, xp.clip(xw, max=0.0) - sp, input.dtype)
     p = None
     if pos_weight is not None:
         p = as_float(xp, pos_weight, dtype)
@@ -89,20 +91,35 @@ def _fwd(xp, input, target, weight, pos_weight):
     if w is not None:
         loss = loss * w
     # PyTorch accumulates the loss in place in (1 - target): target's dtype.
-    return as_float(xp, loss, target.dtype), (x, y, w, p)
+    return as_float(xp, loss, target.dtype), (x, y, w, p, xw, e, sp)
 
 
-def _bwd(xp, res, g):
-    x, y, w, p = res
+def _bwd(xp, res, g, wanted=None):
+    x, y, w, p, xw, e, sp = res
+    # sigmoid(x) = 1 / (1 + e) for x >= 0 and e / (1 + e) below, e = exp(-|x|):
+    # max(e, [x >= 0]) / (1 + e), without a select.
+    s = as_float(xp, xp.maximum(e, xp.astype(xw >= 0, e.dtype)) / (1.0 + e), x.dtype)
     if p is None:
-        gx = (sigmoid(xp, x) - y) * g
-        gy = -x * g
+        gx = (s - y) * g
     else:
         py = p * y
-        gx = ((py + 1.0 - y) * sigmoid(xp, x) - py) * g
-        gy = (_log_sigmoid(xp, -x) - _log_sigmoid(xp, x) * p) * g
+        gx = ((py + 1.0 - y) * s - py) * g
+    gy = None
+    if wanted is None or wanted[1]:
+        if p is None:
+            gy = -x * g
+        else:
+            # log sigmoid(-x) - p log sigmoid(x), from the same log1p(exp(-|x|)), in
+            # the promoted dtype (a float32 input with a float64 target: float64).
+            if _half_dtype(xp, x) is None and x.dtype != xw.dtype:
+                xw = x
+                sp = log1p_unit(xp, xp.exp(-xp.abs(x)))
+            log_sig_neg = as_float(xp, xp.clip(-xw, max=0.0) - sp, x.dtype)
+            log_sig = as_float(xp, xp.clip(xw, max=0.0) - sp, x.dtype)
+            gy = (log_sig_neg - log_sig * p) * g
     if w is not None:
-        gx, gy = gx * w, gy * w
+        gx = gx * w
+        gy = None if gy is None else gy * w
     return gx, gy, None, None
 
 
@@ -124,10 +141,12 @@ SPEC = register_spec(LossSpec(
     name="binary_cross_entropy_with_logits",
     fwd=_fwd,
     bwd=_bwd,
+    rows={"input": 0, "target": 0, "weight": 0, "pos_weight": 0},
     argnames=("input", "target", "weight", "pos_weight"),
     differentiable=("input", "target"),
     summary="sigmoid + binary cross entropy on logits, stable log-sigmoid; multi-label classification",
     functional=binary_cross_entropy_with_logits,
     cls=BCEWithLogitsLoss,
     example=lambda xp: ((xp.asarray([1.5, -0.3, 0.2], dtype=xp.float64), xp.asarray([1.0, 0.0, 1.0], dtype=xp.float64)), {}),
+    curve=lambda xp, x: Curve((x, xp.ones_like(x)), "logit input (target 1)"),
 ))

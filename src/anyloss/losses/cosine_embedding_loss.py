@@ -6,13 +6,16 @@ from .._checks import check_broadcastable, check_number, describe, fail, namespa
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
+from ._curves import cosine_angle
 from .._xp import as_float, broadcast_shapes, result_float_dtype, sum_to_shape
+from .._call import torch_kernel
 
 # PyTorch's EPSILON in cosine_embedding_loss: added to each squared norm, so
 # that a zero vector gives cos = 0 instead of 0/0.
 EPSILON = 1e-12
 
 
+@torch_kernel
 def cosine_embedding_loss(input1, input2, target, margin=0, size_average=None, reduce=None, reduction="mean"):
     r"""Whether pairs of vectors are similar (``y = 1``) or dissimilar (``y = -1``), by their cosine.
 
@@ -163,10 +166,12 @@ SPEC = register_spec(LossSpec(
     name="cosine_embedding_loss",
     fwd=_fwd,
     bwd=_bwd,
+    rows={"input1": 0, "input2": 0, "target": -1},
     argnames=("input1", "input2", "target"),
     differentiable=("input1", "input2"),
     summary="1 - cos for similar pairs, max(0, cos - margin) for dissimilar; embeddings",
     functional=cosine_embedding_loss,
     cls=CosineEmbeddingLoss,
     example=lambda xp: ((xp.asarray([[1.0, 0.0], [1.0, 1.0]], dtype=xp.float64), xp.asarray([[1.0, 1.0], [0.0, 1.0]], dtype=xp.float64), xp.asarray([1.0, -1.0], dtype=xp.float64)), {}),
+    curve=cosine_angle,
 ))

@@ -9,12 +9,16 @@ from .._checks import check_floating, check_number, describe, fail, namespace
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
+from ._curves import two_class_logits
 from .._xp import as_float, device, result_float_dtype, size
+from .._call import torch_kernel
 from .nll_loss import _bwd as _nll_bwd
 from .nll_loss import _check_class_target, _check_weight
 from .nll_loss import _fwd as _nll_fwd
+from .nll_loss import _rows_divisor as _nll_rows_divisor
 
 
+@torch_kernel
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
                   reduction="mean", label_smoothing=0.0):
     r"""Cross entropy between the softmax of the logits ``input`` and ``target``:
@@ -257,12 +261,15 @@ SPEC = register_spec(LossSpec(
     name="cross_entropy",
     fwd=_fwd,
     bwd=_bwd,
+    rows={"input": 0, "target": -1},
+    rows_divisor=_nll_rows_divisor,
     argnames=("input", "target", "weight"),
     differentiable=("input",),
     summary="softmax cross entropy of logits, class indices or probabilities; classification",
     functional=cross_entropy,
     cls=CrossEntropyLoss,
     example=_example,
+    curve=two_class_logits,
 ))
 
 # Probability targets take PyTorch's composite path, which also differentiates

@@ -20,10 +20,12 @@ from .._module import Loss
 from .._reduction import check_reduction
 from .._spec import LossSpec, register_spec
 from .._xp import device, index_dtype, is_lazy, read, scan, size
+from .._call import torch_kernel
 
 _NEG_INF = float("-inf")
 
 
+@torch_kernel
 def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean", zero_infinity=False):
     r"""Connectionist Temporal Classification loss: the negative log-likelihood
     of a target sequence summed over all its alignments to the input frames.
@@ -237,10 +239,11 @@ def _fwd(xp, log_probs, targets, input_lengths, target_lengths, *, blank, zero_i
     # the sentinel) from the flattened (N, K + 1) alpha in one go.
     sentinel = xp.full_like(s_idx, k)
     one_back = xp.where((s_idx >= 1) & (s_idx < k), s_idx - 1, sentinel)
-    reads = xp.reshape(xp.stack([row * k1 + one_back, row * k1 + xp.where(skip, s_idx - 2, sentinel)]), (-1,))
+    reads = xp.reshape(xp.stack([row * k1 + xp.broadcast_to(s_idx, (n, k1)), row * k1 + one_back,
+                                 row * k1 + xp.where(skip, s_idx - 2, sentinel)]), (-1,))
+
     def step(alpha, lp_t):
-        prev = xp.reshape(xp.take(xp.reshape(alpha, (-1,)), reads), (2, n, k1))
-        return _log_add3(xp, alpha, prev[0, ...], prev[1, ...], lp_t, zero, one)
+        return _log_add_reads(xp, alpha, reads, lp_t, zero, one)
 
     alpha0 = xp.where(s_idx < 2, lp_ext[0, ...], ninf)
     alphas = scan(xp, step, alpha0, (lp_ext[1:, ...],), axis=1)  # (N, T, K + 1), the layout the backward's matmul wants
@@ -288,6 +291,18 @@ def _log_add3(xp, a, b, c, lp, zero, one):
     return xp.log(xp.where(dead, one, total)) + m + lp
 
 
+def _log_add_reads(xp, x, reads, lp, zero, one):
+    """:func:`_log_add3` of the three entries of ``x`` (N, K + 1) that ``reads``
+    picks for each position (itself, one and two along the band, or the
+    sentinel), gathered in one ``take`` and reduced along the stacked axis:
+    one array operation for each step of the formula, the fewest per frame."""
+    v = xp.reshape(xp.take(xp.reshape(x, (-1,)), reads), (3, *x.shape))
+    m = xp.max(v, axis=0)
+    dead = m == _NEG_INF
+    total = xp.sum(xp.exp(v - xp.where(dead, zero, m)), axis=0)
+    return xp.log(xp.where(dead, one, total)) + m + lp
+
+
 def _padded_targets(xp, targets, tl, n, s_max):
     """Targets as an (N, s_max) int64 array (entries past each length arbitrary)."""
     t = xp.astype(targets, index_dtype(xp))
@@ -331,10 +346,11 @@ def _bwd(xp, res, g, *, blank, zero_infinity, max_target_length, mean_over_lengt
     row = xp.reshape(xp.arange(n, device=dev), (n, 1))
     one_ahead = xp.clip(s_idx + 1, max=k1 - 1)
     sentinel = xp.full_like(s_idx, k1 - 1)
-    reads = xp.reshape(xp.stack([row * k1 + one_ahead, row * k1 + xp.where(skip_back, two_ahead, sentinel)]), (-1,))
+    reads = xp.reshape(xp.stack([row * k1 + xp.broadcast_to(s_idx, (n, k1)), row * k1 + one_ahead,
+                                 row * k1 + xp.where(skip_back, two_ahead, sentinel)]), (-1,))
+
     def step(beta, lp_t, recurse_t, start_t):
-        nxt = xp.reshape(xp.take(xp.reshape(beta, (-1,)), reads), (2, n, k1))
-        return xp.where(recurse_t, _log_add3(xp, beta, nxt[0, ...], nxt[1, ...], lp_t, zero, one), start_t)
+        return xp.where(recurse_t, _log_add_reads(xp, beta, reads, lp_t, zero, one), start_t)
 
     betas = scan(xp, step, start[t_max - 1, ...], (lp_ext[:-1, ...], recurse[:-1, ...], start[:-1, ...]),
                  reverse=True, axis=1)  # (N, T, K + 1), as alphas
@@ -407,4 +423,5 @@ SPEC = register_spec(LossSpec(
     functional=ctc_loss,
     cls=CTCLoss,
     example=_example,
+    curve=False,  # no 1-D curve: each sample is a sequence (log_probs is (T, N, C))
 ))

@@ -7,10 +7,12 @@ import math
 from .._checks import check_broadcastable, check_floating, check_number, check_values, fail, namespace
 from .._module import Loss
 from .._reduction import check_reduction
-from .._spec import LossSpec, register_spec
+from .._spec import Curve, LossSpec, register_spec
 from .._xp import as_float, broadcast_shapes, device, result_float_dtype, sum_to_shape
+from .._call import torch_kernel
 
 
+@torch_kernel
 def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
     r"""Negative log-likelihood of ``target`` under Gaussians with means ``input``
     and variances ``var``.
@@ -137,10 +139,12 @@ SPEC = register_spec(LossSpec(
     name="gaussian_nll_loss",
     fwd=_fwd,
     bwd=_bwd,
+    rows={"input": 0, "target": 0, "var": (0, -1)},
     argnames=("input", "target", "var"),
     differentiable=("input", "target", "var"),
     summary="0.5 (log var + (x - y)^2 / var); regression with predicted variance",
     functional=gaussian_nll_loss,
     cls=GaussianNLLLoss,
     example=lambda xp: ((xp.asarray([0.0, 1.0], dtype=xp.float64), xp.asarray([1.0, 1.0], dtype=xp.float64), xp.asarray([1.0, 4.0], dtype=xp.float64)), {}),
+    curve=lambda xp, x: Curve((x, xp.zeros_like(x), xp.ones_like(x)), "error input − target (var 1)"),
 ))

@@ -5,9 +5,11 @@ from __future__ import annotations
 from .._checks import check_broadcastable, check_number, fail, namespace
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
-from .._spec import LossSpec, register_spec
+from .._spec import Curve, LossSpec, register_spec
+from .._call import torch_kernel
 
 
+@torch_kernel
 def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=None, reduction="mean"):
     r"""Hinge embedding loss: is ``input`` (a distance) small for similar pairs
     (``target = 1``) and at least ``margin`` for dissimilar ones (``target = -1``)?
@@ -92,10 +94,12 @@ SPEC = register_spec(LossSpec(
     name="hinge_embedding_loss",
     fwd=_fwd,
     bwd=_bwd,
+    rows={"input": 0, "target": 0},
     argnames=("input", "target"),
     differentiable=("input",),
     summary="x if y = 1, max(0, margin - x) if y = -1; distance-based similarity",
     functional=hinge_embedding_loss,
     cls=HingeEmbeddingLoss,
     example=lambda xp: ((xp.asarray([[1.0, 0.8, 0.5]], dtype=xp.float64), xp.asarray([[1.0, 1.0, -1.0]], dtype=xp.float64)), {}),
+    curve=lambda xp, x: Curve((x, -xp.ones_like(x)), "distance input (target −1)", domain=(0.0, None)),
 ))

@@ -7,10 +7,12 @@ import numbers
 from .._checks import check_floating, check_same_shape, check_target_broadcast, describe, fail, namespace
 from .._module import Loss
 from .._reduction import check_reduction
-from .._spec import LossSpec, register_spec
+from .._spec import Curve, LossSpec, register_spec
 from .._xp import as_float, result_float_dtype
+from .._call import torch_kernel
 
 
+@torch_kernel
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     r"""Huber loss: squared below ``delta``, ``delta``-scaled absolute above; optionally weighted.
 
@@ -69,8 +71,10 @@ def _fwd(xp, input, target, weight, delta):
     dtype = result_float_dtype(xp, input, target)
     diff = as_float(xp, input, dtype) - as_float(xp, target, dtype)
     z = xp.abs(diff)
-    # Quadratic strictly inside (-delta, delta), linear from |d| = delta on: PyTorch's branch.
-    loss = xp.where(z < delta, 0.5 * z * z, delta * (z - 0.5 * delta))
+    # With m = min(|d|, delta): 0.5 |d|^2 strictly inside (-delta, delta), and
+    # delta (|d| - 0.5 delta) from |d| = delta on (PyTorch's branches), without a select.
+    m = xp.clip(z, max=delta)
+    loss = m * (z - 0.5 * m)
     # PyTorch's kernel computes in the promoted dtype and writes into an array like input.
     loss = as_float(xp, loss, input.dtype)
     if weight is None:
@@ -80,14 +84,13 @@ def _fwd(xp, input, target, weight, delta):
     return loss * w, (diff, w, loss)
 
 
-def _bwd(xp, res, g, delta):
+def _bwd(xp, res, g, delta, wanted=None):
     diff, w, loss = res
-    slope = xp.where(xp.abs(diff) < delta, diff, delta * xp.sign(diff))
-    if w is None:
-        gi = slope * g
-        return gi, -gi, None
-    gi = slope * (w * g)
-    return gi, -gi, loss * g
+    # d inside, delta sign(d) outside; NaN stays NaN, as in PyTorch.
+    slope = xp.clip(diff, min=-delta, max=delta)
+    gi = slope * g if w is None else slope * (w * g)
+    gt = -gi if wanted is None or wanted[1] else None
+    return gi, gt, None if w is None else loss * g
 
 
 class HuberLoss(Loss):
@@ -107,10 +110,12 @@ SPEC = register_spec(LossSpec(
     name="huber_loss",
     fwd=_fwd,
     bwd=_bwd,
+    rows={"input": 0, "target": 0, "weight": 0},
     argnames=("input", "target", "weight"),
     differentiable=("input", "target", "weight"),
     summary="squared below delta, delta-scaled absolute above; robust regression",
     functional=huber_loss,
     cls=HuberLoss,
     example=lambda xp: ((xp.ones((2, 2), dtype=xp.float64), xp.asarray([[0.0, 1.0], [2.0, 3.0]], dtype=xp.float64)), {}),
+    curve=lambda xp, x: Curve((x, xp.zeros_like(x)), "error input − target"),
 ))

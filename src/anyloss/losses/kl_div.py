@@ -9,7 +9,9 @@ from .._checks import check_bool, check_broadcastable, check_floating, namespace
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
+from ._curves import kl_two_class
 from .._xp import as_float, result_float_dtype
+from .._call import torch_kernel
 
 _MEAN_WARNING = (
     "reduction: 'mean' divides the total loss by both the batch size and the support size."
@@ -18,6 +20,7 @@ _MEAN_WARNING = (
 )
 
 
+@torch_kernel
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
     r"""Kullback-Leibler divergence of ``target`` from the distribution whose
     log-probabilities are ``input``, pointwise.
@@ -103,8 +106,7 @@ def _fwd(xp, input, target, *, log_target, divisor=None, scale=None):
         res = (x, y, ey)
     else:
         # xlogy(y, y) - y x: log(1) at y == 0 makes y log y exactly 0 there without a warning.
-        nonzero = y != 0
-        log_y = xp.log(xp.where(nonzero, y, xp.ones_like(y)))
+        log_y = xp.log(y + xp.astype(y == 0, y.dtype))  # y, or 1 where y == 0 (no select)
         loss = y * log_y - y * x
         res = (x, y, log_y)
     if scale is not None:
@@ -112,16 +114,20 @@ def _fwd(xp, input, target, *, log_target, divisor=None, scale=None):
     return (loss, res) if divisor is None else (loss, res, divisor)
 
 
-def _bwd(xp, res, g, g_divisor=None, *, log_target, divisor=None, scale=None):
+def _bwd(xp, res, g, g_divisor=None, *, log_target, divisor=None, scale=None, wanted=None):
     x, y, aux = res
     if scale is not None:
         g = g / scale
     if log_target:
         ey = aux
         gx = -ey * g
+        if wanted is not None and not wanted[1]:
+            return gx, None
         # d/dy of e^y (y - x): e^y (y - x) + e^y.
         return gx, g * (y - x) * ey + g * ey
     log_y = aux
+    if wanted is not None and not wanted[1]:
+        return -g * y, None
     # PyTorch's xlogy VJPs (y is both arguments): g xlogy(y != 0, y) + g y / y,
     # the second in its order (g y can be subnormal). g y / y is NaN at y == 0,
     # set by where so that NumPy does not warn about 0/0.
@@ -147,10 +153,13 @@ SPEC = register_spec(LossSpec(
     name="kl_div",
     fwd=_fwd,
     bwd=_bwd,
+    rows_divisor=lambda xp, arrays, options: options.get("divisor"),
+    rows={"input": 0, "target": 0},
     argnames=("input", "target"),
     differentiable=("input", "target"),
     summary="y (log y - x), x log-probabilities; distribution matching",
     functional=kl_div,
     cls=KLDivLoss,
     example=lambda xp: ((xp.log(xp.asarray([[0.5, 0.5]], dtype=xp.float64)), xp.asarray([[0.25, 0.75]], dtype=xp.float64)), {'reduction': 'batchmean'}),
+    curve=kl_two_class,
 ))

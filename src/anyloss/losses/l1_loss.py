@@ -5,10 +5,12 @@ from __future__ import annotations
 from .._checks import check_same_shape, check_target_broadcast, fail, namespace
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
-from .._spec import LossSpec, register_spec
+from .._spec import Curve, LossSpec, register_spec
 from .._xp import as_float, result_float_dtype, sum_to_shape
+from .._call import torch_kernel
 
 
+@torch_kernel
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     r"""Mean absolute error between ``input`` and ``target``, optionally weighted.
 
@@ -103,10 +105,12 @@ SPEC = register_spec(LossSpec(
     name="l1_loss",
     fwd=_fwd,
     bwd=_bwd,
+    rows={"input": 0, "target": 0, "weight": 0},
     argnames=("input", "target", "weight"),
     differentiable=("input", "target", "weight"),
     summary="absolute error |x - y|; robust regression",
     functional=l1_loss,
     cls=L1Loss,
     example=lambda xp: ((xp.ones((2, 2), dtype=xp.float64), xp.asarray([[0.0, 1.0], [2.0, 3.0]], dtype=xp.float64)), {}),
+    curve=lambda xp, x: Curve((x, xp.zeros_like(x)), "error input − target"),
 ))

@@ -7,11 +7,12 @@ import numbers
 
 from array_api_compat import is_jax_array
 
-from .._call import gradient_wanted
+from .._call import gradient_wanted, torch_kernel
 from .._checks import check_floating, describe, fail, namespace
 from .._module import ParameterLoss
 from .._reduction import check_reduction
 from .._spec import LossSpec, register_spec
+from ._curves import linear_two_class
 from .._xp import (add_at, as_float, device, exp_into, index_dtype, is_lazy, result_float_dtype, size,
                    take_along)
 from .cross_entropy import _smoothing_factor
@@ -24,6 +25,7 @@ _CHUNK_BYTES = 20 * 2**20
 _BLOCK_BYTES = 8 * 2**20
 
 
+@torch_kernel
 def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None, reduction="mean",
                          ignore_index=None, label_smoothing=0.0, options=None):
     r"""Cross entropy of the logits of a linear layer, :math:`z = x W^T + b`,
@@ -672,6 +674,7 @@ SPEC = register_spec(LossSpec(
     functional=linear_cross_entropy,
     cls=LinearCrossEntropyLoss,
     example=_example,
+    curve=linear_two_class,
 ))
 
 # Probability targets follow PyTorch's composite path, which also differentiates

@@ -5,10 +5,12 @@ from __future__ import annotations
 from .._checks import check_broadcastable, check_number, fail, namespace
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
-from .._spec import LossSpec, register_spec
+from .._spec import Curve, LossSpec, register_spec
 from .._xp import as_float
+from .._call import torch_kernel
 
 
+@torch_kernel
 def margin_ranking_loss(input1, input2, target, margin=0, size_average=None, reduce=None, reduction="mean"):
     r"""Margin ranking loss: should ``input1`` rank above ``input2`` (``target = 1``)
     or below it (``target = -1``), by at least ``margin``?
@@ -88,10 +90,12 @@ SPEC = register_spec(LossSpec(
     name="margin_ranking_loss",
     fwd=_fwd,
     bwd=_bwd,
+    rows={"input1": 0, "input2": 0, "target": 0},
     argnames=("input1", "input2", "target"),
     differentiable=("input1", "input2", "target"),
     summary="max(0, -y (x1 - x2) + margin); pairwise ranking",
     functional=margin_ranking_loss,
     cls=MarginRankingLoss,
     example=lambda xp: ((xp.asarray([1.0, 2.0], dtype=xp.float64), xp.asarray([2.0, 0.0], dtype=xp.float64), xp.asarray([1.0, 1.0], dtype=xp.float64)), {'margin': 0.5}),
+    curve=lambda xp, x: Curve((x, xp.zeros_like(x), xp.ones_like(x)), "margin input1 − input2 (target 1)"),
 ))

@@ -5,10 +5,12 @@ from __future__ import annotations
 from .._checks import check_any_floating, check_same_shape, check_target_broadcast, namespace
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
-from .._spec import LossSpec, register_spec
+from .._spec import Curve, LossSpec, register_spec
 from .._xp import as_float, result_float_dtype, sum_to_shape
+from .._call import torch_kernel
 
 
+@torch_kernel
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     r"""Mean squared error between ``input`` and ``target``, optionally weighted.
 
@@ -84,10 +86,12 @@ SPEC = register_spec(LossSpec(
     name="mse_loss",
     fwd=_fwd,
     bwd=_bwd,
+    rows={"input": 0, "target": 0, "weight": 0},
     argnames=("input", "target", "weight"),
     differentiable=("input", "target", "weight"),
     summary="squared error (x - y)^2; regression",
     functional=mse_loss,
     cls=MSELoss,
     example=lambda xp: ((xp.ones((2, 2), dtype=xp.float64), xp.asarray([[0.0, 1.0], [2.0, 3.0]])), {}),
+    curve=lambda xp, x: Curve((x, xp.zeros_like(x)), "error input − target"),
 ))

@@ -8,9 +8,12 @@ from .._checks import check_floating, check_integer, check_number, check_values,
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
+from ._curves import two_class_logits
 from .._xp import device, index_dtype, size
+from .._call import torch_kernel
 
 
+@torch_kernel
 def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None, reduce=None,
                       reduction="mean"):
     r"""Multi-class hinge loss: the score of the target class should beat every
@@ -142,10 +145,12 @@ SPEC = register_spec(LossSpec(
     name="multi_margin_loss",
     fwd=_fwd,
     bwd=_bwd,
+    rows={"input": 0, "target": -1},
     argnames=("input", "target", "weight"),
     differentiable=("input",),
     summary="multi-class hinge sum_{i != y} max(0, margin - x_y + x_i)^p / C; classification",
     functional=multi_margin_loss,
     cls=MultiMarginLoss,
     example=lambda xp: ((xp.asarray([[0.1, 0.2, 0.4, 0.8]], dtype=xp.float64), xp.asarray([3])), {}),
+    curve=two_class_logits,
 ))

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import math
+
 from .._checks import check_floating, check_integer, check_values, fail, namespace
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
-from .._xp import device, index_dtype, size
+from ._curves import multilabel_two_class
+from .._xp import device, index_dtype, read, size, take_along
+from .._call import torch_kernel
 
 
+@torch_kernel
 def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     r"""Multi-label hinge loss: every target class should score at least 1
     above every non-target class.
@@ -68,41 +73,65 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
         fail(ValueError, "target", f"have shape ({c},) for `input` of shape {tuple(input.shape)}",
              f"shape {tuple(target.shape)}")
     check_values(xp, "target", target, lambda t: (t >= -1) & (t < c), f"be labels in [0, {c}) or -1")
-    return SPEC.apply(xp, (input, target), reduction)
+    c = input.shape[-1] if input.ndim else 1
+    return SPEC.apply(xp, (input, target), reduction, positions=_positions(xp, target, c))
 
 
-def _fwd(xp, input, target):
+def _positions(xp, target, c) -> int:
+    """How many leading positions of a row can hold labels: the longest run before
+    a row's first -1 (C where there is none), read from ``target`` when it can be;
+    C, the static bound, when it is lazy (JAX under ``jit``, Dask)."""
+    if size(target) == 0:
+        return c
+    t = xp.reshape(target, (-1, c))
+    pad = xp.astype(t < 0, index_dtype(xp))
+    # Index of the first -1 per row: the number of positions before any pad.
+    before = xp.sum(xp.astype(xp.cumulative_sum(pad, axis=1) == 0, index_dtype(xp)), axis=1)
+    longest = read(xp.max(before))
+    return c if longest is None else max(int(longest), 1)
+
+
+def _fwd(xp, input, target, *, positions=None):
     n = input.shape[0] if input.ndim == 2 else 1
     c = input.shape[-1] if input.ndim else 1
+    p = c if positions is None else min(positions, c)
     x = xp.reshape(input, (n, c))
     t = xp.reshape(xp.astype(target, index_dtype(xp)), (n, c))
-    # Positions from the first -1 on (cumulative count of -1s > 0) get label C, which matches no class.
-    after_pad = xp.cumulative_sum(xp.astype(t < 0, index_dtype(xp)), axis=1) > 0
-    label = xp.where(after_pad, xp.full_like(t, c), t)
-    # count[n, i]: how many positions before the first -1 hold label i; a repeated
-    # label counts once per repetition, as in PyTorch's loop over positions.
+    # Positions from the first -1 on (cumulative count of -1s > 0) hold no label;
+    # only the first `p` positions can hold one.
+    valid = (xp.cumulative_sum(xp.astype(t < 0, index_dtype(xp)), axis=1) == 0)[:, :p]
+    # hit[n, j, i]: position j holds label i (a position without a label holds C,
+    # no class). A repeated label counts once per repetition, as in PyTorch's
+    # loop over positions.
+    label = xp.where(valid, t[:, :p], xp.full((), c, dtype=t.dtype, device=device(t)))
     classes = xp.arange(c, dtype=index_dtype(xp), device=device(x))
-    count = xp.sum(xp.astype(label[:, :, None] == classes, x.dtype), axis=1)
-    is_target = count > 0
-    # z[n, i, k] = 1 - x_i + x_k: the hinge of target class i over non-target class k.
-    z = (1.0 - x)[:, :, None] + x[:, None, :]
+    hit = label[:, :, None] == classes
+    is_target = xp.any(hit, axis=1)
+    # z[n, j, k] = 1 - x_{label_j} + x_k: the hinge of the label at position j over
+    # class k, with the pairs that do not count made -inf (or NaN): a position
+    # without a label reads x = +inf, a target class k reads x_k = -inf.
+    inf = xp.asarray(math.inf, dtype=x.dtype, device=device(x))
+    x_label = take_along(xp, xp.broadcast_to(x[:, None, :], (n, p, c)), xp.where(valid, label, 0), 2)
+    x_label = xp.where(valid, x_label, inf)
+    z = (1.0 - x_label)[:, :, None] + xp.where(is_target, -inf, x)[:, None, :]
     # Strictly positive terms only: the kink z == 0 and NaN add nothing (PyTorch's `if (z > 0)`).
-    active = (z > 0) & (is_target[:, :, None] & ~is_target[:, None, :])
-    per_label = xp.sum(xp.where(active, z, xp.zeros((), dtype=z.dtype, device=device(z))), axis=2)
+    active = z > 0
+    terms = xp.where(active, z, xp.zeros((), dtype=z.dtype, device=device(z)))
     # Sum, then divide by C, in input's dtype: a float32 sum overflows where PyTorch's does.
-    loss = xp.sum(count * per_label, axis=1) / float(c)
+    loss = xp.sum(xp.sum(terms, axis=2), axis=1) / float(c)
     out_shape = (n,) if target.ndim == 2 else ()
-    return xp.reshape(loss, out_shape), (active, count, tuple(input.shape))
+    return xp.reshape(loss, out_shape), (active, hit, tuple(input.shape))
 
 
-def _bwd(xp, res, g):
-    active, count, shape = res
-    n, c = count.shape
-    pairs = xp.astype(active, count.dtype)
-    # Each active pair (i, k), weighted by the multiplicity of label i, adds +1 to
-    # d/dx_k and -1 to d/dx_i.
-    g_k = xp.matmul(count[:, None, :], pairs)[:, 0, :]
-    g_i = count * xp.sum(pairs, axis=2)
+def _bwd(xp, res, g, *, positions=None):
+    active, hit, shape = res
+    dtype = g.dtype  # the loss's, input's
+    n, c = active.shape[0], active.shape[2]
+    pairs = xp.astype(active, dtype)
+    # Each active pair (position j, class k) adds +1 to d/dx_k and -1 to d/dx of
+    # the label at position j.
+    g_k = xp.sum(pairs, axis=1)
+    g_i = xp.matmul(xp.sum(pairs, axis=2)[:, None, :], xp.astype(hit, dtype))[:, 0, :]
     gx = (g_k - g_i) * (xp.reshape(g, (n, 1)) / float(c))
     return xp.reshape(gx, shape), None
 
@@ -121,10 +150,12 @@ SPEC = register_spec(LossSpec(
     name="multilabel_margin_loss",
     fwd=_fwd,
     bwd=_bwd,
+    rows={"input": 0, "target": 0},
     argnames=("input", "target"),
     differentiable=("input",),
     summary="multi-label hinge sum_{j, i not a label} max(0, 1 - (x_{y_j} - x_i)) / C; multi-label classification",
     functional=multilabel_margin_loss,
     cls=MultiLabelMarginLoss,
     example=lambda xp: ((xp.asarray([[0.1, 0.2, 0.4, 0.8]], dtype=xp.float64), xp.asarray([[3, 0, -1, 1]])), {}),
+    curve=multilabel_two_class,
 ))

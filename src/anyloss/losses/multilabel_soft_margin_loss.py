@@ -5,10 +5,12 @@ from __future__ import annotations
 from .._checks import check_broadcastable, check_floating, fail, namespace
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
-from .._spec import LossSpec, register_spec
+from .._spec import Curve, LossSpec, register_spec
 from .._xp import as_float, result_float_dtype, sigmoid, softplus, zero_dim
+from .._call import torch_kernel
 
 
+@torch_kernel
 def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
     r"""Multi-label one-versus-all logistic loss, averaged over the C classes.
 
@@ -116,6 +118,7 @@ SPEC = register_spec(LossSpec(
     name="multilabel_soft_margin_loss",
     fwd=_fwd,
     bwd=_bwd,
+    rows={"input": 0, "target": 0, "weight": 0},
     argnames=("input", "target", "weight"),
     differentiable=("input", "target", "weight"),
     summary="-mean_c w_c [y log sigmoid(x) + (1 - y) log sigmoid(-x)]; multi-label classification",
@@ -123,4 +126,6 @@ SPEC = register_spec(LossSpec(
     cls=MultiLabelSoftMarginLoss,
     example=lambda xp: ((xp.asarray([[0.0, 2.0], [-1.0, 1.0]], dtype=xp.float64),
                          xp.asarray([[0.0, 1.0], [1.0, 1.0]], dtype=xp.float64)), {}),
+    curve=lambda xp, x: Curve((xp.reshape(x, (-1, 1)), xp.ones((x.shape[0], 1), dtype=x.dtype)),
+                                 "logit input (1 class, target 1)"),
 ))

@@ -8,11 +8,14 @@ from .._checks import check_floating, check_number, check_values, fail, namespac
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
-from .._xp import device, index_dtype, one_hot_mask, take_along
+from ._curves import nll_two_class
+from .._xp import add_along, device, index_dtype, item, take_along
+from .._call import torch_kernel
 
 _INT64 = (-(2**63), 2**63 - 1)
 
 
+@torch_kernel
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
              reduction="mean"):
     r"""Negative log likelihood of class-index targets, given log-probabilities.
@@ -148,13 +151,26 @@ def _bwd(xp, res, g, g_divisor=None, *, ignore_index, base=None):
     safe, valid, wt, class_dim, n_classes = res
     # An ignored target gets exactly 0, even when g is inf or NaN (the 0/0 'mean').
     coef = xp.where(valid, -(wt * g), xp.zeros((), dtype=wt.dtype, device=device(wt)))
-    coef = xp.expand_dims(coef, axis=class_dim)
-    hit = one_hot_mask(xp, safe, n_classes, class_dim)
     if base is None:
-        gi = xp.where(hit, coef, xp.zeros((), dtype=coef.dtype, device=device(coef)))
-    else:
-        gi = xp.where(hit, base + coef, base)
+        shape = list(safe.shape)
+        shape.insert(class_dim, n_classes)
+        base = xp.zeros(tuple(shape), dtype=coef.dtype, device=device(coef))
+    gi = add_along(xp, base, safe, coef, class_dim) if n_classes else base
     return gi, None, None
+
+
+def _rows_divisor(xp, arrays, options):
+    """The 'mean' divisor of a whole call (for ``cross_entropy``'s row blocks):
+    the total weight of the targets that are not ignored. (nll_loss itself reads
+    one element per row: blocks would only add passes over its gradient.)"""
+    input, target, weight = arrays[:3]
+    target = xp.astype(target, index_dtype(xp, target))
+    valid = target != options["ignore_index"]
+    if weight is None:
+        return float(item(xp.sum(xp.astype(valid, xp.float64))))
+    safe = xp.where(valid, target, xp.zeros((), dtype=target.dtype, device=device(target)))
+    w = xp.astype(xp.take(weight, xp.reshape(safe, (-1,)), axis=0), xp.float64)
+    return float(item(xp.sum(w * xp.astype(xp.reshape(valid, (-1,)), xp.float64))))
 
 
 # ----------------------------------------------------------------- classes
@@ -206,4 +222,5 @@ SPEC = register_spec(LossSpec(
     functional=nll_loss,
     cls=NLLLoss,
     example=_example,
+    curve=nll_two_class,
 ))

@@ -8,10 +8,12 @@ import numbers
 from .._checks import check_bool, check_broadcastable, describe, fail, namespace
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
-from .._spec import LossSpec, register_spec
+from .._spec import Curve, LossSpec, register_spec
 from .._xp import as_float, sum_to_shape
+from .._call import torch_kernel
 
 
+@torch_kernel
 def poisson_nll_loss(input, target, log_input=True, full=False, size_average=None, eps=1e-8, reduce=None,
                      reduction="mean"):
     r"""Negative log likelihood of ``target`` under a Poisson distribution of rate ``input``.
@@ -149,10 +151,13 @@ SPEC = register_spec(LossSpec(
     name="poisson_nll_loss",
     fwd=_fwd,
     bwd=_bwd,
+    rows={"input": 0, "target": 0},
     argnames=("input", "target"),
     differentiable=("input", "target"),
     summary="Poisson negative log likelihood, optional Stirling term; count regression",
     functional=poisson_nll_loss,
     cls=PoissonNLLLoss,
     example=lambda xp: ((xp.asarray([0.0, 1.0], dtype=xp.float64), xp.asarray([1.0, 3.0], dtype=xp.float64)), {}),
+    curve=lambda xp, x, log_input=True: Curve((x, xp.ones_like(x)), ("log-rate" if log_input else "rate")
+                                             + " input (target 1)", domain=None if log_input else (0.0, None)),
 ))

@@ -7,11 +7,13 @@ import numbers
 from .._checks import check_any_floating, check_target_broadcast, describe, fail, namespace
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
-from .._spec import LossSpec, register_spec
+from .._spec import Curve, LossSpec, register_spec
 from .._xp import as_float, result_float_dtype
+from .._call import torch_kernel
 from .l1_loss import l1_loss
 
 
+@torch_kernel
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
     r"""Smooth L1 loss: squared below ``beta``, absolute above.
 
@@ -66,14 +68,18 @@ def _fwd(xp, input, target, beta):
     dtype = result_float_dtype(xp, input, target)
     diff = as_float(xp, input, dtype) - as_float(xp, target, dtype)
     z = xp.abs(diff)
-    # Quadratic strictly inside (-beta, beta), linear from |d| = beta on: PyTorch's branch.
-    return xp.where(z < beta, 0.5 * z * z / beta, z - 0.5 * beta), (diff,)
+    # With m = min(|d|, beta): 0.5 |d|^2 / beta strictly inside (-beta, beta), and
+    # |d| - 0.5 beta from |d| = beta on (PyTorch's branches), without a select.
+    m = xp.clip(z, max=beta)
+    return (z - 0.5 * m) * (m if beta == 1.0 else m / beta), (diff,)
 
 
-def _bwd(xp, res, g, beta):
+def _bwd(xp, res, g, beta, wanted=None):
     (diff,) = res
-    gi = xp.where(xp.abs(diff) < beta, diff / beta, xp.sign(diff)) * g
-    return gi, -gi
+    # d/beta inside, sign(d) outside; NaN stays NaN, as in PyTorch.
+    clipped = xp.clip(diff, min=-beta, max=beta)
+    gi = (clipped if beta == 1.0 else clipped / beta) * g
+    return gi, -gi if wanted is None or wanted[1] else None
 
 
 class SmoothL1Loss(Loss):
@@ -91,10 +97,12 @@ SPEC = register_spec(LossSpec(
     name="smooth_l1_loss",
     fwd=_fwd,
     bwd=_bwd,
+    rows={"input": 0, "target": 0},
     argnames=("input", "target"),
     differentiable=("input", "target"),
     summary="squared below beta, absolute above; robust regression (Fast R-CNN)",
     functional=smooth_l1_loss,
     cls=SmoothL1Loss,
     example=lambda xp: ((xp.ones((2, 2), dtype=xp.float64), xp.asarray([[0.0, 1.0], [2.0, 3.0]], dtype=xp.float64)), {}),
+    curve=lambda xp, x: Curve((x, xp.zeros_like(x)), "error input − target"),
 ))

@@ -5,10 +5,12 @@ from __future__ import annotations
 from .._checks import check_broadcasts_to, check_floating, namespace
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
-from .._spec import LossSpec, register_spec
+from .._spec import Curve, LossSpec, register_spec
 from .._xp import as_float, result_float_dtype, sigmoid, softplus
+from .._call import torch_kernel
 
 
+@torch_kernel
 def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     r"""Two-class logistic loss for targets :math:`y \in \{1, -1\}`.
 
@@ -81,10 +83,12 @@ SPEC = register_spec(LossSpec(
     name="soft_margin_loss",
     fwd=_fwd,
     bwd=_bwd,
+    rows={"input": 0, "target": 0},
     argnames=("input", "target"),
     differentiable=("input",),
     summary="logistic loss log(1 + exp(-y x)) for labels in {1, -1}; binary classification",
     functional=soft_margin_loss,
     cls=SoftMarginLoss,
     example=lambda xp: ((xp.asarray([[0.3, 0.7], [0.5, 0.5]], dtype=xp.float64), xp.asarray([[-1.0, 1.0], [1.0, -1.0]], dtype=xp.float64)), {}),
+    curve=lambda xp, x: Curve((x, xp.ones_like(x)), "margin target · input"),
 ))

@@ -6,7 +6,9 @@ from .._checks import check_bool, check_number, describe, fail, namespace
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
+from ._curves import triplet
 from .._xp import sum_to_shape
+from .._call import torch_kernel
 from ._distance import (
     check_triplet_shapes,
     pairwise_distance_bwd,
@@ -16,6 +18,7 @@ from ._distance import (
 )
 
 
+@torch_kernel
 def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False,
                         size_average=None, reduce=None, reduction="mean"):
     r"""Triplet loss: the anchor should be closer to the positive than to the negative, by a margin.
@@ -119,10 +122,12 @@ SPEC = register_spec(LossSpec(
     name="triplet_margin_loss",
     fwd=_fwd,
     bwd=_bwd,
+    rows={"anchor": 0, "positive": 0, "negative": 0},
     argnames=("anchor", "positive", "negative"),
     differentiable=("anchor", "positive", "negative"),
     summary="max(0, margin + d(a, p) - d(a, n)) with p-norm distances; metric learning",
     functional=triplet_margin_loss,
     cls=TripletMarginLoss,
     example=lambda xp: ((xp.asarray([[0.0, 0.0]], dtype=xp.float64), xp.asarray([[0.0, 1.0]], dtype=xp.float64), xp.asarray([[3.0, 0.0]], dtype=xp.float64)), {'margin': 3.0}),
+    curve=triplet,
 ))

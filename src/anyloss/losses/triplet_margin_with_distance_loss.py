@@ -6,6 +6,7 @@ from .._checks import check_number, describe, fail, namespace
 from .._module import Loss
 from .._reduction import check_reduction
 from .._spec import LossSpec, register_spec
+from ._curves import triplet
 from .._xp import sum_to_shape
 from ._distance import (
     PAIRWISE_DISTANCE,
@@ -142,4 +143,5 @@ SPEC = register_spec(LossSpec(
     example=lambda xp: ((xp.asarray([[0.0, 0.0]], dtype=xp.float64), xp.asarray([[0.0, 1.0]], dtype=xp.float64), xp.asarray([[3.0, 0.0]], dtype=xp.float64)), {'margin': 3.0}),
     # A plain callable has no vjp: PyTorch autograd or jax.grad differentiate it themselves.
     gradient_for=lambda options: options["distance_function"].vjp is not None,
+    curve=triplet,
 ))

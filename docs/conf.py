@@ -1,0 +1,50 @@
+"""Sphinx configuration of anyloss's documentation.
+
+Build (strict: a warning fails it)::
+
+    pip install -e ".[docs]"
+    sphinx-build -W --keep-going -b html docs docs/_build/html
+
+Nothing is fetched over the network while building (no intersphinx). The page
+of each loss, its plot and its worked example are made at build time by
+``_ext/anyloss_docs.py`` into ``docs/generated/`` (not committed).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE / "_ext"))
+sys.path.insert(0, str(HERE.parent / "src"))  # document this checkout, not another installed anyloss
+
+import anyloss  # noqa: E402
+
+project = "anyloss"
+author = "the anyloss authors"
+copyright = "anyloss authors"
+version = release = anyloss.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.mathjax",  # loaded by the reader's browser; nothing is fetched at build time
+    "anyloss_docs",
+]
+
+html_theme = "furo"
+html_title = f"anyloss {release}"
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+smartquotes = False  # 'sum' in prose stays the string Python prints
+templates_path: list[str] = []
+
+# The docstrings are reST with Google-style Args/Returns, and two sections of
+# their own: "Shape" (PyTorch's) and "Gradients".
+napoleon_google_docstring = True
+napoleon_numpy_docstring = False
+napoleon_custom_sections = ["Shape", "Gradients"]
+napoleon_use_rtype = False
+
+autodoc_member_order = "bysource"
+autodoc_typehints = "none"  # the signatures already read like PyTorch's

@@ -1,0 +1,167 @@
+"""Pieces the extras share: checks, the class axis (softmax losses) and the
+overlap ratios of the segmentation losses (Dice, Jaccard, Tversky)."""
+
+from __future__ import annotations
+
+import math
+
+from .._checks import (check_bool, check_floating, check_integer, check_number, check_same_shape, check_values,
+                       fail)
+from .._xp import as_float, device, index_dtype, one_hot_mask, result_float_dtype, sigmoid, size, take_along
+
+
+# --------------------------------------------------------------------------- checks
+
+def check_unit_interval(xp, name, x):
+    """Values in [0, 1] (probabilities, soft labels); skipped on lazy arrays."""
+    check_values(xp, name, x, lambda v: (v >= 0) & (v <= 1), "have values in [0, 1]")
+
+
+def float_pair(xp, input, target):
+    """``input`` and ``target`` in their common floating dtype (PyTorch's promotion)."""
+    dtype = result_float_dtype(xp, input, target)
+    return as_float(xp, input, dtype), as_float(xp, target, dtype)
+
+
+# --------------------------------------------------------------------------- class axis
+
+def class_axis(x) -> int:
+    """PyTorch's class axis: 0 for a single sample (C,), else 1: (N, C, d1, ...)."""
+    return 0 if x.ndim == 1 else 1
+
+
+def check_class_target(xp, input, target, ignore_index, weight=None, weight_name="weight"):
+    """``input`` (C,), (N, C) or (N, C, d1, ...) floating; ``target`` of its shape
+    without the class axis, integer class indices in [0, C) or ``ignore_index``;
+    an optional per-class ``weight`` of shape (C,)."""
+    check_floating(xp, "input", input)
+    check_integer(xp, "target", target)
+    check_number("ignore_index", ignore_index, integer=True)
+    if input.ndim == 0:
+        fail(ValueError, "input", "have a class axis: shape (C,), (N, C) or (N, C, d1, ...)", "a 0-d array")
+    axis = class_axis(input)
+    want = tuple(input.shape[:axis]) + tuple(input.shape[axis + 1:])
+    if tuple(target.shape) != want:
+        fail(ValueError, "target", f"have `input`'s shape without its class axis {want}", f"shape {tuple(target.shape)}")
+    n = input.shape[axis]
+    check_values(xp, "target", target, lambda t: ((t >= 0) & (t < n)) | (t == ignore_index),
+                 f"be class indices in [0, {n}) or ignore_index ({ignore_index})")
+    if weight is not None:
+        check_floating(xp, weight_name, weight)
+        if tuple(weight.shape) != (n,):
+            fail(ValueError, weight_name, f"have one value per class, shape ({n},)", f"shape {tuple(weight.shape)}")
+
+
+def log_softmax(xp, x, axis):
+    """``(log_softmax(x), logsumexp(x))`` along ``axis`` (kept), shifted by the max
+    so that nothing overflows. An empty ``x`` needs no shift (Dask cannot take
+    the max of an empty array)."""
+    m = xp.max(x, axis=axis, keepdims=True) if size(x) else xp.zeros((1,) * x.ndim, dtype=x.dtype, device=device(x))
+    shifted = x - m
+    log_s = xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+    return shifted - log_s, m + log_s
+
+
+def class_pick(xp, target, ignore_index, n, axis):
+    """``(valid, index, onehot)``: where the target is not ignored, the target as
+    a safe index (0 where ignored) and its one-hot mask along ``axis``."""
+    valid = target != ignore_index
+    index = xp.astype(xp.where(valid, target, xp.zeros_like(target)), index_dtype(xp, target))
+    return valid, index, one_hot_mask(xp, index, n, axis)
+
+
+def gather(xp, x, index, axis):
+    """``x`` at ``index`` along ``axis`` (the axis dropped)."""
+    return take_along(xp, x, index, axis)
+
+
+def count(xp, valid, dtype):
+    """Number of True in ``valid``, as a 0-d array of ``dtype`` (the 'mean' divisor)."""
+    return xp.sum(xp.astype(valid, dtype))
+
+
+# --------------------------------------------------------------------------- overlap ratios
+
+def check_overlap(xp, input, target, *, dim, smooth, eps, from_logits=None):
+    """Checks shared by Dice, Jaccard and Tversky: same shapes, floating input,
+    probabilities (unless ``from_logits``) and targets in [0, 1], ``dim`` valid
+    for the input, ``smooth`` and ``eps`` >= 0."""
+    check_floating(xp, "input", input)
+    check_same_shape("input", input, "target", target)
+    check_number("smooth", smooth, min=0.0)
+    check_number("eps", eps, min=0.0)
+    if from_logits is not None:
+        check_bool("from_logits", from_logits)
+        if not from_logits:
+            check_unit_interval(xp, "input", input)
+    check_unit_interval(xp, "target", target)
+    axes(input.ndim, dim)
+
+
+def axes(ndim: int, dim) -> tuple:
+    """The axes a ratio sums over: ``dim`` normalized (sorted, non-negative);
+    ``None`` is every axis but the first (one ratio per sample)."""
+    if dim is None:
+        if ndim < 2:
+            fail(ValueError, "input", "have a batch axis and at least one more, (N, *), when `dim` is None "
+                 "(pass dim=0 for a single sample)", f"a {ndim}-d array")
+        return tuple(range(1, ndim))
+    dims = (dim,) if isinstance(dim, int) and not isinstance(dim, bool) else dim
+    if not isinstance(dims, (tuple, list)) or not dims or not all(
+            isinstance(d, int) and not isinstance(d, bool) for d in dims):
+        fail(TypeError, "dim", "be None, an int or a non-empty tuple of ints", repr(dim))
+    out = []
+    for d in dims:
+        if not -ndim <= d < ndim:
+            fail(ValueError, "dim", f"name axes of the {ndim}-d input, in [{-ndim}, {ndim})", repr(dim))
+        out.append(d % ndim)
+    if len(set(out)) != len(out):
+        fail(ValueError, "dim", "name each axis once", repr(dim))
+    return tuple(sorted(out))
+
+
+def probabilities(xp, input, from_logits):
+    return sigmoid(xp, input) if from_logits else input
+
+
+class Ratio:
+    """``R = (cn TP + s) / max(ct TP + cp sum(p^k) + cq sum(t^k) + s, eps)`` over
+    ``axes``, with TP = sum(p t): the one shape of the Dice, Jaccard and
+    Tversky indices (their coefficients are in each loss's docstring)."""
+
+    def __init__(self, xp, p, t, ax, *, cn, ct, cp, cq, k=1, smooth, eps):
+        self.xp, self.p, self.t, self.ax = xp, p, t, ax
+        self.cn, self.ct, self.cp, self.cq, self.k = cn, ct, cp, cq, k
+        tp = xp.sum(p * t, axis=ax, keepdims=True)
+        sp = xp.sum(p if k == 1 else p * p, axis=ax, keepdims=True)
+        st = xp.sum(t if k == 1 else t * t, axis=ax, keepdims=True)
+        num = cn * tp + smooth
+        self.den = ct * tp + cp * sp + cq * st + smooth
+        self.den_c = xp.maximum(self.den, eps)  # the clamp only matters when smooth is 0 and the sums are too
+        self.eps = eps
+        self.ratio = num / self.den_c  # keepdims shape
+
+    def reduced(self, x):
+        """``x`` of the keepdims shape with the summed axes dropped."""
+        shape = tuple(d for i, d in enumerate(self.p.shape) if i not in self.ax)
+        return self.xp.reshape(x, shape)
+
+    def expand(self, g):
+        """The cotangent ``g`` of a reduced value back in the keepdims shape."""
+        shape = tuple(1 if i in self.ax else d for i, d in enumerate(self.p.shape))
+        return self.xp.reshape(g, shape)
+
+    def vjp(self, g_ratio):
+        """Cotangent of ``p`` given that of ``R`` (keepdims shape). dR/dp =
+        (dnum - R dden) / den, where dden vanishes below the ``eps`` clamp
+        (PyTorch's clamp_min passes the gradient where den >= eps)."""
+        xp = self.xp
+        dden = self.ct * self.t + (self.cp if self.k == 1 else 2.0 * self.cp * self.p)
+        r = xp.where(self.den >= self.eps, self.ratio, xp.zeros_like(self.ratio))
+        return (g_ratio / self.den_c) * (self.cn * self.t - r * dden)
+
+
+def mean_over(xp, x, ax, shape):
+    """Mean of ``x`` over ``ax`` (kept), NaN for no elements as PyTorch's 0/0."""
+    n = math.prod(shape[a] for a in ax)
+    return xp.sum(x, axis=ax, keepdims=True) / (float(n) if n else float("nan"))

@@ -1,0 +1,92 @@
+"""Home of anyloss.extras.tversky_loss."""
+
+from __future__ import annotations
+
+from .._checks import check_number
+from .._register import register
+from .._spec import Curve
+from ._common import Ratio, axes, check_overlap, float_pair, probabilities
+
+
+def _check(xp, input, target, *, alpha, beta, dim, smooth, eps, from_logits):
+    check_overlap(xp, input, target, dim=dim, smooth=smooth, eps=eps, from_logits=from_logits)
+    check_number("alpha", alpha, min=0.0)
+    check_number("beta", beta, min=0.0)
+
+
+def _example(xp):
+    input = xp.asarray([[0.9, 0.2, 0.7, 0.1], [0.3, 0.8, 0.6, 0.4]], dtype=xp.float64)
+    target = xp.asarray([[1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 1.0, 1.0]], dtype=xp.float64)
+    return (input, target), {"alpha": 0.3, "beta": 0.7}
+
+
+def _curve(xp, x):
+    # One pixel per sample, target 1.
+    return Curve((x[:, None], xp.ones((x.shape[0], 1), dtype=x.dtype)), "probability p of a pixel (target 1)",
+                 domain=(0.0, 1.0))
+
+
+def _ratio(xp, input, target, alpha, beta, dim, smooth, eps, from_logits):
+    x, t = float_pair(xp, input, target)
+    p = probabilities(xp, x, from_logits)
+    # TP + alpha FP + beta FN, with FP = sum p - TP and FN = sum t - TP.
+    return p, Ratio(xp, p, t, axes(x.ndim, dim), cn=1.0, ct=1.0 - alpha - beta, cp=float(alpha), cq=float(beta),
+                    smooth=smooth, eps=eps)
+
+
+def _gradient(xp, g, input, target, *, alpha=0.5, beta=0.5, dim=None, smooth=1.0, eps=1e-7, from_logits=False):
+    p, r = _ratio(xp, input, target, alpha, beta, dim, smooth, eps, from_logits)
+    gp = r.vjp(-r.expand(g))
+    return gp * (p * (1.0 - p)) if from_logits else gp
+
+
+@register(name="tversky_loss", catalogue="extras", differentiable=("input",), check=_check, gradient=_gradient,
+          example=_example, curve=_curve, summary="1 - Tversky index: Dice with weighted FP/FN; imbalanced segmentation")
+def tversky_loss(xp, input, target, *, alpha=0.5, beta=0.5, dim=None, smooth=1.0, eps=1e-7, from_logits=False):
+    r"""Tversky loss: one minus the Tversky index, a Dice that weighs false positives and negatives apart.
+
+    With probabilities :math:`p` (``input``, or :math:`\sigma(\text{input})`
+    with ``from_logits=True``) and targets :math:`t`, summed over the axes
+    ``dim`` (default: every axis but the first, one value per sample),
+    :math:`TP = \sum p\,t`, :math:`FP = \sum p\,(1 - t)`, :math:`FN = \sum (1 - p)\,t`:
+
+    .. math::
+        \ell = 1 - \frac{TP + s}{\max\bigl(TP + \alpha\,FP + \beta\,FN + s,\ \varepsilon\bigr)}
+
+    ``alpha = beta = 0.5`` is the Dice index (with smooth :math:`2s`),
+    ``alpha = beta = 1`` the Jaccard index; ``beta > alpha`` penalizes
+    missed foreground more (recall over precision). Reductions and ``dim`` as
+    in :func:`dice_loss`.
+
+    Reference: S. S. M. Salehi, D. Erdogmus, A. Gholipour, "Tversky loss
+    function for image segmentation using 3D fully convolutional deep
+    networks", MLMI 2017 (arXiv:1706.05721).
+
+    Args:
+        input: probabilities in [0, 1] (or logits with ``from_logits=True``), (N, *).
+        target: same shape, labels in [0, 1], any real dtype.
+        alpha: weight of false positives, >= 0.
+        beta: weight of false negatives, >= 0.
+        dim: axes summed inside the ratio: ``None``, an int or a tuple of ints.
+        smooth: added to numerator and denominator, >= 0.
+        eps: lower bound of the denominator, >= 0.
+        from_logits: apply a sigmoid to ``input`` first.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+
+    Shape:
+        ``input`` (N, *), ``target`` (N, *), output (N,) for ``'none'`` with
+        the default ``dim``, else scalar.
+
+    Gradients: ``input``. Not checked on lazy arrays (Dask, ``jax.jit``):
+    values in [0, 1].
+
+    Example:
+        >>> import numpy as np
+        >>> from anyloss.extras import tversky_loss
+        >>> p = np.array([[0.9, 0.2, 0.7, 0.1], [0.3, 0.8, 0.6, 0.4]])
+        >>> t = np.array([[1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 1.0, 1.0]])
+        >>> tversky_loss(p, t, alpha=0.3, beta=0.7, reduction="none").round(6)
+        array([0.124579, 0.24933 ])
+    """
+    _, r = _ratio(xp, input, target, alpha, beta, dim, smooth, eps, from_logits)
+    return r.reduced(1.0 - r.ratio)
