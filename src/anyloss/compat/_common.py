@@ -1,0 +1,76 @@
+"""Helpers shared by the compat modules: axes, log-softmax, and the loss specs.
+
+A compat loss is a :class:`anyloss.LossSpec` that is *not* put in the
+registry (it is not a PyTorch loss, so ``anyloss list``/``check`` leave it
+alone) but runs through the same call path: its forward and analytic
+gradient serve ``anyloss.value_and_grad``/``vjp`` on NumPy, Dask and
+array-api-strict, ``loss.backward()`` on PyTorch tensors and ``jax.grad``.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+from .._checks import describe, fail
+from .._spec import LossSpec
+from .._xp import device
+
+
+def spec(name: str, fwd, bwd, argnames: tuple, differentiable: tuple, summary: str = "") -> LossSpec:
+    """An unregistered spec (catalogue ``'compat'``) for ``fwd``/``bwd``."""
+    return LossSpec(name=name, fwd=fwd, bwd=bwd, argnames=argnames, differentiable=differentiable,
+                    summary=summary, catalogue="compat")
+
+
+def unreduced(s: LossSpec, xp, arrays: tuple, **options):
+    """Run ``s`` and return its unreduced value (optax and tf.nn reduce nothing)."""
+    return s.apply(xp, arrays, "none", **options)
+
+
+def axes(axis, ndim: int, *, allow_none: bool = False, name: str = "axis", keep_order: bool = False) -> tuple:
+    """``axis`` (an int, a tuple of ints, or None for all axes when allowed) as a
+    tuple of non-negative axes (sorted, unless ``keep_order``); ``TypeError``/``ValueError`` naming it."""
+    if axis is None and allow_none:
+        return tuple(range(ndim))
+    items = axis if isinstance(axis, tuple) else (axis,)
+    out = []
+    for a in items:
+        if isinstance(a, bool) or not isinstance(a, numbers.Integral):
+            fail(TypeError, name, "be an int or a tuple of ints" + (" or None" if allow_none else ""), describe(axis))
+        if not -ndim <= a < ndim:
+            fail(ValueError, name, f"be in [-{ndim}, {ndim}) for an array of {ndim} dimensions", axis)
+        out.append(int(a) % ndim)
+    if len(set(out)) != len(out):
+        fail(ValueError, name, "not repeat an axis", axis)
+    return tuple(out) if keep_order else tuple(sorted(out))
+
+
+def logsumexp(xp, x, axis: tuple, keepdims: bool = False):
+    """log(sum(exp(x))) over ``axis``, shifted by the maximum (JAX's and TF's way:
+    a row of -inf gives -inf, a row holding +inf gives +inf or NaN)."""
+    m = xp.max(x, axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, xp.zeros((), dtype=x.dtype, device=device(x)))
+    out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else xp.squeeze(out, axis=axis)
+
+
+def log_softmax(xp, x, axis: tuple):
+    return x - logsumexp(xp, x, axis, keepdims=True)
+
+
+def log_sigmoid(xp, x):
+    """log(sigmoid(x)) = -softplus(-x), never overflowing."""
+    return -(xp.maximum(-x, 0.0) + xp.log1p(xp.exp(-xp.abs(x))))
+
+
+def half_at_tie(xp, v):
+    """Derivative of ``max(v, 0)``: 1 above, 0 below, and 1/2 at the tie ``v == 0``,
+    which is what ``jax.grad`` gives for ``maximum`` (optax's and Keras's JAX
+    backend numbers)."""
+    one = xp.ones_like(v)
+    return xp.where(v > 0, one, xp.where(v == 0, 0.5 * one, 0.0 * one))
+
+
+def shapes_equal(name_a: str, a, name_b: str, b, what: str = "the same shape as") -> None:
+    if tuple(a.shape) != tuple(b.shape):
+        fail(ValueError, name_b, f"have {what} `{name_a}` {tuple(a.shape)}", f"shape {tuple(b.shape)}")

@@ -1,0 +1,455 @@
+"""optax's common losses (optax 0.2.8 names and semantics) on any Array API library.
+
+``from anyloss.compat import optax`` and call ``optax.l2_loss(predictions, targets)`` and so on:
+
+* regression: :func:`squared_error`, :func:`l2_loss` (with optax's factor 1/2),
+  :func:`huber_loss`, :func:`log_cosh`, :func:`cosine_similarity`, :func:`cosine_distance`
+* classification: :func:`sigmoid_binary_cross_entropy`, :func:`sigmoid_focal_loss`,
+  :func:`softmax_cross_entropy`, :func:`softmax_cross_entropy_with_integer_labels`,
+  :func:`hinge_loss`
+* divergences: :func:`kl_divergence`, :func:`kl_divergence_with_log_targets`
+
+As in optax, nothing is averaged over the batch: the element-wise losses keep
+their shape, and the ones over a class or feature axis (``axis=``, default the
+last) sum over it and drop it. Take ``.mean()`` (or ``.sum()``) yourself.
+
+Gradients: each function has an analytic gradient, used by ``anyloss.vjp`` on
+NumPy, Dask and array-api-strict (the outputs are not scalars: use ``vjp``, or
+``value_and_grad`` of a loss called with ``reduction``), by ``.backward()`` on
+PyTorch tensors and by ``jax.grad`` on JAX arrays, where it gives
+``jax.grad``-of-optax's numbers (including JAX's 1/2 at the kink of ``max(., 0)``).
+Each docstring says which arguments are differentiable.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .._checks import check_broadcastable, check_floating, check_integer, check_number, fail, namespace
+from .._xp import as_float, device, index_dtype, one_hot_mask, result_float_dtype, sigmoid, softplus, take_along
+from ._common import axes, half_at_tie, log_sigmoid, log_softmax, logsumexp, shapes_equal, spec, unreduced
+
+__all__ = [
+    "squared_error", "l2_loss", "huber_loss", "log_cosh", "cosine_similarity", "cosine_distance",
+    "sigmoid_binary_cross_entropy", "sigmoid_focal_loss", "softmax_cross_entropy",
+    "softmax_cross_entropy_with_integer_labels", "hinge_loss", "kl_divergence", "kl_divergence_with_log_targets",
+]
+
+
+def _pair(predictions, targets, *, same_shape=False, first="predictions", second="targets"):
+    """namespace, floating check, and the targets (zeros when None), optax's way."""
+    xp = namespace(**{first: predictions}) if targets is None else namespace(**{first: predictions, second: targets})
+    check_floating(xp, first, predictions)
+    if targets is None:
+        return xp, xp.zeros_like(predictions)
+    if same_shape:
+        shapes_equal(first, predictions, second, targets)
+    else:
+        check_broadcastable(predictions.shape, second, targets, f"`{first}`")
+    return xp, targets
+
+
+# ----------------------------------------------------------------------------- regression
+
+def _difference(xp, predictions, targets):
+    dtype = result_float_dtype(xp, predictions, targets)
+    return as_float(xp, predictions, dtype) - as_float(xp, targets, dtype)
+
+
+def squared_error(predictions, targets=None):
+    r"""``optax.squared_error``: :math:`(p - t)^2`, element-wise.
+
+    ``targets`` (default zeros) must have ``predictions``' shape exactly, as
+    optax checks. ``squared_error(p, t).mean()`` is ``F.mse_loss(p, t)``.
+    Gradients: ``predictions``, ``targets``.
+    """
+    xp, targets = _pair(predictions, targets, same_shape=True)
+    return unreduced(_SQUARED, xp, (predictions, targets), scale=1.0)
+
+
+def l2_loss(predictions, targets=None):
+    r"""``optax.l2_loss``: :math:`\tfrac12 (p - t)^2`, element-wise -- *half* the squared error.
+
+    The 1/2 (Bishop's convention) makes it half of ``F.mse_loss(..., reduction='none')``.
+    ``targets`` (default zeros) must have ``predictions``' shape.
+    Gradients: ``predictions``, ``targets``.
+    """
+    xp, targets = _pair(predictions, targets, same_shape=True)
+    return unreduced(_SQUARED, xp, (predictions, targets), scale=0.5)
+
+
+def _squared_fwd(xp, predictions, targets, *, scale):
+    d = _difference(xp, predictions, targets)
+    return scale * (d * d), d
+
+
+def _squared_bwd(xp, d, g, *, scale):
+    gp = (2.0 * scale) * g * d
+    return gp, -gp
+
+
+_SQUARED = spec("optax.squared_error", _squared_fwd, _squared_bwd, ("predictions", "targets"),
+                ("predictions", "targets"))
+
+
+def huber_loss(predictions, targets=None, *, delta=1.0):
+    r"""``optax.huber_loss``: :math:`\tfrac12 e^2` for :math:`|e| \le \delta`, else
+    :math:`\delta(|e| - \tfrac12\delta)`, element-wise, :math:`e = p - t`.
+
+    The same as ``F.huber_loss(p, t, delta=delta, reduction='none')`` (and
+    ``delta`` times ``F.smooth_l1_loss(..., beta=delta)``). ``targets``
+    broadcasts against ``predictions``. Gradients: ``predictions``, ``targets``.
+    """
+    check_number("delta", delta, min=0.0)
+    xp, targets = _pair(predictions, targets)
+    return unreduced(_HUBER, xp, (predictions, targets), delta=float(delta))
+
+
+def _huber_fwd(xp, predictions, targets, *, delta):
+    e = _difference(xp, predictions, targets)
+    a = xp.abs(e)
+    quadratic = xp.minimum(a, delta)
+    return 0.5 * quadratic * quadratic + delta * (a - quadratic), e
+
+
+def _huber_bwd(xp, e, g, *, delta):
+    gp = g * xp.clip(e, -delta, delta)
+    return gp, -gp
+
+
+_HUBER = spec("optax.huber_loss", _huber_fwd, _huber_bwd, ("predictions", "targets"), ("predictions", "targets"))
+
+
+def log_cosh(predictions, targets=None):
+    r"""``optax.log_cosh``: :math:`\log\cosh(p - t)`, element-wise, as
+    ``logaddexp(e, -e) - log 2`` (no overflow). Gradients: ``predictions``, ``targets``."""
+    xp, targets = _pair(predictions, targets)
+    return unreduced(_LOG_COSH, xp, (predictions, targets))
+
+
+def _log_cosh_fwd(xp, predictions, targets):
+    e = _difference(xp, predictions, targets)
+    return xp.logaddexp(e, -e) - math.log(2.0), e
+
+
+def _log_cosh_bwd(xp, e, g):
+    gp = g * xp.tanh(e)
+    return gp, -gp
+
+
+_LOG_COSH = spec("optax.log_cosh", _log_cosh_fwd, _log_cosh_bwd, ("predictions", "targets"),
+                 ("predictions", "targets"))
+
+
+def cosine_similarity(predictions, targets, *, epsilon=0.0, axis=-1):
+    r"""``optax.cosine_similarity``: :math:`\sum (p / \|p\|)(t / \|t\|)` over ``axis``.
+
+    Each norm is :math:`\sqrt{\max(\|\cdot\|^2, \epsilon)}`: with the default
+    ``epsilon=0`` a zero vector gives NaN, as in optax. ``axis``: an int or a
+    tuple of ints. (optax's ``where=`` is not supported.)
+    Gradients: ``predictions``, ``targets``.
+    """
+    return _cosine(predictions, targets, epsilon, axis, distance=False)
+
+
+def cosine_distance(predictions, targets, *, epsilon=0.0, axis=-1):
+    r"""``optax.cosine_distance``: ``1 - cosine_similarity(predictions, targets)``. Gradients:
+    ``predictions``, ``targets``."""
+    return _cosine(predictions, targets, epsilon, axis, distance=True)
+
+
+def _cosine(predictions, targets, epsilon, axis, distance):
+    check_number("epsilon", epsilon, min=0.0)
+    xp = namespace(predictions=predictions, targets=targets)
+    check_floating(xp, "predictions", predictions)
+    check_floating(xp, "targets", targets)
+    shape = check_broadcastable(predictions.shape, "targets", targets, "`predictions`")
+    ax = axes(axis, len(shape))
+    return unreduced(_COSINE, xp, (predictions, targets), epsilon=float(epsilon), axis=ax, distance=distance)
+
+
+def _unit(xp, a, epsilon, axis):
+    ss = xp.sum(a * a, axis=axis, keepdims=True)
+    n = xp.sqrt(xp.clip(ss, epsilon, None)) if epsilon > 0 else xp.sqrt(ss)
+    return a / n, n, ss > epsilon if epsilon > 0 else None
+
+
+def _cosine_fwd(xp, predictions, targets, *, epsilon, axis, distance):
+    dtype = result_float_dtype(xp, predictions, targets)
+    a, b = as_float(xp, predictions, dtype), as_float(xp, targets, dtype)
+    shape = tuple(xp.broadcast_arrays(a, b)[0].shape)
+    a, b = xp.broadcast_to(a, shape), xp.broadcast_to(b, shape)
+    ua, na, ma = _unit(xp, a, epsilon, axis)
+    ub, nb, mb = _unit(xp, b, epsilon, axis)
+    s = xp.sum(ua * ub, axis=axis)
+    return (1.0 - s if distance else s), (ua, na, ma, ub, nb, mb)
+
+
+def _cosine_bwd(xp, res, g, *, epsilon, axis, distance):
+    ua, na, ma, ub, nb, mb = res
+    g = xp.reshape(-g if distance else g, tuple(1 if i in axis else d for i, d in enumerate(ua.shape)))
+
+    def through(u, n, m, v):  # d sum(u v) / d a for u = a / n
+        proj = xp.sum(u * v, axis=axis, keepdims=True) * u  # the part from n's dependence on a
+        if m is not None:  # the norm is clipped at sqrt(epsilon) and then constant
+            proj = xp.where(m, proj, xp.zeros_like(proj))
+        return g * (v - proj) / n
+
+    return through(ua, na, ma, ub), through(ub, nb, mb, ua)
+
+
+_COSINE = spec("optax.cosine_similarity", _cosine_fwd, _cosine_bwd, ("predictions", "targets"),
+               ("predictions", "targets"))
+
+
+# ----------------------------------------------------------------------------- classification
+
+def sigmoid_binary_cross_entropy(logits, labels):
+    r"""``optax.sigmoid_binary_cross_entropy``: :math:`-z\log\sigma(x) - (1 - z)\log(1 - \sigma(x))`, element-wise.
+
+    ``labels`` are cast to ``logits``' dtype and broadcast against it (optax
+    does not check shapes; ``tf.nn.sigmoid_cross_entropy_with_logits`` does).
+    Gradients: ``logits``, floating ``labels``.
+    """
+    xp, labels = _pair(logits, labels, first="logits", second="labels")
+    return unreduced(_SIGMOID_BCE, xp, (logits, labels))
+
+
+def _sigmoid_bce_fwd(xp, logits, labels):
+    z = as_float(xp, labels, logits.dtype)
+    return z * softplus(xp, -logits) + (1.0 - z) * softplus(xp, logits), (logits, z)
+
+
+def _sigmoid_bce_bwd(xp, res, g):
+    x, z = res
+    return g * (sigmoid(xp, x) - z), g * -x
+
+
+_SIGMOID_BCE = spec("optax.sigmoid_binary_cross_entropy", _sigmoid_bce_fwd, _sigmoid_bce_bwd,
+                    ("logits", "labels"), ("logits", "labels"))
+
+
+def sigmoid_focal_loss(logits, labels, *, alpha=None, gamma=2.0):
+    r"""``optax.sigmoid_focal_loss``: :math:`\alpha_t (1 - p_t)^\gamma` times the sigmoid
+    cross entropy, element-wise (Lin et al. 2017).
+
+    As in optax 0.2.5+, :math:`\log(1 - p_t) = \log((1 - z)\,\sigma(x) + z\,\sigma(-x))` is
+    computed in log space, so soft labels in [0, 1] work and extreme logits stay
+    finite. :math:`\alpha_t = \alpha z + (1 - \alpha)(1 - z)`; ``alpha=None``: no weighting.
+    Gradients: ``logits``.
+    """
+    if alpha is not None:
+        check_number("alpha", alpha)
+    check_number("gamma", gamma)
+    xp, labels = _pair(logits, labels, first="logits", second="labels")
+    return unreduced(_FOCAL, xp, (logits, labels), alpha=None if alpha is None else float(alpha),
+                     gamma=float(gamma))
+
+
+def _focal_fwd(xp, logits, labels, *, alpha, gamma):
+    z = as_float(xp, labels, logits.dtype)
+    log_p, log_q = log_sigmoid(xp, logits), log_sigmoid(xp, -logits)
+    ce = -z * log_p - (1.0 - z) * log_q
+    m = xp.maximum(log_p, log_q)
+    log_1mpt = m + xp.log((1.0 - z) * xp.exp(log_p - m) + z * xp.exp(log_q - m))
+    w = xp.exp(gamma * log_1mpt)
+    a = 1.0 if alpha is None else alpha * z + (1.0 - alpha) * (1.0 - z)
+    return a * ce * w, (logits, z, ce, w, log_p, log_q, log_1mpt, a)
+
+
+def _focal_bwd(xp, res, g, *, alpha, gamma):
+    x, z, ce, w, log_p, log_q, log_1mpt, a = res
+    # d log(1 - p_t) / dx = (1 - 2z) p q / ((1 - z) p + z q), with p q / (...) = exp(log p + log q - log(1 - p_t)).
+    dlog = (1.0 - 2.0 * z) * xp.exp(log_p + log_q - log_1mpt)
+    return g * a * w * ((sigmoid(xp, x) - z) + gamma * ce * dlog), None
+
+
+_FOCAL = spec("optax.sigmoid_focal_loss", _focal_fwd, _focal_bwd, ("logits", "labels"), ("logits",))
+
+
+def softmax_cross_entropy(logits, labels, axis=-1):
+    r"""``optax.softmax_cross_entropy``: :math:`-\sum_c z_c \log\operatorname{softmax}(x)_c` over ``axis``.
+
+    ``labels`` (probabilities, not checked) broadcast against ``logits``;
+    ``axis`` is an int, a tuple of ints or None (all axes). The result drops
+    ``axis``. A label of 0 against a logit of -inf gives NaN, as in optax
+    (``safe_softmax_cross_entropy`` there treats it as 0). ``where=`` is not
+    supported. Gradients: ``logits``, ``labels``.
+    """
+    xp = namespace(logits=logits, labels=labels)
+    check_floating(xp, "logits", logits)
+    shape = check_broadcastable(logits.shape, "labels", labels, "`logits`")
+    if len(shape) != logits.ndim:
+        fail(ValueError, "labels", f"broadcast to the shape of `logits` {tuple(logits.shape)}",
+             f"shape {tuple(labels.shape)}")
+    return unreduced(_SOFTMAX_CE, xp, (logits, labels), axis=axes(axis, logits.ndim, allow_none=True))
+
+
+def _softmax_ce_fwd(xp, logits, labels, *, axis):
+    z = as_float(xp, labels, logits.dtype)
+    ls = log_softmax(xp, logits, axis)
+    return -xp.sum(z * ls, axis=axis), (z, ls)
+
+
+def _softmax_ce_bwd(xp, res, g, *, axis):
+    z, ls = res
+    g = xp.reshape(g, tuple(1 if i in axis else d for i, d in enumerate(ls.shape)))
+    total = xp.sum(xp.broadcast_to(z, ls.shape), axis=axis, keepdims=True)
+    return g * (xp.exp(ls) * total - z), -g * ls
+
+
+_SOFTMAX_CE = spec("optax.softmax_cross_entropy", _softmax_ce_fwd, _softmax_ce_bwd, ("logits", "labels"),
+                   ("logits", "labels"))
+
+
+def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1):
+    r"""``optax.softmax_cross_entropy_with_integer_labels``: :math:`\log\sum_c e^{x_c} - x_y` over ``axis``.
+
+    ``axis`` is an int or a tuple of ints (then a label is a flat index into
+    the slice of those axes, in the order given). ``labels`` have ``logits``'
+    shape without ``axis``.
+
+    Labels are **not checked**, as in optax: a label in [-C, 0) picks class
+    ``C + label`` (JAX's negative indexing), and a label outside [-C, C) gives
+    NaN for that row, while its gradient is ``softmax(x)`` (the label's term
+    contributes none). ``F.cross_entropy`` raises on such labels instead, or
+    gives 0 for ``ignore_index``. Gradients: ``logits``.
+    """
+    xp = namespace(logits=logits, labels=labels)
+    check_floating(xp, "logits", logits)
+    check_integer(xp, "labels", labels)
+    if isinstance(axis, tuple) and not axis:
+        fail(ValueError, "axis", "name at least one axis", axis)
+    ax = axes(axis, logits.ndim, keep_order=True)
+    batch = tuple(d for i, d in enumerate(logits.shape) if i not in ax)
+    if tuple(labels.shape) != batch:
+        fail(ValueError, "labels", f"have the shape of `logits` without `axis` {batch}", f"shape {tuple(labels.shape)}")
+    return unreduced(_INTEGER_CE, xp, (logits, labels), axis=ax)
+
+
+def _flat_classes(xp, x, axis):
+    """``x`` with the class axes moved last and flattened into one."""
+    batch = tuple(i for i in range(x.ndim) if i not in axis)
+    x = xp.permute_dims(x, batch + axis)
+    return xp.reshape(x, tuple(x.shape[:len(batch)]) + (-1,)), batch
+
+
+def _integer_ce_fwd(xp, logits, labels, *, axis):
+    x, batch = _flat_classes(xp, logits, axis)
+    n = x.shape[-1]
+    labels = xp.astype(labels, index_dtype(xp, x))  # PyTorch gathers with int64 only
+    index = xp.where(labels < 0, labels + n, labels)
+    valid = (index >= 0) & (index < n)
+    index = xp.where(valid, index, xp.zeros_like(index))
+    nan = xp.asarray(float("nan"), dtype=x.dtype, device=device(x))
+    picked = xp.where(valid, take_along(xp, x, index, -1), nan)
+    lse = logsumexp(xp, x, (x.ndim - 1,), keepdims=True)
+    return xp.squeeze(lse, axis=-1) - picked, (x, lse, index, valid, batch, tuple(logits.shape))
+
+
+def _integer_ce_bwd(xp, res, g, *, axis):
+    x, lse, index, valid, batch, shape = res
+    hot = one_hot_mask(xp, index, x.shape[-1], -1) & xp.expand_dims(valid, axis=-1)
+    gx = xp.expand_dims(g, axis=-1) * (xp.exp(x - lse) - xp.astype(hot, x.dtype))
+    # back to logits' layout: unflatten the classes, then undo the permutation
+    order = batch + axis
+    gx = xp.reshape(gx, tuple(shape[i] for i in order))
+    return xp.permute_dims(gx, tuple(order.index(i) for i in range(len(order)))), None
+
+
+_INTEGER_CE = spec("optax.softmax_cross_entropy_with_integer_labels", _integer_ce_fwd, _integer_ce_bwd,
+                   ("logits", "labels"), ("logits",))
+
+
+def hinge_loss(predictor_outputs, targets):
+    r"""``optax.hinge_loss``: :math:`\max(0, 1 - y\,t)`, element-wise, ``targets`` in {-1, 1} (not checked).
+
+    Broadcasts. Gradients: ``predictor_outputs``, ``targets`` (1/2 at the kink, as ``jax.grad`` of optax).
+    """
+    xp, targets = _pair(predictor_outputs, targets, first="predictor_outputs", second="targets")
+    return unreduced(_HINGE, xp, (predictor_outputs, targets))
+
+
+def _hinge_fwd(xp, predictor_outputs, targets):
+    dtype = result_float_dtype(xp, predictor_outputs, targets)
+    y, t = as_float(xp, predictor_outputs, dtype), as_float(xp, targets, dtype)
+    v = 1.0 - y * t
+    return xp.maximum(v, 0.0), (y, t, v)
+
+
+def _hinge_bwd(xp, res, g):
+    y, t, v = res
+    d = -g * half_at_tie(xp, v)
+    return d * t, d * y
+
+
+_HINGE = spec("optax.hinge_loss", _hinge_fwd, _hinge_bwd, ("predictor_outputs", "targets"),
+              ("predictor_outputs", "targets"))
+
+
+# ----------------------------------------------------------------------------- divergences
+
+def kl_divergence(log_predictions, targets, axis=-1):
+    r"""``optax.kl_divergence``: :math:`\sum t\,(\log t - \log q)` over ``axis``, with :math:`0 \log 0 = 0`.
+
+    Note the order and the spaces: **log**-predictions first, then targets as
+    probabilities -- the same as ``F.kl_div(log_predictions, targets,
+    reduction='none')`` summed over ``axis``; Keras's ``kl_divergence(y_true,
+    y_pred)`` takes both as probabilities, targets first. ``axis``: int, tuple
+    or None. Gradients: ``log_predictions``, ``targets`` (NaN where a target is 0, as
+    ``jax.grad`` of optax's function gives).
+    """
+    return _kl(log_predictions, targets, axis, "targets", _KL)
+
+
+def kl_divergence_with_log_targets(log_predictions, log_targets, axis=-1):
+    r"""``optax.kl_divergence_with_log_targets``: :math:`\sum e^{\log t}(\log t - \log q)` over ``axis``.
+
+    Like ``F.kl_div(..., log_target=True)`` summed over ``axis``. Gradients: both."""
+    return _kl(log_predictions, log_targets, axis, "log_targets", _KL_LOG)
+
+
+def _kl(log_predictions, targets, axis, second, s):
+    xp = namespace(log_predictions=log_predictions, **{second: targets})
+    check_floating(xp, "log_predictions", log_predictions)
+    check_floating(xp, second, targets)
+    shape = check_broadcastable(log_predictions.shape, second, targets, "`log_predictions`")
+    return unreduced(s, xp, (log_predictions, targets), axis=axes(axis, len(shape), allow_none=True))
+
+
+def _kl_fwd(xp, log_predictions, targets, *, axis):
+    dtype = result_float_dtype(xp, log_predictions, targets)
+    lq, t = as_float(xp, log_predictions, dtype), as_float(xp, targets, dtype)
+    zero = xp.zeros((), dtype=dtype, device=device(t))
+    log_t = xp.where(t == 0, zero, xp.log(xp.where(t == 0, xp.ones_like(t), t)))
+    lq, t = xp.broadcast_arrays(lq, t)
+    return xp.sum(t * (log_t - lq), axis=axis), (lq, t, log_t)
+
+
+def _kl_bwd(xp, res, g, *, axis):
+    lq, t, log_t = res
+    g = xp.reshape(g, tuple(1 if i in axis else d for i, d in enumerate(lq.shape)))
+    # d/dt of t (log t - lq) is log t + 1 - lq; at t == 0 jax.grad of optax gives NaN (the
+    # gradient of its masked log(0)), and so do we
+    dt = xp.where(t == 0, xp.asarray(float("nan"), dtype=t.dtype, device=device(t)), log_t + 1.0 - lq)
+    return -g * t, g * dt
+
+
+_KL = spec("optax.kl_divergence", _kl_fwd, _kl_bwd, ("log_predictions", "targets"), ("log_predictions", "targets"))
+
+
+def _kl_log_fwd(xp, log_predictions, log_targets, *, axis):
+    dtype = result_float_dtype(xp, log_predictions, log_targets)
+    lq, lt = xp.broadcast_arrays(as_float(xp, log_predictions, dtype), as_float(xp, log_targets, dtype))
+    t = xp.exp(lt)
+    return xp.sum(t * (lt - lq), axis=axis), (lq, lt, t)
+
+
+def _kl_log_bwd(xp, res, g, *, axis):
+    lq, lt, t = res
+    g = xp.reshape(g, tuple(1 if i in axis else d for i, d in enumerate(lq.shape)))
+    return -g * t, g * t * (lt - lq + 1.0)
+
+
+_KL_LOG = spec("optax.kl_divergence_with_log_targets", _kl_log_fwd, _kl_log_bwd,
+               ("log_predictions", "log_targets"), ("log_predictions", "log_targets"))
