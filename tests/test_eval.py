@@ -341,3 +341,14 @@ def test_import_anyloss_does_not_import_dask():
     code = "import sys, anyloss, anyloss.cli, anyloss.stream; print('dask' in sys.modules, 'zarr' in sys.modules)"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert res.stdout.split() == ["False", "False"]
+
+
+def test_tooling_modules_are_attributes_of_the_package():
+    import importlib
+
+    import anyloss
+
+    for name in ("stream", "plot", "compat"):
+        assert getattr(anyloss, name) is importlib.import_module(f"anyloss.{name}")
+    with pytest.raises(AttributeError):
+        anyloss.no_such_module

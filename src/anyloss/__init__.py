@@ -35,3 +35,13 @@ __all__ = [
     "LinearCrossEntropyLoss",
     "AdaptiveLogSoftmaxWithLoss",
 ]
+
+
+def __getattr__(name):
+    # The tooling modules load on first use: they import optional libraries
+    # (matplotlib, Dask, ...) only when called, and `import anyloss` stays light.
+    if name in ("plot", "stream", "compat"):
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
