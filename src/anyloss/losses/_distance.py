@@ -31,13 +31,14 @@ def pairwise_distance_fwd(xp, x1, x2, p: float, eps: float):
     return xp.squeeze(norm, axis=-1), (diff, norm, shape)
 
 
-def pairwise_distance_bwd(xp, res, g, p: float):
-    """``(g1, g2)``: cotangents of ``x1`` and ``x2`` (in the broadcast shape)."""
+def pairwise_distance_bwd(xp, res, g, p: float, second: bool = True):
+    """``(g1, g2)``: cotangents of ``x1`` and ``x2`` (in the broadcast shape);
+    ``g2`` is None unless ``second``."""
     diff, norm, shape = res
     g = xp.expand_dims(g, axis=-1)
     gd = _norm_vjp(xp, diff, norm, g, p)
     gd = xp.reshape(gd, shape)
-    return gd, -gd
+    return gd, -gd if second else None
 
 
 def _difference(xp, x1, x2):
@@ -75,16 +76,17 @@ def _norm(xp, d, p, single=True):
 
 def _norm_vjp(xp, d, norm, g, p):
     """PyTorch's ``norm_backward``, one branch per order, in its order."""
-    zero = xp.zeros_like(d)
     if p == 0:
         # A count of non-zeros is flat: PyTorch gives no gradient at all.
-        return zero
+        return xp.zeros_like(d)
     if p == 1:
         return xp.sign(d) * g
     if p == 2:
-        # A zero norm gets a zero gradient (PyTorch's masked_fill), not NaN.
-        safe = xp.where(norm == 0, xp.ones_like(norm), norm)
-        return g * xp.where(norm == 0, zero, d / safe)
+        # A zero norm gets a zero gradient (PyTorch's masked_fill), not NaN: the
+        # per-row factor is 0 there (d itself may be nonzero when d * d underflows).
+        zero_norm = norm == 0
+        safe = xp.where(zero_norm, xp.ones_like(norm), norm)
+        return d * xp.where(zero_norm, xp.zeros_like(norm), g / safe)
     if math.isinf(p):
         # The gradient of max|d| (min|d|) is shared equally among the ties (and NaNs).
         a = xp.abs(d)
@@ -93,7 +95,7 @@ def _norm_vjp(xp, d, norm, g, p):
     if p < 1:
         # |d|^(p-1) is infinite at d = 0: PyTorch takes 0 there.
         safe = xp.where(d == 0, xp.ones_like(d), xp.abs(d))
-        scaled = xp.where(d == 0, zero, xp.sign(d) * _pow(xp, safe, p - 1))
+        scaled = xp.where(d == 0, xp.zeros_like(d), xp.sign(d) * _pow(xp, safe, p - 1))
         return scaled * g * _pow(xp, norm, 1 - p)
     if p < 2:
         scaled = xp.sign(d) * _pow(xp, xp.abs(d), p - 1)

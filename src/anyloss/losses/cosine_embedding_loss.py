@@ -108,7 +108,7 @@ def _fwd(xp, input1, input2, target, margin):
     return loss, res
 
 
-def _bwd(xp, res, g, margin):
+def _bwd(xp, res, g, margin, wanted=None):
     if res is None:  # integer inputs: nothing to differentiate
         return None, None, None
     x1, x2, prod, mag1, mag2, denom, is_pos, neg_active = res
@@ -120,12 +120,15 @@ def _bwd(xp, res, g, margin):
     g_magmag = g_denom / (2.0 * denom)
     # The inputs may broadcast against each other: every term is summed back
     # to its own operand's shape before the terms are added.
-    g_mag1 = xp.expand_dims(sum_to_shape(xp, g_magmag * mag2, mag1.shape), axis=-1)
-    g_mag2 = xp.expand_dims(sum_to_shape(xp, g_magmag * mag1, mag2.shape), axis=-1)
     g_prod = xp.expand_dims(g_prod, axis=-1)
     shape = broadcast_shapes(tuple(x1.shape), tuple(x2.shape))
-    g1 = sum_to_shape(xp, xp.broadcast_to(g_prod * x2, shape), x1.shape) + 2.0 * g_mag1 * x1
-    g2 = sum_to_shape(xp, xp.broadcast_to(g_prod * x1, shape), x2.shape) + 2.0 * g_mag2 * x2
+    g1 = g2 = None
+    if wanted is None or wanted[0]:
+        g_mag1 = xp.expand_dims(sum_to_shape(xp, g_magmag * mag2, mag1.shape), axis=-1)
+        g1 = sum_to_shape(xp, xp.broadcast_to(g_prod * x2, shape), x1.shape) + (2.0 * g_mag1) * x1
+    if wanted is None or wanted[1]:
+        g_mag2 = xp.expand_dims(sum_to_shape(xp, g_magmag * mag1, mag2.shape), axis=-1)
+        g2 = sum_to_shape(xp, xp.broadcast_to(g_prod * x1, shape), x2.shape) + (2.0 * g_mag2) * x2
     return g1, g2, None
 
 

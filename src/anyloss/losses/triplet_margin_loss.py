@@ -87,14 +87,17 @@ def _fwd(xp, anchor, positive, negative, margin, p, eps, swap):
     return loss, (r_pos, r_neg, r_swap, r_hinge, shapes)
 
 
-def _bwd(xp, res, g, margin, p, eps, swap):
+def _bwd(xp, res, g, margin, p, eps, swap, wanted=None):
     r_pos, r_neg, r_swap, r_hinge, (a_shape, p_shape, n_shape) = res
     g_pos, g_neg, g_swap = triplet_hinge_vjp(xp, r_hinge, g)
-    ga, gp = pairwise_distance_bwd(xp, r_pos, g_pos, p)
-    ga_n, gn = pairwise_distance_bwd(xp, r_neg, g_neg, p)
+    want_p = wanted is None or wanted[1] or swap
+    want_n = wanted is None or wanted[2] or swap
+    ga, gp = pairwise_distance_bwd(xp, r_pos, g_pos, p, second=want_p)
+    ga_n, gn = pairwise_distance_bwd(xp, r_neg, g_neg, p, second=want_n)
     # Each distance broadcasts its pair its own way: sum back before adding up.
     ga = sum_to_shape(xp, ga, a_shape) + sum_to_shape(xp, ga_n, a_shape)
-    gp, gn = sum_to_shape(xp, gp, p_shape), sum_to_shape(xp, gn, n_shape)
+    gp = None if gp is None else sum_to_shape(xp, gp, p_shape)
+    gn = None if gn is None else sum_to_shape(xp, gn, n_shape)
     if swap:
         gp_s, gn_s = pairwise_distance_bwd(xp, r_swap, g_swap, p)
         gp, gn = gp + sum_to_shape(xp, gp_s, p_shape), gn + sum_to_shape(xp, gn_s, n_shape)
