@@ -23,7 +23,7 @@ import warnings
 import array_api_compat as _compat
 from dataclasses import dataclass
 
-from . import _blocks
+from . import _blocks, _kernels
 from ._reduction import reduce, reduce_vjp
 from ._xp import item, sum_to_shape
 
@@ -96,6 +96,10 @@ def forward(spec, xp, arrays, reduction, options, wanted=None):
     wanted = tuple(a is not None and name in spec.differentiable and xp.isdtype(a.dtype, "real floating")
                    and (wanted is None or (k < len(wanted) and bool(wanted[k])))
                    for k, (a, name) in enumerate(zip(arrays, spec.argnames)))
+    if _kernels.eligible(spec, arrays, reduction, options):
+        value, cts = _kernels.run(spec, arrays, reduction, options, wanted)
+        return value, Record(spec, xp, tuple(arrays), dict(options), reduction, value, None, None, None,
+                             wanted, cts)
     if _blocks.eligible(spec, arrays, reduction) and (not any(wanted) or spec.has_gradient(options)):
         try:
             value, cts = _blocks.run(spec, xp, arrays, reduction, options, wanted)

@@ -78,6 +78,11 @@ class LossSpec:
     # whole call, for a loss computed by row blocks whose fwd returns a divisor
     # (each block's fwd only sees its rows).
     rows_divisor: Callable | None = field(default=None, compare=False)
+    # point(x, y, ..., *params) -> (loss, d/dx, d/dy, ...): an elementwise loss at
+    # one point, for the compiled one-pass kernel (_kernels.py, optional numba);
+    # point_params(options) -> tuple of numbers, or None where it does not apply.
+    point: Callable | None = field(default=None, compare=False)
+    point_params: Callable | None = field(default=None, compare=False)
     functional: Callable | None = field(default=None, compare=False)
     cls: type | None = field(default=None, compare=False)
 

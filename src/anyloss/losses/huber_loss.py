@@ -93,6 +93,17 @@ def _bwd(xp, res, g, delta, wanted=None):
     return gi, gt, None if w is None else loss * g
 
 
+
+def _point(x, y, delta):
+    """The loss and its derivatives at one point (the compiled kernel, _kernels.py):
+    PyTorch's branches without a branch, as in _fwd. min/max keep a NaN given first."""
+    d = x - y
+    z = abs(d)
+    m = min(z, delta)
+    s = max(min(d, delta), -delta)
+    return m * (z - 0.5 * m), s, -s
+
+
 class HuberLoss(Loss):
     """Object form of :func:`huber_loss` (``torch.nn.HuberLoss``)."""
 
@@ -111,6 +122,8 @@ SPEC = register_spec(LossSpec(
     fwd=_fwd,
     bwd=_bwd,
     rows={"input": 0, "target": 0, "weight": 0},
+    point={(False, False): _point},
+    point_params=lambda options: (options["delta"],),
     argnames=("input", "target", "weight"),
     differentiable=("input", "target", "weight"),
     summary="squared below delta, delta-scaled absolute above; robust regression",

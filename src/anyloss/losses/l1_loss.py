@@ -91,6 +91,15 @@ def _bwd(xp, res, g, g_divisor=None):
     return gi, -gi, gw
 
 
+
+def _point(x, y):
+    """The loss and its derivatives at one point (the compiled kernel, _kernels.py):
+    sign(0) = sign(NaN) = 0, as in PyTorch."""
+    d = x - y
+    s = (d > 0) * 1.0 - (d < 0) * 1.0
+    return abs(d), s, -s
+
+
 class L1Loss(Loss):
     """Object form of :func:`l1_loss` (``torch.nn.L1Loss``)."""
 
@@ -106,6 +115,8 @@ SPEC = register_spec(LossSpec(
     fwd=_fwd,
     bwd=_bwd,
     rows={"input": 0, "target": 0, "weight": 0},
+    point={(False, False): _point},
+    point_params=lambda options: (),
     argnames=("input", "target", "weight"),
     differentiable=("input", "target", "weight"),
     summary="absolute error |x - y|; robust regression",

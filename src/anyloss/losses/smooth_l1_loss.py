@@ -82,6 +82,17 @@ def _bwd(xp, res, g, beta, wanted=None):
     return gi, -gi if wanted is None or wanted[1] else None
 
 
+
+def _point(x, y, beta):
+    """The loss and its derivatives at one point (the compiled kernel, _kernels.py):
+    PyTorch's branches without a branch, as in _fwd. min/max keep a NaN given first."""
+    d = x - y
+    z = abs(d)
+    m = min(z, beta)
+    s = max(min(d, beta), -beta) / beta
+    return m * (z - 0.5 * m) / beta, s, -s
+
+
 class SmoothL1Loss(Loss):
     """Object form of :func:`smooth_l1_loss` (``torch.nn.SmoothL1Loss``)."""
 
@@ -98,6 +109,8 @@ SPEC = register_spec(LossSpec(
     fwd=_fwd,
     bwd=_bwd,
     rows={"input": 0, "target": 0},
+    point={(False, False): _point},
+    point_params=lambda options: (options["beta"],),
     argnames=("input", "target"),
     differentiable=("input", "target"),
     summary="squared below beta, absolute above; robust regression (Fast R-CNN)",

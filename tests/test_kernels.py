@@ -1,0 +1,86 @@
+"""The compiled elementwise kernels (_kernels.py, numba): every loss that gives
+a ``point`` reruns its own conformance cases through the kernel, with no
+minimum size, against PyTorch: values, warnings and gradients."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import array_api_compat.numpy as np_xp
+import numpy as np
+import pytest
+
+import anyloss
+import anyloss.functional as F
+from anyloss import _blocks, _kernels
+from helpers import check_against_torch
+
+pytest.importorskip("numba")
+pytest.importorskip("torch")
+
+POINT = sorted(name for name, spec in anyloss.losses().items() if spec.point is not None)
+
+
+def _cases(name):
+    path = Path(__file__).parent / "losses" / f"test_{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_kernel_cases_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return [(name, case) for case in module.CASES]
+
+
+CASES = [c for name in POINT for c in _cases(name) if "none" not in c[1].id]
+
+
+@pytest.fixture
+def kernel(monkeypatch):
+    monkeypatch.setattr(_kernels, "MIN_SIZE", 0)
+    ran = []
+    run = _kernels.run
+    monkeypatch.setattr(_kernels, "run", lambda spec, *a: ran.append(spec.name) or run(spec, *a))
+    return ran
+
+
+def test_losses_with_a_point():
+    assert set(POINT) == {"mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss"}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name,case", CASES, ids=[f"{n}-{c.id}" for n, c in CASES])
+def test_kernel_matches_torch(name, case, dtype, kernel):
+    args, kwargs = case.make(np.random.default_rng(0), np.dtype(dtype))
+    check_against_torch(name, args, kwargs, np_xp, grads=case.grads, tol=case.tol)
+
+
+@pytest.mark.parametrize("name", ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss"])
+def test_kernel_runs_and_agrees_with_the_array_api_path(name, kernel, monkeypatch):
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((300, 7)), rng.standard_normal((300, 7))
+    x[0, :3] = [np.nan, np.inf, -np.inf]
+    x[1, :3] = y[1, :3] + np.array([1.0, -1.0, 0.0])  # the kinks of smooth_l1/huber and of |d|
+    fn = getattr(F, name)
+    value, (gx, gy) = anyloss.value_and_grad(fn, argnums=(0, 1))(x, y, reduction="sum")
+    assert kernel == [name]
+    monkeypatch.setattr(_kernels, "ENABLED", False)
+    monkeypatch.setattr(_blocks, "MIN_SIZE", 1 << 40)
+    ref, (rx, ry) = anyloss.value_and_grad(fn, argnums=(0, 1))(x, y, reduction="sum")
+    assert kernel == [name]
+    np.testing.assert_array_equal(np.isnan(gx), np.isnan(rx))
+    np.testing.assert_allclose(gx, rx, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(gy, ry, rtol=1e-12, atol=0)
+    assert np.isnan(value) and np.isnan(ref)
+
+
+def test_only_plain_layouts_use_the_kernel(kernel):
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((6, 5)), rng.standard_normal((6, 5))
+    F.mse_loss(x, y, weight=rng.uniform(size=(6, 5)))  # a weight: the general path
+    with pytest.warns(UserWarning, match="target size"):
+        F.mse_loss(x, y[0])  # broadcast target (with PyTorch's warning)
+    F.mse_loss(x, y.astype(np.float32))  # mixed dtypes
+    F.mse_loss(x, y, reduction="none")
+    F.mse_loss(np.asfortranarray(x), y)
+    assert kernel == []
+    F.mse_loss(x, y)
+    assert kernel == ["mse_loss"]
