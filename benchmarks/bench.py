@@ -577,7 +577,17 @@ def machine_line() -> str:
             f"Python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}, "
             f"jax {jax.__version__}; threads: torch {torch.get_num_threads()} (intra-op), "
             f"OMP/OpenBLAS/MKL {THREADS}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'default')}, "
-            f"numpy elementwise 1, XLA CPU default ({cores}); load average at start {os.getloadavg()[0]:.2f}")
+            f"numpy elementwise 1, XLA CPU default ({cores}); anyloss: {_anyloss_paths()}; "
+            f"load average at start {os.getloadavg()[0]:.2f}")
+
+
+def _anyloss_paths() -> str:
+    """How anyloss on NumPy runs here: its row blocks' threads and whether the
+    optional compiled kernels (numba) are in use."""
+    from anyloss import _blocks, _kernels
+
+    kernels = f"numba {_kernels._numba().__version__} kernels" if _kernels.available() else "no numba kernels"
+    return f"row blocks of {_blocks.BLOCK} elements on {_blocks.THREADS} thread(s), {kernels}"
 
 
 def measure_bandwidth(quick: bool) -> dict:

@@ -84,6 +84,7 @@ class Record:
     # Cotangents already computed by the forward (row blocks, see _blocks.py)
     # for the cotangent 1 of the value; None where not wanted.
     cts: tuple | None = None
+    compiled: bool = False  # the forward ran spec.compiled's fwd: the backward runs its bwd
 
 
 def forward(spec, xp, arrays, reduction, options, wanted=None):
@@ -108,11 +109,13 @@ def forward(spec, xp, arrays, reduction, options, wanted=None):
         else:
             return value, Record(spec, xp, tuple(arrays), dict(options), reduction, value, None, None, None,
                                  wanted, cts)
-    out = spec.fwd(xp, *arrays, **options)
+    compiled = _kernels.compiled_eligible(spec, arrays)
+    out = (spec.compiled[0] if compiled else spec.fwd)(xp, *arrays, **options)
     loss, res = out[0], out[1]
     divisor = out[2] if len(out) > 2 else None
     value = reduce(xp, loss, reduction, divisor)
-    return value, Record(spec, xp, tuple(arrays), dict(options), reduction, value, loss, divisor, res, wanted)
+    return value, Record(spec, xp, tuple(arrays), dict(options), reduction, value, loss, divisor, res, wanted,
+                         compiled=compiled)
 
 
 def backward(rec: Record, g, share: bool = False):
@@ -136,9 +139,10 @@ def backward(rec: Record, g, share: bool = False):
         return tuple(None if ct is None else ct * xp.astype(g, ct.dtype) for ct in rec.cts)
     g_loss, g_divisor = reduce_vjp(xp, g, rec.reduction, rec.loss, rec.divisor)
     extra = {} if rec.divisor is None else {"g_divisor": g_divisor}
-    if takes_wanted(rec.spec.bwd):
+    if takes_wanted(rec.spec.compiled[1] if rec.compiled else rec.spec.bwd):
         extra["wanted"] = rec.wanted
-    cts = rec.spec.bwd(xp, rec.res, g_loss, **extra, **rec.options)
+    bwd = rec.spec.compiled[1] if rec.compiled else rec.spec.bwd
+    cts = bwd(xp, rec.res, g_loss, **extra, **rec.options)
     if len(cts) != len(rec.arrays):
         raise RuntimeError(f"bwd of {rec.spec.name} returned {len(cts)} cotangents for {len(rec.arrays)} arrays")
     out = []

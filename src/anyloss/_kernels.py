@@ -177,3 +177,38 @@ def _kernel(point, arity, last):
     # division may change the last bit, as PyTorch's own vectorized kernels do;
     # NaN and infinity keep their IEEE meaning (no 'nnan'/'ninf').
     return numba.njit(parallel=True, fastmath={"reassoc", "contract", "arcp", "nsz"})(loop)
+
+
+# ---------------------------------------------------------------- whole-loss kernels
+#
+# A loss whose Array API form is a recursion (ctc_loss) may give compiled
+# forms of its fwd and bwd (``LossSpec.compiled``), same contract: written as
+# plain Python loops over NumPy arrays in its own file, with ``_kernels_prange``
+# for its parallel loop and helpers named ``_compiled_*``; numba compiles them here.
+
+COMPILED_MIN_SIZE = 4096
+
+
+def compiled_eligible(spec, arrays) -> bool:
+    if spec.compiled is None or not available():
+        return False
+    first = arrays[0]
+    return (all(type(a) is np.ndarray for a in arrays if a is not None)
+            and first.dtype in (np.float32, np.float64) and first.size >= COMPILED_MIN_SIZE)
+
+
+@functools.cache
+def compiled(fn):
+    """``fn`` compiled by numba (parallel), its ``_kernels_prange`` a ``prange``
+    and the ``_compiled_*`` functions it calls compiled too."""
+    import types
+
+    numba = _numba()
+    names = fn.__code__.co_names
+    env = dict(fn.__globals__, np=np, math=math, _kernels_prange=numba.prange)
+    for name in names:
+        if name.startswith("_compiled_") and name in fn.__globals__:
+            env[name] = compiled(fn.__globals__[name])
+    clone = types.FunctionType(fn.__code__, env, fn.__name__, fn.__defaults__)
+    parallel = "_kernels_prange" in names
+    return numba.njit(parallel=parallel, fastmath={"contract", "nsz"})(clone)

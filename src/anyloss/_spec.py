@@ -83,6 +83,9 @@ class LossSpec:
     # point_params(options) -> tuple of numbers, or None where it does not apply.
     point: Callable | None = field(default=None, compare=False)
     point_params: Callable | None = field(default=None, compare=False)
+    # compiled: (fwd, bwd) with fwd/bwd's contract, compiled by numba for NumPy
+    # arrays (_kernels.py); for a loss whose Array API form is a recursion.
+    compiled: tuple | None = field(default=None, compare=False)
     functional: Callable | None = field(default=None, compare=False)
     cls: type | None = field(default=None, compare=False)
 
