@@ -205,7 +205,7 @@ def compiled(fn):
 
     numba = _numba()
     names = fn.__code__.co_names
-    env = dict(fn.__globals__, np=np, math=math, _kernels_prange=numba.prange)
+    env = dict(fn.__globals__, _kernels_prange=numba.prange)
     for name in names:
         if name.startswith("_compiled_") and name in fn.__globals__:
             env[name] = compiled(fn.__globals__[name])

@@ -448,8 +448,9 @@ def _compiled_log_add3(a, b, c):
     return math.log(total) + m
 
 
-def _compiled_grad(lp, lprime, il, tl, la, nll, g, zero_infinity, grad):
-    """beta, then PyTorch's gradient (exp(lp) - exp(lcab + nll - lp)) g into ``grad`` (T, N, C)."""
+def _compiled_grad(lp, lprime, il, tl, la, nll, g, zero_infinity, grad, beta, lcab_all):
+    """beta, then PyTorch's gradient (exp(lp) - exp(lcab + nll - lp)) g into ``grad`` (T, N, C);
+    ``beta`` (N, 2, K) and ``lcab_all`` (N, C) are scratch space, one row per sample."""
     t_max, n_batch, n_classes = lp.shape
     ninf = -math.inf
     for n in _kernels_prange(n_batch):
@@ -459,8 +460,9 @@ def _compiled_grad(lp, lprime, il, tl, la, nll, g, zero_infinity, grad):
                 for ch in range(n_classes):
                     grad[t, n, ch] = 0.0 if zero_infinity or t >= il[n] else math.nan
             continue
-        lb = np.full((2, k), ninf, dtype=lp.dtype)
-        lcab = np.empty(n_classes, dtype=lp.dtype)
+        lb = beta[n]
+        lb[:, :] = ninf
+        lcab = lcab_all[n]
         for t in range(t_max - 1, -1, -1):
             if t >= il[n]:
                 for ch in range(n_classes):
@@ -528,7 +530,9 @@ def _compiled_bwd(xp, res, g, *, blank, zero_infinity, max_target_length, mean_o
     if lengths is not None:
         g = g / lengths
     grad = np_.empty(lp.shape, dtype=np_.float64)
-    _kernels.compiled(_compiled_grad)(lp, lprime, il, tl, la, nll, g, bool(zero_infinity), grad)
+    n, k = lprime.shape
+    beta, lcab = np_.empty((n, 2, k), dtype=lp.dtype), np_.empty((n, lp.shape[2]), dtype=lp.dtype)
+    _kernels.compiled(_compiled_grad)(lp, lprime, il, tl, la, nll, g, bool(zero_infinity), grad, beta, lcab)
     return np_.reshape(grad.astype(lp.dtype), shape), None, None, None
 
 
