@@ -66,7 +66,7 @@ def _norm(xp, d, p, single=True):
     if p == 1:
         return xp.sum(a, axis=-1, keepdims=True)
     if p == 2:
-        return xp.sqrt(xp.sum(d * d, axis=-1, keepdims=True))
+        return xp.sqrt(xp.vecdot(d, d)[..., None])  # sum(d * d, axis=-1) in one pass
     if p == math.inf:
         return xp.max(a, axis=-1, keepdims=True)
     if p == -math.inf:

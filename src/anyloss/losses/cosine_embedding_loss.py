@@ -88,7 +88,9 @@ def _fwd(xp, input1, input2, target, margin):
     if floating:
         dtype = result_float_dtype(xp, x1, x2)
         x1f, x2f = as_float(xp, x1, dtype), as_float(xp, x2, dtype)
-        prod = xp.sum(x1f * x2f, axis=-1)
+        # sum(x1 * x2, axis=-1), in one pass where no feature axis broadcasts.
+        same = x1f.shape[-1:] == x2f.shape[-1:]
+        prod = xp.vecdot(x1f, x2f) if same else xp.sum(x1f * x2f, axis=-1)
     else:
         # PyTorch sums integer products exactly (in int64) before the float division.
         prod = xp.astype(xp.sum(x1 * x2, axis=-1), xp.float32)
@@ -138,7 +140,8 @@ def _numeric(xp, x):
 
 
 def _sum_of_squares(xp, x):
-    s = xp.sum(x * x, axis=-1)
+    # One pass for floats; integers are summed exactly in their own dtype.
+    s = xp.vecdot(x, x) if xp.isdtype(x.dtype, "real floating") else xp.sum(x * x, axis=-1)
     # An integer sum becomes float32 (PyTorch's default dtype) when EPSILON is added.
     return s if xp.isdtype(s.dtype, "real floating") else xp.astype(s, xp.float32)
 
