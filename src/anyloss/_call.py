@@ -9,7 +9,11 @@ wanted it keeps what the backward pass needs:
 * otherwise the forward runs plainly and residuals are dropped.
 
 ``forward`` and ``backward`` are the two halves that the gradient functions and
-the framework bridges share.
+the framework bridges share. ``forward`` picks how to compute: a compiled
+kernel (_kernels.py, optional numba), row blocks that compute the wanted
+gradients along with the value (_blocks.py), or the loss's ``fwd`` whole. On
+PyTorch tensors outside the gradient functions, a built-in loss hands over to
+PyTorch's own kernel once its checks have passed (``torch_kernel``).
 """
 
 from __future__ import annotations
