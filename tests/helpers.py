@@ -7,12 +7,15 @@ A loss's test file declares data (``CASES``, ``ERRORS``) built with
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import inspect
 import re
 import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -439,3 +442,15 @@ def hypothesis_namespace(hxp: str):
 
 DTYPES = ("float32", "float64")
 REDUCTIONS = ("none", "mean", "sum")
+
+
+@functools.cache
+def loss_test_module(name: str):
+    """``tests/losses/test_<name>.py`` as a module: its ``CASES`` and ``ERRORS``,
+    for the tests that rerun every case through another path (row blocks,
+    compiled kernels, PyTorch's own kernels)."""
+    path = Path(__file__).parent / "losses" / f"test_{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_cases_of_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -8,9 +8,6 @@ tensors (``.backward()``), so every case that can be cut into blocks is.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import array_api_compat.numpy as np_xp
 import numpy as np
 import pytest
@@ -18,7 +15,7 @@ import pytest
 import anyloss
 import anyloss.functional as F
 from anyloss import _blocks
-from helpers import check_against_torch
+from helpers import check_against_torch, loss_test_module
 
 torch = pytest.importorskip("torch")
 import array_api_compat.torch as torch_xp  # noqa: E402
@@ -26,15 +23,7 @@ import array_api_compat.torch as torch_xp  # noqa: E402
 ROWS = sorted(name for name, spec in anyloss.losses().items() if spec.rows is not None)
 
 
-def _cases(name):
-    path = Path(__file__).parent / "losses" / f"test_{name}.py"
-    spec = importlib.util.spec_from_file_location(f"_blocks_cases_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return [(name, case) for case in module.CASES]
-
-
-CASES = [c for name in ROWS for c in _cases(name) if "none" not in c[1].id]
+CASES = [(name, c) for name in ROWS for c in loss_test_module(name).CASES if "none" not in c.id]
 
 
 @pytest.fixture

@@ -4,9 +4,6 @@ minimum size, against PyTorch: values, warnings and gradients."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import array_api_compat.numpy as np_xp
 import numpy as np
 import pytest
@@ -14,7 +11,7 @@ import pytest
 import anyloss
 import anyloss.functional as F
 from anyloss import _blocks, _kernels
-from helpers import check_against_torch
+from helpers import check_against_torch, loss_test_module
 
 pytest.importorskip("numba")
 pytest.importorskip("torch")
@@ -22,15 +19,7 @@ pytest.importorskip("torch")
 POINT = sorted(name for name, spec in anyloss.losses().items() if spec.point is not None)
 
 
-def _cases(name):
-    path = Path(__file__).parent / "losses" / f"test_{name}.py"
-    spec = importlib.util.spec_from_file_location(f"_kernel_cases_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return [(name, case) for case in module.CASES]
-
-
-CASES = [c for name in POINT for c in _cases(name) if "none" not in c[1].id]
+CASES = [(name, c) for name in POINT for c in loss_test_module(name).CASES if "none" not in c.id]
 
 
 @pytest.fixture
@@ -89,7 +78,7 @@ def test_only_plain_layouts_use_the_kernel(kernel):
 # ---------------------------------------------------------------- whole-loss kernels (ctc_loss)
 
 COMPILED = sorted(name for name, spec in anyloss.losses().items() if spec.compiled is not None)
-COMPILED_CASES = [c for name in COMPILED for c in _cases(name)]
+COMPILED_CASES = [(name, c) for name in COMPILED for c in loss_test_module(name).CASES]
 
 
 @pytest.fixture

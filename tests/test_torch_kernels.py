@@ -4,16 +4,13 @@ error case of every such loss, with the hand-over on."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 import anyloss
 import anyloss._call as call
 import anyloss.functional as F
-from helpers import check_against_torch, check_error
+from helpers import check_against_torch, check_error, loss_test_module
 
 torch = pytest.importorskip("torch")
 import array_api_compat.torch as torch_xp  # noqa: E402
@@ -21,15 +18,7 @@ import array_api_compat.torch as torch_xp  # noqa: E402
 KERNEL = sorted(name for name in F.__all__ if hasattr(getattr(F, name), "__wrapped__"))
 
 
-def _module(name):
-    path = Path(__file__).parent / "losses" / f"test_{name}.py"
-    spec = importlib.util.spec_from_file_location(f"_kernel_cases_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-MODULES = {name: _module(name) for name in KERNEL}
+MODULES = {name: loss_test_module(name) for name in KERNEL}
 CASES = [(name, c) for name in KERNEL for c in MODULES[name].CASES]
 ERRORS = [(name, e) for name in KERNEL for e in getattr(MODULES[name], "ERRORS", [])]
 

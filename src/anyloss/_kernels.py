@@ -5,27 +5,28 @@ one write of the gradient. NumPy cannot get there (each operation is a pass,
 even over a cache-sized block, see _blocks.py); a loop compiled by numba can,
 for losses of plain arithmetic (mse, l1, smooth_l1, huber). Those with exp or
 log (BCE, Poisson, Gaussian) stay with NumPy's blocks: numba calls scalar libm
-where NumPy has SIMD loops, and is slower there.
-So an elementwise loss may give, besides its Array API ``fwd``/``bwd`` (which
-stay the definition, used everywhere else), its value and derivatives at one
-point as a plain scalar function::
+where NumPy has SIMD loops, and is slower there (measured).
+
+So such a loss may give, besides its Array API ``fwd``/``bwd`` (which stay the
+definition, used everywhere else), its value and derivatives at one point as a
+plain scalar function, ``LossSpec.point``::
 
     def _point(x, y, beta):        # input, target, then the options' numbers
         ...
         return loss, dloss_dx, dloss_dy
 
-registered as ``point={(False, False): _point}``: by the layout of the arrays
-given (False: the input's shape, True: a vector along its last axis, such as
-``pos_weight``), so that a call with other arrays (a ``weight``) or another
-layout keeps the general path; and ``point_params(options)``, the numbers it
-takes (``None`` for options the point does not cover). With numba installed (the ``fast`` extra) and
-``ANYLOSS_NUMBA`` not 0, a call on NumPy arrays of one float dtype and one
-shape (or a vector along the last axis, ``pos_weight``), with reduction
-``'mean'`` or ``'sum'`` and at least ``MIN_SIZE`` elements, runs one compiled
-parallel loop: each thread sums its share of the loss in double precision and
-writes the wanted gradients, scaled for the reduction. The tests run every
-such loss's cases through this path and through the Array API one against
-PyTorch.
+and ``point_params(options)``, the numbers it takes (``None`` for options it
+does not cover). With numba installed (the ``fast`` extra) and
+``ANYLOSS_NUMBA`` not 0, a call with an input and a target only (a ``weight``
+keeps the general path), NumPy arrays of one float dtype and one shape,
+reduction ``'mean'`` or ``'sum'`` and at least ``MIN_SIZE`` elements runs one
+compiled parallel loop: each thread sums its share of the loss in double
+precision and writes the wanted gradients, scaled for the reduction. The tests
+run every such loss's cases through this path and through the Array API one
+against PyTorch.
+
+A loss whose Array API form is a recursion (``ctc_loss``) may instead give
+compiled forms of its whole ``fwd`` and ``bwd`` (``LossSpec.compiled``), below.
 """
 
 from __future__ import annotations
@@ -65,118 +66,60 @@ def available() -> bool:
 def eligible(spec, arrays, reduction, options) -> bool:
     if spec.point is None or reduction not in ("mean", "sum") or not available():
         return False
-    given = [a for a in arrays if a is not None]
-    first = arrays[0]
-    if not all(type(a) is np.ndarray for a in given) or first.ndim == 0 or first.size < max(MIN_SIZE, 1):
+    x, y = arrays[:2]
+    if any(a is not None for a in arrays[2:]) or type(x) is not np.ndarray or type(y) is not np.ndarray:
         return False
-    if first.dtype not in (np.float32, np.float64):
-        return False
-    for a in given:
-        if a.dtype != first.dtype or not a.flags.c_contiguous:
-            return False
-        if a.shape != first.shape and not (a.ndim == 1 and a.shape[0] == first.shape[-1]):
-            return False
-    return _layout(first, given) in spec.point and spec.point_params(options) is not None
-
-
-def _layout(first, given) -> tuple:
-    return tuple(a.shape != first.shape for a in given)
+    return (x.dtype in (np.float32, np.float64) and y.dtype == x.dtype and y.shape == x.shape
+            and x.ndim > 0 and x.size >= max(MIN_SIZE, 1) and x.flags.c_contiguous and y.flags.c_contiguous
+            and spec.point_params(options) is not None)
 
 
 def run(spec, arrays, reduction, options, wanted):
     """``(value, cotangents)`` for the cotangent 1 of the value, as ``_blocks.run``."""
-    first = arrays[0]
-    n = first.size
-    given = [k for k, a in enumerate(arrays) if a is not None]
-    # Arrays the point takes: the full-shape ones flat, a last-axis vector as it is.
-    flat = tuple(arrays[k].reshape(-1) for k in given)
-    last = tuple(arrays[k].shape != first.shape for k in given)
-    grads = tuple(np.empty(n if not lst else 1, dtype=first.dtype) if wanted[k] and not lst
-                  else np.empty(1, dtype=first.dtype) for k, lst in zip(given, last))
-    want = tuple(bool(wanted[k]) and not lst for k, lst in zip(given, last))
+    x, y = arrays[:2]
+    n = x.size
+    grads = tuple(np.empty(n if w else 1, dtype=x.dtype) for w in wanted[:2])
     scale = 1.0 if reduction == "sum" else 1.0 / n
-    kernel = _kernel(spec.point[last], len(given), last)
     numba = _numba()
     numba.set_num_threads(max(1, min(_blocks.THREADS, numba.config.NUMBA_NUM_THREADS)))
     chunks = max(1, min(n // 65536, 64))
-    parts = kernel(flat, grads, want, tuple(float(p) for p in spec.point_params(options)), scale,
-                   first.shape[-1], chunks)
-    value = np.asarray(math.fsum(parts) * scale, dtype=first.dtype)
-    cts = [None] * len(arrays)
-    for k, g, w in zip(given, grads, want):
-        if w:
-            cts[k] = g.reshape(first.shape)
-    return value, tuple(cts)
+    parts = _loop(spec.point)(x.reshape(-1), y.reshape(-1), *grads, bool(wanted[0]), bool(wanted[1]),
+                              tuple(float(p) for p in spec.point_params(options)), scale, chunks)
+    value = np.asarray(math.fsum(parts) * scale, dtype=x.dtype)
+    cts = tuple(g.reshape(x.shape) if w else None for g, w in zip(grads, wanted[:2]))
+    return value, cts + (None,) * (len(arrays) - 2)
+
+
+# Reassociation (the sums vectorize), contraction (FMA) and reciprocal division
+# may change the last bit, as PyTorch's own vectorized kernels do; NaN and
+# infinity keep their IEEE meaning (no 'nnan'/'ninf').
+_FASTMATH = {"reassoc", "contract", "arcp", "nsz"}
 
 
 @functools.cache
-def _kernel(point, arity, last):
-    """The compiled loop for ``point`` over ``arity`` arrays (``last``: which are
-    vectors along the last axis, read at ``i % C``)."""
+def _loop(point):
+    """The compiled parallel loop over ``point``: per-thread sums of the loss in
+    double precision, and the wanted gradients scaled for the reduction."""
     numba = _numba()
-    f = numba.njit(point, fastmath={"reassoc", "contract", "arcp", "nsz"})
-    if arity == 2:
-        def loop(arrays, grads, want, params, scale, c, chunks):
-            x, y = arrays
-            gx, gy = grads
-            n = x.size
-            step = (n + chunks - 1) // chunks
-            parts = np.zeros(chunks)
-            for part in numba.prange(chunks):
-                total = 0.0
-                for i in range(part * step, min(n, (part + 1) * step)):
-                    loss, dx, dy = f(x[i], y[i], *params)
-                    total += loss
-                    if want[0]:
-                        gx[i] = dx * scale
-                    if want[1]:
-                        gy[i] = dy * scale
-                parts[part] = total
-            return parts
-    elif arity == 3 and last == (False, False, True):
-        def loop(arrays, grads, want, params, scale, c, chunks):
-            x, y, v = arrays
-            gx, gy, _ = grads
-            n = x.size
-            step = (n + chunks - 1) // chunks
-            parts = np.zeros(chunks)
-            for part in numba.prange(chunks):
-                total = 0.0
-                for i in range(part * step, min(n, (part + 1) * step)):
-                    loss, dx, dy, dv = f(x[i], y[i], v[i % c], *params)
-                    total += loss
-                    if want[0]:
-                        gx[i] = dx * scale
-                    if want[1]:
-                        gy[i] = dy * scale
-                parts[part] = total
-            return parts
-    elif arity == 3:
-        def loop(arrays, grads, want, params, scale, c, chunks):
-            x, y, v = arrays
-            gx, gy, gv = grads
-            n = x.size
-            step = (n + chunks - 1) // chunks
-            parts = np.zeros(chunks)
-            for part in numba.prange(chunks):
-                total = 0.0
-                for i in range(part * step, min(n, (part + 1) * step)):
-                    loss, dx, dy, dv = f(x[i], y[i], v[i], *params)
-                    total += loss
-                    if want[0]:
-                        gx[i] = dx * scale
-                    if want[1]:
-                        gy[i] = dy * scale
-                    if want[2]:
-                        gv[i] = dv * scale
-                parts[part] = total
-            return parts
-    else:
-        raise ValueError(f"no compiled loop for {arity} arrays")
-    # Reassociation (the sums vectorize), contraction (FMA) and reciprocal
-    # division may change the last bit, as PyTorch's own vectorized kernels do;
-    # NaN and infinity keep their IEEE meaning (no 'nnan'/'ninf').
-    return numba.njit(parallel=True, fastmath={"reassoc", "contract", "arcp", "nsz"})(loop)
+    f = numba.njit(point, fastmath=_FASTMATH)
+
+    def loop(x, y, gx, gy, want_x, want_y, params, scale, chunks):
+        n = x.size
+        step = (n + chunks - 1) // chunks
+        parts = np.zeros(chunks)
+        for part in numba.prange(chunks):
+            total = 0.0
+            for i in range(part * step, min(n, (part + 1) * step)):
+                loss, dx, dy = f(x[i], y[i], *params)
+                total += loss
+                if want_x:
+                    gx[i] = dx * scale
+                if want_y:
+                    gy[i] = dy * scale
+            parts[part] = total
+        return parts
+
+    return numba.njit(parallel=True, fastmath=_FASTMATH)(loop)
 
 
 # ---------------------------------------------------------------- whole-loss kernels

@@ -78,9 +78,10 @@ class LossSpec:
     # whole call, for a loss computed by row blocks whose fwd returns a divisor
     # (each block's fwd only sees its rows).
     rows_divisor: Callable | None = field(default=None, compare=False)
-    # point(x, y, ..., *params) -> (loss, d/dx, d/dy, ...): an elementwise loss at
-    # one point, for the compiled one-pass kernel (_kernels.py, optional numba);
-    # point_params(options) -> tuple of numbers, or None where it does not apply.
+    # point(x, y, *params) -> (loss, d/dx, d/dy): an elementwise loss of an input
+    # and a target at one point, for the compiled one-pass kernel (_kernels.py,
+    # optional numba); point_params(options) -> its numbers, or None where it
+    # does not apply.
     point: Callable | None = field(default=None, compare=False)
     point_params: Callable | None = field(default=None, compare=False)
     # compiled: (fwd, bwd) with fwd/bwd's contract, compiled by numba for NumPy
