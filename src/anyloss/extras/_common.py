@@ -7,6 +7,7 @@ import math
 
 from .._checks import (check_bool, check_floating, check_integer, check_number, check_same_shape, check_values,
                        fail)
+from .._spec import Curve
 from .._xp import as_float, device, index_dtype, one_hot_mask, result_float_dtype, sigmoid, size, take_along
 
 
@@ -165,3 +166,17 @@ def mean_over(xp, x, ax, shape):
     """Mean of ``x`` over ``ax`` (kept), NaN for no elements as PyTorch's 0/0."""
     n = math.prod(shape[a] for a in ax)
     return xp.sum(x, axis=ax, keepdims=True) / (float(n) if n else float("nan"))
+
+
+def overlap_example(xp):
+    """The worked example of the overlap losses (Dice, Jaccard, Tversky): two
+    samples of four pixels, probabilities against binary masks."""
+    input = xp.asarray([[0.9, 0.2, 0.7, 0.1], [0.3, 0.8, 0.6, 0.4]], dtype=xp.float64)
+    target = xp.asarray([[1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 1.0, 1.0]], dtype=xp.float64)
+    return (input, target), {}
+
+
+def overlap_curve(xp, x):
+    """The overlap losses' plot: one pixel per sample, target 1, against its probability."""
+    return Curve((x[:, None], xp.ones((x.shape[0], 1), dtype=x.dtype)), "probability p of a pixel (target 1)",
+                 domain=(0.0, 1.0))

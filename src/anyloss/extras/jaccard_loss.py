@@ -3,24 +3,11 @@
 from __future__ import annotations
 
 from .._register import register
-from .._spec import Curve
-from ._common import Ratio, axes, check_overlap, float_pair, probabilities
+from ._common import Ratio, axes, check_overlap, float_pair, overlap_curve, overlap_example, probabilities
 
 
 def _check(xp, input, target, *, dim, smooth, eps, from_logits):
     check_overlap(xp, input, target, dim=dim, smooth=smooth, eps=eps, from_logits=from_logits)
-
-
-def _example(xp):
-    input = xp.asarray([[0.9, 0.2, 0.7, 0.1], [0.3, 0.8, 0.6, 0.4]], dtype=xp.float64)
-    target = xp.asarray([[1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 1.0, 1.0]], dtype=xp.float64)
-    return (input, target), {}
-
-
-def _curve(xp, x):
-    # One pixel per sample, target 1.
-    return Curve((x[:, None], xp.ones((x.shape[0], 1), dtype=x.dtype)), "probability p of a pixel (target 1)",
-                 domain=(0.0, 1.0))
 
 
 def _ratio(xp, input, target, dim, smooth, eps, from_logits):
@@ -37,7 +24,7 @@ def _gradient(xp, g, input, target, *, dim=None, smooth=1.0, eps=1e-7, from_logi
 
 
 @register(name="jaccard_loss", catalogue="extras", differentiable=("input",), check=_check, gradient=_gradient,
-          example=_example, curve=_curve, summary="1 - soft Jaccard index (IoU), per sample; segmentation")
+          example=overlap_example, curve=overlap_curve, summary="1 - soft Jaccard index (IoU), per sample; segmentation")
 def jaccard_loss(xp, input, target, *, dim=None, smooth=1.0, eps=1e-7, from_logits=False):
     r"""Soft Jaccard (IoU) loss: one minus the soft intersection over union of each sample.
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from .._checks import check_number
 from .._register import register
-from .._spec import Curve
-from ._common import Ratio, axes, check_overlap, float_pair, probabilities
+from ._common import Ratio, axes, check_overlap, float_pair, overlap_curve, overlap_example, probabilities
 
 
 def _check(xp, input, target, *, alpha, beta, dim, smooth, eps, from_logits):
@@ -15,15 +14,8 @@ def _check(xp, input, target, *, alpha, beta, dim, smooth, eps, from_logits):
 
 
 def _example(xp):
-    input = xp.asarray([[0.9, 0.2, 0.7, 0.1], [0.3, 0.8, 0.6, 0.4]], dtype=xp.float64)
-    target = xp.asarray([[1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 1.0, 1.0]], dtype=xp.float64)
-    return (input, target), {"alpha": 0.3, "beta": 0.7}
-
-
-def _curve(xp, x):
-    # One pixel per sample, target 1.
-    return Curve((x[:, None], xp.ones((x.shape[0], 1), dtype=x.dtype)), "probability p of a pixel (target 1)",
-                 domain=(0.0, 1.0))
+    # The overlap losses' example, with unequal weights of false positives and negatives.
+    return overlap_example(xp)[0], {"alpha": 0.3, "beta": 0.7}
 
 
 def _ratio(xp, input, target, alpha, beta, dim, smooth, eps, from_logits):
@@ -41,7 +33,7 @@ def _gradient(xp, g, input, target, *, alpha=0.5, beta=0.5, dim=None, smooth=1.0
 
 
 @register(name="tversky_loss", catalogue="extras", differentiable=("input",), check=_check, gradient=_gradient,
-          example=_example, curve=_curve, summary="1 - Tversky index: Dice with weighted FP/FN; imbalanced segmentation")
+          example=_example, curve=overlap_curve, summary="1 - Tversky index: Dice with weighted FP/FN; imbalanced segmentation")
 def tversky_loss(xp, input, target, *, alpha=0.5, beta=0.5, dim=None, smooth=1.0, eps=1e-7, from_logits=False):
     r"""Tversky loss: one minus the Tversky index, a Dice that weighs false positives and negatives apart.
 
