@@ -14,13 +14,11 @@ from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
 from .._xp import as_float
-from .._call import torch_kernel
 
 # PyTorch's floor under (1 - x) x in the input gradient (EPSILON in ATen's Loss.cpp).
 _EPS = 1e-12
 
 
-@torch_kernel
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
     r"""Binary cross entropy between probabilities ``input`` and ``target``.
 

@@ -7,10 +7,8 @@ from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
 from .._xp import _half_dtype, as_float, log1p_unit, result_float_dtype
-from .._call import torch_kernel
 
 
-@torch_kernel
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
                                      reduction="mean", pos_weight=None):
     r"""Binary cross entropy between ``sigmoid(input)`` and ``target``, computed from the logits.

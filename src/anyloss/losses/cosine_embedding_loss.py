@@ -8,14 +8,12 @@ from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
 from ._curves import cosine_angle
 from .._xp import as_float, broadcast_shapes, result_float_dtype, sum_to_shape
-from .._call import torch_kernel
 
 # PyTorch's EPSILON in cosine_embedding_loss: added to each squared norm, so
 # that a zero vector gives cos = 0 instead of 0/0.
 EPSILON = 1e-12
 
 
-@torch_kernel
 def cosine_embedding_loss(input1, input2, target, margin=0, size_average=None, reduce=None, reduction="mean"):
     r"""Whether pairs of vectors are similar (``y = 1``) or dissimilar (``y = -1``), by their cosine.
 

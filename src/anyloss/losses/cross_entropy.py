@@ -11,14 +11,12 @@ from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
 from ._curves import two_class_logits
 from .._xp import as_float, device, result_float_dtype, size
-from .._call import torch_kernel
 from .nll_loss import _bwd as _nll_bwd
 from .nll_loss import _check_class_target, _check_weight
 from .nll_loss import _fwd as _nll_fwd
 from .nll_loss import _rows_divisor as _nll_rows_divisor
 
 
-@torch_kernel
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
                   reduction="mean", label_smoothing=0.0):
     r"""Cross entropy between the softmax of the logits ``input`` and ``target``:

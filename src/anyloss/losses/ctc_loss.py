@@ -20,13 +20,11 @@ from .._module import Loss
 from .._reduction import check_reduction
 from .._spec import LossSpec, register_spec
 from .._xp import device, index_dtype, is_lazy, read, scan, size
-from .._call import torch_kernel
 from .. import _kernels
 
 _NEG_INF = float("-inf")
 
 
-@torch_kernel
 def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean", zero_infinity=False):
     r"""Connectionist Temporal Classification loss: the negative log-likelihood
     of a target sequence summed over all its alignments to the input frames.

@@ -9,10 +9,8 @@ from .._module import Loss
 from .._reduction import check_reduction
 from .._spec import Curve, LossSpec, register_spec
 from .._xp import as_float, broadcast_shapes, device, result_float_dtype, sum_to_shape
-from .._call import torch_kernel
 
 
-@torch_kernel
 def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
     r"""Negative log-likelihood of ``target`` under Gaussians with means ``input``
     and variances ``var``.

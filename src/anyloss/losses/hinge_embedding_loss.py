@@ -6,10 +6,8 @@ from .._checks import check_broadcastable, check_number, fail, namespace
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
-from .._call import torch_kernel
 
 
-@torch_kernel
 def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=None, reduction="mean"):
     r"""Hinge embedding loss: is ``input`` (a distance) small for similar pairs
     (``target = 1``) and at least ``margin`` for dissimilar ones (``target = -1``)?

@@ -9,10 +9,8 @@ from .._module import Loss
 from .._reduction import check_reduction
 from .._spec import Curve, LossSpec, register_spec
 from .._xp import as_float, result_float_dtype
-from .._call import torch_kernel
 
 
-@torch_kernel
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     r"""Huber loss: squared below ``delta``, ``delta``-scaled absolute above; optionally weighted.
 

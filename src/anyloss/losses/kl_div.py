@@ -11,7 +11,6 @@ from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
 from ._curves import kl_two_class
 from .._xp import as_float, result_float_dtype
-from .._call import torch_kernel
 
 _MEAN_WARNING = (
     "reduction: 'mean' divides the total loss by both the batch size and the support size."
@@ -20,7 +19,6 @@ _MEAN_WARNING = (
 )
 
 
-@torch_kernel
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
     r"""Kullback-Leibler divergence of ``target`` from the distribution whose
     log-probabilities are ``input``, pointwise.

@@ -7,10 +7,8 @@ from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
 from .._xp import as_float, result_float_dtype, sum_to_shape
-from .._call import torch_kernel
 
 
-@torch_kernel
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     r"""Mean absolute error between ``input`` and ``target``, optionally weighted.
 

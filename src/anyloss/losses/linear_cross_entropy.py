@@ -7,7 +7,7 @@ import numbers
 
 from array_api_compat import is_jax_array
 
-from .._call import gradient_wanted, torch_kernel
+from .._call import gradient_wanted
 from .._checks import check_floating, describe, fail, namespace
 from .._module import ParameterLoss
 from .._reduction import check_reduction
@@ -25,7 +25,6 @@ _CHUNK_BYTES = 20 * 2**20
 _BLOCK_BYTES = 8 * 2**20
 
 
-@torch_kernel
 def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None, reduction="mean",
                          ignore_index=None, label_smoothing=0.0, options=None):
     r"""Cross entropy of the logits of a linear layer, :math:`z = x W^T + b`,

@@ -7,10 +7,8 @@ from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
 from .._xp import as_float
-from .._call import torch_kernel
 
 
-@torch_kernel
 def margin_ranking_loss(input1, input2, target, margin=0, size_average=None, reduce=None, reduction="mean"):
     r"""Margin ranking loss: should ``input1`` rank above ``input2`` (``target = 1``)
     or below it (``target = -1``), by at least ``margin``?

@@ -10,10 +10,8 @@ from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
 from ._curves import two_class_logits
 from .._xp import device, index_dtype, size
-from .._call import torch_kernel
 
 
-@torch_kernel
 def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None, reduce=None,
                       reduction="mean"):
     r"""Multi-class hinge loss: the score of the target class should beat every

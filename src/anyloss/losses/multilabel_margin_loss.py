@@ -10,10 +10,8 @@ from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
 from ._curves import multilabel_two_class
 from .._xp import device, index_dtype, read, size, take_along
-from .._call import torch_kernel
 
 
-@torch_kernel
 def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     r"""Multi-label hinge loss: every target class should score at least 1
     above every non-target class.

@@ -7,10 +7,8 @@ from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
 from .._xp import as_float, result_float_dtype, sigmoid, softplus, zero_dim
-from .._call import torch_kernel
 
 
-@torch_kernel
 def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
     r"""Multi-label one-versus-all logistic loss, averaged over the C classes.
 

@@ -10,12 +10,10 @@ from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
 from ._curves import nll_two_class
 from .._xp import add_along, device, index_dtype, item, take_along
-from .._call import torch_kernel
 
 _INT64 = (-(2**63), 2**63 - 1)
 
 
-@torch_kernel
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
              reduction="mean"):
     r"""Negative log likelihood of class-index targets, given log-probabilities.

@@ -10,10 +10,8 @@ from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
 from .._xp import as_float, sum_to_shape
-from .._call import torch_kernel
 
 
-@torch_kernel
 def poisson_nll_loss(input, target, log_input=True, full=False, size_average=None, eps=1e-8, reduce=None,
                      reduction="mean"):
     r"""Negative log likelihood of ``target`` under a Poisson distribution of rate ``input``.

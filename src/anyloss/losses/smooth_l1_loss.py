@@ -9,11 +9,9 @@ from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
 from .._xp import as_float, result_float_dtype
-from .._call import torch_kernel
 from .l1_loss import l1_loss
 
 
-@torch_kernel
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
     r"""Smooth L1 loss: squared below ``beta``, absolute above.
 

@@ -7,10 +7,8 @@ from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
 from .._xp import as_float, result_float_dtype, sigmoid, softplus
-from .._call import torch_kernel
 
 
-@torch_kernel
 def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     r"""Two-class logistic loss for targets :math:`y \in \{1, -1\}`.
 

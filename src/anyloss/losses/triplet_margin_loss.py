@@ -8,7 +8,6 @@ from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
 from ._curves import triplet
 from .._xp import sum_to_shape
-from .._call import torch_kernel
 from ._distance import (
     check_triplet_shapes,
     pairwise_distance_bwd,
@@ -18,7 +17,6 @@ from ._distance import (
 )
 
 
-@torch_kernel
 def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False,
                         size_average=None, reduce=None, reduction="mean"):
     r"""Triplet loss: the anchor should be closer to the positive than to the negative, by a margin.
