@@ -584,10 +584,11 @@ def machine_line() -> str:
 def _anyloss_paths() -> str:
     """How anyloss on NumPy runs here: its row blocks' threads and whether the
     optional compiled kernels (numba) are in use."""
-    from anyloss import _blocks, _kernels
+    from anyloss import _config
+    from anyloss._accel import blocks as _blocks, kernels as _kernels
 
     kernels = f"numba {_kernels._numba().__version__} kernels" if _kernels.available() else "no numba kernels"
-    return f"row blocks of {_blocks.BLOCK} elements on {_blocks.THREADS} thread(s), {kernels}"
+    return f"row blocks of {_blocks.BLOCK} elements on {_config.threads} thread(s), {kernels}"
 
 
 def measure_bandwidth(quick: bool) -> dict:

@@ -21,13 +21,7 @@ try:  # PyTorch's intra-op threads thrash on a small shared machine; the cases a
 except ImportError:
     pass
 
-# On PyTorch tensors the built-in losses hand over to PyTorch's own kernels once
-# their checks pass (anyloss._call.torch_kernel). The suite tests anyloss's own
-# Array API code there, as on every backend; tests/test_torch_kernels.py tests
-# the hand-over.
-import anyloss._call  # noqa: E402
-
-anyloss._call.TORCH_KERNELS = False
+import anyloss  # noqa: E402
 
 # CI is deterministic (the same examples every run); the long profile explores.
 settings.register_profile("ci", max_examples=30, deadline=None, derandomize=True)
@@ -40,7 +34,8 @@ class Backend(enum.Enum):
 
     NUMPY = "numpy"
     ARRAY_API_STRICT = "array_api_strict"
-    TORCH = "torch"
+    TORCH = "torch"  # as users run it: built-ins handed to torch.nn.functional after anyloss's checks
+    TORCH_OWN = "torch-own"  # anyloss's own Array API code on tensors (anyloss.configure(native=False))
     JAX = "jax"
     DASK = "dask"
 
@@ -58,7 +53,7 @@ class Backend(enum.Enum):
             from array_api_compat.dask import array as xp
 
             return xp
-        if self is Backend.TORCH:
+        if self in (Backend.TORCH, Backend.TORCH_OWN):
             pytest.importorskip("torch")
             from array_api_compat import torch as xp
 
@@ -92,8 +87,9 @@ EXCEPTIONS = [
     (Backend.JAX, "tests/losses/test_triplet_margin_loss.py::test_matches_torch[[]jax-float32-0d-p=2]",
      "XLA rewrites sqrt(d * d) as |d| under jit, so a float32 distance of 4e20 stays finite where PyTorch's "
      "d * d overflows (inf - inf = NaN)"),
-    (Backend.TORCH, "tests/losses/test_multi_margin_loss.py::test_any_integer_target[[]torch-uint64]",
-     "PyTorch tensors of dtype uint64 lack the comparison kernels any class-index check needs"),
+    *((b, f"tests/losses/test_multi_margin_loss.py::test_any_integer_target[[]{b.value}-uint64]",
+       "PyTorch tensors of dtype uint64 lack the comparison kernels any class-index check needs")
+      for b in (Backend.TORCH, Backend.TORCH_OWN)),
 ]
 
 
@@ -127,7 +123,9 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(params=_SELECTED, ids=[b.value for b in _SELECTED])
 def xp(request):
-    return request.param.namespace()
+    namespace = request.param.namespace()
+    with anyloss.configure(native=request.param is not Backend.TORCH_OWN):
+        yield namespace
 
 
 @pytest.fixture(params=["float32", "float64"])

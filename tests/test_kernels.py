@@ -10,7 +10,8 @@ import pytest
 
 import anyloss
 import anyloss.functional as F
-from anyloss import _blocks, _kernels
+from anyloss import _config
+from anyloss._accel import blocks as _blocks, kernels as _kernels
 from helpers import check_against_torch, loss_test_module
 
 pytest.importorskip("numba")
@@ -51,7 +52,7 @@ def test_kernel_runs_and_agrees_with_the_array_api_path(name, kernel, monkeypatc
     fn = getattr(F, name)
     value, (gx, gy) = anyloss.value_and_grad(fn, argnums=(0, 1))(x, y, reduction="sum")
     assert kernel == [name]
-    monkeypatch.setattr(_kernels, "ENABLED", False)
+    monkeypatch.setattr(_config, "compiled", False)
     monkeypatch.setattr(_blocks, "MIN_SIZE", 1 << 40)
     ref, (rx, ry) = anyloss.value_and_grad(fn, argnums=(0, 1))(x, y, reduction="sum")
     assert kernel == [name]
@@ -115,8 +116,8 @@ def test_compiled_ctc_runs_and_agrees_with_the_array_api_path(compiled, monkeypa
         kw = dict(reduction="mean", zero_infinity=zero_infinity)
         value, g = anyloss.value_and_grad(F.ctc_loss)(log_probs, targets, il, tl, **kw)
         assert compiled[-1:] == ["ctc_loss"]
-        monkeypatch.setattr(_kernels, "ENABLED", False)
+        monkeypatch.setattr(_config, "compiled", False)
         ref, rg = anyloss.value_and_grad(F.ctc_loss)(log_probs, targets, il, tl, **kw)
-        monkeypatch.setattr(_kernels, "ENABLED", True)
+        monkeypatch.setattr(_config, "compiled", True)
         np.testing.assert_allclose(value, ref, rtol=1e-12)
         np.testing.assert_allclose(g, rg, rtol=1e-9, atol=1e-12)

@@ -6,6 +6,7 @@ classes live here, with ``value_and_grad``, ``grad``, ``vjp`` and the registry.
 """
 
 from . import functional
+from ._config import configure
 from ._autodiff import grad, value_and_grad, vjp
 from ._register import register, unregister
 from ._spec import LossSpec, losses
@@ -24,7 +25,7 @@ from . import extras  # after the PyTorch catalogue: anyloss.losses() lists the 
 __version__ = "0.1.0"
 
 __all__ = [
-    "functional", "extras", "grad", "value_and_grad", "vjp", "LossSpec", "losses", "register", "unregister",
+    "functional", "extras", "configure", "grad", "value_and_grad", "vjp", "LossSpec", "losses", "register", "unregister",
     "L1Loss", "MSELoss", "SmoothL1Loss", "HuberLoss", "SoftMarginLoss",
     "BCELoss", "BCEWithLogitsLoss", "PoissonNLLLoss",
     "GaussianNLLLoss", "KLDivLoss", "MarginRankingLoss", "HingeEmbeddingLoss",

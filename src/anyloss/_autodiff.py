@@ -1,6 +1,6 @@
 """``value_and_grad``, ``grad`` and ``vjp`` on every backend, NumPy included.
 
-They run the function on the tape of ``_call``: the loss it computes records
+They run the function on a tape (``_call.taping``): the loss it computes records
 its forward residuals, and the gradient is the loss's analytic VJP (through
 the reduction's). No autograd of any array library is involved, so the same
 code gives gradients on NumPy, Dask, CuPy and array-api-strict.
@@ -20,7 +20,8 @@ import inspect
 
 from array_api_compat import array_namespace
 
-from ._call import _TAPE, backward
+from ._call import taping
+from ._engine import backward
 
 
 class _Tape:
@@ -67,11 +68,8 @@ def _param_name(fun, i: int) -> str:
 def _trace(fun, args, kwargs, wanted=()):
     """Run ``fun`` on a tape; return ``(value, record)``."""
     tape = _Tape(_name(fun), wanted)
-    token = _TAPE.set(tape)
-    try:
+    with taping(tape):
         value = fun(*args, **kwargs)
-    finally:
-        _TAPE.reset(token)
     if tape.rec is None:
         raise ValueError(f"`fun` ({_name(fun)}) must compute an anyloss loss to be differentiated; it computed none")
     return value, tape.rec

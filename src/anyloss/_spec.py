@@ -21,9 +21,20 @@ alike.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
+
+
+class Forward(NamedTuple):
+    """What a loss's ``fwd`` returns: the unreduced ``loss``, the residuals
+    ``res`` its ``bwd`` needs, and the divisor of ``'mean'`` where it is not
+    the number of elements (``None``)."""
+
+    loss: Any
+    res: Any
+    divisor: Any = None
 
 
 class Curve(NamedTuple):
@@ -87,18 +98,70 @@ class LossSpec:
     # compiled: (fwd, bwd) with fwd/bwd's contract, compiled by numba for NumPy
     # arrays (_kernels.py); for a loss whose Array API form is a recursion.
     compiled: tuple | None = field(default=None, compare=False)
+    # native(F, spec, arrays, reduction, options) -> value, or NotImplemented: the
+    # same call through a framework's own function of the same semantics (F is
+    # torch.nn.functional); see native_call. Built-ins default to F.<name> taking
+    # the arrays and options by name; None: the loss has no native twin.
+    native: Callable | None = field(default=None, compare=False)
+    # Whether the native twin traces under torch.compile(fullgraph=True) with
+    # PyTorch's numbers; where not, anyloss's own code runs while compiling.
+    native_compiles: bool = field(default=True, compare=False)
     functional: Callable | None = field(default=None, compare=False)
     cls: type | None = field(default=None, compare=False)
+
+    def __post_init__(self):
+        if self.native is None and self.catalogue == "torch":
+            object.__setattr__(self, "native", native_call(self.name))
+        # Read once here, not per call (tracers of torch.compile do not follow inspect).
+        object.__setattr__(self, "_bwd_takes_wanted", self.bwd is not None and _takes_wanted(self.bwd))
 
     def has_gradient(self, options: dict) -> bool:
         """Whether ``bwd`` can differentiate a call with these options."""
         return self.bwd is not None and (self.gradient_for is None or self.gradient_for(options))
+
+    def run_fwd(self, xp, arrays, options) -> Forward:
+        """``fwd`` on ``arrays``, as a :class:`Forward`."""
+        return Forward(*self.fwd(xp, *arrays, **options))
+
+    def run_bwd(self, xp, res, g, options, *, g_divisor=None, wanted=None, bwd=None) -> tuple:
+        """``bwd`` (or the given ``bwd``, a compiled form) for the cotangent ``g``
+        of the unreduced loss; ``g_divisor`` and ``wanted`` are passed to a
+        backward that takes them."""
+        bwd = self.bwd if bwd is None else bwd
+        extra = {}
+        if g_divisor is not None:
+            extra["g_divisor"] = g_divisor
+        if wanted is not None and (self._bwd_takes_wanted if bwd is self.bwd else _takes_wanted(bwd)):
+            extra["wanted"] = wanted
+        return bwd(xp, res, g, **extra, **options)
 
     def apply(self, xp, arrays: tuple, reduction: str = "mean", **options):
         """Run this loss on already-checked ``arrays`` (see ``_call.apply``)."""
         from ._call import apply
 
         return apply(self, xp, arrays, reduction, options)
+
+
+def _takes_wanted(bwd) -> bool:
+    """Whether a ``bwd`` takes ``wanted``: which arrays' cotangents are asked
+    for (it may return ``None`` for the others)."""
+    return "wanted" in inspect.signature(bwd).parameters
+
+
+def native_call(name: str, drop: tuple = ()) -> Callable:
+    """``LossSpec.native`` for a loss whose native twin is ``F.<name>`` taking the
+    loss's arrays by their ``argnames`` and its options by their names (less
+    ``drop``, options computed by anyloss's checks), plus ``reduction``."""
+
+    def native(F, spec, arrays, reduction, options):
+        if not hasattr(F, name):
+            return NotImplemented
+        kwargs = {k: v for k, v in options.items() if k not in drop}
+        for k, a in zip(spec.argnames, arrays):
+            kwargs[k] = a
+        return getattr(F, name)(reduction=reduction, **kwargs)
+
+    return native
 
 
 _REGISTRY: dict[str, LossSpec] = {}

@@ -13,7 +13,10 @@ import numpy as np  # core dependency; only to recognise NumPy scalars
 
 def size(x) -> int:
     """Number of elements (the standard's ``x.size`` may be ``None`` for lazy arrays)."""
-    return math.prod(int(d) for d in x.shape)
+    n = 1
+    for d in x.shape:  # a loop, not a generator: torch.compile traces this
+        n *= int(d)
+    return n
 
 
 def item(x):
@@ -37,14 +40,20 @@ def device(x):
 
 def broadcast_shapes(*shapes) -> tuple:
     """NumPy/PyTorch broadcasting of shapes; ``ValueError`` if they do not broadcast."""
-    ndim = max((len(s) for s in shapes), default=0)
+    # Plain loops (no generators, no sets): torch.compile traces this.
+    ndim = 0
+    for s in shapes:
+        ndim = max(ndim, len(s))
     out = []
     for axis in range(ndim):
-        dims = {s[axis - ndim + len(s)] for s in shapes if axis - ndim + len(s) >= 0}
-        dims.discard(1)
-        if len(dims) > 1:
-            raise ValueError(f"shapes {shapes} do not broadcast")
-        out.append(dims.pop() if dims else 1)
+        dim = 1
+        for s in shapes:
+            k = axis - ndim + len(s)
+            if k >= 0 and s[k] != 1:
+                if dim not in (1, s[k]):
+                    raise ValueError(f"shapes {shapes} do not broadcast")
+                dim = s[k]
+        out.append(dim)
     return tuple(out)
 
 
@@ -88,7 +97,10 @@ def softplus(xp, x):
     half = _half_dtype(xp, x)
     if half is not None:
         return xp.astype(softplus(xp, xp.astype(x, xp.float32)), half)
-    return xp.maximum(x, 0.0) + xp.log1p(xp.exp(-xp.abs(x)))
+    # max(x, 0) against a 0-d zero: array-api-compat's maximum with a Python
+    # scalar asks torch.result_type, which torch.compile cannot trace.
+    zero = xp.zeros((), dtype=x.dtype, device=device(x))
+    return xp.maximum(x, zero) + xp.log1p(xp.exp(-xp.abs(x)))
 
 
 def sigmoid(xp, x):
@@ -109,12 +121,27 @@ def is_lazy(x) -> bool:
 
     array-api-compat calls every JAX array lazy; a concrete one (an eager
     ``jax.Array``, not a tracer) is read like a NumPy array here, so eager JAX
-    calls get every value check."""
+    calls get every value check. PyTorch tensors count as lazy where reading
+    them would break a trace or synchronise with a device (below)."""
     if _compat.is_jax_array(x):
         from jax.core import Tracer  # jax is imported already: x is one of its arrays
 
         return isinstance(x, Tracer)
+    if _compat.is_torch_array(x):
+        return _torch_unreadable(x)
     return _compat.is_lazy_array(x)
+
+
+def _torch_unreadable(x) -> bool:
+    """A PyTorch tensor whose values are not read on the host: while
+    ``torch.compile`` traces (a read would break the graph), inside a
+    ``torch.func`` transform (``vmap``'s batched tensors have no ``.item()``),
+    on the ``meta`` device (no data) or on an accelerator (a read would wait
+    for the device)."""
+    import torch  # imported already: x is one of its tensors
+
+    return (torch.compiler.is_compiling() or x.device.type != "cpu"
+            or torch._C._functorch.is_functorch_wrapped_tensor(x))
 
 
 def read(x):

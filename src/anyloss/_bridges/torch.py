@@ -1,37 +1,111 @@
-"""PyTorch bridge: one ``torch.autograd.Function`` for every loss.
+"""PyTorch: native delegation, and one ``torch.autograd.Function`` for every loss.
 
-It runs the loss's own forward and analytic gradient on the tensors
-themselves (no NumPy round trip), so device and dtype are kept and
-``loss.backward()`` fills ``.grad`` as ``torch.nn`` would.
+``native`` hands a checked call to ``torch.nn.functional``'s loss of the same
+semantics (``LossSpec.native``). ``apply`` runs anyloss's own forward on the
+tensors themselves (no NumPy round trip), with the loss's analytic gradient
+attached, so device and dtype are kept and ``loss.backward()`` fills ``.grad``
+as ``torch.nn`` would.
+
+The Function is written the way PyTorch's transforms want it: a ``forward``
+without ``ctx`` and a ``setup_context`` (``torch.func.grad``/``jacrev``),
+``generate_vmap_rule`` (``torch.func.vmap``, ``is_grads_batched``), a ``jvp``
+(forward mode: ``torch.func.jvp``, ``torch.autograd.forward_ad``), and a
+backward that is itself differentiable when asked to be (``create_graph``,
+``torch.func.hessian``): it then recomputes the residuals from the saved
+inputs, so that second derivatives see how they depend on them.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
-from .._call import backward, forward
+from .._engine import backward, forward
 
 
-class _LossFunction(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, spec, xp, reduction, options, *arrays):
-        value, rec = forward(spec, xp, arrays, reduction, options, ctx.needs_input_grad[4:])
-        ctx.rec = rec
-        # A loss that returned one of its inputs unchanged must still give autograd a new tensor.
-        return value.clone() if any(value is a for a in arrays) else value
+def native(spec, arrays, reduction, options):
+    """The call through ``torch.nn.functional``, or ``NotImplemented``."""
+    import torch.nn.functional as F
 
-    @staticmethod
-    def backward(ctx, g):
-        rec = ctx.rec  # kept: backward may run again with retain_graph=True
-        needed = ctx.needs_input_grad[4:]
-        # share: autograd copies a gradient it cannot take over.
-        cts = backward(rec, g, share=True) if any(needed) else (None,) * len(rec.arrays)
-        return (None, None, None, None, *(ct if need else None for ct, need in zip(cts, needed)))
+    if torch.compiler.is_compiling():
+        if not spec.native_compiles:
+            return NotImplemented
+        return spec.native(F, spec, arrays, reduction, options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # anyloss has given PyTorch's warnings already
+        return spec.native(F, spec, arrays, reduction, options)
 
 
 def wants_grad(arrays) -> bool:
     return torch.is_grad_enabled() and any(isinstance(a, torch.Tensor) and a.requires_grad for a in arrays)
 
 
+_STATIC = 5  # spec, xp, reduction, options, wanted: the Function's inputs before the arrays
+
+
+class _LossFunction(torch.autograd.Function):
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(spec, xp, reduction, options, wanted, *arrays):
+        value, rec = forward(spec, xp, arrays, reduction, options, wanted)
+        # A loss that returned one of its inputs unchanged must still give autograd a new tensor.
+        if any(value is a for a in arrays):
+            value = value.clone()
+        return value, rec
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.static = inputs[:_STATIC]
+        ctx.rec = output[1]
+        arrays = inputs[_STATIC:]
+        ctx.save_for_backward(*arrays)
+        ctx.save_for_forward(*arrays)
+
+    @staticmethod
+    def backward(ctx, g, _rec):
+        needed = ctx.needs_input_grad[_STATIC:]
+        if not any(needed):
+            return (None,) * (_STATIC + len(needed))
+        if torch.is_grad_enabled():
+            # A backward that will be differentiated (create_graph, torch.func):
+            # residuals recomputed from the inputs, so they carry their dependence.
+            spec, xp, reduction, options, _ = ctx.static
+            _, rec = forward(spec, xp, ctx.saved_tensors, reduction, options, accelerate=False)
+            cts = backward(rec, g)
+        else:
+            # share: autograd copies a gradient it cannot take over.
+            cts = backward(ctx.rec, g, share=True)
+        return (None,) * _STATIC + tuple(ct if need else None for ct, need in zip(cts, needed))
+
+
+class _LossFunctionJvp(_LossFunction):
+    """The same Function with forward mode. Dynamo cannot trace a Function
+    that defines ``jvp``, so under ``torch.compile`` the one above runs."""
+
+    @staticmethod
+    def jvp(ctx, *tangents):
+        # J t from the analytic VJP, which is linear in its cotangent u:
+        # J t = d/du <VJP(u), t>.
+        tangents = tangents[_STATIC:]
+        rec = ctx.rec
+        u = torch.zeros_like(rec.value, requires_grad=True)
+        with torch.enable_grad():
+            cts = backward(rec, u)
+            total = sum((ct * t).sum() for ct, t in zip(cts, tangents) if ct is not None and t is not None)
+        if not torch.is_tensor(total) or not total.requires_grad:
+            return torch.zeros_like(rec.value), None
+        (jt,) = torch.autograd.grad(total, u)
+        return jt, None
+
+
 def apply(spec, xp, arrays, reduction, options):
-    return _LossFunction.apply(spec, xp, reduction, options, *arrays)
+    # Which gradients will be asked for: those of the tensors that require one
+    # (inside torch.func every input may be differentiated).
+    wanted = tuple(isinstance(a, torch.Tensor) and a.requires_grad for a in arrays)
+    if not torch.compiler.is_compiling() and any(
+            isinstance(a, torch.Tensor) and torch._C._functorch.is_functorch_wrapped_tensor(a) for a in arrays):
+        wanted = None
+    function = _LossFunction if torch.compiler.is_compiling() else _LossFunctionJvp
+    return function.apply(spec, xp, reduction, options, wanted, *arrays)[0]

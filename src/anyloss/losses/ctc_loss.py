@@ -18,9 +18,9 @@ from .._checks import (
 )
 from .._module import Loss
 from .._reduction import check_reduction
-from .._spec import LossSpec, register_spec
+from .._spec import LossSpec, native_call, register_spec
 from .._xp import device, index_dtype, is_lazy, read, scan, size
-from .. import _kernels
+from .._accel import kernels as _kernels
 
 _NEG_INF = float("-inf")
 
@@ -558,8 +558,11 @@ def _example(xp):
     return (log_probs, xp.asarray([[1, 2]]), xp.asarray([3]), xp.asarray([2])), {}
 
 
+# PyTorch's ctc_loss has data-dependent output shapes inside: torch.compile cannot trace it (fullgraph).
 SPEC = register_spec(LossSpec(
     name="ctc_loss",
+    native_compiles=False,
+    native=native_call("ctc_loss", drop=("max_target_length", "mean_over_lengths")),
     fwd=_fwd,
     bwd=_bwd,
     argnames=("log_probs", "targets", "input_lengths", "target_lengths"),

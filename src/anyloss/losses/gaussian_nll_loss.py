@@ -133,8 +133,10 @@ class GaussianNLLLoss(Loss):
         return gaussian_nll_loss(input, target, var, full=self.full, eps=self.eps, reduction=self.reduction)
 
 
+# PyTorch's gaussian_nll_loss checks var < 0 on values: a data-dependent guard under torch.compile.
 SPEC = register_spec(LossSpec(
     name="gaussian_nll_loss",
+    native_compiles=False,
     fwd=_fwd,
     bwd=_bwd,
     rows={"input": 0, "target": 0, "var": (0, -1)},

@@ -128,10 +128,10 @@ def _bwd(xp, res, g, g_divisor=None, *, log_target, divisor=None, scale=None, wa
         return -g * y, None
     # PyTorch's xlogy VJPs (y is both arguments): g xlogy(y != 0, y) + g y / y,
     # the second in its order (g y can be subnormal). g y / y is NaN at y == 0,
-    # set by where so that NumPy does not warn about 0/0.
+    # set by where so that NumPy does not warn about 0/0 (and written g * NaN,
+    # linear in g, as every bwd is: JAX's tangent rule transposes it).
     nonzero = y != 0
-    ones = xp.ones_like(g)
-    g_y_over_y = xp.where(nonzero, (g * y) / xp.where(nonzero, y, xp.ones_like(y)), ones * xp.nan)
+    g_y_over_y = xp.where(nonzero, (g * y) / xp.where(nonzero, y, xp.ones_like(y)), g * xp.nan)
     gy = g * log_y + g_y_over_y - g * x
     return -g * y, gy
 
@@ -147,8 +147,23 @@ class KLDivLoss(Loss):
         return kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
 
 
+def _native(F, spec, arrays, reduction, options):
+    """PyTorch's kl_div for a call without legacy arguments: 'batchmean' came
+    here as 'sum', or as 'mean' over the batch size (see _batchmean)."""
+    input, target = arrays
+    if "scale" in options:
+        return NotImplemented
+    if "divisor" in options:
+        n = input.shape[0]
+        if options["divisor"] != (float(n) or float("nan")):
+            return NotImplemented  # legacy 'mean' then batchmean: anyloss's own code
+        reduction = "batchmean"
+    return F.kl_div(input, target, reduction=reduction, log_target=options["log_target"])
+
+
 SPEC = register_spec(LossSpec(
     name="kl_div",
+    native=_native,
     fwd=_fwd,
     bwd=_bwd,
     rows_divisor=lambda xp, arrays, options: options.get("divisor"),

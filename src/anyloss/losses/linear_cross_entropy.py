@@ -11,7 +11,7 @@ from .._call import gradient_wanted
 from .._checks import check_floating, describe, fail, namespace
 from .._module import ParameterLoss
 from .._reduction import check_reduction
-from .._spec import LossSpec, register_spec
+from .._spec import LossSpec, native_call, register_spec
 from ._curves import linear_two_class
 from .._xp import (add_at, as_float, device, exp_into, index_dtype, is_lazy, result_float_dtype, size,
                    take_along)
@@ -665,6 +665,7 @@ def _example(xp):
 
 SPEC = register_spec(LossSpec(
     name="linear_cross_entropy",
+    native=native_call("linear_cross_entropy", drop=("chunk_rows", "precompute")),
     fwd=_fwd,
     bwd=_bwd,
     argnames=("input", "linear_weight", "target", "linear_bias", "weight"),
@@ -680,6 +681,7 @@ SPEC = register_spec(LossSpec(
 # `target` and `weight`: a spec of its own (not registered; the name is one loss).
 PROB_SPEC = LossSpec(
     name="linear_cross_entropy",
+    native=SPEC.native,
     fwd=_prob_fwd,
     bwd=_prob_bwd,
     argnames=SPEC.argnames,

@@ -131,8 +131,18 @@ class TripletMarginWithDistanceLoss(Loss):
                                                  margin=self.margin, swap=self.swap, reduction=self.reduction)
 
 
+def _native(F, spec, arrays, reduction, options):
+    """PyTorch's own for the default distance; a user's distance function runs
+    in anyloss's code (with its analytic gradient, where it has one)."""
+    if options["distance_function"] is not PAIRWISE_DISTANCE:
+        return NotImplemented
+    return F.triplet_margin_with_distance_loss(*arrays, margin=options["margin"], swap=options["swap"],
+                                               reduction=reduction)
+
+
 SPEC = register_spec(LossSpec(
     name="triplet_margin_with_distance_loss",
+    native=_native,
     fwd=_fwd,
     bwd=_bwd,
     argnames=("anchor", "positive", "negative"),

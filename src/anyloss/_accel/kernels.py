@@ -17,7 +17,7 @@ plain scalar function, ``LossSpec.point``::
 
 and ``point_params(options)``, the numbers it takes (``None`` for options it
 does not cover). With numba installed (the ``fast`` extra) and
-``ANYLOSS_NUMBA`` not 0, a call with an input and a target only (a ``weight``
+``anyloss.configure(compiled=True)`` (the default), a call with an input and a target only (a ``weight``
 keeps the general path), NumPy arrays of one float dtype and one shape,
 reduction ``'mean'`` or ``'sum'`` and at least ``MIN_SIZE`` elements runs one
 compiled parallel loop: each thread sums its share of the loss in double
@@ -37,9 +37,8 @@ import os
 
 import numpy as np
 
-from . import _blocks
+from .. import _config
 
-ENABLED = os.environ.get("ANYLOSS_NUMBA", "1") != "0"
 MIN_SIZE = 1 << 16
 
 
@@ -60,7 +59,7 @@ def _numba():
 
 
 def available() -> bool:
-    return ENABLED and _numba() is not None
+    return _config.compiled and _numba() is not None
 
 
 def eligible(spec, arrays, reduction, options) -> bool:
@@ -81,7 +80,7 @@ def run(spec, arrays, reduction, options, wanted):
     grads = tuple(np.empty(n if w else 1, dtype=x.dtype) for w in wanted[:2])
     scale = 1.0 if reduction == "sum" else 1.0 / n
     numba = _numba()
-    numba.set_num_threads(max(1, min(_blocks.THREADS, numba.config.NUMBA_NUM_THREADS)))
+    numba.set_num_threads(max(1, min(_config.threads, numba.config.NUMBA_NUM_THREADS)))
     chunks = max(1, min(n // 65536, 64))
     parts = _loop(spec.point)(x.reshape(-1), y.reshape(-1), *grads, bool(wanted[0]), bool(wanted[1]),
                               tuple(float(p) for p in spec.point_params(options)), scale, chunks)

@@ -33,11 +33,11 @@ scales them by the actual cotangent.
 from __future__ import annotations
 
 import math
-import os
 
 import array_api_compat as _compat
 
-from ._xp import device, sum_to_shape
+from .. import _config
+from .._xp import device, sum_to_shape
 
 # Elements of the first array per block: 1 MiB of float32. Measured on the
 # benchmark's workloads (2 cores): 2^16 pays too much Python per block, 2^20
@@ -45,9 +45,6 @@ from ._xp import device, sum_to_shape
 BLOCK = 1 << 18
 # Below this many elements the whole array is one block: the plain path.
 MIN_SIZE = 1 << 16
-# Threads computing NumPy's blocks (ANYLOSS_THREADS; 1 turns them off).
-THREADS = int(os.environ.get("ANYLOSS_THREADS", min(2, len(os.sched_getaffinity(0))
-                                                     if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)))
 
 
 class Fallback(Exception):
@@ -94,15 +91,13 @@ def run(spec, xp, arrays, reduction, options, wanted):
     """``(value, cotangents)`` of the reduced loss, cotangents for the cotangent 1
     of the value (``None`` where not ``wanted``). Raises ``Fallback`` if the loss
     cannot be computed by blocks after all."""
-    from ._call import takes_wanted
-
     first = arrays[0]
     n = first.shape[0]
     step = max(1, BLOCK // max(1, math.prod(first.shape[1:])))
     sliced = _sliced(spec, arrays)
     outs = [xp.empty(a.shape, dtype=a.dtype, device=device(a)) if w and s else None
             for a, w, s in zip(arrays, wanted, sliced)]
-    extra = {"wanted": wanted} if takes_wanted(spec.bwd) else {}
+    g_divisor = None
     state = {}
 
     def one(i):
@@ -110,9 +105,7 @@ def run(spec, xp, arrays, reduction, options, wanted):
         passed whole (the others are written into ``outs``; True marks them)."""
         j = min(n, i + step)
         block = tuple(a[i:j] if s else a for a, s in zip(arrays, sliced))
-        out = spec.fwd(xp, *block, **options)
-        loss, res = out[0], out[1]
-        divisor = out[2] if len(out) > 2 else None
+        loss, res, divisor = spec.run_fwd(xp, block, options)
         if not state:  # the first block decides
             if loss.ndim == 0 or loss.shape[0] != j - i or (divisor is not None and spec.rows_divisor is None):
                 raise Fallback
@@ -121,7 +114,7 @@ def run(spec, xp, arrays, reduction, options, wanted):
                 # An empty total (every target ignored) has PyTorch's special cases: the plain path.
                 if not (isinstance(divisor, (int, float)) and 0 < divisor < math.inf):
                     raise Fallback
-                extra["g_divisor"] = None  # the whole call's divisor has no gradient here
+                # (the whole call's divisor has no gradient here: g_divisor stays None)
             count = n * math.prod(loss.shape[1:])
             state["scale"] = 1.0 if reduction == "sum" else 1.0 / (divisor if divisor is not None else count)
             state["dtype"] = loss.dtype
@@ -130,7 +123,7 @@ def run(spec, xp, arrays, reduction, options, wanted):
         if not any(wanted):
             return total, whole
         g = xp.broadcast_to(xp.asarray(state["scale"], dtype=state["dtype"], device=device(loss)), loss.shape)
-        cts = spec.bwd(xp, res, g, **extra, **options)
+        cts = spec.run_bwd(xp, res, g, options, g_divisor=g_divisor, wanted=wanted)
         for k, (ct, a) in enumerate(zip(cts, block)):
             if not wanted[k] or ct is None:
                 continue
@@ -170,13 +163,15 @@ _POOL = None
 
 def _pool():
     """Worker threads for NumPy's blocks (NumPy releases the GIL inside its
-    loops): ``THREADS`` of them, by default the cores this process may use, at
-    most 2 -- as many as the other libraries are given in the benchmark."""
+    loops): ``anyloss.configure(threads=...)`` of them, by default the cores
+    this process may use, at most 2 -- as many as the other libraries are
+    given in the benchmark."""
     global _POOL
-    if THREADS < 2:
+    threads = _config.threads
+    if threads < 2:
         return None
-    if _POOL is None or _POOL._max_workers != THREADS:
+    if _POOL is None or _POOL._max_workers != threads:
         from concurrent.futures import ThreadPoolExecutor
 
-        _POOL = ThreadPoolExecutor(THREADS, thread_name_prefix="anyloss-blocks")
+        _POOL = ThreadPoolExecutor(threads, thread_name_prefix="anyloss-blocks")
     return _POOL

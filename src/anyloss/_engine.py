@@ -1,0 +1,106 @@
+"""The two halves of a loss call that every strategy shares: ``forward`` runs a
+loss's ``fwd`` and the reduction and keeps what the backward pass needs in a
+``Record``; ``backward`` runs the reduction's VJP and the loss's ``bwd``.
+
+The gradient functions (``_autodiff``) and the framework bridges
+(``_bridges/torch.py``, ``_bridges/jax.py``) call these two; ``_call.py``
+chooses which of them runs a call. Here nothing is chosen, except that a
+forward on concrete arrays may be computed by an accelerator (``_accel``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import _accel
+from ._reduction import reduce, reduce_vjp
+from ._spec import Forward
+from ._xp import read, sum_to_shape
+
+
+@dataclass
+class Record:
+    """One loss call as the backward pass needs it."""
+
+    spec: object
+    xp: object
+    arrays: tuple
+    options: dict
+    reduction: str
+    value: object  # the reduced loss returned to the caller
+    loss: object = None  # the unreduced loss
+    divisor: object = None
+    res: object = None
+    wanted: tuple | None = None  # which arrays' cotangents will be asked for (None: all)
+    # Cotangents the forward already computed (an accelerator) for the cotangent
+    # 1 of the value; None where not wanted.
+    cts: tuple | None = None
+    bwd: object = None  # a compiled bwd to run instead of the spec's (the forward ran its fwd)
+
+
+def wanted_mask(spec, xp, arrays, wanted=None) -> tuple:
+    """Which arrays get a cotangent: given, floating, named differentiable by
+    the spec, and asked for in ``wanted`` (``None``: any)."""
+    return tuple(a is not None and name in spec.differentiable and xp.isdtype(a.dtype, "real floating")
+                 and (wanted is None or (k < len(wanted) and bool(wanted[k])))
+                 for k, (a, name) in enumerate(zip(arrays, spec.argnames)))
+
+
+def forward(spec, xp, arrays, reduction, options, wanted=None, *, accelerate=True):
+    """Unreduced forward, then the reduction: ``(value, Record)``.
+
+    ``wanted`` says which arrays' gradients will be asked for (``None``: any
+    of them); an accelerated forward computes exactly those now, and a ``bwd``
+    that takes ``wanted`` skips the others. ``accelerate=False`` runs the
+    loss's ``fwd`` as written (a backward that is itself differentiated).
+    """
+    arrays = tuple(arrays)
+    wanted = wanted_mask(spec, xp, arrays, wanted)
+    if accelerate:
+        done = _accel.run(spec, xp, arrays, reduction, options, wanted)
+        if done is not None:
+            value, cts = done
+            return value, Record(spec, xp, arrays, dict(options), reduction, value, wanted=wanted, cts=cts)
+        compiled = _accel.compiled_forms(spec, arrays)
+    else:
+        compiled = None
+    if compiled is not None:
+        loss, res, divisor = Forward(*compiled[0](xp, *arrays, **options))
+    else:
+        loss, res, divisor = spec.run_fwd(xp, arrays, options)
+    value = reduce(xp, loss, reduction, divisor)
+    return value, Record(spec, xp, arrays, dict(options), reduction, value, loss, divisor, res, wanted,
+                         bwd=None if compiled is None else compiled[1])
+
+
+def backward(rec: Record, g, share: bool = False) -> tuple:
+    """Cotangents of ``rec.arrays`` given the cotangent ``g`` of the reduced value.
+
+    The loss's ``bwd`` may return a cotangent in the broadcast shape of the
+    loss or in a wider dtype; here it is summed back to its argument's shape
+    and cast to its dtype, as autograd does. Cotangents the forward already
+    computed are scaled by ``g``; with ``share`` (a caller that asks once) and
+    ``g == 1`` they are returned as they are.
+    """
+    xp, spec = rec.xp, rec.spec
+    if spec.bwd is None:
+        raise ValueError(
+            f"`{spec.name}` has no analytic gradient; differentiate it on a backend with autograd "
+            "(PyTorch tensors with requires_grad, or jax.grad) or give it one (anyloss.register(..., gradient=...))"
+        )
+    if rec.cts is not None:
+        if share and read(g) == 1:
+            return rec.cts
+        return tuple(None if ct is None else ct * xp.astype(g, ct.dtype) for ct in rec.cts)
+    g_loss, g_divisor = reduce_vjp(xp, g, rec.reduction, rec.loss, rec.divisor)
+    cts = spec.run_bwd(xp, rec.res, g_loss, rec.options, g_divisor=g_divisor, wanted=rec.wanted, bwd=rec.bwd)
+    if len(cts) != len(rec.arrays):
+        raise RuntimeError(f"bwd of {spec.name} returned {len(cts)} cotangents for {len(rec.arrays)} arrays")
+    out = []
+    for ct, a in zip(cts, rec.arrays):
+        if ct is not None:
+            ct = sum_to_shape(xp, ct, a.shape)
+            if ct.dtype != a.dtype:
+                ct = xp.astype(ct, a.dtype)
+        out.append(ct)
+    return tuple(out)
