@@ -95,6 +95,8 @@ EXCEPTIONS = [
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "numpy_only: a variant run on NumPy only (its reason in the test)")
+    config.addinivalue_line("markers", "integration: slow end-to-end runs (docs build, benchmark smoke run, "
+                            "Dask clusters, subprocesses, inductor); CI runs them, `-m 'not integration'` skips them")
 
 
 def pytest_collection_modifyitems(config, items):

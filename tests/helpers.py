@@ -160,7 +160,7 @@ def _bind(name, args, kwargs):
     """Parameter name of every array argument: [(slot, param_name)] where slot is
     an int (position) or a str (keyword)."""
     sig = inspect.signature(getattr(TF, name))
-    bound = sig.bind(*args, **kwargs)
+    sig.bind(*args, **kwargs)  # TypeError unless the call matches PyTorch's signature
     pos_names = list(sig.parameters)
     slots = []
     for i, a in enumerate(args):
@@ -169,7 +169,6 @@ def _bind(name, args, kwargs):
     for k, a in kwargs.items():
         if isinstance(a, np.ndarray):
             slots.append((k, k))
-    assert bound  # the call matches PyTorch's signature
     return slots
 
 

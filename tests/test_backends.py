@@ -432,6 +432,7 @@ def dask_client(da):
         yield client
 
 
+@pytest.mark.integration
 def test_dask_distributed_cluster(da, dask_client):
     """Mean binary_cross_entropy_with_logits and cross_entropy, value and
     gradient, built lazily and computed by the cluster's worker processes."""

@@ -250,8 +250,10 @@ assert len({b.key for b in BAD}) == len(BAD), "duplicate bad-input ids"
 
 
 def _foreign_array(a, backend):
-    """``a`` from another array library than ``backend``'s: torch for NumPy, NumPy otherwise."""
-    return to_torch(a) if backend == "numpy" else np.asarray(a)
+    """``a`` from another array library than ``backend``'s that anyloss does not
+    adopt: PyTorch's, or NumPy's beside PyTorch. (NumPy arrays beside arrays of
+    any other library are converted to it: tests/test_transforms.py.)"""
+    return np.asarray(a) if backend == "torch" else to_torch(a)
 
 
 @pytest.mark.parametrize("bad", BAD, ids=[f"{b.loss}-{b.id}" for b in BAD])

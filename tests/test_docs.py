@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.integration
+
 import anyloss
 from anyloss import _doc
 from anyloss.cli import main

@@ -232,6 +232,7 @@ def cluster():
         time.sleep(0.3)  # let the progress bars' feeds on the scheduler notice they are closed
 
 
+@pytest.mark.integration
 def test_on_a_distributed_cluster(cluster, tmp_path, capsys):
     name = "cross_entropy"
     x, t, options, reduction = CASES[name]

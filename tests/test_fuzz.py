@@ -369,6 +369,15 @@ def test_hypothesis(target, data):
 # Malformed values anyloss computes a result for while PyTorch raises, each with the reason
 # it is fine: (function, parameter, catalogue id).
 BEYOND_TORCH = {
+    # A 0-d array as a real hyperparameter (scheduled, learned, a JAX tracer under jit), as
+    # optax and jax.numpy accept; PyTorch wants a Python float (NaN fails a margin's bound > 0).
+    **{(n, p, v): "0-d array hyperparameters"
+       for n, ps in (("gaussian_nll_loss", ("eps",)), ("margin_ranking_loss", ("margin",)),
+                     ("hinge_embedding_loss", ("margin",)), ("cosine_embedding_loss", ("margin",)),
+                     ("triplet_margin_loss", ("eps", "margin", "p")), ("triplet_margin_with_distance_loss", ("margin",)),
+                     ("multi_margin_loss", ("margin",)))
+       for p in ps for v in ("0d-float", "0d-int", "0d-nan")
+       if not (p == "margin" and v == "0d-nan" and n.startswith("triplet"))},
     # PyTorch has no uint64 kernels for these; anyloss reads the class indices / weights exactly.
     **{(n, "target", "uint64-arr"): "no uint64 index kernels in PyTorch"
        for n in ("nll_loss", "cross_entropy", "linear_cross_entropy")},

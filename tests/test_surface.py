@@ -14,27 +14,28 @@ import anyloss.functional as F
 
 torch = pytest.importorskip("torch")
 
-FUNCTIONS = [
-    "l1_loss", "mse_loss", "cross_entropy", "nll_loss", "binary_cross_entropy",
-    "binary_cross_entropy_with_logits", "kl_div", "poisson_nll_loss", "gaussian_nll_loss",
-    "smooth_l1_loss", "huber_loss", "margin_ranking_loss", "hinge_embedding_loss",
-    "multilabel_margin_loss", "soft_margin_loss", "multilabel_soft_margin_loss",
-    "cosine_embedding_loss", "multi_margin_loss", "triplet_margin_loss",
-    "triplet_margin_with_distance_loss", "ctc_loss", "linear_cross_entropy",
-]
-CLASSES = [
-    "L1Loss", "MSELoss", "CrossEntropyLoss", "NLLLoss", "NLLLoss2d", "BCELoss", "BCEWithLogitsLoss",
-    "KLDivLoss", "PoissonNLLLoss", "GaussianNLLLoss", "SmoothL1Loss", "HuberLoss", "MarginRankingLoss",
-    "HingeEmbeddingLoss", "MultiLabelMarginLoss", "SoftMarginLoss", "MultiLabelSoftMarginLoss",
-    "CosineEmbeddingLoss", "MultiMarginLoss", "TripletMarginLoss", "TripletMarginWithDistanceLoss",
-    "CTCLoss",
-]
-# Not built yet (the classification and sequence losses come next). The test
-# below fails as soon as one of them appears, so this list stays honest.
-PENDING_FUNCTIONS = set()
-PENDING_CLASSES = set()
+from anyloss.losses import CLASSES as INDEX_CLASSES, FUNCTIONS
+
+# PyTorch's own lists: its loss functions (torch.nn.functional has no list of
+# them: the names of its loss family) and its loss modules.
+TORCH_FUNCTIONS = sorted(n for n in dir(torch.nn.functional) if not n.startswith("_")
+                         and callable(getattr(torch.nn.functional, n))
+                         and (n.endswith("_loss") or "cross_entropy" in n or n == "kl_div"))
+TORCH_CLASSES = sorted(torch.nn.modules.loss.__all__) + ["AdaptiveLogSoftmaxWithLoss"]
 # Losses that own parameters: PyTorch's constructor plus keyword-only `xp` and `seed`.
 PARAMETER_CLASSES = ["LinearCrossEntropyLoss", "AdaptiveLogSoftmaxWithLoss"]
+CLASSES = [n for n in INDEX_CLASSES if n not in PARAMETER_CLASSES]
+
+
+def test_every_torch_loss_is_in_the_index():
+    assert sorted(FUNCTIONS) == TORCH_FUNCTIONS
+    assert sorted(INDEX_CLASSES) == sorted(TORCH_CLASSES)
+
+
+def test_public_lists_derive_from_the_index():
+    assert list(F.__all__) == list(FUNCTIONS)
+    assert all(callable(getattr(F, n)) for n in F.__all__)
+    assert [n for n in anyloss.__all__ if n in INDEX_CLASSES] == list(INDEX_CLASSES)
 
 
 def _params(fn):
@@ -42,17 +43,12 @@ def _params(fn):
     return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
 
 
-def test_pending_lists_are_honest():
-    assert not [n for n in PENDING_FUNCTIONS if hasattr(F, n)]
-    assert not [n for n in PENDING_CLASSES if hasattr(anyloss, n)]
-
-
-@pytest.mark.parametrize("name", [n for n in FUNCTIONS if n not in PENDING_FUNCTIONS])
+@pytest.mark.parametrize("name", FUNCTIONS)
 def test_function_signature(name):
     assert _params(getattr(F, name)) == _params(getattr(torch.nn.functional, name))
 
 
-@pytest.mark.parametrize("name", [n for n in CLASSES if n not in PENDING_CLASSES])
+@pytest.mark.parametrize("name", CLASSES)
 def test_class_signature(name):
     ours, theirs = getattr(anyloss, name), getattr(torch.nn, name)
     assert _params(ours.__init__) == _params(theirs.__init__)

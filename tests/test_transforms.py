@@ -92,17 +92,7 @@ from _transform_cases import (  # noqa: E402
 )
 
 
-def _integration():
-    """``@pytest.mark.integration`` (registered in pyproject.toml). Until it is
-    registered, ``--strict-markers`` would refuse the name at import, so the
-    mark is built directly (selecting with ``-m`` needs it registered)."""
-    try:
-        return pytest.mark.integration
-    except pytest.fail.Exception:
-        return pytest.MarkDecorator(pytest.Mark("integration", (), {}, _ispytest=True), _ispytest=True)
-
-
-integration = _integration()
+integration = pytest.mark.integration  # registered in tests/conftest.py
 
 cases = pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 # Dynamo says so each time it traces through a functools.lru_cache (array_api_compat's

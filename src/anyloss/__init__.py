@@ -10,32 +10,15 @@ from ._config import configure
 from ._autodiff import grad, value_and_grad, vjp
 from ._register import register, unregister
 from ._spec import LossSpec, losses
-from .losses import HuberLoss, L1Loss, MSELoss, SmoothL1Loss, SoftMarginLoss
-from .losses import BCELoss, BCEWithLogitsLoss, PoissonNLLLoss
-from .losses import GaussianNLLLoss, HingeEmbeddingLoss, KLDivLoss, MarginRankingLoss
-from .losses import CosineEmbeddingLoss, TripletMarginLoss, TripletMarginWithDistanceLoss
+from .losses import *  # noqa: F403 -- every loss class, from the index (anyloss.losses)
+from .losses import CLASSES
 from .losses._distance import Distance
-from .losses import MultiLabelMarginLoss, MultiLabelSoftMarginLoss, MultiMarginLoss
-from .losses import CrossEntropyLoss, NLLLoss, NLLLoss2d
-from .losses import CTCLoss
-from .losses import LinearCrossEntropyLoss
-from .losses import AdaptiveLogSoftmaxWithLoss
 from . import extras  # after the PyTorch catalogue: anyloss.losses() lists the extras last
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "functional", "extras", "configure", "grad", "value_and_grad", "vjp", "LossSpec", "losses", "register", "unregister",
-    "L1Loss", "MSELoss", "SmoothL1Loss", "HuberLoss", "SoftMarginLoss",
-    "BCELoss", "BCEWithLogitsLoss", "PoissonNLLLoss",
-    "GaussianNLLLoss", "KLDivLoss", "MarginRankingLoss", "HingeEmbeddingLoss",
-    "CosineEmbeddingLoss", "TripletMarginLoss", "TripletMarginWithDistanceLoss", "Distance",
-    "MultiMarginLoss", "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss",
-    "CrossEntropyLoss", "NLLLoss", "NLLLoss2d",
-    "CTCLoss",
-    "LinearCrossEntropyLoss",
-    "AdaptiveLogSoftmaxWithLoss",
-]
+__all__ = ["functional", "extras", "configure", "grad", "value_and_grad", "vjp", "LossSpec", "losses", "register",
+           "unregister", "Distance", *CLASSES]
 
 
 def __getattr__(name):

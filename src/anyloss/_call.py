@@ -30,6 +30,7 @@ from contextlib import contextmanager
 import array_api_compat as _compat
 
 from . import _config, _engine
+from ._xp import adopt_numpy
 
 # The active gradient tape of this thread or task (see _autodiff.py), or None.
 # Read only while some tape is active anywhere (_tapes > 0): tracers do not
@@ -56,6 +57,7 @@ def _active_tape():
 
 
 def apply(spec, xp, arrays, reduction, options):
+    arrays = adopt_numpy(xp, arrays)
     tape = _active_tape()
     if tape is not None:
         # Only the outermost loss call is recorded: a loss built on another
@@ -80,11 +82,22 @@ def apply(spec, xp, arrays, reduction, options):
         # runs plainly, and PyTorch's autograd differentiates its operations.
         if spec.has_gradient(options) and bridge.wants_grad(arrays):
             return bridge.apply(spec, xp, arrays, reduction, options)
-    elif _compat.is_jax_array(first) and spec.has_gradient(options):
+    elif _compat.is_jax_array(first) and spec.has_gradient(options) and not _array_options(options):
         from ._bridges import jax as bridge
 
         return bridge.apply(spec, xp, arrays, reduction, options)
     return _engine.forward(spec, xp, arrays, reduction, options, wanted=())[0]
+
+
+def _array_options(options) -> bool:
+    """Whether a hyperparameter is an array (a traced margin, a scheduled
+    label_smoothing): the bridge closes over static options only, so such a
+    call runs plainly and JAX differentiates its operations, hyperparameters
+    included."""
+    for v in options.values():
+        if _compat.is_array_api_obj(v):
+            return True
+    return False
 
 
 def gradient_wanted(arrays) -> bool:

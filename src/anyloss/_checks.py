@@ -52,14 +52,29 @@ def namespace(**arrays):
     try:
         xp = _compat.array_namespace(*given.values())
     except TypeError:
+        # NumPy arrays beside arrays of one other library are that library's, as
+        # jax.numpy and Dask take them: the call converts them (_xp.adopt_numpy)
+        # once the checks have passed. (Not PyTorch's: torch functions refuse
+        # NumPy arrays, and so does anyloss.)
+        others = [v for v in given.values() if v is not None and not _compat.is_numpy_array(v)]
+        try:
+            xp = _compat.array_namespace(*others) if len(others) < len(given) else None
+        except TypeError:
+            xp = None
+        if xp is not None and not _compat.is_torch_namespace(xp):
+            return _check_real(xp, given)
         libs = {k: type(v).__module__.split(".")[0] + "." + type(v).__name__ for k, v in given.items()}
         first = next(iter(libs))
         for name, lib in libs.items():
             if lib != libs[first]:
                 fail(TypeError, name, f"come from the same array library as `{first}` ({libs[first]})", lib)
         raise
+    return _check_real(xp, given)
+
+
+def _check_real(xp, given):
     for name, x in given.items():
-        if not xp.isdtype(x.dtype, ("bool", "integral", "real floating")):
+        if x is not None and not xp.isdtype(x.dtype, ("bool", "integral", "real floating")):
             fail(TypeError, name, "have a real dtype (boolean, integer or floating-point)", x.dtype)
     return xp
 
@@ -124,7 +139,17 @@ def check_option(name: str, value, allowed: Sequence) -> None:
 
 def check_number(name: str, value, *, integer: bool = False, min: float | None = None,
                  min_inclusive: bool = True, max: float | None = None) -> None:
-    """A Python (or NumPy scalar) number option such as ``margin``, ``eps`` or ``beta``."""
+    """A Python (or NumPy scalar) number option such as ``margin``, ``eps`` or
+    ``beta``. A real option may also be a 0-d array (a scheduled or learned
+    hyperparameter, a JAX tracer under ``jit``/``grad``): its bounds are
+    checked where its value can be read (see :func:`_xp.read`)."""
+    if not integer and _compat.is_array_api_obj(value) and not isinstance(value, numbers.Number):
+        xp = _compat.array_namespace(value)
+        if value.ndim != 0 or not xp.isdtype(value.dtype, ("integral", "real floating")):
+            fail(TypeError, name, "be a real number or a 0-d real array", describe(value))
+        value = _xp.read(value)
+        if value is None:
+            return
     kind = numbers.Integral if integer else numbers.Real
     if isinstance(value, bool) or not isinstance(value, kind):
         fail(TypeError, name, "be an int" if integer else "be a real number", describe(value))

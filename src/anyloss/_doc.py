@@ -8,8 +8,11 @@ documentation site (``docs/_ext/anyloss_docs.py``): both print
 from __future__ import annotations
 
 import inspect
+import warnings
 
 import numpy as np
+
+from ._autodiff import value_and_grad
 
 EXAMPLE_HEADING = "Worked example (computed now, on NumPy):"
 
@@ -27,13 +30,26 @@ def _array(a) -> np.ndarray:
     return np.asarray(a)
 
 
+def example_gradients(spec, args, kwargs):
+    """``(value, {argname: gradient})`` of a loss's worked example on NumPy, for
+    every floating argument the loss differentiates."""
+    argnums = tuple(i for i, a in enumerate(args)
+                    if isinstance(a, np.ndarray) and a.dtype.kind == "f" and i < len(spec.argnames)
+                    and spec.argnames[i] in spec.differentiable)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if not argnums or spec.bwd is None:
+            return spec.functional(*args, **kwargs), {}
+        value, grads = value_and_grad(spec.functional, argnums=argnums)(*args, **kwargs)
+    return value, {spec.argnames[i]: g for i, g in zip(argnums, grads)}
+
+
 def example_text(spec) -> str | None:
     """The worked example of ``spec`` computed now on NumPy, as lines of text:
     the call, its inputs, the value and the gradient of each differentiable
     argument (None for a loss without an example)."""
     if spec.example is None:
         return None
-    from .cli import example_gradients
 
     args, kwargs = spec.example(np)
     names = [spec.argnames[i] if i < len(spec.argnames) else f"arg{i}" for i in range(len(args))]

@@ -11,11 +11,21 @@ forward on concrete arrays may be computed by an accelerator (``_accel``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from . import _accel
 from ._reduction import reduce, reduce_vjp
-from ._spec import Forward
 from ._xp import read, sum_to_shape
+
+
+class Forward(NamedTuple):
+    """What a loss's ``fwd`` returns: the unreduced ``loss``, the residuals
+    ``res`` its ``bwd`` needs, and the divisor of ``'mean'`` where it is not
+    the number of elements (``None``)."""
+
+    loss: Any
+    res: Any
+    divisor: Any = None
 
 
 @dataclass

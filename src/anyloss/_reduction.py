@@ -69,10 +69,10 @@ def reduce_vjp(xp, g, reduction: str, loss, divisor=None):
     if reduction == "none":
         return g, None
     if reduction == "sum":
-        return xp.broadcast_to(g, loss.shape), None
+        return _xp.broadcast_to(xp, g, loss.shape), None
     d = _divisor(loss, divisor)
     g_divisor = None if divisor is None else -g * xp.sum(loss) / (d * d)
-    return xp.broadcast_to(g / d, loss.shape), g_divisor
+    return _xp.broadcast_to(xp, g / d, loss.shape), g_divisor
 
 
 def _divisor(loss, divisor):

@@ -24,17 +24,9 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-
-class Forward(NamedTuple):
-    """What a loss's ``fwd`` returns: the unreduced ``loss``, the residuals
-    ``res`` its ``bwd`` needs, and the divisor of ``'mean'`` where it is not
-    the number of elements (``None``)."""
-
-    loss: Any
-    res: Any
-    divisor: Any = None
+from ._engine import Forward
 
 
 class Curve(NamedTuple):

@@ -38,6 +38,41 @@ def device(x):
     return _compat.device(x)
 
 
+def broadcast_to(xp, x, shape):
+    """``xp.broadcast_to``; on PyTorch ``Tensor.expand``, which the batching of
+    ``torch.autograd.grad(..., is_grads_batched=True)`` knows (not broadcast_to)."""
+    if _compat.is_torch_array(x):
+        return x.expand(shape)
+    return xp.broadcast_to(x, shape)
+
+
+def vecdot(xp, a, b):
+    """Dot products along the last axis of two real arrays of one dtype. On
+    PyTorch ``torch.linalg.vecdot``: array-api-compat's goes through
+    ``moveaxis``, which ``torch.func.vmap`` cannot batch."""
+    if _compat.is_torch_array(a):
+        import torch
+
+        return torch.linalg.vecdot(a, b)
+    return xp.vecdot(a, b)
+
+
+def adopt_numpy(xp, arrays) -> tuple:
+    """``arrays`` with any NumPy array among arrays of another library ``xp``
+    converted to ``xp``, on the device of the first of the others."""
+    if _compat.is_numpy_namespace(xp):
+        return arrays
+    where = None
+    for a in arrays:
+        if a is not None and not _compat.is_numpy_array(a):
+            where = device(a)
+            break
+    out = []
+    for a in arrays:
+        out.append(xp.asarray(a, device=where) if _compat.is_numpy_array(a) else a)
+    return tuple(out)
+
+
 def broadcast_shapes(*shapes) -> tuple:
     """NumPy/PyTorch broadcasting of shapes; ``ValueError`` if they do not broadcast."""
     # Plain loops (no generators, no sets): torch.compile traces this.
@@ -141,7 +176,8 @@ def _torch_unreadable(x) -> bool:
     import torch  # imported already: x is one of its tensors
 
     return (torch.compiler.is_compiling() or x.device.type != "cpu"
-            or torch._C._functorch.is_functorch_wrapped_tensor(x))
+            or torch._C._functorch.is_functorch_wrapped_tensor(x)
+            or torch._C._functorch.is_legacy_batchedtensor(x))  # is_grads_batched's vmap
 
 
 def read(x):
@@ -227,7 +263,7 @@ def add_at(xp, x, key, y):
     if _compat.is_jax_array(x):
         return x.at[key].add(y)
     keys = key if isinstance(key, tuple) else (key,)
-    if (_compat.is_numpy_array(x) or _compat.is_torch_array(x)) and all(
+    if (_compat.is_numpy_array(x) or (_compat.is_torch_array(x) and not is_lazy(x))) and all(
             isinstance(k, slice) or k is Ellipsis for k in keys):
         # Slicing gives a view there: adding into it is the whole update (`x[key] += y`
         # would also assign the view back onto itself, which NumPy does through a copy).
@@ -246,7 +282,7 @@ def exp_into(xp, x):
     caller's own array, not a view of user data."""
     if _compat.is_numpy_array(x) and not isinstance(x, np.generic):
         return np.exp(x, out=x)
-    if _compat.is_torch_array(x) and not x.requires_grad:
+    if _compat.is_torch_array(x) and not x.requires_grad and not is_lazy(x):
         return x.exp_()
     return xp.exp(x)
 
@@ -275,6 +311,8 @@ def add_along(xp, x, index, values, axis):
         np.put_along_axis(x, idx, np.take_along_axis(x, idx, axis=axis) + v, axis=axis)
         return x
     if _compat.is_torch_array(x) and not x.requires_grad:
+        if is_lazy(x) or is_lazy(values):  # traced or batched by torch.func: no in-place update
+            return x.scatter_add(axis, xp.astype(idx, xp.int64), xp.astype(v, x.dtype))
         return x.scatter_add_(axis, xp.astype(idx, xp.int64), xp.astype(v, x.dtype))
     hit = one_hot_mask(xp, index, x.shape[axis], axis)
     return x + xp.where(hit, v, xp.zeros((), dtype=x.dtype, device=device(x)))

@@ -21,22 +21,9 @@ import numpy as np
 
 from . import _spec
 from ._autodiff import value_and_grad
+from ._doc import example_gradients, show_text  # show: the same text as the loss's page of the docs
 
 BACKENDS = ("numpy", "array_api_strict", "torch", "jax", "dask")
-
-
-def example_gradients(spec, args, kwargs):
-    """``(value, {argname: gradient})`` of a loss's worked example on NumPy, for
-    every floating argument the loss differentiates."""
-    argnums = tuple(i for i, a in enumerate(args)
-                    if isinstance(a, np.ndarray) and a.dtype.kind == "f" and i < len(spec.argnames)
-                    and spec.argnames[i] in spec.differentiable)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if not argnums or spec.bwd is None:
-            return spec.functional(*args, **kwargs), {}
-        value, grads = value_and_grad(spec.functional, argnums=argnums)(*args, **kwargs)
-    return value, {spec.argnames[i]: g for i, g in zip(argnums, grads)}
 
 
 def cmd_list(args) -> int:
@@ -54,7 +41,6 @@ def cmd_show(args) -> int:
     if spec is None:
         print(f"anyloss: no loss named {args.name!r}; `anyloss list` shows them all", file=sys.stderr)
         return 2
-    from ._doc import show_text  # the same text as the loss's page of the docs
 
     print(show_text(spec))
     return 0

@@ -36,4 +36,6 @@ def run(spec, xp, arrays, reduction, options, wanted):
 
 def compiled_forms(spec, arrays):
     """The loss's compiled ``(fwd, bwd)`` for these arrays, or ``None``."""
+    if spec.compiled is None or _xp.is_lazy(arrays[0]):
+        return None
     return spec.compiled if kernels.compiled_eligible(spec, arrays) else None

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 
 import jax
+from jax.custom_derivatives import SymbolicZero
 
 from .._engine import backward, forward, wanted_mask
 
@@ -27,10 +28,12 @@ def _make(spec, xp, reduction, options):
     def loss(*arrays):
         return forward(spec, xp, arrays, reduction, options)[0]
 
-    @loss.defjvp
     def loss_jvp(primals, tangents):
         value, rec = forward(spec, xp, primals, reduction, options)
-        diff = [k for k, w in enumerate(wanted_mask(spec, xp, primals)) if w]
+        # Only the arrays with a tangent: a cotangent that is NaN somewhere (the
+        # target's of kl_div at 0) must not reach an output through a zero tangent.
+        diff = [k for k, w in enumerate(wanted_mask(spec, xp, primals))
+                if w and not isinstance(tangents[k], SymbolicZero)]
         if not diff:
             return value, xp.zeros_like(value)
 
@@ -41,6 +44,8 @@ def _make(spec, xp, reduction, options):
         transpose = jax.linear_transpose(vjp, jax.ShapeDtypeStruct(value.shape, value.dtype))
         (jt,) = transpose(tuple(tangents[k] for k in diff))
         return value, jt
+
+    loss.defjvp(loss_jvp, symbolic_zeros=True)
 
     # Compiled as a whole: called eagerly, JAX would otherwise run (and compile)
     # the traced forward op by op. Under an outer `jit` this inlines.

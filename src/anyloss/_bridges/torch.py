@@ -38,7 +38,22 @@ def native(spec, arrays, reduction, options):
 
 
 def wants_grad(arrays) -> bool:
-    return torch.is_grad_enabled() and any(isinstance(a, torch.Tensor) and a.requires_grad for a in arrays)
+    """Whether the call will be differentiated: a tensor requires a gradient
+    (under grad mode), or carries a forward-mode tangent, or is a torch.func
+    transform's (which may differentiate it in either mode)."""
+    if torch.is_grad_enabled() and any(isinstance(a, torch.Tensor) and a.requires_grad for a in arrays):
+        return True
+    return _forward_or_transformed(arrays)
+
+
+def _forward_or_transformed(arrays) -> bool:
+    """A tensor with a forward-mode tangent, or inside a torch.func transform."""
+    if torch.compiler.is_compiling():
+        return False
+    from torch.autograd.forward_ad import unpack_dual
+
+    return any(isinstance(a, torch.Tensor) and (torch._C._functorch.is_functorch_wrapped_tensor(a)
+                                                 or unpack_dual(a).tangent is not None) for a in arrays)
 
 
 _STATIC = 5  # spec, xp, reduction, options, wanted: the Function's inputs before the arrays
@@ -102,10 +117,8 @@ class _LossFunctionJvp(_LossFunction):
 
 def apply(spec, xp, arrays, reduction, options):
     # Which gradients will be asked for: those of the tensors that require one
-    # (inside torch.func every input may be differentiated).
-    wanted = tuple(isinstance(a, torch.Tensor) and a.requires_grad for a in arrays)
-    if not torch.compiler.is_compiling() and any(
-            isinstance(a, torch.Tensor) and torch._C._functorch.is_functorch_wrapped_tensor(a) for a in arrays):
-        wanted = None
+    # (in forward mode and inside torch.func, any input's may be).
+    wanted = None if _forward_or_transformed(arrays) else tuple(
+        isinstance(a, torch.Tensor) and a.requires_grad for a in arrays)
     function = _LossFunction if torch.compiler.is_compiling() else _LossFunctionJvp
     return function.apply(spec, xp, reduction, options, wanted, *arrays)[0]

@@ -25,28 +25,10 @@ from .ctc_loss import CTCLoss, ctc_loss
 from .linear_cross_entropy import LinearCrossEntropyLoss, linear_cross_entropy
 from .adaptive_log_softmax_with_loss import AdaptiveLogSoftmaxWithLoss
 
-__all__ = [
-    "l1_loss", "L1Loss",
-    "mse_loss", "MSELoss",
-    "smooth_l1_loss", "SmoothL1Loss",
-    "huber_loss", "HuberLoss",
-    "soft_margin_loss", "SoftMarginLoss",
-    "binary_cross_entropy", "BCELoss",
-    "binary_cross_entropy_with_logits", "BCEWithLogitsLoss",
-    "poisson_nll_loss", "PoissonNLLLoss",
-    "gaussian_nll_loss", "GaussianNLLLoss",
-    "kl_div", "KLDivLoss",
-    "margin_ranking_loss", "MarginRankingLoss",
-    "hinge_embedding_loss", "HingeEmbeddingLoss",
-    "cosine_embedding_loss", "CosineEmbeddingLoss",
-    "triplet_margin_loss", "TripletMarginLoss",
-    "triplet_margin_with_distance_loss", "TripletMarginWithDistanceLoss",
-    "multi_margin_loss", "MultiMarginLoss",
-    "multilabel_margin_loss", "MultiLabelMarginLoss",
-    "multilabel_soft_margin_loss", "MultiLabelSoftMarginLoss",
-    "nll_loss", "NLLLoss", "NLLLoss2d",
-    "cross_entropy", "CrossEntropyLoss",
-    "ctc_loss", "CTCLoss",
-    "linear_cross_entropy", "LinearCrossEntropyLoss",
-    "AdaptiveLogSoftmaxWithLoss",
-]
+# The public names, derived from the imports above (the index): the functions
+# (anyloss.functional's) and the classes (anyloss's, which `import *` takes).
+_PUBLIC = [name for name, obj in list(globals().items())
+           if not name.startswith("_") and getattr(obj, "__module__", "").startswith(__name__ + ".")]
+FUNCTIONS = tuple(name for name in _PUBLIC if name[0].islower())
+CLASSES = tuple(name for name in _PUBLIC if name[0].isupper())
+__all__ = list(CLASSES)

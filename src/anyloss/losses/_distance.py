@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 from .._checks import check_number, describe, fail, namespace
-from .._xp import as_float, broadcast_shapes, device, result_float_dtype, sum_to_shape
+from .._xp import as_float, broadcast_shapes, device, result_float_dtype, sum_to_shape, vecdot
 
 
 # --------------------------------------------------------------------------- pairwise distance
@@ -66,7 +66,7 @@ def _norm(xp, d, p, single=True):
     if p == 1:
         return xp.sum(a, axis=-1, keepdims=True)
     if p == 2:
-        return xp.sqrt(xp.vecdot(d, d)[..., None])  # sum(d * d, axis=-1) in one pass
+        return xp.sqrt(vecdot(xp, d, d)[..., None])  # sum(d * d, axis=-1) in one pass
     if p == math.inf:
         return xp.max(a, axis=-1, keepdims=True)
     if p == -math.inf:

@@ -7,7 +7,7 @@ from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
 from ._curves import cosine_angle
-from .._xp import as_float, broadcast_shapes, result_float_dtype, sum_to_shape
+from .._xp import as_float, broadcast_shapes, broadcast_to, result_float_dtype, sum_to_shape, vecdot
 
 # PyTorch's EPSILON in cosine_embedding_loss: added to each squared norm, so
 # that a zero vector gives cos = 0 instead of 0/0.
@@ -88,7 +88,7 @@ def _fwd(xp, input1, input2, target, margin):
         x1f, x2f = as_float(xp, x1, dtype), as_float(xp, x2, dtype)
         # sum(x1 * x2, axis=-1), in one pass where no feature axis broadcasts.
         same = x1f.shape[-1:] == x2f.shape[-1:]
-        prod = xp.vecdot(x1f, x2f) if same else xp.sum(x1f * x2f, axis=-1)
+        prod = vecdot(xp, x1f, x2f) if same else xp.sum(x1f * x2f, axis=-1)
     else:
         # PyTorch sums integer products exactly (in int64) before the float division.
         prod = xp.astype(xp.sum(x1 * x2, axis=-1), xp.float32)
@@ -125,10 +125,10 @@ def _bwd(xp, res, g, margin, wanted=None):
     g1 = g2 = None
     if wanted is None or wanted[0]:
         g_mag1 = xp.expand_dims(sum_to_shape(xp, g_magmag * mag2, mag1.shape), axis=-1)
-        g1 = sum_to_shape(xp, xp.broadcast_to(g_prod * x2, shape), x1.shape) + (2.0 * g_mag1) * x1
+        g1 = sum_to_shape(xp, broadcast_to(xp, g_prod * x2, shape), x1.shape) + (2.0 * g_mag1) * x1
     if wanted is None or wanted[1]:
         g_mag2 = xp.expand_dims(sum_to_shape(xp, g_magmag * mag1, mag2.shape), axis=-1)
-        g2 = sum_to_shape(xp, xp.broadcast_to(g_prod * x1, shape), x2.shape) + (2.0 * g_mag2) * x2
+        g2 = sum_to_shape(xp, broadcast_to(xp, g_prod * x1, shape), x2.shape) + (2.0 * g_mag2) * x2
     return g1, g2, None
 
 
@@ -139,7 +139,7 @@ def _numeric(xp, x):
 
 def _sum_of_squares(xp, x):
     # One pass for floats; integers are summed exactly in their own dtype.
-    s = xp.vecdot(x, x) if xp.isdtype(x.dtype, "real floating") else xp.sum(x * x, axis=-1)
+    s = vecdot(xp, x, x) if xp.isdtype(x.dtype, "real floating") else xp.sum(x * x, axis=-1)
     # An integer sum becomes float32 (PyTorch's default dtype) when EPSILON is added.
     return s if xp.isdtype(s.dtype, "real floating") else xp.astype(s, xp.float32)
 

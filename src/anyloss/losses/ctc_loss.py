@@ -386,8 +386,11 @@ def _bwd(xp, res, g, *, blank, zero_infinity, max_target_length, mean_over_lengt
     lp_ntc = xp.permute_dims(lp, (1, 0, 2))
     grad = xp.exp(lp_ntc) - xp.exp(log_collected + ((m + nll_finite) - lp_ntc))
     grad = grad * xp.reshape(g, (n, 1, 1))
-    blown = zero if zero_infinity else xp.full((), float("nan"), dtype=dtype, device=dev)
-    grad = xp.where(xp.reshape(infinite, (n, 1, 1)), blown, grad)
+    if zero_infinity:
+        grad = xp.where(xp.reshape(infinite, (n, 1, 1)), zero, grad)
+    else:  # NaN as a factor: linear in g, as every bwd is (JAX transposes it)
+        nan = xp.full((), math.nan, dtype=dtype, device=dev)
+        grad = grad * xp.reshape(xp.where(infinite, nan, xp.ones_like(nll)), (n, 1, 1))
     grad = xp.where(t_row < xp.reshape(il, (n, 1, 1)), grad, zero)
     grad = xp.permute_dims(grad, (1, 0, 2))  # (T, N, C)
     return xp.reshape(grad, shape), None, None, None

@@ -128,10 +128,11 @@ def _bwd(xp, res, g, g_divisor=None, *, log_target, divisor=None, scale=None, wa
         return -g * y, None
     # PyTorch's xlogy VJPs (y is both arguments): g xlogy(y != 0, y) + g y / y,
     # the second in its order (g y can be subnormal). g y / y is NaN at y == 0,
-    # set by where so that NumPy does not warn about 0/0 (and written g * NaN,
-    # linear in g, as every bwd is: JAX's tangent rule transposes it).
+    # set without a 0/0 (NumPy would warn) by a factor NaN there: linear in g, as
+    # every bwd is (JAX's tangent rule transposes it), with no NaN elsewhere.
     nonzero = y != 0
-    g_y_over_y = xp.where(nonzero, (g * y) / xp.where(nonzero, y, xp.ones_like(y)), g * xp.nan)
+    nan_at_zero = xp.where(nonzero, xp.ones_like(y), xp.full_like(y, xp.nan))
+    g_y_over_y = xp.where(nonzero, (g * y) / xp.where(nonzero, y, xp.ones_like(y)), g) * nan_at_zero
     gy = g * log_y + g_y_over_y - g * x
     return -g * y, gy
 

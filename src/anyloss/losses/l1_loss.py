@@ -78,7 +78,7 @@ def _bwd(xp, res, g, g_divisor=None):
     diff, w = res
     # sign(0) = 0: PyTorch's subgradient of |d| at d = 0. PyTorch's sign of NaN
     # is 0 too (NumPy's and JAX's is NaN): a NaN difference gets gradient 0.
-    sign = xp.where(xp.isnan(diff), xp.zeros_like(diff), xp.sign(diff))
+    sign = xp.astype(diff > 0, diff.dtype) - xp.astype(diff < 0, diff.dtype)
     gi = sign * (g if w is None else w * g)
     if w is None:
         return gi, -gi, None

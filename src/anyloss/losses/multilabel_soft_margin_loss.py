@@ -6,7 +6,7 @@ from .._checks import check_broadcastable, check_floating, fail, namespace
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
-from .._xp import as_float, result_float_dtype, sigmoid, softplus, zero_dim
+from .._xp import as_float, broadcast_to, result_float_dtype, sigmoid, softplus, zero_dim
 
 
 def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
@@ -87,7 +87,7 @@ def _fwd(xp, input, target, weight):
 
 def _bwd(xp, res, g):
     x, y, w, elem, log_p, log_q, axis, c, shape, grad_y, grad_w = res
-    g_elem = xp.broadcast_to(_over_c(xp.expand_dims(g, axis=axis), c), shape)
+    g_elem = broadcast_to(xp, _over_c(xp.expand_dims(g, axis=axis), c), shape)
     gw = g_elem * elem if grad_w else None
     if w is not None:
         g_elem = g_elem * w

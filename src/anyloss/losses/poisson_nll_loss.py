@@ -125,8 +125,10 @@ def _stirling_grad(xp, g, y):
     dst = g * xp.log(safe) + (g * safe) / safe - g + (0.5 * g) / (2 * math.pi * safe) * (2 * math.pi)
     # Masked entries get a zero cotangent, which PyTorch still pushes through log(y)
     # and 1/y: 0 * log(0) is NaN for y <= 0, and the result is 0 for 0 < y <= 1.
-    nan_or_zero = xp.where(y > 0.0, xp.zeros_like(y), xp.full_like(y, float("nan")))
-    return xp.where(masked, nan_or_zero, dst)
+    # (The NaN is a factor, so that the map stays linear in g, as every bwd is:
+    # JAX transposes it, and a NaN must not reach the other entries.)
+    kept = xp.where(masked, xp.where(y > 0.0, xp.zeros_like(dst), g), dst)
+    return kept * xp.where(masked & (y <= 0.0), xp.full_like(y, math.nan), xp.ones_like(y))
 
 
 class PoissonNLLLoss(Loss):
