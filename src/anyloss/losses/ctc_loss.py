@@ -564,7 +564,7 @@ def _example(xp):
 # PyTorch's ctc_loss has data-dependent output shapes inside: torch.compile cannot trace it (fullgraph).
 SPEC = register_spec(LossSpec(
     name="ctc_loss",
-    native_compiles=False,
+    native_traces=False,
     native=native_call("ctc_loss", drop=("max_target_length", "mean_over_lengths")),
     fwd=_fwd,
     bwd=_bwd,

@@ -136,7 +136,7 @@ class GaussianNLLLoss(Loss):
 # PyTorch's gaussian_nll_loss checks var < 0 on values: a data-dependent guard under torch.compile.
 SPEC = register_spec(LossSpec(
     name="gaussian_nll_loss",
-    native_compiles=False,
+    native_traces=False,
     fwd=_fwd,
     bwd=_bwd,
     rows={"input": 0, "target": 0, "var": (0, -1)},

@@ -148,7 +148,7 @@ class MultiLabelMarginLoss(Loss):
 # the worked example's 0.85): anyloss's own code runs while compiling.
 SPEC = register_spec(LossSpec(
     name="multilabel_margin_loss",
-    native_compiles=False,
+    native_traces=False,
     native=native_call("multilabel_margin_loss", drop=("positions",)),
     fwd=_fwd,
     bwd=_bwd,

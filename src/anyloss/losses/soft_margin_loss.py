@@ -80,7 +80,7 @@ class SoftMarginLoss(Loss):
 # torch.compile(fullgraph=True) of PyTorch's soft_margin_loss fails in its fake-tensor pass (PyTorch 2.13).
 SPEC = register_spec(LossSpec(
     name="soft_margin_loss",
-    native_compiles=False,
+    native_traces=False,
     fwd=_fwd,
     bwd=_bwd,
     rows={"input": 0, "target": 0},
