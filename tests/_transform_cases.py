@@ -24,7 +24,7 @@ import numpy as np
 
 import anyloss
 import anyloss.functional as AF
-from helpers import _bind, _call_with, _get
+from helpers import _bind, _call_with, _get, stacked_copies
 
 import torch  # noqa: E402  (the caller has checked it is installed)
 
@@ -137,20 +137,8 @@ def with_diff(case, full, diff_values) -> list:
 
 def stacked(case, n=3) -> list[np.ndarray]:
     """``n`` different copies of the example's arrays stacked on a new leading
-    axis: differentiated arrays scaled by 1, 0.97, 0.94 (probabilities stay in
-    [0, 1], variances positive, signs kept), other float arrays (+-1 targets)
-    repeated, integer arrays (class indices, label lists, CTC targets and
-    lengths) rolled along their last axis, which keeps them valid."""
-    out = []
-    for i, a in enumerate(case.arrays):
-        if i in case.diff:
-            copies = [(a * (1.0 - 0.03 * k)).astype(a.dtype) for k in range(n)]
-        elif case.is_float[i] or a.ndim == 0:
-            copies = [a] * n
-        else:
-            copies = [np.roll(a, k, axis=-1) for k in range(n)]
-        out.append(np.stack(copies))
-    return out
+    axis (helpers.stacked_copies: the same rule as test_backends')."""
+    return stacked_copies(case, n)
 
 
 def quiet(fn):

@@ -22,7 +22,7 @@ import pytest
 
 import anyloss
 import anyloss.functional as F
-from helpers import _bind, _call_with, _get, assert_close, no_compute, torch, torch_value_and_grads
+from helpers import _bind, _call_with, _get, assert_close, no_compute, stacked_copies, torch, torch_value_and_grads
 
 SPECS = anyloss.losses()
 # PyTorch's catalogue (the oracle here); tests/test_extras.py runs the extras on every backend.
@@ -102,23 +102,6 @@ def test_jax_jit_grad(jax, name):
         assert_close(g, t_grads[i], f"{name} jit(grad) of `{ex.names[i]}`")
 
 
-def _batch(ex, n=3):
-    """``n`` different copies of the example's arrays, stacked on a new leading
-    axis: differentiable arrays scaled by 1, 0.97, 0.94 (probabilities stay in
-    [0, 1], variances positive, signs kept); other floating arrays (+-1
-    targets) repeated; integer arrays (class indices, label lists, CTC targets
-    and lengths) rolled along their last axis, which keeps them valid."""
-    scales = [1.0 - 0.03 * k for k in range(n)]
-    out = []
-    for i, a in enumerate(ex.arrays):
-        if i in ex.diff:
-            copies = [(a * s).astype(a.dtype) for s in scales]
-        elif ex.is_float[i] or a.ndim == 0:
-            copies = [a] * n
-        else:
-            copies = [np.roll(a, k, axis=-1) for k in range(n)]
-        out.append(np.stack(copies))
-    return out
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -128,7 +111,7 @@ def test_jax_vmap(jax, name):
     jax.vmap(jax.grad) (per-example gradients) equals anyloss's gradient of
     each example on NumPy (the same analytic gradient, without JAX)."""
     ex = Example(name)
-    np_batch = _batch(ex)
+    np_batch = stacked_copies(ex)
     batch = _jnp(np_batch)
     values = jax.vmap(ex.call)(*batch)
     grads = jax.vmap(jax.grad(ex.call, argnums=tuple(ex.diff)))(*batch)
