@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 import array_api_compat as _compat
-import numpy as np  # core dependency; only to recognise NumPy scalars
+import numpy as np  # core dependency: NumPy scalars, and the in-place and layout forms NumPy has
 
 
 def size(x) -> int:
@@ -98,6 +98,88 @@ def sigmoid(xp, x):
         return xp.astype(sigmoid(xp, xp.astype(x, xp.float32)), half)
     e = xp.exp(-xp.abs(x))
     return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def log_sigmoid(xp, x, *, parts=False):
+    """log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), PyTorch's form: it never
+    overflows and equals -softplus(-x). With ``parts``, ``(log_sigmoid(x), e, l)``
+    with ``e = exp(-|x|)`` and ``l = log1p(e)`` (in float32 for a half ``x``), for a
+    gradient that reuses them: sigmoid(x) = max(e, [x >= 0]) / (1 + e), and
+    log_sigmoid(-x) = min(-x, 0) - l.
+
+    >>> import numpy as np
+    >>> [f"{v:.4f}" for v in log_sigmoid(np, np.array([-800.0, 0.0, 800.0]))]
+    ['-800.0000', '-0.6931', '0.0000']
+    """
+    half = _half_dtype(xp, x)
+    xw = x if half is None else xp.astype(x, xp.float32)
+    e = xp.exp(-xp.abs(xw))
+    lg = log1p_unit(xp, e)
+    out = as_float(xp, xp.minimum(xw, 0.0) - lg, x.dtype)
+    return (out, e, lg) if parts else out
+
+
+def shifted_by_max(xp, x, axis, *, overwrite=False):
+    """``x - max(x)`` along ``axis`` (an int or a tuple): the first step of
+    log-softmax, so that no exponential overflows. With ``overwrite`` (``x`` is
+    the caller's own temporary) ``x`` is shifted in place where the library
+    allows it (in-place operators rebind on JAX and Dask). An empty ``x`` needs
+    no shift (and Dask cannot take the max of an empty array)."""
+    if not size(x):
+        return x
+    m = xp.max(x, axis=axis, keepdims=True)
+    if overwrite:
+        x -= m
+        return x
+    return x - m
+
+
+def log_softmax_parts(xp, x, axis, *, overwrite=False):
+    """``(shifted, e, s)`` along ``axis`` (kept dims): ``shifted = x - max``,
+    ``e = exp(shifted)``, ``s = sum(e)``; then ``log_softmax = shifted - log(s)``
+    and ``softmax = e / s``. PyTorch's order of operations: nothing overflows,
+    nothing is rounded at the logits' magnitude (as ``x - logsumexp(x)`` is),
+    and no ``log`` of a softmax that underflowed. A row holding ``+inf``, or
+    only ``-inf``, gives NaN, as in PyTorch. ``overwrite``: see
+    :func:`shifted_by_max` (a caller that needs ``shifted`` only until its
+    exponential takes the two steps itself, exponentiating in place)."""
+    shifted = shifted_by_max(xp, x, axis, overwrite=overwrite)
+    e = xp.exp(shifted)
+    return shifted, e, xp.sum(e, axis=axis, keepdims=True)
+
+
+def log_softmax(xp, x, axis):
+    """``log(softmax(x))`` along ``axis``, as :func:`log_softmax_parts` computes it.
+
+    >>> import numpy as np
+    >>> print(np.round(log_softmax(np, np.array([1000.0, 0.0, -1000.0]), 0), 4))
+    [    0. -1000. -2000.]
+    """
+    shifted, _, s = log_softmax_parts(xp, x, axis)
+    return shifted - xp.log(s)
+
+
+def logsumexp(xp, x, axis, keepdims=False):
+    """``log(sum(exp(x)))`` along ``axis`` (an int or a tuple): ``m + log(sum(exp(x - m)))``
+    with ``m`` the max, or 0 where that is not finite (SciPy's, JAX's and
+    TensorFlow's way): a row of ``-inf`` gives ``-inf``, one holding ``+inf`` gives ``+inf``."""
+    if size(x):
+        m = xp.max(x, axis=axis, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, xp.zeros((), dtype=x.dtype, device=device(x)))
+    else:
+        m = xp.zeros_like(xp.sum(x, axis=axis, keepdims=True))
+    out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else xp.squeeze(out, axis=axis)
+
+
+def ignored(xp, t, ignore_index):
+    """``t == ignore_index`` for class-index targets ``t``, or None when an integer
+    ``t``'s dtype cannot hold ``ignore_index`` (then no target is ignored)."""
+    if xp.isdtype(t.dtype, "integral"):
+        info = xp.iinfo(t.dtype)
+        if not info.min <= ignore_index <= info.max:
+            return None
+    return t == ignore_index
 
 
 def is_lazy(x) -> bool:
@@ -222,6 +304,14 @@ def exp_into(xp, x):
     if _compat.is_torch_array(x) and not x.requires_grad:
         return x.exp_()
     return xp.exp(x)
+
+
+def contiguous(x):
+    """``x`` in C order, copied only if it is not: NumPy arrays for loops compiled
+    by numba (``_kernels.compiled``). Other arrays are returned as they are."""
+    if _compat.is_numpy_array(x) and not isinstance(x, np.generic):
+        return np.ascontiguousarray(x)
+    return x
 
 
 def log1p_unit(xp, x):
