@@ -87,9 +87,6 @@ EXCEPTIONS = [
     (Backend.JAX, "tests/losses/test_triplet_margin_loss.py::test_matches_torch[[]jax-float32-0d-p=2]",
      "XLA rewrites sqrt(d * d) as |d| under jit, so a float32 distance of 4e20 stays finite where PyTorch's "
      "d * d overflows (inf - inf = NaN)"),
-    *((b, f"tests/losses/test_multi_margin_loss.py::test_any_integer_target[[]{b.value}-uint64]",
-       "PyTorch tensors of dtype uint64 lack the comparison kernels any class-index check needs")
-      for b in (Backend.TORCH, Backend.TORCH_OWN)),
 ]
 
 

@@ -378,6 +378,11 @@ BEYOND_TORCH = {
                      ("multi_margin_loss", ("margin",)))
        for p in ps for v in ("0d-float", "0d-int", "0d-nan")
        if not (p == "margin" and v == "0d-nan" and n.startswith("triplet"))},
+    **{(n, p, v): "0-d array hyperparameters"
+       for n, p, values in (("smooth_l1_loss", "beta", ("0d-float", "0d-int")),
+                            ("huber_loss", "delta", ("0d-float", "0d-int")),
+                            ("poisson_nll_loss", "eps", ("0d-float", "0d-int", "0d-nan")))
+       for v in values},
     # PyTorch has no uint64 kernels for these; anyloss reads the class indices / weights exactly.
     **{(n, "target", "uint64-arr"): "no uint64 index kernels in PyTorch"
        for n in ("nll_loss", "cross_entropy", "linear_cross_entropy")},

@@ -79,8 +79,9 @@ def apply(spec, xp, arrays, reduction, options):
             if value is not NotImplemented:
                 return value
         # Without an analytic gradient there is nothing to attach: the forward
-        # runs plainly, and PyTorch's autograd differentiates its operations.
-        if spec.has_gradient(options) and bridge.wants_grad(arrays):
+        # runs plainly, and PyTorch's autograd differentiates its operations
+        # (as it does a call whose hyperparameter is a tensor: a learned margin).
+        if spec.has_gradient(options) and bridge.wants_grad(arrays) and not _array_options(options):
             return bridge.apply(spec, xp, arrays, reduction, options)
     elif _compat.is_jax_array(first) and spec.has_gradient(options) and not _array_options(options):
         from ._bridges import jax as bridge

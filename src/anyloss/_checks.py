@@ -196,3 +196,59 @@ def check_broadcasts_to(shape, name: str, x, to: str = "`input`") -> None:
     as in ``binary_cross_entropy``'s ``weight``."""
     if check_broadcastable(shape, name, x, to) != tuple(shape):
         fail(ValueError, name, f"broadcast to the shape {tuple(shape)} of {to}", f"shape {tuple(x.shape)}")
+
+
+# ----------------------------------------------------------------- class-index targets
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def check_class_target(xp, shape, target, ignore_index=None, *, of="`input`", single=True,
+                       probabilities=False) -> None:
+    """Class-index ``target`` for scores of ``shape`` (C), (N, C) or (N, C, d1, ..., dK),
+    classes along axis 0 of (C), else axis 1 (``of`` names the scores in messages):
+    an integer dtype, ``shape`` without its class axis (and PyTorch's (1) for
+    (C) with ``single``), values in [0, C) or ``ignore_index`` (an int64; None:
+    none). ``probabilities``: the loss also takes class probabilities of
+    ``shape``, which the messages then mention."""
+    if ignore_index is not None:
+        check_number("ignore_index", ignore_index, integer=True)
+        if not _INT64[0] <= ignore_index <= _INT64[1]:
+            fail(ValueError, "ignore_index", "fit in int64", ignore_index)
+    shape = tuple(shape)
+    if not shape:
+        fail(ValueError, "input", "have a class dimension: (C), (N, C) or (N, C, d1, ..., dK)", "shape ()")
+    also = f", or class probabilities of shape {shape}" if probabilities else ""
+    if not xp.isdtype(target.dtype, "integral"):
+        fail(TypeError, "target", f"have an integer dtype (class indices){also}", target.dtype)
+    want = () if len(shape) == 1 else (shape[0], *shape[2:])
+    if tuple(target.shape) != want and not (single and len(shape) == 1 and tuple(target.shape) == (1,)):
+        fail(ValueError, "target", f"have shape {want} for {of} of shape {shape} (its shape without the class "
+             f"dimension){also}", f"shape {tuple(target.shape)}")
+    check_class_values(xp, target, shape[0 if len(shape) == 1 else 1], ignore_index)
+
+
+def check_class_values(xp, target, n_classes, ignore_index=None, *, name="target", ignore_name="ignore_index"):
+    """Values of ``target`` in [0, ``n_classes``) or ``ignore_index`` (None: none);
+    skipped on lazy arrays (see :func:`check_values`)."""
+
+    def ok(t):
+        if xp.isdtype(t.dtype, "integral"):
+            t = xp.astype(t, _xp.index_dtype(xp, t))
+        inside = (t >= 0) & (t < n_classes)
+        hit = None if ignore_index is None else _xp.ignored(xp, t, ignore_index)
+        return inside if hit is None else inside | hit
+
+    also = "" if ignore_index is None else f" or {ignore_name} ({ignore_index})"
+    check_values(xp, name, target, ok, f"be class indices in [0, {n_classes}){also}")
+
+
+def check_class_weight(weight, n_classes, dtype=None, *, name="weight") -> None:
+    """Per-class ``weight`` (None: not given): 1-D with one entry per class, and of
+    ``dtype`` when given (PyTorch's class-index kernels want ``input``'s)."""
+    if weight is None:
+        return
+    if weight.ndim != 1 or weight.shape[0] != n_classes:
+        fail(ValueError, name, f"be 1-D with one entry per class, shape ({n_classes},)", f"shape {tuple(weight.shape)}")
+    if dtype is not None and weight.dtype != dtype:
+        fail(TypeError, name, f"have `input`'s dtype {dtype}", weight.dtype)

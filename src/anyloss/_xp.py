@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 import array_api_compat as _compat
-import numpy as np  # core dependency; only to recognise NumPy scalars
+import numpy as np  # core dependency: NumPy scalars, and the in-place and layout forms NumPy has
 
 
 def size(x) -> int:
@@ -143,8 +143,93 @@ def sigmoid(xp, x):
     half = _half_dtype(xp, x)
     if half is not None:
         return xp.astype(sigmoid(xp, xp.astype(x, xp.float32)), half)
-    e = xp.exp(-xp.abs(x))
+    # exp(-|x|) written as a select, not abs: differentiated again (a Hessian),
+    # abs's subgradient 0 at x = 0 would make sigmoid'(0) 0 instead of 1/4.
+    e = xp.exp(xp.where(x >= 0, -x, x))
     return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def log_sigmoid(xp, x, *, parts=False):
+    """log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), PyTorch's form: it never
+    overflows and equals -softplus(-x). With ``parts``, ``(log_sigmoid(x), e, l)``
+    with ``e = exp(-|x|)`` and ``l = log1p(e)`` (in float32 for a half ``x``), for a
+    gradient that reuses them: sigmoid(x) = max(e, [x >= 0]) / (1 + e), and
+    log_sigmoid(-x) = min(-x, 0) - l.
+
+    >>> import numpy as np
+    >>> [f"{v:.4f}" for v in log_sigmoid(np, np.array([-800.0, 0.0, 800.0]))]
+    ['-800.0000', '-0.6931', '0.0000']
+    """
+    half = _half_dtype(xp, x)
+    xw = x if half is None else xp.astype(x, xp.float32)
+    e = xp.exp(-xp.abs(xw))
+    lg = log1p_unit(xp, e)
+    zero = xp.zeros((), dtype=xw.dtype, device=device(xw))  # not 0.0: see softplus
+    out = as_float(xp, xp.minimum(xw, zero) - lg, x.dtype)
+    return (out, e, lg) if parts else out
+
+
+def shifted_by_max(xp, x, axis, *, overwrite=False):
+    """``x - max(x)`` along ``axis`` (an int or a tuple): the first step of
+    log-softmax, so that no exponential overflows. With ``overwrite`` (``x`` is
+    the caller's own temporary) ``x`` is shifted in place where the library
+    allows it (in-place operators rebind on JAX and Dask). An empty ``x`` needs
+    no shift (and Dask cannot take the max of an empty array)."""
+    if not size(x):
+        return x
+    m = xp.max(x, axis=axis, keepdims=True)
+    if overwrite:
+        x -= m
+        return x
+    return x - m
+
+
+def log_softmax_parts(xp, x, axis, *, overwrite=False):
+    """``(shifted, e, s)`` along ``axis`` (kept dims): ``shifted = x - max``,
+    ``e = exp(shifted)``, ``s = sum(e)``; then ``log_softmax = shifted - log(s)``
+    and ``softmax = e / s``. PyTorch's order of operations: nothing overflows,
+    nothing is rounded at the logits' magnitude (as ``x - logsumexp(x)`` is),
+    and no ``log`` of a softmax that underflowed. A row holding ``+inf``, or
+    only ``-inf``, gives NaN, as in PyTorch. ``overwrite``: see
+    :func:`shifted_by_max` (a caller that needs ``shifted`` only until its
+    exponential takes the two steps itself, exponentiating in place)."""
+    shifted = shifted_by_max(xp, x, axis, overwrite=overwrite)
+    e = xp.exp(shifted)
+    return shifted, e, xp.sum(e, axis=axis, keepdims=True)
+
+
+def log_softmax(xp, x, axis):
+    """``log(softmax(x))`` along ``axis``, as :func:`log_softmax_parts` computes it.
+
+    >>> import numpy as np
+    >>> print(np.round(log_softmax(np, np.array([1000.0, 0.0, -1000.0]), 0), 4))
+    [    0. -1000. -2000.]
+    """
+    shifted, _, s = log_softmax_parts(xp, x, axis)
+    return shifted - xp.log(s)
+
+
+def logsumexp(xp, x, axis, keepdims=False):
+    """``log(sum(exp(x)))`` along ``axis`` (an int or a tuple): ``m + log(sum(exp(x - m)))``
+    with ``m`` the max, or 0 where that is not finite (SciPy's, JAX's and
+    TensorFlow's way): a row of ``-inf`` gives ``-inf``, one holding ``+inf`` gives ``+inf``."""
+    if size(x):
+        m = xp.max(x, axis=axis, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, xp.zeros((), dtype=x.dtype, device=device(x)))
+    else:
+        m = xp.zeros_like(xp.sum(x, axis=axis, keepdims=True))
+    out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else xp.squeeze(out, axis=axis)
+
+
+def ignored(xp, t, ignore_index):
+    """``t == ignore_index`` for class-index targets ``t``, or None when an integer
+    ``t``'s dtype cannot hold ``ignore_index`` (then no target is ignored)."""
+    if xp.isdtype(t.dtype, "integral"):
+        info = xp.iinfo(t.dtype)
+        if not info.min <= ignore_index <= info.max:
+            return None
+    return t == ignore_index
 
 
 def is_lazy(x) -> bool:
@@ -263,7 +348,11 @@ def add_at(xp, x, key, y):
     if _compat.is_jax_array(x):
         return x.at[key].add(y)
     keys = key if isinstance(key, tuple) else (key,)
-    if (_compat.is_numpy_array(x) or (_compat.is_torch_array(x) and not is_lazy(x))) and all(
+    if _compat.is_torch_array(x) and (is_lazy(x) or is_lazy(y)):
+        # Traced or batched by torch.func (where x may not be batched and y is):
+        # out of place, y padded to x's shape.
+        return x + _padded(y, keys, x.shape)
+    if (_compat.is_numpy_array(x) or _compat.is_torch_array(x)) and all(
             isinstance(k, slice) or k is Ellipsis for k in keys):
         # Slicing gives a view there: adding into it is the whole update (`x[key] += y`
         # would also assign the view back onto itself, which NumPy does through a copy).
@@ -272,6 +361,22 @@ def add_at(xp, x, key, y):
         return x
     x[key] += y
     return x
+
+
+def _padded(y, keys, shape):
+    """PyTorch ``y`` zero-padded to ``shape``, placed at ``keys`` (slices of step 1
+    and at most one Ellipsis) -- an out-of-place ``zeros(shape)[keys] = y``."""
+    import torch.nn.functional as F
+
+    if Ellipsis in keys:
+        i = keys.index(Ellipsis)
+        keys = keys[:i] + (slice(None),) * (len(shape) - len(keys) + 1) + keys[i + 1:]
+    keys = keys + (slice(None),) * (len(shape) - len(keys))
+    pads = []
+    for k, n in reversed(list(zip(keys, shape))):  # F.pad lists the last axis first
+        start, stop, _ = k.indices(n)
+        pads += [start, n - stop]
+    return F.pad(y, pads)
 
 
 def exp_into(xp, x):
@@ -285,6 +390,14 @@ def exp_into(xp, x):
     if _compat.is_torch_array(x) and not x.requires_grad and not is_lazy(x):
         return x.exp_()
     return xp.exp(x)
+
+
+def contiguous(x):
+    """``x`` in C order, copied only if it is not: NumPy arrays for loops compiled
+    by numba (``_kernels.compiled``). Other arrays are returned as they are."""
+    if _compat.is_numpy_array(x) and not isinstance(x, np.generic):
+        return np.ascontiguousarray(x)
+    return x
 
 
 def log1p_unit(xp, x):

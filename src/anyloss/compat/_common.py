@@ -1,4 +1,4 @@
-"""Helpers shared by the compat modules: axes, log-softmax, and the loss specs.
+"""Helpers shared by the compat modules: axes, shape checks, and the loss specs.
 
 A compat loss is a :class:`anyloss.LossSpec` that is *not* put in the
 registry (it is not a PyTorch loss, so ``anyloss list``/``check`` leave it
@@ -13,7 +13,6 @@ import numbers
 
 from .._checks import describe, fail
 from .._spec import LossSpec
-from .._xp import device
 
 
 def spec(name: str, fwd, bwd, argnames: tuple, differentiable: tuple, summary: str = "") -> LossSpec:
@@ -43,24 +42,6 @@ def axes(axis, ndim: int, *, allow_none: bool = False, name: str = "axis", keep_
     if len(set(out)) != len(out):
         fail(ValueError, name, "not repeat an axis", axis)
     return tuple(out) if keep_order else tuple(sorted(out))
-
-
-def logsumexp(xp, x, axis: tuple, keepdims: bool = False):
-    """log(sum(exp(x))) over ``axis``, shifted by the maximum (JAX's and TF's way:
-    a row of -inf gives -inf, a row holding +inf gives +inf or NaN)."""
-    m = xp.max(x, axis=axis, keepdims=True)
-    m = xp.where(xp.isfinite(m), m, xp.zeros((), dtype=x.dtype, device=device(x)))
-    out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
-    return out if keepdims else xp.squeeze(out, axis=axis)
-
-
-def log_softmax(xp, x, axis: tuple):
-    return x - logsumexp(xp, x, axis, keepdims=True)
-
-
-def log_sigmoid(xp, x):
-    """log(sigmoid(x)) = -softplus(-x), never overflowing."""
-    return -(xp.maximum(-x, 0.0) + xp.log1p(xp.exp(-xp.abs(x))))
 
 
 def half_at_tie(xp, v):

@@ -42,11 +42,11 @@ from __future__ import annotations
 import math
 import numbers
 
-from .._checks import check_bool, check_broadcastable, check_floating, check_number, check_values, describe, fail
+from .._checks import check_bool, check_broadcastable, check_class_values, check_floating, check_number, describe, fail
 from .._checks import namespace
 from .._xp import broadcast_shapes, device, index_dtype, one_hot_mask, sigmoid, size, softplus, sum_to_shape
-from .._xp import take_along
-from ._common import axes, half_at_tie, log_softmax, shapes_equal, spec
+from .._xp import log_softmax, take_along
+from ._common import axes, half_at_tie, shapes_equal, spec
 
 EPSILON = 1e-7  # keras.backend.epsilon()
 
@@ -495,7 +495,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
 def _log_probs(xp, yp, axis, from_logits):
     """log q and what its gradient needs: the log-softmax, or Keras's normalised and clipped probabilities."""
     if from_logits:
-        return log_softmax(xp, yp, (axis,)), None
+        return log_softmax(xp, yp, axis), None
     s = xp.sum(yp, axis=axis, keepdims=True)
     r = yp / s
     q = xp.clip(r, EPSILON, 1.0 - EPSILON)
@@ -556,9 +556,7 @@ def _scce_prepare(xp, y_true, y_pred, *, from_logits, ignore_class, axis=-1):
         fail(ValueError, "y_true", f"have the shape of `y_pred` without its last axis {tuple(y_pred.shape[:-1])}",
              f"shape {tuple(y_true.shape)}")
     n = y_pred.shape[-1]
-    ignored = ignore_class if ignore_class is not None else 0
-    check_values(xp, "y_true", y_true, lambda t: ((t >= 0) & (t < n)) | (t == ignored),
-                 f"be class indices in [0, {n})" + ("" if ignore_class is None else f" or {ignore_class}"))
+    check_class_values(xp, y_true, n, ignore_class, name="y_true", ignore_name="ignore_class")
     return {"from_logits": from_logits, "ignore_class": None if ignore_class is None else int(ignore_class)}
 
 

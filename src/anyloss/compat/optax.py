@@ -26,8 +26,9 @@ from __future__ import annotations
 import math
 
 from .._checks import check_broadcastable, check_floating, check_integer, check_number, fail, namespace
-from .._xp import as_float, device, index_dtype, one_hot_mask, result_float_dtype, sigmoid, softplus, take_along
-from ._common import axes, half_at_tie, log_sigmoid, log_softmax, logsumexp, shapes_equal, spec, unreduced
+from .._xp import (as_float, device, index_dtype, log_sigmoid, log_softmax, logsumexp, one_hot_mask, result_float_dtype,
+                   sigmoid, softplus, take_along)
+from ._common import axes, half_at_tie, shapes_equal, spec, unreduced
 
 __all__ = [
     "squared_error", "l2_loss", "huber_loss", "log_cosh", "cosine_similarity", "cosine_distance",

@@ -26,9 +26,9 @@ from __future__ import annotations
 import numbers
 import types
 
-from .._checks import check_broadcasts_to, check_floating, check_integer, check_values, describe, fail, namespace
-from .._xp import device, index_dtype, one_hot_mask, sigmoid, softplus, take_along
-from ._common import log_softmax, shapes_equal, spec, unreduced
+from .._checks import check_broadcasts_to, check_class_values, check_floating, check_integer, describe, fail, namespace
+from .._xp import device, index_dtype, log_softmax, one_hot_mask, sigmoid, softplus, take_along
+from ._common import shapes_equal, spec, unreduced
 
 __all__ = [
     "nn",
@@ -188,7 +188,7 @@ def softmax_cross_entropy_with_logits(labels, logits, axis=-1, name=None):
 
 
 def _softmax_fwd(xp, labels, logits, *, axis):
-    ls = log_softmax(xp, logits, (axis,))
+    ls = log_softmax(xp, logits, axis)
     return -xp.sum(labels * ls, axis=axis), (labels, ls)
 
 
@@ -234,7 +234,7 @@ def sparse_softmax_cross_entropy_with_logits(labels, logits, name=None):
         fail(ValueError, "labels", f"have the shape of `logits` without its last axis {tuple(logits.shape[:-1])}",
              f"shape {tuple(labels.shape)}")
     n = logits.shape[-1]
-    check_values(xp, "labels", labels, lambda t: (t >= 0) & (t < n), f"be class indices in [0, {n})")
+    check_class_values(xp, labels, n, name="labels")
     return unreduced(_SPARSE, xp, (labels, logits))
 
 
@@ -243,7 +243,7 @@ def _sparse_fwd(xp, labels, logits):
     labels = xp.astype(labels, index_dtype(xp, logits))  # PyTorch gathers with int64 only
     valid = (labels >= 0) & (labels < n)
     safe = xp.where(valid, labels, xp.zeros_like(labels))
-    ls = log_softmax(xp, logits, (logits.ndim - 1,))
+    ls = log_softmax(xp, logits, logits.ndim - 1)
     nan = xp.asarray(float("nan"), dtype=logits.dtype, device=device(logits))
     return xp.where(valid, -take_along(xp, ls, safe, -1), nan), (ls, safe, valid)
 

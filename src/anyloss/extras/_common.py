@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import math
 
-from .._checks import (check_bool, check_floating, check_integer, check_number, check_same_shape, check_values,
-                       fail)
+from .._checks import check_bool, check_class_weight, check_floating, check_number, check_same_shape, check_values, fail
+from .._checks import check_class_target as _check_class_target
 from .._spec import Curve
-from .._xp import as_float, device, index_dtype, one_hot_mask, result_float_dtype, sigmoid, size, take_along
+from .._xp import as_float, index_dtype, one_hot_mask, result_float_dtype, sigmoid, take_along
 
 
 # --------------------------------------------------------------------------- checks
@@ -32,35 +32,14 @@ def class_axis(x) -> int:
 
 
 def check_class_target(xp, input, target, ignore_index, weight=None, weight_name="weight"):
-    """``input`` (C,), (N, C) or (N, C, d1, ...) floating; ``target`` of its shape
-    without the class axis, integer class indices in [0, C) or ``ignore_index``;
-    an optional per-class ``weight`` of shape (C,)."""
+    """A floating ``input`` (C,), (N, C) or (N, C, d1, ...) and its class-index
+    ``target`` (:func:`anyloss._checks.check_class_target`, with the exact shape:
+    no (1) for a (C,) input); an optional floating per-class ``weight``."""
     check_floating(xp, "input", input)
-    check_integer(xp, "target", target)
-    check_number("ignore_index", ignore_index, integer=True)
-    if input.ndim == 0:
-        fail(ValueError, "input", "have a class axis: shape (C,), (N, C) or (N, C, d1, ...)", "a 0-d array")
-    axis = class_axis(input)
-    want = tuple(input.shape[:axis]) + tuple(input.shape[axis + 1:])
-    if tuple(target.shape) != want:
-        fail(ValueError, "target", f"have `input`'s shape without its class axis {want}", f"shape {tuple(target.shape)}")
-    n = input.shape[axis]
-    check_values(xp, "target", target, lambda t: ((t >= 0) & (t < n)) | (t == ignore_index),
-                 f"be class indices in [0, {n}) or ignore_index ({ignore_index})")
+    _check_class_target(xp, input.shape, target, ignore_index, single=False)
     if weight is not None:
         check_floating(xp, weight_name, weight)
-        if tuple(weight.shape) != (n,):
-            fail(ValueError, weight_name, f"have one value per class, shape ({n},)", f"shape {tuple(weight.shape)}")
-
-
-def log_softmax(xp, x, axis):
-    """``(log_softmax(x), logsumexp(x))`` along ``axis`` (kept), shifted by the max
-    so that nothing overflows. An empty ``x`` needs no shift (Dask cannot take
-    the max of an empty array)."""
-    m = xp.max(x, axis=axis, keepdims=True) if size(x) else xp.zeros((1,) * x.ndim, dtype=x.dtype, device=device(x))
-    shifted = x - m
-    log_s = xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
-    return shifted - log_s, m + log_s
+        check_class_weight(weight, input.shape[class_axis(input)], name=weight_name)
 
 
 def class_pick(xp, target, ignore_index, n, axis):

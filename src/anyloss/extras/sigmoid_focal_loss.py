@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import numbers
+
+import array_api_compat as _compat
+
 from .._checks import check_floating, check_number, check_same_shape
 from .._register import register
 from .._xp import sigmoid, softplus
@@ -31,8 +35,20 @@ def _parts(xp, inputs, targets, alpha):
     p, q = sigmoid(xp, x), sigmoid(xp, -x)  # q = 1 - p, without cancellation
     ce = softplus(xp, x) - x * t  # binary_cross_entropy_with_logits, stable
     m = p * (1.0 - t) + q * t  # 1 - p_t
-    a = 1.0 if alpha < 0 else alpha * t + (1.0 - alpha) * (1.0 - t)
+    if isinstance(alpha, numbers.Real):
+        a = 1.0 if alpha < 0 else alpha * t + (1.0 - alpha) * (1.0 - t)
+    else:  # a 0-d array: the same choice by a select (1 * ce is ce exactly)
+        al = _in_dtype(xp, alpha, x.dtype)
+        a = xp.where(al < 0, xp.ones_like(t), al * t + (1.0 - al) * (1.0 - t))
     return x, t, p, q, ce, m, a
+
+
+def _in_dtype(xp, v, dtype):
+    """``float(v)`` for a number; a 0-d array (a traced ``gamma``) cast to ``dtype``,
+    as a Python float does not widen the inputs either."""
+    if isinstance(v, numbers.Real):
+        return float(v)
+    return xp.astype(v, dtype) if _compat.array_namespace(v) is xp else xp.asarray(v, dtype=dtype)
 
 
 def _gradient(xp, g, inputs, targets, *, alpha=0.25, gamma=2.0):
@@ -42,7 +58,8 @@ def _gradient(xp, g, inputs, targets, *, alpha=0.25, gamma=2.0):
     x, t, p, q, ce, m, a = _parts(xp, inputs, targets, alpha)
     zero = xp.zeros_like(m)
     r = xp.where(m > 0, p * q / xp.where(m > 0, m, xp.ones_like(m)), zero)
-    return g * a * m ** float(gamma) * ((p - t) + float(gamma) * ce * (1.0 - 2.0 * t) * r)
+    gamma = _in_dtype(xp, gamma, x.dtype)
+    return g * a * m ** gamma * ((p - t) + gamma * ce * (1.0 - 2.0 * t) * r)
 
 
 @register(name="sigmoid_focal_loss", catalogue="extras", default_reduction="none", differentiable=("inputs",),
@@ -78,6 +95,10 @@ def sigmoid_focal_loss(xp, inputs, targets, *, alpha=0.25, gamma=2.0):
         alpha: weight of the positives in (0, 1), negatives get ``1 - alpha``;
             negative: no weighting. Keyword-only (positional in torchvision).
         gamma: focusing exponent, >= 0.
+            ``alpha`` and ``gamma`` may be 0-d real arrays (scheduled ones,
+            JAX tracers under ``jit``; ``jax.grad`` differentiates with
+            respect to them); their bounds are checked where their values
+            can be read.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'`` (default ``'none'``).
 
     Shape:
@@ -97,4 +118,4 @@ def sigmoid_focal_loss(xp, inputs, targets, *, alpha=0.25, gamma=2.0):
         0.057318
     """
     x, t, p, q, ce, m, a = _parts(xp, inputs, targets, alpha)
-    return a * ce * m ** float(gamma)
+    return a * ce * m ** _in_dtype(xp, gamma, x.dtype)

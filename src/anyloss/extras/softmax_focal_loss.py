@@ -5,8 +5,8 @@ from __future__ import annotations
 from .._checks import check_number
 from .._register import register
 from .._spec import Curve
-from .._xp import as_float
-from ._common import check_class_target, class_axis, class_pick, count, gather, log_softmax
+from .._xp import as_float, log_softmax
+from ._common import check_class_target, class_axis, class_pick, count, gather
 
 
 def _check(xp, input, target, alpha=None, *, gamma, ignore_index):
@@ -30,7 +30,7 @@ def _curve(xp, x):
 
 def _parts(xp, input, target, alpha, ignore_index):
     axis = class_axis(input)
-    lp, _ = log_softmax(xp, input, axis)
+    lp = log_softmax(xp, input, axis)
     valid, index, onehot = class_pick(xp, target, ignore_index, input.shape[axis], axis)
     lpt = gather(xp, lp, index, axis)  # log p_t
     u = -xp.expm1(lpt)  # 1 - p_t, accurate where p_t is near 1

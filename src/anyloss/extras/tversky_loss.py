@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import numbers
+
+import array_api_compat as _compat
+
 from .._checks import check_number
 from .._register import register
 from ._common import Ratio, axes, check_overlap, float_pair, overlap_curve, overlap_example, probabilities
@@ -22,8 +26,28 @@ def _ratio(xp, input, target, alpha, beta, dim, smooth, eps, from_logits):
     x, t = float_pair(xp, input, target)
     p = probabilities(xp, x, from_logits)
     # TP + alpha FP + beta FN, with FP = sum p - TP and FN = sum t - TP.
-    return p, Ratio(xp, p, t, axes(x.ndim, dim), cn=1.0, ct=1.0 - alpha - beta, cp=float(alpha), cq=float(beta),
-                    smooth=smooth, eps=eps)
+    if isinstance(alpha, numbers.Real) and isinstance(beta, numbers.Real):
+        ct, cp, cq = 1.0 - alpha - beta, float(alpha), float(beta)
+    else:
+        ct, cp, cq = _array_weights(xp, alpha, beta, x.dtype)
+    return p, Ratio(xp, p, t, axes(x.ndim, dim), cn=1.0, ct=ct, cp=cp, cq=cq, smooth=smooth, eps=eps)
+
+
+def _array_weights(xp, alpha, beta, dtype):
+    """``(1 - alpha - beta, alpha, beta)`` in ``dtype`` when a weight is a 0-d
+    array (a traced one): as a Python float, it does not widen the input.
+    ``1 - alpha - beta`` is computed in the wider of the weights' and the
+    input's floating dtypes, then cast, as Python computes it in double."""
+    def cast(v, to):
+        if isinstance(v, numbers.Real):
+            return float(v)
+        return xp.astype(v, to) if _compat.array_namespace(v) is xp else xp.asarray(v, dtype=to)
+
+    own = [v.dtype for v in (alpha, beta) if not isinstance(v, numbers.Real)
+           and _compat.array_namespace(v) is xp and xp.isdtype(v.dtype, "real floating")]
+    wide = xp.result_type(dtype, *own)
+    a, b = cast(alpha, wide), cast(beta, wide)
+    return cast(1.0 - a - b, dtype), cast(a, dtype), cast(b, dtype)
 
 
 def _gradient(xp, g, input, target, *, alpha=0.5, beta=0.5, dim=None, smooth=1.0, eps=1e-7, from_logits=False):
@@ -59,6 +83,10 @@ def tversky_loss(xp, input, target, *, alpha=0.5, beta=0.5, dim=None, smooth=1.0
         target: same shape, labels in [0, 1], any real dtype.
         alpha: weight of false positives, >= 0.
         beta: weight of false negatives, >= 0.
+            ``alpha`` and ``beta`` may be 0-d real arrays (scheduled ones,
+            JAX tracers under ``jit``; ``jax.grad`` differentiates with
+            respect to them); their bounds are checked where their values
+            can be read.
         dim: axes summed inside the ratio: ``None``, an int or a tuple of ints.
         smooth: added to numerator and denominator, >= 0.
         eps: lower bound of the denominator, >= 0.

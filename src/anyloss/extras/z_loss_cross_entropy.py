@@ -5,7 +5,8 @@ from __future__ import annotations
 from .._checks import check_number
 from .._register import register
 from .._spec import Curve
-from ._common import check_class_target, class_axis, class_pick, count, gather, log_softmax
+from .._xp import log_softmax, logsumexp
+from ._common import check_class_target, class_axis, class_pick, count, gather
 
 
 def _check(xp, input, target, *, z_loss, ignore_index, label_smoothing):
@@ -30,9 +31,9 @@ def _curve(xp, x):
 
 def _parts(xp, input, target, ignore_index):
     axis = class_axis(input)
-    lp, lse = log_softmax(xp, input, axis)
+    lp, lse = log_softmax(xp, input, axis), logsumexp(xp, input, axis)
     valid, index, onehot = class_pick(xp, target, ignore_index, input.shape[axis], axis)
-    return axis, lp, xp.squeeze(lse, axis=axis), valid, index, onehot
+    return axis, lp, lse, valid, index, onehot
 
 
 def _gradient(xp, g, input, target, *, z_loss=1e-4, ignore_index=-100, label_smoothing=0.0):

@@ -7,6 +7,7 @@ see ``anyloss.plot`` for the contract.
 from __future__ import annotations
 
 from .._spec import Curve
+from .._xp import log_sigmoid, sigmoid
 
 MARGIN = "margin input[target] − input[other] (2 classes)"
 
@@ -21,9 +22,9 @@ def two_class_logits(xp, x, label: str = MARGIN) -> Curve:
 
 def two_class_log_probs(xp, x):
     """``log_softmax((0, x))`` of two classes and its derivative in ``x``."""
-    softplus = xp.log1p(xp.exp(-xp.abs(x))) + xp.maximum(x, 0.0)  # log(1 + e^x), stable
-    sig = 1.0 / (1.0 + xp.exp(-x))
-    return xp.stack([-softplus, x - softplus], axis=1), xp.stack([-sig, 1.0 - sig], axis=1)
+    # log p = (log sigmoid(-x), log sigmoid(x)); d/dx = (-sigmoid(x), sigmoid(-x)).
+    return (xp.stack([log_sigmoid(xp, -x), log_sigmoid(xp, x)], axis=1),
+            xp.stack([-sigmoid(xp, x), sigmoid(xp, -x)], axis=1))
 
 
 def triplet(xp, x, distance_function=None) -> Curve:

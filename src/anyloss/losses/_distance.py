@@ -7,21 +7,45 @@ anyloss.Distance: a distance function that carries its own analytic gradient.
 ``eps`` is added to the difference, not to the norm). Its gradient follows
 PyTorch's ``norm_backward`` branch by branch, so the subgradients at a zero
 difference are PyTorch's.
+
+``p``, ``eps`` and ``margin`` may be 0-d arrays (a scheduled or learned value,
+a JAX tracer under ``jit``): they are cast to the distances' dtype (a Python
+float does not widen it either), and nothing branches on an array's value. An
+array ``p`` takes the general formula ``sum(|d|**p) ** (1/p)``, which gives
+PyTorch's numbers at ``p = 1`` and ``p = 2`` too (to the ulp, as the special
+formulas do) and is differentiable in ``p``; selects give the orders it does
+not cover (0, +-inf, a last dimension of size 1).
 """
 
 from __future__ import annotations
 
 import math
+import numbers
+
+import array_api_compat as _compat
 
 from .._checks import check_number, describe, fail, namespace
-from .._xp import as_float, broadcast_shapes, device, result_float_dtype, sum_to_shape, vecdot
+from .._xp import as_float, broadcast_shapes, device, read, result_float_dtype, sum_to_shape, vecdot
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, numbers.Number)
+
+
+def _in_dtype(xp, v, dtype):
+    """A hyperparameter for arithmetic in ``dtype``: a Python number as it is,
+    a 0-d array cast to ``dtype``."""
+    if _is_number(v):
+        return v
+    return xp.astype(v, dtype) if _compat.array_namespace(v) is xp else xp.asarray(v, dtype=dtype)
 
 
 # --------------------------------------------------------------------------- pairwise distance
 
 def pairwise_distance_fwd(xp, x1, x2, p: float, eps: float):
     """``(||x1 - x2 + eps||_p over the last axis, res)``."""
-    diff = _difference(xp, x1, x2) + eps
+    diff = _difference(xp, x1, x2)
+    diff = diff + _in_dtype(xp, eps, diff.dtype)
     shape, scalar = diff.shape, diff.ndim == 0
     if scalar:
         # A 0-d difference is its own 1-element last dimension (PyTorch's dim=-1
@@ -57,6 +81,8 @@ def _norm(xp, d, p, single=True):
         # An empty sum: 0 for every order PyTorch accepts here (NaN included).
         return xp.zeros((*d.shape[:-1], 1), dtype=d.dtype, device=device(d))
     a = xp.abs(d)
+    if not _is_number(p):
+        return _norm_array(xp, d, a, _in_dtype(xp, p, d.dtype), single)
     if p == 0:
         return xp.sum(xp.astype(d != 0, d.dtype), axis=-1, keepdims=True)
     if single and d.shape[-1] == 1:
@@ -74,8 +100,27 @@ def _norm(xp, d, p, single=True):
     return xp.sum(a**p, axis=-1, keepdims=True) ** (1.0 / p)
 
 
+def _norm_array(xp, d, a, p, single):
+    """``_norm`` for a 0-d array ``p`` (of ``d``'s dtype): the general formula,
+    with selects for the orders it does not give (0: a count; +-inf: the largest
+    or smallest ``|d|``; a last dimension of size 1: ``|d|``). The general
+    formula runs at a harmless order (1) where it is not selected, so that its
+    derivative stays finite there."""
+    count = xp.sum(xp.astype(d != 0, d.dtype), axis=-1, keepdims=True)
+    zero = p == 0
+    if single and d.shape[-1] == 1:
+        return xp.where(zero, count, a)
+    inf = xp.isinf(p)
+    q = xp.where(zero | inf, xp.ones_like(p), p)
+    general = xp.sum(a**q, axis=-1, keepdims=True) ** (1.0 / q)
+    extreme = xp.where(p > 0, xp.max(a, axis=-1, keepdims=True), xp.min(a, axis=-1, keepdims=True))
+    return xp.where(zero, count, xp.where(inf, extreme, general))
+
+
 def _norm_vjp(xp, d, norm, g, p):
     """PyTorch's ``norm_backward``, one branch per order, in its order."""
+    if not _is_number(p):
+        return _norm_vjp_array(xp, d, norm, g, _in_dtype(xp, p, d.dtype))
     if p == 0:
         # A count of non-zeros is flat: PyTorch gives no gradient at all.
         return xp.zeros_like(d)
@@ -105,6 +150,27 @@ def _norm_vjp(xp, d, norm, g, p):
     safe = xp.where(norm == 0, xp.ones_like(norm), norm)
     scale = xp.where(norm == 0, xp.zeros_like(norm), g / _pow(xp, safe, p - 1))
     return scaled * scale
+
+
+def _norm_vjp_array(xp, d, norm, g, p):
+    """``_norm_vjp`` for a 0-d array ``p``: PyTorch's branches, selected by value.
+    The finite orders share one form, sign(d) |d|^(p-1) g / norm^(p-1), 0 where
+    d = 0 or norm = 0 (it is each of PyTorch's: exactly at p = 1 and 2); each
+    branch runs on safe values where it is not selected (no warning, no NaN)."""
+    a, s = xp.abs(d), xp.sign(d)
+    zeros = xp.zeros_like(d)
+    # p = +-inf: shared equally among the ties (and NaNs).
+    mask = xp.astype((a == norm) | xp.isnan(a), d.dtype)
+    ties = xp.sum(mask, axis=-1, keepdims=True)
+    extreme = s * ((g / xp.where(ties == 0, xp.ones_like(ties), ties)) * mask)
+    # Finite p != 0.
+    inf = xp.isinf(p)
+    q = xp.where(inf | (p == 0), xp.ones_like(p), p)
+    at_zero, norm_zero = d == 0, norm == 0
+    scaled = xp.where(at_zero, zeros, s * xp.where(at_zero, xp.ones_like(a), a) ** (q - 1))
+    safe = xp.where(norm_zero, xp.ones_like(norm), norm)
+    finite = scaled * xp.where(norm_zero, xp.zeros_like(norm), g / safe ** (q - 1))
+    return xp.where(p == 0, zeros, xp.where(inf, extreme, finite))
 
 
 def _pow(xp, x, e):
@@ -137,7 +203,9 @@ def check_pairwise_shapes(x1_name, x1, x2_name, x2, p) -> tuple:
     except ValueError:
         fail(ValueError, x2_name, f"be broadcastable with `{x1_name}` of shape {tuple(x1.shape)}",
              f"shape {tuple(x2.shape)}")
-    if shape and shape[-1] == 0 and (p < 0 or math.isinf(p)):
+    if not _is_number(p):
+        p = read(p)  # None: unreadable (traced), not checked
+    if shape and shape[-1] == 0 and p is not None and (p < 0 or math.isinf(p)):
         fail(ValueError, "p", "be >= 0 and finite when the last dimension is empty (the norm has no identity)", p)
     return shape[:-1]
 
@@ -172,6 +240,8 @@ def triplet_hinge(xp, margin, d_pos, d_neg, d_swap=None):
     ``d(a, n)`` is replaced by ``min(d(a, n), d(p, n))`` (the distance swap).
     Returns ``(loss, res)``."""
     d_min = d_neg if d_swap is None else xp.minimum(d_neg, d_swap)
+    if not _is_number(margin) and xp.isdtype(d_pos.dtype, "real floating"):
+        margin = _in_dtype(xp, margin, d_pos.dtype)  # a 0-d array does not widen the distances
     z = margin + d_pos - d_min
     # clip keeps a NaN distance NaN, as PyTorch's clamp_min does.
     return xp.clip(z, min=0.0), (z >= 0, d_pos.shape, d_neg, d_swap)

@@ -24,12 +24,11 @@ import math
 import numbers
 from typing import NamedTuple
 
-from .._checks import check_floating, check_number, check_values, describe, fail, namespace
+from .._checks import check_class_values, check_floating, check_number, describe, fail, namespace
 from .._module import ParameterLoss
 from .._reduction import reduce
 from .._spec import LossSpec
-from .._xp import device, index_dtype, is_lazy, one_hot_mask, take_along
-from .cross_entropy import _softmax_parts
+from .._xp import device, index_dtype, is_lazy, log_softmax, log_softmax_parts, one_hot_mask, take_along
 
 
 class _ASMoutput(NamedTuple):
@@ -193,8 +192,7 @@ class AdaptiveLogSoftmaxWithLoss(ParameterLoss):
         else:
             fail(ValueError, "target", "be 0-D or 1-D (class indices; multi-target not supported)",
                  f"shape {tuple(target.shape)}")
-        n = self.n_classes
-        check_values(xp, "target", target, lambda t: (t >= 0) & (t < n), f"be class indices in [0, {n})")
+        check_class_values(xp, target, self.n_classes)
         arrays = (input, target, params["head.weight"], params.get("head.bias"),
                   *(params[name] for name in self._spec.argnames[4:]))
         return xp, self._spec.apply(xp, arrays, reduction, cutoffs=tuple(self.cutoffs))
@@ -247,15 +245,13 @@ class AdaptiveLogSoftmaxWithLoss(ParameterLoss):
         return h if bias is None else h + bias
 
     def _full_log_prob(self, xp, input, head):
-        shifted, _, s = _softmax_parts(xp, head, 1)
-        head_logprob = shifted - xp.log(s)
+        head_logprob = log_softmax(xp, head, 1)
         parts = [head_logprob[:, :self.shortlist_size]]
         for i in range(self.n_clusters):
             z = _linear(xp, _linear(xp, input, self._params[f"tail.{i}.0.weight"]),
                         self._params[f"tail.{i}.1.weight"])
-            shifted, _, s = _softmax_parts(xp, z, 1)
             col = self.shortlist_size + i
-            parts.append((shifted - xp.log(s)) + head_logprob[:, col:col + 1])
+            parts.append(log_softmax(xp, z, 1) + head_logprob[:, col:col + 1])
         return xp.concat(parts, axis=1)
 
     def __repr__(self) -> str:
@@ -292,7 +288,7 @@ def _linear(xp, x, weight):
 def _log_softmax_at(xp, z, index):
     """``log_softmax(z, 1)[n, index[n]]`` (the full log-softmax is never
     built), and the softmax parts ``(e, s)`` its gradient needs."""
-    shifted, e, s = _softmax_parts(xp, z, 1)
+    shifted, e, s = log_softmax_parts(xp, z, 1)
     return take_along(xp, shifted, index, 1) - xp.squeeze(xp.log(s), axis=1), e, s
 
 

@@ -6,7 +6,7 @@ from .._checks import check_broadcasts_to, check_floating, check_same_shape, fai
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
-from .._xp import _half_dtype, as_float, log1p_unit, result_float_dtype
+from .._xp import _half_dtype, as_float, device, log_sigmoid, result_float_dtype
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
@@ -72,14 +72,11 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
 def _fwd(xp, input, target, weight, pos_weight):
     dtype = result_float_dtype(xp, input, target, weight, pos_weight)
     x, y = as_float(xp, input, dtype), as_float(xp, target, dtype)
-    # log sigmoid(x) = min(x, 0) - log1p(exp(-|x|)), PyTorch's stable form, taken
-    # (and weighted) in input's dtype, as PyTorch does (it matters when a float32
-    # input meets a float64 target); float16/bfloat16 in float32, rounded once.
-    work = xp.float32 if _half_dtype(xp, input) is not None else input.dtype
-    xw = as_float(xp, input, work)
-    e = xp.exp(-xp.abs(xw))
-    sp = log1p_unit(xp, e)
-    log_sig = as_float(xp, xp.clip(xw, max=0.0) - sp, input.dtype)
+    # log sigmoid(x), taken (and weighted) in input's dtype, as PyTorch does (it
+    # matters when a float32 input meets a float64 target); e = exp(-|x|) and
+    # sp = log1p(e) are kept for the gradient (in float32 for float16/bfloat16).
+    log_sig, e, sp = log_sigmoid(xp, input, parts=True)
+    xw = as_float(xp, input, e.dtype)
     p = None
     if pos_weight is not None:
         p = as_float(xp, pos_weight, dtype)
@@ -110,10 +107,11 @@ def _bwd(xp, res, g, wanted=None):
             # log sigmoid(-x) - p log sigmoid(x), from the same log1p(exp(-|x|)), in
             # the promoted dtype (a float32 input with a float64 target: float64).
             if _half_dtype(xp, x) is None and x.dtype != xw.dtype:
+                _, _, sp = log_sigmoid(xp, x, parts=True)
                 xw = x
-                sp = log1p_unit(xp, xp.exp(-xp.abs(x)))
-            log_sig_neg = as_float(xp, xp.clip(-xw, max=0.0) - sp, x.dtype)
-            log_sig = as_float(xp, xp.clip(xw, max=0.0) - sp, x.dtype)
+            zero = xp.zeros((), dtype=xw.dtype, device=device(xw))  # a 0-d zero: torch.compile traces it
+            log_sig_neg = as_float(xp, xp.minimum(-xw, zero) - sp, x.dtype)
+            log_sig = as_float(xp, xp.minimum(xw, zero) - sp, x.dtype)
             gy = (log_sig_neg - log_sig * p) * g
     if w is not None:
         gx = gx * w

@@ -5,14 +5,13 @@ from __future__ import annotations
 import math
 import numbers
 
-from .._checks import check_floating, check_number, describe, fail, namespace
+from .._checks import check_class_target, check_class_weight, check_floating, check_number, describe, fail, namespace
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
 from ._curves import two_class_logits
-from .._xp import as_float, device, result_float_dtype, size
+from .._xp import as_float, device, exp_into, log_softmax_parts, result_float_dtype, shifted_by_max, size
 from .nll_loss import _bwd as _nll_bwd
-from .nll_loss import _check_class_target, _check_weight
 from .nll_loss import _fwd as _nll_fwd
 from .nll_loss import _rows_divisor as _nll_rows_divisor
 
@@ -105,25 +104,14 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         if ignore_index >= 0:
             fail(ValueError, "ignore_index", "be negative with class-probability targets "
                  "(nothing is ignored there)", ignore_index)
-        _check_weight(weight, input, same_dtype=False)
+        check_class_weight(weight, input.shape[0 if input.ndim == 1 else 1])
         if weight is not None and not xp.isdtype(weight.dtype, ("integral", "real floating")):
             fail(TypeError, "weight", "have a real dtype", weight.dtype)
         return PROB_SPEC.apply(xp, (input, target, weight), reduction, label_smoothing=eps)
-    target = _check_class_target(xp, input, target, ignore_index)
-    _check_weight(weight, input, same_dtype=True)
+    check_class_target(xp, input.shape, target, ignore_index, probabilities=True)
+    check_class_weight(weight, input.shape[0 if input.ndim == 1 else 1], input.dtype)
     return SPEC.apply(xp, (input, target, weight), reduction, ignore_index=int(ignore_index),
                       label_smoothing=eps)
-
-
-def _softmax_parts(xp, x, axis):
-    """``(shifted, e, s)`` with ``shifted = x - max``, ``e = exp(shifted)``,
-    ``s = sum(e)`` (kept dims): ``log_softmax = shifted - log(s)`` and
-    ``softmax = e / s``, in PyTorch's order of operations (no overflow, and
-    no rounding of ``x - logsumexp`` at the logits' magnitude). An empty ``x``
-    needs no shift (and Dask cannot take the max of an empty array)."""
-    shifted = x - xp.max(x, axis=axis, keepdims=True) if size(x) else x
-    e = xp.exp(shifted)
-    return shifted, e, xp.sum(e, axis=axis, keepdims=True)
 
 
 def _class_shape(x, class_dim):
@@ -138,38 +126,60 @@ def _smoothing_factor(eps, n_classes):
 
 # ----------------------------------------------------------------- class-index targets
 
-def _fwd(xp, input, target, weight, *, ignore_index, label_smoothing):
+def _fwd(xp, input, target, weight, *, ignore_index, label_smoothing, own=False):
+    one_hot, smooth, res, divisor = _terms(xp, input, target, weight, ignore_index, label_smoothing, own)
+    if smooth is None:
+        return one_hot, res, divisor
+    return one_hot + smooth, res, _smoothed_divisor(xp, divisor, xp.sum(one_hot), xp.sum(smooth))
+
+
+def _terms(xp, input, target, weight, ignore_index, eps, own=False):
+    """``(one_hot, smooth, res, divisor)``: the loss's two terms per sample (``smooth``
+    None without smoothing), the residuals of :func:`_bwd` and nll_loss's divisor.
+    ``own``: ``input`` is the caller's temporary (``linear_cross_entropy``'s chunk
+    of logits), shifted and exponentiated in place."""
     class_dim = 0 if input.ndim == 1 else 1
     n_classes = input.shape[class_dim]
-    shifted, e, s = _softmax_parts(xp, input, class_dim)
-    log_s = xp.squeeze(xp.log(s), axis=class_dim)
-    # nll_loss of log_softmax(x) = shifted - log(s), gathered from `shifted` (the
-    # full log_softmax is never built): -w_y (shifted_y - log s).
+    # log_softmax = shifted - log(s), PyTorch's order; what is needed of `shifted`
+    # is read before its exponential (in place with `own`).
+    shifted = shifted_by_max(xp, input, class_dim, overwrite=own)
+    # nll_loss of log_softmax(x), gathered from `shifted` (the full log_softmax is
+    # never built): -w_y (shifted_y - log s).
     nll, res_nll, divisor = _nll_fwd(xp, shifted, target, weight, ignore_index=ignore_index)
-    _, valid, wt, _, _ = res_nll
-    zero = xp.zeros((), dtype=input.dtype, device=device(input))
-    loss = xp.where(valid, nll + wt * log_s, zero)
-    eps = label_smoothing
+    smooth = None
     if eps > 0.0:  # PyTorch's smoothing path is taken only for eps > 0
         # -sum_c w_c log p_c = log(s) sum_c w_c - sum_c w_c shifted_c: for w >= 0 two
         # non-negative terms (shifted <= 0 <= log s), so nothing cancels.
         if weight is None:
-            smooth = n_classes * log_s - xp.sum(shifted, axis=class_dim)
+            smooth = -xp.sum(shifted, axis=class_dim)
         else:
-            smooth = xp.sum(weight) * log_s - xp.tensordot(shifted, weight, axes=([class_dim], [0]))
-        one_hot = (1.0 - eps) * loss
+            smooth = -xp.tensordot(shifted, weight, axes=([class_dim], [0]))
+    e = exp_into(xp, shifted) if own else xp.exp(shifted)
+    del shifted
+    s = xp.sum(e, axis=class_dim, keepdims=True)
+    log_s = xp.squeeze(xp.log(s), axis=class_dim)
+    _, valid, wt, _, _ = res_nll
+    zero = xp.zeros((), dtype=input.dtype, device=device(input))
+    one_hot = xp.where(valid, nll + wt * log_s, zero)
+    if smooth is not None:
+        smooth = (n_classes if weight is None else xp.sum(weight)) * log_s + smooth
+        one_hot = (1.0 - eps) * one_hot
         smooth = _smoothing_factor(eps, n_classes) * xp.where(valid, smooth, zero)
-        loss = one_hot + smooth
-        # PyTorch divides the two terms' sums a and b by the divisor separately. When
-        # it is 0 (all targets ignored, or of weight 0), a/0 + b/0 is NaN unless a and
-        # b are nonzero and of one sign (then it is (a + b)/0 = +-inf, as here).
-        a, b = xp.sum(one_hot), xp.sum(smooth)
-        nan = xp.asarray(math.nan, dtype=divisor.dtype, device=device(divisor))
-        divisor = xp.where((divisor == 0) & ~(a * b > 0), nan, divisor)
-    return loss, (e, s, res_nll, weight), divisor
+    return one_hot, smooth, (e, s, res_nll, weight), divisor
 
 
-def _bwd(xp, res, g, g_divisor=None, *, ignore_index, label_smoothing):
+def _smoothed_divisor(xp, divisor, a, b):
+    """The 'mean' divisor with smoothing, given the sums ``a`` and ``b`` of the two
+    terms. PyTorch divides a and b by the divisor separately: when it is 0 (all
+    targets ignored, or of weight 0), a/0 + b/0 is NaN unless a and b are nonzero
+    and of one sign (then it is (a + b)/0 = +-inf, as here)."""
+    nan = xp.asarray(math.nan, dtype=divisor.dtype, device=device(divisor))
+    return xp.where((divisor == 0) & ~(a * b > 0), nan, divisor)
+
+
+def _bwd(xp, res, g, g_divisor=None, *, ignore_index, label_smoothing, own=False):
+    """``own``: the residuals are used once (``linear_cross_entropy``); the
+    gradient is written over the softmax's exponentials."""
     e, s, res_nll, weight = res
     _, valid, wt, class_dim, n_classes = res_nll
     eps = label_smoothing
@@ -182,11 +192,20 @@ def _bwd(xp, res, g, g_divisor=None, *, ignore_index, label_smoothing):
     if eps > 0.0:
         w_sum = n_classes if weight is None else xp.sum(weight)
         total = (1.0 - eps) * total + _smoothing_factor(eps, n_classes) * w_sum * gv
-    base = e * (xp.expand_dims(total, axis=class_dim) / s)
+    scale = xp.expand_dims(total, axis=class_dim) / s
+    if own:
+        e *= scale
+        base = e
+    else:
+        base = e * scale
     if eps > 0.0:
         # The smoothing term's dlogp: -eps/C w_c g, for every class.
         smooth = _smoothing_factor(eps, n_classes) * xp.expand_dims(gv, axis=class_dim)
-        base = base - (smooth if weight is None else smooth * xp.reshape(weight, _class_shape(e, class_dim)))
+        smooth = smooth if weight is None else smooth * xp.reshape(weight, _class_shape(e, class_dim))
+        if own:
+            base -= smooth
+        else:
+            base = base - smooth
     # ... plus the one-hot term -(1 - eps) w_y g, nll_loss's own gradient, added into `base`.
     gi = _nll_bwd(xp, res_nll, (1.0 - eps) * g if eps > 0.0 else g, ignore_index=ignore_index, base=base)[0]
     return gi, None, None
@@ -194,11 +213,18 @@ def _bwd(xp, res, g, g_divisor=None, *, ignore_index, label_smoothing):
 
 # ----------------------------------------------------------------- class-probability targets
 
-def _prob_fwd(xp, input, target, weight, *, label_smoothing):
+def _prob_fwd(xp, input, target, weight, *, label_smoothing, own=False):
+    """``own``: ``input`` is the caller's temporary, shifted in place into log p."""
     class_dim = 0 if input.ndim == 1 else 1
     n_classes = input.shape[class_dim]
-    shifted, e, s = _softmax_parts(xp, input, class_dim)
-    logp = shifted - xp.log(s)  # in input's dtype, as PyTorch's log_softmax; promoted below
+    shifted, e, s = log_softmax_parts(xp, input, class_dim, overwrite=own)
+    # log_softmax, in input's dtype as PyTorch's; promoted below.
+    if own:
+        shifted -= xp.log(s)
+        logp = shifted
+    else:
+        logp = shifted - xp.log(s)
+    del shifted
     dtype = result_float_dtype(xp, input, target, weight)
     tgt = as_float(xp, target, dtype)
     eps = label_smoothing

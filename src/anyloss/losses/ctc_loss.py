@@ -19,7 +19,7 @@ from .._checks import (
 from .._module import Loss
 from .._reduction import check_reduction
 from .._spec import LossSpec, native_call, register_spec
-from .._xp import device, index_dtype, is_lazy, read, scan, size
+from .._xp import contiguous, device, index_dtype, is_lazy, read, scan, size
 from .._accel import kernels as _kernels
 
 _NEG_INF = float("-inf")
@@ -497,44 +497,41 @@ def _compiled_grad(lp, lprime, il, tl, la, nll, g, zero_infinity, grad, beta, lc
 
 def _compiled_fwd(xp, log_probs, targets, input_lengths, target_lengths, *, blank, zero_infinity,
                   max_target_length, mean_over_lengths):
-    """``_fwd`` on NumPy arrays through the compiled loops (same results and contract)."""
-    import numpy as np_
-
+    """``_fwd`` on NumPy arrays through the compiled loops (same results and contract);
+    ``xp`` is NumPy's namespace, and every array here a NumPy array."""
     unbatched = log_probs.ndim == 2
     t_max, c = log_probs.shape[0], log_probs.shape[-1]
     n = 1 if unbatched else log_probs.shape[1]
-    lp = np_.ascontiguousarray(np_.reshape(log_probs, (t_max, n, c)))
-    il = np_.reshape(input_lengths, (n,)).astype(np_.int64)
-    tl = np_.reshape(target_lengths, (n,)).astype(np_.int64)
+    lp = contiguous(xp.reshape(log_probs, (t_max, n, c)))
+    il = xp.astype(xp.reshape(input_lengths, (n,)), xp.int64)
+    tl = xp.astype(xp.reshape(target_lengths, (n,)), xp.int64)
     s_max = max_target_length
-    labels = np_.asarray(_padded_targets(xp, targets, tl, n, s_max))
-    lprime = np_.full((n, 2 * s_max + 1), blank, dtype=np_.int64)
-    lprime[:, 1::2] = np_.where(np_.arange(s_max) < tl[:, None], labels, blank)
-    la = np_.full((n, t_max, 2 * s_max + 1), -np_.inf, dtype=lp.dtype)  # in log_probs' dtype, as PyTorch
-    nll = np_.empty(n)
+    labels = _padded_targets(xp, targets, tl, n, s_max)
+    lprime = xp.full((n, 2 * s_max + 1), blank, dtype=xp.int64)
+    lprime[:, 1::2] = xp.where(xp.arange(s_max) < tl[:, None], labels, blank)
+    la = xp.full((n, t_max, 2 * s_max + 1), -math.inf, dtype=lp.dtype)  # in log_probs' dtype, as PyTorch
+    nll = xp.empty((n,), dtype=xp.float64)
     _kernels.compiled(_compiled_alpha)(lp, lprime, il, tl, la, nll, blank)
-    loss = np_.where(zero_infinity & (nll == np_.inf), 0.0, nll)
-    lengths = np_.maximum(tl, 1).astype(np_.float64) if mean_over_lengths else None
+    loss = xp.where(zero_infinity & (nll == math.inf), 0.0, nll)
+    lengths = xp.astype(xp.maximum(tl, 1), xp.float64) if mean_over_lengths else None
     if lengths is not None:
         loss = loss / lengths
-    loss = loss.astype(log_probs.dtype)
+    loss = xp.astype(loss, log_probs.dtype)
     if unbatched:
-        loss = np_.reshape(loss, ())
+        loss = xp.reshape(loss, ())
     return loss, (log_probs.shape, lp, lprime, il, tl, la, nll, lengths)
 
 
 def _compiled_bwd(xp, res, g, *, blank, zero_infinity, max_target_length, mean_over_lengths):
-    import numpy as np_
-
     shape, lp, lprime, il, tl, la, nll, lengths = res
-    g = np_.reshape(np_.asarray(g, dtype=np_.float64), (lp.shape[1],))
+    g = xp.reshape(xp.asarray(g, dtype=xp.float64), (lp.shape[1],))
     if lengths is not None:
         g = g / lengths
-    grad = np_.empty(lp.shape, dtype=np_.float64)
+    grad = xp.empty(lp.shape, dtype=xp.float64)
     n, k = lprime.shape
-    beta, lcab = np_.empty((n, 2, k), dtype=lp.dtype), np_.empty((n, lp.shape[2]), dtype=lp.dtype)
+    beta, lcab = xp.empty((n, 2, k), dtype=lp.dtype), xp.empty((n, lp.shape[2]), dtype=lp.dtype)
     _kernels.compiled(_compiled_grad)(lp, lprime, il, tl, la, nll, g, bool(zero_infinity), grad, beta, lcab)
-    return np_.reshape(grad.astype(lp.dtype), shape), None, None, None
+    return xp.reshape(xp.astype(grad, lp.dtype), shape), None, None, None
 
 
 def _kernels_prange(n):

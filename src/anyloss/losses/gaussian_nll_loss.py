@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import numbers
+
+import array_api_compat as _compat
 
 from .._checks import check_broadcastable, check_floating, check_number, check_values, fail, namespace
 from .._module import Loss
@@ -31,7 +34,9 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
             Python ``float`` used for every element (in ``input``'s dtype, as
             PyTorch's ``var * ones_like(input)``; it gets no gradient).
         full: add the constant :math:`\tfrac12 \log 2\pi`.
-        eps: lower clamp of ``var``, for stability.
+        eps: lower clamp of ``var``, for stability: a real number, or a 0-d
+            real array (a JAX tracer under ``jit``), which gets no gradient
+            (PyTorch clamps without recording it).
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Shape:
@@ -98,7 +103,7 @@ def _fwd(xp, input, target, var, *, full, eps):
     dtype = result_float_dtype(xp, input, target, var)
     x, y = as_float(xp, input, dtype), as_float(xp, target, dtype)
     # Clamped in var's own dtype, then promoted, as PyTorch does.
-    v = as_float(xp, xp.clip(var, min=eps), dtype)
+    v = as_float(xp, xp.clip(var, min=eps) if isinstance(eps, numbers.Real) else _clamp_array(xp, var, eps), dtype)
     view = _var_view(input.shape, var.shape)
     if view != tuple(var.shape):
         v = xp.reshape(v, view)
@@ -107,6 +112,30 @@ def _fwd(xp, input, target, var, *, full, eps):
     if full:
         loss = loss + 0.5 * math.log(2 * math.pi)
     return loss, (diff, v, tuple(var.shape))
+
+
+def _clamp_array(xp, var, eps):
+    """``var`` clamped below by a 0-d array ``eps`` as PyTorch's ``var.clamp_(min=eps)``
+    under ``no_grad``: ``max(var, eps)`` in var's dtype (NaN where either is NaN),
+    whose derivative is 1 with respect to ``var`` and 0 with respect to ``eps``.
+    That matters where the framework differentiates this forward itself (JAX with
+    a traced ``eps``; PyTorch with a tensor ``eps`` and no array requiring grad)."""
+    e = xp.astype(eps, var.dtype) if _compat.array_namespace(eps) is xp else xp.asarray(eps, dtype=var.dtype)
+    # eps + (var - var) is eps exactly, but carries var's derivative; the select is on values only.
+    below = xp.logical_not(var >= e)
+    return xp.where(below, _detach(xp, e) + (var - _detach(xp, var)), var)
+
+
+def _detach(xp, x):
+    """``x`` without its derivative, in the frameworks that differentiate their
+    operations (the others have nothing to detach)."""
+    if _compat.is_jax_namespace(xp):
+        import jax
+
+        return jax.lax.stop_gradient(x)
+    if _compat.is_torch_namespace(xp):
+        return x.detach()
+    return x
 
 
 def _bwd(xp, res, g, *, full, eps):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numbers
 
-from .._checks import check_floating, check_same_shape, check_target_broadcast, describe, fail, namespace
+import array_api_compat as _compat
+
+from .._checks import check_floating, check_number, check_same_shape, check_target_broadcast, describe, fail, namespace
 from .._module import Loss
 from .._reduction import check_reduction
 from .._spec import Curve, LossSpec, register_spec
-from .._xp import as_float, result_float_dtype
+from .._xp import as_float, read, result_float_dtype
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
@@ -32,7 +34,10 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
         target: same shape as ``input``; another shape is broadcast against it
             with a ``UserWarning``, as in PyTorch.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
-        delta: the threshold, a real number ``> 0``.
+        delta: the threshold, a real number ``> 0``, or a 0-d real array (a
+            scheduled or learned one, a JAX tracer under ``jit``; ``jax.grad``
+            differentiates with respect to it), its bound checked where its
+            value can be read.
         weight: optional per-element weights, exactly ``input``'s shape.
 
     Shape:
@@ -54,10 +59,11 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     check_reduction(reduction)
     xp = namespace(input=input, target=target, weight=weight)
     if not isinstance(delta, numbers.Real):
-        fail(TypeError, "delta", "be a real number", describe(delta))
-    delta = float(delta)  # PyTorch's `float delta`: True, 1 and np.float32(1) all mean 1.0
-    if not delta > 0:  # also refuses NaN, as PyTorch does
-        fail(ValueError, "delta", "be > 0", delta)
+        check_number("delta", delta, min=0, min_inclusive=False)  # a 0-d array (else TypeError)
+    else:
+        delta = float(delta)  # PyTorch's `float delta`: True, 1 and np.float32(1) all mean 1.0
+        if not delta > 0:  # also refuses NaN, as PyTorch does
+            fail(ValueError, "delta", "be > 0", delta)
     check_floating(xp, "input", input)
     check_target_broadcast(input, target)
     if weight is not None:
@@ -69,6 +75,7 @@ def _fwd(xp, input, target, weight, delta):
     dtype = result_float_dtype(xp, input, target)
     diff = as_float(xp, input, dtype) - as_float(xp, target, dtype)
     z = xp.abs(diff)
+    delta = _in_dtype(xp, delta, dtype)
     # With m = min(|d|, delta): 0.5 |d|^2 strictly inside (-delta, delta), and
     # delta (|d| - 0.5 delta) from |d| = delta on (PyTorch's branches), without a select.
     m = xp.clip(z, max=delta)
@@ -85,11 +92,26 @@ def _fwd(xp, input, target, weight, delta):
 def _bwd(xp, res, g, delta, wanted=None):
     diff, w, loss = res
     # d inside, delta sign(d) outside; NaN stays NaN, as in PyTorch.
+    delta = _in_dtype(xp, delta, diff.dtype)
     slope = xp.clip(diff, min=-delta, max=delta)
     gi = slope * g if w is None else slope * (w * g)
     gt = -gi if wanted is None or wanted[1] else None
     return gi, gt, None if w is None else loss * g
 
+
+def _in_dtype(xp, delta, dtype):
+    """A 0-d array ``delta`` in the loss's dtype (a Python float does not widen it either)."""
+    if isinstance(delta, numbers.Real):
+        return delta
+    return xp.astype(delta, dtype) if _compat.array_namespace(delta) is xp else xp.asarray(delta, dtype=dtype)
+
+
+def _point_params(options):
+    """delta for the compiled kernel: an array's value where it can be read."""
+    delta = options["delta"]
+    if not isinstance(delta, numbers.Real):
+        delta = read(delta)
+    return None if delta is None else (float(delta),)
 
 
 def _point(x, y, delta):
@@ -121,7 +143,7 @@ SPEC = register_spec(LossSpec(
     bwd=_bwd,
     rows={"input": 0, "target": 0, "weight": 0},
     point=_point,
-    point_params=lambda options: (options["delta"],),
+    point_params=_point_params,
     argnames=("input", "target", "weight"),
     differentiable=("input", "target", "weight"),
     summary="squared below delta, delta-scaled absolute above; robust regression",

@@ -8,15 +8,18 @@ import numbers
 from array_api_compat import is_jax_array
 
 from .._call import gradient_wanted
-from .._checks import check_floating, describe, fail, namespace
+from .._checks import check_class_target, check_class_weight, check_floating, describe, fail, namespace
 from .._module import ParameterLoss
 from .._reduction import check_reduction
 from .._spec import LossSpec, native_call, register_spec
 from ._curves import linear_two_class
-from .._xp import (add_at, as_float, device, exp_into, index_dtype, is_lazy, result_float_dtype, size,
-                   take_along)
-from .cross_entropy import _smoothing_factor
-from .nll_loss import _check_class_target, _ignored
+from .._xp import add_at, as_float, device, is_lazy, result_float_dtype, size
+from .cross_entropy import _bwd as _ce_bwd
+from .cross_entropy import _prob_bwd as _ce_prob_bwd
+from .cross_entropy import _prob_fwd as _ce_prob_fwd
+from .cross_entropy import _smoothed_divisor
+from .cross_entropy import _terms as _ce_terms
+from .nll_loss import _class_weights
 
 # Automatic chunking: the logits of one chunk take about this many bytes, and
 # the weight gradient is accumulated in blocks of classes whose product with a
@@ -49,9 +52,10 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     ignored, as PyTorch) and by the number of samples for probabilities.
 
     Memory and time: the batch is split into chunks of rows (see
-    ``options``); each chunk's logits, softmax and gradient live only while
-    that chunk is processed, and the weight gradient is accumulated in place
-    in blocks of classes. When a gradient will be asked for (inside
+    ``options``), and each chunk runs :func:`cross_entropy`'s own forward and
+    gradient on its logits, overwriting them (softmax, then gradient, in
+    place): they live only while that chunk is processed, and the weight
+    gradient is accumulated in place in blocks of classes. When a gradient will be asked for (inside
     :func:`anyloss.value_and_grad`/:func:`~anyloss.vjp`, or torch tensors that
     require grad) with ``'mean'``/``'sum'``, the forward computes the gradients
     in the same pass (the loss is linear in its cotangent) and the backward
@@ -60,7 +64,8 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     recomputes each chunk (``'none'``, a non-uniform or non-finite cotangent,
     lazy arrays). Extra memory: the gradients themselves, about one chunk's
     logits (two with probability targets) and a few blocks of classes; at
-    N=4096, in=512, C=32000 in float32 about a fifth of the full logits (see
+    N=4096, in=512, C=32000 in float32 about a fifth of the full logits, 0.21x
+    (0.23x with class weights and smoothing; see
     ``benchmarks/bench_linear_cross_entropy.py``).
 
     Args:
@@ -139,8 +144,7 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
              f"{tuple(linear_weight.shape)}", f"shape {tuple(input.shape)}")
     batch = tuple(input.shape[:-1])
     logits_shape = (*batch, n_classes, *out)
-    if weight is not None and (weight.ndim != 1 or weight.shape[0] != n_classes):
-        fail(ValueError, "weight", f"be 1-D with one entry per class ({n_classes},)", f"shape {tuple(weight.shape)}")
+    check_class_weight(weight, n_classes)
     rows = _chunk_rows(xp, options, math.prod(batch), in_features, n_classes * math.prod(out), input.dtype)
     arrays = (input, linear_weight, target, linear_bias, weight)
     # The gradients are computed along with the loss when they will be asked
@@ -161,25 +165,10 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
             fail(TypeError, "weight", "have a real dtype", weight.dtype)
         return PROB_SPEC.apply(xp, arrays, reduction, label_smoothing=eps, chunk_rows=rows, precompute=precompute)
     ignore_index = -100 if ignore_index is None else ignore_index
-    if not xp.isdtype(target.dtype, "integral"):
-        fail(TypeError, "target", f"have an integer dtype (class indices), or a floating one and the logits' shape "
-             f"{logits_shape} (class probabilities)", target.dtype)
-    want = (*batch, *out)
-    if tuple(target.shape) != want and not (not batch and tuple(target.shape) == (1,)):
-        fail(ValueError, "target", f"have shape {want} (class indices) or {logits_shape} (class probabilities) "
-             f"for logits of shape {logits_shape}", f"shape {tuple(target.shape)}")
-    _check_class_target(xp, _Logits(logits_shape), target, ignore_index)
-    if weight is not None and weight.dtype != input.dtype:
-        fail(TypeError, "weight", f"have `input`'s dtype {input.dtype}", weight.dtype)
+    check_class_target(xp, logits_shape, target, ignore_index, of="the logits", probabilities=True)
+    check_class_weight(weight, n_classes, input.dtype)
     return SPEC.apply(xp, arrays, reduction, ignore_index=int(ignore_index), label_smoothing=eps, chunk_rows=rows,
                       precompute=precompute)
-
-
-class _Logits:
-    """Stands for the logits (never built) in the checks shared with cross_entropy."""
-
-    def __init__(self, shape):
-        self.shape, self.ndim = shape, len(shape)
 
 
 def _chunk_rows(xp, options, n_rows, in_features, row_classes, dtype):
@@ -218,7 +207,7 @@ def _chunk_rows(xp, options, n_rows, in_features, row_classes, dtype):
     return int(max(1, min(rows, n_rows)))
 
 
-# ----------------------------------------------------------------- shared by both target kinds
+# ----------------------------------------------------------------- the chunks, for both target kinds
 
 def _flat(xp, input, linear_weight, linear_bias):
     """``(x, w, b, tail)``: input as (N, in), the weight as (C * d, in), the bias
@@ -240,16 +229,29 @@ def _logits(xp, x, w, b, i0, i1, tail):
     return z if len(tail) == 1 else xp.reshape(z, (i1 - i0, *tail))
 
 
-def _softmax_parts(xp, z):
-    """``(shifted, e, s)`` along the class axis 1, as :func:`cross_entropy`
-    computes them: ``shifted = z - max``, ``e = exp(shifted)``, ``s = sum(e)``.
-    ``z`` is a chunk's own logits and is shifted in place (in-place operators
-    rebind on JAX), so a chunk holds two logits-sized arrays, not three.
-    (Class-index targets need less of ``shifted`` and overwrite it with ``e``.)"""
-    if z.shape[1]:
-        z -= xp.max(z, axis=1, keepdims=True)
-    e = xp.exp(z)
-    return z, e, xp.sum(e, axis=1, keepdims=True)
+def _chunks(xp, lin, rows, step, g):
+    """``step(z, i0, i1, gc) -> (out, dz)`` on the logits ``z`` of each chunk of rows
+    ``i0:i1`` (``z`` is the step's to overwrite), ``gc`` the chunk's cotangent (rows
+    of a per-sample ``g``, a 0-d ``g`` as it is, None without ``g``). Returns each
+    chunk's ``out`` and, with ``g``, the gradients of input, weight and bias
+    accumulated from each chunk's logit gradient ``dz``."""
+    x, w, b, tail = lin
+    n = x.shape[0]
+    grads = None if g is None else _Grads(xp, x, w, b)
+    outs = []
+    for i0 in range(0, n, rows):
+        i1 = min(n, i0 + rows)
+        gc = None if g is None else (g if g.ndim == 0 else g[i0:i1])
+        out, dz = step(_logits(xp, x, w, b, i0, i1, tail), i0, i1, gc)
+        outs.append(out)
+        if dz is not None:
+            grads.add(dz, i0, i1)
+            del dz
+    return outs, grads
+
+
+def _concat(xp, parts, empty):
+    return empty if not parts else (xp.concat(parts, axis=0) if len(parts) > 1 else parts[0])
 
 
 class _Grads:
@@ -263,15 +265,11 @@ class _Grads:
         in_features = w.shape[1]
         self.block = max(1, _BLOCK_BYTES // max(1, in_features * (xp.finfo(w.dtype).bits // 8)))
 
-    def add(self, dz, i0, i1, onehot=None):
-        """Chunk ``i0:i1`` with logit gradient ``dz`` (rows, C, *tail), plus,
-        with ``onehot = (safe, coef, sg, weight)``, the terms of
-        :func:`_onehot_block` (class-index targets).
-
-        It goes block of classes by block of classes: each block of ``dz``
-        gets its one-hot part, then feeds the input gradient, its rows of the
-        weight gradient (added in place) and of the bias gradient. So nothing
-        of the size of ``dz`` or of the weight is allocated here."""
+    def add(self, dz, i0, i1):
+        """Chunk ``i0:i1`` with logit gradient ``dz`` (rows, C, *tail), block of
+        classes by block of classes: each block feeds the input gradient, its
+        rows of the weight gradient (added in place) and of the bias gradient. So
+        nothing of the size of ``dz`` or of the weight is allocated here."""
         xp = self.xp
         dz = xp.reshape(dz, (i1 - i0, -1)) if dz.ndim != 2 else dz
         xc = self.x[i0:i1, ...]
@@ -279,8 +277,6 @@ class _Grads:
         for c0 in range(0, n, self.block):
             c1 = min(n, c0 + self.block)
             d = dz[:, c0:c1]
-            if onehot is not None:
-                d = d + _onehot_block(xp, *onehot, c0, c1)
             # (W^T d^T)^T rather than d W: OpenBLAS splits this shape better across threads.
             part = xp.matmul(self.w[c0:c1, ...].T, d.T).T
             gx = part if gx is None else gx + part
@@ -296,36 +292,11 @@ class _Grads:
         return xp.reshape(self.gx, input.shape), xp.reshape(self.gw, linear_weight.shape), gb
 
 
-def _onehot_block(xp, safe, coef, sg, weight, c0, c1):
-    """Columns ``c0:c1`` of the flattened (rows, C * d) array that holds
-    ``coef[n, k]`` at class ``safe[n, k]`` of position ``k`` and 0 elsewhere,
-    minus ``sg[n, k] * weight[c]`` everywhere when ``sg`` is given (``safe``,
-    ``coef``, ``sg``: (rows,) or (rows, d)). Column ``j`` is class ``j // d`` at
-    position ``j % d``."""
-    zero = xp.zeros((), dtype=coef.dtype, device=device(coef))
-    cols = xp.arange(c0, c1, dtype=safe.dtype, device=device(safe))
-    if safe.ndim == 1:
-        out = xp.where(xp.expand_dims(safe, axis=1) == cols, xp.expand_dims(coef, axis=1), zero)
-        if sg is not None:
-            out -= xp.expand_dims(sg, axis=1) * weight[c0:c1]
-        return out
-    d = safe.shape[1]
-    pos = cols % d
-    out = xp.where(xp.take(safe, pos, axis=1) == cols // d, xp.take(coef, pos, axis=1), zero)
-    if sg is not None:
-        out -= xp.take(sg, pos, axis=1) * xp.take(weight, cols // d, axis=0)
-    return out
-
-
-def _first(xp, g):
-    return xp.reshape(g, (-1,))[0]
-
-
 def _scaled(xp, pre, g, unit):
     """The precomputed gradients ``pre`` (for the cotangent ``unit`` of every
     sample) for the uniform cotangent ``g``, or None when ``g`` is not finite
     (0/0 'mean' and the like: recomputing keeps PyTorch's exact zeros and NaNs)."""
-    c = _first(xp, g)
+    c = xp.reshape(g, (-1,))[0]
     if bool(c == unit):
         return pre
     if not bool(xp.isfinite(c)):
@@ -334,240 +305,95 @@ def _scaled(xp, pre, g, unit):
     return tuple(None if a is None else a * xp.astype(scale, a.dtype) for a in pre)
 
 
-# ----------------------------------------------------------------- class-index targets
+# ----------------------------------------------------------------- forward and gradient, both target kinds
 
-def _class_targets(xp, target, weight, ignore_index, n, tail, dtype):
-    """Flattened class-index targets ``(safe, valid, wt)``: the indices with
-    ignored ones set to 0, the mask of the others, and the weight of each
-    target (0 where ignored); shape (N,) or (N, d)."""
-    t = xp.reshape(xp.astype(target, index_dtype(xp, target)), (n, *tail[1:]))
-    ignored = _ignored(xp, t, ignore_index)
-    valid = xp.ones(t.shape, dtype=xp.bool, device=device(t)) if ignored is None else ~ignored
-    safe = xp.where(valid, t, xp.zeros((), dtype=t.dtype, device=device(t)))
-    if weight is None:
-        wt = xp.astype(valid, dtype)
-    elif weight.shape[0] == 0:  # no classes: every target is ignored (checked)
-        wt = xp.zeros(t.shape, dtype=dtype, device=device(t))
-    else:
-        wt = xp.reshape(xp.take(weight, xp.reshape(safe, (-1,)), axis=0), tuple(t.shape))
-        wt = xp.where(valid, wt, xp.zeros((), dtype=dtype, device=device(t)))
-    return safe, valid, wt
+def _pass(xp, lin, y, weight, opts, rows, g):
+    """All chunks, each running cross_entropy's forward -- and with a cotangent
+    ``g`` its VJP -- on its own logits, in place. Returns ``(terms, grads, gy, gw)``:
+    the loss's terms per sample, ``(one_hot, smooth)`` for class indices ``y``
+    (``smooth`` None without smoothing) or ``(loss, None)`` for probabilities;
+    the gradients of input, weight and bias; for probabilities those of ``y``
+    and of the class weights. ``opts``: the spec's cross_entropy options."""
+    x, _, _, tail = lin
+    eps, prob = opts["label_smoothing"], "ignore_index" not in opts
+    dtype = result_float_dtype(xp, x, y, weight) if prob else x.dtype
+    acc = {"gy": None, "gw": None}
+    if prob and g is not None:
+        acc["gy"] = xp.zeros(y.shape, dtype=dtype, device=device(y))
+        if weight is not None:
+            acc["gw"] = xp.zeros((y.shape[1],), dtype=dtype, device=device(y))
 
+    def step(z, i0, i1, gc):
+        yc, zdtype = y[i0:i1, ...], z.dtype  # (the gradient of probabilities may be promoted)
+        # The chunk is ours to overwrite, unless it is traced or batched (torch.func, compile).
+        own = not is_lazy(z) and (gc is None or not is_lazy(gc))
+        if not prob:
+            one_hot, smooth, res, _ = _ce_terms(xp, z, yc, weight, opts["ignore_index"], eps, own=own)
+            del z
+            dz = None if gc is None else _ce_bwd(xp, res, gc, own=own, **opts)[0]
+            return (one_hot, smooth), dz
+        loss, res, _ = _ce_prob_fwd(xp, z, yc, weight, label_smoothing=eps, own=own)
+        del z
+        if gc is None:
+            return (loss, None), None
+        dz, gy, gw = _ce_prob_bwd(xp, res, xp.broadcast_to(gc, tuple(loss.shape)), label_smoothing=eps)
+        acc["gy"] = add_at(xp, acc["gy"], (slice(i0, i1), ...), gy)
+        if gw is not None:
+            acc["gw"] = acc["gw"] + gw
+        return (loss, None), as_float(xp, dz, zdtype)
 
-def _class_chunk(xp, z, safe, valid, wt, weight, eps, g):
-    """Loss terms of one chunk of logits ``z`` (rows, C, *tail), and with a
-    per-sample cotangent ``g`` the gradient of the logits. Same formulas as
-    :func:`cross_entropy`'s forward and VJP."""
-    n_classes = z.shape[1]
-    zero = xp.zeros((), dtype=z.dtype, device=device(z))
-    # cross_entropy's log_softmax parts: shifted = z - max (in place), e = exp(shifted),
-    # s = sum(e); what is needed of `shifted` is read before exp overwrites it.
-    if n_classes:
-        z -= xp.max(z, axis=1, keepdims=True)
-    picked = take_along(xp, z, safe, 1) if n_classes else xp.zeros(safe.shape, dtype=z.dtype)
-    smooth = None
-    if eps > 0.0:  # sum_c w_c shifted_c, for PyTorch's smoothing term -eps/C sum_c w_c log p_c
-        smooth = xp.sum(z, axis=1) if weight is None else xp.tensordot(z, weight, axes=([1], [0]))
-    e = exp_into(xp, z)
-    del z
-    s = xp.sum(e, axis=1, keepdims=True)
-    log_s = xp.squeeze(xp.log(s), axis=1)
-    # -w_y log p_y = w_y (log s - shifted_y): two non-negative terms, nothing cancels.
-    nll = xp.where(valid, wt * (log_s - picked), zero)
-    if eps > 0.0:
-        smooth = (n_classes if weight is None else xp.sum(weight)) * log_s - smooth
-        nll = (1.0 - eps) * nll
-        smooth = _smoothing_factor(eps, n_classes) * xp.where(valid, smooth, zero)
-    del picked
-    if g is None:
-        return nll, smooth, None
-    # Ignored entries get no gradient even when g is inf or NaN (the 0/0 'mean').
-    gv = xp.where(valid, g, zero)
-    total = wt * gv  # -sum_c dloss/dlogp_c: the softmax part of the gradient
-    if eps > 0.0:
-        w_sum = n_classes if weight is None else xp.sum(weight)
-        total = (1.0 - eps) * total + _smoothing_factor(eps, n_classes) * w_sum * gv
-    # In place, on the chunk's own arrays: softmax * total ...
-    dz = e
-    del e
-    dz *= xp.expand_dims(total, axis=1) / s
-    sg = None
-    if eps > 0.0:  # ... minus the smoothing term's eps/C w_c g ...
-        sg = _smoothing_factor(eps, n_classes) * gv
-        if weight is None:
-            dz -= xp.expand_dims(sg, axis=1)
-            sg = None
-        # (with weights an outer product: _Grads.add subtracts it block by block)
-    # ... minus (1 - eps) w_y g at the target class, also added by _Grads.add.
-    coef = -((1.0 - eps) * (wt * gv)) if eps > 0.0 else -(wt * gv)
-    return nll, smooth, (dz, (coef, sg))
+    outs, grads = _chunks(xp, lin, rows, step, g)
+    empty = xp.zeros((0, *tail[1:]), dtype=dtype, device=device(x))
+    loss = _concat(xp, [o[0] for o in outs], empty)
+    smooth = _concat(xp, [o[1] for o in outs], empty) if eps > 0.0 and not prob else None
+    return (loss, smooth), grads, acc["gy"], acc["gw"]
 
 
-def _class_pass(xp, lin, tg, weight, eps, rows, g):
-    """All chunks: ``(nll, smooth, grads)``; ``grads`` only with a cotangent ``g``
-    (per sample, or a 0-d array for every sample). ``tg``: :func:`_class_targets`."""
-    x, w, b, tail = lin
-    n = x.shape[0]
-    grads = None if g is None else _Grads(xp, x, w, b)
-    nlls, smooths = [], []
-    for i0 in range(0, n, rows):
-        i1 = min(n, i0 + rows)
-        gc = None if g is None else (g if g.ndim == 0 else g[i0:i1, ...])
-        safe = tg[0][i0:i1, ...]
-        nll, smooth, dz = _class_chunk(xp, _logits(xp, x, w, b, i0, i1, tail), safe, tg[1][i0:i1, ...],
-                                       tg[2][i0:i1, ...], weight, eps, gc)
-        nlls.append(nll)
-        smooths.append(smooth)
-        if grads is not None:
-            dz, (coef, sg) = dz
-            grads.add(dz, i0, i1, (safe, coef, sg, weight))
-            del dz
-    if not nlls:
-        empty = xp.zeros((0, *tail[1:]), dtype=x.dtype, device=device(x))
-        return empty, (empty if eps > 0.0 else None), grads
-    nll = xp.concat(nlls, axis=0) if len(nlls) > 1 else nlls[0]
-    smooth = None if eps == 0.0 else (xp.concat(smooths, axis=0) if len(smooths) > 1 else smooths[0])
-    return nll, smooth, grads
-
-
-def _fwd(xp, input, linear_weight, target, linear_bias, weight, *, ignore_index, label_smoothing, chunk_rows,
-         precompute):
+def _fwd(xp, input, linear_weight, target, linear_bias, weight, *, chunk_rows, precompute, **opts):
     lin = _flat(xp, input, linear_weight, linear_bias)
     x, _, _, tail = lin
-    tg = _class_targets(xp, target, weight, ignore_index, x.shape[0], tail, input.dtype)
-    # 'mean' divides by the total weight of the non-ignored targets (0/0 = NaN when all are ignored).
-    divisor = xp.sum(tg[2])
+    prob = "ignore_index" not in opts
+    y = xp.reshape(target, (x.shape[0], *(tail if prob else tail[1:])))
+    if prob:
+        # 'mean' divides by the number of samples; NaN for empty logits, as PyTorch.
+        n_samples = x.shape[0] * math.prod(tail[1:])
+        divisor = float(n_samples) if n_samples * linear_weight.shape[0] else math.nan
+        dtype, ready = result_float_dtype(xp, input, target, weight), n_samples and not math.isnan(divisor)
+    else:
+        # 'mean' divides by the total weight of the non-ignored targets (0/0 = NaN when all are ignored).
+        divisor = xp.sum(_class_weights(xp, y, weight, opts["ignore_index"], tail[0], input.dtype)[2])
+        dtype, ready = input.dtype, size(y) and (precompute != "mean" or bool(divisor != 0))
     unit = None
-    if precompute is not None and size(tg[2]) and (precompute == "sum" or bool(divisor != 0)):
+    if precompute is not None and ready:
         # The cotangent every sample gets from the reduction of a cotangent 1, computed as _reduction does.
-        ones = xp.ones((), dtype=input.dtype, device=device(input))
-        unit = ones if precompute == "sum" else ones / divisor
-    nll, smooth, grads = _class_pass(xp, lin, tg, weight, label_smoothing, chunk_rows, unit)
-    loss = nll if smooth is None else nll + smooth
-    if smooth is not None:
-        # PyTorch divides the two terms' sums a and b by the divisor separately. When
-        # it is 0, a/0 + b/0 is NaN unless a and b are nonzero and of one sign.
-        a, b = xp.sum(nll), xp.sum(smooth)
-        nan = xp.asarray(math.nan, dtype=divisor.dtype, device=device(divisor))
-        divisor = xp.where((divisor == 0) & ~(a * b > 0), nan, divisor)
-    loss = xp.reshape(loss, _loss_shape(input, linear_weight))
-    pre = None if grads is None else (*grads.result(input, linear_weight, linear_bias), None)
-    return loss, ((input, linear_weight, target, linear_bias, weight), tg, pre, unit), divisor
-
-
-def _bwd(xp, res, g, g_divisor=None, *, ignore_index, label_smoothing, chunk_rows, precompute):
-    (input, linear_weight, target, linear_bias, weight), tg, pre, unit = res
-    if pre is not None:
-        got = _scaled(xp, pre, g, unit)
-        if got is not None:
-            gi, gw, gb, _ = got
-            return gi, gw, None, gb, None
-    lin = _flat(xp, input, linear_weight, linear_bias)
-    g = xp.reshape(g, tuple(tg[2].shape))
-    _, _, grads = _class_pass(xp, lin, tg, weight, label_smoothing, chunk_rows, g)
-    gi, gw, gb = grads.result(input, linear_weight, linear_bias)
-    return gi, gw, None, gb, None
-
-
-def _loss_shape(input, linear_weight):
-    return (*input.shape[:-1], *linear_weight.shape[1:-1])
-
-
-# ----------------------------------------------------------------- class-probability targets
-
-def _prob_chunk(xp, z, y, w, eps, dtype, g):
-    """Loss of one chunk of logits ``z`` with probabilities ``y`` (both (rows, C,
-    *tail)); with a per-sample cotangent ``g`` also the gradients of the
-    logits, of ``y`` and of the class weights ``w`` (already in class shape)."""
-    n_classes, zdtype = z.shape[1], z.dtype
-    shifted, e, s = _softmax_parts(xp, z)
-    del z
-    shifted -= xp.log(s)
-    logp = as_float(xp, shifted, dtype)  # in the logits' dtype, as PyTorch's log_softmax
-    del shifted
-    tgt = as_float(xp, y, dtype)
-    if eps > 0.0:
-        tgt = tgt * (1.0 - eps) + _smoothing_factor(eps, n_classes)
-    q = tgt if w is None else tgt * w
-    loss = -xp.sum(logp * q, axis=1)
-    if g is None:
-        return loss, None, None, None
-    gb = xp.expand_dims(g, axis=1) if g.ndim else g
-    dz = e * (gb * xp.sum(q, axis=1, keepdims=True) / s) - q * gb
-    dz = as_float(xp, dz, zdtype)
-    lw = logp if w is None else logp * w
-    gy = lw * (-(1.0 - eps) * gb)
-    gw = None
-    if w is not None:
-        prod = tgt * logp * gb
-        gw = -xp.sum(prod, axis=(0, *range(2, prod.ndim)))
-    return loss, dz, gy, gw
-
-
-def _prob_pass(xp, lin, target, weight, eps, rows, g):
-    x, w, b, tail = lin
-    n = x.shape[0]
-    n_classes = target.shape[1]
-    dtype = result_float_dtype(xp, x, target, weight)
-    wc = None if weight is None else xp.reshape(as_float(xp, weight, dtype), (n_classes,) + (1,) * (len(tail) - 1))
-    grads = gy = gw = None
-    if g is not None:
-        grads = _Grads(xp, x, w, b)
-        gy = xp.zeros(target.shape, dtype=dtype, device=device(target))
-        gw = None if wc is None else xp.zeros((n_classes,), dtype=dtype, device=device(target))
-    losses = []
-    for i0 in range(0, n, rows):
-        i1 = min(n, i0 + rows)
-        gc = None if g is None else (g if g.ndim == 0 else g[i0:i1, ...])
-        loss, dz, gyc, gwc = _prob_chunk(xp, _logits(xp, x, w, b, i0, i1, tail), target[i0:i1, ...], wc, eps,
-                                         dtype, gc)
-        losses.append(loss)
-        if g is not None:
-            grads.add(dz, i0, i1)
-            del dz
-            gy = add_at(xp, gy, (slice(i0, i1), ...), gyc)
-            if gw is not None:
-                gw = gw + gwc
-    if not losses:
-        loss = xp.zeros((0, *tail[1:]), dtype=dtype, device=device(x))
-    else:
-        loss = xp.concat(losses, axis=0) if len(losses) > 1 else losses[0]
-    return loss, grads, gy, gw
-
-
-def _prob_fwd(xp, input, linear_weight, target, linear_bias, weight, *, label_smoothing, chunk_rows, precompute):
-    lin = _flat(xp, input, linear_weight, linear_bias)
-    x, _, _, tail = lin
-    y = xp.reshape(target, (x.shape[0], *tail))
-    # 'mean' divides by the number of samples; NaN for empty logits, as PyTorch.
-    n_samples = x.shape[0] * math.prod(tail[1:])
-    divisor = float(n_samples) if n_samples * linear_weight.shape[0] else math.nan
-    dtype = result_float_dtype(xp, input, target, weight)
-    unit = None
-    if precompute is not None and n_samples and not math.isnan(divisor):
         ones = xp.ones((), dtype=dtype, device=device(input))
         unit = ones if precompute == "sum" else ones / divisor
-    loss, grads, gy, gw = _prob_pass(xp, lin, y, weight, label_smoothing, chunk_rows, unit)
-    loss = xp.reshape(loss, _loss_shape(input, linear_weight))
-    pre = None
-    if grads is not None:
-        pre = (*grads.result(input, linear_weight, linear_bias), xp.reshape(gy, target.shape), gw)
-    return loss, ((input, linear_weight, target, linear_bias, weight), y, pre, unit), divisor
+    (loss, smooth), grads, gy, gw = _pass(xp, lin, y, weight, opts, chunk_rows, unit)
+    if smooth is not None:
+        divisor = _smoothed_divisor(xp, divisor, xp.sum(loss), xp.sum(smooth))
+        loss = loss + smooth
+    loss = xp.reshape(loss, (*input.shape[:-1], *linear_weight.shape[1:-1]))
+    arrays = (input, linear_weight, target, linear_bias, weight)
+    pre = None if grads is None else _gradients(xp, arrays, grads, gy, gw)
+    return loss, (arrays, y, pre, unit), divisor
 
 
-def _prob_bwd(xp, res, g, g_divisor=None, *, label_smoothing, chunk_rows, precompute):
-    (input, linear_weight, target, linear_bias, weight), y, pre, unit = res
-    if pre is not None:
-        got = _scaled(xp, pre, g, unit)
-        if got is not None:
-            gi, glw, gb, gy, gw = got
-            return gi, glw, gy, gb, gw
-    lin = _flat(xp, input, linear_weight, linear_bias)
-    x, _, _, tail = lin
-    g = xp.reshape(g, (x.shape[0], *tail[1:]))
-    _, grads, gy, gw = _prob_pass(xp, lin, y, weight, label_smoothing, chunk_rows, g)
+def _bwd(xp, res, g, g_divisor=None, *, chunk_rows, precompute, **opts):
+    arrays, y, pre, unit = res
+    got = None if pre is None else _scaled(xp, pre, g, unit)
+    if got is None:  # recompute, chunk by chunk
+        lin = _flat(xp, arrays[0], arrays[1], arrays[3])
+        g = xp.reshape(g, (y.shape[0], *y.shape[2:]) if "ignore_index" not in opts else tuple(y.shape))
+        got = _gradients(xp, arrays, *_pass(xp, lin, y, arrays[4], opts, chunk_rows, g)[1:])
+    return got
+
+
+def _gradients(xp, arrays, grads, gy, gw):
+    """The gradients of ``arrays`` (input, linear_weight, target, linear_bias,
+    weight) in their shapes; None for those without one."""
+    input, linear_weight, target, linear_bias, _ = arrays
     gi, glw, gb = grads.result(input, linear_weight, linear_bias)
-    return gi, glw, xp.reshape(gy, target.shape), gb, gw
+    return gi, glw, None if gy is None else xp.reshape(gy, target.shape), gb, gw
 
 
 # ----------------------------------------------------------------- class
@@ -682,8 +508,8 @@ SPEC = register_spec(LossSpec(
 PROB_SPEC = LossSpec(
     name="linear_cross_entropy",
     native=SPEC.native,
-    fwd=_prob_fwd,
-    bwd=_prob_bwd,
+    fwd=_fwd,
+    bwd=_bwd,
     argnames=SPEC.argnames,
     differentiable=("input", "linear_weight", "target", "linear_bias", "weight"),
     summary=SPEC.summary,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numbers
 
-from .._checks import check_floating, check_integer, check_number, check_values, describe, fail, namespace
+from .._checks import (check_class_values, check_class_weight, check_floating, check_integer, check_number, describe,
+                       fail, namespace)
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
@@ -68,17 +69,9 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
         want = f"({n},)" + (" or ()" if input.ndim < 2 or n == 1 else "")
         fail(ValueError, "target", f"have shape {want} for `input` of shape {tuple(input.shape)}",
              f"shape {tuple(target.shape)}")
-    if weight is not None:
-        _check_weight(weight, c, input.dtype)
-    check_values(xp, "target", target, lambda t: (t >= 0) & (t < c), f"be class indices in [0, {c})")
+    check_class_weight(weight, c, input.dtype)
+    check_class_values(xp, target, c)
     return SPEC.apply(xp, (input, target, weight), reduction, p=int(p), margin=float(margin))
-
-
-def _check_weight(weight, c, dtype):
-    if weight.ndim != 1 or weight.shape[0] != c:
-        fail(ValueError, "weight", f"be 1-D of length C = {c}", f"shape {tuple(weight.shape)}")
-    if weight.dtype != dtype:
-        fail(TypeError, "weight", f"have `input`'s dtype {dtype}", weight.dtype)
 
 
 def _fwd(xp, input, target, weight, *, p, margin):

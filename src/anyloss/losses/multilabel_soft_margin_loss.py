@@ -6,7 +6,7 @@ from .._checks import check_broadcastable, check_floating, fail, namespace
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
-from .._xp import as_float, broadcast_to, result_float_dtype, sigmoid, softplus, zero_dim
+from .._xp import as_float, broadcast_to, log_sigmoid, result_float_dtype, sigmoid, zero_dim
 
 
 def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
@@ -69,8 +69,8 @@ def _fwd(xp, input, target, weight):
     dtype = result_float_dtype(xp, input, target, weight)
     # log sigmoid(x) and log sigmoid(-x) in input's dtype, then promoted, as PyTorch's
     # `target * logsigmoid(input)` does for a wider target or weight.
-    log_p = as_float(xp, -softplus(xp, -input), dtype)
-    log_q = as_float(xp, -softplus(xp, input), dtype)
+    log_p = as_float(xp, log_sigmoid(xp, input), dtype)
+    log_q = as_float(xp, log_sigmoid(xp, -input), dtype)
     y = as_float(xp, target, dtype)
     elem = -(y * log_p + (1.0 - y) * log_q)
     w = None if weight is None else as_float(xp, weight, dtype)

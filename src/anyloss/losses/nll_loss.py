@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import warnings
 
-from .._checks import check_floating, check_number, check_values, fail, namespace
+from .._checks import check_class_target, check_class_weight, check_floating, namespace
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
 from ._curves import nll_two_class
-from .._xp import add_along, device, index_dtype, item, take_along
-
-_INT64 = (-(2**63), 2**63 - 1)
+from .._xp import add_along, device, ignored, index_dtype, item, log_softmax, take_along
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
@@ -56,59 +54,9 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
     xp = namespace(input=input, target=target, weight=weight)
     check_floating(xp, "input", input)
-    target = _check_class_target(xp, input, target, ignore_index)
-    _check_weight(weight, input, same_dtype=True)
+    check_class_target(xp, input.shape, target, ignore_index)
+    check_class_weight(weight, input.shape[0 if input.ndim == 1 else 1], input.dtype)
     return SPEC.apply(xp, (input, target, weight), reduction, ignore_index=int(ignore_index))
-
-
-# ----------------------------------------------------------------- checks shared with cross_entropy
-
-def _check_class_target(xp, input, target, ignore_index):
-    """Checks of class-index targets; returns ``target`` (PyTorch's (1) target
-    of a (C) input is accepted as the () target it means)."""
-    check_number("ignore_index", ignore_index, integer=True)
-    if not _INT64[0] <= ignore_index <= _INT64[1]:
-        fail(ValueError, "ignore_index", "fit in int64", ignore_index)
-    if input.ndim == 0:
-        fail(ValueError, "input", "have a class dimension: (C), (N, C) or (N, C, d1, ..., dK)", "shape ()")
-    if not xp.isdtype(target.dtype, "integral"):
-        fail(TypeError, "target", "have an integer dtype (class indices)", target.dtype)
-    want = () if input.ndim == 1 else (input.shape[0], *input.shape[2:])
-    if tuple(target.shape) != want and not (input.ndim == 1 and tuple(target.shape) == (1,)):
-        fail(ValueError, "target", f"have shape {want} for `input` of shape {tuple(input.shape)} "
-             "(input's shape without its class dimension)", f"shape {tuple(target.shape)}")
-    n_classes = _n_classes(input)
-
-    def ok(t):
-        t = xp.astype(t, index_dtype(xp, t))
-        ignored = _ignored(xp, t, ignore_index)
-        inside = (t >= 0) & (t < n_classes)
-        return inside if ignored is None else inside | ignored
-
-    check_values(xp, "target", target, ok, f"be class indices in [0, {n_classes}) or ignore_index ({ignore_index})")
-    return target
-
-
-def _check_weight(weight, input, same_dtype):
-    """``weight`` must be 1-D with one entry per class; the class-index kernels
-    of PyTorch also want ``input``'s dtype (``same_dtype``)."""
-    if weight is None:
-        return
-    n_classes = _n_classes(input)
-    if weight.ndim != 1 or weight.shape[0] != n_classes:
-        fail(ValueError, "weight", f"be 1-D with one entry per class ({n_classes},)", f"shape {tuple(weight.shape)}")
-    if same_dtype and weight.dtype != input.dtype:
-        fail(TypeError, "weight", f"have `input`'s dtype {input.dtype}", weight.dtype)
-
-
-def _n_classes(input):
-    return input.shape[0 if input.ndim == 1 else 1]
-
-
-def _ignored(xp, t, ignore_index):
-    """``t == ignore_index``, or None when ``t``'s dtype cannot hold it (no target is ignored)."""
-    info = xp.iinfo(t.dtype)
-    return t == ignore_index if info.min <= ignore_index <= info.max else None
 
 
 # ----------------------------------------------------------------- forward and gradient
@@ -116,28 +64,35 @@ def _ignored(xp, t, ignore_index):
 def _fwd(xp, input, target, weight, *, ignore_index):
     class_dim = 0 if input.ndim == 1 else 1
     n_classes = input.shape[class_dim]
-    t = xp.astype(target, index_dtype(xp, target))
-    if input.ndim == 1:
-        t = xp.reshape(t, ())
-    ignored = _ignored(xp, t, ignore_index)
-    valid = xp.ones(t.shape, dtype=xp.bool, device=device(t)) if ignored is None else ~ignored
+    t = target if input.ndim != 1 else xp.reshape(target, ())
+    safe, valid, wt = _class_weights(xp, t, weight, ignore_index, n_classes, input.dtype)
     zero = xp.zeros((), dtype=input.dtype, device=device(input))
-    # Ignored entries look up class 0 (any valid index would do) and are masked below.
-    safe = xp.where(valid, t, xp.zeros((), dtype=t.dtype, device=device(t)))
     if n_classes == 0:  # nothing to look up: every target is ignored (checked)
-        picked = xp.zeros(t.shape, dtype=input.dtype, device=device(input))
+        picked = xp.zeros(safe.shape, dtype=input.dtype, device=device(input))
     else:
         picked = take_along(xp, input, safe, class_dim)
-    if weight is None:
-        wt = xp.astype(valid, input.dtype)
-        loss = xp.where(valid, -picked, zero)
-    else:
-        w = xp.take(weight, xp.reshape(safe, (-1,)), axis=0) if n_classes else picked
-        wt = xp.where(valid, xp.reshape(w, tuple(t.shape)), zero)
-        loss = xp.where(valid, -picked * wt, zero)
+    loss = xp.where(valid, -picked if weight is None else -picked * wt, zero)
     # 'mean' divides by the total weight of the non-ignored targets; 0/0 = NaN
     # when all are ignored, as in PyTorch.
     return loss, (safe, valid, wt, class_dim, n_classes), xp.sum(wt)
+
+
+def _class_weights(xp, target, weight, ignore_index, n_classes, dtype):
+    """``(safe, valid, wt)`` of class-index targets: the indices (in the index
+    dtype) with ignored ones at class 0 (any valid index would do; they are
+    masked), the mask of the others, and each target's weight in ``dtype``
+    (0 where ignored)."""
+    t = xp.astype(target, index_dtype(xp, target))
+    hit = ignored(xp, t, ignore_index)
+    valid = xp.ones(t.shape, dtype=xp.bool, device=device(t)) if hit is None else ~hit
+    safe = xp.where(valid, t, xp.zeros((), dtype=t.dtype, device=device(t)))
+    if weight is None:
+        return safe, valid, xp.astype(valid, dtype)
+    zero = xp.zeros((), dtype=dtype, device=device(t))
+    if n_classes == 0:
+        return safe, valid, xp.zeros(t.shape, dtype=dtype, device=device(t))
+    wt = xp.reshape(xp.take(weight, xp.reshape(safe, (-1,)), axis=0), tuple(t.shape))
+    return safe, valid, xp.where(valid, wt, zero)
 
 
 def _bwd(xp, res, g, g_divisor=None, *, ignore_index, base=None):
@@ -206,8 +161,7 @@ def _example(xp):
     # PyTorch's docs example: log_softmax of a (3, 5) input, targets [1, 0, 4].
     x = xp.asarray([[0.3, -1.2, 0.8, 0.1, -0.5], [1.5, 0.2, -0.3, 0.0, 0.4], [-0.7, 0.9, 0.2, -1.1, 1.3]],
                    dtype=xp.float64)
-    logp = x - xp.log(xp.sum(xp.exp(x), axis=1, keepdims=True))
-    return (logp, xp.asarray([1, 0, 4])), {}
+    return (log_softmax(xp, x, 1), xp.asarray([1, 0, 4])), {}
 
 
 SPEC = register_spec(LossSpec(

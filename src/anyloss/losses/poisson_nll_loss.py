@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 import numbers
 
-from .._checks import check_bool, check_broadcastable, describe, fail, namespace
+import array_api_compat as _compat
+
+from .._checks import check_bool, check_broadcastable, check_number, fail, namespace
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
@@ -36,7 +38,9 @@ def poisson_nll_loss(input, target, log_input=True, full=False, size_average=Non
         log_input: whether ``input`` is the log of the rate.
         full: add the Stirling term.
         size_average, reduce: deprecated; see ``reduction``.
-        eps: added to the rate before its log when ``log_input=False``.
+        eps: added to the rate before its log when ``log_input=False``: a
+            real number, or a 0-d real array (a JAX tracer under ``jit``;
+            ``jax.grad`` differentiates with respect to it).
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Shape:
@@ -54,15 +58,18 @@ def poisson_nll_loss(input, target, log_input=True, full=False, size_average=Non
     """
     check_bool("log_input", log_input)
     check_bool("full", full)
-    # PyTorch takes any Python real here, True included (it is the number 1).
-    if not isinstance(eps, numbers.Real):
-        fail(TypeError, "eps", "be a real number", describe(eps))
+    # PyTorch takes any Python real here, True included (it is the number 1); a
+    # 0-d array is taken as it is (check_number: TypeError for anything else).
+    if isinstance(eps, numbers.Real):
+        eps = float(eps)
+    else:
+        check_number("eps", eps)
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
     xp = namespace(input=input, target=target)
     _check_numeric(xp, "input", input, allow_bool=log_input)
     _check_numeric(xp, "target", target, allow_bool=not full)
     check_broadcastable(input.shape, "target", target)
-    return SPEC.apply(xp, (input, target), reduction, log_input=log_input, full=full, eps=float(eps))
+    return SPEC.apply(xp, (input, target), reduction, log_input=log_input, full=full, eps=eps)
 
 
 def _check_numeric(xp, name, x, allow_bool):
@@ -85,7 +92,7 @@ def _fwd(xp, input, target, *, log_input, full, eps):
     if log_input:
         loss = as_float(xp, xp.exp(x_own), dtype) - y * x
     else:
-        loss = x - y * as_float(xp, xp.log(x_own + eps), dtype)
+        loss = x - y * as_float(xp, xp.log(x_own + _in_dtype(xp, eps, x_own.dtype)), dtype)
     if full:
         y_own = as_float(xp, target, _float_dtype(xp, target))
         # Stirling's term only where target > 1; elsewhere it is 0 (evaluated at a
@@ -109,12 +116,19 @@ def _bwd(xp, res, g, *, log_input, full, eps):
         if log_input:
             gx = g_x * as_float(xp, xp.exp(input), x.dtype) - sum_to_shape(xp, g * y, x.shape)
         else:
-            gx = g_x - sum_to_shape(xp, g * y, x.shape) / (x + eps)
+            gx = g_x - sum_to_shape(xp, g * y, x.shape) / (x + _in_dtype(xp, eps, x.dtype))
     if xp.isdtype(target.dtype, "real floating"):
-        gy = -sum_to_shape(xp, g * (x if log_input else xp.log(x + eps)), y.shape)
+        gy = -sum_to_shape(xp, g * (x if log_input else xp.log(x + _in_dtype(xp, eps, x.dtype))), y.shape)
         if full:
             gy = gy + _stirling_grad(xp, sum_to_shape(xp, g, y.shape), y)
     return gx, gy
+
+
+def _in_dtype(xp, eps, dtype):
+    """A 0-d array ``eps`` in ``dtype``, as a Python float is (it does not widen the input)."""
+    if isinstance(eps, numbers.Real):
+        return eps
+    return xp.astype(eps, dtype) if _compat.array_namespace(eps) is xp else xp.asarray(eps, dtype=dtype)
 
 
 def _stirling_grad(xp, g, y):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numbers
 
-from .._checks import check_any_floating, check_target_broadcast, describe, fail, namespace
+import array_api_compat as _compat
+
+from .._checks import check_any_floating, check_number, check_target_broadcast, fail, namespace
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
-from .._xp import as_float, result_float_dtype
+from .._xp import as_float, read, result_float_dtype
 from .l1_loss import l1_loss
 
 
@@ -34,7 +36,13 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
             with a ``UserWarning``, as in PyTorch.
         size_average, reduce: deprecated; see ``reduction``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
-        beta: the threshold, a real number ``>= 0``.
+        beta: the threshold, a real number ``>= 0``, or a 0-d real array (a
+            scheduled or learned one, a JAX tracer under ``jit``; ``jax.grad``
+            differentiates with respect to it). An array's value is not looked
+            at to choose :func:`~anyloss.functional.l1_loss`: ``input`` or
+            ``target`` must then be floating, and ``beta = 0`` gives
+            ``l1_loss``'s value by a select. Its bound is checked where its
+            value can be read.
 
     Shape:
         ``input`` (*), ``target`` (*), output scalar, or (*) for ``'none'``.
@@ -50,7 +58,11 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
     xp = namespace(input=input, target=target)
     if not isinstance(beta, numbers.Real):
-        fail(TypeError, "beta", "be a real number", describe(beta))
+        # A 0-d array (else TypeError), checked where it can be read; no branch on its value.
+        check_number("beta", beta, min=0)
+        check_any_floating(xp, input=input, target=target)
+        check_target_broadcast(input, target)
+        return SPEC.apply(xp, (input, target), reduction, beta=beta)
     beta = float(beta)  # PyTorch's `float beta`: True, 1 and np.float32(1) all mean 1.0
     if not beta >= 0:  # also refuses NaN, as PyTorch does
         fail(ValueError, "beta", "be >= 0", beta)
@@ -66,6 +78,11 @@ def _fwd(xp, input, target, beta):
     dtype = result_float_dtype(xp, input, target)
     diff = as_float(xp, input, dtype) - as_float(xp, target, dtype)
     z = xp.abs(diff)
+    if not isinstance(beta, numbers.Real):
+        # A 0-d array: beta = 0 (PyTorch's l1_loss, |d|) by a select, not a branch.
+        b, zero, safe = _array_beta(xp, beta, dtype)
+        m = xp.clip(z, max=b)
+        return xp.where(zero, z, (z - 0.5 * m) * (m / safe)), (diff,)
     # With m = min(|d|, beta): 0.5 |d|^2 / beta strictly inside (-beta, beta), and
     # |d| - 0.5 beta from |d| = beta on (PyTorch's branches), without a select.
     m = xp.clip(z, max=beta)
@@ -74,10 +91,33 @@ def _fwd(xp, input, target, beta):
 
 def _bwd(xp, res, g, beta, wanted=None):
     (diff,) = res
+    if not isinstance(beta, numbers.Real):
+        # A 0-d array: l1_loss's sign(d) where beta = 0.
+        b, zero, safe = _array_beta(xp, beta, diff.dtype)
+        gi = xp.where(zero, xp.sign(diff), xp.clip(diff, min=-b, max=b) / safe) * g
+        return gi, -gi if wanted is None or wanted[1] else None
     # d/beta inside, sign(d) outside; NaN stays NaN, as in PyTorch.
     clipped = xp.clip(diff, min=-beta, max=beta)
     gi = (clipped if beta == 1.0 else clipped / beta) * g
     return gi, -gi if wanted is None or wanted[1] else None
+
+
+def _array_beta(xp, beta, dtype):
+    """A 0-d array ``beta`` in the loss's dtype (a Python float does not widen it
+    either), whether it is 0, and a divisor that is never 0."""
+    b = xp.astype(beta, dtype) if _compat.array_namespace(beta) is xp else xp.asarray(beta, dtype=dtype)
+    zero = b == 0
+    return b, zero, xp.where(zero, xp.ones_like(b), b)
+
+
+def _point_params(options):
+    """beta for the compiled kernel: an array's value where it can be read, and
+    not 0 (the kernel divides by it; a Python 0 never gets here: l1_loss)."""
+    beta = options["beta"]
+    if isinstance(beta, numbers.Real):
+        return (beta,)
+    beta = read(beta)
+    return None if beta is None or beta == 0 else (float(beta),)
 
 
 
@@ -108,7 +148,7 @@ SPEC = register_spec(LossSpec(
     bwd=_bwd,
     rows={"input": 0, "target": 0},
     point=_point,
-    point_params=lambda options: (options["beta"],),
+    point_params=_point_params,
     argnames=("input", "target"),
     differentiable=("input", "target"),
     summary="squared below beta, absolute above; robust regression (Fast R-CNN)",

@@ -43,6 +43,12 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
         margin: must be > 0.
         p: the order of the norm.
         eps: added to every difference before the norm.
+            ``margin``, ``p`` and ``eps`` are real numbers or 0-d real arrays
+            (scheduled or learned ones, JAX tracers under ``jit``; ``jax.grad``
+            differentiates with respect to them), whose bounds are checked
+            where their values can be read. An array ``p`` computes every
+            order with the general formula (selects for 0 and +-inf), which
+            gives PyTorch's numbers at 1 and 2 as well.
         swap: use the distance swap.
         size_average, reduce: deprecated; see ``reduction``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
