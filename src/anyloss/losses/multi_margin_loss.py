@@ -71,7 +71,8 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
              f"shape {tuple(target.shape)}")
     check_class_weight(weight, c, input.dtype)
     check_class_values(xp, target, c)
-    return SPEC.apply(xp, (input, target, weight), reduction, p=int(p), margin=float(margin))
+    return SPEC.apply(xp, (input, target, weight), reduction, p=int(p),
+                      margin=float(margin) if isinstance(margin, numbers.Real) else xp.asarray(margin, dtype=input.dtype))
 
 
 def _fwd(xp, input, target, weight, *, p, margin):
