@@ -381,7 +381,9 @@ BEYOND_TORCH = {
     **{(n, p, v): "0-d array hyperparameters"
        for n, p, values in (("smooth_l1_loss", "beta", ("0d-float", "0d-int")),
                             ("huber_loss", "delta", ("0d-float", "0d-int")),
-                            ("poisson_nll_loss", "eps", ("0d-float", "0d-int", "0d-nan")))
+                            ("poisson_nll_loss", "eps", ("0d-float", "0d-int", "0d-nan")),
+                            ("cross_entropy", "label_smoothing", ("0d-float", "0d-int")),
+                            ("linear_cross_entropy", "label_smoothing", ("0d-float", "0d-int")))
        for v in values},
     # PyTorch has no uint64 kernels for these; anyloss reads the class indices / weights exactly.
     **{(n, "target", "uint64-arr"): "no uint64 index kernels in PyTorch"
