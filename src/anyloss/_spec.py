@@ -75,20 +75,20 @@ class LossSpec:
     # rows: the arrays whose axis 0 is the batch axis, each with its number of
     # dimensions relative to the first array ({"input": 0, "target": -1}), for a
     # loss whose row i depends only on row i of those (and the other arrays
-    # whole): it may then be computed by row blocks (_blocks.py). None: never.
+    # whole): it may then be computed by row blocks (_accel/blocks.py). None: never.
     rows: dict | None = field(default=None, compare=False)
     # rows_divisor(xp, arrays, options) -> float | None: the 'mean' divisor of the
     # whole call, for a loss computed by row blocks whose fwd returns a divisor
     # (each block's fwd only sees its rows).
     rows_divisor: Callable | None = field(default=None, compare=False)
     # point(x, y, *params) -> (loss, d/dx, d/dy): an elementwise loss of an input
-    # and a target at one point, for the compiled one-pass kernel (_kernels.py,
+    # and a target at one point, for the compiled one-pass kernel (_accel/kernels.py,
     # optional numba); point_params(options) -> its numbers, or None where it
     # does not apply.
     point: Callable | None = field(default=None, compare=False)
     point_params: Callable | None = field(default=None, compare=False)
     # compiled: (fwd, bwd) with fwd/bwd's contract, compiled by numba for NumPy
-    # arrays (_kernels.py); for a loss whose Array API form is a recursion.
+    # arrays (_accel/kernels.py); for a loss whose Array API form is a recursion.
     compiled: tuple | None = field(default=None, compare=False)
     # native(F, spec, arrays, reduction, options) -> value, or NotImplemented: the
     # same call through a framework's own function of the same semantics (F is

@@ -2,7 +2,7 @@
 
 An elementwise loss is memory-bound: its floor is one read of the inputs and
 one write of the gradient. NumPy cannot get there (each operation is a pass,
-even over a cache-sized block, see _blocks.py); a loop compiled by numba can,
+even over a cache-sized block, see blocks.py); a loop compiled by numba can,
 for losses of plain arithmetic (mse, l1, smooth_l1, huber). Those with exp or
 log (BCE, Poisson, Gaussian) stay with NumPy's blocks: numba calls scalar libm
 where NumPy has SIMD loops, and is slower there (measured).
@@ -74,7 +74,7 @@ def eligible(spec, arrays, reduction, options) -> bool:
 
 
 def run(spec, arrays, reduction, options, wanted):
-    """``(value, cotangents)`` for the cotangent 1 of the value, as ``_blocks.run``."""
+    """``(value, cotangents)`` for the cotangent 1 of the value, as ``blocks.run``."""
     x, y = arrays[:2]
     n = x.size
     grads = tuple(np.empty(n if w else 1, dtype=x.dtype) for w in wanted[:2])

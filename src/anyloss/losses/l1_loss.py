@@ -91,7 +91,7 @@ def _bwd(xp, res, g, g_divisor=None):
 
 
 def _point(x, y):
-    """The loss and its derivatives at one point (the compiled kernel, _kernels.py):
+    """The loss and its derivatives at one point (the compiled kernel, _accel/kernels.py):
     sign(0) = sign(NaN) = 0, as in PyTorch."""
     d = x - y
     s = (d > 0) * 1.0 - (d < 0) * 1.0

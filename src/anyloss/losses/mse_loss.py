@@ -72,7 +72,7 @@ def _bwd(xp, res, g, g_divisor=None):
 
 
 def _point(x, y):
-    """The loss and its derivatives at one point (the compiled kernel, _kernels.py)."""
+    """The loss and its derivatives at one point (the compiled kernel, _accel/kernels.py)."""
     d = x - y
     return d * d, 2.0 * d, -2.0 * d
 

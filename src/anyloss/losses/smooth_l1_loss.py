@@ -122,7 +122,7 @@ def _point_params(options):
 
 
 def _point(x, y, beta):
-    """The loss and its derivatives at one point (the compiled kernel, _kernels.py):
+    """The loss and its derivatives at one point (the compiled kernel, _accel/kernels.py):
     PyTorch's branches without a branch, as in _fwd. min/max keep a NaN given first."""
     d = x - y
     z = abs(d)
