@@ -151,6 +151,17 @@ def declared_limit(key):
         pytest.xfail(reason="a declared limit (see DECLARED_LIMITS)")
 
 
+def of_differentiated(case, fn, arrays):
+    """``(argnums, primals, f, f_none)``: the loss as a function of the
+    differentiated arrays only, with the example's reduction and with 'none'."""
+    def f(*d, reduction=None):
+        over = {} if reduction is None else {"reduction": reduction}
+        return case.call(fn, with_diff(case, arrays, d), **over)
+
+    primals = tuple(arrays[i] for i in case.diff)
+    return tuple(range(len(case.diff))), primals, f, functools.partial(f, reduction="none")
+
+
 def run_or_excuse(run, torch_error, what):
     """``run()``; if it fails where PyTorch's own loss failed too
     (``torch_error``), an expected failure naming PyTorch's error."""
@@ -252,14 +263,7 @@ def run_transform(case, fn, transform):
     a tuple of tensors. Differentiated: the float arrays PyTorch
     differentiates (``case.diff``); the others are constants."""
     ts = tensors(case)
-    argnums = tuple(range(len(case.diff)))
-    primals = tuple(ts[i] for i in case.diff)
-
-    def f(*d, reduction=None):
-        over = {} if reduction is None else {"reduction": reduction}
-        return case.call(fn, with_diff(case, ts, d), **over)
-
-    f_none = functools.partial(f, reduction="none")
+    argnums, primals, f, f_none = of_differentiated(case, fn, ts)
     if transform == "grad":
         return tuple(torch.func.grad(f, argnums=argnums)(*primals))
     if transform == "vmap":  # per-sample values and gradients, the example's reduction inside
@@ -455,14 +459,7 @@ def test_jax_transform(jax, case, transform):
 
     fn = case.anyloss_fn
     arrays = [jnp.asarray(a) for a in case.arrays]
-    argnums = tuple(range(len(case.diff)))
-    primals = tuple(arrays[i] for i in case.diff)
-
-    def f(*d, reduction=None):
-        over = {} if reduction is None else {"reduction": reduction}
-        return case.call(fn, with_diff(case, arrays, d), **over)
-
-    f_none = functools.partial(f, reduction="none")
+    argnums, primals, f, f_none = of_differentiated(case, fn, arrays)
     what = f"{case.id} under jax.{transform}"
     # jax.grad runs as users call it; the other transformations run under
     # jax.jit (called op by op they cost several times the time, and anyloss
