@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 
 import anyloss
-from anyloss.cli import example_gradients
+from anyloss._doc import example_gradients
 
 try:
     import torch

@@ -56,7 +56,7 @@ def _active_tape():
     return _TAPE.get() if _tapes else None
 
 
-def apply(spec, xp, arrays, reduction, options):
+def apply(spec, xp, arrays, reduction, options, computed):
     arrays = adopt_numpy(xp, arrays)
     tape = _active_tape()
     if tape is not None:
@@ -65,7 +65,7 @@ def apply(spec, xp, arrays, reduction, options):
         token = _TAPE.set(None)
         try:
             wanted = tuple(a is not None and id(a) in tape.wanted for a in arrays)
-            value, rec = _engine.forward(spec, xp, arrays, reduction, options, wanted)
+            value, rec = _engine.forward(spec, xp, arrays, reduction, options, computed, wanted)
         finally:
             _TAPE.reset(token)
         tape.record(rec)
@@ -75,19 +75,19 @@ def apply(spec, xp, arrays, reduction, options):
         from ._bridges import torch as bridge
 
         if _config.native and spec.native is not None:
-            value = bridge.native(spec, arrays, reduction, options)
+            value = bridge.native(spec, arrays, reduction, options, computed)
             if value is not NotImplemented:
                 return value
         # Without an analytic gradient there is nothing to attach: the forward
         # runs plainly, and PyTorch's autograd differentiates its operations
         # (as it does a call whose hyperparameter is a tensor: a learned margin).
         if spec.has_gradient(options) and bridge.wants_grad(arrays) and not _array_options(options):
-            return bridge.apply(spec, xp, arrays, reduction, options)
+            return bridge.apply(spec, xp, arrays, reduction, options, computed)
     elif _compat.is_jax_array(first) and spec.has_gradient(options) and not _array_options(options):
         from ._bridges import jax as bridge
 
-        return bridge.apply(spec, xp, arrays, reduction, options)
-    return _engine.forward(spec, xp, arrays, reduction, options, wanted=())[0]
+        return bridge.apply(spec, xp, arrays, reduction, options, computed)
+    return _engine.forward(spec, xp, arrays, reduction, options, computed, wanted=())[0]
 
 
 def _array_options(options) -> bool:

@@ -33,19 +33,15 @@ def describe(x) -> str:
     return f"{type(x).__name__} {x!r}"
 
 
-# Array arguments that may be None ("not given"); None for any other is a TypeError.
-OPTIONAL_ARRAYS = frozenset({"weight", "pos_weight", "linear_bias"})
-
-
-def namespace(**arrays):
+def namespace(*, optional=(), **arrays):
     """The array namespace shared by the named arrays (``None`` entries of the
-    optional arrays, ``OPTIONAL_ARRAYS``, ignored).
+    arrays named in ``optional`` ignored; a loss's are ``LossSpec.optional``).
 
     Raises ``TypeError`` naming the argument that is not an array, the
     arguments that come from different array libraries, or an array whose
     dtype is not real (complex, object, string, datetime: no loss takes them).
     """
-    given = {k: v for k, v in arrays.items() if v is not None or k not in OPTIONAL_ARRAYS}
+    given = {k: v for k, v in arrays.items() if v is not None or k not in optional}
     for name, x in given.items():
         if not _compat.is_array_api_obj(x):
             fail(TypeError, name, "be an array (NumPy, PyTorch, JAX, Dask, CuPy or array-api-strict)", describe(x))

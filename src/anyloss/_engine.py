@@ -19,7 +19,7 @@ from ._xp import read, sum_to_shape
 
 
 class Forward(NamedTuple):
-    """What a loss's ``fwd`` returns: the unreduced ``loss``, the residuals
+    """What every loss's ``fwd`` returns: the unreduced ``loss``, the residuals
     ``res`` its ``bwd`` needs, and the divisor of ``'mean'`` where it is not
     the number of elements (``None``)."""
 
@@ -35,7 +35,8 @@ class Record:
     spec: object
     xp: object
     arrays: tuple
-    options: dict
+    options: dict  # the user's, as checked
+    computed: dict  # what the loss's function derived for its fwd/bwd
     reduction: str
     value: object  # the reduced loss returned to the caller
     loss: object = None  # the unreduced loss
@@ -56,30 +57,31 @@ def wanted_mask(spec, xp, arrays, wanted=None) -> tuple:
                  for k, (a, name) in enumerate(zip(arrays, spec.argnames)))
 
 
-def forward(spec, xp, arrays, reduction, options, wanted=None, *, accelerate=True):
+def forward(spec, xp, arrays, reduction, options, computed, wanted=None, *, accelerate=True):
     """Unreduced forward, then the reduction: ``(value, Record)``.
 
     ``wanted`` says which arrays' gradients will be asked for (``None``: any
-    of them); an accelerated forward computes exactly those now, and a ``bwd``
-    that takes ``wanted`` skips the others. ``accelerate=False`` runs the
+    of them); an accelerated forward computes exactly those now, and the
+    ``bwd`` may skip the others. ``accelerate=False`` runs the
     loss's ``fwd`` as written (a backward that is itself differentiated).
     """
     arrays = tuple(arrays)
     wanted = wanted_mask(spec, xp, arrays, wanted)
     if accelerate:
-        done = _accel.run(spec, xp, arrays, reduction, options, wanted)
+        done = _accel.run(spec, xp, arrays, reduction, options, computed, wanted)
         if done is not None:
             value, cts = done
-            return value, Record(spec, xp, arrays, dict(options), reduction, value, wanted=wanted, cts=cts)
+            return value, Record(spec, xp, arrays, dict(options), dict(computed), reduction, value, wanted=wanted,
+                                 cts=cts)
         compiled = _accel.compiled_forms(spec, arrays)
     else:
         compiled = None
     if compiled is not None:
-        loss, res, divisor = Forward(*compiled[0](xp, *arrays, **options))
+        loss, res, divisor = compiled[0](xp, *arrays, **options, **computed)
     else:
-        loss, res, divisor = spec.run_fwd(xp, arrays, options)
+        loss, res, divisor = spec.run_fwd(xp, arrays, options, computed)
     value = reduce(xp, loss, reduction, divisor)
-    return value, Record(spec, xp, arrays, dict(options), reduction, value, loss, divisor, res, wanted,
+    return value, Record(spec, xp, arrays, dict(options), dict(computed), reduction, value, loss, divisor, res, wanted,
                          bwd=None if compiled is None else compiled[1])
 
 
@@ -103,7 +105,8 @@ def backward(rec: Record, g, share: bool = False) -> tuple:
             return rec.cts
         return tuple(None if ct is None else ct * xp.astype(g, ct.dtype) for ct in rec.cts)
     g_loss, g_divisor = reduce_vjp(xp, g, rec.reduction, rec.loss, rec.divisor)
-    cts = spec.run_bwd(xp, rec.res, g_loss, rec.options, g_divisor=g_divisor, wanted=rec.wanted, bwd=rec.bwd)
+    cts = spec.run_bwd(xp, rec.res, g_loss, rec.options, rec.computed, g_divisor=g_divisor, wanted=rec.wanted,
+                       bwd=rec.bwd)
     if len(cts) != len(rec.arrays):
         raise RuntimeError(f"bwd of {spec.name} returned {len(cts)} cotangents for {len(rec.arrays)} arrays")
     out = []

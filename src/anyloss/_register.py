@@ -50,7 +50,8 @@ import functools
 import inspect
 from collections.abc import Callable
 
-from ._checks import check_broadcastable, check_option, fail, namespace
+from ._checks import check_broadcastable, check_option, fail
+from ._engine import Forward
 from ._reduction import REDUCTIONS, check_reduction
 from ._spec import _REGISTRY, LossSpec, register_spec
 
@@ -109,11 +110,12 @@ class RegisteredLoss:
             out = forward(xp, *arrays, **options)
             if isinstance(out, tuple):  # (loss, divisor of 'mean')
                 loss, divisor = out
-                return loss, arrays, divisor
-            return out, arrays
+                return Forward(loss, arrays, divisor)
+            return Forward(out, arrays)
 
         extra = {} if curve is None else {"curve": curve}  # the plot's description of the loss (plot.py)
         return LossSpec(name=self.name, fwd=fwd, bwd=self._bwd(), argnames=self.argnames,
+                        optional=tuple(n for n in self.argnames if n in self.optional),
                         differentiable=self.differentiable, summary=summary, catalogue=self.catalogue,
                         example=example, functional=self, **extra)
 
@@ -123,7 +125,7 @@ class RegisteredLoss:
             return None
         where = [argnames.index(d) for d in self.differentiable]
 
-        def bwd(xp, res, g, g_divisor=None, **options):
+        def bwd(xp, res, g, *, g_divisor=None, wanted=None, **options):
             # g_divisor: a forward's 'mean' divisor is a constant, it gets no gradient.
             cts = gradient(xp, g, *res, **options)
             cts = (cts,) if not isinstance(cts, (tuple, list)) else tuple(cts)
@@ -162,7 +164,7 @@ class RegisteredLoss:
             fail(TypeError, sorted(unknown)[0], f"be one of the options of `{self.name}` {tuple(self.options)}",
                  "an unknown keyword")
         reduction = check_reduction(self.default_reduction if reduction is None else reduction)
-        xp = namespace(**{k: v for k, v in named.items() if v is not None})
+        xp = self.spec.namespace(**named)
         options = {**self.options, **options}
         if self.check is not None:
             self.check(xp, *arrays, **options)

@@ -2,17 +2,24 @@
 
 A loss is defined by two functions written against the Array API:
 
-``fwd(xp, *arrays, **options) -> (loss, res)`` or ``(loss, res, divisor)``
+``fwd(xp, *arrays, **options, **computed) -> Forward(loss, res, divisor=None)``
     ``arrays`` are the loss's array arguments in ``argnames`` order (``None``
-    for an optional array that was not given); ``options`` are its static,
-    non-array parameters. It returns the *unreduced* loss, the residuals
-    ``res`` its gradient needs, and optionally the divisor that ``'mean'``
-    uses when it is not the number of elements.
+    for an optional array that was not given, ``LossSpec.optional``);
+    ``options`` are the user's non-array parameters as the call gave them
+    (after checks); ``computed`` are auxiliaries the loss's function derived
+    from the arguments (a CTC's longest target, the label positions of
+    multilabel_margin) and passes beside them, never inside ``options``. It
+    returns the *unreduced* loss, the residuals ``res`` its gradient needs,
+    and the divisor that ``'mean'`` uses when it is not the number of
+    elements (``None``).
 
-``bwd(xp, res, g, **options) -> tuple``
+``bwd(xp, res, g, *, g_divisor=None, wanted=None, **options, **computed) -> tuple``
     Given the cotangent ``g`` of the unreduced loss, the cotangents of the
     arrays, one per name in ``argnames``; ``None`` where an argument is not
-    differentiable or was not given.
+    differentiable or was not given. Every ``bwd`` takes the same keywords:
+    ``g_divisor``, the cotangent of the forward's divisor (``None`` where it
+    has none or it gets none), and ``wanted``, which arrays' cotangents will be
+    used (``None``: all; a ``bwd`` may skip the others).
 
 Built-in losses and users' own losses are registered the same way, so
 everything that reads the registry (gradients, bridges, tooling) treats them
@@ -21,11 +28,11 @@ alike.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from ._checks import namespace
 from ._engine import Forward
 
 
@@ -55,6 +62,8 @@ class LossSpec:
     bwd: Callable | None
     argnames: tuple[str, ...]
     differentiable: tuple[str, ...] = ()
+    # The arrays that may be None (not given): weights, biases.
+    optional: tuple[str, ...] = ()
     summary: str = ""
     # The catalogue the loss belongs to: "torch" (torch.nn.functional's losses,
     # PyTorch is their oracle), "extras" (anyloss.extras: focal, Dice, ...) or
@@ -77,7 +86,7 @@ class LossSpec:
     # loss whose row i depends only on row i of those (and the other arrays
     # whole): it may then be computed by row blocks (_accel/blocks.py). None: never.
     rows: dict | None = field(default=None, compare=False)
-    # rows_divisor(xp, arrays, options) -> float | None: the 'mean' divisor of the
+    # rows_divisor(xp, arrays, options, computed) -> float | None: the 'mean' divisor of the
     # whole call, for a loss computed by row blocks whose fwd returns a divisor
     # (each block's fwd only sees its rows).
     rows_divisor: Callable | None = field(default=None, compare=False)
@@ -90,7 +99,7 @@ class LossSpec:
     # compiled: (fwd, bwd) with fwd/bwd's contract, compiled by numba for NumPy
     # arrays (_accel/kernels.py); for a loss whose Array API form is a recursion.
     compiled: tuple | None = field(default=None, compare=False)
-    # native(F, spec, arrays, reduction, options) -> value, or NotImplemented: the
+    # native(F, spec, arrays, reduction, options, computed) -> value, or NotImplemented: the
     # same call through a framework's own function of the same semantics (F is
     # torch.nn.functional); see native_call. Built-ins default to F.<name> taking
     # the arrays and options by name; None: the loss has no native twin.
@@ -105,51 +114,43 @@ class LossSpec:
     def __post_init__(self):
         if self.native is None and self.catalogue == "torch":
             object.__setattr__(self, "native", native_call(self.name))
-        # Read once here, not per call (tracers of torch.compile do not follow inspect).
-        object.__setattr__(self, "_bwd_takes_wanted", self.bwd is not None and _takes_wanted(self.bwd))
 
     def has_gradient(self, options: dict) -> bool:
         """Whether ``bwd`` can differentiate a call with these options."""
         return self.bwd is not None and (self.gradient_for is None or self.gradient_for(options))
 
-    def run_fwd(self, xp, arrays, options) -> Forward:
-        """``fwd`` on ``arrays``, as a :class:`Forward`."""
-        return Forward(*self.fwd(xp, *arrays, **options))
+    def run_fwd(self, xp, arrays, options, computed) -> Forward:
+        """``fwd`` on ``arrays``."""
+        return self.fwd(xp, *arrays, **options, **computed)
 
-    def run_bwd(self, xp, res, g, options, *, g_divisor=None, wanted=None, bwd=None) -> tuple:
+    def run_bwd(self, xp, res, g, options, computed, *, g_divisor=None, wanted=None, bwd=None) -> tuple:
         """``bwd`` (or the given ``bwd``, a compiled form) for the cotangent ``g``
-        of the unreduced loss; ``g_divisor`` and ``wanted`` are passed to a
-        backward that takes them."""
+        of the unreduced loss."""
         bwd = self.bwd if bwd is None else bwd
-        extra = {}
-        if g_divisor is not None:
-            extra["g_divisor"] = g_divisor
-        if wanted is not None and (self._bwd_takes_wanted if bwd is self.bwd else _takes_wanted(bwd)):
-            extra["wanted"] = wanted
-        return bwd(xp, res, g, **extra, **options)
+        return bwd(xp, res, g, g_divisor=g_divisor, wanted=wanted, **options, **computed)
 
-    def apply(self, xp, arrays: tuple, reduction: str = "mean", **options):
-        """Run this loss on already-checked ``arrays`` (see ``_call.apply``)."""
+    def namespace(self, **arrays):
+        """The array namespace of the loss's named arrays (``_checks.namespace``),
+        ``None`` allowed for the ``optional`` ones."""
+        return namespace(optional=self.optional, **arrays)
+
+    def apply(self, xp, arrays: tuple, reduction: str = "mean", computed: dict | None = None, **options):
+        """Run this loss on already-checked ``arrays`` (see ``_call.apply``);
+        ``computed``: auxiliaries the ``fwd`` takes beside the options."""
         from ._call import apply
 
-        return apply(self, xp, arrays, reduction, options)
+        return apply(self, xp, arrays, reduction, options, computed or {})
 
 
-def _takes_wanted(bwd) -> bool:
-    """Whether a ``bwd`` takes ``wanted``: which arrays' cotangents are asked
-    for (it may return ``None`` for the others)."""
-    return "wanted" in inspect.signature(bwd).parameters
-
-
-def native_call(name: str, drop: tuple = ()) -> Callable:
+def native_call(name: str) -> Callable:
     """``LossSpec.native`` for a loss whose native twin is ``F.<name>`` taking the
-    loss's arrays by their ``argnames`` and its options by their names (less
-    ``drop``, options computed by anyloss's checks), plus ``reduction``."""
+    loss's arrays by their ``argnames`` and its options by their names, plus
+    ``reduction`` (what anyloss computed for its own ``fwd`` is not passed)."""
 
-    def native(F, spec, arrays, reduction, options):
+    def native(F, spec, arrays, reduction, options, computed):
         if not hasattr(F, name):
             return NotImplemented
-        kwargs = {k: v for k, v in options.items() if k not in drop}
+        kwargs = dict(options)
         for k, a in zip(spec.argnames, arrays):
             kwargs[k] = a
         return getattr(F, name)(reduction=reduction, **kwargs)

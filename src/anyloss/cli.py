@@ -21,7 +21,7 @@ import numpy as np
 
 from . import _spec
 from ._autodiff import value_and_grad
-from ._doc import example_gradients, show_text  # show: the same text as the loss's page of the docs
+from ._doc import show_text  # show: the same text as the loss's page of the docs
 
 BACKENDS = ("numpy", "array_api_strict", "torch", "jax", "dask")
 

@@ -19,7 +19,7 @@ from .. import _xp
 from . import blocks, kernels
 
 
-def run(spec, xp, arrays, reduction, options, wanted):
+def run(spec, xp, arrays, reduction, options, computed, wanted):
     """``(value, cotangents)`` of the reduced loss, the cotangents for the
     cotangent 1 of the value (``None`` where not ``wanted``); or ``None``."""
     if _xp.is_lazy(arrays[0]):
@@ -28,7 +28,7 @@ def run(spec, xp, arrays, reduction, options, wanted):
         return kernels.run(spec, arrays, reduction, options, wanted)
     if blocks.eligible(spec, arrays, reduction) and (not any(wanted) or spec.has_gradient(options)):
         try:
-            return blocks.run(spec, xp, arrays, reduction, options, wanted)
+            return blocks.run(spec, xp, arrays, reduction, options, computed, wanted)
         except blocks.Fallback:
             return None
     return None

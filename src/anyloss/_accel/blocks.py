@@ -87,7 +87,7 @@ def _sliced(spec, arrays):
                  for name, a in zip(spec.argnames, arrays))
 
 
-def run(spec, xp, arrays, reduction, options, wanted):
+def run(spec, xp, arrays, reduction, options, computed, wanted):
     """``(value, cotangents)`` of the reduced loss, cotangents for the cotangent 1
     of the value (``None`` where not ``wanted``). Raises ``Fallback`` if the loss
     cannot be computed by blocks after all."""
@@ -105,12 +105,12 @@ def run(spec, xp, arrays, reduction, options, wanted):
         passed whole (the others are written into ``outs``; True marks them)."""
         j = min(n, i + step)
         block = tuple(a[i:j] if s else a for a, s in zip(arrays, sliced))
-        loss, res, divisor = spec.run_fwd(xp, block, options)
+        loss, res, divisor = spec.run_fwd(xp, block, options, computed)
         if not state:  # the first block decides
             if loss.ndim == 0 or loss.shape[0] != j - i or (divisor is not None and spec.rows_divisor is None):
                 raise Fallback
             if divisor is not None:
-                divisor = spec.rows_divisor(xp, arrays, options)
+                divisor = spec.rows_divisor(xp, arrays, options, computed)
                 # An empty total (every target ignored) has PyTorch's special cases: the plain path.
                 if not (isinstance(divisor, (int, float)) and 0 < divisor < math.inf):
                     raise Fallback
@@ -123,7 +123,7 @@ def run(spec, xp, arrays, reduction, options, wanted):
         if not any(wanted):
             return total, whole
         g = xp.broadcast_to(xp.asarray(state["scale"], dtype=state["dtype"], device=device(loss)), loss.shape)
-        cts = spec.run_bwd(xp, res, g, options, g_divisor=g_divisor, wanted=wanted)
+        cts = spec.run_bwd(xp, res, g, options, computed, g_divisor=g_divisor, wanted=wanted)
         for k, (ct, a) in enumerate(zip(cts, block)):
             if not wanted[k] or ct is None:
                 continue

@@ -23,13 +23,13 @@ from jax.custom_derivatives import SymbolicZero
 from .._engine import backward, forward, wanted_mask
 
 
-def _make(spec, xp, reduction, options):
+def _make(spec, xp, reduction, options, computed):
     @jax.custom_jvp
     def loss(*arrays):
-        return forward(spec, xp, arrays, reduction, options)[0]
+        return forward(spec, xp, arrays, reduction, options, computed)[0]
 
     def loss_jvp(primals, tangents):
-        value, rec = forward(spec, xp, primals, reduction, options)
+        value, rec = forward(spec, xp, primals, reduction, options, computed)
         # Only the arrays with a tangent: a cotangent that is NaN somewhere (the
         # target's of kl_div at 0) must not reach an output through a zero tangent.
         diff = [k for k, w in enumerate(wanted_mask(spec, xp, primals))
@@ -53,13 +53,13 @@ def _make(spec, xp, reduction, options):
 
 
 @functools.lru_cache(maxsize=256)
-def _cached(spec, xp, reduction, options_items):
-    return _make(spec, xp, reduction, dict(options_items))
+def _cached(spec, xp, reduction, options_items, computed_items):
+    return _make(spec, xp, reduction, dict(options_items), dict(computed_items))
 
 
-def apply(spec, xp, arrays, reduction, options):
+def apply(spec, xp, arrays, reduction, options, computed):
     try:
-        fn = _cached(spec, xp, reduction, tuple(sorted(options.items())))
+        fn = _cached(spec, xp, reduction, tuple(sorted(options.items())), tuple(sorted(computed.items())))
     except TypeError:  # an unhashable option: build the function for this call only
-        fn = _make(spec, xp, reduction, options)
+        fn = _make(spec, xp, reduction, options, computed)
     return fn(*arrays)

@@ -24,19 +24,19 @@ import torch
 from .._engine import backward, forward
 
 
-def native(spec, arrays, reduction, options):
+def native(spec, arrays, reduction, options, computed):
     """The call through ``torch.nn.functional``, or ``NotImplemented``."""
     import torch.nn.functional as F
 
     if torch.compiler.is_compiling():
         if not spec.native_traces:
             return NotImplemented
-        return spec.native(F, spec, arrays, reduction, options)
+        return spec.native(F, spec, arrays, reduction, options, computed)
     if not spec.native_traces and arrays[0].device.type == "meta":
         return NotImplemented
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # anyloss has given PyTorch's warnings already
-        return spec.native(F, spec, arrays, reduction, options)
+        return spec.native(F, spec, arrays, reduction, options, computed)
 
 
 def wants_grad(arrays) -> bool:
@@ -58,15 +58,15 @@ def _forward_or_transformed(arrays) -> bool:
                                                  or unpack_dual(a).tangent is not None) for a in arrays)
 
 
-_STATIC = 5  # spec, xp, reduction, options, wanted: the Function's inputs before the arrays
+_STATIC = 6  # spec, xp, reduction, options, computed, wanted: the Function's inputs before the arrays
 
 
 class _LossFunction(torch.autograd.Function):
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(spec, xp, reduction, options, wanted, *arrays):
-        value, rec = forward(spec, xp, arrays, reduction, options, wanted)
+    def forward(spec, xp, reduction, options, computed, wanted, *arrays):
+        value, rec = forward(spec, xp, arrays, reduction, options, computed, wanted)
         # A loss that returned one of its inputs unchanged must still give autograd a new tensor.
         if any(value is a for a in arrays):
             value = value.clone()
@@ -88,8 +88,8 @@ class _LossFunction(torch.autograd.Function):
         if torch.is_grad_enabled():
             # A backward that will be differentiated (create_graph, torch.func):
             # residuals recomputed from the inputs, so they carry their dependence.
-            spec, xp, reduction, options, _ = ctx.static
-            _, rec = forward(spec, xp, ctx.saved_tensors, reduction, options, accelerate=False)
+            spec, xp, reduction, options, computed, _ = ctx.static
+            _, rec = forward(spec, xp, ctx.saved_tensors, reduction, options, computed, accelerate=False)
             cts = backward(rec, g)
         else:
             # share: autograd copies a gradient it cannot take over.
@@ -117,10 +117,10 @@ class _LossFunctionJvp(_LossFunction):
         return jt, None
 
 
-def apply(spec, xp, arrays, reduction, options):
+def apply(spec, xp, arrays, reduction, options, computed):
     # Which gradients will be asked for: those of the tensors that require one
     # (in forward mode and inside torch.func, any input's may be).
     wanted = None if _forward_or_transformed(arrays) else tuple(
         isinstance(a, torch.Tensor) and a.requires_grad for a in arrays)
     function = _LossFunction if torch.compiler.is_compiling() else _LossFunctionJvp
-    return function.apply(spec, xp, reduction, options, wanted, *arrays)[0]
+    return function.apply(spec, xp, reduction, options, computed, wanted, *arrays)[0]

@@ -42,6 +42,7 @@ from __future__ import annotations
 import math
 import numbers
 
+from .._engine import Forward
 from .._checks import check_bool, check_broadcastable, check_class_values, check_floating, check_number, describe, fail
 from .._checks import namespace
 from .._xp import broadcast_shapes, device, index_dtype, one_hot_mask, sigmoid, size, softplus, sum_to_shape
@@ -132,9 +133,9 @@ class _KerasLoss:
             else:
                 divisor = float(size(loss)) or math.inf  # divide_no_nan: an empty batch gives 0
         shapes = (tuple(matched.shape), tuple(values.shape), tuple(yp.shape), tuple(y_pred.shape))
-        return loss, (res, w, shapes), divisor
+        return Forward(loss, (res, w, shapes), divisor)
 
-    def _bwd(self, xp, res, g, g_divisor=None, *, keras_reduction, **options):
+    def _bwd(self, xp, res, g, *, g_divisor=None, wanted=None, keras_reduction, **options):
         res_core, w, (matched_shape, values_shape, yp_shape, y_pred_shape) = res
         if w is not None:
             g = sum_to_shape(xp, g * w, matched_shape)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 
+from .._engine import Forward
 from .._checks import check_broadcastable, check_floating, check_integer, check_number, fail, namespace
 from .._xp import (as_float, device, index_dtype, log_sigmoid, log_softmax, logsumexp, one_hot_mask, result_float_dtype,
                    sigmoid, softplus, take_along)
@@ -81,10 +82,10 @@ def l2_loss(predictions, targets=None):
 
 def _squared_fwd(xp, predictions, targets, *, scale):
     d = _difference(xp, predictions, targets)
-    return scale * (d * d), d
+    return Forward(scale * (d * d), d)
 
 
-def _squared_bwd(xp, d, g, *, scale):
+def _squared_bwd(xp, d, g, *, g_divisor=None, wanted=None, scale):
     gp = (2.0 * scale) * g * d
     return gp, -gp
 
@@ -110,10 +111,10 @@ def _huber_fwd(xp, predictions, targets, *, delta):
     e = _difference(xp, predictions, targets)
     a = xp.abs(e)
     quadratic = xp.minimum(a, delta)
-    return 0.5 * quadratic * quadratic + delta * (a - quadratic), e
+    return Forward(0.5 * quadratic * quadratic + delta * (a - quadratic), e)
 
 
-def _huber_bwd(xp, e, g, *, delta):
+def _huber_bwd(xp, e, g, *, g_divisor=None, wanted=None, delta):
     gp = g * xp.clip(e, -delta, delta)
     return gp, -gp
 
@@ -130,10 +131,10 @@ def log_cosh(predictions, targets=None):
 
 def _log_cosh_fwd(xp, predictions, targets):
     e = _difference(xp, predictions, targets)
-    return xp.logaddexp(e, -e) - math.log(2.0), e
+    return Forward(xp.logaddexp(e, -e) - math.log(2.0), e)
 
 
-def _log_cosh_bwd(xp, e, g):
+def _log_cosh_bwd(xp, e, g, *, g_divisor=None, wanted=None):
     gp = g * xp.tanh(e)
     return gp, -gp
 
@@ -183,10 +184,10 @@ def _cosine_fwd(xp, predictions, targets, *, epsilon, axis, distance):
     ua, na, ma = _unit(xp, a, epsilon, axis)
     ub, nb, mb = _unit(xp, b, epsilon, axis)
     s = xp.sum(ua * ub, axis=axis)
-    return (1.0 - s if distance else s), (ua, na, ma, ub, nb, mb)
+    return Forward(1.0 - s if distance else s, (ua, na, ma, ub, nb, mb))
 
 
-def _cosine_bwd(xp, res, g, *, epsilon, axis, distance):
+def _cosine_bwd(xp, res, g, *, g_divisor=None, wanted=None, epsilon, axis, distance):
     ua, na, ma, ub, nb, mb = res
     g = xp.reshape(-g if distance else g, tuple(1 if i in axis else d for i, d in enumerate(ua.shape)))
 
@@ -218,10 +219,10 @@ def sigmoid_binary_cross_entropy(logits, labels):
 
 def _sigmoid_bce_fwd(xp, logits, labels):
     z = as_float(xp, labels, logits.dtype)
-    return z * softplus(xp, -logits) + (1.0 - z) * softplus(xp, logits), (logits, z)
+    return Forward(z * softplus(xp, -logits) + (1.0 - z) * softplus(xp, logits), (logits, z))
 
 
-def _sigmoid_bce_bwd(xp, res, g):
+def _sigmoid_bce_bwd(xp, res, g, *, g_divisor=None, wanted=None):
     x, z = res
     return g * (sigmoid(xp, x) - z), g * -x
 
@@ -255,10 +256,10 @@ def _focal_fwd(xp, logits, labels, *, alpha, gamma):
     log_1mpt = m + xp.log((1.0 - z) * xp.exp(log_p - m) + z * xp.exp(log_q - m))
     w = xp.exp(gamma * log_1mpt)
     a = 1.0 if alpha is None else alpha * z + (1.0 - alpha) * (1.0 - z)
-    return a * ce * w, (logits, z, ce, w, log_p, log_q, log_1mpt, a)
+    return Forward(a * ce * w, (logits, z, ce, w, log_p, log_q, log_1mpt, a))
 
 
-def _focal_bwd(xp, res, g, *, alpha, gamma):
+def _focal_bwd(xp, res, g, *, g_divisor=None, wanted=None, alpha, gamma):
     x, z, ce, w, log_p, log_q, log_1mpt, a = res
     # d log(1 - p_t) / dx = (1 - 2z) p q / ((1 - z) p + z q), with p q / (...) = exp(log p + log q - log(1 - p_t)).
     dlog = (1.0 - 2.0 * z) * xp.exp(log_p + log_q - log_1mpt)
@@ -289,10 +290,10 @@ def softmax_cross_entropy(logits, labels, axis=-1):
 def _softmax_ce_fwd(xp, logits, labels, *, axis):
     z = as_float(xp, labels, logits.dtype)
     ls = log_softmax(xp, logits, axis)
-    return -xp.sum(z * ls, axis=axis), (z, ls)
+    return Forward(-xp.sum(z * ls, axis=axis), (z, ls))
 
 
-def _softmax_ce_bwd(xp, res, g, *, axis):
+def _softmax_ce_bwd(xp, res, g, *, g_divisor=None, wanted=None, axis):
     z, ls = res
     g = xp.reshape(g, tuple(1 if i in axis else d for i, d in enumerate(ls.shape)))
     total = xp.sum(xp.broadcast_to(z, ls.shape), axis=axis, keepdims=True)
@@ -345,10 +346,10 @@ def _integer_ce_fwd(xp, logits, labels, *, axis):
     nan = xp.asarray(float("nan"), dtype=x.dtype, device=device(x))
     picked = xp.where(valid, take_along(xp, x, index, -1), nan)
     lse = logsumexp(xp, x, (x.ndim - 1,), keepdims=True)
-    return xp.squeeze(lse, axis=-1) - picked, (x, lse, index, valid, batch, tuple(logits.shape))
+    return Forward(xp.squeeze(lse, axis=-1) - picked, (x, lse, index, valid, batch, tuple(logits.shape)))
 
 
-def _integer_ce_bwd(xp, res, g, *, axis):
+def _integer_ce_bwd(xp, res, g, *, g_divisor=None, wanted=None, axis):
     x, lse, index, valid, batch, shape = res
     hot = one_hot_mask(xp, index, x.shape[-1], -1) & xp.expand_dims(valid, axis=-1)
     gx = xp.expand_dims(g, axis=-1) * (xp.exp(x - lse) - xp.astype(hot, x.dtype))
@@ -375,10 +376,10 @@ def _hinge_fwd(xp, predictor_outputs, targets):
     dtype = result_float_dtype(xp, predictor_outputs, targets)
     y, t = as_float(xp, predictor_outputs, dtype), as_float(xp, targets, dtype)
     v = 1.0 - y * t
-    return xp.maximum(v, 0.0), (y, t, v)
+    return Forward(xp.maximum(v, 0.0), (y, t, v))
 
 
-def _hinge_bwd(xp, res, g):
+def _hinge_bwd(xp, res, g, *, g_divisor=None, wanted=None):
     y, t, v = res
     d = -g * half_at_tie(xp, v)
     return d * t, d * y
@@ -424,10 +425,10 @@ def _kl_fwd(xp, log_predictions, targets, *, axis):
     zero = xp.zeros((), dtype=dtype, device=device(t))
     log_t = xp.where(t == 0, zero, xp.log(xp.where(t == 0, xp.ones_like(t), t)))
     lq, t = xp.broadcast_arrays(lq, t)
-    return xp.sum(t * (log_t - lq), axis=axis), (lq, t, log_t)
+    return Forward(xp.sum(t * (log_t - lq), axis=axis), (lq, t, log_t))
 
 
-def _kl_bwd(xp, res, g, *, axis):
+def _kl_bwd(xp, res, g, *, g_divisor=None, wanted=None, axis):
     lq, t, log_t = res
     g = xp.reshape(g, tuple(1 if i in axis else d for i, d in enumerate(lq.shape)))
     # d/dt of t (log t - lq) is log t + 1 - lq; at t == 0 jax.grad of optax gives NaN (the
@@ -443,10 +444,10 @@ def _kl_log_fwd(xp, log_predictions, log_targets, *, axis):
     dtype = result_float_dtype(xp, log_predictions, log_targets)
     lq, lt = xp.broadcast_arrays(as_float(xp, log_predictions, dtype), as_float(xp, log_targets, dtype))
     t = xp.exp(lt)
-    return xp.sum(t * (lt - lq), axis=axis), (lq, lt, t)
+    return Forward(xp.sum(t * (lt - lq), axis=axis), (lq, lt, t))
 
 
-def _kl_log_bwd(xp, res, g, *, axis):
+def _kl_log_bwd(xp, res, g, *, g_divisor=None, wanted=None, axis):
     lq, lt, t = res
     g = xp.reshape(g, tuple(1 if i in axis else d for i, d in enumerate(lq.shape)))
     return -g * t, g * t * (lt - lq + 1.0)

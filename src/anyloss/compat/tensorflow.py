@@ -26,6 +26,7 @@ from __future__ import annotations
 import numbers
 import types
 
+from .._engine import Forward
 from .._checks import check_broadcasts_to, check_class_values, check_floating, check_integer, describe, fail, namespace
 from .._xp import device, index_dtype, log_softmax, one_hot_mask, sigmoid, softplus, take_along
 from ._common import shapes_equal, spec, unreduced
@@ -89,10 +90,10 @@ def sigmoid_cross_entropy_with_logits(labels=None, logits=None, name=None):
 
 def _sigmoid_fwd(xp, labels, logits):
     x, z = logits, labels
-    return xp.maximum(x, 0.0) - x * z + xp.log1p(xp.exp(-xp.abs(x))), (x, z)
+    return Forward(xp.maximum(x, 0.0) - x * z + xp.log1p(xp.exp(-xp.abs(x))), (x, z))
 
 
-def _sigmoid_bwd(xp, res, g):
+def _sigmoid_bwd(xp, res, g, *, g_divisor=None, wanted=None):
     x, z = res
     return g * -x, g * (sigmoid(xp, x) - z)
 
@@ -142,10 +143,10 @@ def _weighted_fwd(xp, labels, logits, pos_weight):
     x, z, q = logits, labels, pos_weight
     sp = softplus(xp, -x)  # log(1 + exp(-|x|)) + max(-x, 0)
     log_weight = 1.0 + (q - 1.0) * z
-    return (1.0 - z) * x + log_weight * sp, (x, z, q, sp, log_weight)
+    return Forward((1.0 - z) * x + log_weight * sp, (x, z, q, sp, log_weight))
 
 
-def _weighted_bwd(xp, res, g):
+def _weighted_bwd(xp, res, g, *, g_divisor=None, wanted=None):
     x, z, q, sp, log_weight = res
     return g * (-x + (q - 1.0) * sp), g * ((1.0 - z) - log_weight * sigmoid(xp, -x)), g * z * sp
 
@@ -189,10 +190,10 @@ def softmax_cross_entropy_with_logits(labels, logits, axis=-1, name=None):
 
 def _softmax_fwd(xp, labels, logits, *, axis):
     ls = log_softmax(xp, logits, axis)
-    return -xp.sum(labels * ls, axis=axis), (labels, ls)
+    return Forward(-xp.sum(labels * ls, axis=axis), (labels, ls))
 
 
-def _softmax_bwd(xp, res, g, *, axis):
+def _softmax_bwd(xp, res, g, *, g_divisor=None, wanted=None, axis):
     z, ls = res
     g = xp.expand_dims(g, axis=axis)
     # d/dx_j of -sum_c z_c log p_c is p_j sum_c z_c - z_j (labels need not sum to 1).
@@ -245,10 +246,10 @@ def _sparse_fwd(xp, labels, logits):
     safe = xp.where(valid, labels, xp.zeros_like(labels))
     ls = log_softmax(xp, logits, logits.ndim - 1)
     nan = xp.asarray(float("nan"), dtype=logits.dtype, device=device(logits))
-    return xp.where(valid, -take_along(xp, ls, safe, -1), nan), (ls, safe, valid)
+    return Forward(xp.where(valid, -take_along(xp, ls, safe, -1), nan), (ls, safe, valid))
 
 
-def _sparse_bwd(xp, res, g):
+def _sparse_bwd(xp, res, g, *, g_divisor=None, wanted=None):
     ls, safe, valid = res
     nan = xp.asarray(float("nan"), dtype=ls.dtype, device=device(ls))
     g = xp.expand_dims(xp.where(valid, g, nan), axis=-1)

@@ -24,6 +24,7 @@ import math
 import numbers
 from typing import NamedTuple
 
+from .._engine import Forward
 from .._checks import check_class_values, check_floating, check_number, describe, fail, namespace
 from .._module import ParameterLoss
 from .._reduction import reduce
@@ -349,11 +350,11 @@ def _fwd(xp, input, target, head_weight, head_bias, *tail, cutoffs):
         clusters.append((mask, idx, pos, xs, hid, ez, sz, rel))
     # PyTorch's order: the cluster's term first, the head's added to it.
     loss = -(tail_out + head_out)
-    return xp.reshape(loss, tuple(target.shape)), (x, tuple(input.shape), head_weight, head_bias, tail, e, s, col,
-                                                   clusters)
+    return Forward(xp.reshape(loss, tuple(target.shape)), (x, tuple(input.shape), head_weight, head_bias, tail, e, s, col,
+                                                   clusters))
 
 
-def _bwd(xp, res, g, *, cutoffs):
+def _bwd(xp, res, g, *, g_divisor=None, wanted=None, cutoffs):
     x, in_shape, head_weight, head_bias, tail, e, s, col, clusters = res
     g = xp.reshape(g, (-1,))
     zero = xp.zeros((), dtype=x.dtype, device=device(x))

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from .._engine import Forward
 from .._checks import (
     check_broadcasts_to,
     check_floating,
     check_same_shape,
     check_values,
     fail,
-    namespace,
 )
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
@@ -60,7 +60,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
         array([  0.69314718, 100.        ])
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
-    xp = namespace(input=input, target=target, weight=weight)
+    xp = SPEC.namespace(input=input, target=target, weight=weight)
     check_floating(xp, "input", input)
     check_same_shape("input", input, "target", target)
     if target.dtype != input.dtype:
@@ -89,10 +89,10 @@ def _fwd(xp, input, target, weight):
     w = None if weight is None else as_float(xp, weight, x.dtype)
     if w is not None:
         loss = loss * w
-    return loss, (x, y, w)
+    return Forward(loss, (x, y, w))
 
 
-def _bwd(xp, res, g):
+def _bwd(xp, res, g, *, g_divisor=None, wanted=None):
     x, y, w = res
     # The floor keeps the gradient finite at x = 0 and x = 1 (+-1e12 there, as in PyTorch).
     gx = g * (x - y) / xp.clip((1.0 - x) * x, min=_EPS)
@@ -127,6 +127,7 @@ SPEC = register_spec(LossSpec(
     bwd=_bwd,
     rows={"input": 0, "target": 0, "weight": 0},
     argnames=("input", "target", "weight"),
+    optional=("weight",),
     differentiable=("input", "target"),
     summary="binary cross entropy of probabilities, logs clamped at -100; binary classification",
     functional=binary_cross_entropy,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .._checks import check_broadcasts_to, check_floating, check_same_shape, fail, namespace
+from .._engine import Forward
+from .._checks import check_broadcasts_to, check_floating, check_same_shape, fail
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
@@ -55,7 +56,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
         array([6.93147181e-01, 1.00000000e+04, 0.00000000e+00])
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
-    xp = namespace(input=input, target=target, weight=weight, pos_weight=pos_weight)
+    xp = SPEC.namespace(input=input, target=target, weight=weight, pos_weight=pos_weight)
     check_floating(xp, "input", input)
     check_same_shape("input", input, "target", target)
     # PyTorch builds the loss in place from (1 - target): an integer or boolean target fails there.
@@ -86,10 +87,10 @@ def _fwd(xp, input, target, weight, pos_weight):
     if w is not None:
         loss = loss * w
     # PyTorch accumulates the loss in place in (1 - target): target's dtype.
-    return as_float(xp, loss, target.dtype), (x, y, w, p, xw, e, sp)
+    return Forward(as_float(xp, loss, target.dtype), (x, y, w, p, xw, e, sp))
 
 
-def _bwd(xp, res, g, wanted=None):
+def _bwd(xp, res, g, *, g_divisor=None, wanted=None):
     x, y, w, p, xw, e, sp = res
     # sigmoid(x) = 1 / (1 + e) for x >= 0 and e / (1 + e) below, e = exp(-|x|):
     # max(e, [x >= 0]) / (1 + e), without a select.
@@ -139,6 +140,7 @@ SPEC = register_spec(LossSpec(
     bwd=_bwd,
     rows={"input": 0, "target": 0, "weight": 0, "pos_weight": 0},
     argnames=("input", "target", "weight", "pos_weight"),
+    optional=("weight", "pos_weight"),
     differentiable=("input", "target"),
     summary="sigmoid + binary cross entropy on logits, stable log-sigmoid; multi-label classification",
     functional=binary_cross_entropy_with_logits,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .._checks import check_broadcastable, check_number, describe, fail, namespace
+from .._engine import Forward
+from .._checks import check_broadcastable, check_number, describe, fail
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
@@ -62,7 +63,7 @@ def cosine_embedding_loss(input1, input2, target, margin=0, size_average=None, r
         array([1.    , 0.7071])
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
-    xp = namespace(input1=input1, input2=input2, target=target)
+    xp = SPEC.namespace(input1=input1, input2=input2, target=target)
     check_number("margin", margin)
     for name, x in (("input1", input1), ("input2", input2), ("target", target)):
         if not xp.isdtype(x.dtype, ("bool", "integral", "real floating")):
@@ -105,10 +106,10 @@ def _fwd(xp, input1, input2, target, margin):
     # clamp_min passes the gradient at exactly cos = margin (PyTorch's self >= min).
     neg_active = is_neg & (hinge >= 0)
     res = (x1f, x2f, prod, mag1, mag2, denom, is_pos, neg_active) if floating else None
-    return loss, res
+    return Forward(loss, res)
 
 
-def _bwd(xp, res, g, margin, wanted=None):
+def _bwd(xp, res, g, *, g_divisor=None, wanted=None, margin):
     if res is None:  # integer inputs: nothing to differentiate
         return None, None, None
     x1, x2, prod, mag1, mag2, denom, is_pos, neg_active = res

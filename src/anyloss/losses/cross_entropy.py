@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import numbers
 
-from .._checks import check_class_target, check_class_weight, check_floating, check_number, describe, fail, namespace
+from .._engine import Forward
+from .._checks import check_class_target, check_class_weight, check_floating, check_number, describe, fail
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
@@ -88,7 +89,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         0.3685
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
-    xp = namespace(input=input, target=target, weight=weight)
+    xp = SPEC.namespace(input=input, target=target, weight=weight)
     check_floating(xp, "input", input)
     eps = smoothing(xp, label_smoothing, input.dtype)
     if input.ndim > 0 and tuple(target.shape) == tuple(input.shape):
@@ -145,8 +146,8 @@ def _smoothing_factor(eps, n_classes):
 def _fwd(xp, input, target, weight, *, ignore_index, label_smoothing, own=False):
     one_hot, smooth, res, divisor = _terms(xp, input, target, weight, ignore_index, label_smoothing, own)
     if smooth is None:
-        return one_hot, res, divisor
-    return one_hot + smooth, res, _smoothed_divisor(xp, divisor, xp.sum(one_hot), xp.sum(smooth))
+        return Forward(one_hot, res, divisor)
+    return Forward(one_hot + smooth, res, _smoothed_divisor(xp, divisor, xp.sum(one_hot), xp.sum(smooth)))
 
 
 def _terms(xp, input, target, weight, ignore_index, eps, own=False):
@@ -193,7 +194,7 @@ def _smoothed_divisor(xp, divisor, a, b):
     return xp.where((divisor == 0) & ~(a * b > 0), nan, divisor)
 
 
-def _bwd(xp, res, g, g_divisor=None, *, ignore_index, label_smoothing, own=False):
+def _bwd(xp, res, g, *, g_divisor=None, wanted=None, ignore_index, label_smoothing, own=False):
     """``own``: the residuals are used once (``linear_cross_entropy``); the
     gradient is written over the softmax's exponentials."""
     e, s, res_nll, weight = res
@@ -255,10 +256,10 @@ def _prob_fwd(xp, input, target, weight, *, label_smoothing, own=False):
     # 'mean' divides by the number of samples (numel / C); PyTorch returns NaN
     # for an empty input, also when only C is 0.
     divisor = float(size(loss)) if size(input) else math.nan
-    return loss, (e, s, logp, tgt, w, class_dim), divisor
+    return Forward(loss, (e, s, logp, tgt, w, class_dim), divisor)
 
 
-def _prob_bwd(xp, res, g, g_divisor=None, *, label_smoothing):
+def _prob_bwd(xp, res, g, *, g_divisor=None, wanted=None, label_smoothing):
     e, s, logp, tgt, w, class_dim = res
     gb = xp.expand_dims(g, axis=class_dim)
     q = tgt if w is None else tgt * w  # d loss / d log p = -q g
@@ -304,6 +305,7 @@ SPEC = register_spec(LossSpec(
     rows={"input": 0, "target": -1},
     rows_divisor=_nll_rows_divisor,
     argnames=("input", "target", "weight"),
+    optional=("weight",),
     differentiable=("input",),
     summary="softmax cross entropy of logits, class indices or probabilities; classification",
     functional=cross_entropy,
@@ -319,6 +321,7 @@ PROB_SPEC = LossSpec(
     fwd=_prob_fwd,
     bwd=_prob_bwd,
     argnames=("input", "target", "weight"),
+    optional=("weight",),
     differentiable=("input", "target", "weight"),
     summary=SPEC.summary,
     functional=cross_entropy,

@@ -13,8 +13,9 @@ from __future__ import annotations
 import math
 import numbers
 
+from .._engine import Forward
 from .._checks import (
-    check_bool, check_floating, check_integer, check_ndim, check_number, check_values, describe, fail, namespace,
+    check_bool, check_floating, check_integer, check_ndim, check_number, check_values, describe, fail,
 )
 from .._module import Loss
 from .._reduction import check_reduction
@@ -111,11 +112,11 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
     reduction = check_reduction(reduction)
     check_number("blank", blank, integer=True)
     check_bool("zero_infinity", zero_infinity)
-    xp = namespace(log_probs=log_probs, targets=targets)
+    xp = SPEC.namespace(log_probs=log_probs, targets=targets)
     # PyTorch also takes the lengths as tuples of ints; here they become arrays.
     input_lengths = _as_lengths(xp, "input_lengths", input_lengths, log_probs)
     target_lengths = _as_lengths(xp, "target_lengths", target_lengths, log_probs)
-    xp = namespace(log_probs=log_probs, targets=targets, input_lengths=input_lengths, target_lengths=target_lengths)
+    xp = SPEC.namespace(log_probs=log_probs, targets=targets, input_lengths=input_lengths, target_lengths=target_lengths)
 
     check_floating(xp, "log_probs", log_probs)
     check_ndim("log_probs", log_probs, (2, 3))
@@ -150,7 +151,8 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
     _check_labels(xp, targets, tl, c, blank)
     return SPEC.apply(
         xp, (log_probs, targets, input_lengths, target_lengths), reduction,
-        blank=blank, zero_infinity=zero_infinity, max_target_length=s_max, mean_over_lengths=reduction == "mean",
+        {"max_target_length": s_max, "mean_over_lengths": reduction == "mean"},
+        blank=blank, zero_infinity=zero_infinity,
     )
 
 
@@ -272,7 +274,7 @@ def _fwd(xp, log_probs, targets, input_lengths, target_lengths, *, blank, zero_i
     if unbatched:
         loss = xp.reshape(loss, ())
     res = (log_probs.shape, lp, lp_ext, alphas, lprime, valid, skip, il, tl, nll, lengths)
-    return loss, res
+    return Forward(loss, res)
 
 
 def _log_add3(xp, a, b, c, lp, zero, one):
@@ -317,7 +319,7 @@ def _padded_targets(xp, targets, tl, n, s_max):
     return xp.reshape(xp.take(t, xp.reshape(idx, (-1,))), (n, s_max))
 
 
-def _bwd(xp, res, g, *, blank, zero_infinity, max_target_length, mean_over_lengths):
+def _bwd(xp, res, g, *, g_divisor=None, wanted=None, blank, zero_infinity, max_target_length, mean_over_lengths):
     shape, lp, lp_ext, alphas, lprime, valid, skip, il, tl, nll, lengths = res
     t_max, n, c = lp.shape
     k1 = lprime.shape[1]
@@ -519,10 +521,10 @@ def _compiled_fwd(xp, log_probs, targets, input_lengths, target_lengths, *, blan
     loss = xp.astype(loss, log_probs.dtype)
     if unbatched:
         loss = xp.reshape(loss, ())
-    return loss, (log_probs.shape, lp, lprime, il, tl, la, nll, lengths)
+    return Forward(loss, (log_probs.shape, lp, lprime, il, tl, la, nll, lengths))
 
 
-def _compiled_bwd(xp, res, g, *, blank, zero_infinity, max_target_length, mean_over_lengths):
+def _compiled_bwd(xp, res, g, *, g_divisor=None, wanted=None, blank, zero_infinity, max_target_length, mean_over_lengths):
     shape, lp, lprime, il, tl, la, nll, lengths = res
     g = xp.reshape(xp.asarray(g, dtype=xp.float64), (lp.shape[1],))
     if lengths is not None:
@@ -562,7 +564,7 @@ def _example(xp):
 SPEC = register_spec(LossSpec(
     name="ctc_loss",
     native_traces=False,
-    native=native_call("ctc_loss", drop=("max_target_length", "mean_over_lengths")),
+    native=native_call("ctc_loss"),
     fwd=_fwd,
     bwd=_bwd,
     argnames=("log_probs", "targets", "input_lengths", "target_lengths"),

@@ -7,7 +7,8 @@ import numbers
 
 import array_api_compat as _compat
 
-from .._checks import check_broadcastable, check_floating, check_number, check_values, fail, namespace
+from .._engine import Forward
+from .._checks import check_broadcastable, check_floating, check_number, check_values, fail
 from .._module import Loss
 from .._reduction import check_reduction
 from .._spec import Curve, LossSpec, register_spec
@@ -59,13 +60,13 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     if isinstance(var, float):  # PyTorch's test: a Python float (not an int) is one shared variance
         if var < 0:
             fail(ValueError, "var", "be non-negative", var)
-        xp = namespace(input=input, target=target)
+        xp = SPEC.namespace(input=input, target=target)
         _check_real(xp, input=input, target=target)
         # var * ones_like(input): input's dtype, or PyTorch's default float32 for an integer input.
         dtype = input.dtype if xp.isdtype(input.dtype, "real floating") else xp.float32
         var = xp.full(input.shape, var, dtype=dtype, device=device(input))
     else:
-        xp = namespace(input=input, target=target, var=var)
+        xp = SPEC.namespace(input=input, target=target, var=var)
         _check_real(xp, input=input, target=target)
         check_floating(xp, "var", var)
         check_values(xp, "var", var, lambda v: xp.logical_not(v < 0), "be non-negative")
@@ -111,7 +112,7 @@ def _fwd(xp, input, target, var, *, full, eps):
     loss = 0.5 * (xp.log(v) + diff * diff / v)
     if full:
         loss = loss + 0.5 * math.log(2 * math.pi)
-    return loss, (diff, v, tuple(var.shape))
+    return Forward(loss, (diff, v, tuple(var.shape)))
 
 
 def _clamp_array(xp, var, eps):
@@ -138,7 +139,7 @@ def _detach(xp, x):
     return x
 
 
-def _bwd(xp, res, g, *, full, eps):
+def _bwd(xp, res, g, *, g_divisor=None, wanted=None, full, eps):
     diff, v, var_shape = res
     # PyTorch's VJPs in its order (they differ only where a term overflows).
     half = 0.5 * g

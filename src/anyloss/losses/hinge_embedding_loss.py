@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .._checks import check_broadcastable, check_number, fail, namespace
+from .._engine import Forward
+from .._checks import check_broadcastable, check_number, fail
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
@@ -44,7 +45,7 @@ def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=No
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
     check_number("margin", margin)
-    xp = namespace(input=input, target=target)
+    xp = SPEC.namespace(input=input, target=target)
     if not xp.isdtype(input.dtype, ("real floating", "integral")):
         fail(TypeError, "input", "have a real floating or integer dtype", input.dtype)
     if not xp.isdtype(input.dtype, "real floating") and reduction == "mean":
@@ -66,10 +67,10 @@ def _fwd(xp, input, target, *, margin):
     # PyTorch's composition, kept so that other target values behave the same:
     # where(y != 1, max(0, margin - x), 0) + where(y != -1, x, 0).
     loss = xp.where(target != 1, xp.clip(gap, min=0), zeros) + xp.where(target != -1, input, zeros)
-    return loss, (gap, target)
+    return Forward(loss, (gap, target))
 
 
-def _bwd(xp, res, g, *, margin):
+def _bwd(xp, res, g, *, g_divisor=None, wanted=None, margin):
     gap, target = res
     zeros = xp.zeros_like(g)
     # clamp_min passes the gradient where gap >= 0: -1 at the kink x == margin.

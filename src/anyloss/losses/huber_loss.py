@@ -6,7 +6,8 @@ import numbers
 
 import array_api_compat as _compat
 
-from .._checks import check_floating, check_number, check_same_shape, check_target_broadcast, describe, fail, namespace
+from .._engine import Forward
+from .._checks import check_floating, check_number, check_same_shape, check_target_broadcast, describe, fail
 from .._module import Loss
 from .._reduction import check_reduction
 from .._spec import Curve, LossSpec, register_spec
@@ -57,7 +58,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
         array(0.625)
     """
     check_reduction(reduction)
-    xp = namespace(input=input, target=target, weight=weight)
+    xp = SPEC.namespace(input=input, target=target, weight=weight)
     if not isinstance(delta, numbers.Real):
         check_number("delta", delta, min=0, min_inclusive=False)  # a 0-d array (else TypeError)
     else:
@@ -83,13 +84,13 @@ def _fwd(xp, input, target, weight, delta):
     # PyTorch's kernel computes in the promoted dtype and writes into an array like input.
     loss = as_float(xp, loss, input.dtype)
     if weight is None:
-        return loss, (diff, None, None)
+        return Forward(loss, (diff, None, None))
     # No divisor: a weighted 'mean' is PyTorch's `(loss * weight).mean()`.
     w = as_float(xp, weight, result_float_dtype(xp, loss, weight))
-    return loss * w, (diff, w, loss)
+    return Forward(loss * w, (diff, w, loss))
 
 
-def _bwd(xp, res, g, delta, wanted=None):
+def _bwd(xp, res, g, *, g_divisor=None, wanted=None, delta):
     diff, w, loss = res
     # d inside, delta sign(d) outside; NaN stays NaN, as in PyTorch.
     delta = _in_dtype(xp, delta, diff.dtype)
@@ -145,6 +146,7 @@ SPEC = register_spec(LossSpec(
     point=_point,
     point_params=_point_params,
     argnames=("input", "target", "weight"),
+    optional=("weight",),
     differentiable=("input", "target", "weight"),
     summary="squared below delta, delta-scaled absolute above; robust regression",
     functional=huber_loss,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import warnings
 
-from .._checks import check_bool, check_broadcastable, check_floating, namespace
+from .._engine import Forward
+from .._checks import check_bool, check_broadcastable, check_floating
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
@@ -65,12 +66,12 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
         if red == "mean":
             warnings.warn(_MEAN_WARNING, UserWarning, stacklevel=2)
     check_bool("log_target", log_target)
-    xp = namespace(input=input, target=target)
+    xp = SPEC.namespace(input=input, target=target)
     check_floating(xp, "input", input)
     check_floating(xp, "target", target)
     shape = check_broadcastable(input.shape, "target", target)
-    red, options = _batchmean(red, reduction, input, shape)
-    return SPEC.apply(xp, (input, target), red, log_target=log_target, **options)
+    red, computed = _batchmean(red, reduction, input, shape)
+    return SPEC.apply(xp, (input, target), red, computed, log_target=log_target)
 
 
 def _batchmean(red, reduction, input, shape):
@@ -80,7 +81,7 @@ def _batchmean(red, reduction, input, shape):
     broadcasts ``input`` to a bigger batch, so the division is done here through
     the ``'mean'`` divisor rather than by the shared ``'batchmean'``.
 
-    Returns the reduction to apply and the fwd options ``divisor`` (the
+    Returns the reduction to apply and the fwd's computed ``divisor`` (the
     ``'mean'`` divisor) and ``scale`` (an elementwise divisor, for legacy
     ``reduce=False`` with ``'batchmean'``)."""
     if red == "batchmean":
@@ -109,10 +110,10 @@ def _fwd(xp, input, target, *, log_target, divisor=None, scale=None):
         res = (x, y, log_y)
     if scale is not None:
         loss = loss / scale
-    return (loss, res) if divisor is None else (loss, res, divisor)
+    return Forward(loss, res, divisor)
 
 
-def _bwd(xp, res, g, g_divisor=None, *, log_target, divisor=None, scale=None, wanted=None):
+def _bwd(xp, res, g, *, g_divisor=None, wanted=None, log_target, divisor=None, scale=None):
     x, y, aux = res
     if scale is not None:
         g = g / scale
@@ -148,15 +149,15 @@ class KLDivLoss(Loss):
         return kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
 
 
-def _native(F, spec, arrays, reduction, options):
+def _native(F, spec, arrays, reduction, options, computed):
     """PyTorch's kl_div for a call without legacy arguments: 'batchmean' came
     here as 'sum', or as 'mean' over the batch size (see _batchmean)."""
     input, target = arrays
-    if "scale" in options:
+    if "scale" in computed:
         return NotImplemented
-    if "divisor" in options:
+    if "divisor" in computed:
         n = input.shape[0]
-        if options["divisor"] != (float(n) or float("nan")):
+        if computed["divisor"] != (float(n) or float("nan")):
             return NotImplemented  # legacy 'mean' then batchmean: anyloss's own code
         reduction = "batchmean"
     return F.kl_div(input, target, reduction=reduction, log_target=options["log_target"])
@@ -167,7 +168,7 @@ SPEC = register_spec(LossSpec(
     native=_native,
     fwd=_fwd,
     bwd=_bwd,
-    rows_divisor=lambda xp, arrays, options: options.get("divisor"),
+    rows_divisor=lambda xp, arrays, options, computed: computed.get("divisor"),
     rows={"input": 0, "target": 0},
     argnames=("input", "target"),
     differentiable=("input", "target"),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .._checks import check_same_shape, check_target_broadcast, fail, namespace
+from .._engine import Forward
+from .._checks import check_same_shape, check_target_broadcast, fail
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
@@ -43,7 +44,7 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
         array(1.)
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
-    xp = namespace(input=input, target=target, weight=weight)
+    xp = SPEC.namespace(input=input, target=target, weight=weight)
     for name, x in (("input", input), ("target", target)):
         if not xp.isdtype(x.dtype, ("real floating", "integral")):
             fail(TypeError, name, "have a real floating-point or integer dtype", x.dtype)
@@ -68,13 +69,13 @@ def _fwd(xp, input, target, weight):
     diff = as_float(xp, input, dtype) - as_float(xp, target, dtype)
     loss = xp.abs(diff)
     if weight is None:
-        return loss, (diff, None)
+        return Forward(loss, (diff, None))
     # A weighted 'mean' divides by the total weight, not the element count.
     w = as_float(xp, weight, dtype)
-    return loss * w, (diff, w), xp.sum(w)
+    return Forward(loss * w, (diff, w), xp.sum(w))
 
 
-def _bwd(xp, res, g, g_divisor=None):
+def _bwd(xp, res, g, *, g_divisor=None, wanted=None):
     diff, w = res
     # sign(0) = 0: PyTorch's subgradient of |d| at d = 0. PyTorch's sign of NaN
     # is 0 too (NumPy's and JAX's is NaN): a NaN difference gets gradient 0.
@@ -116,6 +117,7 @@ SPEC = register_spec(LossSpec(
     point=_point,
     point_params=lambda options: (),
     argnames=("input", "target", "weight"),
+    optional=("weight",),
     differentiable=("input", "target", "weight"),
     summary="absolute error |x - y|; robust regression",
     functional=l1_loss,

@@ -7,8 +7,9 @@ import numbers
 
 from array_api_compat import is_jax_array
 
+from .._engine import Forward
 from .._call import gradient_wanted
-from .._checks import check_class_target, check_class_weight, check_floating, describe, fail, namespace
+from .._checks import check_class_target, check_class_weight, check_floating, describe, fail
 from .._module import ParameterLoss
 from .._reduction import check_reduction
 from .._spec import LossSpec, native_call, register_spec
@@ -115,7 +116,7 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
         (3, 2)
     """
     reduction = check_reduction(reduction)
-    xp = namespace(input=input, linear_weight=linear_weight, target=target, linear_bias=linear_bias, weight=weight)
+    xp = SPEC.namespace(input=input, linear_weight=linear_weight, target=target, linear_bias=linear_bias, weight=weight)
     check_floating(xp, "input", input)
     if input.ndim not in (1, 2):
         fail(ValueError, "input", "be 1-D (in_features) or 2-D (N, in_features)", f"shape {tuple(input.shape)}")
@@ -151,6 +152,7 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     wanted = gradient_wanted(arrays)
     readable = not is_lazy(input) and not is_jax_array(input)
     precompute = reduction if reduction != "none" and wanted and readable else None
+    computed = {"chunk_rows": rows, "precompute": precompute}
     eps = smoothing(xp, label_smoothing, input.dtype)
     if tuple(target.shape) == logits_shape:  # PyTorch's rule: the logits' shape means class probabilities
         if ignore_index is not None:
@@ -160,12 +162,11 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
                  "(class probabilities)", target.dtype)
         if weight is not None and not xp.isdtype(weight.dtype, ("integral", "real floating")):
             fail(TypeError, "weight", "have a real dtype", weight.dtype)
-        return PROB_SPEC.apply(xp, arrays, reduction, label_smoothing=eps, chunk_rows=rows, precompute=precompute)
+        return PROB_SPEC.apply(xp, arrays, reduction, computed, label_smoothing=eps)
     ignore_index = -100 if ignore_index is None else ignore_index
     check_class_target(xp, logits_shape, target, ignore_index, of="the logits", probabilities=True)
     check_class_weight(weight, n_classes, input.dtype)
-    return SPEC.apply(xp, arrays, reduction, ignore_index=int(ignore_index), label_smoothing=eps, chunk_rows=rows,
-                      precompute=precompute)
+    return SPEC.apply(xp, arrays, reduction, computed, ignore_index=int(ignore_index), label_smoothing=eps)
 
 
 def _chunk_rows(xp, options, n_rows, in_features, row_classes, dtype):
@@ -372,10 +373,10 @@ def _fwd(xp, input, linear_weight, target, linear_bias, weight, *, chunk_rows, p
     loss = xp.reshape(loss, (*input.shape[:-1], *linear_weight.shape[1:-1]))
     arrays = (input, linear_weight, target, linear_bias, weight)
     pre = None if grads is None else _gradients(xp, arrays, grads, gy, gw)
-    return loss, (arrays, y, pre, unit), divisor
+    return Forward(loss, (arrays, y, pre, unit), divisor)
 
 
-def _bwd(xp, res, g, g_divisor=None, *, chunk_rows, precompute, **opts):
+def _bwd(xp, res, g, *, g_divisor=None, wanted=None, chunk_rows, precompute, **opts):
     arrays, y, pre, unit = res
     got = None if pre is None else _scaled(xp, pre, g, unit)
     if got is None:  # recompute, chunk by chunk
@@ -488,10 +489,11 @@ def _example(xp):
 
 SPEC = register_spec(LossSpec(
     name="linear_cross_entropy",
-    native=native_call("linear_cross_entropy", drop=("chunk_rows", "precompute")),
+    native=native_call("linear_cross_entropy"),
     fwd=_fwd,
     bwd=_bwd,
     argnames=("input", "linear_weight", "target", "linear_bias", "weight"),
+    optional=("linear_bias", "weight"),
     differentiable=("input", "linear_weight", "linear_bias"),
     summary="cross entropy of a linear layer's logits, chunked over the batch; large-vocabulary classification",
     functional=linear_cross_entropy,
@@ -508,6 +510,7 @@ PROB_SPEC = LossSpec(
     fwd=_fwd,
     bwd=_bwd,
     argnames=SPEC.argnames,
+    optional=SPEC.optional,
     differentiable=("input", "linear_weight", "target", "linear_bias", "weight"),
     summary=SPEC.summary,
     functional=linear_cross_entropy,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .._checks import check_broadcastable, check_number, fail, namespace
+from .._engine import Forward
+from .._checks import check_broadcastable, check_number, fail
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
@@ -43,7 +44,7 @@ def margin_ranking_loss(input1, input2, target, margin=0, size_average=None, red
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
     check_number("margin", margin)
-    xp = namespace(input1=input1, input2=input2, target=target)
+    xp = SPEC.namespace(input1=input1, input2=input2, target=target)
     for name, a in (("input1", input1), ("input2", input2), ("target", target)):
         if not xp.isdtype(a.dtype, ("real floating", "integral")):
             fail(TypeError, name, "have a real floating or integer dtype", a.dtype)
@@ -62,10 +63,10 @@ def _fwd(xp, input1, input2, target, *, margin):
     x1, x2, y = (as_float(xp, a, dtype) for a in (input1, input2, target))
     diff = x1 - x2
     z = -y * diff + margin
-    return xp.clip(z, min=0.0), (diff, y, z)
+    return Forward(xp.clip(z, min=0.0), (diff, y, z))
 
 
-def _bwd(xp, res, g, *, margin):
+def _bwd(xp, res, g, *, g_divisor=None, wanted=None, margin):
     diff, y, z = res
     # clamp_min passes the gradient where z >= 0, the kink z == 0 included.
     g = xp.where(z >= 0, g, xp.zeros_like(g))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .._checks import check_any_floating, check_same_shape, check_target_broadcast, namespace
+from .._engine import Forward
+from .._checks import check_any_floating, check_same_shape, check_target_broadcast
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
@@ -38,7 +39,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
         array(1.5)
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
-    xp = namespace(input=input, target=target, weight=weight)
+    xp = SPEC.namespace(input=input, target=target, weight=weight)
     check_any_floating(xp, input=input, target=target)
     check_target_broadcast(input, target)
     if weight is not None:
@@ -51,13 +52,13 @@ def _fwd(xp, input, target, weight):
     diff = as_float(xp, input, dtype) - as_float(xp, target, dtype)
     sq = diff * diff
     if weight is None:
-        return sq, (diff, None)
+        return Forward(sq, (diff, None))
     # A weighted 'mean' divides by the total weight, not the element count.
     w = as_float(xp, weight, dtype)
-    return sq * w, (diff, w), xp.sum(w)
+    return Forward(sq * w, (diff, w), xp.sum(w))
 
 
-def _bwd(xp, res, g, g_divisor=None):
+def _bwd(xp, res, g, *, g_divisor=None, wanted=None):
     diff, w = res
     if w is None:
         gi = 2.0 * diff * g
@@ -95,6 +96,7 @@ SPEC = register_spec(LossSpec(
     point=_point,
     point_params=lambda options: (),
     argnames=("input", "target", "weight"),
+    optional=("weight",),
     differentiable=("input", "target", "weight"),
     summary="squared error (x - y)^2; regression",
     functional=mse_loss,

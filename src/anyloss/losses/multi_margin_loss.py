@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 
+from .._engine import Forward
 from .._checks import (check_class_values, check_class_weight, check_floating, check_integer, check_number, describe,
                        fail, namespace)
 from .._module import WeightedLoss
@@ -58,7 +59,7 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
     if not (isinstance(p, numbers.Real) and p in (1, 2)):
         fail(ValueError, "p", "be 1 or 2", describe(p))
     check_number("margin", margin)
-    xp = namespace(input=input, target=target, weight=weight)
+    xp = SPEC.namespace(input=input, target=target, weight=weight)
     check_floating(xp, "input", input)
     check_integer(xp, "target", target)
     if input.ndim > 2 or (input.ndim > 0 and input.shape[-1] == 0):
@@ -96,10 +97,10 @@ def _fwd(xp, input, target, weight, *, p, margin):
     h = xp.where(active, h, xp.zeros((), dtype=z.dtype, device=device(z)))
     loss = xp.sum(h, axis=1) / float(c)
     out_shape = (n,) if target.ndim else ()
-    return xp.reshape(loss, out_shape), (z, active, is_y, w_y, tuple(input.shape))
+    return Forward(xp.reshape(loss, out_shape), (z, active, is_y, w_y, tuple(input.shape)))
 
 
-def _bwd(xp, res, g, *, p, margin):
+def _bwd(xp, res, g, *, g_divisor=None, wanted=None, p, margin):
     z, active, is_y, w_y, shape = res
     n, c = z.shape
     scale = xp.reshape(g, (n, 1)) / float(c)
@@ -139,6 +140,7 @@ SPEC = register_spec(LossSpec(
     bwd=_bwd,
     rows={"input": 0, "target": -1},
     argnames=("input", "target", "weight"),
+    optional=("weight",),
     differentiable=("input",),
     summary="multi-class hinge sum_{i != y} max(0, margin - x_y + x_i)^p / C; classification",
     functional=multi_margin_loss,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from .._checks import check_floating, check_integer, check_values, fail, namespace
+from .._engine import Forward
+from .._checks import check_floating, check_integer, check_values, fail
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, native_call, register_spec
@@ -58,7 +59,7 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
         0.8500
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
-    xp = namespace(input=input, target=target)
+    xp = SPEC.namespace(input=input, target=target)
     check_floating(xp, "input", input)
     check_integer(xp, "target", target)
     if input.ndim > 2 or (input.ndim > 0 and input.shape[-1] == 0):
@@ -72,7 +73,7 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
              f"shape {tuple(target.shape)}")
     check_values(xp, "target", target, lambda t: (t >= -1) & (t < c), f"be labels in [0, {c}) or -1")
     c = input.shape[-1] if input.ndim else 1
-    return SPEC.apply(xp, (input, target), reduction, positions=_positions(xp, target, c))
+    return SPEC.apply(xp, (input, target), reduction, computed={"positions": _positions(xp, target, c)})
 
 
 def _positions(xp, target, c) -> int:
@@ -118,10 +119,10 @@ def _fwd(xp, input, target, *, positions=None):
     # Sum, then divide by C, in input's dtype: a float32 sum overflows where PyTorch's does.
     loss = xp.sum(xp.sum(terms, axis=2), axis=1) / float(c)
     out_shape = (n,) if target.ndim == 2 else ()
-    return xp.reshape(loss, out_shape), (active, hit, tuple(input.shape))
+    return Forward(xp.reshape(loss, out_shape), (active, hit, tuple(input.shape)))
 
 
-def _bwd(xp, res, g, *, positions=None):
+def _bwd(xp, res, g, *, g_divisor=None, wanted=None, positions=None):
     active, hit, shape = res
     dtype = g.dtype  # the loss's, input's
     n, c = active.shape[0], active.shape[2]
@@ -149,7 +150,7 @@ class MultiLabelMarginLoss(Loss):
 SPEC = register_spec(LossSpec(
     name="multilabel_margin_loss",
     native_traces=False,
-    native=native_call("multilabel_margin_loss", drop=("positions",)),
+    native=native_call("multilabel_margin_loss"),
     fwd=_fwd,
     bwd=_bwd,
     rows={"input": 0, "target": 0},

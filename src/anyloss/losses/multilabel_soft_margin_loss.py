@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .._checks import check_broadcastable, check_floating, fail, namespace
+from .._engine import Forward
+from .._checks import check_broadcastable, check_floating, fail
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
@@ -50,7 +51,7 @@ def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, r
         0.6116
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
-    xp = namespace(input=input, target=target, weight=weight)
+    xp = SPEC.namespace(input=input, target=target, weight=weight)
     check_floating(xp, "input", input)
     if input.ndim == 0:
         fail(ValueError, "input", "have a class dimension (at least 1-D)", "shape ()")
@@ -82,10 +83,10 @@ def _fwd(xp, input, target, weight):
     grad_w = weight is not None and xp.isdtype(weight.dtype, "real floating")
     res = (as_float(xp, input, dtype), y, w, elem, log_p, log_q, axis, input.shape[-1], tuple(elem_w.shape),
            grad_y, grad_w)
-    return loss, res
+    return Forward(loss, res)
 
 
-def _bwd(xp, res, g):
+def _bwd(xp, res, g, *, g_divisor=None, wanted=None):
     x, y, w, elem, log_p, log_q, axis, c, shape, grad_y, grad_w = res
     g_elem = broadcast_to(xp, _over_c(xp.expand_dims(g, axis=axis), c), shape)
     gw = g_elem * elem if grad_w else None
@@ -118,6 +119,7 @@ SPEC = register_spec(LossSpec(
     bwd=_bwd,
     rows={"input": 0, "target": 0, "weight": 0},
     argnames=("input", "target", "weight"),
+    optional=("weight",),
     differentiable=("input", "target", "weight"),
     summary="-mean_c w_c [y log sigmoid(x) + (1 - y) log sigmoid(-x)]; multi-label classification",
     functional=multilabel_soft_margin_loss,

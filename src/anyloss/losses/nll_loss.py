@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import warnings
 
-from .._checks import check_class_target, check_class_weight, check_floating, namespace
+from .._engine import Forward
+from .._checks import check_class_target, check_class_weight, check_floating
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
@@ -52,7 +53,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
         0.2899
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
-    xp = namespace(input=input, target=target, weight=weight)
+    xp = SPEC.namespace(input=input, target=target, weight=weight)
     check_floating(xp, "input", input)
     check_class_target(xp, input.shape, target, ignore_index)
     check_class_weight(weight, input.shape[0 if input.ndim == 1 else 1], input.dtype)
@@ -74,7 +75,7 @@ def _fwd(xp, input, target, weight, *, ignore_index):
     loss = xp.where(valid, -picked if weight is None else -picked * wt, zero)
     # 'mean' divides by the total weight of the non-ignored targets; 0/0 = NaN
     # when all are ignored, as in PyTorch.
-    return loss, (safe, valid, wt, class_dim, n_classes), xp.sum(wt)
+    return Forward(loss, (safe, valid, wt, class_dim, n_classes), xp.sum(wt))
 
 
 def _class_weights(xp, target, weight, ignore_index, n_classes, dtype):
@@ -95,7 +96,7 @@ def _class_weights(xp, target, weight, ignore_index, n_classes, dtype):
     return safe, valid, xp.where(valid, wt, zero)
 
 
-def _bwd(xp, res, g, g_divisor=None, *, ignore_index, base=None):
+def _bwd(xp, res, g, *, g_divisor=None, wanted=None, ignore_index, base=None):
     """Cotangent of ``input``: ``-w_y g`` at each target class, 0 elsewhere.
 
     ``base`` (used by ``cross_entropy``) is a dense array of ``input``'s shape
@@ -112,7 +113,7 @@ def _bwd(xp, res, g, g_divisor=None, *, ignore_index, base=None):
     return gi, None, None
 
 
-def _rows_divisor(xp, arrays, options):
+def _rows_divisor(xp, arrays, options, computed):
     """The 'mean' divisor of a whole call (for ``cross_entropy``'s row blocks):
     the total weight of the targets that are not ignored. (nll_loss itself reads
     one element per row: blocks would only add passes over its gradient.)"""
@@ -169,6 +170,7 @@ SPEC = register_spec(LossSpec(
     fwd=_fwd,
     bwd=_bwd,
     argnames=("input", "target", "weight"),
+    optional=("weight",),
     differentiable=("input",),
     summary="negative log likelihood -w_y x_y of class indices, given log-probabilities; classification",
     functional=nll_loss,

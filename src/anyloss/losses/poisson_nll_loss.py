@@ -7,7 +7,8 @@ import numbers
 
 import array_api_compat as _compat
 
-from .._checks import check_bool, check_broadcastable, check_number, fail, namespace
+from .._engine import Forward
+from .._checks import check_bool, check_broadcastable, check_number, fail
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
@@ -65,7 +66,7 @@ def poisson_nll_loss(input, target, log_input=True, full=False, size_average=Non
     else:
         check_number("eps", eps)
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
-    xp = namespace(input=input, target=target)
+    xp = SPEC.namespace(input=input, target=target)
     _check_numeric(xp, "input", input, allow_bool=log_input)
     _check_numeric(xp, "target", target, allow_bool=not full)
     check_broadcastable(input.shape, "target", target)
@@ -101,10 +102,10 @@ def _fwd(xp, input, target, *, log_input, full, eps):
         safe = xp.where(masked, xp.full_like(y_own, 2.0), y_own)
         stirling = safe * xp.log(safe) - safe + 0.5 * xp.log(2 * math.pi * safe)
         loss = loss + as_float(xp, xp.where(masked, xp.zeros_like(stirling), stirling), dtype)
-    return loss, (x, y, input, target)
+    return Forward(loss, (x, y, input, target))
 
 
-def _bwd(xp, res, g, *, log_input, full, eps):
+def _bwd(xp, res, g, *, g_divisor=None, wanted=None, log_input, full, eps):
     x, y, input, target = res
     # When target and input broadcast, PyTorch applies the derivatives of exp/log(input)
     # in input's shape, and Stirling's in target's, after summing the cotangent to that

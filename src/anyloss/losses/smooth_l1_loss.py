@@ -6,7 +6,8 @@ import numbers
 
 import array_api_compat as _compat
 
-from .._checks import check_any_floating, check_number, check_target_broadcast, fail, namespace
+from .._engine import Forward
+from .._checks import check_any_floating, check_number, check_target_broadcast, fail
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
@@ -56,7 +57,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
         array(0.625)
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
-    xp = namespace(input=input, target=target)
+    xp = SPEC.namespace(input=input, target=target)
     if not isinstance(beta, numbers.Real):
         # A 0-d array (else TypeError), checked where it can be read; no branch on its value.
         check_number("beta", beta, min=0)
@@ -82,14 +83,14 @@ def _fwd(xp, input, target, beta):
         # A 0-d array: beta = 0 (PyTorch's l1_loss, |d|) by a select, not a branch.
         b, zero, safe = _array_beta(xp, beta, dtype)
         m = xp.clip(z, max=b)
-        return xp.where(zero, z, (z - 0.5 * m) * (m / safe)), (diff,)
+        return Forward(xp.where(zero, z, (z - 0.5 * m) * (m / safe)), (diff,))
     # With m = min(|d|, beta): 0.5 |d|^2 / beta strictly inside (-beta, beta), and
     # |d| - 0.5 beta from |d| = beta on (PyTorch's branches), without a select.
     m = xp.clip(z, max=beta)
-    return (z - 0.5 * m) * (m if beta == 1.0 else m / beta), (diff,)
+    return Forward((z - 0.5 * m) * (m if beta == 1.0 else m / beta), (diff,))
 
 
-def _bwd(xp, res, g, beta, wanted=None):
+def _bwd(xp, res, g, *, g_divisor=None, wanted=None, beta):
     (diff,) = res
     if not isinstance(beta, numbers.Real):
         # A 0-d array: l1_loss's sign(d) where beta = 0.

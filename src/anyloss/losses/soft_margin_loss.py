@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .._checks import check_broadcasts_to, check_floating, namespace
+from .._engine import Forward
+from .._checks import check_broadcasts_to, check_floating
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
@@ -46,7 +47,7 @@ def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="m
         0.6764
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
-    xp = namespace(input=input, target=target)
+    xp = SPEC.namespace(input=input, target=target)
     check_floating(xp, "input", input)
     # PyTorch writes the loss in place into an array of input's shape.
     check_broadcasts_to(input.shape, "target", target)
@@ -58,10 +59,10 @@ def _fwd(xp, input, target):
     wide = result_float_dtype(xp, input, target)
     y = as_float(xp, target, wide)
     m = as_float(xp, -(as_float(xp, input, wide) * y), input.dtype)
-    return softplus(xp, m), (y, m)
+    return Forward(softplus(xp, m), (y, m))
 
 
-def _bwd(xp, res, g):
+def _bwd(xp, res, g, *, g_divisor=None, wanted=None):
     y, m = res
     # d/dx softplus(-y x) = -y sigmoid(-y x); sigmoid from exp(-|m|) cannot overflow.
     return -y * sigmoid(xp, m) * g, None

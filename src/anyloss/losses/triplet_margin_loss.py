@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .._checks import check_bool, check_number, describe, fail, namespace
+from .._engine import Forward
+from .._checks import check_bool, check_number, describe, fail
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
@@ -70,7 +71,7 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
         array(1.)
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
-    xp = namespace(anchor=anchor, positive=positive, negative=negative)
+    xp = SPEC.namespace(anchor=anchor, positive=positive, negative=negative)
     check_number("margin", margin, min=0, min_inclusive=False)
     check_number("p", p)
     check_number("eps", eps)
@@ -88,10 +89,10 @@ def _fwd(xp, anchor, positive, negative, margin, p, eps, swap):
     d_swap, r_swap = pairwise_distance_fwd(xp, positive, negative, p, eps) if swap else (None, None)
     loss, r_hinge = triplet_hinge(xp, margin, d_pos, d_neg, d_swap)
     shapes = (anchor.shape, positive.shape, negative.shape)
-    return loss, (r_pos, r_neg, r_swap, r_hinge, shapes)
+    return Forward(loss, (r_pos, r_neg, r_swap, r_hinge, shapes))
 
 
-def _bwd(xp, res, g, margin, p, eps, swap, wanted=None):
+def _bwd(xp, res, g, *, g_divisor=None, wanted=None, margin, p, eps, swap):
     r_pos, r_neg, r_swap, r_hinge, (a_shape, p_shape, n_shape) = res
     g_pos, g_neg, g_swap = triplet_hinge_vjp(xp, r_hinge, g)
     want_p = wanted is None or wanted[1] or swap

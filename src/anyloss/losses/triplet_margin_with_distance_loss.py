@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .._checks import check_number, describe, fail, namespace
+from .._engine import Forward
+from .._checks import check_number, describe, fail
 from .._module import Loss
 from .._reduction import check_reduction
 from .._spec import LossSpec, register_spec
@@ -66,7 +67,7 @@ def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_fu
     """
     reduction = check_reduction(reduction)
     check_number("margin", margin, min=0, min_inclusive=False)
-    xp = namespace(anchor=anchor, positive=positive, negative=negative)
+    xp = SPEC.namespace(anchor=anchor, positive=positive, negative=negative)
     check_triplet_ndim(anchor, positive, negative)
     swap = bool(swap)  # PyTorch tests `if swap:`
     if distance_function is None:
@@ -91,10 +92,10 @@ def _fwd(xp, anchor, positive, negative, distance_function, margin, swap):
     d_neg = distance_function(anchor, negative)
     d_swap = distance_function(positive, negative) if swap else None
     loss, r_hinge = triplet_hinge(xp, margin, d_pos, d_neg, d_swap)
-    return loss, (anchor, positive, negative, r_hinge)
+    return Forward(loss, (anchor, positive, negative, r_hinge))
 
 
-def _bwd(xp, res, g, distance_function, margin, swap):
+def _bwd(xp, res, g, *, g_divisor=None, wanted=None, distance_function, margin, swap):
     vjp = distance_function.vjp
     if vjp is None:
         fail(ValueError, "distance_function",
@@ -131,7 +132,7 @@ class TripletMarginWithDistanceLoss(Loss):
                                                  margin=self.margin, swap=self.swap, reduction=self.reduction)
 
 
-def _native(F, spec, arrays, reduction, options):
+def _native(F, spec, arrays, reduction, options, computed):
     """PyTorch's own for the default distance; a user's distance function runs
     in anyloss's code (with its analytic gradient, where it has one)."""
     if options["distance_function"] is not PAIRWISE_DISTANCE:
