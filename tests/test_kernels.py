@@ -17,7 +17,7 @@ from helpers import check_against_torch, loss_test_module
 pytest.importorskip("numba")
 pytest.importorskip("torch")
 
-POINT = sorted(name for name, spec in anyloss.losses().items() if spec.point is not None)
+POINT = sorted(name for name, spec in anyloss.losses().items() if spec.accel.point is not None)
 
 
 CASES = [(name, c) for name in POINT for c in loss_test_module(name).CASES if "none" not in c.id]
@@ -78,7 +78,7 @@ def test_only_plain_layouts_use_the_kernel(kernel):
 
 # ---------------------------------------------------------------- whole-loss kernels (ctc_loss)
 
-COMPILED = sorted(name for name, spec in anyloss.losses().items() if spec.compiled is not None)
+COMPILED = sorted(name for name, spec in anyloss.losses().items() if spec.accel.compiled is not None)
 COMPILED_CASES = [(name, c) for name in COMPILED for c in loss_test_module(name).CASES]
 
 

@@ -14,7 +14,7 @@ checks, then ``torch.nn.functional``) and ``own`` (anyloss's Array API code,
 
 JAX: ``jax.jit``, ``jax.grad``, ``jax.jvp``, ``jax.jacfwd``, ``jax.hessian``,
 ``jax.checkpoint`` and ``jax.lax.scan``; hyperparameters as traced arrays
-(values, and ``jax.grad`` with respect to them); NumPy and JAX arrays mixed in
+(values, and ``jax.grad`` with respect to them); NumPy and JAX (or PyTorch) arrays mixed in
 one call; and (integration) batch-sharded inputs over 8 host devices.
 
 The cases are every loss's worked example (``spec.example``), plus
@@ -601,6 +601,27 @@ def test_jax_numpy_mixed(jax, case, first):
     out = case.call(case.anyloss_fn, arrays)
     assert isinstance(out, jax.Array), f"{case.id}: a {type(out).__name__}, not a JAX array"
     close(out, eager(case.id)[0], f"{case.id} value, {first} first")
+
+
+@pytest.mark.parametrize("first", ["torch", "numpy"])
+@cases
+def test_torch_numpy_mixed(path, case, first):
+    """The same on PyTorch, on both paths: NumPy arrays beside tensors become
+    tensors on their device, and the tensors' gradients are PyTorch's."""
+    ts = [torch.from_numpy(np.array(a, copy=True)) for a in case.arrays]
+    for k in case.diff:
+        ts[k].requires_grad_(True)
+    arrays = [t if (k == 0) == (first == "torch") else np.asarray(a)
+              for k, (t, a) in enumerate(zip(ts, case.arrays))]
+    out = case.call(case.anyloss_fn, arrays)
+    assert isinstance(out, torch.Tensor), f"{case.id}: a {type(out).__name__}, not a tensor"
+    value, grads = eager(case.id)
+    close(out, value, f"{case.id} value, {first} first")
+    tensors = [k for k in case.diff if isinstance(arrays[k], torch.Tensor)]
+    if tensors and out.ndim == 0:
+        got = torch.autograd.grad(out.sum(), [arrays[k] for k in tensors], allow_unused=True)
+        for k, g in zip(tensors, got):
+            close(g, grads[case.diff.index(k)], f"{case.id} grad of array {k}, {first} first")
 
 
 # ---------------------------------------------------------------------------- sharding

@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Callable, Sequence
 
 import array_api_compat as _compat
+import numpy as np
 
 from . import _xp
 
@@ -49,16 +50,16 @@ def namespace(*, optional=(), **arrays):
         xp = _compat.array_namespace(*given.values())
     except TypeError:
         # NumPy arrays beside arrays of one other library are that library's, as
-        # jax.numpy and Dask take them: the call converts them (_xp.adopt_numpy)
-        # once the checks have passed. (Not PyTorch's: torch functions refuse
-        # NumPy arrays, and so does anyloss.)
-        others = [v for v in given.values() if v is not None and not _compat.is_numpy_array(v)]
+        # jax.numpy and Dask take them: the loss converts them (LossSpec.adopt)
+        # once its namespace is known.
+        others = {k: v for k, v in given.items() if v is not None and not _compat.is_numpy_array(v)}
         try:
-            xp = _compat.array_namespace(*others) if len(others) < len(given) else None
+            xp = _compat.array_namespace(*others.values()) if len(others) < len(given) else None
         except TypeError:
             xp = None
-        if xp is not None and not _compat.is_torch_namespace(xp):
-            return _check_real(xp, given)
+        if xp is not None:
+            _check_real(_compat.array_namespace(np.empty(0)), {k: v for k, v in given.items() if k not in others})
+            return _check_real(xp, others)
         libs = {k: type(v).__module__.split(".")[0] + "." + type(v).__name__ for k, v in given.items()}
         first = next(iter(libs))
         for name, lib in libs.items():

@@ -164,7 +164,8 @@ class RegisteredLoss:
             fail(TypeError, sorted(unknown)[0], f"be one of the options of `{self.name}` {tuple(self.options)}",
                  "an unknown keyword")
         reduction = check_reduction(self.default_reduction if reduction is None else reduction)
-        xp = self.spec.namespace(**named)
+        xp, arrays = self.spec.adopt(**named)
+        named = dict(zip(self.argnames, arrays))
         options = {**self.options, **options}
         if self.check is not None:
             self.check(xp, *arrays, **options)

@@ -32,8 +32,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from ._accel import Hints
 from ._checks import namespace
 from ._engine import Forward
+from ._xp import adopt_numpy
 
 
 class Curve(NamedTuple):
@@ -81,24 +83,9 @@ class LossSpec:
     # parameters to see their values. None: x is the first array, the other
     # required arrays zeros like it (elementwise losses). False: no 1-D curve.
     curve: Callable | bool | None = field(default=None, compare=False)
-    # rows: the arrays whose axis 0 is the batch axis, each with its number of
-    # dimensions relative to the first array ({"input": 0, "target": -1}), for a
-    # loss whose row i depends only on row i of those (and the other arrays
-    # whole): it may then be computed by row blocks (_accel/blocks.py). None: never.
-    rows: dict | None = field(default=None, compare=False)
-    # rows_divisor(xp, arrays, options, computed) -> float | None: the 'mean' divisor of the
-    # whole call, for a loss computed by row blocks whose fwd returns a divisor
-    # (each block's fwd only sees its rows).
-    rows_divisor: Callable | None = field(default=None, compare=False)
-    # point(x, y, *params) -> (loss, d/dx, d/dy): an elementwise loss of an input
-    # and a target at one point, for the compiled one-pass kernel (_accel/kernels.py,
-    # optional numba); point_params(options) -> its numbers, or None where it
-    # does not apply.
-    point: Callable | None = field(default=None, compare=False)
-    point_params: Callable | None = field(default=None, compare=False)
-    # compiled: (fwd, bwd) with fwd/bwd's contract, compiled by numba for NumPy
-    # arrays (_accel/kernels.py); for a loss whose Array API form is a recursion.
-    compiled: tuple | None = field(default=None, compare=False)
+    # How the accelerators (_accel) may compute the loss: its batch rows, point
+    # form or compiled forms (_accel.Hints). Empty: the fwd/bwd as written.
+    accel: Hints = field(default=Hints(), compare=False)
     # native(F, spec, arrays, reduction, options, computed) -> value, or NotImplemented: the
     # same call through a framework's own function of the same semantics (F is
     # torch.nn.functional); see native_call. Built-ins default to F.<name> taking
@@ -129,10 +116,12 @@ class LossSpec:
         bwd = self.bwd if bwd is None else bwd
         return bwd(xp, res, g, g_divisor=g_divisor, wanted=wanted, **options, **computed)
 
-    def namespace(self, **arrays):
-        """The array namespace of the loss's named arrays (``_checks.namespace``),
-        ``None`` allowed for the ``optional`` ones."""
-        return namespace(optional=self.optional, **arrays)
+    def adopt(self, **arrays) -> tuple:
+        """``(xp, arrays)``: the array namespace of the loss's named arrays
+        (``_checks.namespace``; ``None`` allowed for the ``optional`` ones), and
+        the arrays in order, NumPy arrays among another library's converted to it."""
+        xp = namespace(optional=self.optional, **arrays)
+        return xp, adopt_numpy(xp, tuple(arrays.values()))
 
     def apply(self, xp, arrays: tuple, reduction: str = "mean", computed: dict | None = None, **options):
         """Run this loss on already-checked ``arrays`` (see ``_call.apply``);

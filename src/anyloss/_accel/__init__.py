@@ -2,10 +2,13 @@
 eager, concrete arrays, each the loss's own definition run differently.
 
 * ``kernels``: optional numba kernels (the ``fast`` extra): one compiled pass
-  for an elementwise loss that gives its point form (``LossSpec.point``), and
-  compiled whole ``fwd``/``bwd`` forms for a recursion (``LossSpec.compiled``).
+  for an elementwise loss that gives its point form (``Hints.point``), and
+  compiled whole ``fwd``/``bwd`` forms for a recursion (``Hints.compiled``;
+  CTC's loops are in ``ctc``).
 * ``blocks``: the loss's ``fwd``/``bwd`` on row blocks that stay in cache
-  (``LossSpec.rows``), on ``anyloss.configure(threads=...)`` threads.
+  (``Hints.rows``), on ``anyloss.configure(threads=...)`` threads.
+
+A loss says which apply in one place, its spec's ``accel`` (:class:`Hints`).
 
 The engine asks :func:`run` first; it returns ``None`` where no accelerator
 applies, and the loss's ``fwd`` then runs whole. Nothing here applies to
@@ -15,8 +18,35 @@ under ``torch.compile``, ``torch.func`` transforms, or off the CPU.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from .. import _xp
 from . import blocks, kernels
+
+
+@dataclass(frozen=True)
+class Hints:
+    """What the accelerators may use of a loss (``LossSpec.accel``); each ``None``: not that one."""
+
+    # rows: the arrays whose axis 0 is the batch axis, each with its number of
+    # dimensions relative to the first array ({"input": 0, "target": -1}), for a
+    # loss whose row i depends only on row i of those (and the other arrays
+    # whole): it may then be computed by row blocks (blocks.py).
+    rows: dict | None = None
+    # rows_divisor(xp, arrays, options, computed) -> float | None: the 'mean'
+    # divisor of the whole call, for a loss computed by row blocks whose fwd
+    # returns a divisor (each block's fwd only sees its rows).
+    rows_divisor: Callable | None = None
+    # point(x, y, *params) -> (loss, d/dx, d/dy): an elementwise loss of an input
+    # and a target at one point, for the compiled one-pass kernel (kernels.py);
+    # point_params(options) -> its numbers, or None where it does not apply.
+    point: Callable | None = None
+    point_params: Callable | None = None
+    # compiled: (fwd, bwd) with fwd/bwd's contract, for NumPy arrays, running
+    # loops numba compiles (kernels.compiled); for a loss whose Array API form
+    # is a recursion.
+    compiled: tuple | None = None
 
 
 def run(spec, xp, arrays, reduction, options, computed, wanted):
@@ -36,6 +66,6 @@ def run(spec, xp, arrays, reduction, options, computed, wanted):
 
 def compiled_forms(spec, arrays):
     """The loss's compiled ``(fwd, bwd)`` for these arrays, or ``None``."""
-    if spec.compiled is None or _xp.is_lazy(arrays[0]):
+    if spec.accel.compiled is None or _xp.is_lazy(arrays[0]):
         return None
-    return spec.compiled if kernels.compiled_eligible(spec, arrays) else None
+    return spec.accel.compiled if kernels.compiled_eligible(spec, arrays) else None

@@ -52,7 +52,7 @@ class Fallback(Exception):
 
 
 def eligible(spec, arrays, reduction) -> bool:
-    rows = spec.rows
+    rows = spec.accel.rows
     if rows is None or reduction not in ("mean", "sum"):
         return False
     first = arrays[0]
@@ -82,7 +82,7 @@ def _offsets(rank) -> tuple:
 
 def _sliced(spec, arrays):
     """Which arrays are cut into row blocks (the others are passed whole)."""
-    first, rows = arrays[0], spec.rows
+    first, rows = arrays[0], spec.accel.rows
     return tuple(a is not None and name in rows and a.ndim - first.ndim in _offsets(rows[name])
                  for name, a in zip(spec.argnames, arrays))
 
@@ -107,10 +107,10 @@ def run(spec, xp, arrays, reduction, options, computed, wanted):
         block = tuple(a[i:j] if s else a for a, s in zip(arrays, sliced))
         loss, res, divisor = spec.run_fwd(xp, block, options, computed)
         if not state:  # the first block decides
-            if loss.ndim == 0 or loss.shape[0] != j - i or (divisor is not None and spec.rows_divisor is None):
+            if loss.ndim == 0 or loss.shape[0] != j - i or (divisor is not None and spec.accel.rows_divisor is None):
                 raise Fallback
             if divisor is not None:
-                divisor = spec.rows_divisor(xp, arrays, options, computed)
+                divisor = spec.accel.rows_divisor(xp, arrays, options, computed)
                 # An empty total (every target ignored) has PyTorch's special cases: the plain path.
                 if not (isinstance(divisor, (int, float)) and 0 < divisor < math.inf):
                     raise Fallback

@@ -9,7 +9,7 @@ where NumPy has SIMD loops, and is slower there (measured).
 
 So such a loss may give, besides its Array API ``fwd``/``bwd`` (which stay the
 definition, used everywhere else), its value and derivatives at one point as a
-plain scalar function, ``LossSpec.point``::
+plain scalar function, ``Hints.point``::
 
     def _point(x, y, beta):        # input, target, then the options' numbers
         ...
@@ -26,14 +26,13 @@ run every such loss's cases through this path and through the Array API one
 against PyTorch.
 
 A loss whose Array API form is a recursion (``ctc_loss``) may instead give
-compiled forms of its whole ``fwd`` and ``bwd`` (``LossSpec.compiled``), below.
+compiled forms of its whole ``fwd`` and ``bwd`` (``Hints.compiled``), below.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import os
 
 import numpy as np
 
@@ -44,17 +43,12 @@ MIN_SIZE = 1 << 16
 
 @functools.cache
 def _numba():
+    # numba's threading layer is the user's to choose (NUMBA_THREADING_LAYER);
+    # nothing here changes numba's or any other library's global configuration.
     try:
         import numba
     except ImportError:
         return None
-    if "NUMBA_THREADING_LAYER" not in os.environ:
-        try:
-            numba.threading_layer()  # raises until a parallel function has run
-        except ValueError:
-            # numba's own thread pool, not OpenMP: beside PyTorch's OpenMP runtime
-            # two OpenMP runtimes in one process fight over the cores.
-            numba.config.THREADING_LAYER = "workqueue"
     return numba
 
 
@@ -63,14 +57,14 @@ def available() -> bool:
 
 
 def eligible(spec, arrays, reduction, options) -> bool:
-    if spec.point is None or reduction not in ("mean", "sum") or not available():
+    if spec.accel.point is None or reduction not in ("mean", "sum") or not available():
         return False
     x, y = arrays[:2]
     if any(a is not None for a in arrays[2:]) or type(x) is not np.ndarray or type(y) is not np.ndarray:
         return False
     return (x.dtype in (np.float32, np.float64) and y.dtype == x.dtype and y.shape == x.shape
             and x.ndim > 0 and x.size >= max(MIN_SIZE, 1) and x.flags.c_contiguous and y.flags.c_contiguous
-            and spec.point_params(options) is not None)
+            and spec.accel.point_params(options) is not None)
 
 
 def run(spec, arrays, reduction, options, wanted):
@@ -82,8 +76,8 @@ def run(spec, arrays, reduction, options, wanted):
     numba = _numba()
     numba.set_num_threads(max(1, min(_config.threads, numba.config.NUMBA_NUM_THREADS)))
     chunks = max(1, min(n // 65536, 64))
-    parts = _loop(spec.point)(x.reshape(-1), y.reshape(-1), *grads, bool(wanted[0]), bool(wanted[1]),
-                              tuple(float(p) for p in spec.point_params(options)), scale, chunks)
+    parts = _loop(spec.accel.point)(x.reshape(-1), y.reshape(-1), *grads, bool(wanted[0]), bool(wanted[1]),
+                              tuple(float(p) for p in spec.accel.point_params(options)), scale, chunks)
     value = np.asarray(math.fsum(parts) * scale, dtype=x.dtype)
     cts = tuple(g.reshape(x.shape) if w else None for g, w in zip(grads, wanted[:2]))
     return value, cts + (None,) * (len(arrays) - 2)
@@ -124,15 +118,16 @@ def _loop(point):
 # ---------------------------------------------------------------- whole-loss kernels
 #
 # A loss whose Array API form is a recursion (ctc_loss) may give compiled
-# forms of its fwd and bwd (``LossSpec.compiled``), same contract: written as
-# plain Python loops over NumPy arrays in its own file, with ``_kernels_prange``
-# for its parallel loop and helpers named ``_compiled_*``; numba compiles them here.
+# forms of its fwd and bwd (``Hints.compiled``), same contract, around loops
+# written as plain Python over NumPy arrays in this package (ctc.py), with
+# ``_kernels_prange`` for a parallel loop and helpers named ``_compiled_*``;
+# numba compiles them here.
 
 COMPILED_MIN_SIZE = 4096
 
 
 def compiled_eligible(spec, arrays) -> bool:
-    if spec.compiled is None or not available():
+    if spec.accel.compiled is None or not available():
         return False
     first = arrays[0]
     return (all(type(a) is np.ndarray for a in arrays if a is not None)

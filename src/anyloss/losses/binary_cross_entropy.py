@@ -12,6 +12,7 @@ from .._checks import (
 )
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
+from .._accel import Hints
 from .._spec import Curve, LossSpec, register_spec
 from .._xp import as_float
 
@@ -60,7 +61,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
         array([  0.69314718, 100.        ])
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
-    xp = SPEC.namespace(input=input, target=target, weight=weight)
+    xp, (input, target, weight) = SPEC.adopt(input=input, target=target, weight=weight)
     check_floating(xp, "input", input)
     check_same_shape("input", input, "target", target)
     if target.dtype != input.dtype:
@@ -125,7 +126,7 @@ SPEC = register_spec(LossSpec(
     name="binary_cross_entropy",
     fwd=_fwd,
     bwd=_bwd,
-    rows={"input": 0, "target": 0, "weight": 0},
+    accel=Hints(rows={"input": 0, "target": 0, "weight": 0}),
     argnames=("input", "target", "weight"),
     optional=("weight",),
     differentiable=("input", "target"),

@@ -6,6 +6,7 @@ from .._engine import Forward
 from .._checks import check_broadcasts_to, check_floating, check_same_shape, fail
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
+from .._accel import Hints
 from .._spec import Curve, LossSpec, register_spec
 from .._xp import _half_dtype, as_float, device, log_sigmoid, result_float_dtype
 
@@ -56,7 +57,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
         array([6.93147181e-01, 1.00000000e+04, 0.00000000e+00])
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
-    xp = SPEC.namespace(input=input, target=target, weight=weight, pos_weight=pos_weight)
+    xp, (input, target, weight, pos_weight) = SPEC.adopt(
+        input=input, target=target, weight=weight, pos_weight=pos_weight)
     check_floating(xp, "input", input)
     check_same_shape("input", input, "target", target)
     # PyTorch builds the loss in place from (1 - target): an integer or boolean target fails there.
@@ -138,7 +140,7 @@ SPEC = register_spec(LossSpec(
     name="binary_cross_entropy_with_logits",
     fwd=_fwd,
     bwd=_bwd,
-    rows={"input": 0, "target": 0, "weight": 0, "pos_weight": 0},
+    accel=Hints(rows={"input": 0, "target": 0, "weight": 0, "pos_weight": 0}),
     argnames=("input", "target", "weight", "pos_weight"),
     optional=("weight", "pos_weight"),
     differentiable=("input", "target"),

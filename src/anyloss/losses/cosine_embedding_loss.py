@@ -6,6 +6,7 @@ from .._engine import Forward
 from .._checks import check_broadcastable, check_number, describe, fail
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
+from .._accel import Hints
 from .._spec import LossSpec, register_spec
 from ._curves import cosine_angle
 from .._xp import as_float, broadcast_shapes, broadcast_to, result_float_dtype, sum_to_shape, vecdot
@@ -63,7 +64,7 @@ def cosine_embedding_loss(input1, input2, target, margin=0, size_average=None, r
         array([1.    , 0.7071])
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
-    xp = SPEC.namespace(input1=input1, input2=input2, target=target)
+    xp, (input1, input2, target) = SPEC.adopt(input1=input1, input2=input2, target=target)
     check_number("margin", margin)
     for name, x in (("input1", input1), ("input2", input2), ("target", target)):
         if not xp.isdtype(x.dtype, ("bool", "integral", "real floating")):
@@ -171,7 +172,7 @@ SPEC = register_spec(LossSpec(
     name="cosine_embedding_loss",
     fwd=_fwd,
     bwd=_bwd,
-    rows={"input1": 0, "input2": 0, "target": -1},
+    accel=Hints(rows={"input1": 0, "input2": 0, "target": -1}),
     argnames=("input1", "input2", "target"),
     differentiable=("input1", "input2"),
     summary="1 - cos for similar pairs, max(0, cos - margin) for dissimilar; embeddings",

@@ -9,6 +9,7 @@ from .._engine import Forward
 from .._checks import check_class_target, check_class_weight, check_floating, check_number, describe, fail
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
+from .._accel import Hints
 from .._spec import LossSpec, register_spec
 from ._curves import two_class_logits
 from .._xp import as_float, device, exp_into, log_softmax_parts, result_float_dtype, shifted_by_max, size
@@ -89,7 +90,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         0.3685
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
-    xp = SPEC.namespace(input=input, target=target, weight=weight)
+    xp, (input, target, weight) = SPEC.adopt(input=input, target=target, weight=weight)
     check_floating(xp, "input", input)
     eps = smoothing(xp, label_smoothing, input.dtype)
     if input.ndim > 0 and tuple(target.shape) == tuple(input.shape):
@@ -302,8 +303,7 @@ SPEC = register_spec(LossSpec(
     name="cross_entropy",
     fwd=_fwd,
     bwd=_bwd,
-    rows={"input": 0, "target": -1},
-    rows_divisor=_nll_rows_divisor,
+    accel=Hints(rows={"input": 0, "target": -1}, rows_divisor=_nll_rows_divisor),
     argnames=("input", "target", "weight"),
     optional=("weight",),
     differentiable=("input",),

@@ -19,9 +19,10 @@ from .._checks import (
 )
 from .._module import Loss
 from .._reduction import check_reduction
+from .._accel import Hints
 from .._spec import LossSpec, native_call, register_spec
 from .._xp import contiguous, device, index_dtype, is_lazy, read, scan, size
-from .._accel import kernels as _kernels
+from .._accel import ctc as _ctc_kernels
 
 _NEG_INF = float("-inf")
 
@@ -112,11 +113,12 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
     reduction = check_reduction(reduction)
     check_number("blank", blank, integer=True)
     check_bool("zero_infinity", zero_infinity)
-    xp = SPEC.namespace(log_probs=log_probs, targets=targets)
+    xp, (log_probs, targets) = SPEC.adopt(log_probs=log_probs, targets=targets)
     # PyTorch also takes the lengths as tuples of ints; here they become arrays.
     input_lengths = _as_lengths(xp, "input_lengths", input_lengths, log_probs)
     target_lengths = _as_lengths(xp, "target_lengths", target_lengths, log_probs)
-    xp = SPEC.namespace(log_probs=log_probs, targets=targets, input_lengths=input_lengths, target_lengths=target_lengths)
+    xp, (log_probs, targets, input_lengths, target_lengths) = SPEC.adopt(
+        log_probs=log_probs, targets=targets, input_lengths=input_lengths, target_lengths=target_lengths)
 
     check_floating(xp, "log_probs", log_probs)
     check_ndim("log_probs", log_probs, (2, 3))
@@ -399,103 +401,8 @@ def _bwd(xp, res, g, *, g_divisor=None, wanted=None, blank, zero_infinity, max_t
 
 
 
-# ----------------------------------------------------------------- compiled (optional)
-#
-# The recursions above take about a dozen array operations per frame, and on
-# NumPy each costs its dispatch (microseconds) whatever the batch: for short
-# sequences that, not arithmetic, is the time. With numba installed (the
-# `fast` extra), NumPy calls run these loops instead (_kernels.compiled): the
-# same formulas as PyTorch's CPU kernel, in double precision, one sample per
-# thread. The functions are plain Python; numba compiles them on first use.
-
-def _compiled_alpha(lp, lprime, il, tl, la, nll, blank):
-    """alpha (N, T, K) in ``la`` (pre-filled with -inf) and -log p(l|x) in ``nll``."""
-    n_batch = lp.shape[1]
-    ninf = -math.inf
-    for n in _kernels_prange(n_batch):
-        k = 2 * tl[n] + 1
-        if il[n] == 0:
-            nll[n] = 0.0 if tl[n] == 0 else math.inf
-            continue
-        la[n, 0, 0] = lp[0, n, blank]
-        if k > 1:
-            la[n, 0, 1] = lp[0, n, lprime[n, 1]]
-        for t in range(1, il[n]):
-            for s in range(k):
-                a = la[n, t - 1, s]
-                b = la[n, t - 1, s - 1] if s > 0 else ninf
-                c = la[n, t - 1, s - 2] if s > 1 and lprime[n, s] != lprime[n, s - 2] else ninf
-                la[n, t, s] = _compiled_log_add3(a, b, c) + lp[t, n, lprime[n, s]]
-        t = il[n] - 1
-        a = la[n, t, k - 1]
-        b = la[n, t, k - 2] if k > 1 else ninf
-        nll[n] = -_compiled_log_add3(a, b, ninf)
-
-
-def _compiled_log_add3(a, b, c):
-    """log(exp(a) + exp(b) + exp(c)) as PyTorch's kernel: shifted by the maximum
-    (0 when all are -inf); NaN or +inf terms give NaN, as in _log_add3."""
-    if a != a or b != b or c != c:
-        return math.nan
-    m = max(a, b, c)
-    if m == -math.inf:
-        return m
-    # A -inf term adds exp(-inf) = 0: skipped (most positions have one or two).
-    total = 0.0
-    if a != -math.inf:
-        total += math.exp(a - m)
-    if b != -math.inf:
-        total += math.exp(b - m)
-    if c != -math.inf:
-        total += math.exp(c - m)
-    return math.log(total) + m
-
-
-def _compiled_grad(lp, lprime, il, tl, la, nll, g, zero_infinity, grad, beta, lcab_all):
-    """beta, then PyTorch's gradient (exp(lp) - exp(lcab + nll - lp)) g into ``grad`` (T, N, C);
-    ``beta`` (N, 2, K) and ``lcab_all`` (N, C) are scratch space, one row per sample."""
-    t_max, n_batch, n_classes = lp.shape
-    ninf = -math.inf
-    for n in _kernels_prange(n_batch):
-        k = 2 * tl[n] + 1
-        if nll[n] == math.inf:  # an impossible alignment: 0 with zero_infinity, else NaN
-            for t in range(t_max):
-                for ch in range(n_classes):
-                    grad[t, n, ch] = 0.0 if zero_infinity or t >= il[n] else math.nan
-            continue
-        lb = beta[n]
-        lb[:, :] = ninf
-        lcab = lcab_all[n]
-        for t in range(t_max - 1, -1, -1):
-            if t >= il[n]:
-                for ch in range(n_classes):
-                    grad[t, n, ch] = 0.0
-                continue
-            cur, nxt = t % 2, (t + 1) % 2
-            for s in range(k):
-                if t == il[n] - 1:
-                    lb[cur, s] = lp[t, n, lprime[n, s]] if s >= k - 2 else ninf
-                else:
-                    a = lb[nxt, s]
-                    b = lb[nxt, s + 1] if s + 1 < k else ninf
-                    c = lb[nxt, s + 2] if s + 2 < k and lprime[n, s + 2] != lprime[n, s] else ninf
-                    lb[cur, s] = _compiled_log_add3(a, b, c) + lp[t, n, lprime[n, s]]
-            for ch in range(n_classes):
-                lcab[ch] = ninf
-            for s in range(k):
-                v = la[n, t, s] + lb[cur, s]
-                ch = lprime[n, s]
-                if lcab[ch] == ninf:
-                    lcab[ch] = v
-                elif v == v and lcab[ch] == lcab[ch]:
-                    m = max(lcab[ch], v)
-                    lcab[ch] = math.log(math.exp(lcab[ch] - m) + math.exp(v - m)) + m
-                else:
-                    lcab[ch] = math.nan
-            for ch in range(n_classes):
-                x = lp[t, n, ch]
-                grad[t, n, ch] = (math.exp(x) - math.exp(lcab[ch] + nll[n] - x)) * g[n]
-
+# With numba (the `fast` extra), NumPy calls run the recursions as compiled
+# loops (_accel/ctc.py); these two are fwd/bwd around them, same contract.
 
 def _compiled_fwd(xp, log_probs, targets, input_lengths, target_lengths, *, blank, zero_infinity,
                   max_target_length, mean_over_lengths):
@@ -513,7 +420,7 @@ def _compiled_fwd(xp, log_probs, targets, input_lengths, target_lengths, *, blan
     lprime[:, 1::2] = xp.where(xp.arange(s_max) < tl[:, None], labels, blank)
     la = xp.full((n, t_max, 2 * s_max + 1), -math.inf, dtype=lp.dtype)  # in log_probs' dtype, as PyTorch
     nll = xp.empty((n,), dtype=xp.float64)
-    _kernels.compiled(_compiled_alpha)(lp, lprime, il, tl, la, nll, blank)
+    _ctc_kernels.alpha(lp, lprime, il, tl, la, nll, blank)
     loss = xp.where(zero_infinity & (nll == math.inf), 0.0, nll)
     lengths = xp.astype(xp.maximum(tl, 1), xp.float64) if mean_over_lengths else None
     if lengths is not None:
@@ -532,13 +439,8 @@ def _compiled_bwd(xp, res, g, *, g_divisor=None, wanted=None, blank, zero_infini
     grad = xp.empty(lp.shape, dtype=xp.float64)
     n, k = lprime.shape
     beta, lcab = xp.empty((n, 2, k), dtype=lp.dtype), xp.empty((n, lp.shape[2]), dtype=lp.dtype)
-    _kernels.compiled(_compiled_grad)(lp, lprime, il, tl, la, nll, g, bool(zero_infinity), grad, beta, lcab)
+    _ctc_kernels.grad(lp, lprime, il, tl, la, nll, g, bool(zero_infinity), grad, beta, lcab)
     return xp.reshape(xp.astype(grad, lp.dtype), shape), None, None, None
-
-
-def _kernels_prange(n):
-    """``range``, a parallel one once numba compiles the loop (_kernels.compiled)."""
-    return range(n)
 
 
 class CTCLoss(Loss):
@@ -574,5 +476,5 @@ SPEC = register_spec(LossSpec(
     cls=CTCLoss,
     example=_example,
     curve=False,  # no 1-D curve: each sample is a sequence (log_probs is (T, N, C))
-    compiled=(_compiled_fwd, _compiled_bwd),
+    accel=Hints(compiled=(_compiled_fwd, _compiled_bwd)),
 ))

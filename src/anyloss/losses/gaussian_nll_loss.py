@@ -11,6 +11,7 @@ from .._engine import Forward
 from .._checks import check_broadcastable, check_floating, check_number, check_values, fail
 from .._module import Loss
 from .._reduction import check_reduction
+from .._accel import Hints
 from .._spec import Curve, LossSpec, register_spec
 from .._xp import as_float, broadcast_shapes, device, result_float_dtype, sum_to_shape
 
@@ -60,13 +61,13 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     if isinstance(var, float):  # PyTorch's test: a Python float (not an int) is one shared variance
         if var < 0:
             fail(ValueError, "var", "be non-negative", var)
-        xp = SPEC.namespace(input=input, target=target)
+        xp, (input, target) = SPEC.adopt(input=input, target=target)
         _check_real(xp, input=input, target=target)
         # var * ones_like(input): input's dtype, or PyTorch's default float32 for an integer input.
         dtype = input.dtype if xp.isdtype(input.dtype, "real floating") else xp.float32
         var = xp.full(input.shape, var, dtype=dtype, device=device(input))
     else:
-        xp = SPEC.namespace(input=input, target=target, var=var)
+        xp, (input, target, var) = SPEC.adopt(input=input, target=target, var=var)
         _check_real(xp, input=input, target=target)
         check_floating(xp, "var", var)
         check_values(xp, "var", var, lambda v: xp.logical_not(v < 0), "be non-negative")
@@ -169,7 +170,7 @@ SPEC = register_spec(LossSpec(
     native_traces=False,
     fwd=_fwd,
     bwd=_bwd,
-    rows={"input": 0, "target": 0, "var": (0, -1)},
+    accel=Hints(rows={"input": 0, "target": 0, "var": (0, -1)}),
     argnames=("input", "target", "var"),
     differentiable=("input", "target", "var"),
     summary="0.5 (log var + (x - y)^2 / var); regression with predicted variance",

@@ -6,6 +6,7 @@ from .._engine import Forward
 from .._checks import check_broadcastable, check_number, fail
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
+from .._accel import Hints
 from .._spec import Curve, LossSpec, register_spec
 
 
@@ -45,7 +46,7 @@ def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=No
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
     check_number("margin", margin)
-    xp = SPEC.namespace(input=input, target=target)
+    xp, (input, target) = SPEC.adopt(input=input, target=target)
     if not xp.isdtype(input.dtype, ("real floating", "integral")):
         fail(TypeError, "input", "have a real floating or integer dtype", input.dtype)
     if not xp.isdtype(input.dtype, "real floating") and reduction == "mean":
@@ -93,7 +94,7 @@ SPEC = register_spec(LossSpec(
     name="hinge_embedding_loss",
     fwd=_fwd,
     bwd=_bwd,
-    rows={"input": 0, "target": 0},
+    accel=Hints(rows={"input": 0, "target": 0}),
     argnames=("input", "target"),
     differentiable=("input",),
     summary="x if y = 1, max(0, margin - x) if y = -1; distance-based similarity",

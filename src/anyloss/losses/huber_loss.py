@@ -10,6 +10,7 @@ from .._engine import Forward
 from .._checks import check_floating, check_number, check_same_shape, check_target_broadcast, describe, fail
 from .._module import Loss
 from .._reduction import check_reduction
+from .._accel import Hints
 from .._spec import Curve, LossSpec, register_spec
 from .._xp import as_float, read, result_float_dtype
 
@@ -58,7 +59,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
         array(0.625)
     """
     check_reduction(reduction)
-    xp = SPEC.namespace(input=input, target=target, weight=weight)
+    xp, (input, target, weight) = SPEC.adopt(input=input, target=target, weight=weight)
     if not isinstance(delta, numbers.Real):
         check_number("delta", delta, min=0, min_inclusive=False)  # a 0-d array (else TypeError)
     else:
@@ -142,9 +143,7 @@ SPEC = register_spec(LossSpec(
     name="huber_loss",
     fwd=_fwd,
     bwd=_bwd,
-    rows={"input": 0, "target": 0, "weight": 0},
-    point=_point,
-    point_params=_point_params,
+    accel=Hints(rows={"input": 0, "target": 0, "weight": 0}, point=_point, point_params=_point_params),
     argnames=("input", "target", "weight"),
     optional=("weight",),
     differentiable=("input", "target", "weight"),

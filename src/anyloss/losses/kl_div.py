@@ -9,6 +9,7 @@ from .._engine import Forward
 from .._checks import check_bool, check_broadcastable, check_floating
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
+from .._accel import Hints
 from .._spec import LossSpec, register_spec
 from ._curves import kl_two_class
 from .._xp import as_float, result_float_dtype
@@ -66,7 +67,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
         if red == "mean":
             warnings.warn(_MEAN_WARNING, UserWarning, stacklevel=2)
     check_bool("log_target", log_target)
-    xp = SPEC.namespace(input=input, target=target)
+    xp, (input, target) = SPEC.adopt(input=input, target=target)
     check_floating(xp, "input", input)
     check_floating(xp, "target", target)
     shape = check_broadcastable(input.shape, "target", target)
@@ -168,8 +169,10 @@ SPEC = register_spec(LossSpec(
     native=_native,
     fwd=_fwd,
     bwd=_bwd,
-    rows_divisor=lambda xp, arrays, options, computed: computed.get("divisor"),
-    rows={"input": 0, "target": 0},
+    accel=Hints(
+        rows={"input": 0, "target": 0},
+        rows_divisor=lambda xp, arrays, options, computed: computed.get("divisor"),
+    ),
     argnames=("input", "target"),
     differentiable=("input", "target"),
     summary="y (log y - x), x log-probabilities; distribution matching",

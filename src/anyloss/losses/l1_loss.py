@@ -6,6 +6,7 @@ from .._engine import Forward
 from .._checks import check_same_shape, check_target_broadcast, fail
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
+from .._accel import Hints
 from .._spec import Curve, LossSpec, register_spec
 from .._xp import as_float, result_float_dtype, sum_to_shape
 
@@ -44,7 +45,7 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
         array(1.)
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
-    xp = SPEC.namespace(input=input, target=target, weight=weight)
+    xp, (input, target, weight) = SPEC.adopt(input=input, target=target, weight=weight)
     for name, x in (("input", input), ("target", target)):
         if not xp.isdtype(x.dtype, ("real floating", "integral")):
             fail(TypeError, name, "have a real floating-point or integer dtype", x.dtype)
@@ -113,9 +114,7 @@ SPEC = register_spec(LossSpec(
     name="l1_loss",
     fwd=_fwd,
     bwd=_bwd,
-    rows={"input": 0, "target": 0, "weight": 0},
-    point=_point,
-    point_params=lambda options: (),
+    accel=Hints(rows={"input": 0, "target": 0, "weight": 0}, point=_point, point_params=lambda options: ()),
     argnames=("input", "target", "weight"),
     optional=("weight",),
     differentiable=("input", "target", "weight"),

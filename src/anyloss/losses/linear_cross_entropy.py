@@ -116,7 +116,8 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
         (3, 2)
     """
     reduction = check_reduction(reduction)
-    xp = SPEC.namespace(input=input, linear_weight=linear_weight, target=target, linear_bias=linear_bias, weight=weight)
+    xp, (input, linear_weight, target, linear_bias, weight) = SPEC.adopt(
+        input=input, linear_weight=linear_weight, target=target, linear_bias=linear_bias, weight=weight)
     check_floating(xp, "input", input)
     if input.ndim not in (1, 2):
         fail(ValueError, "input", "be 1-D (in_features) or 2-D (N, in_features)", f"shape {tuple(input.shape)}")

@@ -6,6 +6,7 @@ from .._engine import Forward
 from .._checks import check_broadcastable, check_number, fail
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
+from .._accel import Hints
 from .._spec import Curve, LossSpec, register_spec
 from .._xp import as_float
 
@@ -44,7 +45,7 @@ def margin_ranking_loss(input1, input2, target, margin=0, size_average=None, red
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
     check_number("margin", margin)
-    xp = SPEC.namespace(input1=input1, input2=input2, target=target)
+    xp, (input1, input2, target) = SPEC.adopt(input1=input1, input2=input2, target=target)
     for name, a in (("input1", input1), ("input2", input2), ("target", target)):
         if not xp.isdtype(a.dtype, ("real floating", "integral")):
             fail(TypeError, name, "have a real floating or integer dtype", a.dtype)
@@ -89,7 +90,7 @@ SPEC = register_spec(LossSpec(
     name="margin_ranking_loss",
     fwd=_fwd,
     bwd=_bwd,
-    rows={"input1": 0, "input2": 0, "target": 0},
+    accel=Hints(rows={"input1": 0, "input2": 0, "target": 0}),
     argnames=("input1", "input2", "target"),
     differentiable=("input1", "input2", "target"),
     summary="max(0, -y (x1 - x2) + margin); pairwise ranking",

@@ -6,6 +6,7 @@ from .._engine import Forward
 from .._checks import check_any_floating, check_same_shape, check_target_broadcast
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
+from .._accel import Hints
 from .._spec import Curve, LossSpec, register_spec
 from .._xp import as_float, result_float_dtype, sum_to_shape
 
@@ -39,7 +40,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
         array(1.5)
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
-    xp = SPEC.namespace(input=input, target=target, weight=weight)
+    xp, (input, target, weight) = SPEC.adopt(input=input, target=target, weight=weight)
     check_any_floating(xp, input=input, target=target)
     check_target_broadcast(input, target)
     if weight is not None:
@@ -92,9 +93,7 @@ SPEC = register_spec(LossSpec(
     name="mse_loss",
     fwd=_fwd,
     bwd=_bwd,
-    rows={"input": 0, "target": 0, "weight": 0},
-    point=_point,
-    point_params=lambda options: (),
+    accel=Hints(rows={"input": 0, "target": 0, "weight": 0}, point=_point, point_params=lambda options: ()),
     argnames=("input", "target", "weight"),
     optional=("weight",),
     differentiable=("input", "target", "weight"),

@@ -9,6 +9,7 @@ from .._checks import (check_class_values, check_class_weight, check_floating, c
                        fail, namespace)
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
+from .._accel import Hints
 from .._spec import LossSpec, register_spec
 from ._curves import two_class_logits
 from .._xp import device, index_dtype, size
@@ -59,7 +60,7 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
     if not (isinstance(p, numbers.Real) and p in (1, 2)):
         fail(ValueError, "p", "be 1 or 2", describe(p))
     check_number("margin", margin)
-    xp = SPEC.namespace(input=input, target=target, weight=weight)
+    xp, (input, target, weight) = SPEC.adopt(input=input, target=target, weight=weight)
     check_floating(xp, "input", input)
     check_integer(xp, "target", target)
     if input.ndim > 2 or (input.ndim > 0 and input.shape[-1] == 0):
@@ -138,7 +139,7 @@ SPEC = register_spec(LossSpec(
     name="multi_margin_loss",
     fwd=_fwd,
     bwd=_bwd,
-    rows={"input": 0, "target": -1},
+    accel=Hints(rows={"input": 0, "target": -1}),
     argnames=("input", "target", "weight"),
     optional=("weight",),
     differentiable=("input",),

@@ -8,6 +8,7 @@ from .._engine import Forward
 from .._checks import check_floating, check_integer, check_values, fail
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
+from .._accel import Hints
 from .._spec import LossSpec, native_call, register_spec
 from ._curves import multilabel_two_class
 from .._xp import device, index_dtype, read, size, take_along
@@ -59,7 +60,7 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
         0.8500
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
-    xp = SPEC.namespace(input=input, target=target)
+    xp, (input, target) = SPEC.adopt(input=input, target=target)
     check_floating(xp, "input", input)
     check_integer(xp, "target", target)
     if input.ndim > 2 or (input.ndim > 0 and input.shape[-1] == 0):
@@ -153,7 +154,7 @@ SPEC = register_spec(LossSpec(
     native=native_call("multilabel_margin_loss"),
     fwd=_fwd,
     bwd=_bwd,
-    rows={"input": 0, "target": 0},
+    accel=Hints(rows={"input": 0, "target": 0}),
     argnames=("input", "target"),
     differentiable=("input",),
     summary="multi-label hinge sum_{j, i not a label} max(0, 1 - (x_{y_j} - x_i)) / C; multi-label classification",

@@ -6,6 +6,7 @@ from .._engine import Forward
 from .._checks import check_broadcastable, check_floating, fail
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
+from .._accel import Hints
 from .._spec import Curve, LossSpec, register_spec
 from .._xp import as_float, broadcast_to, log_sigmoid, result_float_dtype, sigmoid, zero_dim
 
@@ -51,7 +52,7 @@ def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, r
         0.6116
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
-    xp = SPEC.namespace(input=input, target=target, weight=weight)
+    xp, (input, target, weight) = SPEC.adopt(input=input, target=target, weight=weight)
     check_floating(xp, "input", input)
     if input.ndim == 0:
         fail(ValueError, "input", "have a class dimension (at least 1-D)", "shape ()")
@@ -117,7 +118,7 @@ SPEC = register_spec(LossSpec(
     name="multilabel_soft_margin_loss",
     fwd=_fwd,
     bwd=_bwd,
-    rows={"input": 0, "target": 0, "weight": 0},
+    accel=Hints(rows={"input": 0, "target": 0, "weight": 0}),
     argnames=("input", "target", "weight"),
     optional=("weight",),
     differentiable=("input", "target", "weight"),

@@ -53,7 +53,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
         0.2899
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
-    xp = SPEC.namespace(input=input, target=target, weight=weight)
+    xp, (input, target, weight) = SPEC.adopt(input=input, target=target, weight=weight)
     check_floating(xp, "input", input)
     check_class_target(xp, input.shape, target, ignore_index)
     check_class_weight(weight, input.shape[0 if input.ndim == 1 else 1], input.dtype)

@@ -11,6 +11,7 @@ from .._engine import Forward
 from .._checks import check_bool, check_broadcastable, check_number, fail
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
+from .._accel import Hints
 from .._spec import Curve, LossSpec, register_spec
 from .._xp import as_float, sum_to_shape
 
@@ -66,7 +67,7 @@ def poisson_nll_loss(input, target, log_input=True, full=False, size_average=Non
     else:
         check_number("eps", eps)
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
-    xp = SPEC.namespace(input=input, target=target)
+    xp, (input, target) = SPEC.adopt(input=input, target=target)
     _check_numeric(xp, "input", input, allow_bool=log_input)
     _check_numeric(xp, "target", target, allow_bool=not full)
     check_broadcastable(input.shape, "target", target)
@@ -166,7 +167,7 @@ SPEC = register_spec(LossSpec(
     name="poisson_nll_loss",
     fwd=_fwd,
     bwd=_bwd,
-    rows={"input": 0, "target": 0},
+    accel=Hints(rows={"input": 0, "target": 0}),
     argnames=("input", "target"),
     differentiable=("input", "target"),
     summary="Poisson negative log likelihood, optional Stirling term; count regression",

@@ -10,6 +10,7 @@ from .._engine import Forward
 from .._checks import check_any_floating, check_number, check_target_broadcast, fail
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
+from .._accel import Hints
 from .._spec import Curve, LossSpec, register_spec
 from .._xp import as_float, read, result_float_dtype
 from .l1_loss import l1_loss
@@ -57,7 +58,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
         array(0.625)
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
-    xp = SPEC.namespace(input=input, target=target)
+    xp, (input, target) = SPEC.adopt(input=input, target=target)
     if not isinstance(beta, numbers.Real):
         # A 0-d array (else TypeError), checked where it can be read; no branch on its value.
         check_number("beta", beta, min=0)
@@ -147,9 +148,7 @@ SPEC = register_spec(LossSpec(
     name="smooth_l1_loss",
     fwd=_fwd,
     bwd=_bwd,
-    rows={"input": 0, "target": 0},
-    point=_point,
-    point_params=_point_params,
+    accel=Hints(rows={"input": 0, "target": 0}, point=_point, point_params=_point_params),
     argnames=("input", "target"),
     differentiable=("input", "target"),
     summary="squared below beta, absolute above; robust regression (Fast R-CNN)",

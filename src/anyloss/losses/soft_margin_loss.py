@@ -6,6 +6,7 @@ from .._engine import Forward
 from .._checks import check_broadcasts_to, check_floating
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
+from .._accel import Hints
 from .._spec import Curve, LossSpec, register_spec
 from .._xp import as_float, result_float_dtype, sigmoid, softplus
 
@@ -47,7 +48,7 @@ def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="m
         0.6764
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
-    xp = SPEC.namespace(input=input, target=target)
+    xp, (input, target) = SPEC.adopt(input=input, target=target)
     check_floating(xp, "input", input)
     # PyTorch writes the loss in place into an array of input's shape.
     check_broadcasts_to(input.shape, "target", target)
@@ -84,7 +85,7 @@ SPEC = register_spec(LossSpec(
     native_traces=False,
     fwd=_fwd,
     bwd=_bwd,
-    rows={"input": 0, "target": 0},
+    accel=Hints(rows={"input": 0, "target": 0}),
     argnames=("input", "target"),
     differentiable=("input",),
     summary="logistic loss log(1 + exp(-y x)) for labels in {1, -1}; binary classification",

@@ -6,6 +6,7 @@ from .._engine import Forward
 from .._checks import check_bool, check_number, describe, fail
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
+from .._accel import Hints
 from .._spec import LossSpec, register_spec
 from ._curves import triplet
 from .._xp import sum_to_shape
@@ -71,7 +72,7 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
         array(1.)
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
-    xp = SPEC.namespace(anchor=anchor, positive=positive, negative=negative)
+    xp, (anchor, positive, negative) = SPEC.adopt(anchor=anchor, positive=positive, negative=negative)
     check_number("margin", margin, min=0, min_inclusive=False)
     check_number("p", p)
     check_number("eps", eps)
@@ -130,7 +131,7 @@ SPEC = register_spec(LossSpec(
     name="triplet_margin_loss",
     fwd=_fwd,
     bwd=_bwd,
-    rows={"anchor": 0, "positive": 0, "negative": 0},
+    accel=Hints(rows={"anchor": 0, "positive": 0, "negative": 0}),
     argnames=("anchor", "positive", "negative"),
     differentiable=("anchor", "positive", "negative"),
     summary="max(0, margin + d(a, p) - d(a, n)) with p-norm distances; metric learning",

@@ -67,7 +67,7 @@ def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_fu
     """
     reduction = check_reduction(reduction)
     check_number("margin", margin, min=0, min_inclusive=False)
-    xp = SPEC.namespace(anchor=anchor, positive=positive, negative=negative)
+    xp, (anchor, positive, negative) = SPEC.adopt(anchor=anchor, positive=positive, negative=negative)
     check_triplet_ndim(anchor, positive, negative)
     swap = bool(swap)  # PyTorch tests `if swap:`
     if distance_function is None:
