@@ -47,7 +47,9 @@ def _run(*args, cwd, env=None):
 
 def test_wheel_installs_clean(tmp_path):
     dist = tmp_path / "dist"
-    _run(sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", dist, ROOT, cwd=tmp_path)
+    # The sdist, then the wheel from the sdist (so the sdist must be complete, and no
+    # build/ directory is left in the source tree).
+    _run(sys.executable, "-m", "build", "--outdir", dist, ROOT, cwd=tmp_path)
     (wheel,) = dist.glob("anyloss-*.whl")
     (sdist,) = dist.glob("anyloss-*.tar.gz")
     assert wheel.name.startswith(f"anyloss-{anyloss.__version__}-")
