@@ -45,3 +45,10 @@ def test_python_dash_m_and_help():
     res = subprocess.run([sys.executable, "-m", "anyloss", "--help"], capture_output=True, text=True, check=True)
     for command in ("list", "show", "check"):
         assert command in res.stdout
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["--version"])
+    assert exit.value.code == 0
+    assert capsys.readouterr().out == f"anyloss {anyloss.__version__}\n"

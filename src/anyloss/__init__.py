@@ -15,6 +15,8 @@ from .losses import CLASSES
 from .losses._distance import Distance
 from . import extras  # after the PyTorch catalogue: anyloss.losses() lists the extras last
 
+# The one source of the version: pyproject.toml reads it from here (setuptools, without
+# importing the package), `anyloss --version` prints it; CHANGELOG.md says what each one holds.
 __version__ = "0.1.0"
 
 __all__ = ["functional", "extras", "configure", "grad", "value_and_grad", "vjp", "LossSpec", "losses", "register",

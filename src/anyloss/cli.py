@@ -5,6 +5,7 @@
     anyloss plot NAME... -o F    loss (and gradient) curves of one or more losses, to PNG or SVG
     anyloss check [--backend B]  every loss on every installed backend against PyTorch (or NumPy)
     anyloss eval LOSS --input FILE --target FILE   a loss over files, streamed with Dask
+    anyloss --version            the installed version
 
 Each subcommand is a thin layer over the library: the registry
 (``anyloss.losses()``), each loss's docstring and worked example.
@@ -19,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from . import _spec
+from . import __version__, _spec
 from ._autodiff import value_and_grad
 from ._doc import show_text  # show: the same text as the loss's page of the docs
 
@@ -220,6 +221,7 @@ def cmd_eval(args) -> int:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="anyloss", description="Every PyTorch loss, on any array library.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("list", help="every loss: name, class, what it is for, differentiable arguments"
                    ).set_defaults(run=cmd_list)
