@@ -113,7 +113,13 @@ def value_and_pullback(xp, f, arrays, diff):
             return f(*full)
 
         out, vjp_fn = jax.vjp(g, *(arrays[i] for i in diff))
-        return out, vjp_fn
+
+        def pullback(ct):
+            # JAX's cotangent of a complex input is the conjugate of PyTorch's
+            # (each its framework's convention): compared in PyTorch's.
+            return tuple(jax.numpy.conj(c) if jax.numpy.iscomplexobj(c) else c for c in vjp_fn(ct))
+
+        return out, pullback
     return anyloss.vjp(f, *arrays, argnums=tuple(diff))
 
 
@@ -202,7 +208,7 @@ def _call_with(fn, args, kwargs, slots, arrays):
 
 
 def _is_float(a: np.ndarray) -> bool:
-    return np.issubdtype(a.dtype, np.floating)
+    return np.issubdtype(a.dtype, np.inexact)  # real or complex
 
 
 def torch_value_and_grads(name, args, kwargs, slots, cotangent_seed=0, want_grads=True):
@@ -281,7 +287,7 @@ def check_against_torch(name: str, args: tuple, kwargs: dict, xp, *, grads: bool
         return _call_with(fn, args, kwargs, slots, arrs)
 
     diff = [i for i, ((_, pname), a) in enumerate(zip(slots, arrays))
-            if pname in differentiable and xp.isdtype(a.dtype, "real floating")]
+            if pname in differentiable and xp.isdtype(a.dtype, ("real floating", "complex floating"))]
     with warnings.catch_warnings(record=True) as caught, no_compute(xp):
         warnings.simplefilter("always")
         out, pullback = value_and_pullback(xp, f, arrays, diff if grads else [])

@@ -96,7 +96,7 @@ def _pullback(fun, value, rec, args, nums, single, share=False):
                     f"`argnums` must select differentiable arguments; `{argname}` of {spec.name} "
                     f"(argument {i}) has no gradient (differentiable: {', '.join(spec.differentiable) or 'none'})"
                 )
-            if not xp.isdtype(rec.arrays[j].dtype, "real floating"):
+            if not xp.isdtype(rec.arrays[j].dtype, ("real floating", "complex floating")):
                 raise ValueError(
                     f"`argnums` must select differentiable arguments; `{argname}` of {spec.name} "
                     f"(argument {i}) has dtype {rec.arrays[j].dtype}, which has no gradient"

@@ -30,7 +30,7 @@ from contextlib import contextmanager
 import array_api_compat as _compat
 
 from . import _config, _engine
-from ._xp import adopt_numpy
+from ._xp import adopt_numpy, any_complex
 
 # The active gradient tape of this thread or task (see _autodiff.py), or None.
 # Read only while some tape is active anywhere (_tapes > 0): tracers do not
@@ -81,24 +81,28 @@ def apply(spec, xp, arrays, reduction, options, computed):
         # Without an analytic gradient there is nothing to attach: the forward
         # runs plainly, and PyTorch's autograd differentiates its operations
         # (as it does a call whose hyperparameter is a tensor: a learned margin).
-        if spec.has_gradient(options) and bridge.wants_grad(arrays) and not _array_options(options):
+        if _bridged(spec, xp, arrays, options) and bridge.wants_grad(arrays):
             return bridge.apply(spec, xp, arrays, reduction, options, computed)
-    elif _compat.is_jax_array(first) and spec.has_gradient(options) and not _array_options(options):
+    elif _compat.is_jax_array(first) and _bridged(spec, xp, arrays, options):
         from ._bridges import jax as bridge
 
         return bridge.apply(spec, xp, arrays, reduction, options, computed)
     return _engine.forward(spec, xp, arrays, reduction, options, computed, wanted=())[0]
 
 
-def _array_options(options) -> bool:
-    """Whether a hyperparameter is an array (a traced margin, a scheduled
-    label_smoothing): the bridge closes over static options only, so such a
-    call runs plainly and JAX differentiates its operations, hyperparameters
-    included."""
+def _bridged(spec, xp, arrays, options) -> bool:
+    """Whether a bridge may carry the call, with the loss's analytic gradient.
+    Not without one; not when a hyperparameter is an array (a traced margin, a
+    scheduled label_smoothing: the bridge closes over static options only); not
+    for complex arrays (each framework has its own convention for the gradient
+    of a real function of complex numbers). Such a call runs plainly and the
+    framework differentiates its operations, hyperparameters included."""
+    if not spec.has_gradient(options) or any_complex(xp, arrays):
+        return False
     for v in options.values():
         if _compat.is_array_api_obj(v):
-            return True
-    return False
+            return False
+    return True
 
 
 def gradient_wanted(arrays) -> bool:

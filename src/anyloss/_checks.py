@@ -34,9 +34,10 @@ def describe(x) -> str:
     return f"{type(x).__name__} {x!r}"
 
 
-def namespace(*, optional=(), **arrays):
+def namespace(*, optional=(), complex=(), **arrays):
     """The array namespace shared by the named arrays (``None`` entries of the
-    arrays named in ``optional`` ignored; a loss's are ``LossSpec.optional``).
+    arrays named in ``optional`` ignored; a loss's are ``LossSpec.optional``;
+    those named in ``complex`` may have a complex dtype, ``LossSpec.complex``).
 
     Raises ``TypeError`` naming the argument that is not an array, the
     arguments that come from different array libraries, or an array whose
@@ -58,21 +59,26 @@ def namespace(*, optional=(), **arrays):
         except TypeError:
             xp = None
         if xp is not None:
-            _check_real(_compat.array_namespace(np.empty(0)), {k: v for k, v in given.items() if k not in others})
-            return _check_real(xp, others)
+            _check_real(_compat.array_namespace(np.empty(0)), {k: v for k, v in given.items() if k not in others},
+                        complex)
+            return _check_real(xp, others, complex)
         libs = {k: type(v).__module__.split(".")[0] + "." + type(v).__name__ for k, v in given.items()}
         first = next(iter(libs))
         for name, lib in libs.items():
             if lib != libs[first]:
                 fail(TypeError, name, f"come from the same array library as `{first}` ({libs[first]})", lib)
         raise
-    return _check_real(xp, given)
+    return _check_real(xp, given, complex)
 
 
-def _check_real(xp, given):
+def _check_real(xp, given, complex=()):
     for name, x in given.items():
-        if x is not None and not xp.isdtype(x.dtype, ("bool", "integral", "real floating")):
+        if x is None or xp.isdtype(x.dtype, ("bool", "integral", "real floating")):
+            continue
+        if name not in complex:
             fail(TypeError, name, "have a real dtype (boolean, integer or floating-point)", x.dtype)
+        if not xp.isdtype(x.dtype, "complex floating"):
+            fail(TypeError, name, "have a real or complex dtype", x.dtype)
     return xp
 
 

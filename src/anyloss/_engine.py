@@ -52,7 +52,8 @@ class Record:
 def wanted_mask(spec, xp, arrays, wanted=None) -> tuple:
     """Which arrays get a cotangent: given, floating, named differentiable by
     the spec, and asked for in ``wanted`` (``None``: any)."""
-    return tuple(a is not None and name in spec.differentiable and xp.isdtype(a.dtype, "real floating")
+    return tuple(a is not None and name in spec.differentiable
+                 and xp.isdtype(a.dtype, ("real floating", "complex floating"))
                  and (wanted is None or (k < len(wanted) and bool(wanted[k])))
                  for k, (a, name) in enumerate(zip(arrays, spec.argnames)))
 
@@ -113,6 +114,8 @@ def backward(rec: Record, g, share: bool = False) -> tuple:
     for ct, a in zip(cts, rec.arrays):
         if ct is not None:
             ct = sum_to_shape(xp, ct, a.shape)
+            if xp.isdtype(ct.dtype, "complex floating") and not xp.isdtype(a.dtype, "complex floating"):
+                ct = xp.real(ct)  # a real array beside complex ones: autograd's real part
             if ct.dtype != a.dtype:
                 ct = xp.astype(ct, a.dtype)
         out.append(ct)

@@ -66,6 +66,8 @@ class LossSpec:
     differentiable: tuple[str, ...] = ()
     # The arrays that may be None (not given): weights, biases.
     optional: tuple[str, ...] = ()
+    # The arrays that may be complex (l1_loss's, as in PyTorch); the others are real.
+    complex: tuple[str, ...] = ()
     summary: str = ""
     # The catalogue the loss belongs to: "torch" (torch.nn.functional's losses,
     # PyTorch is their oracle), "extras" (anyloss.extras: focal, Dice, ...) or
@@ -120,7 +122,7 @@ class LossSpec:
         """``(xp, arrays)``: the array namespace of the loss's named arrays
         (``_checks.namespace``; ``None`` allowed for the ``optional`` ones), and
         the arrays in order, NumPy arrays among another library's converted to it."""
-        xp = namespace(optional=self.optional, **arrays)
+        xp = namespace(optional=self.optional, complex=self.complex, **arrays)
         return xp, adopt_numpy(xp, tuple(arrays.values()))
 
     def apply(self, xp, arrays: tuple, reduction: str = "mean", computed: dict | None = None, **options):

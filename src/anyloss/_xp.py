@@ -72,6 +72,14 @@ def adopt_numpy(xp, arrays) -> tuple:
     return tuple(out)
 
 
+def any_complex(xp, arrays) -> bool:
+    """Whether one of ``arrays`` (``None`` entries skipped) has a complex dtype."""
+    for a in arrays:
+        if a is not None and xp.isdtype(a.dtype, "complex floating"):
+            return True
+    return False
+
+
 def broadcast_shapes(*shapes) -> tuple:
     """NumPy/PyTorch broadcasting of shapes; ``ValueError`` if they do not broadcast."""
     # Plain loops (no generators, no sets): torch.compile traces this.
@@ -92,10 +100,11 @@ def broadcast_shapes(*shapes) -> tuple:
 
 
 def result_float_dtype(xp, *arrays):
-    """PyTorch's type promotion for a loss: floating arrays promote among
-    themselves (float32 with float64 gives float64), integer and boolean arrays
-    never widen a floating one (float32 with int64 stays float32, unlike NumPy)."""
-    floats = [a.dtype for a in arrays if a is not None and xp.isdtype(a.dtype, "real floating")]
+    """PyTorch's type promotion for a loss: floating arrays (real or complex)
+    promote among themselves (float32 with float64 gives float64), integer and
+    boolean arrays never widen a floating one (float32 with int64 stays float32,
+    unlike NumPy)."""
+    floats = [a.dtype for a in arrays if a is not None and xp.isdtype(a.dtype, ("real floating", "complex floating"))]
     return xp.result_type(*floats)
 
 

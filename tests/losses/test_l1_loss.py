@@ -27,6 +27,21 @@ def _ties(rng, dt):
     return (x, y), {}
 
 
+def _complex(shape, target_shape=None, target="complex", ties=False):
+    """Complex input (complex64 for float32, complex128 for float64), as PyTorch's
+    L1Loss takes it; the target complex, real or integer; ``ties``: x == y in places."""
+    def make(rng, dt):
+        c = np.complex64 if np.dtype(dt) == np.float32 else np.complex128
+        x = (rand(rng, shape, dt) + 1j * rand(rng, shape, dt)).astype(c)
+        ts = shape if target_shape is None else target_shape
+        y = {"complex": lambda: (rand(rng, ts, dt) - 1j * rand(rng, ts, dt)).astype(c),
+             "real": lambda: rand(rng, ts, dt), "int": lambda: rng.integers(-2, 3, ts)}[target]()
+        if ties:
+            y = np.where(rng.random(shape) < 0.5, x, y)
+        return (x, y), {}
+    return make
+
+
 CASES = [Case(f"{shape}-{red}", with_options(pair(shape), reduction=red))
          for shape in [(), (5,), (3, 4), (2, 3, 4), (0,), (0, 3)] for red in ["none", "mean", "sum"]]
 CASES += [
@@ -42,6 +57,16 @@ CASES += [
     Case("kink-none", with_options(_ties, reduction="none")),
     Case("kink-mean", _ties),
     Case("kink-weighted", with_options(_ties, weight=uniform((3, 4)))),
+]
+# Complex inputs: a real loss |x - y|, and torch.autograd's gradient g (x - y) / |x - y|.
+CASES += [Case(f"complex-{red}", with_options(_complex((3, 4)), reduction=red)) for red in ["none", "mean", "sum"]]
+CASES += [
+    Case("complex-kink", _complex((3, 4), ties=True)),
+    Case("complex-real-target", _complex((5,), target="real")),
+    Case("complex-int-target", with_options(_complex((5,), target="int"), reduction="sum")),
+    Case("complex-broadcast-target", _complex((3, 4), (4,))),
+    Case("complex-weighted", with_options(_complex((3, 4)), weight=uniform((3, 4)))),
+    Case("complex-empty", _complex((0, 3))),
 ]
 # PyTorch's l1_loss also takes integer arrays: integer loss for 'none' and 'sum'.
 CASES += [Case(f"int-{a}-{b}-{red}", with_options(_ints(a, b), reduction=red))

@@ -52,7 +52,7 @@ class Hints:
 def run(spec, xp, arrays, reduction, options, computed, wanted):
     """``(value, cotangents)`` of the reduced loss, the cotangents for the
     cotangent 1 of the value (``None`` where not ``wanted``); or ``None``."""
-    if _xp.is_lazy(arrays[0]):
+    if _xp.is_lazy(arrays[0]) or _xp.any_complex(xp, arrays):
         return None
     if kernels.eligible(spec, arrays, reduction, options):
         return kernels.run(spec, arrays, reduction, options, wanted)

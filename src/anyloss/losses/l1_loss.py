@@ -22,7 +22,7 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
     :math:`\sum_n \ell_n / \sum_n w_n`).
 
     Args:
-        input: predictions, any shape, floating or integer dtype.
+        input: predictions, any shape, floating (real or complex) or integer dtype.
         target: same shape as ``input``; another shape is broadcast against it
             with a ``UserWarning``, as in PyTorch.
         size_average, reduce: deprecated; see ``reduction``.
@@ -39,6 +39,12 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
     Gradients: ``input``, ``target`` and ``weight``. At :math:`x_n = y_n` the
     subgradient is 0 (:math:`\operatorname{sign}(0) = 0`), as in PyTorch.
 
+    Complex ``input``/``target`` (``torch.nn.L1Loss`` takes them) give a real loss
+    :math:`\lvert x_n - y_n \rvert`; the gradient of a complex input is
+    ``torch.autograd``'s, :math:`g\,(x_n - y_n) / \lvert x_n - y_n \rvert` (0 where
+    they are equal). On PyTorch and JAX such a call is differentiated by the
+    framework itself, in its own convention (JAX's is the conjugate).
+
     Example:
         >>> import numpy as np, anyloss.functional as F
         >>> F.l1_loss(np.ones((2, 2)), np.array([[0.0, 1.0], [2.0, 3.0]]))
@@ -47,12 +53,12 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
     xp, (input, target, weight) = SPEC.adopt(input=input, target=target, weight=weight)
     for name, x in (("input", input), ("target", target)):
-        if not xp.isdtype(x.dtype, ("real floating", "integral")):
-            fail(TypeError, name, "have a real floating-point or integer dtype", x.dtype)
+        if not xp.isdtype(x.dtype, ("real floating", "complex floating", "integral")):
+            fail(TypeError, name, "have a floating-point (real or complex) or integer dtype", x.dtype)
     check_target_broadcast(input, target)
     if weight is not None:
         check_same_shape("input", input, "weight", weight)
-    if reduction == "mean" and not xp.isdtype(_result_dtype(xp, input, target, weight), "real floating"):
+    if reduction == "mean" and xp.isdtype(_result_dtype(xp, input, target, weight), "integral"):
         fail(TypeError, "input", "have a floating-point dtype (or `target` or `weight` one) for reduction='mean'",
              input.dtype)
     return SPEC.apply(xp, (input, target, weight), reduction)
@@ -60,7 +66,7 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
 
 def _result_dtype(xp, *arrays):
     # PyTorch computes |x - y| of integers in their promoted integer dtype.
-    if any(a is not None and xp.isdtype(a.dtype, "real floating") for a in arrays):
+    if any(a is not None and xp.isdtype(a.dtype, ("real floating", "complex floating")) for a in arrays):
         return result_float_dtype(xp, *arrays)
     return xp.result_type(*(a.dtype for a in arrays if a is not None))
 
@@ -72,15 +78,23 @@ def _fwd(xp, input, target, weight):
     if weight is None:
         return Forward(loss, (diff, None))
     # A weighted 'mean' divides by the total weight, not the element count.
+    if xp.isdtype(dtype, "complex floating"):
+        dtype = result_float_dtype(xp, loss, weight)  # |d| is real: a real weight keeps it real
     w = as_float(xp, weight, dtype)
     return Forward(loss * w, (diff, w), xp.sum(w))
 
 
 def _bwd(xp, res, g, *, g_divisor=None, wanted=None):
     diff, w = res
-    # sign(0) = 0: PyTorch's subgradient of |d| at d = 0. PyTorch's sign of NaN
-    # is 0 too (NumPy's and JAX's is NaN): a NaN difference gets gradient 0.
-    sign = xp.astype(diff > 0, diff.dtype) - xp.astype(diff < 0, diff.dtype)
+    if xp.isdtype(diff.dtype, "complex floating"):
+        # d|d| for complex d, as torch.autograd gives it: g d / |d| (0 at d = 0).
+        a = xp.abs(diff)
+        zero = a == 0
+        sign = xp.where(zero, xp.zeros_like(diff), diff / xp.astype(xp.where(zero, xp.ones_like(a), a), diff.dtype))
+    else:
+        # sign(0) = 0: PyTorch's subgradient of |d| at d = 0. PyTorch's sign of NaN
+        # is 0 too (NumPy's and JAX's is NaN): a NaN difference gets gradient 0.
+        sign = xp.astype(diff > 0, diff.dtype) - xp.astype(diff < 0, diff.dtype)
     gi = sign * (g if w is None else w * g)
     if w is None:
         return gi, -gi, None
@@ -117,6 +131,7 @@ SPEC = register_spec(LossSpec(
     accel=Hints(rows={"input": 0, "target": 0, "weight": 0}, point=_point, point_params=lambda options: ()),
     argnames=("input", "target", "weight"),
     optional=("weight",),
+    complex=("input", "target", "weight"),
     differentiable=("input", "target", "weight"),
     summary="absolute error |x - y|; robust regression",
     functional=l1_loss,
