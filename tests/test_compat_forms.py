@@ -220,3 +220,211 @@ def test_optax_form_errors(i):
     call, exc, match = OPTAX_FORM_ERRORS[i]
     with pytest.raises(exc, match=match):
         call()
+
+
+# ============================================================================ Keras: constructors and configs
+
+def _keras_jax():
+    keras = _keras()
+    if keras.backend.backend() != "jax":
+        pytest.skip("the live comparison uses Keras's jax backend")
+    return keras
+
+
+KERAS_CLASSES = [  # (class, constructor keywords besides name/reduction, data id in test_compat.KERAS)
+    ("MeanSquaredError", {}, "mse"),
+    ("MeanAbsoluteError", {}, "mae"),
+    ("MeanAbsolutePercentageError", {}, "mape-zero-target"),
+    ("MeanSquaredLogarithmicError", {}, "msle-clipped"),
+    ("Huber", {"delta": 0.5}, "huber"),
+    ("LogCosh", {}, "log_cosh-extreme"),
+    ("Poisson", {}, "poisson"),
+    ("KLDivergence", {}, "kl-clipped"),
+    ("CosineSimilarity", {"axis": 0}, "cosine"),
+    ("Hinge", {}, "hinge-01-labels"),
+    ("SquaredHinge", {}, "squared_hinge"),
+    ("CategoricalHinge", {}, "categorical_hinge"),
+    ("BinaryCrossentropy", {"from_logits": True, "label_smoothing": 0.1, "axis": -1}, "bce-logits-extreme"),
+    ("CategoricalCrossentropy", {"from_logits": True, "label_smoothing": 0.3}, "cce-logits-smoothing"),
+    ("SparseCategoricalCrossentropy", {"from_logits": True, "ignore_class": -1, "axis": -1}, "scce-logits-ignore"),
+]
+
+
+def _data(data_id):
+    from test_compat import KERAS
+
+    y_true, y_pred, _ = {c[0]: c[2] for c in KERAS}[data_id](np.random.default_rng(7))
+    return (y_true if y_true.dtype.kind in "iu" else y_true.astype(np.float32)), y_pred.astype(np.float32)
+
+
+@pytest.mark.parametrize("cls", KERAS_CLASSES, ids=[c[0] for c in KERAS_CLASSES])
+def test_keras_constructor_signature_is_keras(cls):
+    import inspect
+
+    keras = _keras_jax()
+    ours = inspect.signature(getattr(K, cls[0]))
+    ref = inspect.signature(getattr(keras.losses, cls[0]).__init__)
+    assert [(p.name, p.default) for p in ours.parameters.values()] == \
+        [(p.name, p.default) for p in ref.parameters.values() if p.name != "self"]
+
+
+@pytest.mark.parametrize("cls", KERAS_CLASSES, ids=[c[0] for c in KERAS_CLASSES])
+def test_keras_config_round_trip(cls):
+    # Keras's keys and values; the arguments Keras leaves out on top; from_config of ours and
+    # of Keras's rebuild a loss with the same numbers.
+    import inspect
+
+    keras = _keras_jax()
+    name, options, data = cls
+    kwargs = {**options, "name": "mine", "reduction": "sum"}
+    ours, ref = getattr(K, name)(**kwargs), getattr(keras.losses, name)(**kwargs)
+    config, ref_config = ours.get_config(), ref.get_config()
+    assert {k: config[k] for k in ref_config} == ref_config
+    assert set(config) - set(ref_config) <= set(inspect.signature(type(ref).__init__).parameters)
+    assert getattr(K, name).from_config(config).get_config() == config
+    assert getattr(K, name).from_config(ref_config).get_config() == {**ref_config, **{
+        k: v for k, v in getattr(K, name)().get_config().items() if k not in ref_config}}
+    y_true, y_pred = _data(data)
+    value = getattr(K, name).from_config(config)(y_true, y_pred)
+    _close(value, np.asarray(ref(y_true, y_pred)), "ours rebuilt vs Keras", rtol=2e-5, atol=2e-6)
+    _close(value, np.asarray(type(ref).from_config(config)(y_true, y_pred)), "Keras rebuilt from our config",
+           rtol=2e-5, atol=2e-6)
+    assert ours.name == ref.name == "mine"
+
+
+@pytest.mark.parametrize("cls", KERAS_CLASSES, ids=[c[0] for c in KERAS_CLASSES])
+def test_keras_default_names_and_positional_arguments(cls):
+    import inspect
+
+    keras = _keras_jax()
+    name, options, data = cls
+    assert getattr(K, name)().name == getattr(keras.losses, name)().name
+    params = [p for p in inspect.signature(getattr(K, name)).parameters if p not in ("name", "dtype")]
+    args = [{**options, "reduction": "sum"}.get(p, inspect.signature(getattr(K, name)).parameters[p].default)
+            for p in params]
+    y_true, y_pred = _data(data)
+    _close(getattr(K, name)(*args)(y_true, y_pred), np.asarray(getattr(keras.losses, name)(*args)(y_true, y_pred)),
+           "positional arguments in Keras's order", rtol=2e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize("reduction", ["abc", "batch", 0])
+def test_keras_reduction_error_is_keras(reduction):
+    keras = _keras_jax()
+    for cls in (K.Hinge, keras.losses.Hinge):
+        with pytest.raises(ValueError, match="Invalid value for argument `reduction`"):
+            cls(reduction=reduction)
+
+
+# ============================================================================ Keras: dtypes and weights
+
+INT_CASES = [  # (function, y_true, y_pred), integer y_pred (and y_true) as in Keras's own tests
+    (f, np.array([[1, 9, 2], [-5, -2, 6]]), np.array([[4, 8, 12], [8, 1, 3]]))
+    for f in ("mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
+              "mean_squared_logarithmic_error", "huber", "log_cosh", "poisson", "cosine_similarity", "hinge",
+              "squared_hinge", "categorical_hinge")
+] + [
+    ("kl_divergence", np.array([[0, 1, 0], [1, 0, 0]]), np.array([[0, 1, 1], [1, 1, 0]])),
+    ("binary_crossentropy", np.array([[0, 1, 0], [1, 0, 0]]), np.array([[0, 1, 1], [1, 1, 0]])),
+    ("categorical_crossentropy", np.array([[0, 1, 0], [1, 0, 0]]), np.array([[1, 2, 1], [3, 1, 0]])),
+    ("sparse_categorical_crossentropy", np.array([1, 0]), np.array([[1, 2, 1], [3, 1, 0]])),
+]
+_CLASS_OF = {c[0]: c[0] for c in KERAS_CLASSES}
+_CLASS_OF.update({
+    "mean_squared_error": "MeanSquaredError", "mean_absolute_error": "MeanAbsoluteError",
+    "mean_absolute_percentage_error": "MeanAbsolutePercentageError",
+    "mean_squared_logarithmic_error": "MeanSquaredLogarithmicError", "huber": "Huber", "log_cosh": "LogCosh",
+    "poisson": "Poisson", "cosine_similarity": "CosineSimilarity", "hinge": "Hinge", "squared_hinge": "SquaredHinge",
+    "categorical_hinge": "CategoricalHinge", "kl_divergence": "KLDivergence", "binary_crossentropy":
+    "BinaryCrossentropy", "categorical_crossentropy": "CategoricalCrossentropy",
+    "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy"})
+
+
+@pytest.mark.parametrize("case", INT_CASES, ids=[c[0] for c in INT_CASES])
+def test_keras_integer_y_pred(xp, case):
+    # Keras's classes cast y_pred (and y_true) to their dtype, float32: the same numbers. Keras's
+    # functions compute on the integers as they come (huber casts delta to int, cosine and hinge
+    # raise); ours cast to float32 there too.
+    from helpers import to_xp
+
+    keras = _keras_jax()
+    name, y_true, y_pred = case
+    out = getattr(K, _CLASS_OF[name])(reduction=None)(to_xp(xp, y_true), to_xp(xp, y_pred))
+    assert str(to_numpy(out).dtype) == "float32"
+    _close(out, np.asarray(getattr(keras.losses, _CLASS_OF[name])(reduction=None)(y_true, y_pred)), name,
+           rtol=2e-5, atol=2e-6)
+    cast = y_true.astype(np.float32) if name != "sparse_categorical_crossentropy" else y_true
+    _close(getattr(K, name)(to_xp(xp, y_true), to_xp(xp, y_pred)),
+           to_numpy(getattr(K, name)(to_xp(xp, cast), to_xp(xp, y_pred.astype(np.float32)))), "function", 0, 0)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float16"])
+@pytest.mark.parametrize("cls", KERAS_CLASSES[::2], ids=[c[0] for c in KERAS_CLASSES[::2]])
+def test_keras_dtype(cls, dtype):
+    # dtype=: inputs cast to it, the loss in it; jax.grad of y_pred (float32) against Keras's,
+    # and anyloss.value_and_grad on NumPy the same
+    jax, keras = _jax(), _keras_jax()
+    import jax.numpy as jnp
+
+    name, options, data = cls
+    y_true, y_pred = _data(data)
+    ours, ref = getattr(K, name)(dtype=dtype, **options), getattr(keras.losses, name)(dtype=dtype, **options)
+    assert ours.dtype == ref.dtype == dtype
+    tol = {"float64": (2e-6, 1e-7), "float16": (2e-2, 2e-3)}[dtype]
+    (v, g), (ref_v, ref_g) = (jax.value_and_grad(lambda p, f=f: f(jnp.asarray(y_true), p))(jnp.asarray(y_pred))
+                              for f in (ours, ref))
+    assert v.dtype == ref_v.dtype == np.dtype(dtype) and g.dtype == np.float32
+    _close(v, ref_v, "value", *tol)
+    _close(g, ref_g, "gradient", *tol)
+    nv, ng = anyloss.value_and_grad(ours, argnums=1)(y_true, y_pred)
+    assert nv.dtype == np.dtype(dtype) and ng.dtype == np.float32
+    _close(ng, ref_g, "gradient on NumPy", *tol)
+
+
+SAMPLE_WEIGHTS = {"list": [0.5, 2.0, 1.0], "nested": [[0.5], [2.0], [1.0]], "ints": [1, 0, 3], "number": 2}
+
+
+@pytest.mark.parametrize("weights", list(SAMPLE_WEIGHTS))
+@pytest.mark.parametrize("reduction", ["sum_over_batch_size", "mean_with_sample_weight", None])
+def test_keras_python_sample_weight(weights, reduction):
+    keras = _keras_jax()
+    y_true, y_pred = _data("cce-logits-smoothing")
+    sw = SAMPLE_WEIGHTS[weights]
+    options = {"from_logits": True, "reduction": reduction}
+    _check_live(np, lambda p: K.CategoricalCrossentropy(**options)(y_true, p, sample_weight=sw),
+                lambda p: keras.losses.CategoricalCrossentropy(**options)(y_true, p, sample_weight=sw),
+                (y_pred,), {}, (0,), seed=9, rtol=2e-5, atol=2e-6)
+
+
+def test_keras_sample_weight_list_value_and_grad():
+    jax, keras = _jax(), _keras_jax()
+    import jax.numpy as jnp
+
+    y_true, y_pred = _data("mse")
+    sw = [1.0, 0.0, 3.0]
+    v, g = anyloss.value_and_grad(K.MeanSquaredError(), argnums=1)(y_true, y_pred, sample_weight=sw)
+    ref_v, ref_g = jax.value_and_grad(lambda p: keras.losses.MeanSquaredError()(y_true, p, sample_weight=sw))(
+        jnp.asarray(y_pred))
+    _close(v, ref_v, "value", rtol=2e-5, atol=2e-6)
+    _close(g, ref_g, "gradient", rtol=2e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize("axis", [-1, 1])
+def test_keras_sparse_axis(axis):
+    keras = _keras_jax()
+    y_true, y_pred = _data("scce-logits-ignore")
+    kwargs = {"from_logits": True, "ignore_class": -1, "axis": axis}
+    _check_live(np, lambda p: K.SparseCategoricalCrossentropy(**kwargs)(y_true, p),
+                lambda p: keras.losses.SparseCategoricalCrossentropy(**kwargs)(y_true, p),
+                (y_pred,), {}, (0,), seed=3, rtol=2e-5, atol=2e-6)
+
+
+def test_keras_sparse_axis_other_than_last_raises_as_keras():
+    # Keras's own test (jax backend): classes on axis 0 give its shape error
+    keras = _keras_jax()
+    r = np.random.default_rng(6)
+    y_true, y_pred = r.integers(0, 2, (4, 4)), np.moveaxis(r.dirichlet(np.ones(2), (4, 4)), 2, 0)
+    for cls in (K.SparseCategoricalCrossentropy, keras.losses.SparseCategoricalCrossentropy):
+        with pytest.raises(ValueError, match="must have the same shape up until the last dimension"):
+            cls(axis=0)(y_true, y_pred)
+    with pytest.raises(ValueError, match="`axis`"):
+        K.SparseCategoricalCrossentropy(axis=0)(y_true[:, 0], r.uniform(size=(4, 3)))
