@@ -454,7 +454,7 @@ KERAS_ERRORS = [
     (lambda: K.categorical_crossentropy(np.ones((2, 3)), np.ones((2, 3)), axis=(0, 1)), TypeError, "`axis`"),
     (lambda: K.sparse_categorical_crossentropy(np.array([0, 3]), np.ones((2, 3))), ValueError, "`y_true`"),
     (lambda: K.sparse_categorical_crossentropy(np.array([0, 1, 2]), np.ones((2, 3))), ValueError, "`y_true`"),
-    (lambda: K.sparse_categorical_crossentropy(np.array([0, 1]), np.ones((3, 2)), axis=0), ValueError, "`axis`"),
+    (lambda: K.sparse_categorical_crossentropy(np.array([0, 1, 1]), np.ones((3, 2)), axis=0), ValueError, "`axis`"),
     (lambda: K.MeanSquaredError()(np.ones(3), np.ones(3), sample_weight="heavy"), TypeError, "`sample_weight`"),
     (lambda: K.MeanSquaredError()(np.ones(3), np.ones(3), sample_weight=["a"]), TypeError, "`sample_weight`"),
     (lambda: K.MeanSquaredError(dtype="float23")(np.ones(3), np.ones(3)), ValueError, "`dtype`"),

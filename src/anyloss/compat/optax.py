@@ -13,6 +13,16 @@ As in optax, nothing is averaged over the batch: the element-wise losses keep
 their shape, and the ones over a class or feature axis (``axis=``, default the
 last) sum over it and drop it. Take ``.mean()`` (or ``.sum()``) yourself.
 
+Call forms, as optax's: ``where=`` masks on the cross entropies, the KL
+divergences and the cosine losses (masked elements leave the sum over the axis
+and, for the softmax, the normaliser; a row masked out entirely gives 0);
+hyperparameters (``delta``, ``alpha``, ``gamma``, ``epsilon``) as 0-d arrays,
+traced ones under ``jax.jit`` included (the call then runs without the analytic
+bridge, so JAX differentiates them too); NumPy arrays beside JAX arrays in one
+call (a JAX result). Still different: every array argument must be an array
+(not a Python list or number), and NumPy arrays do not mix with PyTorch
+tensors.
+
 Gradients: each function has an analytic gradient, used by ``anyloss.vjp`` on
 NumPy, Dask and array-api-strict (the outputs are not scalars: use ``vjp``, or
 ``value_and_grad`` of a loss called with ``reduction``), by ``.backward()`` on
