@@ -446,7 +446,7 @@ KERAS_ERRORS = [
     (lambda: K.Huber(beta=1.0), TypeError, "`beta`"),
     (lambda: K.huber(np.ones(3), np.ones(3), delta="1"), TypeError, "`delta`"),
     (lambda: K.mean_squared_error(np.ones((2, 3)), np.ones((2, 4))), ValueError, "`y_true`"),
-    (lambda: K.mean_squared_error(np.ones(3), np.ones(3, dtype=int)), TypeError, "`y_pred`"),
+    (lambda: K.mean_squared_error(np.ones(3), np.ones(3, dtype=complex)), TypeError, "`y_pred`"),
     (lambda: K.mean_squared_error(np.ones(()), np.ones(())), ValueError, "`y_pred`"),
     (lambda: K.binary_crossentropy(np.ones((2, 3)), np.ones((3, 2))), ValueError, "`y_true`"),
     (lambda: K.binary_crossentropy(np.ones(3), np.ones(3), label_smoothing=1.5), ValueError, "`label_smoothing`"),
@@ -454,8 +454,14 @@ KERAS_ERRORS = [
     (lambda: K.categorical_crossentropy(np.ones((2, 3)), np.ones((2, 3)), axis=(0, 1)), TypeError, "`axis`"),
     (lambda: K.sparse_categorical_crossentropy(np.array([0, 3]), np.ones((2, 3))), ValueError, "`y_true`"),
     (lambda: K.sparse_categorical_crossentropy(np.array([0, 1, 2]), np.ones((2, 3))), ValueError, "`y_true`"),
-    (lambda: K.sparse_categorical_crossentropy(np.array([0, 1]), np.ones((3, 2)), axis=0), ValueError, "`axis`"),
-    (lambda: K.MeanSquaredError()(np.ones(3), np.ones(3), sample_weight=[1.0]), TypeError, "`sample_weight`"),
+    (lambda: K.sparse_categorical_crossentropy(np.array([0, 1, 1]), np.ones((3, 2)), axis=0), ValueError, "`axis`"),
+    (lambda: K.MeanSquaredError()(np.ones(3), np.ones(3), sample_weight="heavy"), TypeError, "`sample_weight`"),
+    (lambda: K.MeanSquaredError()(np.ones(3), np.ones(3), sample_weight=["a"]), TypeError, "`sample_weight`"),
+    (lambda: K.MeanSquaredError(dtype="float23")(np.ones(3), np.ones(3)), ValueError, "`dtype`"),
+    (lambda: K.MeanSquaredError(name=3), TypeError, "`name`"),
+    (lambda: K.Huber(0.5, 1.0), ValueError, "Invalid value for argument `reduction`"),
+    (lambda: K.Huber(0.5, delta=1.0), TypeError, "`delta`"),
+    (lambda: K.MeanSquaredError("sum", "n", None, 1), TypeError, "positional"),
 ]
 
 

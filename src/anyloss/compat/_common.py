@@ -11,14 +11,23 @@ from __future__ import annotations
 
 import numbers
 
-from .._checks import describe, fail
+from .._checks import check_number, describe, fail
 from .._spec import LossSpec
 
 
-def spec(name: str, fwd, bwd, argnames: tuple, differentiable: tuple, summary: str = "") -> LossSpec:
+def spec(name: str, fwd, bwd, argnames: tuple, differentiable: tuple, summary: str = "",
+         optional: tuple = ()) -> LossSpec:
     """An unregistered spec (catalogue ``'compat'``) for ``fwd``/``bwd``."""
     return LossSpec(name=name, fwd=fwd, bwd=bwd, argnames=argnames, differentiable=differentiable,
-                    summary=summary, catalogue="compat")
+                    summary=summary, catalogue="compat", optional=optional)
+
+
+def hyperparameter(name: str, value, **bounds):
+    """A real hyperparameter checked (``_checks.check_number``): a Python float,
+    or the 0-d array it was given as (a traced or scheduled one), which makes
+    the call run plainly so that JAX or PyTorch differentiates through it."""
+    check_number(name, value, **bounds)
+    return float(value) if isinstance(value, numbers.Real) else value
 
 
 def unreduced(s: LossSpec, xp, arrays: tuple, **options):

@@ -31,19 +31,29 @@ instance (a scalar), ``anyloss.vjp`` on the functions, ``.backward()`` on
 PyTorch tensors and ``jax.grad`` on JAX arrays. ``y_true`` and
 ``sample_weight`` get none.
 
-Not covered: Keras's masks other than ``ignore_class``, ``dtype=`` and
-``name=`` of the classes, and the focal, Dice, Tversky, Circle and CTC losses.
+Call forms, as Keras's: ``y_pred`` may be an integer array (cast to float32,
+Keras's floatx, or to the class's ``dtype``); ``sample_weight`` a number, a
+list or an array; the classes take Keras's constructor arguments (``name=``,
+``dtype=``, ``SparseCategoricalCrossentropy(axis=...)``) and round-trip
+through ``get_config``/``from_config`` (see :class:`Loss` for what differs).
+
+Not covered: Keras's masks other than ``ignore_class`` (``y_pred._keras_mask``),
+``keras.DTypePolicy`` dtypes, ``keras.saving`` serialization, ``y_true``/``y_pred``
+as Python lists, and the focal, Dice, Tversky, Circle and CTC losses.
 An empty batch of per-sample losses reduces to 0 (Keras returns the empty
 array when the losses are 1-D).
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 
+import array_api_compat as _compat
+
 from .._engine import Forward
-from .._checks import check_bool, check_broadcastable, check_class_values, check_floating, check_number, describe, fail
+from .._checks import check_bool, check_broadcastable, check_class_values, check_number, describe, fail
 from .._checks import namespace
 from .._xp import broadcast_shapes, device, index_dtype, one_hot_mask, sigmoid, size, softplus, sum_to_shape
 from .._xp import log_softmax, take_along
@@ -99,24 +109,21 @@ class _KerasLoss:
         self.core_fwd, self.core_bwd = core_fwd, core_bwd
         self.match_rank, self.cast_true = match_rank, cast_true
 
-    def __call__(self, y_true, y_pred, sample_weight=None, reduction=None, **options):
-        arrays = {"y_true": y_true, "y_pred": y_pred}
-        if sample_weight is not None:
-            if isinstance(sample_weight, numbers.Real) and not isinstance(sample_weight, bool):
-                xp = namespace(y_pred=y_pred)
-                sample_weight = xp.asarray(float(sample_weight), dtype=y_pred.dtype, device=device(y_pred))
-            arrays["sample_weight"] = sample_weight
-        xp = namespace(**arrays)
-        check_floating(xp, "y_pred", y_pred)
+    def __call__(self, y_true, y_pred, sample_weight=None, reduction=None, dtype=None, **options):
+        xp = namespace(y_true=y_true, y_pred=y_pred)
         if y_pred.ndim == 0:
             fail(ValueError, "y_pred", "have at least one dimension (Keras averages over its last axis)", "a 0-d array")
+        dtype = _compute_dtype(xp, y_pred, dtype)
+        if sample_weight is not None:
+            sample_weight = _sample_weight(xp, sample_weight, dtype, device(y_pred))
+            xp = namespace(y_true=y_true, y_pred=y_pred, sample_weight=sample_weight)
         options = self.prepare(xp, y_true, y_pred, **options)
         return self.spec.apply(xp, (y_true, y_pred, sample_weight), _ANYLOSS_REDUCTION[reduction],
-                               keras_reduction=reduction, **options)
+                               keras_reduction=reduction, dtype=dtype, **options)
 
-    def _fwd(self, xp, y_true, y_pred, sample_weight, *, keras_reduction, **options):
-        yt = xp.astype(y_true, y_pred.dtype) if self.cast_true and y_true.dtype != y_pred.dtype else y_true
-        yp = y_pred
+    def _fwd(self, xp, y_true, y_pred, sample_weight, *, keras_reduction, dtype, **options):
+        yp = y_pred if y_pred.dtype == dtype else xp.astype(y_pred, dtype)  # Keras's convert_to_tensor(dtype=)
+        yt = xp.astype(y_true, dtype) if self.cast_true and y_true.dtype != dtype else y_true
         if self.match_rank:
             yt, yp = _match_rank(xp, yt, yp)
         values, res, mask = self.core_fwd(xp, yt, yp, **options)
@@ -135,7 +142,7 @@ class _KerasLoss:
         shapes = (tuple(matched.shape), tuple(values.shape), tuple(yp.shape), tuple(y_pred.shape))
         return Forward(loss, (res, w, shapes), divisor)
 
-    def _bwd(self, xp, res, g, *, g_divisor=None, wanted=None, keras_reduction, **options):
+    def _bwd(self, xp, res, g, *, g_divisor=None, wanted=None, keras_reduction, dtype, **options):
         res_core, w, (matched_shape, values_shape, yp_shape, y_pred_shape) = res
         if w is not None:
             g = sum_to_shape(xp, g * w, matched_shape)
@@ -146,6 +153,34 @@ class _KerasLoss:
 
 _ANYLOSS_REDUCTION = {None: "none", "none": "none", "sum": "sum", "sum_over_batch_size": "mean", "mean": "mean",
                       "mean_with_sample_weight": "mean"}
+
+
+def _compute_dtype(xp, y_pred, dtype):
+    """The dtype a loss computes in: ``dtype`` (a name such as ``"float32"``, or a
+    dtype of ``xp``), else ``y_pred``'s if floating, else float32 (Keras's floatx)."""
+    if dtype is None:
+        return y_pred.dtype if xp.isdtype(y_pred.dtype, "real floating") else xp.float32
+    d = getattr(xp, dtype, None) if isinstance(dtype, str) else dtype
+    try:
+        ok = d is not None and xp.isdtype(d, "real floating")
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        fail(ValueError, "dtype", f"name a floating-point dtype of {xp.__name__} (such as 'float32')", repr(dtype))
+    return d
+
+
+def _sample_weight(xp, sample_weight, dtype, where):
+    """``sample_weight`` as Keras's ``convert_to_tensor`` takes it: an array, or a
+    number or (nested) list of numbers made an array of the loss's dtype."""
+    if _compat.is_array_api_obj(sample_weight):
+        return sample_weight
+    if isinstance(sample_weight, (numbers.Real, list, tuple)) and not isinstance(sample_weight, bool):
+        try:
+            return xp.asarray(sample_weight, dtype=dtype, device=where)
+        except (TypeError, ValueError):
+            pass
+    fail(TypeError, "sample_weight", "be an array, a number or a list of numbers", describe(sample_weight))
 
 
 def _weights(xp, values, sample_weight, mask, reduction):
@@ -550,12 +585,12 @@ def _scce_prepare(xp, y_true, y_pred, *, from_logits, ignore_class, axis=-1):
         check_number("ignore_class", ignore_class, integer=True)
     if not xp.isdtype(y_true.dtype, ("integral", "real floating")):
         fail(TypeError, "y_true", "hold class indices (an integer or floating dtype)", y_true.dtype)
-    if _class_axis(axis, y_pred.ndim) != y_pred.ndim - 1:
-        fail(ValueError, "axis", f"name the last axis of `y_pred` ({y_pred.ndim - 1} or -1), as Keras requires", axis)
     squeezed = y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1
     if tuple(y_true.shape[:-1] if squeezed else y_true.shape) != tuple(y_pred.shape[:-1]):
-        fail(ValueError, "y_true", f"have the shape of `y_pred` without its last axis {tuple(y_pred.shape[:-1])}",
-             f"shape {tuple(y_true.shape)}")
+        fail(ValueError, "y_true", "have the same shape up until the last dimension as `y_pred` (Keras's "
+             f"wording), {tuple(y_pred.shape[:-1])}", f"shape {tuple(y_true.shape)}")
+    if _class_axis(axis, y_pred.ndim) != y_pred.ndim - 1:
+        fail(ValueError, "axis", f"name the last axis of `y_pred` ({y_pred.ndim - 1} or -1), as Keras requires", axis)
     n = y_pred.shape[-1]
     check_class_values(xp, y_true, n, ignore_class, name="y_true", ignore_name="ignore_class")
     return {"from_logits": from_logits, "ignore_class": None if ignore_class is None else int(ignore_class)}
@@ -595,58 +630,110 @@ _SCCE = _KerasLoss("sparse_categorical_crossentropy", _scce_fwd, _scce_bwd, _scc
 # ----------------------------------------------------------------------------- classes
 
 class Loss:
-    """Base of the Keras-style loss objects: ``Name(reduction=..., **options)(y_true, y_pred, sample_weight=None)``.
+    """Base of the Keras-style loss objects: ``Name(..., reduction=..., name=..., dtype=...)(y_true, y_pred, sample_weight=None)``.
 
-    ``reduction`` is Keras's: ``"sum_over_batch_size"`` (default) or ``"mean"``,
-    ``"sum"``, ``"mean_with_sample_weight"``, ``None``/``"none"``.
-    ``sample_weight`` (a number or an array) multiplies the per-sample losses
-    (ranks matched as in Keras) before the reduction.
+    Each class takes Keras's constructor arguments, in Keras's order, by
+    position or by keyword. ``reduction`` is Keras's: ``"sum_over_batch_size"``
+    (default) or ``"mean"``, ``"sum"``, ``"mean_with_sample_weight"``,
+    ``None``/``"none"``; another raises Keras's ``ValueError("Invalid value for
+    argument `reduction` ...")``. ``sample_weight`` (a number, a list or an
+    array) multiplies the per-sample losses (ranks matched as in Keras) before
+    the reduction.
+
+    ``dtype`` (a name such as ``"float32"``, or a dtype of the array library):
+    ``y_pred`` and ``y_true`` are cast to it, and the loss is computed and
+    returned in it. Unlike Keras, ``dtype=None`` (the default) computes in
+    ``y_pred``'s dtype rather than ``keras.backend.floatx()``, and ``.dtype``
+    is then ``None``; an integer ``y_pred`` is cast to float32, Keras's floatx.
+    ``keras.DTypePolicy`` objects are not taken.
+
+    ``name`` is Keras's default name (``"huber_loss"`` for :class:`Huber`) unless
+    given; ``name=None`` gives that default too (Keras numbers its automatic
+    names). ``get_config()`` has Keras's keys and values, and also the
+    arguments Keras's leaves out (``Huber``'s ``delta``, ``CosineSimilarity``'s
+    and ``SparseCategoricalCrossentropy``'s ``axis``, and ``dtype`` when given),
+    so that ``from_config(get_config())`` rebuilds the same loss; Keras's own
+    ``from_config`` takes that config too.
     """
 
     _loss: _KerasLoss
-    _defaults: dict = {}
+    _params: dict = {"reduction": "sum_over_batch_size", "name": None, "dtype": None}  # Keras's, in its order
 
-    def __init__(self, reduction="sum_over_batch_size", **options):
-        if reduction not in REDUCTIONS:
-            want = ", ".join(repr(r) for r in REDUCTIONS)
-            fail(ValueError, "reduction", f"be one of {want}", repr(reduction))
-        unknown = set(options) - set(self._defaults)
-        if unknown:
-            fail(TypeError, sorted(unknown)[0], f"be an option of {type(self).__name__} {tuple(self._defaults)}",
-                 "an unknown keyword")
+    def __init__(self, *args, **kwargs):
+        names = tuple(self._params)
+        if len(args) > len(names):
+            fail(TypeError, "args", f"be at most {len(names)} positional arguments {names}", len(args))
+        given = dict(zip(names, args))
+        for k, v in kwargs.items():
+            if k not in self._params:
+                fail(TypeError, k, f"be an argument of {type(self).__name__} {names}", "an unknown keyword")
+            if k in given:
+                fail(TypeError, k, "be given once", "it by position and by keyword")
+            given[k] = v
+        options = {**self._params, **given}
+        reduction, name, dtype = options.pop("reduction"), options.pop("name"), options.pop("dtype")
+        if reduction not in REDUCTIONS:  # Keras's own message, which Keras users match
+            raise ValueError(f"Invalid value for argument `reduction`. Expected one of {REDUCTIONS}. "
+                             f"Received: reduction={reduction}")
+        if name is not None and not isinstance(name, str):
+            fail(TypeError, "name", "be a string or None", describe(name))
         self.reduction = reduction
-        self.options = {**self._defaults, **options}
+        self.name = name or self._params["name"]
+        self._dtype = dtype
+        self.options = options
+
+    @property
+    def dtype(self):
+        """The ``dtype`` given (``None``: ``y_pred``'s, float32 for integers)."""
+        return self._dtype
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        return self._loss(y_true, y_pred, sample_weight, self.reduction, **self.options)
+        return self._loss(y_true, y_pred, sample_weight, self.reduction, self._dtype, **self.options)
+
+    def get_config(self) -> dict:
+        config = {"name": self.name, "reduction": self.reduction, **self.options}
+        if self._dtype is not None:
+            config["dtype"] = self._dtype
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
 
     def __repr__(self):
-        opts = "".join(f", {k}={v!r}" for k, v in self.options.items())
-        return f"{type(self).__name__}(reduction={self.reduction!r}{opts})"
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
 
 
-def _class(name, function, loss, **defaults):
-    doc = (f"``keras.losses.{name}(reduction='sum_over_batch_size'"
-           + "".join(f", {k}={v!r}" for k, v in defaults.items())
-           + f")``: :func:`{function.__name__}` per sample, then Keras's reduction (see :class:`Loss`).")
-    return type(name, (Loss,), {"_loss": loss, "_defaults": defaults, "__doc__": doc, "__module__": __name__})
+def _class(name, function, loss, *params, keras_name=None):
+    """A :class:`Loss` subclass with Keras's constructor ``params`` (``(option, default)``
+    pairs, and ``"reduction"`` where Keras puts it, else after the options)."""
+    if "reduction" not in params:
+        params += ("reduction",)
+    defaults = {"reduction": "sum_over_batch_size", "name": keras_name or function.__name__, "dtype": None}
+    ordered = dict(p if isinstance(p, tuple) else (p, defaults[p]) for p in params + ("name", "dtype"))
+    signature = inspect.Signature([inspect.Parameter(k, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=v)
+                                   for k, v in ordered.items()])
+    doc = (f"``keras.losses.{name}{signature}``: :func:`{function.__name__}` per sample, then Keras's "
+           "reduction (see :class:`Loss`).")
+    return type(name, (Loss,), {"_loss": loss, "_params": ordered, "__signature__": signature, "__doc__": doc,
+                                "__module__": __name__})
 
 
 MeanSquaredError = _class("MeanSquaredError", mean_squared_error, _MSE)
 MeanAbsoluteError = _class("MeanAbsoluteError", mean_absolute_error, _MAE)
 MeanAbsolutePercentageError = _class("MeanAbsolutePercentageError", mean_absolute_percentage_error, _MAPE)
 MeanSquaredLogarithmicError = _class("MeanSquaredLogarithmicError", mean_squared_logarithmic_error, _MSLE)
-Huber = _class("Huber", huber, _HUBER, delta=1.0)
+Huber = _class("Huber", huber, _HUBER, ("delta", 1.0), keras_name="huber_loss")
 LogCosh = _class("LogCosh", log_cosh, _LOG_COSH)
 Poisson = _class("Poisson", poisson, _POISSON)
 KLDivergence = _class("KLDivergence", kl_divergence, _KL)
-CosineSimilarity = _class("CosineSimilarity", cosine_similarity, _COSINE, axis=-1)
+CosineSimilarity = _class("CosineSimilarity", cosine_similarity, _COSINE, ("axis", -1))
 Hinge = _class("Hinge", hinge, _HINGE)
 SquaredHinge = _class("SquaredHinge", squared_hinge, _SQUARED_HINGE)
 CategoricalHinge = _class("CategoricalHinge", categorical_hinge, _CATEGORICAL_HINGE)
 BinaryCrossentropy = _class("BinaryCrossentropy", binary_crossentropy, _BCE,
-                            from_logits=False, label_smoothing=0.0, axis=-1)
+                            ("from_logits", False), ("label_smoothing", 0.0), ("axis", -1))
 CategoricalCrossentropy = _class("CategoricalCrossentropy", categorical_crossentropy, _CCE,
-                                 from_logits=False, label_smoothing=0.0, axis=-1)
+                                 ("from_logits", False), ("label_smoothing", 0.0), ("axis", -1))
 SparseCategoricalCrossentropy = _class("SparseCategoricalCrossentropy", sparse_categorical_crossentropy, _SCCE,
-                                       from_logits=False, ignore_class=None)
+                                       ("from_logits", False), ("ignore_class", None), "reduction", ("axis", -1))

@@ -13,6 +13,16 @@ As in optax, nothing is averaged over the batch: the element-wise losses keep
 their shape, and the ones over a class or feature axis (``axis=``, default the
 last) sum over it and drop it. Take ``.mean()`` (or ``.sum()``) yourself.
 
+Call forms, as optax's: ``where=`` masks on the cross entropies, the KL
+divergences and the cosine losses (masked elements leave the sum over the axis
+and, for the softmax, the normaliser; a row masked out entirely gives 0);
+hyperparameters (``delta``, ``alpha``, ``gamma``, ``epsilon``) as 0-d arrays,
+traced ones under ``jax.jit`` included (the call then runs without the analytic
+bridge, so JAX differentiates them too); NumPy arrays beside JAX arrays in one
+call (a JAX result). Still different: every array argument must be an array
+(not a Python list or number), and NumPy arrays do not mix with PyTorch
+tensors.
+
 Gradients: each function has an analytic gradient, used by ``anyloss.vjp`` on
 NumPy, Dask and array-api-strict (the outputs are not scalars: use ``vjp``, or
 ``value_and_grad`` of a loss called with ``reduction``), by ``.backward()`` on
@@ -26,10 +36,11 @@ from __future__ import annotations
 import math
 
 from .._engine import Forward
-from .._checks import check_broadcastable, check_floating, check_integer, check_number, fail, namespace
+from .._checks import (check_broadcastable, check_broadcasts_to, check_floating, check_integer, describe, fail,
+                       namespace)
 from .._xp import (as_float, device, index_dtype, log_sigmoid, log_softmax, logsumexp, one_hot_mask, result_float_dtype,
                    sigmoid, softplus, take_along)
-from ._common import axes, half_at_tie, shapes_equal, spec, unreduced
+from ._common import axes, half_at_tie, hyperparameter, shapes_equal, spec, unreduced
 
 __all__ = [
     "squared_error", "l2_loss", "huber_loss", "log_cosh", "cosine_similarity", "cosine_distance",
@@ -49,6 +60,33 @@ def _pair(predictions, targets, *, same_shape=False, first="predictions", second
     else:
         check_broadcastable(predictions.shape, second, targets, f"`{first}`")
     return xp, targets
+
+
+def _where(xp, where, shape, expand=()):
+    """optax's ``where`` mask checked: ``None``, or a boolean array that broadcasts to
+    ``shape``, the loss's elements before the sum over its axis. With ``expand``
+    (the class axes of the cross entropies), a mask of fewer dimensions first gets
+    those axes, as optax's ``expand_dims`` of a per-example mask."""
+    if where is None:
+        return None
+    if not xp.isdtype(where.dtype, "bool"):
+        fail(TypeError, "where", "be a boolean array, as optax's (jnp.sum's) `where`", describe(where))
+    if expand and where.ndim != len(shape):
+        for a in sorted(expand):
+            where = xp.expand_dims(where, axis=a)
+    check_broadcasts_to(shape, "where", where, "the loss's elements")
+    return where
+
+
+def _masked(xp, v, where):
+    """``v`` where ``where`` holds and 0 elsewhere (``where=None``: ``v``), in
+    their broadcast shape; a sum of it is ``jnp.sum(v, where=where)``."""
+    return v if where is None else xp.where(where, v, xp.zeros_like(v))
+
+
+def _kept(xp, g, axis, shape):
+    """The cotangent ``g`` of a sum over ``axis`` reshaped to broadcast against ``shape``."""
+    return xp.reshape(g, tuple(1 if i in axis else d for i, d in enumerate(shape)))
 
 
 # ----------------------------------------------------------------------------- regression
@@ -100,11 +138,13 @@ def huber_loss(predictions, targets=None, *, delta=1.0):
 
     The same as ``F.huber_loss(p, t, delta=delta, reduction='none')`` (and
     ``delta`` times ``F.smooth_l1_loss(..., beta=delta)``). ``targets``
-    broadcasts against ``predictions``. Gradients: ``predictions``, ``targets``.
+    broadcasts against ``predictions``. ``delta`` may be a 0-d array (a traced one
+    under ``jax.jit``: JAX then differentiates it too), as in optax.
+    Gradients: ``predictions``, ``targets``.
     """
-    check_number("delta", delta, min=0.0)
+    delta = hyperparameter("delta", delta, min=0.0)
     xp, targets = _pair(predictions, targets)
-    return unreduced(_HUBER, xp, (predictions, targets), delta=float(delta))
+    return unreduced(_HUBER, xp, (predictions, targets), delta=delta)
 
 
 def _huber_fwd(xp, predictions, targets, *, delta):
@@ -143,65 +183,72 @@ _LOG_COSH = spec("optax.log_cosh", _log_cosh_fwd, _log_cosh_bwd, ("predictions",
                  ("predictions", "targets"))
 
 
-def cosine_similarity(predictions, targets, *, epsilon=0.0, axis=-1):
+def cosine_similarity(predictions, targets, *, epsilon=0.0, axis=-1, where=None):
     r"""``optax.cosine_similarity``: :math:`\sum (p / \|p\|)(t / \|t\|)` over ``axis``.
 
     Each norm is :math:`\sqrt{\max(\|\cdot\|^2, \epsilon)}`: with the default
     ``epsilon=0`` a zero vector gives NaN, as in optax. ``axis``: an int or a
-    tuple of ints. (optax's ``where=`` is not supported.)
+    tuple of ints. ``epsilon`` may be a 0-d array (a traced one under ``jax.jit``).
+    ``where``: a boolean array broadcasting to the inputs' shape; the norms and
+    the sum take only its elements, so a vector masked out entirely gives 0
+    (and, with ``epsilon=0``, NaN gradients, as ``jax.grad`` of optax gives).
     Gradients: ``predictions``, ``targets``.
     """
-    return _cosine(predictions, targets, epsilon, axis, distance=False)
+    return _cosine(predictions, targets, epsilon, axis, where, distance=False)
 
 
-def cosine_distance(predictions, targets, *, epsilon=0.0, axis=-1):
-    r"""``optax.cosine_distance``: ``1 - cosine_similarity(predictions, targets)``. Gradients:
-    ``predictions``, ``targets``."""
-    return _cosine(predictions, targets, epsilon, axis, distance=True)
+def cosine_distance(predictions, targets, *, epsilon=0.0, axis=-1, where=None):
+    r"""``optax.cosine_distance``: ``1 - cosine_similarity(predictions, targets)`` (so 1 for a
+    vector ``where`` masks out entirely). Gradients: ``predictions``, ``targets``."""
+    return _cosine(predictions, targets, epsilon, axis, where, distance=True)
 
 
-def _cosine(predictions, targets, epsilon, axis, distance):
-    check_number("epsilon", epsilon, min=0.0)
-    xp = namespace(predictions=predictions, targets=targets)
+def _cosine(predictions, targets, epsilon, axis, where, distance):
+    epsilon = hyperparameter("epsilon", epsilon, min=0.0)
+    xp = namespace(predictions=predictions, targets=targets, where=where, optional=("where",))
     check_floating(xp, "predictions", predictions)
     check_floating(xp, "targets", targets)
     shape = check_broadcastable(predictions.shape, "targets", targets, "`predictions`")
+    where = _where(xp, where, shape)
     ax = axes(axis, len(shape))
-    return unreduced(_COSINE, xp, (predictions, targets), epsilon=float(epsilon), axis=ax, distance=distance)
+    return unreduced(_COSINE, xp, (predictions, targets, where), epsilon=epsilon, axis=ax, distance=distance)
 
 
-def _unit(xp, a, epsilon, axis):
-    ss = xp.sum(a * a, axis=axis, keepdims=True)
-    n = xp.sqrt(xp.clip(ss, epsilon, None)) if epsilon > 0 else xp.sqrt(ss)
-    return a / n, n, ss > epsilon if epsilon > 0 else None
+def _unit(xp, a, epsilon, axis, where):
+    ss = xp.sum(_masked(xp, a * a, where), axis=axis, keepdims=True)
+    if isinstance(epsilon, float) and epsilon == 0.0:  # optax's clip at 0 leaves a sum of squares as it is
+        n = xp.sqrt(ss)
+        return a / n, n, None
+    n = xp.sqrt(xp.clip(ss, epsilon, None))
+    return a / n, n, ss > epsilon
 
 
-def _cosine_fwd(xp, predictions, targets, *, epsilon, axis, distance):
+def _cosine_fwd(xp, predictions, targets, where, *, epsilon, axis, distance):
     dtype = result_float_dtype(xp, predictions, targets)
     a, b = as_float(xp, predictions, dtype), as_float(xp, targets, dtype)
     shape = tuple(xp.broadcast_arrays(a, b)[0].shape)
     a, b = xp.broadcast_to(a, shape), xp.broadcast_to(b, shape)
-    ua, na, ma = _unit(xp, a, epsilon, axis)
-    ub, nb, mb = _unit(xp, b, epsilon, axis)
-    s = xp.sum(ua * ub, axis=axis)
-    return Forward(1.0 - s if distance else s, (ua, na, ma, ub, nb, mb))
+    ua, na, ma = _unit(xp, a, epsilon, axis, where)
+    ub, nb, mb = _unit(xp, b, epsilon, axis, where)
+    s = xp.sum(_masked(xp, ua * ub, where), axis=axis)
+    return Forward(1.0 - s if distance else s, (ua, na, ma, ub, nb, mb, where))
 
 
 def _cosine_bwd(xp, res, g, *, g_divisor=None, wanted=None, epsilon, axis, distance):
-    ua, na, ma, ub, nb, mb = res
-    g = xp.reshape(-g if distance else g, tuple(1 if i in axis else d for i, d in enumerate(ua.shape)))
+    ua, na, ma, ub, nb, mb, where = res
+    g = _masked(xp, _kept(xp, -g if distance else g, axis, ua.shape), where)
 
     def through(u, n, m, v):  # d sum(u v) / d a for u = a / n
-        proj = xp.sum(u * v, axis=axis, keepdims=True) * u  # the part from n's dependence on a
+        proj = xp.sum(_masked(xp, u * v, where), axis=axis, keepdims=True) * u  # the part from n's dependence on a
         if m is not None:  # the norm is clipped at sqrt(epsilon) and then constant
             proj = xp.where(m, proj, xp.zeros_like(proj))
         return g * (v - proj) / n
 
-    return through(ua, na, ma, ub), through(ub, nb, mb, ua)
+    return through(ua, na, ma, ub), through(ub, nb, mb, ua), None
 
 
-_COSINE = spec("optax.cosine_similarity", _cosine_fwd, _cosine_bwd, ("predictions", "targets"),
-               ("predictions", "targets"))
+_COSINE = spec("optax.cosine_similarity", _cosine_fwd, _cosine_bwd, ("predictions", "targets", "where"),
+               ("predictions", "targets"), optional=("where",))
 
 
 # ----------------------------------------------------------------------------- classification
@@ -238,14 +285,13 @@ def sigmoid_focal_loss(logits, labels, *, alpha=None, gamma=2.0):
     As in optax 0.2.5+, :math:`\log(1 - p_t) = \log((1 - z)\,\sigma(x) + z\,\sigma(-x))` is
     computed in log space, so soft labels in [0, 1] work and extreme logits stay
     finite. :math:`\alpha_t = \alpha z + (1 - \alpha)(1 - z)`; ``alpha=None``: no weighting.
-    Gradients: ``logits``.
+    ``alpha`` and ``gamma`` may be 0-d arrays (traced ones under ``jax.jit``: JAX
+    then differentiates them too), as in optax. Gradients: ``logits``.
     """
-    if alpha is not None:
-        check_number("alpha", alpha)
-    check_number("gamma", gamma)
+    alpha = None if alpha is None else hyperparameter("alpha", alpha)
+    gamma = hyperparameter("gamma", gamma)
     xp, labels = _pair(logits, labels, first="logits", second="labels")
-    return unreduced(_FOCAL, xp, (logits, labels), alpha=None if alpha is None else float(alpha),
-                     gamma=float(gamma))
+    return unreduced(_FOCAL, xp, (logits, labels), alpha=alpha, gamma=gamma)
 
 
 def _focal_fwd(xp, logits, labels, *, alpha, gamma):
@@ -269,42 +315,70 @@ def _focal_bwd(xp, res, g, *, g_divisor=None, wanted=None, alpha, gamma):
 _FOCAL = spec("optax.sigmoid_focal_loss", _focal_fwd, _focal_bwd, ("logits", "labels"), ("logits",))
 
 
-def softmax_cross_entropy(logits, labels, axis=-1):
+def softmax_cross_entropy(logits, labels, axis=-1, where=None):
     r"""``optax.softmax_cross_entropy``: :math:`-\sum_c z_c \log\operatorname{softmax}(x)_c` over ``axis``.
 
     ``labels`` (probabilities, not checked) broadcast against ``logits``;
     ``axis`` is an int, a tuple of ints or None (all axes). The result drops
     ``axis``. A label of 0 against a logit of -inf gives NaN, as in optax
-    (``safe_softmax_cross_entropy`` there treats it as 0). ``where=`` is not
-    supported. Gradients: ``logits``, ``labels``.
+    (``safe_softmax_cross_entropy`` there treats it as 0).
+
+    ``where``: a boolean array of ``logits``' shape (or of the shape without
+    ``axis``, a mask per example, expanded as optax does): the softmax and the
+    sum take only its elements, so a row masked out entirely gives 0. As
+    ``jax.grad`` of optax, the gradient of ``labels`` is NaN where ``where`` is
+    False (its log-probability there is -inf). Gradients: ``logits``, ``labels``.
     """
-    xp = namespace(logits=logits, labels=labels)
+    xp = namespace(logits=logits, labels=labels, where=where, optional=("where",))
     check_floating(xp, "logits", logits)
     shape = check_broadcastable(logits.shape, "labels", labels, "`logits`")
     if len(shape) != logits.ndim:
         fail(ValueError, "labels", f"broadcast to the shape of `logits` {tuple(logits.shape)}",
              f"shape {tuple(labels.shape)}")
-    return unreduced(_SOFTMAX_CE, xp, (logits, labels), axis=axes(axis, logits.ndim, allow_none=True))
+    ax = axes(axis, logits.ndim, allow_none=True)
+    where = _where(xp, where, shape, expand=ax)
+    return unreduced(_SOFTMAX_CE, xp, (logits, labels, where), axis=ax)
 
 
-def _softmax_ce_fwd(xp, logits, labels, *, axis):
+def _logsumexp_where(xp, x, where, axis):
+    """``jax.nn.logsumexp(x, axis, where=where, keepdims=True)`` for a mask ``where``
+    (a slice it masks out entirely gives 0 here, -inf in JAX: callers mask it)."""
+    if where is None:
+        return logsumexp(xp, x, axis, keepdims=True)
+    xm = xp.where(where, x, xp.asarray(-math.inf, dtype=x.dtype, device=device(x)))
+    m = xp.max(xm, axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+    s = xp.sum(xp.exp(xm - m), axis=axis, keepdims=True)
+    return m + xp.log(xp.where(s == 0, xp.ones_like(s), s))
+
+
+def _softmax_ce_fwd(xp, logits, labels, where, *, axis):
     z = as_float(xp, labels, logits.dtype)
-    ls = log_softmax(xp, logits, axis)
-    return Forward(-xp.sum(z * ls, axis=axis), (z, ls))
+    if where is None:
+        ls = log_softmax(xp, logits, axis)
+    else:  # jax.nn.log_softmax(where=): -inf outside the mask
+        ls = xp.where(where, logits - _logsumexp_where(xp, logits, where, axis),
+                      xp.asarray(-math.inf, dtype=logits.dtype, device=device(logits)))
+    return Forward(-xp.sum(z * _masked(xp, ls, where), axis=axis), (z, ls, where))
 
 
 def _softmax_ce_bwd(xp, res, g, *, g_divisor=None, wanted=None, axis):
-    z, ls = res
-    g = xp.reshape(g, tuple(1 if i in axis else d for i, d in enumerate(ls.shape)))
-    total = xp.sum(xp.broadcast_to(z, ls.shape), axis=axis, keepdims=True)
-    return g * (xp.exp(ls) * total - z), -g * ls
+    z, ls, where = res
+    g = _kept(xp, g, axis, ls.shape)
+    zw = _masked(xp, xp.broadcast_to(z, ls.shape), where)
+    total = xp.sum(zw, axis=axis, keepdims=True)
+    if where is None:
+        return g * (xp.exp(ls) * total - zw), -g * ls, None
+    # the labels' cotangent 0 * log p outside the mask, NaN in JAX (log p = -inf), here 0 * NaN
+    nan_outside = xp.where(where, ls, xp.asarray(math.nan, dtype=ls.dtype, device=device(ls)))
+    return g * (xp.exp(ls) * total - zw), -_masked(xp, g, where) * nan_outside, None
 
 
-_SOFTMAX_CE = spec("optax.softmax_cross_entropy", _softmax_ce_fwd, _softmax_ce_bwd, ("logits", "labels"),
-                   ("logits", "labels"))
+_SOFTMAX_CE = spec("optax.softmax_cross_entropy", _softmax_ce_fwd, _softmax_ce_bwd, ("logits", "labels", "where"),
+                   ("logits", "labels"), optional=("where",))
 
 
-def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1):
+def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1, where=None):
     r"""``optax.softmax_cross_entropy_with_integer_labels``: :math:`\log\sum_c e^{x_c} - x_y` over ``axis``.
 
     ``axis`` is an int or a tuple of ints (then a label is a flat index into
@@ -315,9 +389,14 @@ def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1):
     ``C + label`` (JAX's negative indexing), and a label outside [-C, C) gives
     NaN for that row, while its gradient is ``softmax(x)`` (the label's term
     contributes none). ``F.cross_entropy`` raises on such labels instead, or
-    gives 0 for ``ignore_index``. Gradients: ``logits``.
+    gives 0 for ``ignore_index``.
+
+    ``where``: a boolean array of ``logits``' shape (or without ``axis``, a
+    mask per example): the normaliser :math:`\log\sum_c e^{x_c}` takes only its
+    classes, the label's logit is taken whether masked or not (as optax does),
+    and a row masked out entirely gives 0 (gradient 0). Gradients: ``logits``.
     """
-    xp = namespace(logits=logits, labels=labels)
+    xp = namespace(logits=logits, labels=labels, where=where, optional=("where",))
     check_floating(xp, "logits", logits)
     check_integer(xp, "labels", labels)
     if isinstance(axis, tuple) and not axis:
@@ -326,7 +405,8 @@ def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1):
     batch = tuple(d for i, d in enumerate(logits.shape) if i not in ax)
     if tuple(labels.shape) != batch:
         fail(ValueError, "labels", f"have the shape of `logits` without `axis` {batch}", f"shape {tuple(labels.shape)}")
-    return unreduced(_INTEGER_CE, xp, (logits, labels), axis=ax)
+    where = _where(xp, where, tuple(logits.shape), expand=ax)
+    return unreduced(_INTEGER_CE, xp, (logits, labels, where), axis=ax)
 
 
 def _flat_classes(xp, x, axis):
@@ -336,8 +416,10 @@ def _flat_classes(xp, x, axis):
     return xp.reshape(x, tuple(x.shape[:len(batch)]) + (-1,)), batch
 
 
-def _integer_ce_fwd(xp, logits, labels, *, axis):
+def _integer_ce_fwd(xp, logits, labels, where, *, axis):
     x, batch = _flat_classes(xp, logits, axis)
+    if where is not None:
+        where = _flat_classes(xp, xp.broadcast_to(where, tuple(logits.shape)), axis)[0]
     n = x.shape[-1]
     labels = xp.astype(labels, index_dtype(xp, x))  # PyTorch gathers with int64 only
     index = xp.where(labels < 0, labels + n, labels)
@@ -345,22 +427,26 @@ def _integer_ce_fwd(xp, logits, labels, *, axis):
     index = xp.where(valid, index, xp.zeros_like(index))
     nan = xp.asarray(float("nan"), dtype=x.dtype, device=device(x))
     picked = xp.where(valid, take_along(xp, x, index, -1), nan)
-    lse = logsumexp(xp, x, (x.ndim - 1,), keepdims=True)
-    return Forward(xp.squeeze(lse, axis=-1) - picked, (x, lse, index, valid, batch, tuple(logits.shape)))
+    lse = _logsumexp_where(xp, x, where, (x.ndim - 1,))
+    out = xp.squeeze(lse, axis=-1) - picked
+    rows = None if where is None else xp.any(where, axis=-1)  # a row masked out entirely gives 0
+    return Forward(_masked(xp, out, rows), (x, lse, index, valid, batch, tuple(logits.shape), where, rows))
 
 
 def _integer_ce_bwd(xp, res, g, *, g_divisor=None, wanted=None, axis):
-    x, lse, index, valid, batch, shape = res
+    x, lse, index, valid, batch, shape, where, rows = res
     hot = one_hot_mask(xp, index, x.shape[-1], -1) & xp.expand_dims(valid, axis=-1)
-    gx = xp.expand_dims(g, axis=-1) * (xp.exp(x - lse) - xp.astype(hot, x.dtype))
+    g = _masked(xp, g, rows)
+    p = _masked(xp, xp.exp(x - lse), where)
+    gx = xp.expand_dims(g, axis=-1) * (p - xp.astype(hot, x.dtype))
     # back to logits' layout: unflatten the classes, then undo the permutation
     order = batch + axis
     gx = xp.reshape(gx, tuple(shape[i] for i in order))
-    return xp.permute_dims(gx, tuple(order.index(i) for i in range(len(order)))), None
+    return xp.permute_dims(gx, tuple(order.index(i) for i in range(len(order)))), None, None
 
 
 _INTEGER_CE = spec("optax.softmax_cross_entropy_with_integer_labels", _integer_ce_fwd, _integer_ce_bwd,
-                   ("logits", "labels"), ("logits",))
+                   ("logits", "labels", "where"), ("logits",), optional=("where",))
 
 
 def hinge_loss(predictor_outputs, targets):
@@ -391,67 +477,72 @@ _HINGE = spec("optax.hinge_loss", _hinge_fwd, _hinge_bwd, ("predictor_outputs", 
 
 # ----------------------------------------------------------------------------- divergences
 
-def kl_divergence(log_predictions, targets, axis=-1):
+def kl_divergence(log_predictions, targets, axis=-1, where=None):
     r"""``optax.kl_divergence``: :math:`\sum t\,(\log t - \log q)` over ``axis``, with :math:`0 \log 0 = 0`.
 
     Note the order and the spaces: **log**-predictions first, then targets as
     probabilities -- the same as ``F.kl_div(log_predictions, targets,
     reduction='none')`` summed over ``axis``; Keras's ``kl_divergence(y_true,
     y_pred)`` takes both as probabilities, targets first. ``axis``: int, tuple
-    or None. Gradients: ``log_predictions``, ``targets`` (NaN where a target is 0, as
-    ``jax.grad`` of optax's function gives).
+    or None. ``where``: a boolean array broadcasting to the inputs' shape, the
+    elements the sum takes (a row masked out entirely gives 0).
+    Gradients: ``log_predictions``, ``targets`` (NaN where a target is 0, masked
+    or not, as ``jax.grad`` of optax's function gives).
     """
-    return _kl(log_predictions, targets, axis, "targets", _KL)
+    return _kl(log_predictions, targets, axis, where, "targets", _KL)
 
 
-def kl_divergence_with_log_targets(log_predictions, log_targets, axis=-1):
+def kl_divergence_with_log_targets(log_predictions, log_targets, axis=-1, where=None):
     r"""``optax.kl_divergence_with_log_targets``: :math:`\sum e^{\log t}(\log t - \log q)` over ``axis``.
 
-    Like ``F.kl_div(..., log_target=True)`` summed over ``axis``. Gradients: both."""
-    return _kl(log_predictions, log_targets, axis, "log_targets", _KL_LOG)
+    Like ``F.kl_div(..., log_target=True)`` summed over ``axis``; ``where`` as in
+    :func:`kl_divergence`. Gradients: both."""
+    return _kl(log_predictions, log_targets, axis, where, "log_targets", _KL_LOG)
 
 
-def _kl(log_predictions, targets, axis, second, s):
-    xp = namespace(log_predictions=log_predictions, **{second: targets})
+def _kl(log_predictions, targets, axis, where, second, s):
+    xp = namespace(log_predictions=log_predictions, **{second: targets}, where=where, optional=("where",))
     check_floating(xp, "log_predictions", log_predictions)
     check_floating(xp, second, targets)
     shape = check_broadcastable(log_predictions.shape, second, targets, "`log_predictions`")
-    return unreduced(s, xp, (log_predictions, targets), axis=axes(axis, len(shape), allow_none=True))
+    where = _where(xp, where, shape)
+    return unreduced(s, xp, (log_predictions, targets, where), axis=axes(axis, len(shape), allow_none=True))
 
 
-def _kl_fwd(xp, log_predictions, targets, *, axis):
+def _kl_fwd(xp, log_predictions, targets, where, *, axis):
     dtype = result_float_dtype(xp, log_predictions, targets)
     lq, t = as_float(xp, log_predictions, dtype), as_float(xp, targets, dtype)
     zero = xp.zeros((), dtype=dtype, device=device(t))
     log_t = xp.where(t == 0, zero, xp.log(xp.where(t == 0, xp.ones_like(t), t)))
     lq, t = xp.broadcast_arrays(lq, t)
-    return Forward(xp.sum(t * (log_t - lq), axis=axis), (lq, t, log_t))
+    return Forward(xp.sum(_masked(xp, t * (log_t - lq), where), axis=axis), (lq, t, log_t, where))
 
 
 def _kl_bwd(xp, res, g, *, g_divisor=None, wanted=None, axis):
-    lq, t, log_t = res
-    g = xp.reshape(g, tuple(1 if i in axis else d for i, d in enumerate(lq.shape)))
+    lq, t, log_t, where = res
+    g = _masked(xp, _kept(xp, g, axis, lq.shape), where)
     # d/dt of t (log t - lq) is log t + 1 - lq; at t == 0 jax.grad of optax gives NaN (the
     # gradient of its masked log(0)), and so do we
     dt = xp.where(t == 0, xp.asarray(float("nan"), dtype=t.dtype, device=device(t)), log_t + 1.0 - lq)
-    return -g * t, g * dt
+    return -g * t, g * dt, None
 
 
-_KL = spec("optax.kl_divergence", _kl_fwd, _kl_bwd, ("log_predictions", "targets"), ("log_predictions", "targets"))
+_KL = spec("optax.kl_divergence", _kl_fwd, _kl_bwd, ("log_predictions", "targets", "where"),
+           ("log_predictions", "targets"), optional=("where",))
 
 
-def _kl_log_fwd(xp, log_predictions, log_targets, *, axis):
+def _kl_log_fwd(xp, log_predictions, log_targets, where, *, axis):
     dtype = result_float_dtype(xp, log_predictions, log_targets)
     lq, lt = xp.broadcast_arrays(as_float(xp, log_predictions, dtype), as_float(xp, log_targets, dtype))
     t = xp.exp(lt)
-    return Forward(xp.sum(t * (lt - lq), axis=axis), (lq, lt, t))
+    return Forward(xp.sum(_masked(xp, t * (lt - lq), where), axis=axis), (lq, lt, t, where))
 
 
 def _kl_log_bwd(xp, res, g, *, g_divisor=None, wanted=None, axis):
-    lq, lt, t = res
-    g = xp.reshape(g, tuple(1 if i in axis else d for i, d in enumerate(lq.shape)))
-    return -g * t, g * t * (lt - lq + 1.0)
+    lq, lt, t, where = res
+    g = _masked(xp, _kept(xp, g, axis, lq.shape), where)
+    return -g * t, g * t * (lt - lq + 1.0), None
 
 
 _KL_LOG = spec("optax.kl_divergence_with_log_targets", _kl_log_fwd, _kl_log_bwd,
-               ("log_predictions", "log_targets"), ("log_predictions", "log_targets"))
+               ("log_predictions", "log_targets", "where"), ("log_predictions", "log_targets"), optional=("where",))
