@@ -7,6 +7,7 @@ from __future__ import annotations
 
 
 import array_api_compat as _compat
+import array_api_extra as xpx
 import numpy as np  # core dependency: NumPy scalars, and the in-place and layout forms NumPy has
 
 
@@ -82,7 +83,9 @@ def any_complex(xp, arrays) -> bool:
 
 def broadcast_shapes(*shapes) -> tuple:
     """NumPy/PyTorch broadcasting of shapes; ``ValueError`` if they do not broadcast."""
-    # Plain loops (no generators, no sets): torch.compile traces this.
+    # Plain loops (no generators, no sets): torch.compile traces this. Kept by hand:
+    # array-api-extra's is deprecated (for xp.broadcast_shapes of the 2025.12
+    # standard, which not every namespace has yet) and warns, which Dynamo cannot trace.
     ndim = 0
     for s in shapes:
         ndim = max(ndim, len(s))
@@ -337,12 +340,8 @@ def take_along(xp, x, index, axis):
 
 def one_hot_mask(xp, index, n, axis):
     """Boolean ``index == c`` for every class ``c`` in ``range(n)``, the class
-    axis inserted at ``axis``: the scatter pattern of :func:`take_along`'s VJP.
-    ``index`` should have a dtype that holds ``n`` (see :func:`index_dtype`)."""
-    shape = [1] * (index.ndim + 1)
-    shape[axis] = n
-    classes = xp.reshape(xp.arange(n, dtype=index.dtype, device=device(index)), tuple(shape))
-    return xp.expand_dims(index, axis=axis) == classes
+    axis inserted at ``axis``: the scatter pattern of :func:`take_along`'s VJP."""
+    return xpx.one_hot(index, n, dtype=xp.bool, axis=axis, xp=xp)
 
 
 def add_at(xp, x, key, y):
@@ -353,22 +352,13 @@ def add_at(xp, x, key, y):
     turns into an in-place update)."""
     if size(y) == 0:  # nothing to add (and Dask refuses to assign an empty block)
         return x
-    if _compat.is_jax_array(x):
-        return x.at[key].add(y)
-    keys = key if isinstance(key, tuple) else (key,)
     if _compat.is_torch_array(x) and (is_lazy(x) or is_lazy(y)):
         # Traced or batched by torch.func (where x may not be batched and y is):
-        # out of place, y padded to x's shape.
+        # out of place, y padded to x's shape. (array-api-extra's `at` updates in
+        # place there, and torch.compile cannot trace it.)
+        keys = key if isinstance(key, tuple) else (key,)
         return x + _padded(y, keys, x.shape)
-    if (_compat.is_numpy_array(x) or _compat.is_torch_array(x)) and all(
-            isinstance(k, slice) or k is Ellipsis for k in keys):
-        # Slicing gives a view there: adding into it is the whole update (`x[key] += y`
-        # would also assign the view back onto itself, which NumPy does through a copy).
-        view = x[key]
-        view += y
-        return x
-    x[key] += y
-    return x
+    return xpx.at(x, key).add(y, copy=None, xp=xp)
 
 
 def _padded(y, keys, shape):
