@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from . import _accel
 from ._reduction import reduce, reduce_vjp
 from ._xp import read, sum_to_shape
@@ -57,6 +59,14 @@ def wanted_mask(spec, xp, arrays, wanted=None) -> tuple:
                  for k, (a, name) in enumerate(zip(arrays, spec.argnames)))
 
 
+# PyTorch computes at its special values (log of 0, 0 / 0, inf - inf, exp
+# overflowing) without a word; NumPy (under array-api-strict too) computes the
+# same numbers with RuntimeWarnings ("invalid value encountered in log"). Both
+# halves run with NumPy's warnings off: the numbers are unchanged.
+def _quiet():
+    return np.errstate(all="ignore")
+
+
 def forward(spec, xp, arrays, reduction, options, computed, wanted=None, *, accelerate=True):
     """Unreduced forward, then the reduction: ``(value, Record)``.
 
@@ -65,7 +75,11 @@ def forward(spec, xp, arrays, reduction, options, computed, wanted=None, *, acce
     ``bwd`` may skip the others. ``accelerate=False`` runs the
     loss's ``fwd`` as written (a backward that is itself differentiated).
     """
-    arrays = tuple(arrays)
+    with _quiet():
+        return _forward(spec, xp, tuple(arrays), reduction, options, computed, wanted, accelerate)
+
+
+def _forward(spec, xp, arrays, reduction, options, computed, wanted, accelerate):
     wanted = wanted_mask(spec, xp, arrays, wanted)
     if accelerate:
         done = _accel.run(spec, xp, arrays, reduction, options, computed, wanted)
@@ -94,6 +108,11 @@ def backward(rec: Record, g, share: bool = False) -> tuple:
     computed are scaled by ``g``; with ``share`` (a caller that asks once) and
     ``g == 1`` they are returned as they are.
     """
+    with _quiet():
+        return _backward(rec, g, share)
+
+
+def _backward(rec: Record, g, share: bool) -> tuple:
     xp, spec = rec.xp, rec.spec
     if spec.bwd is None:
         raise ValueError(
