@@ -288,10 +288,11 @@ def check_against_torch(name: str, args: tuple, kwargs: dict, xp, *, grads: bool
 
     diff = [i for i, ((_, pname), a) in enumerate(zip(slots, arrays))
             if pname in differentiable and xp.isdtype(a.dtype, ("real floating", "complex floating"))]
+    # PyTorch's warnings, and no others: none of NumPy's RuntimeWarnings at special values either.
     with warnings.catch_warnings(record=True) as caught, no_compute(xp):
         warnings.simplefilter("always")
         out, pullback = value_and_pullback(xp, f, arrays, diff if grads else [])
-    a_warnings = [str(w.message) for w in caught if not issubclass(w.category, RuntimeWarning)]
+    a_warnings = [str(w.message) for w in caught]
     assert sorted(set(a_warnings)) == sorted(set(t_warnings)), "warnings differ from PyTorch's"
 
     import array_api_compat
@@ -308,16 +309,42 @@ def check_against_torch(name: str, args: tuple, kwargs: dict, xp, *, grads: bool
         f"differentiable arguments: anyloss {[names[i] for i in diff]}, torch {[names[i] for i in torch_diff]}"
     if not diff:
         return
-    with no_compute(xp):
+    with warnings.catch_warnings(record=True) as caught, no_compute(xp):
+        warnings.simplefilter("always")
         a_grads = pullback(xp.asarray(to_numpy(ct)) if ct.ndim else xp.ones_like(out))
+    stray = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert not stray, f"the gradient warns where PyTorch does not: {stray}"
     for i, g in zip(diff, a_grads):
         assert array_api_compat.array_namespace(g) is array_api_compat.array_namespace(arrays[0])
         assert_close(g, t_grads[i], f"{name} gradient of `{names[i]}`", **tol)
 
 
+# PyTorch's classes that anyloss's errors do not take on: Python-level accidents
+# of PyTorch's code rather than checks -- a non-tensor argument's missing
+# attribute ("'list' object has no attribute 'dim'"), AdaptiveLogSoftmaxWithLoss's
+# division by div_value=0. (An AttributeError escaping a call would also be
+# swallowed by hasattr() and __getattr__ fallbacks.)
+NOT_TORCHS = (AttributeError, ZeroDivisionError)
+
+
+def torch_class(error: BaseException) -> type:
+    """The built-in class of PyTorch's ``error``, the one code ported from PyTorch catches."""
+    return next(c for c in type(error).__mro__ if c.__module__ == "builtins")
+
+
+def assert_caught_as_torchs(error: BaseException, torch_error: BaseException) -> None:
+    """``except <PyTorch's class>`` catches anyloss's ``error`` as it catches
+    PyTorch's ``torch_error`` on the same input (but see ``NOT_TORCHS``)."""
+    kind = torch_class(torch_error)
+    if not issubclass(kind, NOT_TORCHS):
+        assert isinstance(error, kind), \
+            f"PyTorch raises {kind.__name__} ({torch_error}); anyloss's {type(error).__name__} is not one: {error}"
+
+
 def check_error(name: str, args: tuple, kwargs: dict, xp, exc: type, match: str, torch_raises: bool = True,
                 needs_values: bool = False):
-    """anyloss raises ``exc`` with a message matching ``match``; PyTorch raises too.
+    """anyloss raises ``exc`` with a message matching ``match``; PyTorch raises
+    too, and ``except <its class>`` catches anyloss's error as well.
     A check that ``needs_values`` is skipped where values cannot be read: on
     Dask the call stays lazy and raises nothing, and under ``jax.jit`` it traces."""
     arrays_args = tuple(to_xp(xp, a) for a in args)
@@ -327,13 +354,14 @@ def check_error(name: str, args: tuple, kwargs: dict, xp, exc: type, match: str,
         return getattr(AF, name)(*arrays_args, **arrays_kwargs)
 
     backend = backend_of(xp)
+    raised = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if needs_values and backend == "dask":
             with no_compute(xp):
                 call()
         else:
-            with pytest.raises(exc, match=match):
+            with pytest.raises(exc, match=match) as raised:
                 call()
         if needs_values and backend == "jax":
             import jax
@@ -342,8 +370,10 @@ def check_error(name: str, args: tuple, kwargs: dict, xp, exc: type, match: str,
         if torch_raises:
             t_args = tuple(to_torch(a) if isinstance(a, np.ndarray) else a for a in args)
             t_kwargs = {k: to_torch(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
-            with pytest.raises(Exception):
+            with pytest.raises(Exception) as torch_raised:
                 getattr(TF, name)(*t_args, **t_kwargs)
+            if raised is not None:
+                assert_caught_as_torchs(raised.value, torch_raised.value)
 
 
 def run_case(name, case: Case, xp, dtype, seed: int = 0):

@@ -9,7 +9,8 @@
    (the call must then neither raise nor compute) and trace under ``jax.jit``.
    ``test_torch_rejects_too`` runs PyTorch on the same input: it must raise a
    ``ValueError``/``TypeError`` too, except for the cases listed in
-   ``TORCH_UNHELPFUL`` (where it raises something less helpful, or nothing).
+   ``TORCH_UNHELPFUL`` (where it raises another class, or nothing); and
+   ``except <PyTorch's class>`` must catch anyloss's error too.
 2. No mutation (``test_no_mutation_*``): read-only NumPy inputs work, are left
    unchanged, and no result or gradient shares memory with them; torch inputs
    are unchanged after ``.backward()``.
@@ -33,7 +34,7 @@ import pytest
 
 import anyloss
 from conftest import _SELECTED, Backend
-from helpers import backend_of, check_against_torch, no_compute, to_torch, to_xp, torch
+from helpers import assert_caught_as_torchs, backend_of, check_against_torch, no_compute, to_torch, to_xp, torch
 
 TF = torch.nn.functional
 LOSSES = anyloss.losses()
@@ -294,7 +295,9 @@ def test_bad_input(bad, xp):
 
 
 # PyTorch 2.13 on the same bad input, where it does not raise a ValueError or
-# TypeError: (what PyTorch does, what anyloss raises). Every other case of BAD
+# TypeError: (what PyTorch does, what anyloss raises). Where PyTorch raises,
+# anyloss's error is of PyTorch's class too (anyloss.ValueRuntimeError, ...;
+# not an AttributeError: see helpers.NOT_TORCHS). Every other case of BAD
 # PyTorch rejects with a ValueError or TypeError too. "no error" is either a
 # silent wrong number (a CTC label equal to blank, float CTC targets cast to
 # int, a negative or NaN label_smoothing ignored, a NumPy target with a torch
@@ -459,19 +462,18 @@ TORCH_UNHELPFUL: dict[tuple[str, str], tuple[str, str]] = {
 TORCH_NOT_RUN = {("ctc_loss", "label-too-big"), ("ctc_loss", "label-negative")}
 
 
-def _torch_outcome(bad):
-    args, kwargs = bad.make()
-    t_args = [to_torch(a) if isinstance(a, np.ndarray) else a for a in args]
+def _torch_error(name, args, kwargs, foreign=None):
+    """The exception PyTorch raises on these NumPy inputs as tensors (the
+    positional argument at index ``foreign`` left a NumPy array), or None."""
+    t_args = [to_torch(a) if isinstance(a, np.ndarray) and i != foreign else a for i, a in enumerate(args)]
     t_kwargs = {k: to_torch(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
-    if bad.foreign is not None:
-        t_args[bad.foreign] = np.asarray(args[bad.foreign])
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            getattr(TF, bad.loss)(*t_args, **t_kwargs)
+            getattr(TF, name)(*t_args, **t_kwargs)
     except Exception as e:  # noqa: BLE001 - any error PyTorch raises is recorded
-        return type(e).__name__
-    return "no error"
+        return e
+    return None
 
 
 @pytest.mark.parametrize("bad", BAD, ids=[f"{b.loss}-{b.id}" for b in BAD])
@@ -479,11 +481,21 @@ def test_torch_rejects_too(bad):
     if bad.key in TORCH_NOT_RUN:
         assert TORCH_UNHELPFUL[bad.key] == ("not run", bad.exc.__name__)
         return
-    outcome = _torch_outcome(bad)
+    args, kwargs = bad.make()
+    error = _torch_error(bad.loss, args, kwargs, bad.foreign)
+    outcome = "no error" if error is None else type(error).__name__
     if bad.key in TORCH_UNHELPFUL:
         assert TORCH_UNHELPFUL[bad.key] == (outcome, bad.exc.__name__)
     else:
         assert outcome in ("ValueError", "TypeError"), f"PyTorch: {outcome}; add it to TORCH_UNHELPFUL"
+    if error is not None:
+        if bad.foreign is not None:
+            args = list(args)
+            args[bad.foreign] = _foreign_array(example(bad.loss)[0][bad.foreign], "numpy")
+        with warnings.catch_warnings(), pytest.raises(bad.exc) as raised:
+            warnings.simplefilter("ignore")
+            LOSSES[bad.loss].functional(*args, **kwargs)
+        assert_caught_as_torchs(raised.value, error)
 
 
 # --------------------------------------------------------------------------- 2. no mutation
@@ -654,18 +666,6 @@ EXTREMES += [
 ]
 
 
-def _torch_error(name, args, kwargs):
-    """The exception PyTorch raises on these inputs, or None."""
-    t_args = [to_torch(a) if isinstance(a, np.ndarray) else a for a in args]
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            getattr(TF, name)(*t_args, **kwargs)
-    except Exception as e:  # noqa: BLE001
-        return e
-    return None
-
-
 def _stable_soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     """PyTorch's soft_margin_loss formula log(1 + exp(-y x)) computed as softplus(-y x),
     which does not overflow (the target gets no gradient, as in PyTorch)."""
@@ -715,5 +715,6 @@ def test_extreme(case, xp, monkeypatch):
                 except (ValueError, TypeError):
                     pass
             return
-        with pytest.raises((ValueError, TypeError), match="`"):
+        with pytest.raises((ValueError, TypeError), match="`") as raised:
             LOSSES[case.loss].functional(*x_args, **kwargs)
+    assert_caught_as_torchs(raised.value, error)

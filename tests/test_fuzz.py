@@ -170,7 +170,8 @@ class Class(Target):
         return obj(*args)
 
 
-CLASS_NAMES = [n for n in anyloss.__all__ if isinstance(getattr(anyloss, n), type) and n != "LossSpec"]
+CLASS_NAMES = [n for n in anyloss.__all__ if isinstance(getattr(anyloss, n), type) and n != "LossSpec"
+               and not issubclass(getattr(anyloss, n), Exception)]
 TARGETS = [Functional(n) for n in F.__all__] + [Class(n) for n in CLASS_NAMES]
 PAIRS = [(t, p) for t in TARGETS for p in t.params]
 

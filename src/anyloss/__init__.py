@@ -7,6 +7,7 @@ classes live here, with ``value_and_grad``, ``grad``, ``vjp`` and the registry.
 
 from . import functional
 from ._config import configure
+from ._checks import TypeNotImplementedError, TypeRuntimeError, ValueIndexError, ValueRuntimeError
 from ._autodiff import grad, value_and_grad, vjp
 from ._register import register, unregister
 from ._spec import LossSpec, losses
@@ -20,7 +21,8 @@ from . import extras  # after the PyTorch catalogue: anyloss.losses() lists the 
 __version__ = "0.1.0"
 
 __all__ = ["functional", "extras", "configure", "grad", "value_and_grad", "vjp", "LossSpec", "losses", "register",
-           "unregister", "Distance", *CLASSES]
+           "unregister", "Distance", "ValueRuntimeError", "ValueIndexError", "TypeRuntimeError",
+           "TypeNotImplementedError", *CLASSES]
 
 
 def __getattr__(name):

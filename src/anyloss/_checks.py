@@ -8,6 +8,13 @@ Checks on *values* (probabilities in [0, 1], variances >= 0, ...) go through
 :func:`check_values`, which skips arrays that cannot be read without computing
 them (JAX arrays under ``jit``, lazy Dask arrays); shape, dtype and option
 checks always run.
+
+Where PyTorch 2.13 raises another class than ``ValueError``/``TypeError`` for the
+same bad input, a check raises one of the combined classes below, which is both
+(``ValueRuntimeError`` is a ``ValueError`` and a ``RuntimeError``): code written
+for anyloss and code ported from ``torch.nn.functional`` catch it alike. The
+check site picks the class: the generic checks take ``kind``, the checks of
+PyTorch's own rules (class-index targets, per-class weights, ...) use PyTorch's.
 """
 
 from __future__ import annotations
@@ -20,6 +27,28 @@ import array_api_compat as _compat
 import numpy as np
 
 from . import _xp
+
+
+class ValueRuntimeError(ValueError, RuntimeError):
+    """A bad value, shape or option where PyTorch raises ``RuntimeError``
+    (arrays that do not broadcast, a negative ``delta``, ``label_smoothing`` > 1,
+    BCE probabilities outside [0, 1], CTC lengths, ...)."""
+
+
+class ValueIndexError(ValueError, IndexError):
+    """A class index out of range, where PyTorch raises ``IndexError``
+    ("Target 5 is out of bounds")."""
+
+
+class TypeRuntimeError(TypeError, RuntimeError):
+    """A wrong dtype where PyTorch raises ``RuntimeError`` ("expected scalar type
+    Long but found Double", "Subtraction ... with a bool tensor is not supported")."""
+
+
+class TypeNotImplementedError(TypeError, NotImplementedError):
+    """A dtype PyTorch has no kernel for, where it raises ``NotImplementedError``
+    ("... not implemented for 'Long'"; a ``RuntimeError`` too, which PyTorch
+    raises for other dtypes at the same check)."""
 
 
 def fail(kind: type[Exception], name: str, expected: str, got: object) -> None:
@@ -76,48 +105,49 @@ def _check_real(xp, given, complex=()):
         if x is None or xp.isdtype(x.dtype, ("bool", "integral", "real floating")):
             continue
         if name not in complex:
-            fail(TypeError, name, "have a real dtype (boolean, integer or floating-point)", x.dtype)
+            fail(TypeNotImplementedError, name, "have a real dtype (boolean, integer or floating-point)", x.dtype)
         if not xp.isdtype(x.dtype, "complex floating"):
-            fail(TypeError, name, "have a real or complex dtype", x.dtype)
+            fail(TypeNotImplementedError, name, "have a real or complex dtype", x.dtype)
     return xp
 
 
-def check_floating(xp, name: str, x) -> None:
-    """``x`` must have a real floating dtype (``TypeError`` otherwise)."""
+def check_floating(xp, name: str, x, kind: type[TypeError] = TypeError) -> None:
+    """``x`` must have a real floating dtype (``kind``, a ``TypeError``, otherwise)."""
     if x is not None and not xp.isdtype(x.dtype, "real floating"):
-        fail(TypeError, name, "have a floating-point dtype", x.dtype)
+        fail(kind, name, "have a floating-point dtype", x.dtype)
 
 
-def check_integer(xp, name: str, x) -> None:
-    """``x`` must have an integer dtype (``TypeError`` otherwise)."""
+def check_integer(xp, name: str, x, kind: type[TypeError] = TypeError) -> None:
+    """``x`` must have an integer dtype (``kind``, a ``TypeError``, otherwise)."""
     if x is not None and not xp.isdtype(x.dtype, "integral"):
-        fail(TypeError, name, "have an integer dtype", x.dtype)
+        fail(kind, name, "have an integer dtype", x.dtype)
 
 
-def check_ndim(name: str, x, allowed: Sequence[int]) -> None:
+def check_ndim(name: str, x, allowed: Sequence[int], kind: type[ValueError] = ValueError) -> None:
     if x.ndim not in allowed:
         want = " or ".join(str(n) for n in allowed)
-        fail(ValueError, name, f"be {want}-dimensional", f"shape {tuple(x.shape)}")
+        fail(kind, name, f"be {want}-dimensional", f"shape {tuple(x.shape)}")
 
 
-def check_same_shape(name_a: str, a, name_b: str, b) -> None:
-    """``a`` and ``b`` must have exactly the same shape (``ValueError`` otherwise)."""
+def check_same_shape(name_a: str, a, name_b: str, b, kind: type[ValueError] = ValueError) -> None:
+    """``a`` and ``b`` must have exactly the same shape (``kind``, a ``ValueError``, otherwise)."""
     if tuple(a.shape) != tuple(b.shape):
-        fail(ValueError, name_b, f"have the same shape as `{name_a}` {tuple(a.shape)}", f"shape {tuple(b.shape)}")
+        fail(kind, name_b, f"have the same shape as `{name_a}` {tuple(a.shape)}", f"shape {tuple(b.shape)}")
 
 
-def check_broadcastable(shape, name: str, x, to: str = "`input`") -> tuple:
-    """``x`` must broadcast against ``shape``; returns the broadcast shape."""
+def check_broadcastable(shape, name: str, x, to: str = "`input`", kind: type[ValueError] = ValueError) -> tuple:
+    """``x`` must broadcast against ``shape`` (``kind``, a ``ValueError``,
+    otherwise: PyTorch's is ``ValueRuntimeError``); returns the broadcast shape."""
     try:
         return _xp.broadcast_shapes(tuple(shape), tuple(x.shape))
     except ValueError:
-        fail(ValueError, name, f"be broadcastable with {to} of shape {tuple(shape)}", f"shape {tuple(x.shape)}")
+        fail(kind, name, f"be broadcastable with {to} of shape {tuple(shape)}", f"shape {tuple(x.shape)}")
 
 
 def check_target_broadcast(input, target, name: str = "target") -> tuple:
     """PyTorch's rule for the pointwise regression losses: a ``target`` of
     another shape is broadcast against ``input`` with a ``UserWarning``
-    (same text as PyTorch); one that does not broadcast is a ``ValueError``."""
+    (same text as PyTorch); one that does not broadcast is a ``ValueRuntimeError``."""
     if tuple(target.shape) != tuple(input.shape):
         warnings.warn(
             f"Using a target size ({_torch_size(target)}) that is different to the input size "
@@ -126,7 +156,7 @@ def check_target_broadcast(input, target, name: str = "target") -> tuple:
             UserWarning,
             stacklevel=3,
         )
-    return check_broadcastable(input.shape, name, target)
+    return check_broadcastable(input.shape, name, target, kind=ValueRuntimeError)
 
 
 def _torch_size(x) -> str:
@@ -141,11 +171,12 @@ def check_option(name: str, value, allowed: Sequence) -> None:
 
 
 def check_number(name: str, value, *, integer: bool = False, min: float | None = None,
-                 min_inclusive: bool = True, max: float | None = None) -> None:
+                 min_inclusive: bool = True, max: float | None = None, kind: type[ValueError] = ValueError) -> None:
     """A Python (or NumPy scalar) number option such as ``margin``, ``eps`` or
     ``beta``. A real option may also be a 0-d array (a scheduled or learned
     hyperparameter, a JAX tracer under ``jit``/``grad``): its bounds are
-    checked where its value can be read (see :func:`_xp.read`)."""
+    checked where its value can be read (see :func:`_xp.read`). Out of bounds
+    is ``kind`` (a ``ValueError``), not a number ``TypeError``."""
     if not integer and _compat.is_array_api_obj(value) and not isinstance(value, numbers.Number):
         xp = _compat.array_namespace(value)
         if value.ndim != 0 or not xp.isdtype(value.dtype, ("integral", "real floating")):
@@ -153,14 +184,14 @@ def check_number(name: str, value, *, integer: bool = False, min: float | None =
         value = _xp.read(value)
         if value is None:
             return
-    kind = numbers.Integral if integer else numbers.Real
-    if isinstance(value, bool) or not isinstance(value, kind):
+    number = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, number):
         fail(TypeError, name, "be an int" if integer else "be a real number", describe(value))
     # Written as "not (ok)" so that NaN fails the bound.
     if min is not None and not (value >= min if min_inclusive else value > min):
-        fail(ValueError, name, f"be {'>=' if min_inclusive else '>'} {min}", value)
+        fail(kind, name, f"be {'>=' if min_inclusive else '>'} {min}", value)
     if max is not None and not value <= max:
-        fail(ValueError, name, f"be <= {max}", value)
+        fail(kind, name, f"be <= {max}", value)
 
 
 def check_bool(name: str, value) -> None:
@@ -168,37 +199,39 @@ def check_bool(name: str, value) -> None:
         fail(TypeError, name, "be a bool", describe(value))
 
 
-def check_values(xp, name: str, x, ok: Callable, expected: str) -> None:
+def check_values(xp, name: str, x, ok: Callable, expected: str, kind: type[ValueError] = ValueError) -> None:
     """Value check ``all(ok(x))``, skipped when ``x`` cannot be read cheaply.
 
     ``ok`` maps the array to a boolean array. On lazy arrays (JAX under
     ``jit``, Dask) the check is skipped, so it neither breaks tracing nor
-    forces a computation; the loss docstrings list what is skipped.
+    forces a computation; the loss docstrings list what is skipped. Raises
+    ``kind`` (a ``ValueError``).
     """
     if x is None or _xp.is_lazy(x) or _xp.size(x) == 0:
         return
     good = _xp.read(xp.all(ok(x)))  # None: unreadable (a concrete JAX array under `jit` traces)
     if good is not None and not good:
-        fail(ValueError, name, expected, f"values in [{_xp.item(xp.min(x))}, {_xp.item(xp.max(x))}]")
+        fail(kind, name, expected, f"values in [{_xp.item(xp.min(x))}, {_xp.item(xp.max(x))}]")
 
 
 def check_any_floating(xp, **arrays) -> None:
     """At least one of the named arrays must have a real floating dtype
     (``TypeError`` naming the first otherwise). PyTorch computes a pointwise
     loss in the promoted dtype of its arrays, so an integer ``input`` with a
-    floating ``target`` is fine, two integer arrays are not."""
+    floating ``target`` is fine, two integer arrays are not (its kernels are
+    not implemented for them: ``TypeNotImplementedError``)."""
     if not any(xp.isdtype(x.dtype, "real floating") for x in arrays.values() if x is not None):
         (name, x), *rest = arrays.items()
         others = " or ".join(f"`{n}`" for n, _ in rest)
-        fail(TypeError, name, f"have a floating-point dtype (or {others} one)", x.dtype)
+        fail(TypeNotImplementedError, name, f"have a floating-point dtype (or {others} one)", x.dtype)
 
 
-def check_broadcasts_to(shape, name: str, x, to: str = "`input`") -> None:
-    """``x`` must broadcast to ``shape`` without enlarging it (``ValueError``
-    otherwise): PyTorch's rule for a weight multiplied in place into the loss,
-    as in ``binary_cross_entropy``'s ``weight``."""
-    if check_broadcastable(shape, name, x, to) != tuple(shape):
-        fail(ValueError, name, f"broadcast to the shape {tuple(shape)} of {to}", f"shape {tuple(x.shape)}")
+def check_broadcasts_to(shape, name: str, x, to: str = "`input`", kind: type[ValueError] = ValueError) -> None:
+    """``x`` must broadcast to ``shape`` without enlarging it (``kind``, a
+    ``ValueError``, otherwise): PyTorch's rule for a weight multiplied in place
+    into the loss, as in ``binary_cross_entropy``'s ``weight``."""
+    if check_broadcastable(shape, name, x, to, kind) != tuple(shape):
+        fail(kind, name, f"broadcast to the shape {tuple(shape)} of {to}", f"shape {tuple(x.shape)}")
 
 
 # ----------------------------------------------------------------- class-index targets
@@ -213,27 +246,30 @@ def check_class_target(xp, shape, target, ignore_index=None, *, of="`input`", si
     an integer dtype, ``shape`` without its class axis (and PyTorch's (1) for
     (C) with ``single``), values in [0, C) or ``ignore_index`` (an int64; None:
     none). ``probabilities``: the loss also takes class probabilities of
-    ``shape``, which the messages then mention."""
+    ``shape``, which the messages then mention. PyTorch's classes: a
+    ``TypeRuntimeError`` for the dtype, ``ValueRuntimeError`` for the shapes,
+    ``ValueIndexError`` for the values."""
     if ignore_index is not None:
         check_number("ignore_index", ignore_index, integer=True)
         if not _INT64[0] <= ignore_index <= _INT64[1]:
             fail(ValueError, "ignore_index", "fit in int64", ignore_index)
     shape = tuple(shape)
     if not shape:
-        fail(ValueError, "input", "have a class dimension: (C), (N, C) or (N, C, d1, ..., dK)", "shape ()")
+        fail(ValueRuntimeError, "input", "have a class dimension: (C), (N, C) or (N, C, d1, ..., dK)", "shape ()")
     also = f", or class probabilities of shape {shape}" if probabilities else ""
     if not xp.isdtype(target.dtype, "integral"):
-        fail(TypeError, "target", f"have an integer dtype (class indices){also}", target.dtype)
+        fail(TypeRuntimeError, "target", f"have an integer dtype (class indices){also}", target.dtype)
     want = () if len(shape) == 1 else (shape[0], *shape[2:])
     if tuple(target.shape) != want and not (single and len(shape) == 1 and tuple(target.shape) == (1,)):
-        fail(ValueError, "target", f"have shape {want} for {of} of shape {shape} (its shape without the class "
+        fail(ValueRuntimeError, "target", f"have shape {want} for {of} of shape {shape} (its shape without the class "
              f"dimension){also}", f"shape {tuple(target.shape)}")
-    check_class_values(xp, target, shape[0 if len(shape) == 1 else 1], ignore_index)
+    check_class_values(xp, target, shape[0 if len(shape) == 1 else 1], ignore_index, kind=ValueIndexError)
 
 
-def check_class_values(xp, target, n_classes, ignore_index=None, *, name="target", ignore_name="ignore_index"):
-    """Values of ``target`` in [0, ``n_classes``) or ``ignore_index`` (None: none);
-    skipped on lazy arrays (see :func:`check_values`)."""
+def check_class_values(xp, target, n_classes, ignore_index=None, *, name="target", ignore_name="ignore_index",
+                       kind: type[ValueError] = ValueError):
+    """Values of ``target`` in [0, ``n_classes``) or ``ignore_index`` (None: none),
+    else ``kind`` (a ``ValueError``); skipped on lazy arrays (see :func:`check_values`)."""
 
     def ok(t):
         if xp.isdtype(t.dtype, "integral"):
@@ -243,15 +279,17 @@ def check_class_values(xp, target, n_classes, ignore_index=None, *, name="target
         return inside if hit is None else inside | hit
 
     also = "" if ignore_index is None else f" or {ignore_name} ({ignore_index})"
-    check_values(xp, name, target, ok, f"be class indices in [0, {n_classes}){also}")
+    check_values(xp, name, target, ok, f"be class indices in [0, {n_classes}){also}", kind)
 
 
 def check_class_weight(weight, n_classes, dtype=None, *, name="weight") -> None:
     """Per-class ``weight`` (None: not given): 1-D with one entry per class, and of
-    ``dtype`` when given (PyTorch's class-index kernels want ``input``'s)."""
+    ``dtype`` when given (PyTorch's class-index kernels want ``input``'s);
+    PyTorch's classes: ``ValueRuntimeError``, ``TypeRuntimeError``."""
     if weight is None:
         return
     if weight.ndim != 1 or weight.shape[0] != n_classes:
-        fail(ValueError, name, f"be 1-D with one entry per class, shape ({n_classes},)", f"shape {tuple(weight.shape)}")
+        fail(ValueRuntimeError, name, f"be 1-D with one entry per class, shape ({n_classes},)",
+             f"shape {tuple(weight.shape)}")
     if dtype is not None and weight.dtype != dtype:
-        fail(TypeError, name, f"have `input`'s dtype {dtype}", weight.dtype)
+        fail(TypeRuntimeError, name, f"have `input`'s dtype {dtype}", weight.dtype)

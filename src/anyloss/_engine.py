@@ -10,8 +10,12 @@ forward on concrete arrays may be computed by an accelerator (``_accel``).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any, NamedTuple
+
+import array_api_compat as _compat
+import numpy as np
 
 from . import _accel
 from ._reduction import reduce, reduce_vjp
@@ -58,6 +62,18 @@ def wanted_mask(spec, xp, arrays, wanted=None) -> tuple:
                  for k, (a, name) in enumerate(zip(arrays, spec.argnames)))
 
 
+# PyTorch computes at its special values (log of 0, 0 / 0, inf - inf, exp
+# overflowing) without a word; NumPy (under array-api-strict too) computes the
+# same numbers with RuntimeWarnings ("invalid value encountered in log"). Both
+# halves run with NumPy's warnings off there: the numbers are unchanged. (Only
+# there: other libraries do not warn, and tracers such as torch.compile's
+# cannot follow NumPy's error state.)
+def _quiet(xp):
+    if _compat.is_numpy_namespace(xp) or _compat.is_array_api_strict_namespace(xp):
+        return np.errstate(all="ignore")
+    return contextlib.nullcontext()
+
+
 def forward(spec, xp, arrays, reduction, options, computed, wanted=None, *, accelerate=True):
     """Unreduced forward, then the reduction: ``(value, Record)``.
 
@@ -66,7 +82,11 @@ def forward(spec, xp, arrays, reduction, options, computed, wanted=None, *, acce
     ``bwd`` may skip the others. ``accelerate=False`` runs the
     loss's ``fwd`` as written (a backward that is itself differentiated).
     """
-    arrays = tuple(arrays)
+    with _quiet(xp):
+        return _forward(spec, xp, tuple(arrays), reduction, options, computed, wanted, accelerate)
+
+
+def _forward(spec, xp, arrays, reduction, options, computed, wanted, accelerate):
     wanted = wanted_mask(spec, xp, arrays, wanted)
     if accelerate:
         done = _accel.run(spec, xp, arrays, reduction, options, computed, wanted)
@@ -95,6 +115,11 @@ def backward(rec: Record, g, share: bool = False) -> tuple:
     computed are scaled by ``g``; with ``share`` (a caller that asks once) and
     ``g == 1`` they are returned as they are.
     """
+    with _quiet(rec.xp):
+        return _backward(rec, g, share)
+
+
+def _backward(rec: Record, g, share: bool) -> tuple:
     xp, spec = rec.xp, rec.spec
     if spec.bwd is None:
         raise ValueError(

@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import anyloss
-from helpers import HYPOTHESIS_BACKENDS, assert_close, backend_of, hypothesis_namespace, no_compute, re_arg, to_numpy
+from helpers import (HYPOTHESIS_BACKENDS, assert_caught_as_torchs, assert_close, backend_of, hypothesis_namespace,
+                     no_compute, re_arg, to_numpy)
 
 torch = pytest.importorskip("torch")
 
@@ -276,11 +277,12 @@ CTOR_ERRORS = {
 @pytest.mark.parametrize("kwargs,exc,arg", list(CTOR_ERRORS.values()), ids=list(CTOR_ERRORS))
 def test_constructor_errors(kwargs, exc, arg):
     full = dict(in_features=8, n_classes=10, cutoffs=[3, 6], **{}) | kwargs
-    with pytest.raises(exc, match=re_arg(arg)):
+    with pytest.raises(exc, match=re_arg(arg)) as raised:
         Ours(**full)
-    with warnings.catch_warnings(), pytest.raises(Exception):
+    with warnings.catch_warnings(), pytest.raises(Exception) as torch_raised:
         warnings.simplefilter("ignore")
         torch.nn.AdaptiveLogSoftmaxWithLoss(**full)
+    assert_caught_as_torchs(raised.value, torch_raised.value)
 
 
 def _bad_calls():
@@ -321,13 +323,14 @@ def test_call_errors(call, xp):
         with no_compute(xp):
             getattr(ours, method)(*(xp.asarray(a) for a in args))
         return
-    with pytest.raises(exc, match=re_arg(arg)):
+    with pytest.raises(exc, match=re_arg(arg)) as raised:
         getattr(ours, method)(*(xp.asarray(a) for a in args))
     if method == "forward":
         with pytest.raises(exc, match=re_arg(arg)):
             ours.value_and_grad(*(xp.asarray(a) for a in args))
-    with pytest.raises(Exception):
+    with pytest.raises(Exception) as torch_raised:
         getattr(module, method)(*(torch.from_numpy(np.asarray(a)) for a in args))
+    assert_caught_as_torchs(raised.value, torch_raised.value)
 
 
 def test_mixed_libraries():

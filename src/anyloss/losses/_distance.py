@@ -24,7 +24,7 @@ import numbers
 
 import array_api_compat as _compat
 
-from .._checks import check_number, describe, fail, namespace
+from .._checks import ValueRuntimeError, check_number, describe, fail, namespace
 from .._xp import as_float, broadcast_shapes, device, read, result_float_dtype, sum_to_shape, vecdot
 
 
@@ -201,12 +201,13 @@ def check_pairwise_shapes(x1_name, x1, x2_name, x2, p) -> tuple:
     try:
         shape = broadcast_shapes(tuple(x1.shape), tuple(x2.shape))
     except ValueError:
-        fail(ValueError, x2_name, f"be broadcastable with `{x1_name}` of shape {tuple(x1.shape)}",
+        fail(ValueRuntimeError, x2_name, f"be broadcastable with `{x1_name}` of shape {tuple(x1.shape)}",
              f"shape {tuple(x2.shape)}")
     if not _is_number(p):
         p = read(p)  # None: unreadable (traced), not checked
     if shape and shape[-1] == 0 and p is not None and (p < 0 or math.isinf(p)):
-        fail(ValueError, "p", "be >= 0 and finite when the last dimension is empty (the norm has no identity)", p)
+        fail(ValueRuntimeError, "p", "be >= 0 and finite when the last dimension is empty (the norm has no identity)",
+             p)
     return shape[:-1]
 
 
@@ -214,7 +215,7 @@ def check_triplet_ndim(anchor, positive, negative) -> None:
     """The three inputs of a triplet loss have the same number of dimensions."""
     for name, x in (("positive", positive), ("negative", negative)):
         if x.ndim != anchor.ndim:
-            fail(ValueError, name, f"have as many dimensions as `anchor` ({anchor.ndim})", f"{x.ndim}")
+            fail(ValueRuntimeError, name, f"have as many dimensions as `anchor` ({anchor.ndim})", f"{x.ndim}")
 
 
 def check_triplet_shapes(anchor, positive, negative, swap: bool, p: float = 2.0) -> None:
@@ -229,7 +230,7 @@ def check_triplet_shapes(anchor, positive, negative, swap: bool, p: float = 2.0)
     try:
         broadcast_shapes(*shapes)
     except ValueError:
-        fail(ValueError, "negative", f"give distances broadcastable with those of `positive` {shapes[0]}",
+        fail(ValueRuntimeError, "negative", f"give distances broadcastable with those of `positive` {shapes[0]}",
              f"distances of shape {shapes[1]}")
 
 

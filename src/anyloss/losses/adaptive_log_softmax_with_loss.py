@@ -25,7 +25,8 @@ import numbers
 from typing import NamedTuple
 
 from .._engine import Forward
-from .._checks import check_class_values, check_floating, check_number, describe, fail, namespace
+from .._checks import (TypeRuntimeError, ValueIndexError, ValueRuntimeError, check_class_values, check_floating,
+                       check_number, describe, fail, namespace)
 from .._module import ParameterLoss
 from .._reduction import reduce
 from .._spec import LossSpec
@@ -116,7 +117,7 @@ class AdaptiveLogSoftmaxWithLoss(ParameterLoss):
         check_number("in_features", in_features, integer=True, min=0)
         check_number("n_classes", n_classes, integer=True)
         cutoffs = _check_cutoffs(cutoffs, n_classes)
-        check_number("div_value", div_value, min=0, min_inclusive=False)
+        check_number("div_value", div_value, min=0, min_inclusive=False, kind=ValueRuntimeError)
         self.in_features = int(in_features)
         self.n_classes = int(n_classes)
         self.cutoffs = cutoffs + [self.n_classes]
@@ -180,20 +181,22 @@ class AdaptiveLogSoftmaxWithLoss(ParameterLoss):
         ``reduction``, through the shared call path."""
         xp = self._check_input(params, input, target=target)
         if not xp.isdtype(target.dtype, "integral"):
-            fail(TypeError, "target", "have an integer dtype (class indices)", target.dtype)
+            fail(TypeRuntimeError, "target", "have an integer dtype (class indices)", target.dtype)
         if target.ndim == 1:
             if input.ndim != 2:
-                fail(ValueError, "input", "be 2-D (N, in_features) for a 1-D `target`", f"shape {tuple(input.shape)}")
+                fail(ValueRuntimeError, "input", "be 2-D (N, in_features) for a 1-D `target`",
+                     f"shape {tuple(input.shape)}")
             if input.shape[0] != target.shape[0]:
-                fail(ValueError, "target", f"have `input`'s batch size {input.shape[0]}",
+                fail(ValueRuntimeError, "target", f"have `input`'s batch size {input.shape[0]}",
                      f"shape {tuple(target.shape)}")
         elif target.ndim == 0:
             if input.ndim != 1:
-                fail(ValueError, "input", "be 1-D (in_features) for a 0-D `target`", f"shape {tuple(input.shape)}")
+                fail(ValueRuntimeError, "input", "be 1-D (in_features) for a 0-D `target`",
+                     f"shape {tuple(input.shape)}")
         else:
-            fail(ValueError, "target", "be 0-D or 1-D (class indices; multi-target not supported)",
+            fail(ValueRuntimeError, "target", "be 0-D or 1-D (class indices; multi-target not supported)",
                  f"shape {tuple(target.shape)}")
-        check_class_values(xp, target, self.n_classes)
+        check_class_values(xp, target, self.n_classes, kind=ValueRuntimeError)
         arrays = (input, target, params["head.weight"], params.get("head.bias"),
                   *(params[name] for name in self._spec.argnames[4:]))
         return xp, self._spec.apply(xp, arrays, reduction, cutoffs=tuple(self.cutoffs))
@@ -202,16 +205,18 @@ class AdaptiveLogSoftmaxWithLoss(ParameterLoss):
         """Namespace of ``input`` (and ``others``) and the parameters; ``input``
         must be floating, of the parameters' dtype, with ``in_features`` features."""
         xp = namespace(input=input, **others, **params)
-        check_floating(xp, "input", input)
+        check_floating(xp, "input", input, TypeRuntimeError)
         if input.ndim < min_ndim or input.ndim > 2:
             want = "2-D (N, in_features)" if min_ndim == 2 else "1-D (in_features) or 2-D (N, in_features)"
-            fail(ValueError, "input", f"be {want}", f"shape {tuple(input.shape)}")
+            # PyTorch's log_prob and predict index the missing batch dimension (IndexError).
+            kind = ValueIndexError if min_ndim == 2 and input.ndim < 2 else ValueRuntimeError
+            fail(kind, "input", f"be {want}", f"shape {tuple(input.shape)}")
         if input.shape[-1] != self.in_features:
-            fail(ValueError, "input", f"have in_features = {self.in_features} features (last dimension)",
+            fail(ValueRuntimeError, "input", f"have in_features = {self.in_features} features (last dimension)",
                  f"shape {tuple(input.shape)}")
         dtype = params["head.weight"].dtype
         if input.dtype != dtype:
-            fail(TypeError, "input", f"have the parameters' dtype {dtype}", input.dtype)
+            fail(TypeRuntimeError, "input", f"have the parameters' dtype {dtype}", input.dtype)
         return xp
 
     # ------------------------------------------------------------------ log_prob and predict

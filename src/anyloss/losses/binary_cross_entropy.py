@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 from .._engine import Forward
-from .._checks import (
-    check_broadcasts_to,
-    check_floating,
-    check_same_shape,
-    check_values,
-    fail,
-)
+from .._checks import (TypeNotImplementedError, TypeRuntimeError, ValueRuntimeError, check_broadcasts_to,
+                       check_floating, check_same_shape, check_values, fail)
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
 from .._accel import Hints
@@ -62,15 +57,15 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
     xp, (input, target, weight) = SPEC.adopt(input=input, target=target, weight=weight)
-    check_floating(xp, "input", input)
+    check_floating(xp, "input", input, TypeNotImplementedError)
     check_same_shape("input", input, "target", target)
     if target.dtype != input.dtype:
-        fail(TypeError, "target", f"have the same dtype as `input` ({input.dtype})", target.dtype)
+        fail(TypeRuntimeError, "target", f"have the same dtype as `input` ({input.dtype})", target.dtype)
     if weight is not None:
-        check_broadcasts_to(input.shape, "weight", weight)
+        check_broadcasts_to(input.shape, "weight", weight, kind=ValueRuntimeError)
     # NaN fails both comparisons, so it is rejected too, as in PyTorch.
-    check_values(xp, "input", input, _in_unit_interval, "have all elements between 0 and 1")
-    check_values(xp, "target", target, _in_unit_interval, "have all elements between 0 and 1")
+    check_values(xp, "input", input, _in_unit_interval, "have all elements between 0 and 1", ValueRuntimeError)
+    check_values(xp, "target", target, _in_unit_interval, "have all elements between 0 and 1", ValueRuntimeError)
     return SPEC.apply(xp, (input, target, weight), reduction)
 
 

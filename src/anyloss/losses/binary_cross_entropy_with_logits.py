@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from .._engine import Forward
-from .._checks import check_broadcasts_to, check_floating, check_same_shape, fail
+from .._checks import (TypeNotImplementedError, TypeRuntimeError, ValueRuntimeError, check_broadcasts_to,
+                       check_floating, check_same_shape, fail)
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._accel import Hints
@@ -59,16 +60,16 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
     xp, (input, target, weight, pos_weight) = SPEC.adopt(
         input=input, target=target, weight=weight, pos_weight=pos_weight)
-    check_floating(xp, "input", input)
+    check_floating(xp, "input", input, TypeNotImplementedError)
     check_same_shape("input", input, "target", target)
     # PyTorch builds the loss in place from (1 - target): an integer or boolean target fails there.
-    check_floating(xp, "target", target)
+    check_floating(xp, "target", target, TypeRuntimeError)
     if pos_weight is not None:
         if xp.isdtype(pos_weight.dtype, "bool"):
-            fail(TypeError, "pos_weight", "have a numeric dtype", pos_weight.dtype)
-        check_broadcasts_to(input.shape, "pos_weight", pos_weight)
+            fail(TypeRuntimeError, "pos_weight", "have a numeric dtype", pos_weight.dtype)
+        check_broadcasts_to(input.shape, "pos_weight", pos_weight, kind=ValueRuntimeError)
     if weight is not None:
-        check_broadcasts_to(input.shape, "weight", weight)
+        check_broadcasts_to(input.shape, "weight", weight, kind=ValueRuntimeError)
     return SPEC.apply(xp, (input, target, weight, pos_weight), reduction)
 
 

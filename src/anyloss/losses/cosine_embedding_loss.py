@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._engine import Forward
-from .._checks import check_broadcastable, check_number, describe, fail
+from .._checks import ValueRuntimeError, check_broadcastable, check_number, describe, fail
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._accel import Hints
@@ -70,15 +70,15 @@ def cosine_embedding_loss(input1, input2, target, margin=0, size_average=None, r
         if not xp.isdtype(x.dtype, ("bool", "integral", "real floating")):
             fail(TypeError, name, "have a real or boolean dtype", describe(x))
     if target.ndim not in (0, 1):
-        fail(ValueError, "target", "be 0- or 1-dimensional (multi-target is not supported)",
+        fail(ValueRuntimeError, "target", "be 0- or 1-dimensional (multi-target is not supported)",
              f"shape {tuple(target.shape)}")
     want = target.ndim + 1  # (D) inputs with a () target, (N, D) inputs with an (N) target
     for name, x in (("input1", input1), ("input2", input2)):
         if x.ndim != want:
-            fail(ValueError, name, f"be {want}-dimensional for a {target.ndim}-dimensional `target`",
+            fail(ValueRuntimeError, name, f"be {want}-dimensional for a {target.ndim}-dimensional `target`",
                  f"shape {tuple(x.shape)}")
-    shape = check_broadcastable(input1.shape, "input2", input2, to="`input1`")
-    check_broadcastable(shape[:-1], "target", target, to="the cosines of `input1` and `input2`")
+    shape = check_broadcastable(input1.shape, "input2", input2, to="`input1`", kind=ValueRuntimeError)
+    check_broadcastable(shape[:-1], "target", target, to="the cosines of `input1` and `input2`", kind=ValueRuntimeError)
     return SPEC.apply(xp, (input1, input2, target), reduction, margin=margin)
 
 

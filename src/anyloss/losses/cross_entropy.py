@@ -6,7 +6,8 @@ import math
 import numbers
 
 from .._engine import Forward
-from .._checks import check_class_target, check_class_weight, check_floating, check_number, describe, fail
+from .._checks import (TypeNotImplementedError, TypeRuntimeError, ValueRuntimeError, check_class_target,
+                       check_class_weight, check_floating, check_number, describe, fail)
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
 from .._accel import Hints
@@ -91,16 +92,16 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
     xp, (input, target, weight) = SPEC.adopt(input=input, target=target, weight=weight)
-    check_floating(xp, "input", input)
+    check_floating(xp, "input", input, TypeNotImplementedError)
     eps = smoothing(xp, label_smoothing, input.dtype)
     if input.ndim > 0 and tuple(target.shape) == tuple(input.shape):
         # PyTorch's rule: a target of input's shape holds class probabilities.
         if not xp.isdtype(target.dtype, "real floating"):
-            fail(TypeError, "target", "have a floating-point dtype when it has `input`'s shape "
+            fail(TypeRuntimeError, "target", "have a floating-point dtype when it has `input`'s shape "
                  "(class probabilities)", target.dtype)
         check_number("ignore_index", ignore_index, integer=True)
         if ignore_index >= 0:
-            fail(ValueError, "ignore_index", "be negative with class-probability targets "
+            fail(ValueRuntimeError, "ignore_index", "be negative with class-probability targets "
                  "(nothing is ignored there)", ignore_index)
         check_class_weight(weight, input.shape[0 if input.ndim == 1 else 1])
         if weight is not None and not xp.isdtype(weight.dtype, ("integral", "real floating")):
@@ -124,9 +125,9 @@ def smoothing(xp, label_smoothing, dtype):
         if not isinstance(label_smoothing, numbers.Real):
             fail(TypeError, "label_smoothing", "be a real number", describe(label_smoothing))
         if not 0.0 <= label_smoothing <= 1.0:  # NaN fails too
-            fail(ValueError, "label_smoothing", "be in [0, 1]", label_smoothing)
+            fail(ValueRuntimeError, "label_smoothing", "be in [0, 1]", label_smoothing)
         return float(label_smoothing)
-    check_number("label_smoothing", label_smoothing, min=0.0, max=1.0)
+    check_number("label_smoothing", label_smoothing, min=0.0, max=1.0, kind=ValueRuntimeError)
     return xp.asarray(label_smoothing, dtype=dtype)
 
 

@@ -14,9 +14,8 @@ import math
 import numbers
 
 from .._engine import Forward
-from .._checks import (
-    check_bool, check_floating, check_integer, check_ndim, check_number, check_values, describe, fail,
-)
+from .._checks import (TypeNotImplementedError, TypeRuntimeError, ValueRuntimeError, check_bool, check_floating,
+                       check_integer, check_ndim, check_number, check_values, describe, fail)
 from .._module import Loss
 from .._reduction import check_reduction
 from .._accel import Hints
@@ -120,35 +119,39 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
     xp, (log_probs, targets, input_lengths, target_lengths) = SPEC.adopt(
         log_probs=log_probs, targets=targets, input_lengths=input_lengths, target_lengths=target_lengths)
 
-    check_floating(xp, "log_probs", log_probs)
-    check_ndim("log_probs", log_probs, (2, 3))
+    check_floating(xp, "log_probs", log_probs, TypeNotImplementedError)
+    check_ndim("log_probs", log_probs, (2, 3), ValueRuntimeError)
     if size(log_probs) == 0:
-        fail(ValueError, "log_probs", "not be empty", f"shape {tuple(log_probs.shape)}")
+        fail(ValueRuntimeError, "log_probs", "not be empty", f"shape {tuple(log_probs.shape)}")
     t_max, n, c = log_probs.shape[0], (log_probs.shape[1] if log_probs.ndim == 3 else 1), log_probs.shape[-1]
     if not 0 <= blank < c:
-        fail(ValueError, "blank", f"be a class index in [0, {c})", blank)
+        fail(ValueRuntimeError, "blank", f"be a class index in [0, {c})", blank)
     # PyTorch silently casts float targets to int64; class indices must be integers here.
     check_integer(xp, "targets", targets)
-    check_ndim("targets", targets, (1, 2))
+    check_ndim("targets", targets, (1, 2), ValueRuntimeError)
     for name, x in (("input_lengths", input_lengths), ("target_lengths", target_lengths)):
-        check_integer(xp, name, x)
+        check_integer(xp, name, x, TypeRuntimeError)
         if size(x) != n:
-            fail(ValueError, name, f"have one entry per batch element ({n})", f"shape {tuple(x.shape)}")
+            fail(ValueRuntimeError, name, f"have one entry per batch element ({n})", f"shape {tuple(x.shape)}")
     if targets.ndim == 2 and targets.shape[0] != n:
-        fail(ValueError, "targets", f"have one padded row per batch element ({n}, S)", f"shape {tuple(targets.shape)}")
+        fail(ValueRuntimeError, "targets", f"have one padded row per batch element ({n}, S)",
+             f"shape {tuple(targets.shape)}")
 
     il, tl = xp.reshape(input_lengths, (n,)), xp.reshape(target_lengths, (n,))
-    check_values(xp, "input_lengths", il, lambda v: (v >= 0) & (v <= t_max), f"be in [0, {t_max}] (T)")
-    check_values(xp, "target_lengths", tl, lambda v: v >= 0, "be >= 0")
+    check_values(xp, "input_lengths", il, lambda v: (v >= 0) & (v <= t_max), f"be in [0, {t_max}] (T)",
+                 ValueRuntimeError)
+    check_values(xp, "target_lengths", tl, lambda v: v >= 0, "be >= 0", ValueRuntimeError)
     if targets.ndim == 2:
         s_max = targets.shape[1]
-        check_values(xp, "target_lengths", tl, lambda v: v <= s_max, f"be <= {s_max}, the padded length of `targets`")
+        check_values(xp, "target_lengths", tl, lambda v: v <= s_max, f"be <= {s_max}, the padded length of `targets`",
+                     ValueRuntimeError)
     else:
         s_max = targets.shape[0]
         total = read(xp.sum(tl))
         if total is not None:  # else (lazy lengths) the static bound: the concatenated length
             if total != s_max:
-                fail(ValueError, "target_lengths", f"sum to {s_max}, the length of the concatenated `targets`", total)
+                fail(ValueRuntimeError, "target_lengths", f"sum to {s_max}, the length of the concatenated `targets`",
+                     total)
             s_max = int(read(xp.max(tl)))
     _check_labels(xp, targets, tl, c, blank)
     return SPEC.apply(

@@ -8,7 +8,8 @@ import numbers
 import array_api_compat as _compat
 
 from .._engine import Forward
-from .._checks import check_broadcastable, check_floating, check_number, check_values, fail
+from .._checks import (TypeRuntimeError, ValueRuntimeError, check_broadcastable, check_floating, check_number,
+                       check_values, fail)
 from .._module import Loss
 from .._reduction import check_reduction
 from .._accel import Hints
@@ -69,21 +70,22 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     else:
         xp, (input, target, var) = SPEC.adopt(input=input, target=target, var=var)
         _check_real(xp, input=input, target=target)
-        check_floating(xp, "var", var)
+        check_floating(xp, "var", var, TypeRuntimeError)
         check_values(xp, "var", var, lambda v: xp.logical_not(v < 0), "be non-negative")
     view = _var_view(input.shape, var.shape)
-    shape = check_broadcastable(input.shape, "target", target)
+    shape = check_broadcastable(input.shape, "target", target, kind=ValueRuntimeError)
     try:
         broadcast_shapes(shape, view)
     except ValueError:
-        fail(ValueError, "var", f"broadcast with `input` and `target` to shape {shape}", f"shape {tuple(var.shape)}")
+        fail(ValueRuntimeError, "var", f"broadcast with `input` and `target` to shape {shape}",
+             f"shape {tuple(var.shape)}")
     return SPEC.apply(xp, (input, target, var), reduction, full=bool(full), eps=eps)
 
 
 def _check_real(xp, **arrays):
     for name, a in arrays.items():
         if not xp.isdtype(a.dtype, ("real floating", "integral")):
-            fail(TypeError, name, "have a real floating or integer dtype", a.dtype)
+            fail(TypeRuntimeError, name, "have a real floating or integer dtype", a.dtype)
 
 
 def _var_view(input_shape, var_shape) -> tuple:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._engine import Forward
-from .._checks import check_broadcastable, check_number, fail
+from .._checks import TypeRuntimeError, ValueRuntimeError, check_broadcastable, check_number, fail
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._accel import Hints
@@ -48,13 +48,13 @@ def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=No
     check_number("margin", margin)
     xp, (input, target) = SPEC.adopt(input=input, target=target)
     if not xp.isdtype(input.dtype, ("real floating", "integral")):
-        fail(TypeError, "input", "have a real floating or integer dtype", input.dtype)
+        fail(TypeRuntimeError, "input", "have a real floating or integer dtype", input.dtype)
     if not xp.isdtype(input.dtype, "real floating") and reduction == "mean":
         # PyTorch cannot average an integer loss ("mean(): could not infer output dtype").
-        fail(TypeError, "input", "have a floating-point dtype for reduction='mean'", input.dtype)
+        fail(TypeRuntimeError, "input", "have a floating-point dtype for reduction='mean'", input.dtype)
     if not xp.isdtype(target.dtype, ("real floating", "integral", "bool")):
         fail(TypeError, "target", "have a real or boolean dtype", target.dtype)
-    check_broadcastable(input.shape, "target", target)
+    check_broadcastable(input.shape, "target", target, kind=ValueRuntimeError)
     return SPEC.apply(xp, (input, target), reduction, margin=margin)
 
 

@@ -7,7 +7,8 @@ import numbers
 import array_api_compat as _compat
 
 from .._engine import Forward
-from .._checks import check_floating, check_number, check_same_shape, check_target_broadcast, describe, fail
+from .._checks import (TypeNotImplementedError, ValueRuntimeError, check_floating, check_number, check_same_shape,
+                       check_target_broadcast, describe, fail)
 from .._module import Loss
 from .._reduction import check_reduction
 from .._accel import Hints
@@ -61,12 +62,12 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     check_reduction(reduction)
     xp, (input, target, weight) = SPEC.adopt(input=input, target=target, weight=weight)
     if not isinstance(delta, numbers.Real):
-        check_number("delta", delta, min=0, min_inclusive=False)  # a 0-d array (else TypeError)
+        check_number("delta", delta, min=0, min_inclusive=False, kind=ValueRuntimeError)  # a 0-d array (else TypeError)
     else:
         delta = float(delta)  # PyTorch's `float delta`: True, 1 and np.float32(1) all mean 1.0
         if not delta > 0:  # also refuses NaN, as PyTorch does
-            fail(ValueError, "delta", "be > 0", delta)
-    check_floating(xp, "input", input)
+            fail(ValueRuntimeError, "delta", "be > 0", delta)
+    check_floating(xp, "input", input, TypeNotImplementedError)
     check_target_broadcast(input, target)
     if weight is not None:
         check_same_shape("input", input, "weight", weight)

@@ -6,7 +6,7 @@ import math
 import warnings
 
 from .._engine import Forward
-from .._checks import check_bool, check_broadcastable, check_floating
+from .._checks import TypeRuntimeError, ValueRuntimeError, check_bool, check_broadcastable, check_floating
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._accel import Hints
@@ -68,9 +68,9 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
             warnings.warn(_MEAN_WARNING, UserWarning, stacklevel=2)
     check_bool("log_target", log_target)
     xp, (input, target) = SPEC.adopt(input=input, target=target)
-    check_floating(xp, "input", input)
-    check_floating(xp, "target", target)
-    shape = check_broadcastable(input.shape, "target", target)
+    check_floating(xp, "input", input, TypeRuntimeError)
+    check_floating(xp, "target", target, TypeRuntimeError)
+    shape = check_broadcastable(input.shape, "target", target, kind=ValueRuntimeError)
     red, computed = _batchmean(red, reduction, input, shape)
     return SPEC.apply(xp, (input, target), red, computed, log_target=log_target)
 

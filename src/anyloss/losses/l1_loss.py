@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._engine import Forward
-from .._checks import check_same_shape, check_target_broadcast, fail
+from .._checks import TypeRuntimeError, check_same_shape, check_target_broadcast, fail
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._accel import Hints
@@ -54,12 +54,13 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
     xp, (input, target, weight) = SPEC.adopt(input=input, target=target, weight=weight)
     for name, x in (("input", input), ("target", target)):
         if not xp.isdtype(x.dtype, ("real floating", "complex floating", "integral")):
-            fail(TypeError, name, "have a floating-point (real or complex) or integer dtype", x.dtype)
+            fail(TypeRuntimeError, name, "have a floating-point (real or complex) or integer dtype", x.dtype)
     check_target_broadcast(input, target)
     if weight is not None:
         check_same_shape("input", input, "weight", weight)
     if reduction == "mean" and xp.isdtype(_result_dtype(xp, input, target, weight), "integral"):
-        fail(TypeError, "input", "have a floating-point dtype (or `target` or `weight` one) for reduction='mean'",
+        fail(TypeRuntimeError, "input",
+             "have a floating-point dtype (or `target` or `weight` one) for reduction='mean'",
              input.dtype)
     return SPEC.apply(xp, (input, target, weight), reduction)
 

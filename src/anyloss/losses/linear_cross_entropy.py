@@ -9,7 +9,8 @@ from array_api_compat import is_jax_array
 
 from .._engine import Forward
 from .._call import gradient_wanted
-from .._checks import check_class_target, check_class_weight, check_floating, describe, fail
+from .._checks import (TypeNotImplementedError, TypeRuntimeError, ValueRuntimeError, check_class_target,
+                       check_class_weight, check_floating, describe, fail)
 from .._module import ParameterLoss
 from .._reduction import check_reduction
 from .._spec import LossSpec, native_call, register_spec
@@ -118,28 +119,28 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     reduction = check_reduction(reduction)
     xp, (input, linear_weight, target, linear_bias, weight) = SPEC.adopt(
         input=input, linear_weight=linear_weight, target=target, linear_bias=linear_bias, weight=weight)
-    check_floating(xp, "input", input)
+    check_floating(xp, "input", input, TypeNotImplementedError)
     if input.ndim not in (1, 2):
-        fail(ValueError, "input", "be 1-D (in_features) or 2-D (N, in_features)", f"shape {tuple(input.shape)}")
-    check_floating(xp, "linear_weight", linear_weight)
+        fail(ValueRuntimeError, "input", "be 1-D (in_features) or 2-D (N, in_features)", f"shape {tuple(input.shape)}")
+    check_floating(xp, "linear_weight", linear_weight, TypeRuntimeError)
     if linear_weight.ndim < 2:
-        fail(ValueError, "linear_weight", "be at least 2-D: (C, in_features) or (C, d1, ..., dK, in_features)",
+        fail(ValueRuntimeError, "linear_weight", "be at least 2-D: (C, in_features) or (C, d1, ..., dK, in_features)",
              f"shape {tuple(linear_weight.shape)}")
     in_features = input.shape[-1]
     if linear_weight.shape[-1] != in_features:
-        fail(ValueError, "linear_weight", f"have `input`'s in_features ({in_features}) as its last dimension",
+        fail(ValueRuntimeError, "linear_weight", f"have `input`'s in_features ({in_features}) as its last dimension",
              f"shape {tuple(linear_weight.shape)}")
     if linear_weight.dtype != input.dtype:  # PyTorch's matmul refuses mixed dtypes
-        fail(TypeError, "linear_weight", f"have `input`'s dtype {input.dtype}", linear_weight.dtype)
+        fail(TypeRuntimeError, "linear_weight", f"have `input`'s dtype {input.dtype}", linear_weight.dtype)
     n_classes, out = linear_weight.shape[0], tuple(linear_weight.shape[1:-1])
     if linear_bias is not None:
         if tuple(linear_bias.shape) != (n_classes, *out):
-            fail(ValueError, "linear_bias", f"have shape {(n_classes, *out)} (linear_weight's shape without "
+            fail(ValueRuntimeError, "linear_bias", f"have shape {(n_classes, *out)} (linear_weight's shape without "
                  "in_features)", f"shape {tuple(linear_bias.shape)}")
         if linear_bias.dtype != input.dtype:
-            fail(TypeError, "linear_bias", f"have `input`'s dtype {input.dtype}", linear_bias.dtype)
+            fail(TypeRuntimeError, "linear_bias", f"have `input`'s dtype {input.dtype}", linear_bias.dtype)
     if out and input.ndim == 1:
-        fail(ValueError, "input", f"be batched (N, {in_features}) with a K-dimensional `linear_weight` of shape "
+        fail(ValueRuntimeError, "input", f"be batched (N, {in_features}) with a K-dimensional `linear_weight` of shape "
              f"{tuple(linear_weight.shape)}", f"shape {tuple(input.shape)}")
     batch = tuple(input.shape[:-1])
     logits_shape = (*batch, n_classes, *out)
@@ -157,9 +158,10 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     eps = smoothing(xp, label_smoothing, input.dtype)
     if tuple(target.shape) == logits_shape:  # PyTorch's rule: the logits' shape means class probabilities
         if ignore_index is not None:
-            fail(ValueError, "ignore_index", "be None with class-probability targets", repr(ignore_index))
+            fail(ValueRuntimeError, "ignore_index", "be None with class-probability targets", repr(ignore_index))
         if not xp.isdtype(target.dtype, "real floating"):
-            fail(TypeError, "target", f"have a floating-point dtype when it has the logits' shape {logits_shape} "
+            fail(TypeRuntimeError, "target",
+                 f"have a floating-point dtype when it has the logits' shape {logits_shape} "
                  "(class probabilities)", target.dtype)
         if weight is not None and not xp.isdtype(weight.dtype, ("integral", "real floating")):
             fail(TypeError, "weight", "have a real dtype", weight.dtype)

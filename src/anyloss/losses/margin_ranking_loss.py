@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._engine import Forward
-from .._checks import check_broadcastable, check_number, fail
+from .._checks import TypeRuntimeError, ValueRuntimeError, check_broadcastable, check_number, fail
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._accel import Hints
@@ -48,12 +48,13 @@ def margin_ranking_loss(input1, input2, target, margin=0, size_average=None, red
     xp, (input1, input2, target) = SPEC.adopt(input1=input1, input2=input2, target=target)
     for name, a in (("input1", input1), ("input2", input2), ("target", target)):
         if not xp.isdtype(a.dtype, ("real floating", "integral")):
-            fail(TypeError, name, "have a real floating or integer dtype", a.dtype)
+            fail(TypeRuntimeError, name, "have a real floating or integer dtype", a.dtype)
     for name, a in (("input2", input2), ("target", target)):
         if a.ndim != input1.ndim:
-            fail(ValueError, name, f"have as many dimensions as `input1` ({input1.ndim})", f"shape {tuple(a.shape)}")
-    shape = check_broadcastable(input1.shape, "input2", input2, to="`input1`")
-    check_broadcastable(shape, "target", target, to="`input1` and `input2`")
+            fail(ValueRuntimeError, name, f"have as many dimensions as `input1` ({input1.ndim})",
+                 f"shape {tuple(a.shape)}")
+    shape = check_broadcastable(input1.shape, "input2", input2, to="`input1`", kind=ValueRuntimeError)
+    check_broadcastable(shape, "target", target, to="`input1` and `input2`", kind=ValueRuntimeError)
     return SPEC.apply(xp, (input1, input2, target), reduction, margin=margin)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numbers
 
 from .._engine import Forward
-from .._checks import (check_class_values, check_class_weight, check_floating, check_integer, check_number, describe,
-                       fail, namespace)
+from .._checks import (TypeNotImplementedError, TypeRuntimeError, ValueRuntimeError, check_class_values,
+                       check_class_weight, check_floating, check_integer, check_number, describe, fail, namespace)
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
 from .._accel import Hints
@@ -61,18 +61,18 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
         fail(ValueError, "p", "be 1 or 2", describe(p))
     check_number("margin", margin)
     xp, (input, target, weight) = SPEC.adopt(input=input, target=target, weight=weight)
-    check_floating(xp, "input", input)
-    check_integer(xp, "target", target)
+    check_floating(xp, "input", input, TypeNotImplementedError)
+    check_integer(xp, "target", target, TypeRuntimeError)
     if input.ndim > 2 or (input.ndim > 0 and input.shape[-1] == 0):
-        fail(ValueError, "input", "be (N, C) or (C) with C > 0", f"shape {tuple(input.shape)}")
+        fail(ValueRuntimeError, "input", "be (N, C) or (C) with C > 0", f"shape {tuple(input.shape)}")
     n = input.shape[0] if input.ndim == 2 else 1
     c = input.shape[-1] if input.ndim else 1
     if target.ndim > 1 or size(target) != n:
         want = f"({n},)" + (" or ()" if input.ndim < 2 or n == 1 else "")
-        fail(ValueError, "target", f"have shape {want} for `input` of shape {tuple(input.shape)}",
+        fail(ValueRuntimeError, "target", f"have shape {want} for `input` of shape {tuple(input.shape)}",
              f"shape {tuple(target.shape)}")
     check_class_weight(weight, c, input.dtype)
-    check_class_values(xp, target, c)
+    check_class_values(xp, target, c, kind=ValueRuntimeError)
     return SPEC.apply(xp, (input, target, weight), reduction, p=int(p),
                       margin=float(margin) if isinstance(margin, numbers.Real) else xp.asarray(margin, dtype=input.dtype))
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 
 from .._engine import Forward
-from .._checks import check_floating, check_integer, check_values, fail
+from .._checks import (TypeNotImplementedError, TypeRuntimeError, ValueRuntimeError, check_floating, check_integer,
+                       check_values, fail)
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._accel import Hints
@@ -61,18 +62,19 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
     xp, (input, target) = SPEC.adopt(input=input, target=target)
-    check_floating(xp, "input", input)
-    check_integer(xp, "target", target)
+    check_floating(xp, "input", input, TypeNotImplementedError)
+    check_integer(xp, "target", target, TypeRuntimeError)
     if input.ndim > 2 or (input.ndim > 0 and input.shape[-1] == 0):
-        fail(ValueError, "input", "be (N, C) or (C) with C > 0", f"shape {tuple(input.shape)}")
+        fail(ValueRuntimeError, "input", "be (N, C) or (C) with C > 0", f"shape {tuple(input.shape)}")
     c = input.shape[-1] if input.ndim else 1
     if input.ndim == 2:
         if tuple(target.shape) != tuple(input.shape):
-            fail(ValueError, "target", f"have `input`'s shape {tuple(input.shape)}", f"shape {tuple(target.shape)}")
+            fail(ValueRuntimeError, "target", f"have `input`'s shape {tuple(input.shape)}",
+                 f"shape {tuple(target.shape)}")
     elif target.ndim > 1 or size(target) != c:
-        fail(ValueError, "target", f"have shape ({c},) for `input` of shape {tuple(input.shape)}",
+        fail(ValueRuntimeError, "target", f"have shape ({c},) for `input` of shape {tuple(input.shape)}",
              f"shape {tuple(target.shape)}")
-    check_values(xp, "target", target, lambda t: (t >= -1) & (t < c), f"be labels in [0, {c}) or -1")
+    check_values(xp, "target", target, lambda t: (t >= -1) & (t < c), f"be labels in [0, {c}) or -1", ValueRuntimeError)
     c = input.shape[-1] if input.ndim else 1
     return SPEC.apply(xp, (input, target), reduction, computed={"positions": _positions(xp, target, c)})
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from .._engine import Forward
-from .._checks import check_broadcastable, check_floating, fail
+from .._checks import (TypeNotImplementedError, TypeRuntimeError, ValueIndexError, ValueRuntimeError,
+                       check_broadcastable, check_floating, fail)
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
 from .._accel import Hints
@@ -53,17 +54,17 @@ def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, r
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
     xp, (input, target, weight) = SPEC.adopt(input=input, target=target, weight=weight)
-    check_floating(xp, "input", input)
+    check_floating(xp, "input", input, TypeNotImplementedError)
     if input.ndim == 0:
-        fail(ValueError, "input", "have a class dimension (at least 1-D)", "shape ()")
+        fail(ValueIndexError, "input", "have a class dimension (at least 1-D)", "shape ()")
     # PyTorch's `1 - target` refuses a boolean target; a boolean weight is fine.
     if not xp.isdtype(target.dtype, ("real floating", "integral")):
-        fail(TypeError, "target", "have a real floating or integer dtype", target.dtype)
+        fail(TypeRuntimeError, "target", "have a real floating or integer dtype", target.dtype)
     if weight is not None and not xp.isdtype(weight.dtype, ("real floating", "integral", "bool")):
         fail(TypeError, "weight", "have a real dtype", weight.dtype)
-    shape = check_broadcastable(input.shape, "target", target)
+    shape = check_broadcastable(input.shape, "target", target, kind=ValueRuntimeError)
     if weight is not None:
-        check_broadcastable(shape, "weight", weight, to="`input` and `target`")
+        check_broadcastable(shape, "weight", weight, to="`input` and `target`", kind=ValueRuntimeError)
     return SPEC.apply(xp, (input, target, weight), reduction)
 
 

@@ -8,7 +8,7 @@ import numbers
 import array_api_compat as _compat
 
 from .._engine import Forward
-from .._checks import check_bool, check_broadcastable, check_number, fail
+from .._checks import TypeRuntimeError, ValueRuntimeError, check_bool, check_broadcastable, check_number, fail
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._accel import Hints
@@ -70,14 +70,14 @@ def poisson_nll_loss(input, target, log_input=True, full=False, size_average=Non
     xp, (input, target) = SPEC.adopt(input=input, target=target)
     _check_numeric(xp, "input", input, allow_bool=log_input)
     _check_numeric(xp, "target", target, allow_bool=not full)
-    check_broadcastable(input.shape, "target", target)
+    check_broadcastable(input.shape, "target", target, kind=ValueRuntimeError)
     return SPEC.apply(xp, (input, target), reduction, log_input=log_input, full=full, eps=eps)
 
 
 def _check_numeric(xp, name, x, allow_bool):
     kinds = ("real floating", "integral", "bool") if allow_bool else ("real floating", "integral")
     if not xp.isdtype(x.dtype, kinds):
-        fail(TypeError, name, "have a real " + ("or boolean " if allow_bool else "") + "dtype", x.dtype)
+        fail(TypeRuntimeError, name, "have a real " + ("or boolean " if allow_bool else "") + "dtype", x.dtype)
 
 
 def _float_dtype(xp, *arrays):

@@ -7,7 +7,7 @@ import numbers
 import array_api_compat as _compat
 
 from .._engine import Forward
-from .._checks import check_any_floating, check_number, check_target_broadcast, fail
+from .._checks import ValueRuntimeError, check_any_floating, check_number, check_target_broadcast, fail
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._accel import Hints
@@ -61,13 +61,13 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     xp, (input, target) = SPEC.adopt(input=input, target=target)
     if not isinstance(beta, numbers.Real):
         # A 0-d array (else TypeError), checked where it can be read; no branch on its value.
-        check_number("beta", beta, min=0)
+        check_number("beta", beta, min=0, kind=ValueRuntimeError)
         check_any_floating(xp, input=input, target=target)
         check_target_broadcast(input, target)
         return SPEC.apply(xp, (input, target), reduction, beta=beta)
     beta = float(beta)  # PyTorch's `float beta`: True, 1 and np.float32(1) all mean 1.0
     if not beta >= 0:  # also refuses NaN, as PyTorch does
-        fail(ValueError, "beta", "be >= 0", beta)
+        fail(ValueRuntimeError, "beta", "be >= 0", beta)
     if beta == 0:
         # PyTorch calls l1_loss here, so 0.5 d^2 / beta never divides by zero.
         return l1_loss(input, target, reduction=reduction)

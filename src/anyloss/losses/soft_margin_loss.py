@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._engine import Forward
-from .._checks import check_broadcasts_to, check_floating
+from .._checks import TypeRuntimeError, ValueRuntimeError, check_broadcasts_to, check_floating
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._accel import Hints
@@ -49,9 +49,9 @@ def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="m
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
     xp, (input, target) = SPEC.adopt(input=input, target=target)
-    check_floating(xp, "input", input)
+    check_floating(xp, "input", input, TypeRuntimeError)
     # PyTorch writes the loss in place into an array of input's shape.
-    check_broadcasts_to(input.shape, "target", target)
+    check_broadcasts_to(input.shape, "target", target, kind=ValueRuntimeError)
     return SPEC.apply(xp, (input, target), reduction)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._engine import Forward
-from .._checks import check_bool, check_number, describe, fail
+from .._checks import TypeRuntimeError, check_bool, check_number, describe, fail
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._accel import Hints
@@ -79,7 +79,7 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
     check_bool("swap", swap)
     for name, x in (("anchor", anchor), ("positive", positive), ("negative", negative)):
         if not xp.isdtype(x.dtype, ("integral", "real floating")):
-            fail(TypeError, name, "have a real (integer or floating-point) dtype", describe(x))
+            fail(TypeRuntimeError, name, "have a real (integer or floating-point) dtype", describe(x))
     check_triplet_shapes(anchor, positive, negative, swap, p)
     return SPEC.apply(xp, (anchor, positive, negative), reduction, margin=margin, p=p, eps=eps, swap=swap)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._engine import Forward
-from .._checks import check_number, describe, fail
+from .._checks import TypeRuntimeError, check_number, describe, fail
 from .._module import Loss
 from .._reduction import check_reduction
 from .._spec import LossSpec, register_spec
@@ -80,7 +80,7 @@ def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_fu
     if distance_function is PAIRWISE_DISTANCE:
         for name, x in (("anchor", anchor), ("positive", positive), ("negative", negative)):
             if not xp.isdtype(x.dtype, ("integral", "real floating")):
-                fail(TypeError, name, "have a real (integer or floating-point) dtype", describe(x))
+                fail(TypeRuntimeError, name, "have a real (integer or floating-point) dtype", describe(x))
         check_triplet_shapes(anchor, positive, negative, swap)
     arrays, options = (anchor, positive, negative), {"distance_function": distance_function, "margin": margin,
                                                       "swap": swap}
