@@ -36,6 +36,9 @@ extensions = [
     "anyloss_docs",
 ]
 
+# MathJax 3 shows \text{log\_softmax} with its backslash unless textmacros is loaded.
+mathjax3_config = {"loader": {"load": ["[tex]/textmacros"]}, "tex": {"packages": {"[+]": ["textmacros"]}}}
+
 html_theme = "furo"
 html_title = f"anyloss {release}"
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
