@@ -243,9 +243,11 @@ def test_every_page_renders_in_a_browser_offline(site, browser):
                        if e["level"] == "SEVERE" and "favicon.ico" not in e["message"]]
             raw_tex = re.findall(r"\\[A-Za-z_(\[{]\w*", seen["text"])  # \frac, \begin, \(, log\_softmax
             remote = [u for u in seen["resources"] if not u.startswith(base)]
-            if seen["typeset"] < seen["math"] or seen["errors"] or raw_tex or seen["broken"] or console or remote:
-                problems.append((page, seen["math"], seen["typeset"], seen["errors"], raw_tex, seen["broken"],
-                                 console, remote))
+            found = {"formulas not typeset": seen["math"] - seen["typeset"], "MathJax errors": seen["errors"],
+                     "raw TeX": raw_tex, "broken images": seen["broken"], "console errors": console,
+                     "remote resources": remote}
+            if any(v for v in found.values()):
+                problems.append((page, {k: v for k, v in found.items() if v}))
             formulas += seen["typeset"]
             images += len(browser.find_elements("tag name", "img"))
     finally:
