@@ -4,10 +4,12 @@ At ``builder-inited`` it writes ``docs/generated/`` (not committed):
 
 * ``losses.rst``: every registered loss, by catalogue (PyTorch's, then the
   extras), with a page each in ``losses/<name>.rst``: the summary, the plot of
-  its curve (``anyloss.plot.save``, the code behind ``anyloss plot``; left out
-  for a loss that has no 1-D curve), its worked example computed now
-  (``anyloss._doc.example_text``, the text ``anyloss show`` prints) and the
-  autodoc of its function and class (formula, parameters, shapes);
+  its curve and gradient (``anyloss.plot.save``, the code behind ``anyloss
+  plot``; left out for a loss that has no 1-D curve), its worked example
+  computed now (``anyloss._doc.example_text``, the text ``anyloss show``
+  prints) and the autodoc of its function and class (formula, parameters,
+  shapes);
+* ``gallery.rst``: those plots together on one page;
 * ``compat.rst``: each of ``anyloss.compat.differences()`` run now, its code
   beside its output.
 
@@ -121,7 +123,7 @@ def _save_plot(names, path: Path, **kwargs) -> bool:
     return True
 
 
-def _loss_page(spec, folder: Path) -> str:
+def _loss_page(spec, plotted: bool) -> str:
     from anyloss._doc import call_name, example_text
 
     lines = [f".. _loss-{spec.name}:", "", _title(spec.name)]
@@ -132,8 +134,8 @@ def _loss_page(spec, folder: Path) -> str:
         call += f", ``anyloss.{spec.cls.__name__}``"
     grads = ", ".join(f"``{a}``" for a in spec.differentiable) if spec.bwd is not None else "none (no analytic gradient)"
     lines += [f":Call: {call}", f":Differentiable: {grads}", f":Catalogue: ``{spec.catalogue}``", ""]
-    if _save_plot(spec.name, folder / f"{spec.name}.png"):
-        lines += [".. image:: " + f"{spec.name}.png", f"   :alt: {spec.name} against the error or margin", ""]
+    if plotted:
+        lines += [".. image:: " + f"{spec.name}.png", f"   :alt: {_ALT.format(spec.name)}", ""]
     example = example_text(spec)
     if example is not None:
         lines += [_title("Worked example", "-"),
@@ -161,6 +163,29 @@ def _index_page(by: dict) -> str:
             cls = f"``{spec.cls.__name__}``" if spec.cls is not None else ""
             lines += [f"   * - :doc:`losses/{name}`", f"     - {cls}", f"     - {_escape(spec.summary)}"]
         lines += ["", ".. toctree::", "   :hidden:", ""] + [f"   losses/{name}" for name in specs] + [""]
+    return "\n".join(lines)
+
+
+_ALT = "{} and its gradient against the error or margin"
+
+
+def _gallery_page(by: dict, plotted: dict) -> str:
+    lines = [_title("Gallery"),
+             "Every loss against the error or margin that drives it (top) and its derivative from the "
+             "loss's own analytic gradient (bottom), drawn by ``anyloss.plot`` when these pages were "
+             "built (``anyloss plot NAME --grad`` draws the same). A plot opens full size; a name opens "
+             "the loss's page.", ""]
+    for catalogue, specs in by.items():
+        if not specs:
+            continue
+        lines += [_title(CATALOGUES[catalogue][0], "-"), ".. container:: anyloss-gallery", ""]
+        for name in specs:
+            if plotted[name]:
+                lines += [f"   .. figure:: losses/{name}.png", f"      :alt: {_ALT.format(name)}",
+                          "      :width: 100%", "", f"      :doc:`losses/{name}`", ""]
+        flat = [f":doc:`losses/{name}`" for name in specs if not plotted[name]]
+        if flat:
+            lines += ["No 1-D curve: " + ", ".join(flat) + ".", ""]
     return "\n".join(lines)
 
 
@@ -206,12 +231,14 @@ def generate(app) -> None:
     by = doc_specs()
     app.env.anyloss_registered = set(anyloss.losses())
     pages = {name: spec for specs in by.values() for name, spec in specs.items()}
+    plotted = {name: _save_plot(name, folder / f"{name}.png", grad=True) for name in pages}
     for name, spec in pages.items():
-        _write(folder / f"{name}.rst", _loss_page(spec, folder))
+        _write(folder / f"{name}.rst", _loss_page(spec, plotted[name]))
     for stale in folder.iterdir():  # a loss no longer registered
         if stale.stem not in pages and not stale.name.startswith("."):
             stale.unlink()
     _write(out / "losses.rst", _index_page(by))
+    _write(out / "gallery.rst", _gallery_page(by, plotted))
     _save_plot(["smooth_l1_loss", "l1_loss"], out / "smooth_l1_vs_l1.png")
     _write(out / "compat.rst", _compat_page())
 

@@ -26,7 +26,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     log-probabilities are ``input``, pointwise.
 
     .. math::
-        \ell_n = y_n (\log y_n - x_n) \quad\text{or, with ``log_target``,}\quad
+        \ell_n = y_n (\log y_n - x_n) \quad\text{or, with log\_target,}\quad
         \ell_n = e^{y_n} (y_n - x_n)
 
     where :math:`y_n \log y_n` is 0 at :math:`y_n = 0` (``xlogy``) and NaN for
