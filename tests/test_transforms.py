@@ -627,7 +627,7 @@ def test_torch_numpy_mixed(path, case, first):
 # ---------------------------------------------------------------------------- sharding
 
 # The batch axis of each array of the losses whose arrays are not all
-# batch-first rows (spec.rows): CTC's log_probs are (T, N, C).
+# batch-first rows (spec.accel.rows): CTC's log_probs are (T, N, C).
 BATCH_AXES = {
     "nll_loss": {"input": 0, "target": 0},
     "linear_cross_entropy": {"input": 0, "target": 0},
@@ -659,7 +659,7 @@ SHARDING_SCRIPT = textwrap.dedent(r"""
         try:
             args, kwargs = spec.example(np)
             assert not any(isinstance(v, np.ndarray) for v in kwargs.values())
-            axes = BATCH_AXES.get(name) or {k: 0 for k in (spec.rows or {})}
+            axes = BATCH_AXES.get(name) or {k: 0 for k in (spec.accel.rows or {})}
             # The first array must have a batch axis.
             assert spec.argnames[0] in axes, "no batch axis"
             arrays, shardings, diff = [], [], []
