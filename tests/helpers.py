@@ -345,8 +345,10 @@ def check_error(name: str, args: tuple, kwargs: dict, xp, exc: type, match: str,
                 needs_values: bool = False):
     """anyloss raises ``exc`` with a message matching ``match``; PyTorch raises
     too, and ``except <its class>`` catches anyloss's error as well.
-    A check that ``needs_values`` is skipped where values cannot be read: on
-    Dask the call stays lazy and raises nothing, and under ``jax.jit`` it traces."""
+    A check that ``needs_values`` moves where values cannot be read yet: on
+    Dask building the loss computes and raises nothing, and computing it raises
+    ``exc``; under ``jax.jit`` it traces, and ``checkify`` of the jitted call
+    reports the same message."""
     arrays_args = tuple(to_xp(xp, a) for a in args)
     arrays_kwargs = {k: to_xp(xp, v) for k, v in kwargs.items()}
 
@@ -359,14 +361,20 @@ def check_error(name: str, args: tuple, kwargs: dict, xp, exc: type, match: str,
         warnings.simplefilter("ignore")
         if needs_values and backend == "dask":
             with no_compute(xp):
-                call()
+                lazy = call()
+            with pytest.raises(exc, match=match) as raised:
+                lazy.compute()
         else:
             with pytest.raises(exc, match=match) as raised:
                 call()
         if needs_values and backend == "jax":
             import jax
+            from jax.experimental import checkify
 
-            jax.jit(call)()
+            jax.jit(call)()  # no error without checkify
+            err, _ = checkify.checkify(jax.jit(call))()
+            with pytest.raises(Exception, match=match):
+                err.throw()
         if torch_raises:
             t_args = tuple(to_torch(a) if isinstance(a, np.ndarray) else a for a in args)
             t_kwargs = {k: to_torch(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}

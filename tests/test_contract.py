@@ -489,9 +489,9 @@ def test_torch_rejects_too(bad):
     else:
         assert outcome in ("ValueError", "TypeError"), f"PyTorch: {outcome}; add it to TORCH_UNHELPFUL"
     if error is not None:
-        if bad.foreign is not None:
-            args = list(args)
-            args[bad.foreign] = _foreign_array(example(bad.loss)[0][bad.foreign], "numpy")
+        if bad.foreign is not None:  # tensors beside an array of a third library (NumPy's would be adopted)
+            args = [to_torch(a) if isinstance(a, np.ndarray) else a for a in args]
+            args[bad.foreign] = _foreign_array(example(bad.loss)[0][bad.foreign], "torch")
         with warnings.catch_warnings(), pytest.raises(bad.exc) as raised:
             warnings.simplefilter("ignore")
             LOSSES[bad.loss].functional(*args, **kwargs)

@@ -22,6 +22,7 @@ from array_api_compat import array_namespace
 
 from ._call import taping
 from ._engine import backward
+from ._xp import origin
 
 
 class _Tape:
@@ -82,7 +83,7 @@ def _pullback(fun, value, rec, args, nums, single, share=False):
     # Which of the loss's arrays each requested argument is (by identity).
     positions = []
     for i in nums:
-        where = [j for j, a in enumerate(rec.arrays) if a is not None and a is args[i]]
+        where = [j for j, a in enumerate(rec.arrays) if a is not None and origin(a) is args[i]]
         pname = _param_name(fun, i)
         if not where:
             raise ValueError(

@@ -30,7 +30,7 @@ from contextlib import contextmanager
 import array_api_compat as _compat
 
 from . import _config, _engine
-from ._xp import adopt_numpy, any_complex
+from ._xp import adopt_numpy, any_complex, origin
 
 # The active gradient tape of this thread or task (see _autodiff.py), or None.
 # Read only while some tape is active anywhere (_tapes > 0): tracers do not
@@ -64,7 +64,7 @@ def apply(spec, xp, arrays, reduction, options, computed):
         # (cross_entropy on nll_loss) calls its fwd/bwd directly.
         token = _TAPE.set(None)
         try:
-            wanted = tuple(a is not None and id(a) in tape.wanted for a in arrays)
+            wanted = tuple(a is not None and id(origin(a)) in tape.wanted for a in arrays)
             value, rec = _engine.forward(spec, xp, arrays, reduction, options, computed, wanted)
         finally:
             _TAPE.reset(token)

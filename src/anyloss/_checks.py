@@ -28,6 +28,8 @@ import numpy as np
 
 from . import _xp
 
+_NUMPY = _compat.array_namespace(np.empty(0))  # NumPy's namespace, for Dask's blocks
+
 
 class ValueRuntimeError(ValueError, RuntimeError):
     """A bad value, shape or option where PyTorch raises ``RuntimeError``
@@ -88,7 +90,7 @@ def namespace(*, optional=(), complex=(), **arrays):
         except TypeError:
             xp = None
         if xp is not None:
-            _check_real(_compat.array_namespace(np.empty(0)), {k: v for k, v in given.items() if k not in others},
+            _check_real(_NUMPY, {k: v for k, v in given.items() if k not in others},
                         complex)
             return _check_real(xp, others, complex)
         libs = {k: type(v).__module__.split(".")[0] + "." + type(v).__name__ for k, v in given.items()}
@@ -199,19 +201,45 @@ def check_bool(name: str, value) -> None:
         fail(TypeError, name, "be a bool", describe(value))
 
 
-def check_values(xp, name: str, x, ok: Callable, expected: str, kind: type[ValueError] = ValueError) -> None:
-    """Value check ``all(ok(x))``, skipped when ``x`` cannot be read cheaply.
+def check_values(xp, name: str, x, ok: Callable, expected: str, kind: type[ValueError] = ValueError):
+    """Value check ``all(ok(xp, x))``; returns ``x``, which the caller uses from then on.
 
-    ``ok`` maps the array to a boolean array. On lazy arrays (JAX under
-    ``jit``, Dask) the check is skipped, so it neither breaks tracing nor
-    forces a computation; the loss docstrings list what is skipped. Raises
-    ``kind`` (a ``ValueError``).
+    ``ok(xp, v)`` maps an array to a boolean array. On concrete arrays it runs
+    now and raises ``kind`` (a ``ValueError``). On Dask arrays it joins the
+    graph: the returned array checks each block as it is computed (fused with
+    the loss's own pass over it, so the data is read once) and the lazy result
+    raises the same error when computed. Under ``jax.jit`` it is a
+    ``jax.experimental.checkify`` check, reported where the caller wraps the
+    function in ``checkify.checkify`` and a no-op elsewhere. Under
+    ``torch.compile`` and ``torch.func``, and off the CPU, it is skipped (no
+    graph break, no host synchronisation).
     """
-    if x is None or _xp.is_lazy(x) or _xp.size(x) == 0:
-        return
-    good = _xp.read(xp.all(ok(x)))  # None: unreadable (a concrete JAX array under `jit` traces)
-    if good is not None and not good:
+    if x is None:
+        return x
+    if _compat.is_dask_array(x):
+        checked = x.map_blocks(_checked_block, ok=ok, name_=name, expected=expected, kind=kind, dtype=x.dtype,
+                               meta=x._meta)
+        checked.anyloss_checks = x  # the same array to anyloss's gradient tape (_xp.origin)
+        return checked
+    if _xp.size(x) == 0 or (_xp.is_lazy(x) and not _compat.is_jax_array(x)):
+        return x
+    all_ok = xp.all(ok(xp, x))
+    good = _xp.read(all_ok)
+    if good is None and _compat.is_jax_array(x):  # traced by JAX (a tracer, or a concrete array under `jit`)
+        from jax.experimental import checkify
+
+        checkify.debug_check(all_ok, f"`{name}` must {expected}; got values in [{{}}, {{}}]", xp.min(x), xp.max(x))
+    elif good is not None and not good:
         fail(kind, name, expected, f"values in [{_xp.item(xp.min(x))}, {_xp.item(xp.max(x))}]")
+    return x
+
+
+def _checked_block(block, *, ok, name_, expected, kind):
+    """One Dask block of an array under :func:`check_values`, checked as it is computed."""
+    if block.size and not np.all(ok(_NUMPY, block)):
+        fail(kind, name_, expected, f"values in [{block.min()}, {block.max()}]")
+    return block
+
 
 
 def check_any_floating(xp, **arrays) -> None:
@@ -240,7 +268,7 @@ _INT64 = (-(2**63), 2**63 - 1)
 
 
 def check_class_target(xp, shape, target, ignore_index=None, *, of="`input`", single=True,
-                       probabilities=False) -> None:
+                       probabilities=False):
     """Class-index ``target`` for scores of ``shape`` (C), (N, C) or (N, C, d1, ..., dK),
     classes along axis 0 of (C), else axis 1 (``of`` names the scores in messages):
     an integer dtype, ``shape`` without its class axis (and PyTorch's (1) for
@@ -248,7 +276,7 @@ def check_class_target(xp, shape, target, ignore_index=None, *, of="`input`", si
     none). ``probabilities``: the loss also takes class probabilities of
     ``shape``, which the messages then mention. PyTorch's classes: a
     ``TypeRuntimeError`` for the dtype, ``ValueRuntimeError`` for the shapes,
-    ``ValueIndexError`` for the values."""
+    ``ValueIndexError`` for the values. Returns ``target`` (see :func:`check_values`)."""
     if ignore_index is not None:
         check_number("ignore_index", ignore_index, integer=True)
         if not _INT64[0] <= ignore_index <= _INT64[1]:
@@ -263,15 +291,15 @@ def check_class_target(xp, shape, target, ignore_index=None, *, of="`input`", si
     if tuple(target.shape) != want and not (single and len(shape) == 1 and tuple(target.shape) == (1,)):
         fail(ValueRuntimeError, "target", f"have shape {want} for {of} of shape {shape} (its shape without the class "
              f"dimension){also}", f"shape {tuple(target.shape)}")
-    check_class_values(xp, target, shape[0 if len(shape) == 1 else 1], ignore_index, kind=ValueIndexError)
+    return check_class_values(xp, target, shape[0 if len(shape) == 1 else 1], ignore_index, kind=ValueIndexError)
 
 
 def check_class_values(xp, target, n_classes, ignore_index=None, *, name="target", ignore_name="ignore_index",
                        kind: type[ValueError] = ValueError):
     """Values of ``target`` in [0, ``n_classes``) or ``ignore_index`` (None: none),
-    else ``kind`` (a ``ValueError``); skipped on lazy arrays (see :func:`check_values`)."""
+    else ``kind`` (a ``ValueError``); returns ``target`` (see :func:`check_values`)."""
 
-    def ok(t):
+    def ok(xp, t):
         if xp.isdtype(t.dtype, "integral"):
             t = xp.astype(t, _xp.index_dtype(xp, t))
         inside = (t >= 0) & (t < n_classes)
@@ -279,7 +307,7 @@ def check_class_values(xp, target, n_classes, ignore_index=None, *, name="target
         return inside if hit is None else inside | hit
 
     also = "" if ignore_index is None else f" or {ignore_name} ({ignore_index})"
-    check_values(xp, name, target, ok, f"be class indices in [0, {n_classes}){also}", kind)
+    return check_values(xp, name, target, ok, f"be class indices in [0, {n_classes}){also}", kind)
 
 
 def check_class_weight(weight, n_classes, dtype=None, *, name="weight") -> None:

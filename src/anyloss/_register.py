@@ -168,7 +168,9 @@ class RegisteredLoss:
         named = dict(zip(self.argnames, arrays))
         options = {**self.options, **options}
         if self.check is not None:
-            self.check(xp, *arrays, **options)
+            checked = self.check(xp, *arrays, **options)
+            if checked is not None:  # the arrays, as the check passes them on (see `register`)
+                arrays = tuple(checked) + arrays[len(checked):]
         else:
             first = arrays[0]
             for k, v in named.items():
@@ -203,6 +205,9 @@ def register(forward: Callable | None = None, *, name: str | None = None, gradie
             scalar value, for ``anyloss show/check`` and the docs.
         check: ``check(xp, *arrays, **options)``, the loss's own argument checks,
             run in place of the default (every array broadcasts against the first).
+            It may return the leading arrays (a tuple) to use from then on: what
+            ``anyloss._checks.check_values`` returns, so that its value checks join a
+            Dask graph and ``jax.experimental.checkify``.
         default_reduction: the call's default ``reduction`` (``'mean'``).
         catalogue: where ``anyloss list`` files the loss (``'user'``).
         curve: how ``anyloss plot`` draws the loss (see ``LossSpec.curve``).

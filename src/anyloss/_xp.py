@@ -73,6 +73,11 @@ def adopt_numpy(xp, arrays) -> tuple:
     return tuple(out)
 
 
+def origin(a):
+    """The array a checked Dask array stands for (``_checks.check_values``), else ``a``."""
+    return getattr(a, "anyloss_checks", a)
+
+
 def any_complex(xp, arrays) -> bool:
     """Whether one of ``arrays`` (``None`` entries skipped) has a complex dtype."""
     for a in arrays:
@@ -340,8 +345,14 @@ def take_along(xp, x, index, axis):
 
 def one_hot_mask(xp, index, n, axis):
     """Boolean ``index == c`` for every class ``c`` in ``range(n)``, the class
-    axis inserted at ``axis``: the scatter pattern of :func:`take_along`'s VJP."""
-    return xpx.one_hot(index, n, dtype=xp.bool, axis=axis, xp=xp)
+    axis inserted at ``axis``: the scatter pattern of :func:`take_along`'s VJP.
+    ``index`` should have a dtype that holds ``n`` (see :func:`index_dtype`)."""
+    # Kept by hand: array-api-extra's one_hot calls torch.nn.functional.one_hot on
+    # tensors, which reads their values (no torch.func.vmap, torch.compile or meta).
+    shape = [1] * (index.ndim + 1)
+    shape[axis] = n
+    classes = xp.reshape(xp.arange(n, dtype=index.dtype, device=device(index)), tuple(shape))
+    return xp.expand_dims(index, axis=axis) == classes
 
 
 def add_at(xp, x, key, y):

@@ -235,7 +235,7 @@ def sparse_softmax_cross_entropy_with_logits(labels, logits, name=None):
         fail(ValueError, "labels", f"have the shape of `logits` without its last axis {tuple(logits.shape[:-1])}",
              f"shape {tuple(labels.shape)}")
     n = logits.shape[-1]
-    check_class_values(xp, labels, n, name="labels")
+    labels = check_class_values(xp, labels, n, name="labels")
     return unreduced(_SPARSE, xp, (labels, logits))
 
 

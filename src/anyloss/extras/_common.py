@@ -14,8 +14,8 @@ from .._xp import as_float, index_dtype, one_hot_mask, result_float_dtype, sigmo
 # --------------------------------------------------------------------------- checks
 
 def check_unit_interval(xp, name, x):
-    """Values in [0, 1] (probabilities, soft labels); skipped on lazy arrays."""
-    check_values(xp, name, x, lambda v: (v >= 0) & (v <= 1), "have values in [0, 1]")
+    """Values in [0, 1] (probabilities, soft labels); returns ``x`` (``_checks.check_values``)."""
+    return check_values(xp, name, x, lambda xp, v: (v >= 0) & (v <= 1), "have values in [0, 1]")
 
 
 def float_pair(xp, input, target):
@@ -34,12 +34,13 @@ def class_axis(x) -> int:
 def check_class_target(xp, input, target, ignore_index, weight=None, weight_name="weight"):
     """A floating ``input`` (C,), (N, C) or (N, C, d1, ...) and its class-index
     ``target`` (:func:`anyloss._checks.check_class_target`, with the exact shape:
-    no (1) for a (C,) input); an optional floating per-class ``weight``."""
+    no (1) for a (C,) input); an optional floating per-class ``weight``. Returns ``target``."""
     check_floating(xp, "input", input)
-    _check_class_target(xp, input.shape, target, ignore_index, single=False)
+    target = _check_class_target(xp, input.shape, target, ignore_index, single=False)
     if weight is not None:
         check_floating(xp, weight_name, weight)
         check_class_weight(weight, input.shape[class_axis(input)], name=weight_name)
+    return target
 
 
 def class_pick(xp, target, ignore_index, n, axis):
@@ -65,7 +66,7 @@ def count(xp, valid, dtype):
 def check_overlap(xp, input, target, *, dim, smooth, eps, from_logits=None):
     """Checks shared by Dice, Jaccard and Tversky: same shapes, floating input,
     probabilities (unless ``from_logits``) and targets in [0, 1], ``dim`` valid
-    for the input, ``smooth`` and ``eps`` >= 0."""
+    for the input, ``smooth`` and ``eps`` >= 0. Returns ``(input, target)``."""
     check_floating(xp, "input", input)
     check_same_shape("input", input, "target", target)
     check_number("smooth", smooth, min=0.0)
@@ -73,9 +74,10 @@ def check_overlap(xp, input, target, *, dim, smooth, eps, from_logits=None):
     if from_logits is not None:
         check_bool("from_logits", from_logits)
         if not from_logits:
-            check_unit_interval(xp, "input", input)
-    check_unit_interval(xp, "target", target)
+            input = check_unit_interval(xp, "input", input)
+    target = check_unit_interval(xp, "target", target)
     axes(input.ndim, dim)
+    return input, target
 
 
 def axes(ndim: int, dim) -> tuple:

@@ -9,10 +9,11 @@ from ._common import Ratio, axes, check_overlap, float_pair, mean_over, probabil
 
 
 def _check(xp, input, target, *, bce_weight, dice_weight, dim, smooth, eps, squared):
-    check_overlap(xp, input, target, dim=dim, smooth=smooth, eps=eps)
+    checked = check_overlap(xp, input, target, dim=dim, smooth=smooth, eps=eps)
     check_number("bce_weight", bce_weight, min=0.0)
     check_number("dice_weight", dice_weight, min=0.0)
     check_bool("squared", squared)
+    return checked
 
 
 def _example(xp):

@@ -8,8 +8,9 @@ from ._common import Ratio, axes, check_overlap, float_pair, overlap_curve, over
 
 
 def _check(xp, input, target, *, dim, smooth, eps, squared, from_logits):
-    check_overlap(xp, input, target, dim=dim, smooth=smooth, eps=eps, from_logits=from_logits)
+    checked = check_overlap(xp, input, target, dim=dim, smooth=smooth, eps=eps, from_logits=from_logits)
     check_bool("squared", squared)
+    return checked
 
 
 def _ratio(xp, input, target, dim, smooth, eps, squared, from_logits):

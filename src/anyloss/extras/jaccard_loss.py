@@ -7,7 +7,8 @@ from ._common import Ratio, axes, check_overlap, float_pair, overlap_curve, over
 
 
 def _check(xp, input, target, *, dim, smooth, eps, from_logits):
-    check_overlap(xp, input, target, dim=dim, smooth=smooth, eps=eps, from_logits=from_logits)
+    checked = check_overlap(xp, input, target, dim=dim, smooth=smooth, eps=eps, from_logits=from_logits)
+    return checked
 
 
 def _ratio(xp, input, target, dim, smooth, eps, from_logits):

@@ -17,7 +17,7 @@ def _check(xp, inputs, targets, *, alpha, gamma):
     check_same_shape("inputs", inputs, "targets", targets)
     check_number("alpha", alpha, max=1.0)
     check_number("gamma", gamma, min=0.0)
-    check_unit_interval(xp, "targets", targets)
+    return inputs, check_unit_interval(xp, "targets", targets)
 
 
 def _example(xp):

@@ -10,8 +10,9 @@ from ._common import check_class_target, class_axis, class_pick, count, gather
 
 
 def _check(xp, input, target, alpha=None, *, gamma, ignore_index):
-    check_class_target(xp, input, target, ignore_index, alpha, "alpha")
+    target = check_class_target(xp, input, target, ignore_index, alpha, "alpha")
     check_number("gamma", gamma, min=0.0)
+    return input, target, alpha
 
 
 def _example(xp):

@@ -12,9 +12,10 @@ from ._common import Ratio, axes, check_overlap, float_pair, overlap_curve, over
 
 
 def _check(xp, input, target, *, alpha, beta, dim, smooth, eps, from_logits):
-    check_overlap(xp, input, target, dim=dim, smooth=smooth, eps=eps, from_logits=from_logits)
+    checked = check_overlap(xp, input, target, dim=dim, smooth=smooth, eps=eps, from_logits=from_logits)
     check_number("alpha", alpha, min=0.0)
     check_number("beta", beta, min=0.0)
+    return checked
 
 
 def _example(xp):

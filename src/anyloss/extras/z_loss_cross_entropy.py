@@ -10,9 +10,10 @@ from ._common import check_class_target, class_axis, class_pick, count, gather
 
 
 def _check(xp, input, target, *, z_loss, ignore_index, label_smoothing):
-    check_class_target(xp, input, target, ignore_index)
+    target = check_class_target(xp, input, target, ignore_index)
     check_number("z_loss", z_loss, min=0.0)
     check_number("label_smoothing", label_smoothing, min=0.0, max=1.0)
+    return input, target
 
 
 def _example(xp):

@@ -196,7 +196,7 @@ class AdaptiveLogSoftmaxWithLoss(ParameterLoss):
         else:
             fail(ValueRuntimeError, "target", "be 0-D or 1-D (class indices; multi-target not supported)",
                  f"shape {tuple(target.shape)}")
-        check_class_values(xp, target, self.n_classes, kind=ValueRuntimeError)
+        target = check_class_values(xp, target, self.n_classes, kind=ValueRuntimeError)
         arrays = (input, target, params["head.weight"], params.get("head.bias"),
                   *(params[name] for name in self._spec.argnames[4:]))
         return xp, self._spec.apply(xp, arrays, reduction, cutoffs=tuple(self.cutoffs))

@@ -64,12 +64,13 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     if weight is not None:
         check_broadcasts_to(input.shape, "weight", weight, kind=ValueRuntimeError)
     # NaN fails both comparisons, so it is rejected too, as in PyTorch.
-    check_values(xp, "input", input, _in_unit_interval, "have all elements between 0 and 1", ValueRuntimeError)
-    check_values(xp, "target", target, _in_unit_interval, "have all elements between 0 and 1", ValueRuntimeError)
+    input = check_values(xp, "input", input, _in_unit_interval, "have all elements between 0 and 1", ValueRuntimeError)
+    target = check_values(xp, "target", target, _in_unit_interval, "have all elements between 0 and 1",
+                          ValueRuntimeError)
     return SPEC.apply(xp, (input, target, weight), reduction)
 
 
-def _in_unit_interval(a):
+def _in_unit_interval(xp, a):
     return (a >= 0.0) & (a <= 1.0)
 
 

@@ -107,7 +107,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         if weight is not None and not xp.isdtype(weight.dtype, ("integral", "real floating")):
             fail(TypeError, "weight", "have a real dtype", weight.dtype)
         return PROB_SPEC.apply(xp, (input, target, weight), reduction, label_smoothing=eps)
-    check_class_target(xp, input.shape, target, ignore_index, probabilities=True)
+    target = check_class_target(xp, input.shape, target, ignore_index, probabilities=True)
     check_class_weight(weight, input.shape[0 if input.ndim == 1 else 1], input.dtype)
     return SPEC.apply(xp, (input, target, weight), reduction, ignore_index=int(ignore_index),
                       label_smoothing=eps)

@@ -138,22 +138,23 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
              f"shape {tuple(targets.shape)}")
 
     il, tl = xp.reshape(input_lengths, (n,)), xp.reshape(target_lengths, (n,))
-    check_values(xp, "input_lengths", il, lambda v: (v >= 0) & (v <= t_max), f"be in [0, {t_max}] (T)",
-                 ValueRuntimeError)
-    check_values(xp, "target_lengths", tl, lambda v: v >= 0, "be >= 0", ValueRuntimeError)
+    il = check_values(xp, "input_lengths", il, lambda xp, v: (v >= 0) & (v <= t_max), f"be in [0, {t_max}] (T)",
+                      ValueRuntimeError)
+    tl = check_values(xp, "target_lengths", tl, lambda xp, v: v >= 0, "be >= 0", ValueRuntimeError)
     if targets.ndim == 2:
         s_max = targets.shape[1]
-        check_values(xp, "target_lengths", tl, lambda v: v <= s_max, f"be <= {s_max}, the padded length of `targets`",
-                     ValueRuntimeError)
+        tl = check_values(xp, "target_lengths", tl, lambda xp, v: v <= s_max,
+                          f"be <= {s_max}, the padded length of `targets`", ValueRuntimeError)
     else:
         s_max = targets.shape[0]
-        total = read(xp.sum(tl))
-        if total is not None:  # else (lazy lengths) the static bound: the concatenated length
-            if total != s_max:
-                fail(ValueRuntimeError, "target_lengths", f"sum to {s_max}, the length of the concatenated `targets`",
-                     total)
+        total = check_values(xp, "target_lengths", xp.sum(tl), lambda xp, v: v == s_max,
+                             f"sum to {s_max}, the length of the concatenated `targets`", ValueRuntimeError)
+        if read(total) is not None:  # else (lazy lengths) the static bound: the concatenated length
             s_max = int(read(xp.max(tl)))
-    _check_labels(xp, targets, tl, c, blank)
+        tl = tl + xp.astype(total * 0, tl.dtype)  # the lengths as checked: their sum's check in their graph
+    targets = _check_labels(xp, targets, tl, c, blank)
+    # The lengths as checked (on Dask the checks are in their graph).
+    input_lengths, target_lengths = xp.reshape(il, input_lengths.shape), xp.reshape(tl, target_lengths.shape)
     return SPEC.apply(
         xp, (log_probs, targets, input_lengths, target_lengths), reduction,
         {"max_target_length": s_max, "mean_over_lengths": reduction == "mean"},
@@ -172,25 +173,30 @@ def _as_lengths(xp, name, x, like):
 
 def _check_labels(xp, targets, tl, c, blank):
     """The labels within each target's length are class indices other than ``blank``
-    (PyTorch does not check them: out of range it reads arbitrary memory)."""
-    if is_lazy(targets) or is_lazy(tl) or size(targets) == 0:
-        return
+    (PyTorch does not check them: out of range it reads arbitrary memory).
+    Returns ``targets``: as given where their values can be read now; else
+    (Dask, JAX under ``jit``) with the check in their graph, the positions
+    beyond each length (which no loss reads) set to ``blank``."""
+    if size(targets) == 0:
+        return targets
     t = xp.astype(targets, index_dtype(xp))
     if t.ndim == 2:
         counted = xp.reshape(xp.arange(t.shape[1], device=device(t)), (1, -1)) < xp.reshape(tl, (-1, 1))
     else:
         counted = xp.ones(t.shape, dtype=xp.bool, device=device(t))
+    expected = f"hold class indices in [0, {c}) other than the blank label {blank} within `target_lengths`"
     kept = xp.where(counted, t, xp.full_like(t, blank))
     lo, hi = read(xp.min(kept)), read(xp.max(kept))
-    if lo is None:  # a concrete JAX array under `jit`: unreadable, as a lazy one
-        return
+    if lo is None:  # lazy, or traced: the check joins the graph (check_values)
+        bad = counted & ((t < 0) | (t >= c) | (t == blank))
+        bad = check_values(xp, "targets", bad, lambda xp, v: ~v, expected)
+        return xp.astype(xp.where(bad, t, kept), targets.dtype)
     if lo < 0 or hi >= c:
-        fail(ValueError, "targets", f"hold class indices in [0, {c}) within `target_lengths`",
-             f"labels in [{lo}, {hi}]")
+        fail(ValueError, "targets", expected, f"labels in [{lo}, {hi}]")
     n_blank = int(read(xp.sum(xp.astype(counted & (t == blank), index_dtype(xp)))))
     if n_blank:
-        fail(ValueError, "targets", f"not contain the blank label {blank} within `target_lengths`",
-             f"{n_blank} blank label(s)")
+        fail(ValueError, "targets", expected, f"{n_blank} blank label(s)")
+    return targets
 
 
 def _fwd(xp, log_probs, targets, input_lengths, target_lengths, *, blank, zero_infinity, max_target_length,

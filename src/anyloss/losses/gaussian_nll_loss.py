@@ -71,7 +71,7 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
         xp, (input, target, var) = SPEC.adopt(input=input, target=target, var=var)
         _check_real(xp, input=input, target=target)
         check_floating(xp, "var", var, TypeRuntimeError)
-        check_values(xp, "var", var, lambda v: xp.logical_not(v < 0), "be non-negative")
+        var = check_values(xp, "var", var, lambda xp, v: xp.logical_not(v < 0), "be non-negative")
     view = _var_view(input.shape, var.shape)
     shape = check_broadcastable(input.shape, "target", target, kind=ValueRuntimeError)
     try:

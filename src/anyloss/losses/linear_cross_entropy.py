@@ -167,8 +167,9 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
             fail(TypeError, "weight", "have a real dtype", weight.dtype)
         return PROB_SPEC.apply(xp, arrays, reduction, computed, label_smoothing=eps)
     ignore_index = -100 if ignore_index is None else ignore_index
-    check_class_target(xp, logits_shape, target, ignore_index, of="the logits", probabilities=True)
+    target = check_class_target(xp, logits_shape, target, ignore_index, of="the logits", probabilities=True)
     check_class_weight(weight, n_classes, input.dtype)
+    arrays = (input, linear_weight, target, linear_bias, weight)
     return SPEC.apply(xp, arrays, reduction, computed, ignore_index=int(ignore_index), label_smoothing=eps)
 
 

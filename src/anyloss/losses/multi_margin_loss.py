@@ -72,7 +72,7 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
         fail(ValueRuntimeError, "target", f"have shape {want} for `input` of shape {tuple(input.shape)}",
              f"shape {tuple(target.shape)}")
     check_class_weight(weight, c, input.dtype)
-    check_class_values(xp, target, c, kind=ValueRuntimeError)
+    target = check_class_values(xp, target, c, kind=ValueRuntimeError)
     return SPEC.apply(xp, (input, target, weight), reduction, p=int(p),
                       margin=float(margin) if isinstance(margin, numbers.Real) else xp.asarray(margin, dtype=input.dtype))
 

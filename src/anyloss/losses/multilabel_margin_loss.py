@@ -74,7 +74,8 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
     elif target.ndim > 1 or size(target) != c:
         fail(ValueRuntimeError, "target", f"have shape ({c},) for `input` of shape {tuple(input.shape)}",
              f"shape {tuple(target.shape)}")
-    check_values(xp, "target", target, lambda t: (t >= -1) & (t < c), f"be labels in [0, {c}) or -1", ValueRuntimeError)
+    target = check_values(xp, "target", target, lambda xp, t: (t >= -1) & (t < c), f"be labels in [0, {c}) or -1",
+                          ValueRuntimeError)
     c = input.shape[-1] if input.ndim else 1
     return SPEC.apply(xp, (input, target), reduction, computed={"positions": _positions(xp, target, c)})
 

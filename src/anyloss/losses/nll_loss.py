@@ -55,7 +55,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
     xp, (input, target, weight) = SPEC.adopt(input=input, target=target, weight=weight)
     check_floating(xp, "input", input, TypeNotImplementedError)
-    check_class_target(xp, input.shape, target, ignore_index)
+    target = check_class_target(xp, input.shape, target, ignore_index)
     check_class_weight(weight, input.shape[0 if input.ndim == 1 else 1], input.dtype)
     return SPEC.apply(xp, (input, target, weight), reduction, ignore_index=int(ignore_index))
 
