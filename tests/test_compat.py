@@ -482,7 +482,9 @@ def test_keras_errors(i):
 @pytest.mark.parametrize("i", range(len(differences())))
 def test_differences_snippets_run_and_print(i, capsys):
     entry = differences()[i]
-    assert set(entry) == {"title", "code", "why"} and all(isinstance(v, str) and v for v in entry.values())
+    assert {"title", "code", "why"} <= set(entry) <= {"title", "code", "why", "tensorflow"}
+    assert all(isinstance(v, str) and v for v in entry.values())
+    assert ("tensorflow" in entry) == ("import anyloss.compat.tensorflow" in entry["code"])
     exec(compile(entry["code"], f"<differences()[{i}]>", "exec"), {})
     printed = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
     assert len(printed) >= 2, printed

@@ -137,23 +137,33 @@ def check_against_tf(xp, name, args, kwargs, diff, seed=0):
 
 # --------------------------------------------------------------------------- the porting page's examples
 
+FUNCTIONS = {"sigmoid": "sigmoid_cross_entropy_with_logits", "weighted": "weighted_cross_entropy_with_logits",
+             "softmax": "softmax_cross_entropy_with_logits", "sparse": "sparse_softmax_cross_entropy_with_logits"}
+
+
+def _run(code, ns):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "<differences>", "exec"), ns)
+    return out.getvalue()
+
+
 def porting_examples():
-    """The inputs of each tf.nn example of ``anyloss.compat.differences()``, read from its
-    executed code: ``(title, function, args)``."""
+    """The inputs of each tf.nn example of ``anyloss.compat.differences()`` (the porting
+    page), read from its executed code: ``(title, function, args)``."""
     out = []
     for d in differences():
-        for name, fn in [("sigmoid", "sigmoid_cross_entropy_with_logits"), ("weighted", "weighted_cross_entropy_with_logits")]:
+        for name, fn in FUNCTIONS.items():
             if f"tf.nn.{fn}(" in d["code"]:
                 ns: dict = {}
-                with contextlib.redirect_stdout(io.StringIO()):
-                    exec(compile(d["code"], "<differences>", "exec"), ns)
+                _run(d["code"], ns)
                 names = ["labels", "logits"] + (["pos_weight"] if name == "weighted" else [])
                 out.append((d["title"], name, tuple(np.asarray(ns[k]) for k in names)))
     return out
 
 
 def test_porting_page_has_tf_examples():
-    assert {name for _, name, _ in porting_examples()} == {"sigmoid", "weighted"}
+    assert {name for _, name, _ in porting_examples()} == {"sigmoid", "weighted", "softmax"}
 
 
 @pytest.mark.parametrize("i", range(len(porting_examples())))
@@ -161,6 +171,32 @@ def test_porting_examples_match_tensorflow(xp, dtype, i):
     _, name, args = porting_examples()[i]
     args = tuple(a.astype(dtype) for a in args)
     check_against_tf(xp, name, args, {}, tuple(range(len(args))), seed=i)
+
+
+def _printed(text):
+    """``{label: numbers}`` of lines ``label: <numbers>`` (NumPy's continuation lines joined)."""
+    blocks: list = []
+    for line in text.splitlines():
+        if line.startswith(" ") and blocks:
+            blocks[-1][1] += " " + line
+        elif ":" in line:
+            blocks.append(list(line.split(":", 1)))
+    return {label.strip(): np.array([float(t) for t in rest.replace("[", " ").replace("]", " ").split()])
+            for label, rest in blocks}
+
+
+@pytest.mark.parametrize("i", [i for i, d in enumerate(differences()) if "tensorflow" in d])
+def test_porting_page_tensorflow_lines(i):
+    """Each tf.nn entry's ``tensorflow`` snippet (shown on the porting page where TensorFlow
+    is installed) runs after its code and prints TensorFlow's numbers: the same as the
+    line of anyloss.compat.tensorflow's (``tf`` or ``tf gradient ...``) it stands under."""
+    d = differences()[i]
+    ns: dict = {}
+    ours = _printed(_run(d["code"], ns))
+    theirs = _printed(_run(d["tensorflow"], ns))
+    assert list(theirs) == ["TensorFlow itself"]
+    label = next(k for k in ours if k == "tf" or k.startswith("tf gradient"))
+    np.testing.assert_allclose(ours[label], theirs["TensorFlow itself"], rtol=1e-7, err_msg=d["title"])
 
 
 # --------------------------------------------------------------------------- fixed cases
