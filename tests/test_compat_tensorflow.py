@@ -376,3 +376,30 @@ def test_vjp_of_a_mean_as_tf_reduce_mean():
     out, pullback = anyloss.vjp(lambda lg: atf.nn.sigmoid_cross_entropy_with_logits(labels=z, logits=lg), x)
     np.testing.assert_allclose(out.mean(), mean.numpy(), rtol=1e-14)
     np.testing.assert_allclose(pullback(np.full(out.shape, 1.0 / out.size)), expected, rtol=1e-13, atol=1e-16)
+
+
+def test_porting_page_shows_tensorflow_numbers():
+    """The docs' porting page (``docs/_ext``), built with TensorFlow installed: under each
+    tf.nn example, its ``tensorflow`` snippet and what TensorFlow printed."""
+    pytest.importorskip("sphinx")
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "_ext" / "anyloss_docs.py"
+    spec = importlib.util.spec_from_file_location("anyloss_docs_for_test", path)
+    docs = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = docs
+    try:
+        spec.loader.exec_module(docs)
+        page = docs._compat_page()
+    finally:
+        del sys.modules[spec.name]
+    assert f"TensorFlow {tensorflow.__version__} itself" in page
+    for d in differences():
+        if "tensorflow" in d:
+            ns: dict = {}
+            _run(d["code"], ns)
+            printed = _run(d["tensorflow"], ns).rstrip()
+            assert "\n".join("   " + line for line in printed.splitlines()) in page, d["title"]
+

@@ -162,8 +162,8 @@ with tensorflow.GradientTape() as tape:
     loss = tensorflow.nn.weighted_cross_entropy_with_logits(labels, x, pos_weight)
 print("TensorFlow itself:           ", tape.gradient(loss, x).numpy())
 """,
-        "why": "TensorFlow differentiates its formula (1 - z) x + (1 + (q - 1) z)(log(1 + exp(-|x|)) + max(-x, 0)) "
-               "term by term and takes the derivatives of |x| and max(-x, 0) at 0 as 0, so at a logit of exactly 0 "
+        "why": "TensorFlow differentiates its formula (1 - z) x + (1 + (q - 1) z)(log(1 + exp(-abs(x))) + max(-x, 0)) "
+               "term by term and takes the derivatives of abs(x) and max(-x, 0) at 0 as 0, so at a logit of exactly 0 "
                "its gradient is 1 - z; PyTorch's is the derivative, 1 - z - (1 + (q - 1) z)/2. "
                "anyloss.compat.tensorflow gives TensorFlow's number, anyloss.functional PyTorch's.",
     },
