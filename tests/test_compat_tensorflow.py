@@ -403,3 +403,32 @@ def test_porting_page_shows_tensorflow_numbers():
             printed = _run(d["tensorflow"], ns).rstrip()
             assert "\n".join("   " + line for line in printed.splitlines()) in page, d["title"]
 
+
+
+SCALAR_CASES = [  # calls whose loss is 0-d: anyloss.value_and_grad against tape.gradient of the loss itself
+    ("sigmoid", (np.array(0.25), np.array(-1.5)), {}, (0, 1)),
+    ("sigmoid", (np.array(1.0), np.array(0.0)), {}, (0, 1)),
+    ("weighted", (np.array(1.0), np.array(0.0), np.array(4.0)), {}, (0, 1, 2)),
+    ("weighted", (np.array(0.7), np.array(30.0)), {"pos_weight": 0.5}, (0, 1)),
+    ("softmax", (np.array([0.2, 0.3, 0.5]), np.array([1.0, -2.0, 0.5])), {}, (0, 1)),
+    ("softmax", (np.array([1.0, 1.0, 0.0]), np.array([0.0, 0.0, 0.0])), {"axis": 0}, (0, 1)),
+    ("sparse", (np.array(1), np.array([3.0, 800.0, -800.0])), {}, (1,)),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", SCALAR_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(SCALAR_CASES)])
+def test_value_and_grad_of_a_0d_loss(case, dtype):
+    name, args, kwargs, diff = case
+    args = _cast(args, dtype)
+    ts = [tensorflow.constant(a) for a in args]
+    with tensorflow.GradientTape() as tape:
+        for i in diff:
+            tape.watch(ts[i])
+        loss = CALL[name](tensorflow.nn, *ts, **kwargs)
+    expected = [g.numpy() for g in tape.gradient(loss, [ts[i] for i in diff])]
+    value, grads = anyloss.value_and_grad(lambda *a: CALL[name](atf.nn, *a, **kwargs), argnums=diff)(*args)
+    value_bound, grad_bounds = magnitudes(name, args, kwargs, np.ones(()))
+    assert_close(value, loss.numpy(), value_bound, dtype, f"{name}: value")
+    for i, g, e in zip(diff, grads, expected):
+        assert_close(g, e, grad_bounds[i], dtype, f"{name}: gradient of argument {i}")
