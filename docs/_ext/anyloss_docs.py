@@ -11,7 +11,8 @@ At ``builder-inited`` it writes ``docs/generated/`` (not committed):
   shapes);
 * ``gallery.rst``: those plots together on one page;
 * ``compat.rst``: each of ``anyloss.compat.differences()`` run now, its code
-  beside its output.
+  beside its output; where TensorFlow is installed (the ``tf`` extra), each
+  ``tf.nn`` entry's ``tensorflow`` snippet too: TensorFlow's own numbers.
 
 Directives for the hand-written pages:
 
@@ -34,6 +35,7 @@ import io
 import os
 import re
 import shlex
+import sys
 import traceback
 import warnings
 from pathlib import Path
@@ -194,13 +196,46 @@ def _escape(text: str) -> str:
     return "".join("\\" + c if c in "\\*`|_[]" else c for c in text)
 
 
-def _run(code: str) -> str:
-    """Execute ``code`` in a fresh namespace; what it printed."""
+def _run(code: str, namespace: dict | None = None) -> str:
+    """Execute ``code`` in ``namespace`` (a fresh one by default); what it printed."""
     out = io.StringIO()
     with contextlib.redirect_stdout(out), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        exec(compile(code, "<docs>", "exec"), {"__name__": "__docs__"})
+        exec(compile(code, "<docs>", "exec"), {"__name__": "__docs__"} if namespace is None else namespace)
     return out.getvalue()
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """File descriptor 2 to /dev/null: TensorFlow's C++ runtime writes notices there
+    (absl's 'WARNING: All log messages before absl::InitializeLog()...' and oneDNN's,
+    which TF_CPP_MIN_LOG_LEVEL does not silence) on import and on its first op."""
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
+def _tensorflow_version() -> str | None:
+    """TensorFlow's version where it is installed (the ``tf`` extra), else None."""
+    if importlib.util.find_spec("tensorflow") is None:
+        return None
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        with warnings.catch_warnings(), _native_stderr_silenced():
+            warnings.simplefilter("ignore")
+            tf = importlib.import_module("tensorflow")
+            tf.constant(0.0) + 1.0  # the first op: its notices go to /dev/null too
+            return tf.__version__
+    except Exception:
+        logger.warning("anyloss docs: tensorflow is installed but does not import:\n%s", traceback.format_exc())
+        return None
 
 
 def _compat_page() -> str:
@@ -211,14 +246,30 @@ def _compat_page() -> str:
              "the code, what it printed, and why.", ""]
     from anyloss import compat
 
+    tf_version = _tensorflow_version()
+    if tf_version is not None:
+        lines += [f"The ``tf.nn`` examples are followed by the same inputs in TensorFlow {tf_version} itself, "
+                  "run when these pages were built.", ""]
     for i, d in enumerate(compat.differences()):
+        namespace = {"__name__": "__docs__"}
         try:
-            output = _run(d["code"])
+            output = _run(d["code"], namespace)
         except Exception:
             logger.warning("anyloss docs: compat example %r failed:\n%s", d["title"], traceback.format_exc())
             output = "(failed)"
         lines += [_title(d["title"], "-"), _literal(d["code"].rstrip(), "python"), "Output:", "",
-                  _literal(output.rstrip() or "(nothing printed)"), d["why"].strip(), ""]
+                  _literal(output.rstrip() or "(nothing printed)")]
+        if tf_version is not None and "tensorflow" in d:  # without TensorFlow, the page shows anyloss's numbers
+            try:
+                tf_output = _run(d["tensorflow"], namespace)
+            except Exception:
+                logger.warning("anyloss docs: TensorFlow example %r failed:\n%s", d["title"],
+                               traceback.format_exc())
+                tf_output = "(failed)"
+            lines += [f"The same in TensorFlow {tf_version}, continuing the code above:", "",
+                      _literal(d["tensorflow"].rstrip(), "python"), "Output:", "",
+                      _literal(tf_output.rstrip() or "(nothing printed)")]
+        lines += [d["why"].strip(), ""]
     return "\n".join(lines)
 
 

@@ -112,6 +112,10 @@ print("tf: ", tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logi
 print("torch 'none':", F.binary_cross_entropy_with_logits(logits, labels, reduction="none"))
 print("torch default 'mean':", F.binary_cross_entropy_with_logits(logits, labels))
 """,
+        "tensorflow": """import tensorflow
+
+print("TensorFlow itself:", tensorflow.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits).numpy())
+""",
         "why": "The element-wise numbers are the same; TensorFlow returns all of them (you reduce, usually with "
                "tf.reduce_mean), PyTorch averages by default. Note also the order: (labels, logits) by keyword in TF, "
                "(input, target) in torch.",
@@ -128,8 +132,67 @@ print("torch 'none':", F.binary_cross_entropy_with_logits(logits, labels, pos_we
 print("tf mean, torch mean:", tf.nn.weighted_cross_entropy_with_logits(labels, logits, pos_weight).mean(),
       F.binary_cross_entropy_with_logits(logits, labels, pos_weight=pos_weight))
 """,
+        "tensorflow": """import tensorflow
+
+print("TensorFlow itself:", tensorflow.nn.weighted_cross_entropy_with_logits(labels, logits, pos_weight).numpy())
+""",
         "why": "Both weigh only the positive term: q z (-log sigmoid(x)) + (1 - z)(-log(1 - sigmoid(x))), "
-               "so the element-wise values agree; TF's pos_weight may be a plain number and nothing is reduced.",
+               "so the element-wise values agree; TF's pos_weight may be a plain number and nothing is reduced. "
+               "The gradients agree too, except at a logit of exactly 0 (next).",
+    },
+    {
+        "title": "tf.nn.weighted_cross_entropy_with_logits gradient at a logit of 0 vs torch pos_weight",
+        "code": _HEADER + """import anyloss
+import anyloss.compat.tensorflow as tf
+
+logits = np.array([0.0, 0.0, 1.0])          # e.g. the first step of a zero-initialised last layer
+labels = np.array([1.0, 0.0, 1.0])
+pos_weight = np.array([3.0, 3.0, 3.0])
+_, pullback = anyloss.vjp(lambda x: tf.nn.weighted_cross_entropy_with_logits(labels, x, pos_weight), logits)
+print("tf gradient of the logits:   ", pullback(np.ones(3)))
+_, pullback = anyloss.vjp(
+    lambda x: F.binary_cross_entropy_with_logits(x, labels, pos_weight=pos_weight, reduction="none"), logits)
+print("torch gradient of the logits:", pullback(np.ones(3)))
+""",
+        "tensorflow": """import tensorflow
+
+x = tensorflow.constant(logits)
+with tensorflow.GradientTape() as tape:
+    tape.watch(x)
+    loss = tensorflow.nn.weighted_cross_entropy_with_logits(labels, x, pos_weight)
+print("TensorFlow itself:           ", tape.gradient(loss, x).numpy())
+""",
+        "why": "TensorFlow differentiates its formula (1 - z) x + (1 + (q - 1) z)(log(1 + exp(-abs(x))) + max(-x, 0)) "
+               "term by term and takes the derivatives of abs(x) and max(-x, 0) at 0 as 0, so at a logit of exactly 0 "
+               "its gradient is 1 - z; PyTorch's is the derivative, 1 - z - (1 + (q - 1) z)/2. "
+               "anyloss.compat.tensorflow gives TensorFlow's number, anyloss.functional PyTorch's.",
+    },
+    {
+        "title": "tf.nn.softmax_cross_entropy_with_logits gradient when the labels do not sum to 1 vs torch "
+                 "cross_entropy",
+        "code": _HEADER + """import anyloss
+import anyloss.compat.tensorflow as tf
+
+logits = np.array([[2.0, 0.5, -1.0]])
+labels = np.array([[0.5, 0.5, 0.5]])        # sums to 1.5: neither library checks
+print("tf, torch values:            ", tf.nn.softmax_cross_entropy_with_logits(labels, logits),
+      F.cross_entropy(logits, labels, reduction="none"))
+_, pullback = anyloss.vjp(lambda x: tf.nn.softmax_cross_entropy_with_logits(labels, x), logits)
+print("tf gradient of the logits:   ", pullback(np.ones(1)))
+_, pullback = anyloss.vjp(lambda x: F.cross_entropy(x, labels, reduction="none"), logits)
+print("torch gradient of the logits:", pullback(np.ones(1)))
+""",
+        "tensorflow": """import tensorflow
+
+x = tensorflow.constant(logits)
+with tensorflow.GradientTape() as tape:
+    tape.watch(x)
+    loss = tensorflow.nn.softmax_cross_entropy_with_logits(labels, x)
+print("TensorFlow itself:           ", tape.gradient(loss, x).numpy())
+""",
+        "why": "The values are the same. TensorFlow's kernel returns softmax(x) - labels as the gradient, which is "
+               "the derivative only when each row of labels sums to 1; PyTorch's is the derivative, "
+               "softmax(x) * sum(labels) - labels. anyloss.compat.tensorflow gives TensorFlow's number.",
     },
     {
         "title": "Huber: Keras and optax delta vs torch huber_loss(delta) and smooth_l1_loss(beta)",
@@ -184,6 +247,9 @@ def differences() -> list[dict]:
 
     Returns a list of dicts with ``title``, ``code`` (a self-contained snippet
     that prints the numbers side by side when executed) and ``why`` (one or two
-    sentences). The documentation executes each snippet at build time.
+    sentences); an entry about ``tf.nn`` also has ``tensorflow``: a snippet that
+    continues ``code`` (in its namespace) and prints TensorFlow's own numbers,
+    for when TensorFlow is installed. The documentation executes each snippet
+    at build time (``tensorflow`` too, where TensorFlow is installed).
     """
     return [dict(d) for d in _DIFFERENCES]

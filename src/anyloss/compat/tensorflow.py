@@ -114,6 +114,11 @@ def weighted_cross_entropy_with_logits(labels, logits, pos_weight, name=None):
     is exactly ``F.binary_cross_entropy_with_logits(logits, labels, pos_weight=q,
     reduction='none')``; PyTorch's default then takes the mean.
 
+    The gradients are TensorFlow's, including at a logit of exactly 0, where
+    TensorFlow differentiates :math:`|x|` and :math:`\max(-x, 0)` as 0 and so
+    gives :math:`1 - z` for the logit instead of the derivative
+    :math:`1 - z - (1 + (q - 1) z)/2` (PyTorch's number there).
+
     Args:
         labels: floating, same shape and dtype as ``logits``.
         logits: floating, any shape.
@@ -148,7 +153,12 @@ def _weighted_fwd(xp, labels, logits, pos_weight):
 
 def _weighted_bwd(xp, res, g, *, g_divisor=None, wanted=None):
     x, z, q, sp, log_weight = res
-    return g * (-x + (q - 1.0) * sp), g * ((1.0 - z) - log_weight * sigmoid(xp, -x)), g * z * sp
+    # TensorFlow differentiates its formula log1p(exp(-|x|)) + relu(-x) term by term, and both
+    # |x| and relu have the derivative 0 at x == 0: there the softplus term adds nothing to the
+    # logits' gradient (TF gives 1 - z where the derivative is 1 - z - log_weight / 2). Elsewhere
+    # the sum of the two terms is -sigmoid(-x).
+    dsp = xp.where(x == 0, xp.zeros_like(x), -sigmoid(xp, -x))
+    return g * (-x + (q - 1.0) * sp), g * ((1.0 - z) + log_weight * dsp), g * z * sp
 
 
 _WEIGHTED = spec("tf.nn.weighted_cross_entropy_with_logits", _weighted_fwd, _weighted_bwd,
@@ -163,7 +173,10 @@ def softmax_cross_entropy_with_logits(labels, logits, axis=-1, name=None):
 
     summed over ``axis``; ``labels`` are probabilities (not checked, nor that
     they sum to 1 -- TensorFlow checks neither). The gradient flows into
-    ``labels`` too, as in TF 2. Same numbers as
+    ``labels`` too, as in TF 2. The gradient with respect to ``logits`` is
+    TensorFlow's, :math:`\operatorname{softmax}(x) - z`, which is the derivative
+    of :math:`\ell` only where each row of ``labels`` sums to 1 (otherwise the
+    derivative is :math:`\operatorname{softmax}(x) \sum_c z_c - z`). Same numbers as
     ``F.cross_entropy(logits, labels, reduction='none')`` with the class axis
     at 1, and ``optax.softmax_cross_entropy``.
 
@@ -196,8 +209,9 @@ def _softmax_fwd(xp, labels, logits, *, axis):
 def _softmax_bwd(xp, res, g, *, g_divisor=None, wanted=None, axis):
     z, ls = res
     g = xp.expand_dims(g, axis=axis)
-    # d/dx_j of -sum_c z_c log p_c is p_j sum_c z_c - z_j (labels need not sum to 1).
-    return -g * ls, g * (xp.exp(ls) * xp.sum(z, axis=axis, keepdims=True) - z)
+    # TensorFlow's kernel gives softmax(x) - z for the logits, the derivative only where a row of
+    # labels sums to 1 (otherwise it is softmax(x) * sum(z) - z): TensorFlow's number is kept.
+    return -g * ls, g * (xp.exp(ls) - z)
 
 
 _SOFTMAX = spec("tf.nn.softmax_cross_entropy_with_logits", _softmax_fwd, _softmax_bwd,
