@@ -585,7 +585,8 @@ def _anyloss_paths() -> str:
     """How anyloss on NumPy runs here: its row blocks' threads and whether the
     optional compiled kernels (numba) are in use."""
     from anyloss import _config
-    from anyloss._accel import blocks as _blocks, kernels as _kernels
+    from anyloss._accel import blocks as _blocks
+    from anyloss._accel import kernels as _kernels
 
     kernels = f"numba {_kernels._numba().__version__} kernels" if _kernels.available() else "no numba kernels"
     return f"row blocks of {_blocks.BLOCK} elements on {_config.threads} thread(s), {kernels}"
@@ -817,7 +818,7 @@ def table(rows, stat) -> str:
     lines = [head, "-" * len(head)]
     for row in rows:
         def get(n):
-            t = row["times"].get(n)
+            t = row["times"].get(n)  # noqa: B023
             return stat(t) if t else None
         cells = []
         for c in COLS:

@@ -155,8 +155,7 @@ def train(args, model, optimizer, x_train, y_train, epoch, rng, history):
         history.append(loss)
         total += loss * data.shape[0]
         if batch_idx % args.log_interval == 0:
-            print("Train Epoch: {} [{}/{} ({:.0f}%)]\tLoss: {:.6f}".format(
-                epoch, batch_idx * args.batch_size, n, 100.0 * batch_idx / n_batches, loss))
+            print(f"Train Epoch: {epoch} [{batch_idx * args.batch_size}/{n} ({100.0 * batch_idx / n_batches:.0f}%)]\tLoss: {loss:.6f}")
         if args.dry_run:
             return total / data.shape[0]
     return total / n
@@ -173,8 +172,7 @@ def test(args, model, x_test, y_test):
         correct += int(xp.sum(xp.astype(pred == target, xp.int64)))
     n = x_test.shape[0]
     test_loss /= n
-    print("\nTest set: Average loss: {:.4f}, Accuracy: {}/{} ({:.0f}%)\n".format(
-        test_loss, correct, n, 100.0 * correct / n))
+    print(f"\nTest set: Average loss: {test_loss:.4f}, Accuracy: {correct}/{n} ({100.0 * correct / n:.0f}%)\n")
     return test_loss, correct / n
 
 

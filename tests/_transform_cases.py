@@ -21,12 +21,11 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+import torch  # noqa: E402  (the caller has checked it is installed)
 
 import anyloss
 import anyloss.functional as AF
 from helpers import _bind, _call_with, _get, stacked_copies
-
-import torch  # noqa: E402  (the caller has checked it is installed)
 
 TF = torch.nn.functional
 SPECS = anyloss.losses()

@@ -8,7 +8,7 @@ import pytest
 
 import anyloss
 import anyloss.functional as F
-from helpers import torch, to_torch
+from helpers import to_torch, torch
 
 
 @pytest.fixture

@@ -254,7 +254,7 @@ def _check_half_precision(dtype, name):
     for i in ex.diff:
         assert a_in[i].grad.dtype == dt
         torch.testing.assert_close(a_in[i].grad, t_in[i].grad,
-                                   msg=lambda m: f"{name} {dtype} gradient of `{ex.names[i]}`: {m}")
+                                   msg=lambda m: f"{name} {dtype} gradient of `{ex.names[i]}`: {m}")  # noqa: B023
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

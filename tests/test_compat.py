@@ -215,7 +215,7 @@ def _tf_sigmoid_ref(z, x):
 
 
 def _tf_weighted_ref(z, x, q):
-    l = 1 + (q - 1) * z
+    l = 1 + (q - 1) * z  # noqa: E741
     return (1 - z) * x + l * (np.log1p(np.exp(-np.abs(x))) + np.maximum(-x, 0))
 
 

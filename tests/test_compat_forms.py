@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_compat import _check_live, _close, _jax, _keras, _n, _optax
 
 import anyloss
 from anyloss.compat import keras as K
 from anyloss.compat import optax as O
 from helpers import to_numpy
-from test_compat import _check_live, _close, _jax, _keras, _n, _optax
 
 # ============================================================================ optax: where=
 

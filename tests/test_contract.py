@@ -31,9 +31,9 @@ from dataclasses import dataclass, replace
 import array_api_strict
 import numpy as np
 import pytest
+from conftest import _SELECTED, Backend
 
 import anyloss
-from conftest import _SELECTED, Backend
 from helpers import assert_caught_as_torchs, backend_of, check_against_torch, no_compute, to_torch, to_xp, torch
 
 TF = torch.nn.functional
@@ -159,7 +159,7 @@ def generic(name):
     args, _ = example(name)
     pos, sig = positional(name), params(name)
     out = [Bad(name, "reduction", changed(name, reduction="avg"), ValueError, "reduction")]
-    for i, a in enumerate(args[1:], 1):
+    for i, _a in enumerate(args[1:], 1):
         out.append(Bad(name, f"shape-{pos[i]}", changed(name, **{pos[i]: _grown}), ValueError, pos[i]))
     floats = [i for i, a in enumerate(args) if np.issubdtype(a.dtype, np.floating)]
     ints = [i for i, a in enumerate(args) if np.issubdtype(a.dtype, np.integer)]
@@ -182,7 +182,7 @@ def generic(name):
     for w, make in EXTRAS.get(name, {}).items():
         if w in LOSSES[name].complex:
             continue
-        out.append(Bad(name, f"complex-{w}", _with_extra(name, w, lambda a: make(a).astype(np.complex128)),
+        out.append(Bad(name, f"complex-{w}", _with_extra(name, w, lambda a, make=make: make(a).astype(np.complex128)),
                        TypeError, w))
     # Not arrays: None for a required array, a list for the first.
     for i in range(len(args)):

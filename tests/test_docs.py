@@ -20,8 +20,8 @@ import io
 import re
 import shutil
 import subprocess
-import threading
 import sys
+import threading
 import warnings
 from pathlib import Path
 

@@ -352,4 +352,4 @@ def test_tooling_modules_are_attributes_of_the_package():
     for name in ("stream", "plot", "compat"):
         assert getattr(anyloss, name) is importlib.import_module(f"anyloss.{name}")
     with pytest.raises(AttributeError):
-        anyloss.no_such_module
+        anyloss.no_such_module  # noqa: B018

@@ -16,21 +16,30 @@ import importlib
 import inspect
 import sys
 import warnings
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import array_api_strict
 import numpy as np
 import pytest
+from conftest import _SELECTED, Backend
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import anyloss
 import anyloss.extras as X
-from conftest import _SELECTED, Backend
 from anyloss.cli import _reference, main
-from helpers import assert_close, backend_of, finite_difference_grad, no_compute, to_numpy, to_xp, torch, value_and_pullback
+from helpers import (
+    assert_close,
+    backend_of,
+    finite_difference_grad,
+    no_compute,
+    to_numpy,
+    to_xp,
+    torch,
+    value_and_pullback,
+)
 
 TF = torch.nn.functional
 NAMES = list(X.__all__)

@@ -142,7 +142,7 @@ def _class_call(cls):
         if spec.cls is cls:
             args, kwargs = _example(name)
             init = inspect.signature(cls.__init__).parameters
-            return (lambda: {k: v for k, v in kwargs.items() if k in init}), (lambda: _example(name)[0])
+            return (lambda: {k: v for k, v in kwargs.items() if k in init}), (lambda: _example(name)[0])  # noqa: B023
     raise LookupError(f"no valid call known for {cls.__name__}: add it to SPECIAL_CLASSES")
 
 

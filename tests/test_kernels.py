@@ -11,7 +11,8 @@ import pytest
 import anyloss
 import anyloss.functional as F
 from anyloss import _config
-from anyloss._accel import blocks as _blocks, kernels as _kernels
+from anyloss._accel import blocks as _blocks
+from anyloss._accel import kernels as _kernels
 from helpers import check_against_torch, loss_test_module
 
 pytest.importorskip("numba")

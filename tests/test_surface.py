@@ -14,7 +14,8 @@ import anyloss.functional as F
 
 torch = pytest.importorskip("torch")
 
-from anyloss.losses import CLASSES as INDEX_CLASSES, FUNCTIONS
+from anyloss.losses import CLASSES as INDEX_CLASSES
+from anyloss.losses import FUNCTIONS
 
 # PyTorch's own lists: its loss functions (torch.nn.functional has no list of
 # them: the names of its loss family) and its loss modules.

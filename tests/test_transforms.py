@@ -91,7 +91,6 @@ from _transform_cases import (  # noqa: E402
     with_diff,
 )
 
-
 integration = pytest.mark.integration  # registered in tests/conftest.py
 
 cases = pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -312,7 +311,7 @@ def eager_equivalent(case, transform):
         return eager(case.id)[1]
     if transform == "vmap":
         values, grads = [], []
-        for k, arrays in enumerate(zip(*stacked(case))):
+        for _k, arrays in enumerate(zip(*stacked(case))):
             ts = [torch.from_numpy(np.array(a, copy=True)) for a in arrays]
             for i in case.diff:
                 ts[i].requires_grad_(True)
@@ -375,7 +374,7 @@ def test_meta(case, path):
             torch_error = None
         except Exception as e:  # PyTorch's own loss has no meta kernel: its CPU result's shape and dtype
             t_out, torch_error = quiet(case.call)(case.torch_fn, tensors(case), **over), first_line(e)
-        out = run_or_excuse(lambda: quiet(case.call)(case.anyloss_fn, tensors(case, grad, device="meta"), **over),
+        out = run_or_excuse(lambda: quiet(case.call)(case.anyloss_fn, tensors(case, grad, device="meta"), **over),  # noqa: B023
                             torch_error, "on the meta device")
         what = f"{case.id} (reduction={reduction or 'example'}) on meta"
         assert isinstance(out, torch.Tensor) and out.device.type == "meta", f"{what}: not a meta tensor"

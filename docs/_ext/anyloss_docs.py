@@ -250,7 +250,7 @@ def _compat_page() -> str:
     if tf_version is not None:
         lines += [f"The ``tf.nn`` examples are followed by the same inputs in TensorFlow {tf_version} itself, "
                   "run when these pages were built.", ""]
-    for i, d in enumerate(compat.differences()):
+    for _i, d in enumerate(compat.differences()):
         namespace = {"__name__": "__docs__"}
         try:
             output = _run(d["code"], namespace)

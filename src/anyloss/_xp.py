@@ -5,7 +5,6 @@ backend workaround lives here, with a comment naming the backend and why.
 
 from __future__ import annotations
 
-
 import array_api_compat as _compat
 import array_api_extra as xpx
 import numpy as np  # core dependency: NumPy scalars, and the in-place and layout forms NumPy has

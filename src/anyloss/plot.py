@@ -264,7 +264,7 @@ def _evaluate(spec: LossSpec, c: Curve, n: int, options: dict, grad: bool):
     grads = pullback(np.ones_like(out))
     grads = grads if isinstance(grads, tuple) else (grads,)
     dy = np.zeros(n)
-    for (pos, tangent), g in zip(tangents.items(), grads):
+    for (_pos, tangent), g in zip(tangents.items(), grads):
         g = np.asarray(g, dtype=np.float64)
         dy += (g * np.broadcast_to(np.asarray(tangent, dtype=np.float64), g.shape)).reshape(n, -1).sum(axis=1)
     return y, dy

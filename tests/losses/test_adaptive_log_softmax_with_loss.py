@@ -14,8 +14,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import anyloss
-from helpers import (HYPOTHESIS_BACKENDS, assert_caught_as_torchs, assert_close, backend_of, hypothesis_namespace,
-                     no_compute, re_arg, to_numpy)
+from helpers import (
+    HYPOTHESIS_BACKENDS,
+    assert_caught_as_torchs,
+    assert_close,
+    backend_of,
+    hypothesis_namespace,
+    no_compute,
+    re_arg,
+    to_numpy,
+)
 
 torch = pytest.importorskip("torch")
 

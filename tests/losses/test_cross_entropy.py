@@ -11,8 +11,19 @@ from hypothesis import strategies as st
 import anyloss
 import anyloss.functional as F
 from helpers import (
-    HYPOTHESIS_BACKENDS, hypothesis_namespace,
-    Case, DTYPES, Error, REDUCTIONS, cases, check_against_torch, class_targets, errors, rand, re_arg, run_case,
+    DTYPES,
+    HYPOTHESIS_BACKENDS,
+    REDUCTIONS,
+    Case,
+    Error,
+    cases,
+    check_against_torch,
+    class_targets,
+    errors,
+    hypothesis_namespace,
+    rand,
+    re_arg,
+    run_case,
     run_error,
 )
 
@@ -234,7 +245,7 @@ def test_1d_input_with_1_target(xp):
     anyloss treats it as the () target it means."""
     x = xp.asarray(np.array([0.5, -1.0, 2.0]))
     for ls in (0.0, 0.2):
-        f = lambda a, t: F.cross_entropy(a, t, reduction="none", label_smoothing=ls)  # noqa: E731
+        f = lambda a, t: F.cross_entropy(a, t, reduction="none", label_smoothing=ls)  # noqa: B023, E731
         v1, g1 = anyloss.vjp(f, x, xp.asarray([2]))
         v0, g0 = anyloss.vjp(f, x, xp.asarray(2))
         assert v1.shape == () and float(v1) == float(v0)

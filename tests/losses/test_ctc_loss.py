@@ -10,7 +10,15 @@ from hypothesis import strategies as st
 import anyloss
 import anyloss.functional as F
 from helpers import (
-    HYPOTHESIS_BACKENDS, hypothesis_namespace, Case, Error, cases, check_against_torch, errors, re_arg, run_case,
+    HYPOTHESIS_BACKENDS,
+    Case,
+    Error,
+    cases,
+    check_against_torch,
+    errors,
+    hypothesis_namespace,
+    re_arg,
+    run_case,
     run_error,
 )
 

@@ -9,8 +9,19 @@ from hypothesis.extra import numpy as hnp
 import anyloss
 import anyloss.functional as F
 from helpers import (
-    HYPOTHESIS_BACKENDS, hypothesis_namespace,
-    Case, DTYPES, Error, cases, check_against_torch, errors, rand, re_arg, run_case, run_error, with_options,
+    DTYPES,
+    HYPOTHESIS_BACKENDS,
+    Case,
+    Error,
+    cases,
+    check_against_torch,
+    errors,
+    hypothesis_namespace,
+    rand,
+    re_arg,
+    run_case,
+    run_error,
+    with_options,
 )
 
 NAME = "kl_div"

@@ -18,8 +18,20 @@ from hypothesis import strategies as st
 
 import anyloss
 import anyloss.functional as F
-from helpers import (HYPOTHESIS_BACKENDS, Case, Error, assert_close, cases, check_against_torch, errors,
-                     hypothesis_namespace, rand, re_arg, run_error, to_numpy)
+from helpers import (
+    HYPOTHESIS_BACKENDS,
+    Case,
+    Error,
+    assert_close,
+    cases,
+    check_against_torch,
+    errors,
+    hypothesis_namespace,
+    rand,
+    re_arg,
+    run_error,
+    to_numpy,
+)
 
 torch = pytest.importorskip("torch")
 
@@ -316,8 +328,8 @@ def test_logits_never_exceed_a_chunk(monkeypatch):
         ct = np.ones(()) if reduction == "mean" else rng.standard_normal(10)
         t_out, t_grads = _torch_grads((x, w, t), kw, ct)
         b = kw.pop("linear_bias")
-        out, pullback = anyloss.vjp(lambda a, lw, lb: F.linear_cross_entropy(a, lw, t, linear_bias=lb, options=opts,
-                                                                             **kw), x, w, b, argnums=(0, 1, 2))
+        out, pullback = anyloss.vjp(lambda a, lw, lb: F.linear_cross_entropy(a, lw, t, linear_bias=lb, options=opts,  # noqa: B023
+                                                                             **kw), x, w, b, argnums=(0, 1, 2))  # noqa: B023
         grads = pullback(ct)
         assert_close(out, t_out, "value")
         for name, g in zip(("input", "linear_weight", "linear_bias"), grads):

@@ -8,9 +8,22 @@ from hypothesis.extra import numpy as hnp
 import anyloss
 import anyloss.functional as F
 from helpers import (
-    HYPOTHESIS_BACKENDS, hypothesis_namespace,
-    Case, DTYPES, Error, REDUCTIONS, cases, check_against_torch, errors, legacy_class, rand, re_arg, run_case,
-    run_error, signs, with_options,
+    DTYPES,
+    HYPOTHESIS_BACKENDS,
+    REDUCTIONS,
+    Case,
+    Error,
+    cases,
+    check_against_torch,
+    errors,
+    hypothesis_namespace,
+    legacy_class,
+    rand,
+    re_arg,
+    run_case,
+    run_error,
+    signs,
+    with_options,
 )
 
 NAME = "margin_ranking_loss"

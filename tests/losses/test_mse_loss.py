@@ -5,7 +5,18 @@ import numpy as np
 import anyloss
 import anyloss.functional as F
 from helpers import (
-    Case, Error, cases, errors, legacy_class, pair, rand, re_arg, run_case, run_error, uniform, with_options,
+    Case,
+    Error,
+    cases,
+    errors,
+    legacy_class,
+    pair,
+    rand,
+    re_arg,
+    run_case,
+    run_error,
+    uniform,
+    with_options,
 )
 
 NAME = "mse_loss"

@@ -10,9 +10,21 @@ from hypothesis import strategies as st
 import anyloss
 import anyloss.functional as F
 from helpers import (
-    HYPOTHESIS_BACKENDS, hypothesis_namespace,
-    Case, DTYPES, Error, REDUCTIONS, cases, check_against_torch, class_targets, errors, rand, re_arg, run_case,
-    run_error, torch,
+    DTYPES,
+    HYPOTHESIS_BACKENDS,
+    REDUCTIONS,
+    Case,
+    Error,
+    cases,
+    check_against_torch,
+    class_targets,
+    errors,
+    hypothesis_namespace,
+    rand,
+    re_arg,
+    run_case,
+    run_error,
+    torch,
 )
 
 NAME = "nll_loss"
@@ -168,7 +180,7 @@ def test_1d_input_with_1_target(xp):
     """A (1) target of a (C) input means the () target (value, shape, gradient)."""
     x = xp.asarray(np.array([-1.0, -2.0, -0.5]))
     for red in ("none", "mean", "sum"):
-        f = lambda a, t: F.nll_loss(a, t, reduction=red)  # noqa: E731
+        f = lambda a, t: F.nll_loss(a, t, reduction=red)  # noqa: B023, E731
         v1, g1 = anyloss.vjp(f, x, xp.asarray([2]))
         v0, g0 = anyloss.vjp(f, x, xp.asarray(2))
         assert v1.shape == () and float(v1) == float(v0) == 0.5

@@ -143,7 +143,7 @@ def run(spec, xp, arrays, reduction, options, computed, wanted):
     results += pool.map(one, starts[1:]) if pool is not None else map(one, starts[1:])
     total = math.fsum(r[0] for r in results)
     cts = []
-    for k, (a, s) in enumerate(zip(arrays, sliced)):
+    for k, (_a, s) in enumerate(zip(arrays, sliced)):
         parts = [r[1][k] for r in results if r[1][k] is not None]
         if not parts:
             cts.append(None)

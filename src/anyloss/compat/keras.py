@@ -52,11 +52,20 @@ import numbers
 
 import array_api_compat as _compat
 
+from .._checks import check_bool, check_broadcastable, check_class_values, check_number, describe, fail, namespace
 from .._engine import Forward
-from .._checks import check_bool, check_broadcastable, check_class_values, check_number, describe, fail
-from .._checks import namespace
-from .._xp import broadcast_shapes, device, index_dtype, one_hot_mask, sigmoid, size, softplus, sum_to_shape
-from .._xp import log_softmax, take_along
+from .._xp import (
+    broadcast_shapes,
+    device,
+    index_dtype,
+    log_softmax,
+    one_hot_mask,
+    sigmoid,
+    size,
+    softplus,
+    sum_to_shape,
+    take_along,
+)
 from ._common import axes, half_at_tie, shapes_equal, spec
 
 EPSILON = 1e-7  # keras.backend.epsilon()

@@ -35,11 +35,21 @@ from __future__ import annotations
 
 import math
 
+from .._checks import check_broadcastable, check_broadcasts_to, check_floating, check_integer, describe, fail, namespace
 from .._engine import Forward
-from .._checks import (check_broadcastable, check_broadcasts_to, check_floating, check_integer, describe, fail,
-                       namespace)
-from .._xp import (as_float, device, index_dtype, log_sigmoid, log_softmax, logsumexp, one_hot_mask, result_float_dtype,
-                   sigmoid, softplus, take_along)
+from .._xp import (
+    as_float,
+    device,
+    index_dtype,
+    log_sigmoid,
+    log_softmax,
+    logsumexp,
+    one_hot_mask,
+    result_float_dtype,
+    sigmoid,
+    softplus,
+    take_along,
+)
 from ._common import axes, half_at_tie, hyperparameter, shapes_equal, spec, unreduced
 
 __all__ = [

@@ -26,8 +26,8 @@ from __future__ import annotations
 import numbers
 import types
 
-from .._engine import Forward
 from .._checks import check_broadcasts_to, check_class_values, check_floating, check_integer, describe, fail, namespace
+from .._engine import Forward
 from .._xp import device, index_dtype, log_softmax, one_hot_mask, sigmoid, softplus, take_along
 from ._common import shapes_equal, spec, unreduced
 

@@ -10,7 +10,6 @@ from .._checks import check_class_target as _check_class_target
 from .._spec import Curve
 from .._xp import as_float, index_dtype, one_hot_mask, result_float_dtype, sigmoid, take_along
 
-
 # --------------------------------------------------------------------------- checks
 
 def check_unit_interval(xp, name, x):

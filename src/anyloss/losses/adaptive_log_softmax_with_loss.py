@@ -24,9 +24,18 @@ import math
 import numbers
 from typing import NamedTuple
 
+from .._checks import (
+    TypeRuntimeError,
+    ValueIndexError,
+    ValueRuntimeError,
+    check_class_values,
+    check_floating,
+    check_number,
+    describe,
+    fail,
+    namespace,
+)
 from .._engine import Forward
-from .._checks import (TypeRuntimeError, ValueIndexError, ValueRuntimeError, check_class_values, check_floating,
-                       check_number, describe, fail, namespace)
 from .._module import ParameterLoss
 from .._reduction import reduce
 from .._spec import LossSpec

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from .._accel import Hints
+from .._checks import (
+    TypeNotImplementedError,
+    TypeRuntimeError,
+    ValueRuntimeError,
+    check_broadcasts_to,
+    check_floating,
+    check_same_shape,
+    check_values,
+    fail,
+)
 from .._engine import Forward
-from .._checks import (TypeNotImplementedError, TypeRuntimeError, ValueRuntimeError, check_broadcasts_to,
-                       check_floating, check_same_shape, check_values, fail)
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
-from .._accel import Hints
 from .._spec import Curve, LossSpec, register_spec
 from .._xp import as_float
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from .._accel import Hints
+from .._checks import (
+    TypeNotImplementedError,
+    TypeRuntimeError,
+    ValueRuntimeError,
+    check_broadcasts_to,
+    check_floating,
+    check_same_shape,
+    fail,
+)
 from .._engine import Forward
-from .._checks import (TypeNotImplementedError, TypeRuntimeError, ValueRuntimeError, check_broadcasts_to,
-                       check_floating, check_same_shape, fail)
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
-from .._accel import Hints
 from .._spec import Curve, LossSpec, register_spec
 from .._xp import _half_dtype, as_float, device, log_sigmoid, result_float_dtype
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from .._engine import Forward
+from .._accel import Hints
 from .._checks import ValueRuntimeError, check_broadcastable, check_number, describe, fail
+from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
-from .._accel import Hints
 from .._spec import LossSpec, register_spec
-from ._curves import cosine_angle
 from .._xp import as_float, broadcast_shapes, broadcast_to, result_float_dtype, sum_to_shape, vecdot
+from ._curves import cosine_angle
 
 # PyTorch's EPSILON in cosine_embedding_loss: added to each squared norm, so
 # that a zero vector gives cos = 0 instead of 0/0.

@@ -5,15 +5,24 @@ from __future__ import annotations
 import math
 import numbers
 
+from .._accel import Hints
+from .._checks import (
+    TypeNotImplementedError,
+    TypeRuntimeError,
+    ValueRuntimeError,
+    check_class_target,
+    check_class_weight,
+    check_floating,
+    check_number,
+    describe,
+    fail,
+)
 from .._engine import Forward
-from .._checks import (TypeNotImplementedError, TypeRuntimeError, ValueRuntimeError, check_class_target,
-                       check_class_weight, check_floating, check_number, describe, fail)
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
-from .._accel import Hints
 from .._spec import LossSpec, register_spec
-from ._curves import two_class_logits
 from .._xp import as_float, device, exp_into, log_softmax_parts, result_float_dtype, shifted_by_max, size
+from ._curves import two_class_logits
 from .nll_loss import _bwd as _nll_bwd
 from .nll_loss import _fwd as _nll_fwd
 from .nll_loss import _rows_divisor as _nll_rows_divisor

@@ -13,15 +13,26 @@ from __future__ import annotations
 import math
 import numbers
 
+from .._accel import Hints
+from .._accel import ctc as _ctc_kernels
+from .._checks import (
+    TypeNotImplementedError,
+    TypeRuntimeError,
+    ValueRuntimeError,
+    check_bool,
+    check_floating,
+    check_integer,
+    check_ndim,
+    check_number,
+    check_values,
+    describe,
+    fail,
+)
 from .._engine import Forward
-from .._checks import (TypeNotImplementedError, TypeRuntimeError, ValueRuntimeError, check_bool, check_floating,
-                       check_integer, check_ndim, check_number, check_values, describe, fail)
 from .._module import Loss
 from .._reduction import check_reduction
-from .._accel import Hints
 from .._spec import LossSpec, native_call, register_spec
-from .._xp import contiguous, device, index_dtype, is_lazy, read, scan, size
-from .._accel import ctc as _ctc_kernels
+from .._xp import contiguous, device, index_dtype, read, scan, size
 
 _NEG_INF = float("-inf")
 

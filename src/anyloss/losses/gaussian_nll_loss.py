@@ -7,12 +7,19 @@ import numbers
 
 import array_api_compat as _compat
 
+from .._accel import Hints
+from .._checks import (
+    TypeRuntimeError,
+    ValueRuntimeError,
+    check_broadcastable,
+    check_floating,
+    check_number,
+    check_values,
+    fail,
+)
 from .._engine import Forward
-from .._checks import (TypeRuntimeError, ValueRuntimeError, check_broadcastable, check_floating, check_number,
-                       check_values, fail)
 from .._module import Loss
 from .._reduction import check_reduction
-from .._accel import Hints
 from .._spec import Curve, LossSpec, register_spec
 from .._xp import as_float, broadcast_shapes, device, result_float_dtype, sum_to_shape
 

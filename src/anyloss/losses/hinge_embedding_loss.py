@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from .._engine import Forward
+from .._accel import Hints
 from .._checks import TypeRuntimeError, ValueRuntimeError, check_broadcastable, check_number, fail
+from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
-from .._accel import Hints
 from .._spec import Curve, LossSpec, register_spec
 
 

@@ -6,12 +6,20 @@ import numbers
 
 import array_api_compat as _compat
 
+from .._accel import Hints
+from .._checks import (
+    TypeNotImplementedError,
+    ValueRuntimeError,
+    check_floating,
+    check_number,
+    check_same_shape,
+    check_target_broadcast,
+    describe,
+    fail,
+)
 from .._engine import Forward
-from .._checks import (TypeNotImplementedError, ValueRuntimeError, check_floating, check_number, check_same_shape,
-                       check_target_broadcast, describe, fail)
 from .._module import Loss
 from .._reduction import check_reduction
-from .._accel import Hints
 from .._spec import Curve, LossSpec, register_spec
 from .._xp import as_float, read, result_float_dtype
 

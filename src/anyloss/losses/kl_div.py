@@ -5,14 +5,14 @@ from __future__ import annotations
 import math
 import warnings
 
-from .._engine import Forward
+from .._accel import Hints
 from .._checks import TypeRuntimeError, ValueRuntimeError, check_bool, check_broadcastable, check_floating
+from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
-from .._accel import Hints
 from .._spec import LossSpec, register_spec
-from ._curves import kl_two_class
 from .._xp import as_float, result_float_dtype
+from ._curves import kl_two_class
 
 _MEAN_WARNING = (
     "reduction: 'mean' divides the total loss by both the batch size and the support size."

@@ -7,21 +7,28 @@ import numbers
 
 from array_api_compat import is_jax_array
 
-from .._engine import Forward
 from .._call import gradient_wanted
-from .._checks import (TypeNotImplementedError, TypeRuntimeError, ValueRuntimeError, check_class_target,
-                       check_class_weight, check_floating, describe, fail)
+from .._checks import (
+    TypeNotImplementedError,
+    TypeRuntimeError,
+    ValueRuntimeError,
+    check_class_target,
+    check_class_weight,
+    check_floating,
+    describe,
+    fail,
+)
+from .._engine import Forward
 from .._module import ParameterLoss
 from .._reduction import check_reduction
 from .._spec import LossSpec, native_call, register_spec
-from ._curves import linear_two_class
 from .._xp import add_at, as_float, device, is_lazy, result_float_dtype, size
+from ._curves import linear_two_class
 from .cross_entropy import _bwd as _ce_bwd
 from .cross_entropy import _prob_bwd as _ce_prob_bwd
 from .cross_entropy import _prob_fwd as _ce_prob_fwd
-from .cross_entropy import _smoothed_divisor
+from .cross_entropy import _smoothed_divisor, smoothing, smooths
 from .cross_entropy import _terms as _ce_terms
-from .cross_entropy import smoothing, smooths
 from .nll_loss import _class_weights
 
 # Automatic chunking: the logits of one chunk take about this many bytes, and

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import numbers
 
+from .._accel import Hints
+from .._checks import (
+    TypeNotImplementedError,
+    TypeRuntimeError,
+    ValueRuntimeError,
+    check_class_values,
+    check_class_weight,
+    check_floating,
+    check_integer,
+    check_number,
+    describe,
+    fail,
+    namespace,
+)
 from .._engine import Forward
-from .._checks import (TypeNotImplementedError, TypeRuntimeError, ValueRuntimeError, check_class_values,
-                       check_class_weight, check_floating, check_integer, check_number, describe, fail, namespace)
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
-from .._accel import Hints
 from .._spec import LossSpec, register_spec
-from ._curves import two_class_logits
 from .._xp import device, index_dtype, size
+from ._curves import two_class_logits
 
 
 def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None, reduce=None,

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import math
 
+from .._accel import Hints
+from .._checks import (
+    TypeNotImplementedError,
+    TypeRuntimeError,
+    ValueRuntimeError,
+    check_floating,
+    check_integer,
+    check_values,
+    fail,
+)
 from .._engine import Forward
-from .._checks import (TypeNotImplementedError, TypeRuntimeError, ValueRuntimeError, check_floating, check_integer,
-                       check_values, fail)
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
-from .._accel import Hints
 from .._spec import LossSpec, native_call, register_spec
-from ._curves import multilabel_two_class
 from .._xp import device, index_dtype, read, size, take_along
+from ._curves import multilabel_two_class
 
 
 def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):

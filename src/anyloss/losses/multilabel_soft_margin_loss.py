@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from .._accel import Hints
+from .._checks import (
+    TypeNotImplementedError,
+    TypeRuntimeError,
+    ValueIndexError,
+    ValueRuntimeError,
+    check_broadcastable,
+    check_floating,
+    fail,
+)
 from .._engine import Forward
-from .._checks import (TypeNotImplementedError, TypeRuntimeError, ValueIndexError, ValueRuntimeError,
-                       check_broadcastable, check_floating, fail)
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
-from .._accel import Hints
 from .._spec import Curve, LossSpec, register_spec
 from .._xp import as_float, broadcast_to, log_sigmoid, result_float_dtype, sigmoid, zero_dim
 

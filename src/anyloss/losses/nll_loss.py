@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import warnings
 
-from .._engine import Forward
 from .._checks import TypeNotImplementedError, check_class_target, check_class_weight, check_floating
+from .._engine import Forward
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
-from ._curves import nll_two_class
 from .._xp import add_along, device, ignored, index_dtype, item, log_softmax, take_along
+from ._curves import nll_two_class
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,

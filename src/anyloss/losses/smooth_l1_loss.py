@@ -6,11 +6,11 @@ import numbers
 
 import array_api_compat as _compat
 
-from .._engine import Forward
+from .._accel import Hints
 from .._checks import ValueRuntimeError, check_any_floating, check_number, check_target_broadcast, fail
+from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
-from .._accel import Hints
 from .._spec import Curve, LossSpec, register_spec
 from .._xp import as_float, read, result_float_dtype
 from .l1_loss import l1_loss

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from .._engine import Forward
+from .._accel import Hints
 from .._checks import TypeRuntimeError, check_bool, check_number, describe, fail
+from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
-from .._accel import Hints
 from .._spec import LossSpec, register_spec
-from ._curves import triplet
 from .._xp import sum_to_shape
+from ._curves import triplet
 from ._distance import (
     check_triplet_shapes,
     pairwise_distance_bwd,

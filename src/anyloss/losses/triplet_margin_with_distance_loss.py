@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from .._engine import Forward
 from .._checks import TypeRuntimeError, check_number, describe, fail
+from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction
 from .._spec import LossSpec, register_spec
-from ._curves import triplet
 from .._xp import sum_to_shape
+from ._curves import triplet
 from ._distance import (
     PAIRWISE_DISTANCE,
     Distance,
