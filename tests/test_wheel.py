@@ -1,7 +1,7 @@
 """The package as a user installs it: the sdist and wheel build and pass ``twine
 check``, and the wheel, installed with no extras into a fresh virtual
 environment, works on its own (no test file, benchmark or docs build needed)
-and ``import anyloss`` loads nothing beyond NumPy and array-api-compat."""
+and ``import anyloss`` loads nothing beyond NumPy, array-api-compat and array-api-extra."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ import anyloss.functional as F
 import numpy as np
 
 loaded = {name.partition(".")[0] for name in set(sys.modules) - before}
-assert loaded - set(sys.stdlib_module_names) <= {"anyloss", "numpy", "array_api_compat"}, sorted(loaded)
+assert loaded - set(sys.stdlib_module_names) <= {"anyloss", "numpy", "array_api_compat", "array_api_extra"}, sorted(loaded)
 value, g = anyloss.value_and_grad(F.mse_loss)(np.ones((2, 2)), np.array([[0.0, 1.0], [2.0, 3.0]]))
 assert float(value) == 1.5 and g.tolist() == [[0.5, 0.0], [-0.5, -1.0]], (value, g)
 print(anyloss.__version__, anyloss.__file__)

@@ -19,6 +19,7 @@ PyTorch's own rules (class-index targets, per-class weights, ...) use PyTorch's.
 
 from __future__ import annotations
 
+import functools
 import numbers
 import warnings
 from collections.abc import Callable, Sequence
@@ -27,8 +28,6 @@ import array_api_compat as _compat
 import numpy as np
 
 from . import _xp
-
-_NUMPY = _compat.array_namespace(np.empty(0))  # NumPy's namespace, for Dask's blocks
 
 
 class ValueRuntimeError(ValueError, RuntimeError):
@@ -90,7 +89,7 @@ def namespace(*, optional=(), complex=(), **arrays):
         except TypeError:
             xp = None
         if xp is not None:
-            _check_real(_NUMPY, {k: v for k, v in given.items() if k not in others},
+            _check_real(_numpy(), {k: v for k, v in given.items() if k not in others},
                         complex)
             return _check_real(xp, others, complex)
         libs = {k: type(v).__module__.split(".")[0] + "." + type(v).__name__ for k, v in given.items()}
@@ -234,9 +233,17 @@ def check_values(xp, name: str, x, ok: Callable, expected: str, kind: type[Value
     return x
 
 
+@functools.cache
+def _numpy():
+    """array-api-compat's NumPy namespace (imported on first use: it loads much of NumPy)."""
+    import array_api_compat.numpy
+
+    return array_api_compat.numpy
+
+
 def _checked_block(block, *, ok, name_, expected, kind):
     """One Dask block of an array under :func:`check_values`, checked as it is computed."""
-    if block.size and not np.all(ok(_NUMPY, block)):
+    if block.size and not np.all(ok(_numpy(), block)):
         fail(kind, name_, expected, f"values in [{block.min()}, {block.max()}]")
     return block
 
