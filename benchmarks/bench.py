@@ -150,6 +150,7 @@ def _make_bce(pos_weight):
         s = _elem_shape(q)
         kw = {"pos_weight": rng.uniform(0.5, 2.0, size=s[-1]).astype(np.float32)} if pos_weight else {}
         return [_normal(rng, s), rng.random(s, dtype=np.float32)], kw
+
     return make
 
 
@@ -170,6 +171,7 @@ def _make_ce(n, c, qn, qc, ignored=0.0):
         if ignored:
             t = np.where(rng.random(nn_) < ignored, -100, t)
         return [_normal(rng, (nn_, cc)), t], {}
+
     return make
 
 
@@ -216,6 +218,7 @@ def _make_ctc(t_len, n, c, s, qt, qn, qs):
         il = np.full(nn_, tl_, dtype=np.int64)
         tl = rng.integers(ss // 2, ss + 1, size=nn_)
         return [lp, targets, il, tl], {}
+
     return make
 
 
@@ -285,8 +288,11 @@ def _ce_hand(ignore_index=-100, label_smoothing=0.0):
         valid = t != ignore_index
         tt = jnp.where(valid, t, 0)
         nll = -jnp.take_along_axis(logp, tt[:, None], axis=-1)[:, 0]
-        per = nll if not label_smoothing else (
-            (1 - label_smoothing) * nll - label_smoothing / x.shape[-1] * jnp.sum(logp, axis=-1))
+        per = (
+            nll
+            if not label_smoothing
+            else ((1 - label_smoothing) * nll - label_smoothing / x.shape[-1] * jnp.sum(logp, axis=-1))
+        )
         per = jnp.where(valid, per, 0.0)
         return jnp.sum(per) / jnp.sum(valid)
 
@@ -366,14 +372,33 @@ def workloads() -> list[Workload]:
         Workload("l1_loss", "l1_loss 16M", "l1_loss", _make_pair, hand=_ad(h_l1), group=E),
         Workload("smooth_l1_loss", "smooth_l1_loss 16M", "smooth_l1_loss", _make_pair, hand=_ad(h_smooth_l1), group=E),
         Workload("huber_loss", "huber_loss 16M", "huber_loss", _make_pair, hand=_ad(h_huber), group=E),
-        Workload("bce_with_logits", "bce_with_logits 16M", "binary_cross_entropy_with_logits", _make_bce(False),
-                 hand=_ad(h_bce_logits), group=E),
-        Workload("bce_with_logits_pos_weight", "bce_with_logits pos_weight 16M", "binary_cross_entropy_with_logits",
-                 _make_bce(True), hand=_ad(h_bce_logits), group=E),
-        Workload("poisson_nll_loss", "poisson_nll_loss 16M", "poisson_nll_loss", _make_poisson, hand=_ad(h_poisson),
-                 group=E),
-        Workload("gaussian_nll_loss", "gaussian_nll_loss 16M (var n)", "gaussian_nll_loss", _make_gaussian,
-                 hand=_ad(h_gaussian), group=E),
+        Workload(
+            "bce_with_logits",
+            "bce_with_logits 16M",
+            "binary_cross_entropy_with_logits",
+            _make_bce(False),
+            hand=_ad(h_bce_logits),
+            group=E,
+        ),
+        Workload(
+            "bce_with_logits_pos_weight",
+            "bce_with_logits pos_weight 16M",
+            "binary_cross_entropy_with_logits",
+            _make_bce(True),
+            hand=_ad(h_bce_logits),
+            group=E,
+        ),
+        Workload(
+            "poisson_nll_loss", "poisson_nll_loss 16M", "poisson_nll_loss", _make_poisson, hand=_ad(h_poisson), group=E
+        ),
+        Workload(
+            "gaussian_nll_loss",
+            "gaussian_nll_loss 16M (var n)",
+            "gaussian_nll_loss",
+            _make_gaussian,
+            hand=_ad(h_gaussian),
+            group=E,
+        ),
     ]
     for (n, c), (qn, qc) in (((8192, 1000), (1024, 1000)), ((2048, 32000), (256, 8000))):
         mem = (n, c) == (2048, 32000)
@@ -381,34 +406,93 @@ def workloads() -> list[Workload]:
         lab = f"cross_entropy ({n}, {c})"
         ws += [
             Workload(base, lab, "cross_entropy", _make_ce(n, c, qn, qc), hand=_ce_hand(), group="ce", memory=mem),
-            Workload(base + "_ignore", lab + " 10% ignored", "cross_entropy", _make_ce(n, c, qn, qc, ignored=0.1),
-                     hand=_ce_hand(), group="ce"),
-            Workload(base + "_ls", lab + " ls=0.1", "cross_entropy", _make_ce(n, c, qn, qc),
-                     kw={"label_smoothing": 0.1}, hand=_ce_hand(label_smoothing=0.1), group="ce"),
+            Workload(
+                base + "_ignore",
+                lab + " 10% ignored",
+                "cross_entropy",
+                _make_ce(n, c, qn, qc, ignored=0.1),
+                hand=_ce_hand(),
+                group="ce",
+            ),
+            Workload(
+                base + "_ls",
+                lab + " ls=0.1",
+                "cross_entropy",
+                _make_ce(n, c, qn, qc),
+                kw={"label_smoothing": 0.1},
+                hand=_ce_hand(label_smoothing=0.1),
+                group="ce",
+            ),
         ]
     ws += [
         Workload("nll_loss", "nll_loss (8192, 1000)", "nll_loss", _make_nll, hand=_ad(h_nll)),
-        Workload("kl_div", "kl_div (8192, 1000) batchmean", "kl_div", _make_kl, kw={"reduction": "batchmean"},
-                 hand=_ad(h_kl_batchmean)),
-        Workload("triplet_margin_loss", "triplet_margin_loss (8192, 256)", "triplet_margin_loss", _make_triplet,
-                 hand=_ad(h_triplet)),
-        Workload("cosine_embedding_loss", "cosine_embedding_loss (8192, 256)", "cosine_embedding_loss",
-                 _make_cosine, hand=_ad(h_cosine)),
-        Workload("multi_margin_loss", "multi_margin_loss (4096, 100)", "multi_margin_loss", _make_multi_margin,
-                 hand=_ad(h_multi_margin)),
-        Workload("multilabel_margin_loss", "multilabel_margin_loss (1024, 100)", "multilabel_margin_loss",
-                 _make_multilabel, group="target"),
-        Workload("ctc_loss_T200", "ctc_loss T=200 N=32 C=40 S=60", "ctc_loss", _make_ctc(200, 32, 40, 60, 50, 8, 20),
-                 group="target"),
-        Workload("ctc_loss_T50", "ctc_loss T=50 N=16 C=20 S=30", "ctc_loss", _make_ctc(50, 16, 20, 30, 25, 4, 10),
-                 group="target"),
-        Workload("linear_cross_entropy", "linear_cross_entropy N=4096 in=512 C=32000", "linear_cross_entropy",
-                 _make_lce, argnums=(0, 1), hand=_ad(h_lce), group="lce", memory=True,
-                 torch_kw={"options": "chunked"}, extra_torch={"torch-ref": {}},
-                 skip={"compile": "not timed (time budget): in a trial run 10.4 s a call, eager chunked 10.7 s",
-                       "jax-hand": "not timed (time budget; no target needs it): in a trial run 6.3 s a call, "
-                                   "jax-any 7.9 s"},
-                 floor_note="compute-bound (3 GEMMs)"),
+        Workload(
+            "kl_div",
+            "kl_div (8192, 1000) batchmean",
+            "kl_div",
+            _make_kl,
+            kw={"reduction": "batchmean"},
+            hand=_ad(h_kl_batchmean),
+        ),
+        Workload(
+            "triplet_margin_loss",
+            "triplet_margin_loss (8192, 256)",
+            "triplet_margin_loss",
+            _make_triplet,
+            hand=_ad(h_triplet),
+        ),
+        Workload(
+            "cosine_embedding_loss",
+            "cosine_embedding_loss (8192, 256)",
+            "cosine_embedding_loss",
+            _make_cosine,
+            hand=_ad(h_cosine),
+        ),
+        Workload(
+            "multi_margin_loss",
+            "multi_margin_loss (4096, 100)",
+            "multi_margin_loss",
+            _make_multi_margin,
+            hand=_ad(h_multi_margin),
+        ),
+        Workload(
+            "multilabel_margin_loss",
+            "multilabel_margin_loss (1024, 100)",
+            "multilabel_margin_loss",
+            _make_multilabel,
+            group="target",
+        ),
+        Workload(
+            "ctc_loss_T200",
+            "ctc_loss T=200 N=32 C=40 S=60",
+            "ctc_loss",
+            _make_ctc(200, 32, 40, 60, 50, 8, 20),
+            group="target",
+        ),
+        Workload(
+            "ctc_loss_T50",
+            "ctc_loss T=50 N=16 C=20 S=30",
+            "ctc_loss",
+            _make_ctc(50, 16, 20, 30, 25, 4, 10),
+            group="target",
+        ),
+        Workload(
+            "linear_cross_entropy",
+            "linear_cross_entropy N=4096 in=512 C=32000",
+            "linear_cross_entropy",
+            _make_lce,
+            argnums=(0, 1),
+            hand=_ad(h_lce),
+            group="lce",
+            memory=True,
+            torch_kw={"options": "chunked"},
+            extra_torch={"torch-ref": {}},
+            skip={
+                "compile": "not timed (time budget): in a trial run 10.4 s a call, eager chunked 10.7 s",
+                "jax-hand": "not timed (time budget; no target needs it): in a trial run 6.3 s a call, jax-any 7.9 s",
+            },
+            floor_note="compute-bound (3 GEMMs)",
+        ),
     ]
     return ws
 
@@ -416,11 +500,19 @@ def workloads() -> list[Workload]:
 def quick_label(w: Workload) -> str:
     if w.group == "elementwise":
         return w.label.replace("16M", "1M")
-    for k, v in (("cross_entropy_8192x1000", "(1024, 1000)"), ("cross_entropy_2048x32000", "(256, 8000)"),
-                 ("nll_loss", "(1024, 1000)"), ("kl_div", "(1024, 1000)"), ("triplet", "(1024, 256)"),
-                 ("cosine", "(1024, 256)"), ("multi_margin", "(1024, 100)"), ("multilabel", "(256, 100)"),
-                 ("ctc_loss_T200", "T=50 N=8 C=40 S=20"), ("ctc_loss_T50", "T=25 N=4 C=20 S=10"),
-                 ("linear_cross", "N=512 in=64 C=4000")):
+    for k, v in (
+        ("cross_entropy_8192x1000", "(1024, 1000)"),
+        ("cross_entropy_2048x32000", "(256, 8000)"),
+        ("nll_loss", "(1024, 1000)"),
+        ("kl_div", "(1024, 1000)"),
+        ("triplet", "(1024, 256)"),
+        ("cosine", "(1024, 256)"),
+        ("multi_margin", "(1024, 100)"),
+        ("multilabel", "(256, 100)"),
+        ("ctc_loss_T200", "T=50 N=8 C=40 S=20"),
+        ("ctc_loss_T50", "T=25 N=4 C=20 S=10"),
+        ("linear_cross", "N=512 in=64 C=4000"),
+    ):
         if w.id.startswith(k):
             return re.sub(r"\(\d+, \d+\)|T=.*|N=\d+ in=.*", v, w.label, count=1)
     return w.label
@@ -487,6 +579,7 @@ def build(w: Workload, name: str, arrays, kwarrays):
         def wrap(f, static):
             def g(*all_):
                 return f(*all_[:n], **static, **dict(zip(kwnames, all_[n:])))
+
             return g
 
         argnums = w.argnums if len(w.argnums) > 1 else w.argnums[0]
@@ -506,6 +599,7 @@ def build(w: Workload, name: str, arrays, kwarrays):
             def call():
                 v, gr = f(*ja, *ka)
                 return jax.block_until_ready((v, gr if isinstance(gr, tuple) else (gr,)))
+
             return call
 
         calls = {k: mk(f) for k, f in fns.items()}
@@ -573,12 +667,14 @@ def machine_line() -> str:
     except OSError:
         pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (f"{cpu}, {cores} cores, {ram} RAM, {platform.system()} {platform.release()}; "
-            f"Python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}, "
-            f"jax {jax.__version__}; threads: torch {torch.get_num_threads()} (intra-op), "
-            f"OMP/OpenBLAS/MKL {THREADS}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'default')}, "
-            f"numpy elementwise 1, XLA CPU default ({cores}); anyloss: {_anyloss_paths()}; "
-            f"load average at start {os.getloadavg()[0]:.2f}")
+    return (
+        f"{cpu}, {cores} cores, {ram} RAM, {platform.system()} {platform.release()}; "
+        f"Python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}, "
+        f"jax {jax.__version__}; threads: torch {torch.get_num_threads()} (intra-op), "
+        f"OMP/OpenBLAS/MKL {THREADS}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'default')}, "
+        f"numpy elementwise 1, XLA CPU default ({cores}); anyloss: {_anyloss_paths()}; "
+        f"load average at start {os.getloadavg()[0]:.2f}"
+    )
 
 
 def _anyloss_paths() -> str:
@@ -685,13 +781,24 @@ def run_memory(w: Workload, names, quick: bool) -> dict:
 def run_workload(w: Workload, args, compile_budget: list) -> dict:
     rng = np.random.default_rng(zlib.crc32(w.id.encode()))
     arrays, kwarrays = w.make(rng, args.quick)
-    floor = sum(a.nbytes for a in arrays) + sum(a.nbytes for a in kwarrays.values()) \
+    floor = (
+        sum(a.nbytes for a in arrays)
+        + sum(a.nbytes for a in kwarrays.values())
         + sum(arrays[i].nbytes for i in w.argnums)
+    )
     skip = {} if args.no_skip or args.quick else w.skip
     names = [c for c in CONTENDERS if not (c == "compile" and args.no_compile) and c not in skip]
-    row = {"id": w.id, "label": quick_label(w) if args.quick else w.label, "floor_bytes": floor,
-           "floor_s": floor / args.bandwidth, "times": {}, "errors": {}, "notes": {}, "mismatch": {},
-           "grad_mib": sum(arrays[i].nbytes for i in w.argnums) / MiB}
+    row = {
+        "id": w.id,
+        "label": quick_label(w) if args.quick else w.label,
+        "floor_bytes": floor,
+        "floor_s": floor / args.bandwidth,
+        "times": {},
+        "errors": {},
+        "notes": {},
+        "mismatch": {},
+        "grad_mib": sum(arrays[i].nbytes for i in w.argnums) / MiB,
+    }
     if args.no_compile:
         row["errors"]["compile"] = "skipped (--quick)" if args.quick else "skipped (--no-compile)"
     for c, why in skip.items():
@@ -719,8 +826,11 @@ def run_workload(w: Workload, args, compile_budget: list) -> dict:
                         first[(name, vname)] = time.perf_counter() - t1
                         for wm in caught:
                             if "anyloss" in wm.filename:
-                                row["notes"].setdefault(f"{name} warns", f"{wm.category.__name__} at "
-                                                        f"{os.path.basename(wm.filename)}:{wm.lineno}: {wm.message}"[:140])
+                                row["notes"].setdefault(
+                                    f"{name} warns",
+                                    f"{wm.category.__name__} at "
+                                    f"{os.path.basename(wm.filename)}:{wm.lineno}: {wm.message}"[:140],
+                                )
                     except Exception as e:  # a failing variant of several
                         if len(variants) == 1:
                             raise
@@ -741,8 +851,9 @@ def run_workload(w: Workload, args, compile_budget: list) -> dict:
             for vname, f in variants.items():
                 calls[(name, vname)] = f
         except _Timeout as e:
-            row["errors"][name] = ("compile budget exhausted" if str(e) == "budget"
-                                   else f"compile > {args.compile_timeout:.0f} s")
+            row["errors"][name] = (
+                "compile budget exhausted" if str(e) == "budget" else f"compile > {args.compile_timeout:.0f} s"
+            )
         except Exception as e:  # noqa: BLE001 - report and go on
             msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
             row["errors"][name] = f"{type(e).__name__}: {msg}"[:110]
@@ -753,7 +864,7 @@ def run_workload(w: Workload, args, compile_budget: list) -> dict:
     keys = list(calls)
     times = {k: [] for k in keys}
     for r in range(args.warmup + args.repeat):
-        order = keys[r % len(keys):] + keys[:r % len(keys)]
+        order = keys[r % len(keys) :] + keys[: r % len(keys)]
         for k in order:
             if r < args.warmup and first[k] > 2.0:
                 continue  # a slow call: its first call was warm-up enough
@@ -771,8 +882,9 @@ def run_workload(w: Workload, args, compile_budget: list) -> dict:
         best = min(vs, key=lambda v: statistics.median(vs[v]))
         row["times"][name] = vs[best]
         if len(vs) > 1:
-            row["notes"][name] = "best: " + best + "; " + ", ".join(
-                f"{v} {statistics.median(t) * 1e3:.1f} ms" for v, t in vs.items())
+            row["notes"][name] = (
+                "best: " + best + "; " + ", ".join(f"{v} {statistics.median(t) * 1e3:.1f} ms" for v, t in vs.items())
+            )
     del calls, arrays, kwarrays
     gc.collect()
     try:
@@ -813,13 +925,18 @@ COLS = ("anyloss-np", "torch", "compile", "torch-any", "jax-any", "jax-hand")
 
 
 def table(rows, stat) -> str:
-    head = (f"{'workload':44s} {'floor':>7s} " + " ".join(f"{c:>10s}" for c in COLS)
-            + f" {'np/torch':>8s} {'np/floor':>8s} {'jA/jH':>6s} {'tA/t':>6s}")
+    head = (
+        f"{'workload':44s} {'floor':>7s} "
+        + " ".join(f"{c:>10s}" for c in COLS)
+        + f" {'np/torch':>8s} {'np/floor':>8s} {'jA/jH':>6s} {'tA/t':>6s}"
+    )
     lines = [head, "-" * len(head)]
     for row in rows:
+
         def get(n):
             t = row["times"].get(n)  # noqa: B023
             return stat(t) if t else None
+
         cells = []
         for c in COLS:
             s = fmt_t(get(c))
@@ -827,9 +944,12 @@ def table(rows, stat) -> str:
                 s += "!"
             cells.append(f"{s:>10s}")
         a, t = get("anyloss-np"), get("torch")
-        lines.append(f"{row['label']:44s} {fmt_t(row['floor_s']):>7s} " + " ".join(cells)
-                     + f" {fmt_r(a, t):>8s} {fmt_r(a, row['floor_s']):>8s}"
-                     f" {fmt_r(get('jax-any'), get('jax-hand')):>6s} {fmt_r(get('torch-any'), t):>6s}")
+        lines.append(
+            f"{row['label']:44s} {fmt_t(row['floor_s']):>7s} "
+            + " ".join(cells)
+            + f" {fmt_r(a, t):>8s} {fmt_r(a, row['floor_s']):>8s}"
+            f" {fmt_r(get('jax-any'), get('jax-hand')):>6s} {fmt_r(get('torch-any'), t):>6s}"
+        )
     return "\n".join(lines)
 
 
@@ -850,8 +970,10 @@ def notes(rows) -> str:
         for n, m in row["notes"].items():
             bits.append(f"{n}: {m}")
         if "memory" in row:
-            ms = ", ".join(f"{n} {v['peak_mib']:.0f}" if "peak_mib" in v else f"{n} n/a ({v.get('error')})"
-                           for n, v in row["memory"].items())
+            ms = ", ".join(
+                f"{n} {v['peak_mib']:.0f}" if "peak_mib" in v else f"{n} n/a ({v.get('error')})"
+                for n, v in row["memory"].items()
+            )
             bits.append(f"peak additional MiB (own subprocess each): {ms}")
             for n, v in row["memory"].items():
                 if n not in COLS and "call_s" in v:
@@ -876,18 +998,32 @@ def targets(rows, quick) -> list[tuple[str, bool | None, str]]:
         if rs:
             bad = [f"{lab} {x:.2f}x" for lab, x in rs if x > bound]
             worst = max(rs, key=lambda t: t[1])
-            res.append((title, not bad, f"{len(rs) - len(bad)}/{len(rs)} met; worst {worst[0]} {worst[1]:.2f}x"
-                        + (f"; missed: {'; '.join(bad)}" if bad else "")))
+            res.append(
+                (
+                    title,
+                    not bad,
+                    f"{len(rs) - len(bad)}/{len(rs)} met; worst {worst[0]} {worst[1]:.2f}x"
+                    + (f"; missed: {'; '.join(bad)}" if bad else ""),
+                )
+            )
 
     # 1. anyloss-np <= torch eager on every workload
     every_workload("anyloss on NumPy <= PyTorch eager time, every workload", "anyloss-np", "torch", 1.0)
     # 2. elementwise within 3x of the bandwidth floor
-    rs = [(r["label"], med(r, "anyloss-np") / r["floor_s"]) for r in rows
-          if r["id"] in ELEMENTWISE and med(r, "anyloss-np") is not None]
+    rs = [
+        (r["label"], med(r, "anyloss-np") / r["floor_s"])
+        for r in rows
+        if r["id"] in ELEMENTWISE and med(r, "anyloss-np") is not None
+    ]
     if rs:
         bad = [f"{lab} {x:.2f}x" for lab, x in rs if x > 3.0]
-        res.append(("elementwise losses (16M) within 3x of the bandwidth floor", not bad,
-                    ", ".join(f"{lab.split()[0]}{' pw' if 'pos_weight' in lab else ''} {x:.2f}x" for lab, x in rs)))
+        res.append(
+            (
+                "elementwise losses (16M) within 3x of the bandwidth floor",
+                not bad,
+                ", ".join(f"{lab.split()[0]}{' pw' if 'pos_weight' in lab else ''} {x:.2f}x" for lab, x in rs),
+            )
+        )
     # 3. cross_entropy (2048, 32000): memory <= gradient, time <= 0.5x torch
     r = by.get("cross_entropy_2048x32000")
     if r:
@@ -895,11 +1031,16 @@ def targets(rows, quick) -> list[tuple[str, bool | None, str]]:
         m = r.get("memory", {}).get("anyloss-np", {})
         if "peak_mib" in m:
             tm = r.get("memory", {}).get("torch", {}).get("peak_mib")
-            res.append(("cross_entropy (2048, 32000) peak additional memory <= gradient size",
-                        m["peak_mib"] <= grad_mib * 1.01,
-                        f"{m['peak_mib']:.0f} MiB vs gradient {grad_mib:.0f} MiB ({m['peak_mib'] / grad_mib:.2f}x; "
-                        f"torch eager {tm:.0f} MiB)" if tm is not None else
-                        f"{m['peak_mib']:.0f} MiB vs gradient {grad_mib:.0f} MiB"))
+            res.append(
+                (
+                    "cross_entropy (2048, 32000) peak additional memory <= gradient size",
+                    m["peak_mib"] <= grad_mib * 1.01,
+                    f"{m['peak_mib']:.0f} MiB vs gradient {grad_mib:.0f} MiB ({m['peak_mib'] / grad_mib:.2f}x; "
+                    f"torch eager {tm:.0f} MiB)"
+                    if tm is not None
+                    else f"{m['peak_mib']:.0f} MiB vs gradient {grad_mib:.0f} MiB",
+                )
+            )
         x = ratio(r, "anyloss-np", "torch")
         if x is not None:
             extra = []
@@ -907,15 +1048,25 @@ def targets(rows, quick) -> list[tuple[str, bool | None, str]]:
                 rr = by.get("cross_entropy_2048x32000" + sfx)
                 if rr and ratio(rr, "anyloss-np", "torch") is not None:
                     extra.append(f"{sfx[1:]} {ratio(rr, 'anyloss-np', 'torch'):.2f}x")
-            res.append(("cross_entropy (2048, 32000) time <= 0.5x PyTorch eager", x <= 0.5,
-                        f"{x:.2f}x ({fmt_t(med(r, 'anyloss-np'))} vs {fmt_t(med(r, 'torch'))} ms)"
-                        + (f"; variants: {', '.join(extra)}" if extra else "")))
+            res.append(
+                (
+                    "cross_entropy (2048, 32000) time <= 0.5x PyTorch eager",
+                    x <= 0.5,
+                    f"{x:.2f}x ({fmt_t(med(r, 'anyloss-np'))} vs {fmt_t(med(r, 'torch'))} ms)"
+                    + (f"; variants: {', '.join(extra)}" if extra else ""),
+                )
+            )
     # 4. ctc_loss and multilabel_margin_loss <= torch eager
     rs = [(r["label"], ratio(r, "anyloss-np", "torch")) for r in rows if r["id"] in TARGET_TORCH]
     rs = [(lab, x) for lab, x in rs if x is not None]
     if rs:
-        res.append(("ctc_loss and multilabel_margin_loss <= PyTorch eager", all(x <= 1.0 for _, x in rs),
-                    ", ".join(f"{lab.split(' (')[0]} {x:.2f}x" for lab, x in rs)))
+        res.append(
+            (
+                "ctc_loss and multilabel_margin_loss <= PyTorch eager",
+                all(x <= 1.0 for _, x in rs),
+                ", ".join(f"{lab.split(' (')[0]} {x:.2f}x" for lab, x in rs),
+            )
+        )
     # 5. JAX: anyloss under jit within 1.2x of the best hand-written jnp
     every_workload("JAX: anyloss under jit within 1.2x of hand-written jnp", "jax-any", "jax-hand", 1.2)
     # 6. torch tensors through anyloss within 1.2x of torch.nn.functional
@@ -927,9 +1078,14 @@ def targets(rows, quick) -> list[tuple[str, bool | None, str]]:
         m = r.get("memory", {})
         am, tm = m.get("anyloss-np", {}).get("peak_mib"), m.get("torch", {}).get("peak_mib")
         ok = None if x is None else (x <= 1.0 and (am is None or tm is None or am <= tm))
-        res.append(("linear_cross_entropy vs PyTorch chunked: time <= and peak memory <=", ok,
-                    (f"time {x:.2f}x ({fmt_t(med(r, 'anyloss-np'))} vs {fmt_t(med(r, 'torch'))} ms)" if x else "time n/a")
-                    + (f"; memory {am:.0f} vs {tm:.0f} MiB" if am is not None and tm is not None else "")))
+        res.append(
+            (
+                "linear_cross_entropy vs PyTorch chunked: time <= and peak memory <=",
+                ok,
+                (f"time {x:.2f}x ({fmt_t(med(r, 'anyloss-np'))} vs {fmt_t(med(r, 'torch'))} ms)" if x else "time n/a")
+                + (f"; memory {am:.0f} vs {tm:.0f} MiB" if am is not None and tm is not None else ""),
+            )
+        )
     return res
 
 
@@ -941,8 +1097,9 @@ TARGET_TORCH = {"ctc_loss_T200", "ctc_loss_T50", "multilabel_margin_loss"}
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--quick", action="store_true", help="small sizes, 3 timed rounds, no torch.compile (smoke test)")
     p.add_argument("--only", nargs="+", metavar="NAME", help="workload ids (or prefixes / glob patterns); see --list")
     p.add_argument("--list", action="store_true", help="list workload ids and exit")
@@ -952,11 +1109,15 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2, help="threads for every library (default 2)")
     p.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
-    p.add_argument("--no-skip", action="store_true",
-                   help="also time the contenders a workload leaves out to keep the full run under 10 minutes")
+    p.add_argument(
+        "--no-skip",
+        action="store_true",
+        help="also time the contenders a workload leaves out to keep the full run under 10 minutes",
+    )
     p.add_argument("--compile-timeout", type=float, default=60.0, help="seconds per torch.compile (default 60)")
-    p.add_argument("--compile-budget", type=float, default=240.0,
-                   help="seconds for all torch.compile calls together (default 240)")
+    p.add_argument(
+        "--compile-budget", type=float, default=240.0, help="seconds for all torch.compile calls together (default 240)"
+    )
     p.add_argument("--memory-worker", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
@@ -970,8 +1131,13 @@ def main(argv=None) -> int:
         return 0
     if args.only:
         ids = {w.id for w in ws}  # an exact id selects itself only; otherwise a prefix or a glob pattern
-        sel = [w for w in ws if any(w.id == pat if pat in ids else (w.id.startswith(pat) or fnmatch.fnmatch(w.id, pat))
-                                    for pat in args.only)]
+        sel = [
+            w
+            for w in ws
+            if any(
+                w.id == pat if pat in ids else (w.id.startswith(pat) or fnmatch.fnmatch(w.id, pat)) for pat in args.only
+            )
+        ]
         if not sel:
             p.error(f"--only matched no workload; ids: {', '.join(w.id for w in ws)}")
         ws = sel
@@ -989,11 +1155,16 @@ def main(argv=None) -> int:
     print("machine:", machine_line(), flush=True)
     bw = measure_bandwidth(args.quick)
     args.bandwidth = bw["best"]
-    print(f"bandwidth: {bw['best'] / 1e9:.2f} GB/s (best of: " + ", ".join(
-        f"{k} {v / 1e9:.2f} GB/s" for k, v in bw.items() if k != "best")
-          + "; 256 MiB, bytes read + written / fastest of 9)")
-    print(f"mode: {'--quick' if args.quick else 'full'}; float32; value + gradient; per contender: first call "
-          f"(compile, checked), {args.warmup} warm-up round(s), median of {args.repeat} timed rounds\n", flush=True)
+    print(
+        f"bandwidth: {bw['best'] / 1e9:.2f} GB/s (best of: "
+        + ", ".join(f"{k} {v / 1e9:.2f} GB/s" for k, v in bw.items() if k != "best")
+        + "; 256 MiB, bytes read + written / fastest of 9)"
+    )
+    print(
+        f"mode: {'--quick' if args.quick else 'full'}; float32; value + gradient; per contender: first call "
+        f"(compile, checked), {args.warmup} warm-up round(s), median of {args.repeat} timed rounds\n",
+        flush=True,
+    )
 
     compile_budget = [args.compile_budget]
     rows = []
@@ -1003,8 +1174,10 @@ def main(argv=None) -> int:
         rows.append(row)
         print(f"  {w.id}: {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
 
-    print("median time, ms (floor = minimum bytes / bandwidth; ratios of medians; '!' = value or gradient "
-          "disagrees with torch)")
+    print(
+        "median time, ms (floor = minimum bytes / bandwidth; ratios of medians; '!' = value or gradient "
+        "disagrees with torch)"
+    )
     print(table(rows, statistics.median))
     print("\nminimum time, ms")
     print(table(rows, min))
@@ -1020,9 +1193,20 @@ def main(argv=None) -> int:
     print(f"\ntotal time {total:.0f} s")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": machine_line(), "bandwidth": bw, "quick": args.quick, "repeat": args.repeat,
-                       "rows": rows, "targets": [{"target": n, "met": ok, "figure": fig} for n, ok, fig in tg],
-                       "total_s": total}, f, indent=1, default=float)
+            json.dump(
+                {
+                    "machine": machine_line(),
+                    "bandwidth": bw,
+                    "quick": args.quick,
+                    "repeat": args.repeat,
+                    "rows": rows,
+                    "targets": [{"target": n, "met": ok, "figure": fig} for n, ok, fig in tg],
+                    "total_s": total,
+                },
+                f,
+                indent=1,
+                default=float,
+            )
     return 0
 
 

@@ -100,8 +100,7 @@ def _make_call(method: str, config: str, n: int, d: int, c: int):
         options = torch.nn.LinearCrossEntropyOptions() if method == "torch-chunked" else None
 
         def call():
-            loss = torch.nn.functional.linear_cross_entropy(tx, tw, tt, weight=tcw, label_smoothing=ls,
-                                                            options=options)
+            loss = torch.nn.functional.linear_cross_entropy(tx, tw, tt, weight=tcw, label_smoothing=ls, options=options)
             gx, gw = torch.autograd.grad(loss, [tx, tw])
             return float(loss)
 
@@ -128,7 +127,7 @@ def time_worker(config: str, n: int, d: int, c: int, calls: int) -> dict:
         fn()  # warm up at full size
     times = {m: [] for m in METHODS}
     for i in range(calls):
-        for m in METHODS[i % len(METHODS):] + METHODS[:i % len(METHODS)]:
+        for m in METHODS[i % len(METHODS) :] + METHODS[: i % len(METHODS)]:
             t0 = time.perf_counter()
             fns[m]()
             times[m].append(time.perf_counter() - t0)
@@ -145,8 +144,12 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="small sizes (N=512, in=64, C=4000)")
     p.add_argument("--calls", type=int, default=None, help="timed calls per method (default 5, quick 2)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="threads for every method (OMP/OpenBLAS/MKL_NUM_THREADS; default: the libraries' own)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads for every method (OMP/OpenBLAS/MKL_NUM_THREADS; default: the libraries' own)",
+    )
     p.add_argument("--memory-worker", nargs=5, help=argparse.SUPPRESS)
     p.add_argument("--time-worker", nargs=5, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
@@ -167,10 +170,14 @@ def main(argv=None) -> int:
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             env[var] = str(a.threads)
     print(f"linear_cross_entropy forward + gradients (input, weight): N={n}, in_features={d}, C={c}, float32")
-    print(f"full logits: {logits_mb:.0f} MiB; targets for anyloss: peak additional memory <= {logits_mb / 4:.0f} MiB, "
-          "time <= torch-chunked")
-    print(f"threads: {a.threads or 'library defaults'}; time = median of {calls} interleaved calls per method "
-          "(on a shared machine only figures from one run compare)\n")
+    print(
+        f"full logits: {logits_mb:.0f} MiB; targets for anyloss: peak additional memory <= {logits_mb / 4:.0f} MiB, "
+        "time <= torch-chunked"
+    )
+    print(
+        f"threads: {a.threads or 'library defaults'}; time = median of {calls} interleaved calls per method "
+        "(on a shared machine only figures from one run compare)\n"
+    )
     rows = {}
     for config in CONFIGS:
         for method in METHODS:
@@ -180,8 +187,10 @@ def main(argv=None) -> int:
             rows[(config, method)]["times"] = times[method]
         print(f"  {config}: done", flush=True)
     print()
-    head = (f"{'configuration':17s} {'method':16s} {'median s':>9s} {'vs chunked':>10s} {'peak MiB':>9s} "
-            f"{'/ logits':>9s} {'loss':>10s}")
+    head = (
+        f"{'configuration':17s} {'method':16s} {'median s':>9s} {'vs chunked':>10s} {'peak MiB':>9s} "
+        f"{'/ logits':>9s} {'loss':>10s}"
+    )
     print(head)
     print("-" * len(head))
     ok = True
@@ -191,18 +200,26 @@ def main(argv=None) -> int:
             r = rows[(config, method)]
             tm = statistics.median(r["times"])
             note = "" if r["exact_peak"] else " (ru_maxrss: upper bound)"
-            print(f"{config:17s} {method:16s} {tm:9.2f} {tm / ref:9.2f}x {r['peak_mb']:9.0f} "
-                  f"{r['peak_mb'] / logits_mb:9.3f} {r['value']:10.5f}{note}")
+            print(
+                f"{config:17s} {method:16s} {tm:9.2f} {tm / ref:9.2f}x {r['peak_mb']:9.0f} "
+                f"{r['peak_mb'] / logits_mb:9.3f} {r['value']:10.5f}{note}"
+            )
             if method == "anyloss-numpy":
                 ok &= r["peak_mb"] <= logits_mb / 4 and tm <= ref
-    print("\ntorch-chunked falls back to the reference path (with a warning) when label_smoothing != 0: "
-          "its row in 'weight+smoothing' is the reference path again.")
+    print(
+        "\ntorch-chunked falls back to the reference path (with a warning) when label_smoothing != 0: "
+        "its row in 'weight+smoothing' is the reference path again."
+    )
     if a.quick:
-        print("(--quick is a smoke test: at these sizes one automatic chunk holds all the logits; "
-              "the targets apply to the full size)")
+        print(
+            "(--quick is a smoke test: at these sizes one automatic chunk holds all the logits; "
+            "the targets apply to the full size)"
+        )
     else:
-        print(f"targets {'met' if ok else 'NOT met'}: anyloss peak <= logits / 4 and time <= torch-chunked, "
-              "in every configuration")
+        print(
+            f"targets {'met' if ok else 'NOT met'}: anyloss peak <= logits / 4 and time <= torch-chunked, "
+            "in every configuration"
+        )
     return 0
 
 

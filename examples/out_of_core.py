@@ -92,11 +92,15 @@ def main() -> None:
         seconds = time.perf_counter() - t0
         print(f"binary_cross_entropy_with_logits (mean) = {float(bce_value):.6f}")
         print(f"cross_entropy (mean)                    = {float(ce_value):.6f}")
-        print(f"{on_disk / 1e9:.2f} GB in {seconds:.1f} s ({on_disk / 1e9 / seconds:.2f} GB/s), "
-              f"chunks of {rows * C * 4 / 2**20:.0f} MiB, {len(logits.chunks[0])} chunks")
+        print(
+            f"{on_disk / 1e9:.2f} GB in {seconds:.1f} s ({on_disk / 1e9 / seconds:.2f} GB/s), "
+            f"chunks of {rows * C * 4 / 2**20:.0f} MiB, {len(logits.chunks[0])} chunks"
+        )
         ram = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        print(f"peak memory of this process: {peak_mib():.0f} MiB (before the pass: {before:.0f} MiB); "
-              f"this machine's memory: {ram / 2**30:.1f} GiB")
+        print(
+            f"peak memory of this process: {peak_mib():.0f} MiB (before the pass: {before:.0f} MiB); "
+            f"this machine's memory: {ram / 2**30:.1f} GiB"
+        )
 
         if on_disk < 2e9:  # small enough to check against the same losses on NumPy in memory
             x = np.load(os.path.join(folder, "logits.npy"))

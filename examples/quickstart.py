@@ -31,8 +31,10 @@ def main():
 
 
 def show_all():
-    print(f"anyloss {anyloss.__version__} on NumPy {np.__version__}"
-          + (f", PyTorch {torch.__version__} alongside" if torch else " (install torch to compare)"))
+    print(
+        f"anyloss {anyloss.__version__} on NumPy {np.__version__}"
+        + (f", PyTorch {torch.__version__} alongside" if torch else " (install torch to compare)")
+    )
     for name, spec in anyloss.losses().items():
         if spec.example is None:
             continue

@@ -141,7 +141,7 @@ def batches(x, y, batch_size: int, order=None):
     n = x.shape[0]
     order = np.arange(n) if order is None else order
     for start in range(0, n, batch_size):
-        idx = xp.asarray(order[start:start + batch_size], device=device(x))
+        idx = xp.asarray(order[start : start + batch_size], device=device(x))
         yield xp.take(x, idx, axis=0), xp.take(y, idx, axis=0)
 
 
@@ -155,7 +155,9 @@ def train(args, model, optimizer, x_train, y_train, epoch, rng, history):
         history.append(loss)
         total += loss * data.shape[0]
         if batch_idx % args.log_interval == 0:
-            print(f"Train Epoch: {epoch} [{batch_idx * args.batch_size}/{n} ({100.0 * batch_idx / n_batches:.0f}%)]\tLoss: {loss:.6f}")
+            print(
+                f"Train Epoch: {epoch} [{batch_idx * args.batch_size}/{n} ({100.0 * batch_idx / n_batches:.0f}%)]\tLoss: {loss:.6f}"
+            )
         if args.dry_run:
             return total / data.shape[0]
     return total / n
@@ -178,21 +180,33 @@ def test(args, model, x_test, y_test):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        description="Train a 64-32-10 MLP on scikit-learn's digits with anyloss's cross_entropy gradient.")
+        description="Train a 64-32-10 MLP on scikit-learn's digits with anyloss's cross_entropy gradient."
+    )
     parser.add_argument("--backend", choices=BACKENDS, default="numpy", help="array library (default: numpy)")
-    parser.add_argument("--dtype", choices=("float64", "float32"), default="float64",
-                        help="floating dtype of data and parameters (default: float64)")
-    parser.add_argument("--batch-size", type=int, default=64, metavar="N",
-                        help="input batch size for training (default: 64)")
-    parser.add_argument("--test-batch-size", type=int, default=1000, metavar="N",
-                        help="input batch size for testing (default: 1000)")
+    parser.add_argument(
+        "--dtype",
+        choices=("float64", "float32"),
+        default="float64",
+        help="floating dtype of data and parameters (default: float64)",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=64, metavar="N", help="input batch size for training (default: 64)"
+    )
+    parser.add_argument(
+        "--test-batch-size", type=int, default=1000, metavar="N", help="input batch size for testing (default: 1000)"
+    )
     parser.add_argument("--epochs", type=int, default=10, metavar="N", help="number of epochs to train (default: 10)")
     parser.add_argument("--lr", type=float, default=0.1, metavar="LR", help="learning rate (default: 0.1)")
     parser.add_argument("--momentum", type=float, default=0.9, metavar="M", help="SGD momentum (default: 0.9)")
     parser.add_argument("--dry-run", action="store_true", help="quickly check a single pass")
     parser.add_argument("--seed", type=int, default=1, metavar="S", help="random seed (default: 1)")
-    parser.add_argument("--log-interval", type=int, default=10, metavar="N",
-                        help="how many batches to wait before logging training status (default: 10)")
+    parser.add_argument(
+        "--log-interval",
+        type=int,
+        default=10,
+        metavar="N",
+        help="how many batches to wait before logging training status (default: 10)",
+    )
     return parser.parse_args(argv)
 
 
@@ -210,8 +224,10 @@ def main(argv=None):
     model = Net(xp, dtype, seed=args.seed)
     optimizer = SGD(model.params, lr=args.lr, momentum=args.momentum)
     rng = np.random.default_rng(args.seed)
-    print(f"anyloss {anyloss.__version__}: {args.backend} {args.dtype}, "
-          f"{x_train.shape[0]} training and {x_test.shape[0]} test digits")
+    print(
+        f"anyloss {anyloss.__version__}: {args.backend} {args.dtype}, "
+        f"{x_train.shape[0]} training and {x_test.shape[0]} test digits"
+    )
 
     history, epoch_losses = [], []
     start = time.perf_counter()
@@ -222,8 +238,13 @@ def main(argv=None):
             break
     test_loss, accuracy = test(args, model, x_test, y_test)
     print(f"Trained in {time.perf_counter() - start:.1f} s")
-    return {"train_losses": history, "epoch_losses": epoch_losses, "test_loss": test_loss, "accuracy": accuracy,
-            "params": model.params}
+    return {
+        "train_losses": history,
+        "epoch_losses": epoch_losses,
+        "test_loss": test_loss,
+        "accuracy": accuracy,
+        "params": model.params,
+    }
 
 
 if __name__ == "__main__":

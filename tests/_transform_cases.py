@@ -105,8 +105,8 @@ def make_cases() -> list[Case]:
     return out
 
 
-
 # ---------------------------------------------------------------------------- tensors
+
 
 def tensors(case, requires_grad=False, device=None) -> list:
     """The example's arrays as fresh tensors (float64 as given); the ones PyTorch
@@ -142,15 +142,18 @@ def stacked(case, n=3) -> list[np.ndarray]:
 
 def quiet(fn):
     """``fn`` with warnings silenced (kl_div's 'mean', PyTorch's vmap fallbacks)."""
+
     @functools.wraps(fn)
     def run(*a, **k):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return fn(*a, **k)
+
     return run
 
 
 # ---------------------------------------------------------------------------- eager references
+
 
 @functools.cache
 def eager(case_id, reduction=None):

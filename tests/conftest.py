@@ -79,21 +79,33 @@ SAMPLE_MIN, SAMPLE_RATE = 8, 10
 # glob, reason). Such a test is an expected failure, strictly: if it starts
 # passing, the suite says so.
 EXCEPTIONS = [
-    (Backend.JAX, "tests/losses/test_binary_cross_entropy.py::test_matches_torch[[]jax-float32-tiny-*",
-     "XLA on the CPU flushes float32 subnormal inputs (1e-45, 1e-40) to zero, so the target's gradient "
-     "-logit(x) is inf where PyTorch's is finite"),
-    (Backend.JAX, "tests/losses/test_triplet_margin_loss.py::test_matches_torch[[]jax-float32-one-feature-p=2.5]",
-     "XLA on the CPU flushes float32 subnormals to zero: |d|^(p-1) of d = 1e-30 gives 0 * inf = NaN in the gradient"),
-    (Backend.JAX, "tests/losses/test_triplet_margin_loss.py::test_matches_torch[[]jax-float32-0d-p=2]",
-     "XLA rewrites sqrt(d * d) as |d| under jit, so a float32 distance of 4e20 stays finite where PyTorch's "
-     "d * d overflows (inf - inf = NaN)"),
+    (
+        Backend.JAX,
+        "tests/losses/test_binary_cross_entropy.py::test_matches_torch[[]jax-float32-tiny-*",
+        "XLA on the CPU flushes float32 subnormal inputs (1e-45, 1e-40) to zero, so the target's gradient "
+        "-logit(x) is inf where PyTorch's is finite",
+    ),
+    (
+        Backend.JAX,
+        "tests/losses/test_triplet_margin_loss.py::test_matches_torch[[]jax-float32-one-feature-p=2.5]",
+        "XLA on the CPU flushes float32 subnormals to zero: |d|^(p-1) of d = 1e-30 gives 0 * inf = NaN in the gradient",
+    ),
+    (
+        Backend.JAX,
+        "tests/losses/test_triplet_margin_loss.py::test_matches_torch[[]jax-float32-0d-p=2]",
+        "XLA rewrites sqrt(d * d) as |d| under jit, so a float32 distance of 4e20 stays finite where PyTorch's "
+        "d * d overflows (inf - inf = NaN)",
+    ),
 ]
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "numpy_only: a variant run on NumPy only (its reason in the test)")
-    config.addinivalue_line("markers", "integration: slow end-to-end runs (docs build, benchmark smoke run, "
-                            "Dask clusters, subprocesses, inductor); CI runs them, `-m 'not integration'` skips them")
+    config.addinivalue_line(
+        "markers",
+        "integration: slow end-to-end runs (docs build, benchmark smoke run, "
+        "Dask clusters, subprocesses, inductor); CI runs them, `-m 'not integration'` skips them",
+    )
 
 
 def pytest_collection_modifyitems(config, items):

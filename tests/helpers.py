@@ -29,6 +29,7 @@ TF = torch.nn.functional
 
 # --------------------------------------------------------------------------- conversion
 
+
 def to_numpy(x) -> np.ndarray:
     if isinstance(x, torch.Tensor):
         return x.detach().cpu().numpy()
@@ -144,6 +145,7 @@ def stacked_copies(ex, n=3) -> list:
 
 # --------------------------------------------------------------------------- test data
 
+
 @dataclass
 class Case:
     """One oracle test: ``make(rng, dtype) -> (args, kwargs)`` builds NumPy
@@ -180,6 +182,7 @@ def errors(*es: Error):
 
 
 # --------------------------------------------------------------------------- the oracle
+
 
 def _bind(name, args, kwargs):
     """Parameter name of every array argument: [(slot, param_name)] where slot is
@@ -267,8 +270,17 @@ def assert_close(actual, expected: torch.Tensor, what: str, **tol):
     torch.testing.assert_close(a, expected, equal_nan=True, msg=lambda m: f"{what}: {m}", **tol)
 
 
-def check_against_torch(name: str, args: tuple, kwargs: dict, xp, *, grads: bool = True, tol=None,
-                        cotangent_seed: int = 0, differentiable=None):
+def check_against_torch(
+    name: str,
+    args: tuple,
+    kwargs: dict,
+    xp,
+    *,
+    grads: bool = True,
+    tol=None,
+    cotangent_seed: int = 0,
+    differentiable=None,
+):
     """anyloss's ``F.<name>`` on ``xp`` arrays equals ``torch.nn.functional.<name>``:
     value (shape, dtype, numbers), warnings, and the gradient of every
     argument PyTorch differentiates (and no other). ``differentiable``
@@ -286,8 +298,11 @@ def check_against_torch(name: str, args: tuple, kwargs: dict, xp, *, grads: bool
     def f(*arrs):
         return _call_with(fn, args, kwargs, slots, arrs)
 
-    diff = [i for i, ((_, pname), a) in enumerate(zip(slots, arrays))
-            if pname in differentiable and xp.isdtype(a.dtype, ("real floating", "complex floating"))]
+    diff = [
+        i
+        for i, ((_, pname), a) in enumerate(zip(slots, arrays))
+        if pname in differentiable and xp.isdtype(a.dtype, ("real floating", "complex floating"))
+    ]
     # PyTorch's warnings, and no others: none of NumPy's RuntimeWarnings at special values either.
     with warnings.catch_warnings(record=True) as caught, no_compute(xp):
         warnings.simplefilter("always")
@@ -297,16 +312,18 @@ def check_against_torch(name: str, args: tuple, kwargs: dict, xp, *, grads: bool
 
     import array_api_compat
 
-    assert array_api_compat.array_namespace(out) is array_api_compat.array_namespace(arrays[0]), \
+    assert array_api_compat.array_namespace(out) is array_api_compat.array_namespace(arrays[0]), (
         "the result is not an array of the input's library"
+    )
     assert_close(out, t_out, f"{name} value", **tol)
     if not grads:
         return
     # The arguments PyTorch differentiates are exactly the ones anyloss does.
     torch_diff = [i for i, g in enumerate(t_grads) if g is not None]
     names = [p for _, p in slots]
-    assert [names[i] for i in diff] == [names[i] for i in torch_diff], \
+    assert [names[i] for i in diff] == [names[i] for i in torch_diff], (
         f"differentiable arguments: anyloss {[names[i] for i in diff]}, torch {[names[i] for i in torch_diff]}"
+    )
     if not diff:
         return
     with warnings.catch_warnings(record=True) as caught, no_compute(xp):
@@ -337,12 +354,21 @@ def assert_caught_as_torchs(error: BaseException, torch_error: BaseException) ->
     PyTorch's ``torch_error`` on the same input (but see ``NOT_TORCHS``)."""
     kind = torch_class(torch_error)
     if not issubclass(kind, NOT_TORCHS):
-        assert isinstance(error, kind), \
+        assert isinstance(error, kind), (
             f"PyTorch raises {kind.__name__} ({torch_error}); anyloss's {type(error).__name__} is not one: {error}"
+        )
 
 
-def check_error(name: str, args: tuple, kwargs: dict, xp, exc: type, match: str, torch_raises: bool = True,
-                needs_values: bool = False):
+def check_error(
+    name: str,
+    args: tuple,
+    kwargs: dict,
+    xp,
+    exc: type,
+    match: str,
+    torch_raises: bool = True,
+    needs_values: bool = False,
+):
     """anyloss raises ``exc`` with a message matching ``match``; PyTorch raises
     too, and ``except <its class>`` catches anyloss's error as well.
     A check that ``needs_values`` moves where values cannot be read yet: on
@@ -444,12 +470,15 @@ def _call_torch(name, args, kwargs, slots, tensors):
 # --------------------------------------------------------------------------- case builders
 # ``make(rng, dtype) -> (args, kwargs)`` builders the loss files share.
 
+
 def with_options(make, **kw):
     """``make`` with options added to its kwargs; a callable option is built as
     ``option(rng, dtype)`` (after ``make``'s own arrays)."""
+
     def build(rng, dt):
         args, kwargs = make(rng, dt)
         return args, {**kwargs, **{k: (v(rng, dt) if callable(v) else v) for k, v in kw.items()}}
+
     return build
 
 

@@ -48,8 +48,9 @@ class Example:
         self.arrays = [_get(self.args, self.kwargs, s) for s, _ in self.slots]
         self.names = [p for _, p in self.slots]
         self.is_float = [np.issubdtype(a.dtype, np.floating) for a in self.arrays]
-        self.diff = [i for i, (p, fl) in enumerate(zip(self.names, self.is_float))
-                     if fl and p in self.spec.differentiable]
+        self.diff = [
+            i for i, (p, fl) in enumerate(zip(self.names, self.is_float)) if fl and p in self.spec.differentiable
+        ]
 
     def call(self, *arrays, fn=None):
         return _call_with(fn or self.spec.functional, self.args, self.kwargs, self.slots, arrays)
@@ -62,6 +63,7 @@ class Example:
 
 
 # ============================================================================ JAX
+
 
 @pytest.fixture(scope="module")
 def jax():
@@ -102,8 +104,6 @@ def test_jax_jit_grad(jax, name):
         assert_close(g, t_grads[i], f"{name} jit(grad) of `{ex.names[i]}`")
 
 
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_jax_vmap(jax, name):
     """jax.vmap over a batch of 3 different examples (every array batched,
@@ -117,8 +117,9 @@ def test_jax_vmap(jax, name):
     grads = jax.vmap(jax.grad(ex.call, argnums=tuple(ex.diff)))(*batch)
     assert values.shape == (3,) and all(g.shape == b.shape for g, b in zip(grads, (batch[i] for i in ex.diff)))
     for k in range(3):
-        np.testing.assert_allclose(np.asarray(values[k]), np.asarray(ex.call(*[b[k] for b in batch])),
-                                   rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(
+            np.asarray(values[k]), np.asarray(ex.call(*[b[k] for b in batch])), rtol=1e-12, atol=1e-15
+        )
         _, want = anyloss.value_and_grad(ex.call, argnums=tuple(ex.diff))(*[b[k] for b in np_batch])
         for g_batched, g_one in zip(grads, want):
             np.testing.assert_allclose(np.asarray(g_batched[k]), g_one, rtol=1e-10, atol=1e-14)
@@ -187,23 +188,37 @@ TORCH_NO_HALF = {"multi_margin_loss", "multilabel_margin_loss", "ctc_loss"}
 # because PyTorch rounds to float16 in another order. Strict expected failures
 # of anyloss's own code (native delegation gives PyTorch's numbers).
 HALF_DEVIATIONS = {
-    ("float16", "binary_cross_entropy"):
-        "input gradient 2 ulp off: PyTorch's backward kernel divides (x - y) / ((1 - x) x) by N last, "
-        "rounding each step to float16; anyloss multiplies by the rounded 1/N first",
-    ("float16", "nll_loss"):
-        "value 2 ulp off: PyTorch's CPU nll_loss sums the picked losses in float16 (cascade sum); anyloss "
-        "sums in float32 (as torch.sum of float16 does) and rounds once",
-    ("float16", "cross_entropy"):
-        "input gradient up to 3 ulp off (both are 2-2.5 ulp from the exact gradient): PyTorch's backward "
-        "starts from its float16-rounded log_softmax output and nll_loss's float16 -1/N; anyloss rounds "
-        "exp(x - max), their sum and the quotient to float16",
+    (
+        "float16",
+        "binary_cross_entropy",
+    ): "input gradient 2 ulp off: PyTorch's backward kernel divides (x - y) / ((1 - x) x) by N last, "
+    "rounding each step to float16; anyloss multiplies by the rounded 1/N first",
+    (
+        "float16",
+        "nll_loss",
+    ): "value 2 ulp off: PyTorch's CPU nll_loss sums the picked losses in float16 (cascade sum); anyloss "
+    "sums in float32 (as torch.sum of float16 does) and rounds once",
+    (
+        "float16",
+        "cross_entropy",
+    ): "input gradient up to 3 ulp off (both are 2-2.5 ulp from the exact gradient): PyTorch's backward "
+    "starts from its float16-rounded log_softmax output and nll_loss's float16 -1/N; anyloss rounds "
+    "exp(x - max), their sum and the quotient to float16",
 }
 
 HALF_CASES = [
-    pytest.param(path, dt, name, id=f"{path}-{dt}-{name}",
-                 marks=[pytest.mark.xfail(reason=HALF_DEVIATIONS[dt, name], strict=True)]
-                 if (dt, name) in HALF_DEVIATIONS and path == "own" else [])
-    for path in ("native", "own") for dt in ("float16", "bfloat16") for name in NAMES
+    pytest.param(
+        path,
+        dt,
+        name,
+        id=f"{path}-{dt}-{name}",
+        marks=[pytest.mark.xfail(reason=HALF_DEVIATIONS[dt, name], strict=True)]
+        if (dt, name) in HALF_DEVIATIONS and path == "own"
+        else [],
+    )
+    for path in ("native", "own")
+    for dt in ("float16", "bfloat16")
+    for name in NAMES
 ]
 
 
@@ -253,8 +268,9 @@ def _check_half_precision(dtype, name):
     torch.testing.assert_close(a_out.detach(), t_out.detach(), msg=lambda m: f"{name} {dtype} value: {m}")
     for i in ex.diff:
         assert a_in[i].grad.dtype == dt
-        torch.testing.assert_close(a_in[i].grad, t_in[i].grad,
-                                   msg=lambda m: f"{name} {dtype} gradient of `{ex.names[i]}`: {m}")  # noqa: B023
+        torch.testing.assert_close(
+            a_in[i].grad, t_in[i].grad, msg=lambda m: f"{name} {dtype} gradient of `{ex.names[i]}`: {m}"  # noqa: B023
+        )  # noqa: B023
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -286,6 +302,7 @@ def test_torch_result_device_dtype_autograd(torch_backend, name, dtype):
 
 
 # ============================================================================ Dask
+
 
 @pytest.fixture(scope="module")
 def da():
@@ -340,8 +357,9 @@ def test_dask_value_and_grad_stay_lazy(da, name):
     ex = Example(name)
     # The examples pass their arrays positionally, options by keyword.
     assert all(isinstance(s, int) for s, _ in ex.slots) and len(ex.slots) == len(ex.args)
-    _assert_like_numpy(da, ex.spec.functional, ex.args, [_chunked(da, a, 1) for a in ex.args], tuple(ex.diff),
-                       ex.kwargs)
+    _assert_like_numpy(
+        da, ex.spec.functional, ex.args, [_chunked(da, a, 1) for a in ex.args], tuple(ex.diff), ex.kwargs
+    )
 
 
 # Global denominators: a batch of N = 10 in chunks of 3 rows (3, 3, 3, 1), so
@@ -360,8 +378,14 @@ def test_dask_cross_entropy_weight_ignore_index(da):
     t = rng.integers(0, 5, N)
     t[[1, 4, 9]] = 2  # ignore_index is a real class here: rows of class 2 drop out of the total weight
     w = rng.uniform(0.5, 2.0, 5)
-    _assert_like_numpy(da, F.cross_entropy, (x, t, w), (_chunked(da, x), _chunked(da, t), _chunked(da, w)), 0,
-                       dict(ignore_index=2, reduction="mean"))
+    _assert_like_numpy(
+        da,
+        F.cross_entropy,
+        (x, t, w),
+        (_chunked(da, x), _chunked(da, t), _chunked(da, w)),
+        0,
+        dict(ignore_index=2, reduction="mean"),
+    )
 
 
 def test_dask_nll_loss_chunk_all_ignored(da):
@@ -378,8 +402,7 @@ def test_dask_kl_div_batchmean(da):
     rng = np.random.default_rng(3)
     x = _log_softmax(rng.standard_normal((N, 4)), 1)
     p = np.exp(_log_softmax(rng.standard_normal((N, 4)), 1))
-    _assert_like_numpy(da, F.kl_div, (x, p), (_chunked(da, x), _chunked(da, p)), (0, 1),
-                       dict(reduction="batchmean"))
+    _assert_like_numpy(da, F.kl_div, (x, p), (_chunked(da, x), _chunked(da, p)), (0, 1), dict(reduction="batchmean"))
 
 
 def test_dask_ctc_loss_mean(da):
@@ -391,8 +414,12 @@ def test_dask_ctc_loss_mean(da):
     target_lengths = np.array([3, 0, 2, 1, 3, 2, 0, 1, 2, 3])
     input_lengths = np.array([6, 5, 6, 4, 6, 3, 2, 6, 5, 6])
     np_args = (log_probs, targets, input_lengths, target_lengths)
-    dask_args = (_chunked(da, log_probs, axis=1), _chunked(da, targets), _chunked(da, input_lengths),
-                 _chunked(da, target_lengths))
+    dask_args = (
+        _chunked(da, log_probs, axis=1),
+        _chunked(da, targets),
+        _chunked(da, input_lengths),
+        _chunked(da, target_lengths),
+    )
     _assert_like_numpy(da, F.ctc_loss, np_args, dask_args, 0, dict(reduction="mean"))
 
 
@@ -401,8 +428,15 @@ def test_dask_bce_with_logits_pos_weight(da):
     x = rng.standard_normal((N, 4)) * 2
     y = rng.uniform(0, 1, (N, 4))
     pw = rng.uniform(0.5, 3.0, 4)
-    _assert_like_numpy(da, F.binary_cross_entropy_with_logits, (x, y), (_chunked(da, x), _chunked(da, y)), (0, 1),
-                       dict(pos_weight=pw), dict(pos_weight=_chunked(da, pw)))
+    _assert_like_numpy(
+        da,
+        F.binary_cross_entropy_with_logits,
+        (x, y),
+        (_chunked(da, x), _chunked(da, y)),
+        (0, 1),
+        dict(pos_weight=pw),
+        dict(pos_weight=_chunked(da, pw)),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -410,8 +444,10 @@ def dask_client(da):
     """A real cluster: 2 worker processes of one thread each. Not the default
     scheduler (set_as_default=False), so no other test computes on it."""
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) \
-            as cluster, distributed.Client(cluster, set_as_default=False) as client:
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        distributed.Client(cluster, set_as_default=False) as client,
+    ):
         yield client
 
 
@@ -427,10 +463,12 @@ def test_dask_distributed_cluster(da, dask_client):
     rng = np.random.default_rng(6)
     x = rng.standard_normal((12, 5))
     y = rng.uniform(0, 1, (12, 5))
-    _assert_like_numpy(da, F.binary_cross_entropy_with_logits, (x, y), (_chunked(da, x), _chunked(da, y)),
-                       (0, 1), compute=compute)
+    _assert_like_numpy(
+        da, F.binary_cross_entropy_with_logits, (x, y), (_chunked(da, x), _chunked(da, y)), (0, 1), compute=compute
+    )
     t = rng.integers(0, 5, 12)
     t[5:8] = -100
     w = rng.uniform(0.5, 2.0, 5)
-    _assert_like_numpy(da, F.cross_entropy, (x, t, w), (_chunked(da, x), _chunked(da, t), _chunked(da, w)),
-                       compute=compute)
+    _assert_like_numpy(
+        da, F.cross_entropy, (x, t, w), (_chunked(da, x), _chunked(da, t), _chunked(da, w)), compute=compute
+    )

@@ -20,7 +20,9 @@ pytest.importorskip("jax")
 def test_bench_quick_runs():
     p = subprocess.run(
         [sys.executable, BENCH, "--quick", "--only", "mse_loss", "nll_loss", "--repeat", "2"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert p.returncode == 0, p.stderr[-2000:]
     out = p.stdout

@@ -39,9 +39,21 @@ def small_blocks(monkeypatch):
 def test_losses_declare_rows():
     # The losses whose row i depends on row i only; a loss dropped from this
     # list by mistake would silently lose its fast path.
-    assert {"mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy_with_logits",
-            "poisson_nll_loss", "gaussian_nll_loss", "kl_div", "triplet_margin_loss", "cosine_embedding_loss",
-            "multi_margin_loss", "multilabel_margin_loss", "cross_entropy"} <= set(ROWS)
+    assert {
+        "mse_loss",
+        "l1_loss",
+        "smooth_l1_loss",
+        "huber_loss",
+        "binary_cross_entropy_with_logits",
+        "poisson_nll_loss",
+        "gaussian_nll_loss",
+        "kl_div",
+        "triplet_margin_loss",
+        "cosine_embedding_loss",
+        "multi_margin_loss",
+        "multilabel_margin_loss",
+        "cross_entropy",
+    } <= set(ROWS)
 
 
 @pytest.mark.parametrize("xp", [np_xp, torch_xp], ids=["numpy", "torch"])
@@ -69,8 +81,13 @@ def test_only_wanted_gradients_are_computed(small_blocks, monkeypatch):
     x, y = rng.standard_normal((7, 5)), rng.standard_normal((7, 5))
     seen = []
     run = _blocks.run
-    monkeypatch.setattr(_blocks, "run", lambda spec, xp, arrays, red, opts, computed, wanted: seen.append(wanted)
-                        or run(spec, xp, arrays, red, opts, computed, wanted))
+    monkeypatch.setattr(
+        _blocks,
+        "run",
+        lambda spec, xp, arrays, red, opts, computed, wanted: (
+            seen.append(wanted) or run(spec, xp, arrays, red, opts, computed, wanted)
+        ),
+    )
     anyloss.value_and_grad(F.mse_loss)(x, y)
     anyloss.value_and_grad(F.mse_loss, argnums=1)(x, y)
     F.mse_loss(x, y)

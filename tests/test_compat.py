@@ -43,8 +43,9 @@ def _keras():
 
 
 def _close(actual, expected, what, rtol=1e-10, atol=1e-12):
-    np.testing.assert_allclose(to_numpy(actual), np.asarray(expected), rtol=rtol, atol=atol, equal_nan=True,
-                               err_msg=what)
+    np.testing.assert_allclose(
+        to_numpy(actual), np.asarray(expected), rtol=rtol, atol=atol, equal_nan=True, err_msg=what
+    )
 
 
 _REFERENCES: dict = {}
@@ -97,6 +98,7 @@ def _check_live(xp, ours, ref, args, kwargs, diff, seed, rtol=1e-10, atol=1e-12,
 
 # ============================================================================ optax
 
+
 def _n(r, *shape, scale=1.0):
     return r.normal(size=shape) * scale
 
@@ -111,39 +113,87 @@ OPTAX = [  # (id, name, make(rng) -> (args, kwargs), differentiable positions)
     ("huber-broadcast", "huber_loss", lambda r: ((_n(r, 3, 4, scale=3), _n(r, 4)), {"delta": 2.0}), (0, 1)),
     ("log_cosh-extreme", "log_cosh", lambda r: ((EXTREME.copy(), _n(r, 9)), {}), (0, 1)),
     ("cosine_similarity", "cosine_similarity", lambda r: ((_n(r, 3, 4), _n(r, 3, 4)), {}), (0, 1)),
-    ("cosine_similarity-eps-axis0", "cosine_similarity",
-     lambda r: ((_n(r, 3, 4, scale=0.1), _n(r, 3, 4)), {"epsilon": 0.05, "axis": 0}), (0, 1)),
-    ("cosine_distance-axes", "cosine_distance", lambda r: ((_n(r, 2, 3, 4), _n(r, 2, 3, 4)), {"axis": (0, 2)}),
-     (0, 1)),
-    ("sigmoid_bce-extreme", "sigmoid_binary_cross_entropy", lambda r: ((EXTREME.copy(), r.uniform(size=9)), {}),
-     (0, 1)),
-    ("sigmoid_bce-broadcast", "sigmoid_binary_cross_entropy",
-     lambda r: ((_n(r, 3, 4, scale=4), (r.uniform(size=4) > 0.5) * 1.0), {}), (0, 1)),
+    (
+        "cosine_similarity-eps-axis0",
+        "cosine_similarity",
+        lambda r: ((_n(r, 3, 4, scale=0.1), _n(r, 3, 4)), {"epsilon": 0.05, "axis": 0}),
+        (0, 1),
+    ),
+    ("cosine_distance-axes", "cosine_distance", lambda r: ((_n(r, 2, 3, 4), _n(r, 2, 3, 4)), {"axis": (0, 2)}), (0, 1)),
+    (
+        "sigmoid_bce-extreme",
+        "sigmoid_binary_cross_entropy",
+        lambda r: ((EXTREME.copy(), r.uniform(size=9)), {}),
+        (0, 1),
+    ),
+    (
+        "sigmoid_bce-broadcast",
+        "sigmoid_binary_cross_entropy",
+        lambda r: ((_n(r, 3, 4, scale=4), (r.uniform(size=4) > 0.5) * 1.0), {}),
+        (0, 1),
+    ),
     ("focal", "sigmoid_focal_loss", lambda r: ((EXTREME.copy(), (r.uniform(size=9) > 0.5) * 1.0), {}), (0,)),
-    ("focal-alpha-soft", "sigmoid_focal_loss",
-     lambda r: ((_n(r, 3, 4, scale=5), r.uniform(size=(3, 4))), {"alpha": 0.25, "gamma": 1.5}), (0,)),
+    (
+        "focal-alpha-soft",
+        "sigmoid_focal_loss",
+        lambda r: ((_n(r, 3, 4, scale=5), r.uniform(size=(3, 4))), {"alpha": 0.25, "gamma": 1.5}),
+        (0,),
+    ),
     ("softmax_ce", "softmax_cross_entropy", lambda r: ((_n(r, 3, 5), r.dirichlet(np.ones(5), 3)), {}), (0, 1)),
-    ("softmax_ce-axis0-extreme", "softmax_cross_entropy",
-     lambda r: ((_n(r, 5, 3, scale=300), r.dirichlet(np.ones(5), 3).T), {"axis": 0}), (0, 1)),
-    ("softmax_ce-axis-none", "softmax_cross_entropy",
-     lambda r: ((_n(r, 2, 3), r.dirichlet(np.ones(6)).reshape(2, 3)), {"axis": None}), (0, 1)),
-    ("int_ce", "softmax_cross_entropy_with_integer_labels", lambda r: ((_n(r, 4, 5), r.integers(0, 5, 4)), {}),
-     (0,)),
-    ("int_ce-out-of-range", "softmax_cross_entropy_with_integer_labels",
-     lambda r: ((_n(r, 5, 3), np.array([-1, 3, 5, -4, -3])), {}), (0,)),
-    ("int_ce-axes-in-order", "softmax_cross_entropy_with_integer_labels",
-     lambda r: ((_n(r, 2, 3, 4, scale=50), r.integers(0, 12, 2)), {"axis": (2, 1)}), (0,)),
-    ("int_ce-axis0-int32", "softmax_cross_entropy_with_integer_labels",
-     lambda r: ((_n(r, 4, 3), r.integers(0, 4, 3).astype(np.int32)), {"axis": 0}), (0,)),
+    (
+        "softmax_ce-axis0-extreme",
+        "softmax_cross_entropy",
+        lambda r: ((_n(r, 5, 3, scale=300), r.dirichlet(np.ones(5), 3).T), {"axis": 0}),
+        (0, 1),
+    ),
+    (
+        "softmax_ce-axis-none",
+        "softmax_cross_entropy",
+        lambda r: ((_n(r, 2, 3), r.dirichlet(np.ones(6)).reshape(2, 3)), {"axis": None}),
+        (0, 1),
+    ),
+    ("int_ce", "softmax_cross_entropy_with_integer_labels", lambda r: ((_n(r, 4, 5), r.integers(0, 5, 4)), {}), (0,)),
+    (
+        "int_ce-out-of-range",
+        "softmax_cross_entropy_with_integer_labels",
+        lambda r: ((_n(r, 5, 3), np.array([-1, 3, 5, -4, -3])), {}),
+        (0,),
+    ),
+    (
+        "int_ce-axes-in-order",
+        "softmax_cross_entropy_with_integer_labels",
+        lambda r: ((_n(r, 2, 3, 4, scale=50), r.integers(0, 12, 2)), {"axis": (2, 1)}),
+        (0,),
+    ),
+    (
+        "int_ce-axis0-int32",
+        "softmax_cross_entropy_with_integer_labels",
+        lambda r: ((_n(r, 4, 3), r.integers(0, 4, 3).astype(np.int32)), {"axis": 0}),
+        (0,),
+    ),
     ("hinge", "hinge_loss", lambda r: ((_n(r, 3, 4), np.sign(_n(r, 3, 4))), {}), (0, 1)),
-    ("hinge-kink", "hinge_loss", lambda r: ((np.array([1.0, -1.0, 0.5, 2.0]), np.array([1.0, -1.0, 1.0, -1.0])), {}),
-     (0, 1)),
+    (
+        "hinge-kink",
+        "hinge_loss",
+        lambda r: ((np.array([1.0, -1.0, 0.5, 2.0]), np.array([1.0, -1.0, 1.0, -1.0])), {}),
+        (0, 1),
+    ),
     ("kl", "kl_divergence", lambda r: ((np.log(r.dirichlet(np.ones(4), 3)), r.dirichlet(np.ones(4), 3)), {}), (0, 1)),
-    ("kl-zero-targets-axis-none", "kl_divergence",
-     lambda r: ((np.log(r.dirichlet(np.ones(4), 2)), np.array([[0.5, 0.5, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]])),
-                {"axis": None}), (0, 1)),
-    ("kl-log-targets", "kl_divergence_with_log_targets",
-     lambda r: ((np.log(r.dirichlet(np.ones(4), 3)), np.log(r.dirichlet(np.ones(4), 3))), {"axis": 1}), (0, 1)),
+    (
+        "kl-zero-targets-axis-none",
+        "kl_divergence",
+        lambda r: (
+            (np.log(r.dirichlet(np.ones(4), 2)), np.array([[0.5, 0.5, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]])),
+            {"axis": None},
+        ),
+        (0, 1),
+    ),
+    (
+        "kl-log-targets",
+        "kl_divergence_with_log_targets",
+        lambda r: ((np.log(r.dirichlet(np.ones(4), 3)), np.log(r.dirichlet(np.ones(4), 3))), {"axis": 1}),
+        (0, 1),
+    ),
 ]
 
 
@@ -152,8 +202,9 @@ def test_optax_matches_optax(xp, case):
     optax = _optax()
     cid, name, make, diff = case
     args, kwargs = make(np.random.default_rng(len(cid)))
-    _check_live(xp, getattr(O, name), getattr(optax.losses, name), args, kwargs, diff, seed=len(cid),
-                key=("optax", cid))
+    _check_live(
+        xp, getattr(O, name), getattr(optax.losses, name), args, kwargs, diff, seed=len(cid), key=("optax", cid)
+    )
 
 
 def test_optax_float32_and_jit():
@@ -164,12 +215,18 @@ def test_optax_float32_and_jit():
     x, y = r.normal(size=(6, 4)).astype(np.float32), r.integers(0, 4, 6)
     out = O.softmax_cross_entropy_with_integer_labels(x, y)
     assert out.dtype == np.float32
-    _close(out, optax.losses.softmax_cross_entropy_with_integer_labels(jnp.asarray(x), jnp.asarray(y)), "float32",
-           rtol=1e-6, atol=1e-6)
+    _close(
+        out,
+        optax.losses.softmax_cross_entropy_with_integer_labels(jnp.asarray(x), jnp.asarray(y)),
+        "float32",
+        rtol=1e-6,
+        atol=1e-6,
+    )
     f = jax.jit(lambda a, b: O.softmax_cross_entropy_with_integer_labels(a, b, axis=-1).mean())
     g = jax.jit(jax.grad(f))(jnp.asarray(x), jnp.asarray(y))
     ref = jax.grad(lambda a: optax.losses.softmax_cross_entropy_with_integer_labels(a, jnp.asarray(y)).mean())(
-        jnp.asarray(x))
+        jnp.asarray(x)
+    )
     _close(g, ref, "grad under jit", rtol=1e-6, atol=1e-7)
 
 
@@ -188,10 +245,16 @@ OPTAX_ERRORS = [
     (lambda: O.huber_loss(np.ones(3), delta=-1.0), ValueError, "`delta`"),
     (lambda: O.huber_loss(np.ones(3), np.ones(4)), ValueError, "`targets`"),
     (lambda: O.softmax_cross_entropy_with_integer_labels(np.ones((2, 3)), np.ones(2)), TypeError, "`labels`"),
-    (lambda: O.softmax_cross_entropy_with_integer_labels(np.ones((2, 3)), np.ones(3, dtype=int)), ValueError,
-     "`labels`"),
-    (lambda: O.softmax_cross_entropy_with_integer_labels(np.ones((2, 3)), np.ones(2, dtype=int), axis=2),
-     ValueError, "`axis`"),
+    (
+        lambda: O.softmax_cross_entropy_with_integer_labels(np.ones((2, 3)), np.ones(3, dtype=int)),
+        ValueError,
+        "`labels`",
+    ),
+    (
+        lambda: O.softmax_cross_entropy_with_integer_labels(np.ones((2, 3)), np.ones(2, dtype=int), axis=2),
+        ValueError,
+        "`axis`",
+    ),
     (lambda: O.softmax_cross_entropy(np.ones((2, 3)), np.ones((2, 3)), axis=1.0), TypeError, "`axis`"),
     (lambda: O.softmax_cross_entropy(np.ones(3), np.ones((2, 3))), ValueError, "`labels`"),
     (lambda: O.kl_divergence(np.ones((2, 3)), np.ones((2, 3)), axis=(1, 1)), ValueError, "`axis`"),
@@ -209,6 +272,7 @@ def test_optax_errors(i):
 
 # ============================================================================ TensorFlow
 # TensorFlow's documented formulas (tf.nn API docs), written out in NumPy.
+
 
 def _tf_sigmoid_ref(z, x):
     return np.maximum(x, 0) - x * z + np.log1p(np.exp(-np.abs(x)))
@@ -233,8 +297,16 @@ def test_tf_sigmoid(xp):
     # optax's sigmoid_binary_cross_entropy is the same function: values and vjp of both arguments
     if backend_of(xp) in ("numpy", "torch", "jax"):
         optax = _optax()
-        _check_live(xp, lambda lg, lb: tf.nn.sigmoid_cross_entropy_with_logits(labels=lb, logits=lg),
-                    optax.sigmoid_binary_cross_entropy, (x, z), {}, (0, 1), seed=2, key="tf-sigmoid")
+        _check_live(
+            xp,
+            lambda lg, lb: tf.nn.sigmoid_cross_entropy_with_logits(labels=lb, logits=lg),
+            optax.sigmoid_binary_cross_entropy,
+            (x, z),
+            {},
+            (0, 1),
+            seed=2,
+            key="tf-sigmoid",
+        )
 
 
 def test_tf_weighted_against_formula_and_torch(xp):
@@ -242,16 +314,18 @@ def test_tf_weighted_against_formula_and_torch(xp):
     x, z = r.normal(size=(5, 3)) * 4, (r.uniform(size=(5, 3)) > 0.4) * 1.0
     x[0] = [-80.0, 0.0, 80.0]
     q = np.array([3.0, 1.0, 0.25])
-    _close(tf.nn.weighted_cross_entropy_with_logits(to_xp(xp, z), to_xp(xp, x), 2.5),
-           _tf_weighted_ref(z, x, 2.5), "TF's formula, a number as pos_weight")
+    _close(
+        tf.nn.weighted_cross_entropy_with_logits(to_xp(xp, z), to_xp(xp, x), 2.5),
+        _tf_weighted_ref(z, x, 2.5),
+        "TF's formula, a number as pos_weight",
+    )
     arrays = [to_xp(xp, a) for a in (z, x, q)]
     out, pullback = value_and_pullback(xp, tf.nn.weighted_cross_entropy_with_logits, arrays, [0, 1, 2])
     _close(out, _tf_weighted_ref(z, x, q), "TF's formula, an array pos_weight")
     # PyTorch's pos_weight is the same weighting: compare values and the gradients of labels and
     # logits with torch.autograd (PyTorch does not differentiate pos_weight: there, TF's formula)
     tz, tx = (torch.tensor(a, requires_grad=True) for a in (z, x))
-    ref = torch.nn.functional.binary_cross_entropy_with_logits(tx, tz, pos_weight=torch.from_numpy(q),
-                                                               reduction="none")
+    ref = torch.nn.functional.binary_cross_entropy_with_logits(tx, tz, pos_weight=torch.from_numpy(q), reduction="none")
     ct = r.normal(size=ref.shape)
     ref.backward(torch.from_numpy(ct))
     _close(out, ref.detach().numpy(), "torch, reduction='none'")
@@ -273,9 +347,16 @@ def test_tf_softmax(xp, axis):
     _close(out, -(z * _log_softmax(x, axis)).sum(axis=axis), "TF's formula")
     if backend_of(xp) in ("numpy", "torch", "jax"):
         optax = _optax()
-        _check_live(xp, lambda lg, lb: tf.nn.softmax_cross_entropy_with_logits(lb, lg, axis=axis),
-                    lambda lg, lb: optax.softmax_cross_entropy(lg, lb, axis=axis), (x, z), {}, (0, 1), seed=4,
-                    key=("tf-softmax", axis))
+        _check_live(
+            xp,
+            lambda lg, lb: tf.nn.softmax_cross_entropy_with_logits(lb, lg, axis=axis),
+            lambda lg, lb: optax.softmax_cross_entropy(lg, lb, axis=axis),
+            (x, z),
+            {},
+            (0, 1),
+            seed=4,
+            key=("tf-softmax", axis),
+        )
 
 
 def test_tf_sparse(xp):
@@ -285,8 +366,16 @@ def test_tf_sparse(xp):
     _close(out, -np.take_along_axis(_log_softmax(x, -1), y[..., None], -1)[..., 0], "TF's formula")
     if backend_of(xp) in ("numpy", "torch", "jax"):
         optax = _optax()
-        _check_live(xp, lambda lg, lb: tf.nn.sparse_softmax_cross_entropy_with_logits(lb, lg),
-                    optax.softmax_cross_entropy_with_integer_labels, (x, y), {}, (0,), seed=5, key="tf-sparse")
+        _check_live(
+            xp,
+            lambda lg, lb: tf.nn.sparse_softmax_cross_entropy_with_logits(lb, lg),
+            optax.softmax_cross_entropy_with_integer_labels,
+            (x, y),
+            {},
+            (0,),
+            seed=5,
+            key="tf-sparse",
+        )
 
 
 def test_tf_sparse_out_of_range_under_jit_is_nan():
@@ -303,22 +392,39 @@ def test_tf_sparse_out_of_range_under_jit_is_nan():
 TF_ERRORS = [
     (lambda: tf.nn.sigmoid_cross_entropy_with_logits(labels=np.ones(3)), TypeError, "`logits`"),
     (lambda: tf.nn.sigmoid_cross_entropy_with_logits(labels=np.ones(3), logits=np.ones(4)), ValueError, "`labels`"),
-    (lambda: tf.nn.sigmoid_cross_entropy_with_logits(labels=np.ones(3, dtype=np.float32), logits=np.ones(3)),
-     TypeError, "`labels`"),
-    (lambda: tf.nn.sigmoid_cross_entropy_with_logits(labels=np.ones(3), logits=np.ones(3, dtype=int)), TypeError,
-     "`logits`"),
-    (lambda: tf.nn.weighted_cross_entropy_with_logits(np.ones((2, 3)), np.ones((2, 3)), np.ones(2)), ValueError,
-     "`pos_weight`"),
-    (lambda: tf.nn.weighted_cross_entropy_with_logits(np.ones(3), np.ones(3), np.ones(3, dtype=np.float32)),
-     TypeError, "`pos_weight`"),
+    (
+        lambda: tf.nn.sigmoid_cross_entropy_with_logits(labels=np.ones(3, dtype=np.float32), logits=np.ones(3)),
+        TypeError,
+        "`labels`",
+    ),
+    (
+        lambda: tf.nn.sigmoid_cross_entropy_with_logits(labels=np.ones(3), logits=np.ones(3, dtype=int)),
+        TypeError,
+        "`logits`",
+    ),
+    (
+        lambda: tf.nn.weighted_cross_entropy_with_logits(np.ones((2, 3)), np.ones((2, 3)), np.ones(2)),
+        ValueError,
+        "`pos_weight`",
+    ),
+    (
+        lambda: tf.nn.weighted_cross_entropy_with_logits(np.ones(3), np.ones(3), np.ones(3, dtype=np.float32)),
+        TypeError,
+        "`pos_weight`",
+    ),
     (lambda: tf.nn.softmax_cross_entropy_with_logits(np.ones((2, 3)), np.ones((2, 3)), axis=2), ValueError, "`axis`"),
-    (lambda: tf.nn.softmax_cross_entropy_with_logits(np.ones((2, 3)), np.ones((2, 3)), axis=(1,)), TypeError,
-     "`axis`"),
-    (lambda: tf.nn.sparse_softmax_cross_entropy_with_logits(np.zeros(3, dtype=int), np.ones((2, 3))), ValueError,
-     "`labels`"),
+    (lambda: tf.nn.softmax_cross_entropy_with_logits(np.ones((2, 3)), np.ones((2, 3)), axis=(1,)), TypeError, "`axis`"),
+    (
+        lambda: tf.nn.sparse_softmax_cross_entropy_with_logits(np.zeros(3, dtype=int), np.ones((2, 3))),
+        ValueError,
+        "`labels`",
+    ),
     (lambda: tf.nn.sparse_softmax_cross_entropy_with_logits(np.zeros(2), np.ones((2, 3))), TypeError, "`labels`"),
-    (lambda: tf.nn.sparse_softmax_cross_entropy_with_logits(np.array([0, -1]), np.ones((2, 3))), ValueError,
-     r"`labels` must be class indices in \[0, 3\)"),
+    (
+        lambda: tf.nn.sparse_softmax_cross_entropy_with_logits(np.array([0, -1]), np.ones((2, 3))),
+        ValueError,
+        r"`labels` must be class indices in \[0, 3\)",
+    ),
 ]
 
 
@@ -330,6 +436,7 @@ def test_tf_errors(i):
 
 
 # ============================================================================ Keras
+
 
 def _u(r, *shape, low=0.0, high=1.0):
     return r.uniform(low, high, size=shape)
@@ -346,36 +453,57 @@ KERAS = [  # (id, name, make(rng) -> (y_true, y_pred, kwargs))
     ("mse-rank-matched", "mean_squared_error", lambda r: (_n(r, 5), _n(r, 5, 1), {})),
     ("mse-squeezed", "mean_squared_error", lambda r: (_n(r, 2, 3, 1), _n(r, 2, 3), {})),
     ("mae", "mean_absolute_error", lambda r: (_n(r, 3, 4), _n(r, 3, 4), {})),
-    ("mape-zero-target", "mean_absolute_percentage_error",
-     lambda r: (np.array([[0.0, 1.0, -2.0], [3.0, 1e-9, 0.5]]), _n(r, 2, 3), {})),
+    (
+        "mape-zero-target",
+        "mean_absolute_percentage_error",
+        lambda r: (np.array([[0.0, 1.0, -2.0], [3.0, 1e-9, 0.5]]), _n(r, 2, 3), {}),
+    ),
     ("msle-clipped", "mean_squared_logarithmic_error", lambda r: (_n(r, 3, 4), _n(r, 3, 4), {})),
     ("huber", "huber", lambda r: (_n(r, 3, 4), _n(r, 3, 4, scale=3), {"delta": 0.7})),
     ("log_cosh-extreme", "log_cosh", lambda r: (_n(r, 1, 9), EXTREME[None, :] / 10, {})),
     ("poisson", "poisson", lambda r: (_u(r, 3, 4, high=3), _u(r, 3, 4, low=0.1, high=3), {})),
     ("kl-clipped", "kl_divergence", lambda r: (SATURATED, _u(r, 2, 4, low=0.05), {})),
     ("cosine", "cosine_similarity", lambda r: (_n(r, 3, 4), _n(r, 3, 4), {})),
-    ("cosine-axis0-tiny-vector", "cosine_similarity",
-     lambda r: (_n(r, 3, 4), np.concatenate([np.full((3, 1), 1e-9), _n(r, 3, 3)], axis=1), {"axis": 0})),
+    (
+        "cosine-axis0-tiny-vector",
+        "cosine_similarity",
+        lambda r: (_n(r, 3, 4), np.concatenate([np.full((3, 1), 1e-9), _n(r, 3, 3)], axis=1), {"axis": 0}),
+    ),
     ("hinge-01-labels", "hinge", lambda r: (_bits(r, 3, 4), _n(r, 3, 4), {})),
     ("hinge-signs", "hinge", lambda r: (np.sign(_n(r, 3, 4)), _n(r, 3, 4), {})),
     ("squared_hinge", "squared_hinge", lambda r: (_bits(r, 3, 4), _n(r, 3, 4), {})),
     ("categorical_hinge", "categorical_hinge", lambda r: (np.eye(4)[[0, 2, 3]], _n(r, 3, 4), {})),
     ("bce-saturated", "binary_crossentropy", lambda r: (SATURATED[::-1].copy(), SATURATED, {})),
     ("bce-smoothing", "binary_crossentropy", lambda r: (_bits(r, 3, 4), _u(r, 3, 4), {"label_smoothing": 0.2})),
-    ("bce-logits-extreme", "binary_crossentropy",
-     lambda r: (_bits(r, 2, 9), np.stack([EXTREME, -EXTREME]), {"from_logits": True, "label_smoothing": 0.1})),
+    (
+        "bce-logits-extreme",
+        "binary_crossentropy",
+        lambda r: (_bits(r, 2, 9), np.stack([EXTREME, -EXTREME]), {"from_logits": True, "label_smoothing": 0.1}),
+    ),
     ("bce-axis0", "binary_crossentropy", lambda r: (_bits(r, 3, 4), _u(r, 3, 4), {"axis": 0})),
     ("cce", "categorical_crossentropy", lambda r: (np.eye(4)[[0, 2, 3]], _u(r, 3, 4), {})),
     ("cce-saturated", "categorical_crossentropy", lambda r: (np.eye(4)[[0, 1]], SATURATED, {})),
-    ("cce-logits-smoothing", "categorical_crossentropy",
-     lambda r: (np.eye(4)[[0, 2, 3]], _n(r, 3, 4, scale=30), {"from_logits": True, "label_smoothing": 0.3})),
-    ("cce-axis0-smoothing-last-dim", "categorical_crossentropy",
-     lambda r: (np.eye(3)[[0, 2, 1, 1, 0]].T.copy(), _u(r, 3, 5), {"axis": 0, "label_smoothing": 0.2})),
+    (
+        "cce-logits-smoothing",
+        "categorical_crossentropy",
+        lambda r: (np.eye(4)[[0, 2, 3]], _n(r, 3, 4, scale=30), {"from_logits": True, "label_smoothing": 0.3}),
+    ),
+    (
+        "cce-axis0-smoothing-last-dim",
+        "categorical_crossentropy",
+        lambda r: (np.eye(3)[[0, 2, 1, 1, 0]].T.copy(), _u(r, 3, 5), {"axis": 0, "label_smoothing": 0.2}),
+    ),
     ("scce", "sparse_categorical_crossentropy", lambda r: (r.integers(0, 4, 3), _u(r, 3, 4), {})),
-    ("scce-logits-ignore", "sparse_categorical_crossentropy",
-     lambda r: (np.array([0, -1, 3, -1, 2]), _n(r, 5, 4), {"from_logits": True, "ignore_class": -1})),
-    ("scce-float-column-ignore", "sparse_categorical_crossentropy",
-     lambda r: (np.array([[0.0], [255.0], [3.0]]), _u(r, 3, 4), {"ignore_class": 255})),
+    (
+        "scce-logits-ignore",
+        "sparse_categorical_crossentropy",
+        lambda r: (np.array([0, -1, 3, -1, 2]), _n(r, 5, 4), {"from_logits": True, "ignore_class": -1}),
+    ),
+    (
+        "scce-float-column-ignore",
+        "sparse_categorical_crossentropy",
+        lambda r: (np.array([[0.0], [255.0], [3.0]]), _u(r, 3, 4), {"ignore_class": 255}),
+    ),
 ]
 
 
@@ -393,8 +521,18 @@ def test_keras_matches_keras(xp, case):
     y_true, y_pred, kwargs = make(np.random.default_rng(len(cid)))
     y_true = y_true if y_true.dtype.kind in "iu" else y_true.astype(np.float32)
     # Keras averages in float32 whatever the input (keras.ops.mean), so compare in float32.
-    _check_live(xp, getattr(K, name), ref, (y_true, y_pred.astype(np.float32)), kwargs, (1,), seed=len(cid),
-                rtol=2e-5, atol=2e-6, key=("keras", cid))
+    _check_live(
+        xp,
+        getattr(K, name),
+        ref,
+        (y_true, y_pred.astype(np.float32)),
+        kwargs,
+        (1,),
+        seed=len(cid),
+        rtol=2e-5,
+        atol=2e-6,
+        key=("keras", cid),
+    )
 
 
 KERAS_CLASSES = [
@@ -419,9 +557,17 @@ def test_keras_classes_reduce_like_keras(cls, reduction, weights):
     y_true = y_true if y_true.dtype.kind in "iu" else y_true.astype(np.float32)
     r = np.random.default_rng(8)
     sw = {"none": None, "per-sample": r.uniform(size=y_pred.shape[0]).astype(np.float32), "number": 0.5}[weights]
-    _check_live(np, lambda p: getattr(K, name)(reduction=reduction, **options)(y_true, p, sample_weight=sw),
-                lambda p: getattr(keras.losses, name)(reduction=reduction, **options)(y_true, p, sample_weight=sw),
-                (y_pred,), {}, (0,), seed=9, rtol=2e-5, atol=2e-6)
+    _check_live(
+        np,
+        lambda p: getattr(K, name)(reduction=reduction, **options)(y_true, p, sample_weight=sw),
+        lambda p: getattr(keras.losses, name)(reduction=reduction, **options)(y_true, p, sample_weight=sw),
+        (y_pred,),
+        {},
+        (0,),
+        seed=9,
+        rtol=2e-5,
+        atol=2e-6,
+    )
 
 
 def test_keras_sum_is_a_sum_of_per_sample_means():
@@ -479,6 +625,7 @@ def test_keras_errors(i):
 
 # ============================================================================ docs material
 
+
 @pytest.mark.parametrize("i", range(len(differences())))
 def test_differences_snippets_run_and_print(i, capsys):
     entry = differences()[i]
@@ -492,8 +639,17 @@ def test_differences_snippets_run_and_print(i, capsys):
 
 def test_differences_cover_the_brief():
     titles = " | ".join(d["title"] for d in differences())
-    for needle in ["reduction='sum'", "clip", "batchmean", "out-of-range", "l2_loss", "sigmoid_cross_entropy",
-                   "pos_weight", "Huber", "smoothing"]:
+    for needle in [
+        "reduction='sum'",
+        "clip",
+        "batchmean",
+        "out-of-range",
+        "l2_loss",
+        "sigmoid_cross_entropy",
+        "pos_weight",
+        "Huber",
+        "smoothing",
+    ]:
         assert needle in titles, needle
 
 

@@ -20,8 +20,14 @@ from helpers import to_numpy
 
 # ============================================================================ optax: where=
 
-ROWS = np.array([[True, True, False, True, True], [True, False, False, False, False],
-                 [False, False, False, False, False], [True] * 5])  # a partial row, one element, none, all
+ROWS = np.array(
+    [
+        [True, True, False, True, True],
+        [True, False, False, False, False],
+        [False, False, False, False, False],
+        [True] * 5,
+    ]
+)  # a partial row, one element, none, all
 PER_EXAMPLE = np.array([True, False, True, True])
 
 
@@ -32,30 +38,76 @@ def _probs(r, *shape):
 
 OPTAX_WHERE = [  # (id, name, make(rng) -> (arrays, kwargs); the last array is `where`, differentiable positions)
     ("softmax_ce", "softmax_cross_entropy", lambda r: ((_n(r, 4, 5), _probs(r, 4, 5), ROWS), {}), (0, 1)),
-    ("softmax_ce-per-example", "softmax_cross_entropy",
-     lambda r: ((_n(r, 4, 5), _probs(r, 4, 5), PER_EXAMPLE), {}), (0, 1)),
-    ("softmax_ce-axis0-per-example", "softmax_cross_entropy",
-     lambda r: ((_n(r, 5, 4), _probs(r, 4, 5).T.copy(), PER_EXAMPLE), {"axis": 0}), (0, 1)),
-    ("softmax_ce-broadcast-mask", "softmax_cross_entropy",
-     lambda r: ((_n(r, 4, 5), _probs(r, 4, 5), ROWS[:1]), {}), (0, 1)),
-    ("int_ce", "softmax_cross_entropy_with_integer_labels",
-     lambda r: ((_n(r, 4, 5), np.array([0, 2, 1, 4]), ROWS), {}), (0,)),
-    ("int_ce-per-example-out-of-range", "softmax_cross_entropy_with_integer_labels",
-     lambda r: ((_n(r, 4, 5), np.array([0, 7, 9, -2]), PER_EXAMPLE), {}), (0,)),
-    ("int_ce-axes-in-order", "softmax_cross_entropy_with_integer_labels",
-     lambda r: ((_n(r, 2, 3, 4), r.integers(0, 12, 2), r.uniform(size=(2, 3, 4)) > 0.4), {"axis": (2, 1)}), (0,)),
-    ("kl-zero-target", "kl_divergence",
-     lambda r: ((np.log(_probs(r, 4, 5)), np.where(ROWS[::-1], _probs(r, 4, 5), 0.0), ROWS), {}), (0, 1)),
-    ("kl-axis-none", "kl_divergence",
-     lambda r: ((np.log(_probs(r, 4, 5)), _probs(r, 4, 5), ROWS), {"axis": None}), (0, 1)),
-    ("kl-log-targets", "kl_divergence_with_log_targets",
-     lambda r: ((np.log(_probs(r, 4, 5)), np.log(_probs(r, 4, 5)), ROWS), {}), (0, 1)),
+    (
+        "softmax_ce-per-example",
+        "softmax_cross_entropy",
+        lambda r: ((_n(r, 4, 5), _probs(r, 4, 5), PER_EXAMPLE), {}),
+        (0, 1),
+    ),
+    (
+        "softmax_ce-axis0-per-example",
+        "softmax_cross_entropy",
+        lambda r: ((_n(r, 5, 4), _probs(r, 4, 5).T.copy(), PER_EXAMPLE), {"axis": 0}),
+        (0, 1),
+    ),
+    (
+        "softmax_ce-broadcast-mask",
+        "softmax_cross_entropy",
+        lambda r: ((_n(r, 4, 5), _probs(r, 4, 5), ROWS[:1]), {}),
+        (0, 1),
+    ),
+    (
+        "int_ce",
+        "softmax_cross_entropy_with_integer_labels",
+        lambda r: ((_n(r, 4, 5), np.array([0, 2, 1, 4]), ROWS), {}),
+        (0,),
+    ),
+    (
+        "int_ce-per-example-out-of-range",
+        "softmax_cross_entropy_with_integer_labels",
+        lambda r: ((_n(r, 4, 5), np.array([0, 7, 9, -2]), PER_EXAMPLE), {}),
+        (0,),
+    ),
+    (
+        "int_ce-axes-in-order",
+        "softmax_cross_entropy_with_integer_labels",
+        lambda r: ((_n(r, 2, 3, 4), r.integers(0, 12, 2), r.uniform(size=(2, 3, 4)) > 0.4), {"axis": (2, 1)}),
+        (0,),
+    ),
+    (
+        "kl-zero-target",
+        "kl_divergence",
+        lambda r: ((np.log(_probs(r, 4, 5)), np.where(ROWS[::-1], _probs(r, 4, 5), 0.0), ROWS), {}),
+        (0, 1),
+    ),
+    (
+        "kl-axis-none",
+        "kl_divergence",
+        lambda r: ((np.log(_probs(r, 4, 5)), _probs(r, 4, 5), ROWS), {"axis": None}),
+        (0, 1),
+    ),
+    (
+        "kl-log-targets",
+        "kl_divergence_with_log_targets",
+        lambda r: ((np.log(_probs(r, 4, 5)), np.log(_probs(r, 4, 5)), ROWS), {}),
+        (0, 1),
+    ),
     ("cosine_similarity", "cosine_similarity", lambda r: ((_n(r, 4, 5), _n(r, 4, 5), ROWS), {}), (0, 1)),
-    ("cosine_distance-eps-axes", "cosine_distance",
-     lambda r: ((_n(r, 2, 3, 4, scale=0.1), _n(r, 2, 3, 4), r.uniform(size=(2, 3, 4)) > 0.3),
-                {"epsilon": 0.05, "axis": (0, 2)}), (0, 1)),
-    ("cosine_distance-empty-vector-eps", "cosine_distance",
-     lambda r: ((_n(r, 4, 5), _n(r, 4, 5), ROWS), {"epsilon": 0.1}), (0, 1)),
+    (
+        "cosine_distance-eps-axes",
+        "cosine_distance",
+        lambda r: (
+            (_n(r, 2, 3, 4, scale=0.1), _n(r, 2, 3, 4), r.uniform(size=(2, 3, 4)) > 0.3),
+            {"epsilon": 0.05, "axis": (0, 2)},
+        ),
+        (0, 1),
+    ),
+    (
+        "cosine_distance-empty-vector-eps",
+        "cosine_distance",
+        lambda r: ((_n(r, 4, 5), _n(r, 4, 5), ROWS), {"epsilon": 0.1}),
+        (0, 1),
+    ),
 ]
 
 
@@ -68,8 +120,16 @@ def test_optax_where_matches_optax(xp, case):
     optax = _optax()
     cid, name, make, diff = case
     args, kwargs = make(np.random.default_rng(len(cid)))
-    _check_live(xp, _with_where(getattr(O, name), kwargs), _with_where(getattr(optax.losses, name), kwargs),
-                args, {}, diff, seed=len(cid), key=("optax-where", cid))
+    _check_live(
+        xp,
+        _with_where(getattr(O, name), kwargs),
+        _with_where(getattr(optax.losses, name), kwargs),
+        args,
+        {},
+        diff,
+        seed=len(cid),
+        key=("optax-where", cid),
+    )
 
 
 def test_optax_where_all_true_is_no_mask():
@@ -91,8 +151,8 @@ def test_optax_where_vjp_on_numpy():
     x, y = r.normal(size=(4, 5)), np.array([1, 0, 3, 2])
     value, pullback = anyloss.vjp(lambda a: O.softmax_cross_entropy_with_integer_labels(a, y, where=ROWS), x)
     ref_v, ref_g = jax.value_and_grad(
-        lambda a: optax.losses.softmax_cross_entropy_with_integer_labels(a, jnp.asarray(y), where=ROWS).sum())(
-        jnp.asarray(x))
+        lambda a: optax.losses.softmax_cross_entropy_with_integer_labels(a, jnp.asarray(y), where=ROWS).sum()
+    )(jnp.asarray(x))
     _close(np.sum(value), ref_v, "value")
     _close(pullback(np.ones(4)), ref_g, "gradient")
 
@@ -101,10 +161,16 @@ def test_optax_where_vjp_on_numpy():
 
 HYPER = [  # (id, name, make(rng) -> (arrays, hyperparameters))
     ("huber-delta", "huber_loss", lambda r: ((_n(r, 3, 4, scale=2), _n(r, 3, 4)), {"delta": 0.7})),
-    ("focal-alpha-gamma", "sigmoid_focal_loss",
-     lambda r: ((_n(r, 3, 4, scale=3), r.uniform(size=(3, 4))), {"alpha": 0.25, "gamma": 1.5})),
-    ("focal-gamma", "sigmoid_focal_loss", lambda r: ((_n(r, 3, 4, scale=3), (r.uniform(size=(3, 4)) > 0.5) * 1.0),
-                                                    {"gamma": 3.0})),
+    (
+        "focal-alpha-gamma",
+        "sigmoid_focal_loss",
+        lambda r: ((_n(r, 3, 4, scale=3), r.uniform(size=(3, 4))), {"alpha": 0.25, "gamma": 1.5}),
+    ),
+    (
+        "focal-gamma",
+        "sigmoid_focal_loss",
+        lambda r: ((_n(r, 3, 4, scale=3), (r.uniform(size=(3, 4)) > 0.5) * 1.0), {"gamma": 3.0}),
+    ),
     ("cosine-epsilon", "cosine_similarity", lambda r: ((_n(r, 3, 4, scale=0.1), _n(r, 3, 4)), {"epsilon": 0.05})),
 ]
 
@@ -126,8 +192,9 @@ def test_optax_traced_hyperparameters_under_jit(case):
             return (f(a, jnp.asarray(b), **hyper) * ct).sum()
 
         value = jax.jit(lambda a, **h: f(a, jnp.asarray(b), **h))(jnp.asarray(a), **hyper)
-        return value, jax.jit(jax.grad(scalar, argnums=(0, 1)))(jnp.asarray(a), {k: jnp.asarray(v) for k, v in
-                                                                                  hyper.items()})
+        return value, jax.jit(jax.grad(scalar, argnums=(0, 1)))(
+            jnp.asarray(a), {k: jnp.asarray(v) for k, v in hyper.items()}
+        )
 
     (ours, (ga, gh)), (ref, (ref_ga, ref_gh)) = run(getattr(O, name)), run(getattr(optax.losses, name))
     _close(ours, ref, "value")
@@ -208,8 +275,11 @@ def test_optax_mixes_numpy_and_jax(case, numpy_at):
 
 OPTAX_FORM_ERRORS = [
     (lambda: O.softmax_cross_entropy(np.ones((2, 3)), np.ones((2, 3)), where=np.ones((2, 3))), TypeError, "`where`"),
-    (lambda: O.softmax_cross_entropy(np.ones((2, 3)), np.ones((2, 3)), where=np.ones((3,), bool)), ValueError,
-     "`where`"),
+    (
+        lambda: O.softmax_cross_entropy(np.ones((2, 3)), np.ones((2, 3)), where=np.ones((3,), bool)),
+        ValueError,
+        "`where`",
+    ),
     (lambda: O.kl_divergence(np.ones((2, 3)), np.ones((2, 3)), where=np.ones((2, 2), bool)), ValueError, "`where`"),
     (lambda: O.cosine_similarity(np.ones((2, 3)), np.ones((2, 3)), where=[True, False, True]), TypeError, "`where`"),
 ]
@@ -223,6 +293,7 @@ def test_optax_form_errors(i):
 
 
 # ============================================================================ Keras: constructors and configs
+
 
 def _keras_jax():
     keras = _keras()
@@ -264,8 +335,9 @@ def test_keras_constructor_signature_is_keras(cls):
     keras = _keras_jax()
     ours = inspect.signature(getattr(K, cls[0]))
     ref = inspect.signature(getattr(keras.losses, cls[0]).__init__)
-    assert [(p.name, p.default) for p in ours.parameters.values()] == \
-        [(p.name, p.default) for p in ref.parameters.values() if p.name != "self"]
+    assert [(p.name, p.default) for p in ours.parameters.values()] == [
+        (p.name, p.default) for p in ref.parameters.values() if p.name != "self"
+    ]
 
 
 @pytest.mark.parametrize("cls", KERAS_CLASSES, ids=[c[0] for c in KERAS_CLASSES])
@@ -282,13 +354,20 @@ def test_keras_config_round_trip(cls):
     assert {k: config[k] for k in ref_config} == ref_config
     assert set(config) - set(ref_config) <= set(inspect.signature(type(ref).__init__).parameters)
     assert getattr(K, name).from_config(config).get_config() == config
-    assert getattr(K, name).from_config(ref_config).get_config() == {**ref_config, **{
-        k: v for k, v in getattr(K, name)().get_config().items() if k not in ref_config}}
+    assert getattr(K, name).from_config(ref_config).get_config() == {
+        **ref_config,
+        **{k: v for k, v in getattr(K, name)().get_config().items() if k not in ref_config},
+    }
     y_true, y_pred = _data(data)
     value = getattr(K, name).from_config(config)(y_true, y_pred)
     _close(value, np.asarray(ref(y_true, y_pred)), "ours rebuilt vs Keras", rtol=2e-5, atol=2e-6)
-    _close(value, np.asarray(type(ref).from_config(config)(y_true, y_pred)), "Keras rebuilt from our config",
-           rtol=2e-5, atol=2e-6)
+    _close(
+        value,
+        np.asarray(type(ref).from_config(config)(y_true, y_pred)),
+        "Keras rebuilt from our config",
+        rtol=2e-5,
+        atol=2e-6,
+    )
     assert ours.name == ref.name == "mine"
 
 
@@ -300,11 +379,18 @@ def test_keras_default_names_and_positional_arguments(cls):
     name, options, data = cls
     assert getattr(K, name)().name == getattr(keras.losses, name)().name
     params = [p for p in inspect.signature(getattr(K, name)).parameters if p not in ("name", "dtype")]
-    args = [{**options, "reduction": "sum"}.get(p, inspect.signature(getattr(K, name)).parameters[p].default)
-            for p in params]
+    args = [
+        {**options, "reduction": "sum"}.get(p, inspect.signature(getattr(K, name)).parameters[p].default)
+        for p in params
+    ]
     y_true, y_pred = _data(data)
-    _close(getattr(K, name)(*args)(y_true, y_pred), np.asarray(getattr(keras.losses, name)(*args)(y_true, y_pred)),
-           "positional arguments in Keras's order", rtol=2e-5, atol=2e-6)
+    _close(
+        getattr(K, name)(*args)(y_true, y_pred),
+        np.asarray(getattr(keras.losses, name)(*args)(y_true, y_pred)),
+        "positional arguments in Keras's order",
+        rtol=2e-5,
+        atol=2e-6,
+    )
 
 
 @pytest.mark.parametrize("reduction", ["abc", "batch", 0])
@@ -319,9 +405,19 @@ def test_keras_reduction_error_is_keras(reduction):
 
 INT_CASES = [  # (function, y_true, y_pred), integer y_pred (and y_true) as in Keras's own tests
     (f, np.array([[1, 9, 2], [-5, -2, 6]]), np.array([[4, 8, 12], [8, 1, 3]]))
-    for f in ("mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
-              "mean_squared_logarithmic_error", "huber", "log_cosh", "poisson", "cosine_similarity", "hinge",
-              "squared_hinge", "categorical_hinge")
+    for f in (
+        "mean_squared_error",
+        "mean_absolute_error",
+        "mean_absolute_percentage_error",
+        "mean_squared_logarithmic_error",
+        "huber",
+        "log_cosh",
+        "poisson",
+        "cosine_similarity",
+        "hinge",
+        "squared_hinge",
+        "categorical_hinge",
+    )
 ] + [
     ("kl_divergence", np.array([[0, 1, 0], [1, 0, 0]]), np.array([[0, 1, 1], [1, 1, 0]])),
     ("binary_crossentropy", np.array([[0, 1, 0], [1, 0, 0]]), np.array([[0, 1, 1], [1, 1, 0]])),
@@ -329,14 +425,25 @@ INT_CASES = [  # (function, y_true, y_pred), integer y_pred (and y_true) as in K
     ("sparse_categorical_crossentropy", np.array([1, 0]), np.array([[1, 2, 1], [3, 1, 0]])),
 ]
 _CLASS_OF = {c[0]: c[0] for c in KERAS_CLASSES}
-_CLASS_OF.update({
-    "mean_squared_error": "MeanSquaredError", "mean_absolute_error": "MeanAbsoluteError",
-    "mean_absolute_percentage_error": "MeanAbsolutePercentageError",
-    "mean_squared_logarithmic_error": "MeanSquaredLogarithmicError", "huber": "Huber", "log_cosh": "LogCosh",
-    "poisson": "Poisson", "cosine_similarity": "CosineSimilarity", "hinge": "Hinge", "squared_hinge": "SquaredHinge",
-    "categorical_hinge": "CategoricalHinge", "kl_divergence": "KLDivergence", "binary_crossentropy":
-    "BinaryCrossentropy", "categorical_crossentropy": "CategoricalCrossentropy",
-    "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy"})
+_CLASS_OF.update(
+    {
+        "mean_squared_error": "MeanSquaredError",
+        "mean_absolute_error": "MeanAbsoluteError",
+        "mean_absolute_percentage_error": "MeanAbsolutePercentageError",
+        "mean_squared_logarithmic_error": "MeanSquaredLogarithmicError",
+        "huber": "Huber",
+        "log_cosh": "LogCosh",
+        "poisson": "Poisson",
+        "cosine_similarity": "CosineSimilarity",
+        "hinge": "Hinge",
+        "squared_hinge": "SquaredHinge",
+        "categorical_hinge": "CategoricalHinge",
+        "kl_divergence": "KLDivergence",
+        "binary_crossentropy": "BinaryCrossentropy",
+        "categorical_crossentropy": "CategoricalCrossentropy",
+        "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
+    }
+)
 
 
 @pytest.mark.parametrize("case", INT_CASES, ids=[c[0] for c in INT_CASES])
@@ -350,11 +457,21 @@ def test_keras_integer_y_pred(xp, case):
     name, y_true, y_pred = case
     out = getattr(K, _CLASS_OF[name])(reduction=None)(to_xp(xp, y_true), to_xp(xp, y_pred))
     assert str(to_numpy(out).dtype) == "float32"
-    _close(out, np.asarray(getattr(keras.losses, _CLASS_OF[name])(reduction=None)(y_true, y_pred)), name,
-           rtol=2e-5, atol=2e-6)
+    _close(
+        out,
+        np.asarray(getattr(keras.losses, _CLASS_OF[name])(reduction=None)(y_true, y_pred)),
+        name,
+        rtol=2e-5,
+        atol=2e-6,
+    )
     cast = y_true.astype(np.float32) if name != "sparse_categorical_crossentropy" else y_true
-    _close(getattr(K, name)(to_xp(xp, y_true), to_xp(xp, y_pred)),
-           to_numpy(getattr(K, name)(to_xp(xp, cast), to_xp(xp, y_pred.astype(np.float32)))), "function", 0, 0)
+    _close(
+        getattr(K, name)(to_xp(xp, y_true), to_xp(xp, y_pred)),
+        to_numpy(getattr(K, name)(to_xp(xp, cast), to_xp(xp, y_pred.astype(np.float32)))),
+        "function",
+        0,
+        0,
+    )
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float16"])
@@ -370,8 +487,9 @@ def test_keras_dtype(cls, dtype):
     ours, ref = getattr(K, name)(dtype=dtype, **options), getattr(keras.losses, name)(dtype=dtype, **options)
     assert ours.dtype == ref.dtype == dtype
     tol = {"float64": (2e-6, 1e-7), "float16": (2e-2, 2e-3)}[dtype]
-    (v, g), (ref_v, ref_g) = (jax.value_and_grad(lambda p, f=f: f(jnp.asarray(y_true), p))(jnp.asarray(y_pred))
-                              for f in (ours, ref))
+    (v, g), (ref_v, ref_g) = (
+        jax.value_and_grad(lambda p, f=f: f(jnp.asarray(y_true), p))(jnp.asarray(y_pred)) for f in (ours, ref)
+    )
     assert v.dtype == ref_v.dtype == np.dtype(dtype) and g.dtype == np.float32
     _close(v, ref_v, "value", *tol)
     _close(g, ref_g, "gradient", *tol)
@@ -390,9 +508,17 @@ def test_keras_python_sample_weight(weights, reduction):
     y_true, y_pred = _data("cce-logits-smoothing")
     sw = SAMPLE_WEIGHTS[weights]
     options = {"from_logits": True, "reduction": reduction}
-    _check_live(np, lambda p: K.CategoricalCrossentropy(**options)(y_true, p, sample_weight=sw),
-                lambda p: keras.losses.CategoricalCrossentropy(**options)(y_true, p, sample_weight=sw),
-                (y_pred,), {}, (0,), seed=9, rtol=2e-5, atol=2e-6)
+    _check_live(
+        np,
+        lambda p: K.CategoricalCrossentropy(**options)(y_true, p, sample_weight=sw),
+        lambda p: keras.losses.CategoricalCrossentropy(**options)(y_true, p, sample_weight=sw),
+        (y_pred,),
+        {},
+        (0,),
+        seed=9,
+        rtol=2e-5,
+        atol=2e-6,
+    )
 
 
 def test_keras_sample_weight_list_value_and_grad():
@@ -403,7 +529,8 @@ def test_keras_sample_weight_list_value_and_grad():
     sw = [1.0, 0.0, 3.0]
     v, g = anyloss.value_and_grad(K.MeanSquaredError(), argnums=1)(y_true, y_pred, sample_weight=sw)
     ref_v, ref_g = jax.value_and_grad(lambda p: keras.losses.MeanSquaredError()(y_true, p, sample_weight=sw))(
-        jnp.asarray(y_pred))
+        jnp.asarray(y_pred)
+    )
     _close(v, ref_v, "value", rtol=2e-5, atol=2e-6)
     _close(g, ref_g, "gradient", rtol=2e-5, atol=2e-6)
 
@@ -413,9 +540,17 @@ def test_keras_sparse_axis(axis):
     keras = _keras_jax()
     y_true, y_pred = _data("scce-logits-ignore")
     kwargs = {"from_logits": True, "ignore_class": -1, "axis": axis}
-    _check_live(np, lambda p: K.SparseCategoricalCrossentropy(**kwargs)(y_true, p),
-                lambda p: keras.losses.SparseCategoricalCrossentropy(**kwargs)(y_true, p),
-                (y_pred,), {}, (0,), seed=3, rtol=2e-5, atol=2e-6)
+    _check_live(
+        np,
+        lambda p: K.SparseCategoricalCrossentropy(**kwargs)(y_true, p),
+        lambda p: keras.losses.SparseCategoricalCrossentropy(**kwargs)(y_true, p),
+        (y_pred,),
+        {},
+        (0,),
+        seed=3,
+        rtol=2e-5,
+        atol=2e-6,
+    )
 
 
 def test_keras_sparse_axis_other_than_last_raises_as_keras():

@@ -44,9 +44,11 @@ with contextlib.suppress(RuntimeError):  # a small shared machine; raises once T
 CALL = {
     "sigmoid": lambda n, labels, logits: n.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits),
     "weighted": lambda n, labels, logits, pos_weight: n.weighted_cross_entropy_with_logits(
-        labels=labels, logits=logits, pos_weight=pos_weight),
+        labels=labels, logits=logits, pos_weight=pos_weight
+    ),
     "softmax": lambda n, labels, logits, axis=-1: n.softmax_cross_entropy_with_logits(
-        labels=labels, logits=logits, axis=axis),
+        labels=labels, logits=logits, axis=axis
+    ),
     "sparse": lambda n, labels, logits: n.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits),
 }
 
@@ -109,9 +111,11 @@ def assert_close(actual, expected, bound, dtype, what):
     assert actual.shape == expected.shape, what
     tol = ulps * (np.finfo(dtype).eps * np.broadcast_to(bound, expected.shape) + np.finfo(dtype).tiny)
     bad = ~((np.abs(actual - expected) <= tol) | (np.isnan(actual) & np.isnan(expected)))
-    assert not bad.any(), (f"{what}: {bad.sum()} of {bad.size} elements differ from TensorFlow's beyond "
-                           f"{ulps} ulps of their terms, at {np.argwhere(bad)[:5].tolist()}:\n"
-                           f"anyloss    {actual[bad][:5]}\nTensorFlow {expected[bad][:5]}\ntolerance  {tol[bad][:5]}")
+    assert not bad.any(), (
+        f"{what}: {bad.sum()} of {bad.size} elements differ from TensorFlow's beyond "
+        f"{ulps} ulps of their terms, at {np.argwhere(bad)[:5].tolist()}:\n"
+        f"anyloss    {actual[bad][:5]}\nTensorFlow {expected[bad][:5]}\ntolerance  {tol[bad][:5]}"
+    )
 
 
 def check_against_tf(xp, name, args, kwargs, diff, seed=0):
@@ -141,8 +145,12 @@ def check_against_tf(xp, name, args, kwargs, diff, seed=0):
 
 # --------------------------------------------------------------------------- the porting page's examples
 
-FUNCTIONS = {"sigmoid": "sigmoid_cross_entropy_with_logits", "weighted": "weighted_cross_entropy_with_logits",
-             "softmax": "softmax_cross_entropy_with_logits", "sparse": "sparse_softmax_cross_entropy_with_logits"}
+FUNCTIONS = {
+    "sigmoid": "sigmoid_cross_entropy_with_logits",
+    "weighted": "weighted_cross_entropy_with_logits",
+    "softmax": "softmax_cross_entropy_with_logits",
+    "sparse": "sparse_softmax_cross_entropy_with_logits",
+}
 
 
 def _run(code, ns):
@@ -185,8 +193,10 @@ def _printed(text):
             blocks[-1][1] += " " + line
         elif ":" in line:
             blocks.append(list(line.split(":", 1)))
-    return {label.strip(): np.array([float(t) for t in rest.replace("[", " ").replace("]", " ").split()])
-            for label, rest in blocks}
+    return {
+        label.strip(): np.array([float(t) for t in rest.replace("[", " ").replace("]", " ").split()])
+        for label, rest in blocks
+    }
 
 
 @pytest.mark.parametrize("i", [i for i, d in enumerate(differences()) if "tensorflow" in d])
@@ -224,47 +234,87 @@ def _hot(r, n, c, axis=-1):
 CASES = [  # (id, function, make(rng) -> (args, kwargs), differentiable positions); floats are cast to the dtype
     ("sigmoid-random-3d", "sigmoid", lambda r: ((_u(r, 2, 3, 4), _n(r, 2, 3, 4, scale=3)), {}), (0, 1)),
     ("sigmoid-extreme", "sigmoid", lambda r: ((_u(r, 13), EXTREME.copy()), {}), (0, 1)),
-    ("sigmoid-hard-labels-extreme", "sigmoid",
-     lambda r: ((np.stack([np.zeros(13), np.ones(13)]), np.stack([EXTREME, -EXTREME])), {}), (0, 1)),
+    (
+        "sigmoid-hard-labels-extreme",
+        "sigmoid",
+        lambda r: ((np.stack([np.zeros(13), np.ones(13)]), np.stack([EXTREME, -EXTREME])), {}),
+        (0, 1),
+    ),
     ("sigmoid-zeros", "sigmoid", lambda r: ((np.array([0.0, 1.0, 0.5, 0.25]), np.zeros(4)), {}), (0, 1)),
     ("sigmoid-all-zero", "sigmoid", lambda r: ((np.zeros((2, 3)), np.zeros((2, 3))), {}), (0, 1)),
     ("sigmoid-labels-outside-0-1", "sigmoid", lambda r: ((r.uniform(-1, 2, 8), _n(r, 8, scale=4)), {}), (0, 1)),
     ("sigmoid-0d", "sigmoid", lambda r: ((np.array(0.3), np.array(-2.0)), {}), (0, 1)),
     ("sigmoid-empty", "sigmoid", lambda r: ((np.zeros((0, 3)), np.zeros((0, 3))), {}), (0, 1)),
-    ("weighted-array-pos-weight", "weighted",
-     lambda r: (((_u(r, 5, 3) > 0.4) * 1.0, _n(r, 5, 3, scale=4), np.array([3.0, 1.0, 0.25])), {}), (0, 1, 2)),
-    ("weighted-number-pos-weight", "weighted",
-     lambda r: ((_u(r, 4, 3), _n(r, 4, 3, scale=4)), {"pos_weight": 2.5}), (0, 1)),
-    ("weighted-pos-weight-same-shape", "weighted",
-     lambda r: ((_u(r, 2, 4), _n(r, 2, 4), r.uniform(0, 5, (2, 4))), {}), (0, 1, 2)),
-    ("weighted-pos-weight-column", "weighted",
-     lambda r: ((_u(r, 3, 4), _n(r, 3, 4, scale=2), r.uniform(0, 5, (3, 1))), {}), (0, 1, 2)),
+    (
+        "weighted-array-pos-weight",
+        "weighted",
+        lambda r: (((_u(r, 5, 3) > 0.4) * 1.0, _n(r, 5, 3, scale=4), np.array([3.0, 1.0, 0.25])), {}),
+        (0, 1, 2),
+    ),
+    (
+        "weighted-number-pos-weight",
+        "weighted",
+        lambda r: ((_u(r, 4, 3), _n(r, 4, 3, scale=4)), {"pos_weight": 2.5}),
+        (0, 1),
+    ),
+    (
+        "weighted-pos-weight-same-shape",
+        "weighted",
+        lambda r: ((_u(r, 2, 4), _n(r, 2, 4), r.uniform(0, 5, (2, 4))), {}),
+        (0, 1, 2),
+    ),
+    (
+        "weighted-pos-weight-column",
+        "weighted",
+        lambda r: ((_u(r, 3, 4), _n(r, 3, 4, scale=2), r.uniform(0, 5, (3, 1))), {}),
+        (0, 1, 2),
+    ),
     ("weighted-pos-weight-0d", "weighted", lambda r: ((_u(r, 6), _n(r, 6), np.array(0.5)), {}), (0, 1, 2)),
-    ("weighted-extreme", "weighted",
-     lambda r: ((np.stack([np.zeros(13), np.ones(13), _u(r, 13)]), np.stack([EXTREME] * 3), np.array(2.0)), {}),
-     (0, 1, 2)),
-    ("weighted-zero-logits", "weighted",
-     lambda r: ((np.array([0.0, 1.0, 0.3, 1.0]), np.zeros(4), np.array([2.0, 2.0, 0.5, 1.0])), {}), (0, 1, 2)),
+    (
+        "weighted-extreme",
+        "weighted",
+        lambda r: ((np.stack([np.zeros(13), np.ones(13), _u(r, 13)]), np.stack([EXTREME] * 3), np.array(2.0)), {}),
+        (0, 1, 2),
+    ),
+    (
+        "weighted-zero-logits",
+        "weighted",
+        lambda r: ((np.array([0.0, 1.0, 0.3, 1.0]), np.zeros(4), np.array([2.0, 2.0, 0.5, 1.0])), {}),
+        (0, 1, 2),
+    ),
     ("weighted-pos-weight-0", "weighted", lambda r: ((_u(r, 5), _n(r, 5, scale=3), np.zeros(5)), {}), (0, 1, 2)),
     ("softmax-random", "softmax", lambda r: ((r.dirichlet(np.ones(5), 4), _n(r, 4, 5, scale=3)), {}), (0, 1)),
     ("softmax-one-hot", "softmax", lambda r: ((_hot(r, 6, 4), _n(r, 6, 4, scale=2)), {}), (0, 1)),
-    ("softmax-axis0", "softmax",
-     lambda r: ((r.dirichlet(np.ones(4), 5).T, _n(r, 4, 5, scale=3)), {"axis": 0}), (0, 1)),
-    ("softmax-3d-axis1", "softmax",
-     lambda r: ((np.moveaxis(r.dirichlet(np.ones(3), (2, 4)), -1, 1), _n(r, 2, 3, 4)), {"axis": 1}), (0, 1)),
-    ("softmax-3d-axis-minus2", "softmax",
-     lambda r: ((np.moveaxis(r.dirichlet(np.ones(3), (2, 4)), -1, 1), _n(r, 2, 3, 4)), {"axis": -2}), (0, 1)),
+    ("softmax-axis0", "softmax", lambda r: ((r.dirichlet(np.ones(4), 5).T, _n(r, 4, 5, scale=3)), {"axis": 0}), (0, 1)),
+    (
+        "softmax-3d-axis1",
+        "softmax",
+        lambda r: ((np.moveaxis(r.dirichlet(np.ones(3), (2, 4)), -1, 1), _n(r, 2, 3, 4)), {"axis": 1}),
+        (0, 1),
+    ),
+    (
+        "softmax-3d-axis-minus2",
+        "softmax",
+        lambda r: ((np.moveaxis(r.dirichlet(np.ones(3), (2, 4)), -1, 1), _n(r, 2, 3, 4)), {"axis": -2}),
+        (0, 1),
+    ),
     ("softmax-1d", "softmax", lambda r: ((r.dirichlet(np.ones(6)), _n(r, 6)), {}), (0, 1)),
     ("softmax-one-class", "softmax", lambda r: ((np.ones((3, 1)), _n(r, 3, 1)), {}), (0, 1)),
     ("softmax-zero-logits", "softmax", lambda r: ((r.dirichlet(np.ones(4), 3), np.zeros((3, 4))), {}), (0, 1)),
-    ("softmax-large-logits", "softmax",
-     lambda r: ((r.dirichlet(np.ones(5), 3), np.stack([_n(r, 5, scale=300), EXTREME[:5], EXTREME[-5:]])), {}),
-     (0, 1)),
+    (
+        "softmax-large-logits",
+        "softmax",
+        lambda r: ((r.dirichlet(np.ones(5), 3), np.stack([_n(r, 5, scale=300), EXTREME[:5], EXTREME[-5:]])), {}),
+        (0, 1),
+    ),
     # TensorFlow checks neither that labels are probabilities nor that a row sums to 1
-    ("softmax-unnormalised-labels", "softmax", lambda r: ((r.uniform(0, 2, (4, 5)), _n(r, 4, 5, scale=2)), {}),
-     (0, 1)),
-    ("softmax-negative-labels-axis0", "softmax",
-     lambda r: ((r.uniform(-1, 1, (3, 4)), _n(r, 3, 4)), {"axis": 0}), (0, 1)),
+    ("softmax-unnormalised-labels", "softmax", lambda r: ((r.uniform(0, 2, (4, 5)), _n(r, 4, 5, scale=2)), {}), (0, 1)),
+    (
+        "softmax-negative-labels-axis0",
+        "softmax",
+        lambda r: ((r.uniform(-1, 1, (3, 4)), _n(r, 3, 4)), {"axis": 0}),
+        (0, 1),
+    ),
     ("softmax-zero-labels", "softmax", lambda r: ((np.zeros((2, 3)), _n(r, 2, 3)), {}), (0, 1)),
     ("sparse-random", "sparse", lambda r: ((r.integers(0, 6, 5), _n(r, 5, 6, scale=3)), {}), (1,)),
     ("sparse-3d", "sparse", lambda r: ((r.integers(0, 4, (2, 3)), _n(r, 2, 3, 4, scale=5)), {}), (1,)),
@@ -272,8 +322,12 @@ CASES = [  # (id, function, make(rng) -> (args, kwargs), differentiable position
     ("sparse-1d-logits", "sparse", lambda r: ((np.array(2), _n(r, 5)), {}), (1,)),
     ("sparse-one-class", "sparse", lambda r: ((np.zeros(3, dtype=np.int64), _n(r, 3, 1)), {}), (1,)),
     ("sparse-zero-logits", "sparse", lambda r: ((np.array([0, 1, 2]), np.zeros((3, 3))), {}), (1,)),
-    ("sparse-large-logits", "sparse",
-     lambda r: ((np.array([0, 4, 2]), np.stack([_n(r, 5, scale=300), EXTREME[:5], EXTREME[-5:]])), {}), (1,)),
+    (
+        "sparse-large-logits",
+        "sparse",
+        lambda r: ((np.array([0, 4, 2]), np.stack([_n(r, 5, scale=300), EXTREME[:5], EXTREME[-5:]])), {}),
+        (1,),
+    ),
     ("sparse-empty", "sparse", lambda r: ((np.zeros(0, dtype=np.int64), np.zeros((0, 4))), {}), (1,)),
 ]
 
@@ -321,7 +375,7 @@ def test_weighted_random(pair, data):
         check_against_tf(np, "weighted", pair, {"pos_weight": data.draw(st.floats(0.0, 10.0))}, (0, 1))
         return
     k = data.draw(st.integers(0, logits.ndim))
-    shape = tuple(n if data.draw(st.booleans()) else 1 for n in logits.shape[logits.ndim - k:])
+    shape = tuple(n if data.draw(st.booleans()) else 1 for n in logits.shape[logits.ndim - k :])
     q = data.draw(hnp.arrays(dtype, shape, elements=_floats(dtype, 0.0, 10.0)))
     check_against_tf(np, "weighted", (labels, logits, q), {}, (0, 1, 2), seed=data.draw(st.integers(0, 99)))
 
@@ -337,8 +391,9 @@ def test_sparse_random(data):
     dtype = data.draw(FLOATS)
     shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=5))
     logits = data.draw(hnp.arrays(dtype, shape, elements=_floats(dtype, -200.0, 200.0)))
-    labels = data.draw(hnp.arrays(data.draw(st.sampled_from(["int32", "int64"])), shape[:-1],
-                                  elements=st.integers(0, shape[-1] - 1)))
+    labels = data.draw(
+        hnp.arrays(data.draw(st.sampled_from(["int32", "int64"])), shape[:-1], elements=st.integers(0, shape[-1] - 1))
+    )
     check_against_tf(np, "sparse", (labels, logits), {}, (1,), seed=data.draw(st.integers(0, 99)))
 
 
@@ -406,7 +461,6 @@ def test_porting_page_shows_tensorflow_numbers():
             _run(d["code"], ns)
             printed = _run(d["tensorflow"], ns).rstrip()
             assert "\n".join("   " + line for line in printed.splitlines()) in page, d["title"]
-
 
 
 SCALAR_CASES = [  # calls whose loss is 0-d: anyloss.value_and_grad against tape.gradient of the loss itself

@@ -45,15 +45,19 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     out = tmp_path_factory.mktemp("html")
-    res = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-b", "html", "-q", "-j", "1",
-                          str(DOCS), str(out)], capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-b", "html", "-q", "-j", "1", str(DOCS), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     return res, out
 
 
 def text_of(page: Path) -> str:
     """The visible text of an HTML page's article."""
     s = page.read_text(encoding="utf-8")
-    s = s[s.index("<article"):s.index("</article>")]
+    s = s[s.index("<article") : s.index("</article>")]
     return html.unescape(re.sub(r"<[^>]+>", "", s))
 
 
@@ -210,16 +214,23 @@ def browser():
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     chromedriver = shutil.which("chromedriver")
     if chromium is None or chromedriver is None:
-        pytest.skip("no headless browser: the site check needs Chromium and its driver "
-                    "(Debian: apt-get install chromium chromium-driver; .ci/run installs them)")
+        pytest.skip(
+            "no headless browser: the site check needs Chromium and its driver "
+            "(Debian: apt-get install chromium chromium-driver; .ci/run installs them)"
+        )
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                # No network: every host name but the site's server fails to resolve.
-                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        # No network: every host name but the site's server fails to resolve.
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(chromedriver))  # no driver download
@@ -245,13 +256,21 @@ def test_every_page_renders_in_a_browser_offline(site, browser):
             browser.get(base + page)
             seen = browser.execute_async_script(_INSPECT)
             # The browser asks for /favicon.ico by itself; the site has none.
-            console = [e["message"] for e in browser.get_log("browser")
-                       if e["level"] == "SEVERE" and "favicon.ico" not in e["message"]]
+            console = [
+                e["message"]
+                for e in browser.get_log("browser")
+                if e["level"] == "SEVERE" and "favicon.ico" not in e["message"]
+            ]
             raw_tex = re.findall(r"\\[A-Za-z_(\[{]\w*", seen["text"])  # \frac, \begin, \(, log\_softmax
             remote = [u for u in seen["resources"] if not u.startswith(base)]
-            found = {"formulas not typeset": seen["math"] - seen["typeset"], "MathJax errors": seen["errors"],
-                     "raw TeX": raw_tex, "broken images": seen["broken"], "console errors": console,
-                     "remote resources": remote}
+            found = {
+                "formulas not typeset": seen["math"] - seen["typeset"],
+                "MathJax errors": seen["errors"],
+                "raw TeX": raw_tex,
+                "broken images": seen["broken"],
+                "console errors": console,
+                "remote resources": remote,
+            }
             if any(v for v in found.values()):
                 problems.append((page, {k: v for k, v in found.items() if v}))
             formulas += seen["typeset"]

@@ -71,8 +71,22 @@ def _params(options):
 def test_cli_matches_torch(name, fmt, tmp_path, capsys):
     x, t, options, reduction = CASES[name]
     inp, tgt, keys = _write(fmt, tmp_path, x, t)
-    code = main(["eval", name, "--input", inp, "--target", tgt, "--chunks", ROWS, "--reduction", reduction,
-                 *keys, *_params(options)])
+    code = main(
+        [
+            "eval",
+            name,
+            "--input",
+            inp,
+            "--target",
+            tgt,
+            "--chunks",
+            ROWS,
+            "--reduction",
+            reduction,
+            *keys,
+            *_params(options),
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     value = float(out)
@@ -97,10 +111,28 @@ def test_class_weight_from_the_command_line(tmp_path, capsys):
     x, t, _, _ = CASES["cross_entropy"]
     inp, tgt, _ = _write("npy", tmp_path, x, t)
     weight = [0.5, 1.0, 2.0, 1.5, 1.0, 0.25, 3.0]
-    assert main(["eval", "cross_entropy", "--input", inp, "--target", tgt, "--chunks", ROWS,
-                 "--param", f"weight={weight}", "--param", "ignore_index=-1"]) == 0
-    expected = torch.nn.functional.cross_entropy(torch.from_numpy(x), torch.from_numpy(t), ignore_index=-1,
-                                                 weight=torch.tensor(weight, dtype=torch.float32))
+    assert (
+        main(
+            [
+                "eval",
+                "cross_entropy",
+                "--input",
+                inp,
+                "--target",
+                tgt,
+                "--chunks",
+                ROWS,
+                "--param",
+                f"weight={weight}",
+                "--param",
+                "ignore_index=-1",
+            ]
+        )
+        == 0
+    )
+    expected = torch.nn.functional.cross_entropy(
+        torch.from_numpy(x), torch.from_numpy(t), ignore_index=-1, weight=torch.tensor(weight, dtype=torch.float32)
+    )
     np.testing.assert_allclose(float(capsys.readouterr().out), float(expected), rtol=1e-5)
 
 
@@ -108,11 +140,29 @@ def test_unreduced_loss_written_block_by_block(tmp_path, capsys):
     x, t, _, _ = CASES["binary_cross_entropy_with_logits"]
     inp, tgt, _ = _write("npy", tmp_path, x, t)
     out = tmp_path / "loss.npy"
-    assert main(["eval", "binary_cross_entropy_with_logits", "--input", inp, "--target", tgt, "--chunks", ROWS,
-                 "--reduction", "none", "--output", str(out)]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "binary_cross_entropy_with_logits",
+                "--input",
+                inp,
+                "--target",
+                tgt,
+                "--chunks",
+                ROWS,
+                "--reduction",
+                "none",
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert "wrote the unreduced loss" in capsys.readouterr().err
-    np.testing.assert_allclose(np.load(out), _torch("binary_cross_entropy_with_logits", x, t, {}, "none"),
-                               rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        np.load(out), _torch("binary_cross_entropy_with_logits", x, t, {}, "none"), rtol=1e-5, atol=1e-7
+    )
 
 
 def test_callable_and_registered_losses(tmp_path):
@@ -184,8 +234,9 @@ def test_files_are_read_a_block_at_a_time(fmt, tmp_path):
                 sizes.append(result.nbytes)
 
     with Sizes():
-        total = F.mse_loss(a, da.from_array(t, chunks=(10, C)), reduction="sum").compute(scheduler="threads",
-                                                                                    optimize_graph=False)
+        total = F.mse_loss(a, da.from_array(t, chunks=(10, C)), reduction="sum").compute(
+            scheduler="threads", optimize_graph=False
+        )
     np.testing.assert_allclose(float(total), float(F.mse_loss(x, t, reduction="sum")), rtol=1e-5)
     assert max(sizes) <= 10 * C * x.itemsize < x.nbytes
     assert sizes.count(10 * C * x.itemsize) >= 10  # the blocks were read
@@ -226,8 +277,9 @@ def test_progress_bar_when_asked(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def cluster():
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
         yield cluster
         time.sleep(0.3)  # let the progress bars' feeds on the scheduler notice they are closed
 
@@ -237,14 +289,38 @@ def test_on_a_distributed_cluster(cluster, tmp_path, capsys):
     name = "cross_entropy"
     x, t, options, reduction = CASES[name]
     inp, tgt, _ = _write("npy", tmp_path, x, t)
-    assert main(["eval", name, "--input", inp, "--target", tgt, "--chunks", ROWS, "--scheduler",
-                 cluster.scheduler_address, "--progress", *_params(options)]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                name,
+                "--input",
+                inp,
+                "--target",
+                tgt,
+                "--chunks",
+                ROWS,
+                "--scheduler",
+                cluster.scheduler_address,
+                "--progress",
+                *_params(options),
+            ]
+        )
+        == 0
+    )
     out, err = capsys.readouterr()
     np.testing.assert_allclose(float(out), _torch(name, x, t, options, reduction), rtol=1e-5)
     assert "% Completed" in err and cluster.scheduler_address in err
 
-    path = stream.evaluate("mse_loss", inp, inp, reduction="none", chunks=10, scheduler=cluster.scheduler_address,
-                           output=tmp_path / "zero.npy")
+    path = stream.evaluate(
+        "mse_loss",
+        inp,
+        inp,
+        reduction="none",
+        chunks=10,
+        scheduler=cluster.scheduler_address,
+        output=tmp_path / "zero.npy",
+    )
     np.testing.assert_array_equal(np.load(path), np.zeros_like(x))
 
 
@@ -269,8 +345,13 @@ def test_errors(tmp_path, capsys):
     (tmp_path / "cut.npy").write_bytes((tmp_path / "input.npy").read_bytes()[:40])
     _fails(["mse_loss", "--input", str(tmp_path / "cut.npy"), "--target", tgt], capsys, "`input`")
     np.save(tmp_path / "short.npy", t[:50])
-    _fails(["cross_entropy", "--input", inp, "--target", str(tmp_path / "short.npy")], capsys,
-           "`target`", f"as many rows as `input` ({N}", "50 rows")
+    _fails(
+        ["cross_entropy", "--input", inp, "--target", str(tmp_path / "short.npy")],
+        capsys,
+        "`target`",
+        f"as many rows as `input` ({N}",
+        "50 rows",
+    )
     _fails(["no_such_loss", *ok], capsys, "`loss`", "anyloss list")
     _fails(["cross_entropy", *ok, "--reduction", "avg"], capsys, "`reduction`", "'avg'")
     _fails(["cross_entropy", *ok, "--reduction", "batchmean"], capsys, "`reduction`")
@@ -289,10 +370,13 @@ def test_errors(tmp_path, capsys):
     _fails(["mse_loss", "--input", inp, "--target", str(tmp_path / "complex.npy")], capsys, "`target`", "complex64")
     # .npz members
     np.savez(tmp_path / "two.npz", a=x, b=x)
-    _fails(["mse_loss", "--input", str(tmp_path / "two.npz"), "--target", inp], capsys,
-           "`input_key`", "'a', 'b'")
-    _fails(["mse_loss", "--input", str(tmp_path / "two.npz"), "--input-key", "c", "--target", inp], capsys,
-           "`input_key`", "'c'")
+    _fails(["mse_loss", "--input", str(tmp_path / "two.npz"), "--target", inp], capsys, "`input_key`", "'a', 'b'")
+    _fails(
+        ["mse_loss", "--input", str(tmp_path / "two.npz"), "--input-key", "c", "--target", inp],
+        capsys,
+        "`input_key`",
+        "'c'",
+    )
     _fails(["mse_loss", *ok, "--input-key", "a"], capsys, "`input_key`", ".npy")
 
 
@@ -316,8 +400,12 @@ def test_unreachable_scheduler(tmp_path, capsys):
     x, t, _, _ = CASES["cross_entropy"]
     inp, tgt, _ = _write("npy", tmp_path, x, t)
     with dask.config.set({"distributed.comm.timeouts.connect": "0.5s"}):
-        _fails(["cross_entropy", "--input", inp, "--target", tgt, "--scheduler", "tcp://127.0.0.1:9"], capsys,
-               "`scheduler`", "tcp://127.0.0.1:9")
+        _fails(
+            ["cross_entropy", "--input", inp, "--target", tgt, "--scheduler", "tcp://127.0.0.1:9"],
+            capsys,
+            "`scheduler`",
+            "tcp://127.0.0.1:9",
+        )
 
 
 def test_missing_extras_are_named(tmp_path, capsys, monkeypatch):

@@ -41,7 +41,11 @@ def test_out_of_core_example_runs(tmp_path):
     import sys
 
     script = Path(__file__).parents[1] / "examples" / "out_of_core.py"
-    res = subprocess.run([sys.executable, str(script), "--gb", "0.05", "--chunk-mb", "4", "--dir", str(tmp_path)],
-                         capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, str(script), "--gb", "0.05", "--chunk-mb", "4", "--dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     assert "checked: the same values as NumPy" in res.stdout

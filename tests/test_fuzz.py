@@ -70,6 +70,7 @@ def outcome(fn, *args, **kwargs):
 
 # --------------------------------------------------------------------------- targets
 
+
 def _example(name):
     args, kwargs = LOSSES[name].example(np)
     return [np.array(a, copy=True) for a in args], dict(kwargs)
@@ -97,7 +98,7 @@ class Functional(Target):
     def call(self, overrides):
         args, kwargs = self.valid()
         sig = inspect.signature(self.fn).parameters
-        pos = list(sig)[:len(args)]
+        pos = list(sig)[: len(args)]
         for k, v in overrides.items():
             if k in pos:
                 args[pos.index(k)] = v
@@ -129,8 +130,10 @@ def _lce_call():
 SPECIAL_CLASSES = {
     "LinearCrossEntropyLoss": (lambda: {"in_features": 2, "num_classes": 3}, _lce_call),
     "AdaptiveLogSoftmaxWithLoss": (lambda: {"in_features": 4, "n_classes": 10, "cutoffs": [3, 6]}, _asm_call),
-    "Distance": (lambda: {"fn": _dist, "vjp": _dist_vjp},
-                 lambda: [np.array([[0.0, 1.0], [2.0, 3.0]]), np.array([[1.0, 1.0], [2.0, 0.0]])]),
+    "Distance": (
+        lambda: {"fn": _dist, "vjp": _dist_vjp},
+        lambda: [np.array([[0.0, 1.0], [2.0, 3.0]]), np.array([[1.0, 1.0], [2.0, 0.0]])],
+    ),
     "NLLLoss2d": (dict, lambda: _example("nll_loss")[0]),
 }
 
@@ -170,8 +173,11 @@ class Class(Target):
         return obj(*args)
 
 
-CLASS_NAMES = [n for n in anyloss.__all__ if isinstance(getattr(anyloss, n), type) and n != "LossSpec"
-               and not issubclass(getattr(anyloss, n), Exception)]
+CLASS_NAMES = [
+    n
+    for n in anyloss.__all__
+    if isinstance(getattr(anyloss, n), type) and n != "LossSpec" and not issubclass(getattr(anyloss, n), Exception)
+]
 TARGETS = [Functional(n) for n in F.__all__] + [Class(n) for n in CLASS_NAMES]
 PAIRS = [(t, p) for t in TARGETS for p in t.params]
 
@@ -183,6 +189,7 @@ def test_targets_are_callable_as_given():
 
 
 # --------------------------------------------------------------------------- the catalogue
+
 
 class _Opaque:
     def __repr__(self):
@@ -205,7 +212,7 @@ CATALOGUE = {
     "callable": lambda *a, **k: None,
     "int-2**64": 2**64,
     "int-10**30": 10**30,
-    "int-min": -2**63 - 1,
+    "int-min": -(2**63) - 1,
     "int-neg": -1,
     "int-neg-7": -7,
     "int-0": 0,
@@ -243,7 +250,7 @@ CATALOGUE = {
     "uint64-arr": np.arange(3, dtype=np.uint64),
     "int-arr": np.arange(3),
     "int-arr-neg": np.array([-1, -5, 2]),
-    "big-int-arr": np.array([2**62, -2**62]),
+    "big-int-arr": np.array([2**62, -(2**62)]),
     "nan-arr": np.full(3, np.nan),
     "inf-arr": np.array([np.inf, -np.inf, 1.0]),
     "5d": np.zeros((2, 1, 2, 1, 2)),
@@ -276,18 +283,29 @@ def test_catalogue(target, param):
 
 # --------------------------------------------------------------------------- hypothesis
 
-_DTYPES = [np.bool_, np.int8, np.int32, np.int64, np.uint8, np.uint64, np.float16, np.float32, np.float64,
-           np.complex128]
+_DTYPES = [
+    np.bool_,
+    np.int8,
+    np.int32,
+    np.int64,
+    np.uint8,
+    np.uint64,
+    np.float16,
+    np.float32,
+    np.float64,
+    np.complex128,
+]
 # Sizes far beyond memory fail at once (numpy's "array is too big"); nothing in between,
 # so that no size argument ever allocates gigabytes.
-_HUGE = [2**62, 2**63, 2**64, 10**30, -2**63, -2**64]
+_HUGE = [2**62, 2**63, 2**64, 10**30, -(2**63), -(2**64)]
 
 random_arrays = hnp.arrays(
     dtype=st.sampled_from(_DTYPES),
     shape=hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=4),
 )
-object_arrays = st.lists(st.one_of(st.none(), st.floats(), st.integers(-3, 3), st.text(max_size=1)),
-                         max_size=4).map(lambda v: np.array(v, dtype=object))
+object_arrays = st.lists(st.one_of(st.none(), st.floats(), st.integers(-3, 3), st.text(max_size=1)), max_size=4).map(
+    lambda v: np.array(v, dtype=object)
+)
 scalars = st.one_of(
     st.none(),
     st.booleans(),
@@ -302,7 +320,7 @@ scalars = st.one_of(
     st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
 )
 _SPECIAL_FLOAT = [np.nan, np.inf, -np.inf, 0.0, -1.0, 1e30, -1e30, 1e-310]
-_SPECIAL_INT = [-1, 0, -100, 2**40, -2**40, 2**62]
+_SPECIAL_INT = [-1, 0, -100, 2**40, -(2**40), 2**62]
 
 
 def _filled(valid, v):
@@ -328,7 +346,8 @@ def distortions(valid: np.ndarray):
         st.just(np.resize(valid, tuple(d + 1 for d in valid.shape))),
         st.just(valid.T),
         st.sampled_from(_SPECIAL_INT if np.issubdtype(valid.dtype, np.integer) else _SPECIAL_FLOAT).map(
-            lambda v: _filled(valid, v)),
+            lambda v: _filled(valid, v)
+        ),
     )
 
 
@@ -372,30 +391,48 @@ def test_hypothesis(target, data):
 BEYOND_TORCH = {
     # A 0-d array as a real hyperparameter (scheduled, learned, a JAX tracer under jit), as
     # optax and jax.numpy accept; PyTorch wants a Python float (NaN fails a margin's bound > 0).
-    **{(n, p, v): "0-d array hyperparameters"
-       for n, ps in (("gaussian_nll_loss", ("eps",)), ("margin_ranking_loss", ("margin",)),
-                     ("hinge_embedding_loss", ("margin",)), ("cosine_embedding_loss", ("margin",)),
-                     ("triplet_margin_loss", ("eps", "margin", "p")), ("triplet_margin_with_distance_loss", ("margin",)),
-                     ("multi_margin_loss", ("margin",)))
-       for p in ps for v in ("0d-float", "0d-int", "0d-nan")
-       if not (p == "margin" and v == "0d-nan" and n.startswith("triplet"))},
-    **{(n, p, v): "0-d array hyperparameters"
-       for n, p, values in (("smooth_l1_loss", "beta", ("0d-float", "0d-int")),
-                            ("huber_loss", "delta", ("0d-float", "0d-int")),
-                            ("poisson_nll_loss", "eps", ("0d-float", "0d-int", "0d-nan")),
-                            ("cross_entropy", "label_smoothing", ("0d-float", "0d-int")),
-                            ("linear_cross_entropy", "label_smoothing", ("0d-float", "0d-int")))
-       for v in values},
+    **{
+        (n, p, v): "0-d array hyperparameters"
+        for n, ps in (
+            ("gaussian_nll_loss", ("eps",)),
+            ("margin_ranking_loss", ("margin",)),
+            ("hinge_embedding_loss", ("margin",)),
+            ("cosine_embedding_loss", ("margin",)),
+            ("triplet_margin_loss", ("eps", "margin", "p")),
+            ("triplet_margin_with_distance_loss", ("margin",)),
+            ("multi_margin_loss", ("margin",)),
+        )
+        for p in ps
+        for v in ("0d-float", "0d-int", "0d-nan")
+        if not (p == "margin" and v == "0d-nan" and n.startswith("triplet"))
+    },
+    **{
+        (n, p, v): "0-d array hyperparameters"
+        for n, p, values in (
+            ("smooth_l1_loss", "beta", ("0d-float", "0d-int")),
+            ("huber_loss", "delta", ("0d-float", "0d-int")),
+            ("poisson_nll_loss", "eps", ("0d-float", "0d-int", "0d-nan")),
+            ("cross_entropy", "label_smoothing", ("0d-float", "0d-int")),
+            ("linear_cross_entropy", "label_smoothing", ("0d-float", "0d-int")),
+        )
+        for v in values
+    },
     # PyTorch has no uint64 kernels for these; anyloss reads the class indices / weights exactly.
-    **{(n, "target", "uint64-arr"): "no uint64 index kernels in PyTorch"
-       for n in ("nll_loss", "cross_entropy", "linear_cross_entropy")},
+    **{
+        (n, "target", "uint64-arr"): "no uint64 index kernels in PyTorch"
+        for n in ("nll_loss", "cross_entropy", "linear_cross_entropy")
+    },
     ("binary_cross_entropy_with_logits", "pos_weight", "uint64-arr"): "no uint64 'add' kernel in PyTorch",
     # PyTorch converts these options to a C double/int64 and overflows; anyloss uses the Python number.
-    **{(n, p, v): "PyTorch's C++ argument conversion overflows"
-       for n, p, values in (("gaussian_nll_loss", "eps", ("int-2**64", "int-10**30", "int-min")),
-                            ("triplet_margin_with_distance_loss", "margin", ("int-2**64", "int-10**30")),
-                            ("multi_margin_loss", "margin", ("int-2**64", "int-10**30", "int-min")))
-       for v in values},
+    **{
+        (n, p, v): "PyTorch's C++ argument conversion overflows"
+        for n, p, values in (
+            ("gaussian_nll_loss", "eps", ("int-2**64", "int-10**30", "int-min")),
+            ("triplet_margin_with_distance_loss", "margin", ("int-2**64", "int-10**30")),
+            ("multi_margin_loss", "margin", ("int-2**64", "int-10**30", "int-min")),
+        )
+        for v in values
+    },
 }
 
 
@@ -420,7 +457,7 @@ def test_catalogue_accepted_only_where_torch_accepts(target):
             if outcome(target.call, {param: value}) is not None:
                 continue  # anyloss refused it
             args, kwargs = target.valid()
-            pos = list(inspect.signature(target.fn).parameters)[:len(args)]
+            pos = list(inspect.signature(target.fn).parameters)[: len(args)]
             if param in pos:
                 args[pos.index(param)] = value
             else:
@@ -434,5 +471,7 @@ def test_catalogue_accepted_only_where_torch_accepts(target):
             except Exception:  # noqa: BLE001
                 accepted_beyond.add((target.name, param, value_id))
     listed = {k for k in BEYOND_TORCH if k[0] == target.name}
-    assert accepted_beyond == listed, (f"anyloss accepts where PyTorch raises: {sorted(accepted_beyond - listed)}; "
-                                       f"listed but no longer so: {sorted(listed - accepted_beyond)}")
+    assert accepted_beyond == listed, (
+        f"anyloss accepts where PyTorch raises: {sorted(accepted_beyond - listed)}; "
+        f"listed but no longer so: {sorted(listed - accepted_beyond)}"
+    )

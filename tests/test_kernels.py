@@ -88,8 +88,9 @@ def compiled(monkeypatch):
     monkeypatch.setattr(_kernels, "COMPILED_MIN_SIZE", 0)
     ran = []
     eligible = _kernels.compiled_eligible
-    monkeypatch.setattr(_kernels, "compiled_eligible",
-                        lambda spec, arrays: eligible(spec, arrays) and (ran.append(spec.name) or True))
+    monkeypatch.setattr(
+        _kernels, "compiled_eligible", lambda spec, arrays: eligible(spec, arrays) and (ran.append(spec.name) or True)
+    )
     return ran
 
 

@@ -20,8 +20,9 @@ from helpers import _bind, _call_with, _get, check_error, loss_test_module
 
 torch = pytest.importorskip("torch")
 
-NATIVE = sorted(name for name, spec in anyloss.losses().items()
-                if spec.native is not None and hasattr(torch.nn.functional, name))
+NATIVE = sorted(
+    name for name, spec in anyloss.losses().items() if spec.native is not None and hasattr(torch.nn.functional, name)
+)
 MODULES = {name: loss_test_module(name) for name in NATIVE}
 CASES = [(name, c) for name in NATIVE for c in MODULES[name].CASES]
 ERRORS = [(name, e) for name in NATIVE for e in getattr(MODULES[name], "ERRORS", [])]
@@ -66,7 +67,11 @@ def _run(name, args, kwargs, *, native, grads=True):
     wanted = [t for t in tensors if t.requires_grad]
     grads = []
     if out.requires_grad and wanted:
-        ct = torch.ones_like(out) if out.ndim == 0 else torch.linspace(-1, 1, out.numel(), dtype=out.dtype).reshape(out.shape)
+        ct = (
+            torch.ones_like(out)
+            if out.ndim == 0
+            else torch.linspace(-1, 1, out.numel(), dtype=out.dtype).reshape(out.shape)
+        )
         grads = torch.autograd.grad(out, wanted, ct, allow_unused=True)
     return out.detach(), grads
 

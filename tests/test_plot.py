@@ -62,12 +62,12 @@ def test_params_go_to_every_loss_that_takes_them():
 def test_options_reach_the_curve():
     (rate,) = plot.curves("poisson_nll_loss", params={"log_input": False}, num=5)
     assert rate.xlabel.startswith("rate") and rate.x[0] > 0  # the rate's domain (0, inf)
-    np.testing.assert_array_equal(
-        rate.y, F.poisson_nll_loss(rate.x, np.ones(5), log_input=False, reduction="none"))
+    np.testing.assert_array_equal(rate.y, F.poisson_nll_loss(rate.x, np.ones(5), log_input=False, reduction="none"))
     (smoothed,) = plot.curves("cross_entropy", params={"label_smoothing": 0.2}, num=5)
     logits = np.stack([np.zeros(5), smoothed.x], axis=1)
     np.testing.assert_array_equal(
-        smoothed.y, F.cross_entropy(logits, np.ones(5, dtype=np.int64), label_smoothing=0.2, reduction="none"))
+        smoothed.y, F.cross_entropy(logits, np.ones(5, dtype=np.int64), label_smoothing=0.2, reduction="none")
+    )
 
 
 def test_probability_domain():
@@ -76,8 +76,9 @@ def test_probability_domain():
     (wide,) = plot.curves("binary_cross_entropy", range=(-1.0, 2.0), grad=True, num=31)
     inside = (wide.x >= 0.0) & (wide.x <= 1.0)
     assert np.isnan(wide.y[~inside]).all() and np.isnan(wide.dy[~inside]).all()
-    np.testing.assert_array_equal(wide.y[inside], F.binary_cross_entropy(wide.x[inside], np.ones(int(inside.sum())),
-                                                                         reduction="none"))
+    np.testing.assert_array_equal(
+        wide.y[inside], F.binary_cross_entropy(wide.x[inside], np.ones(int(inside.sum())), reduction="none")
+    )
 
 
 @pytest.mark.parametrize("name", CATALOGUE)
@@ -129,18 +130,20 @@ def test_a_users_loss_plots_by_default_and_with_its_curve(tmp_path):
     def _hinge(xp, input, target):
         return xp.maximum(1.0 - target * input, 0.0)
 
-    elementwise = anyloss.register(_pseudo_huber, name="plot_test_pseudo_huber", gradient=_grad,
-                                   differentiable=("input", "target"))
-    margin = anyloss.register(_hinge, name="plot_test_hinge",
-                              curve=lambda xp, x: ((x, xp.ones_like(x)), "margin target · input"))
+    elementwise = anyloss.register(
+        _pseudo_huber, name="plot_test_pseudo_huber", gradient=_grad, differentiable=("input", "target")
+    )
+    margin = anyloss.register(
+        _hinge, name="plot_test_hinge", curve=lambda xp, x: ((x, xp.ones_like(x)), "margin target · input")
+    )
     try:
         c, m = plot.curves(["plot_test_pseudo_huber", "plot_test_hinge"], grad=False, num=9)
-        np.testing.assert_array_equal(c.y, np.sqrt(1.0 + c.x ** 2) - 1.0)
+        np.testing.assert_array_equal(c.y, np.sqrt(1.0 + c.x**2) - 1.0)
         assert c.xlabel == "input (target = 0)"
         np.testing.assert_array_equal(m.y, np.maximum(1.0 - m.x, 0.0))
         assert m.xlabel == "margin target · input"
         (g,) = plot.curves("plot_test_pseudo_huber", grad=True, num=9)
-        np.testing.assert_allclose(g.dy, g.x / np.sqrt(1.0 + g.x ** 2))
+        np.testing.assert_allclose(g.dy, g.x / np.sqrt(1.0 + g.x**2))
         with pytest.raises(ValueError, match="no analytic gradient"):
             plot.curves("plot_test_hinge", grad=True)
         out = tmp_path / "mine.svg"

@@ -40,8 +40,9 @@ def _torch_log_cosh(x, y, w, delta, reduction):
 
 @pytest.fixture
 def log_cosh():
-    loss = anyloss.register(_log_cosh, name="test_log_cosh", gradient=_log_cosh_grad,
-                            differentiable=("input", "target"))
+    loss = anyloss.register(
+        _log_cosh, name="test_log_cosh", gradient=_log_cosh_grad, differentiable=("input", "target")
+    )
     yield loss
     anyloss.unregister("test_log_cosh")
 
@@ -69,7 +70,11 @@ def test_value_and_gradients_match_torch(log_cosh, xp, reduction, weighted):
     w = w if weighted else None
     tx, ty = torch.tensor(x, requires_grad=True), torch.tensor(y, requires_grad=True)
     want = _torch_log_cosh(tx, ty, None if w is None else torch.tensor(w), 2.0, reduction)
-    ct = torch.ones_like(want) if want.ndim == 0 else torch.linspace(-1, 1, want.numel(), dtype=want.dtype).reshape(want.shape)
+    ct = (
+        torch.ones_like(want)
+        if want.ndim == 0
+        else torch.linspace(-1, 1, want.numel(), dtype=want.dtype).reshape(want.shape)
+    )
     want.backward(ct)
 
     args = [to_xp(xp, a) for a in (x, y, w) if a is not None]
@@ -84,8 +89,12 @@ def test_value_and_gradients_match_torch(log_cosh, xp, reduction, weighted):
 def test_gradient_matches_finite_differences(log_cosh):
     x, y, w = _data((3, 5), seed=1)
     _, (gx, gy) = anyloss.value_and_grad(log_cosh, argnums=(0, 1))(x, y, w, delta=0.7)
-    np.testing.assert_allclose(gx, finite_difference_grad(lambda a: log_cosh(a, y, w, delta=0.7), x), rtol=1e-6, atol=1e-9)
-    np.testing.assert_allclose(gy, finite_difference_grad(lambda b: log_cosh(x, b, w, delta=0.7), y), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(
+        gx, finite_difference_grad(lambda a: log_cosh(a, y, w, delta=0.7), x), rtol=1e-6, atol=1e-9
+    )
+    np.testing.assert_allclose(
+        gy, finite_difference_grad(lambda b: log_cosh(x, b, w, delta=0.7), y), rtol=1e-6, atol=1e-9
+    )
 
 
 def test_torch_backward_and_broadcasting(log_cosh):
@@ -145,8 +154,9 @@ def test_bad_calls(log_cosh):
 
 
 def test_wrong_number_of_cotangents():
-    loss = anyloss.register(_log_cosh, name="test_bad_grad", gradient=lambda xp, g, x, y, w=None, **o: (g, g, g),
-                            differentiable=("input",))
+    loss = anyloss.register(
+        _log_cosh, name="test_bad_grad", gradient=lambda xp, g, x, y, w=None, **o: (g, g, g), differentiable=("input",)
+    )
     try:
         with pytest.raises(ValueError, match="one cotangent per differentiable argument"):
             anyloss.value_and_grad(loss)(*_data()[:2])

@@ -19,9 +19,13 @@ from anyloss.losses import FUNCTIONS
 
 # PyTorch's own lists: its loss functions (torch.nn.functional has no list of
 # them: the names of its loss family) and its loss modules.
-TORCH_FUNCTIONS = sorted(n for n in dir(torch.nn.functional) if not n.startswith("_")
-                         and callable(getattr(torch.nn.functional, n))
-                         and (n.endswith("_loss") or "cross_entropy" in n or n == "kl_div"))
+TORCH_FUNCTIONS = sorted(
+    n
+    for n in dir(torch.nn.functional)
+    if not n.startswith("_")
+    and callable(getattr(torch.nn.functional, n))
+    and (n.endswith("_loss") or "cross_entropy" in n or n == "kl_div")
+)
 TORCH_CLASSES = sorted(torch.nn.modules.loss.__all__) + ["AdaptiveLogSoftmaxWithLoss"]
 # Losses that own parameters: PyTorch's constructor plus keyword-only `xp` and `seed`.
 PARAMETER_CLASSES = ["LinearCrossEntropyLoss", "AdaptiveLogSoftmaxWithLoss"]

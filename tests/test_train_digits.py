@@ -96,8 +96,12 @@ def test_each_step_is_pytorchs_step(backend):
             layer.weight.copy_(torch.from_numpy(to_numpy(model.params[f"W{i}"]).T.copy()))
             layer.bias.copy_(torch.from_numpy(to_numpy(model.params[f"b{i}"])))
     torch_opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
-    torch_params = {"W1": lambda: net[0].weight.T, "b1": lambda: net[0].bias,
-                    "W2": lambda: net[2].weight.T, "b2": lambda: net[2].bias}
+    torch_params = {
+        "W1": lambda: net[0].weight.T,
+        "b1": lambda: net[0].bias,
+        "W2": lambda: net[2].weight.T,
+        "b2": lambda: net[2].bias,
+    }
 
     x_train, y_train, _, _ = td.load_digits(seed=0)
     order = np.random.default_rng(0).permutation(len(y_train))
@@ -112,14 +116,20 @@ def test_each_step_is_pytorchs_step(backend):
 
         torch_opt.zero_grad()
         torch_loss = torch.nn.functional.cross_entropy(
-            net(torch.from_numpy(to_numpy(data))), torch.from_numpy(to_numpy(target)))
+            net(torch.from_numpy(to_numpy(data))), torch.from_numpy(to_numpy(target))
+        )
         torch_loss.backward()
-        torch_grads = {"W1": net[0].weight.grad.T, "b1": net[0].bias.grad,
-                       "W2": net[2].weight.grad.T, "b2": net[2].bias.grad}
+        torch_grads = {
+            "W1": net[0].weight.grad.T,
+            "b1": net[0].bias.grad,
+            "W2": net[2].weight.grad.T,
+            "b2": net[2].bias.grad,
+        }
         torch_opt.step()
 
         torch.testing.assert_close(torch.tensor(float(loss), dtype=torch.float64), torch_loss.detach())
         for name in model.params:
             torch.testing.assert_close(torch.from_numpy(to_numpy(grads[name])), torch_grads[name], msg=name)
-            torch.testing.assert_close(torch.from_numpy(to_numpy(model.params[name])),
-                                       torch_params[name]().detach(), msg=name)
+            torch.testing.assert_close(
+                torch.from_numpy(to_numpy(model.params[name])), torch_params[name]().detach(), msg=name
+            )

@@ -111,8 +111,9 @@ def close(actual, expected, what, **tol):
     if not isinstance(actual, torch.Tensor):
         actual = torch.from_numpy(np.array(actual, copy=True))
     actual = actual.detach()
-    assert tuple(actual.shape) == tuple(expected.shape), \
+    assert tuple(actual.shape) == tuple(expected.shape), (
         f"{what}: shape {tuple(actual.shape)} != torch's {tuple(expected.shape)}"
+    )
     torch.testing.assert_close(actual, expected.detach(), msg=lambda m: f"{what}: {m}", **tol)
 
 
@@ -135,8 +136,11 @@ def path(request):
 # |x - y| = beta (delta). There the second derivative is a convention: PyTorch's
 # own two paths disagree (huber's double backward gives 0, torch.func.hessian
 # 0.25), and anyloss's backward differentiated by the framework gives a third.
-DECLARED_LIMITS = {("own", "smooth_l1_loss", "hessian"), ("jax", "smooth_l1_loss", "hessian"),
-               ("jax", "huber_loss", "hessian")}
+DECLARED_LIMITS = {
+    ("own", "smooth_l1_loss", "hessian"),
+    ("jax", "smooth_l1_loss", "hessian"),
+    ("jax", "huber_loss", "hessian"),
+}
 
 
 # is_grads_batched runs backward under PyTorch's legacy vmap, which has no batching
@@ -153,6 +157,7 @@ def declared_limit(key):
 def of_differentiated(case, fn, arrays):
     """``(argnums, primals, f, f_none)``: the loss as a function of the
     differentiated arrays only, with the example's reduction and with 'none'."""
+
     def f(*d, reduction=None):
         over = {} if reduction is None else {"reduction": reduction}
         return case.call(fn, with_diff(case, arrays, d), **over)
@@ -174,9 +179,11 @@ def run_or_excuse(run, torch_error, what):
 
 # ============================================================================ torch.compile
 
+
 def compiled_value_and_grads(case, fn, backend="aot_eager"):
     """``torch.compile(fullgraph=True)`` of a function calling ``fn``; the value
     and, after ``.backward()``, the gradients of the differentiated arrays."""
+
     def loss(*arrays):
         return case.call(fn, arrays)
 
@@ -220,8 +227,9 @@ def test_compile(case, path):
     t_value, t_grads = eager(case.id)
     torch._dynamo.reset()
     try:
-        value, grads = run_or_excuse(lambda: compiled_value_and_grads(case, case.anyloss_fn), torch_error,
-                                     "to compile fullgraph")
+        value, grads = run_or_excuse(
+            lambda: compiled_value_and_grads(case, case.anyloss_fn), torch_error, "to compile fullgraph"
+        )
     finally:
         torch._dynamo.reset()
     close(value, t_value, f"{case.id} compiled value")
@@ -238,8 +246,11 @@ def test_compile_inductor(case_id, path):
     t_value, t_grads = eager(case_id)
     torch._dynamo.reset()
     try:
-        value, grads = run_or_excuse(lambda: compiled_value_and_grads(case, case.anyloss_fn, "inductor"),
-                                     torch_error, "to compile fullgraph with inductor")
+        value, grads = run_or_excuse(
+            lambda: compiled_value_and_grads(case, case.anyloss_fn, "inductor"),
+            torch_error,
+            "to compile fullgraph with inductor",
+        )
     finally:
         torch._dynamo.reset()
     close(value, t_value, f"{case.id} inductor value")
@@ -274,6 +285,7 @@ def run_transform(case, fn, transform):
         def grads(*arrays):
             def g(*d):
                 return case.call(fn, with_diff(case, arrays, d))
+
             return torch.func.grad(g, argnums=argnums)(*(arrays[i] for i in case.diff))
 
         return (torch.func.vmap(value)(*batch), *torch.func.vmap(grads)(*batch))
@@ -282,16 +294,19 @@ def run_transform(case, fn, transform):
     if transform == "jvp":
         return tuple(torch.func.jvp(f_none, primals, tuple(tangents(case))))
     if transform == "hessian":
+
         def f_first(x):
             full = list(ts)
             full[case.first] = x
             return case.call(fn, full)
+
         return (torch.func.hessian(f_first)(ts[case.first]),)
     if transform == "grads_batched":
         ts = tensors(case, requires_grad=True)
         out = case.call(fn, ts, reduction="none")
-        return tuple(torch.autograd.grad(out, [ts[i] for i in case.diff], batched_cotangents(out.shape),
-                                         is_grads_batched=True))
+        return tuple(
+            torch.autograd.grad(out, [ts[i] for i in case.diff], batched_cotangents(out.shape), is_grads_batched=True)
+        )
     if transform == "forward_ad":
         import torch.autograd.forward_ad as fwAD
 
@@ -328,8 +343,9 @@ def eager_equivalent(case, transform):
     if transform == "grads_batched":
         out, jacs = eager_jacobian(case.id)
         cts = batched_cotangents(out.shape)
-        return tuple(torch.stack([torch.tensordot(ct, j, dims=out.ndim) if out.ndim else ct * j for ct in cts])
-                     for j in jacs)
+        return tuple(
+            torch.stack([torch.tensordot(ct, j, dims=out.ndim) if out.ndim else ct * j for ct in cts]) for j in jacs
+        )
     raise ValueError(transform)
 
 
@@ -355,12 +371,14 @@ def test_torch_func(case, transform, path):
         with pytest.raises((AssertionError, RuntimeError)):  # strict: fails until the limit is lifted
             close_all(quiet(run_transform)(case, case.anyloss_fn, transform), ref, case.id)
         declared_limit((path, case.id, transform))
-    got = run_or_excuse(lambda: quiet(run_transform)(case, case.anyloss_fn, transform), torch_error,
-                        f"under {transform}")
+    got = run_or_excuse(
+        lambda: quiet(run_transform)(case, case.anyloss_fn, transform), torch_error, f"under {transform}"
+    )
     close_all(got, ref, f"{case.id} under {transform}")
 
 
 # ============================================================================ meta device
+
 
 @cases
 def test_meta(case, path):
@@ -374,12 +392,16 @@ def test_meta(case, path):
             torch_error = None
         except Exception as e:  # PyTorch's own loss has no meta kernel: its CPU result's shape and dtype
             t_out, torch_error = quiet(case.call)(case.torch_fn, tensors(case), **over), first_line(e)
-        out = run_or_excuse(lambda: quiet(case.call)(case.anyloss_fn, tensors(case, grad, device="meta"), **over),  # noqa: B023
-                            torch_error, "on the meta device")
+        out = run_or_excuse(
+            lambda: quiet(case.call)(case.anyloss_fn, tensors(case, grad, device="meta"), **over),  # noqa: B023
+            torch_error,
+            "on the meta device",
+        )
         what = f"{case.id} (reduction={reduction or 'example'}) on meta"
         assert isinstance(out, torch.Tensor) and out.device.type == "meta", f"{what}: not a meta tensor"
-        assert (tuple(out.shape), out.dtype) == (tuple(t_out.shape), t_out.dtype), \
+        assert (tuple(out.shape), out.dtype) == (tuple(t_out.shape), t_out.dtype), (
             f"{what}: {tuple(out.shape)} {out.dtype}, torch's {tuple(t_out.shape)} {t_out.dtype}"
+        )
         assert out.requires_grad == grad, f"{what}: requires_grad {out.requires_grad}"
 
 
@@ -429,6 +451,7 @@ def test_torch_hyperparam_tensor(case, param, path):
 
 # ============================================================================ JAX
 
+
 @pytest.fixture(scope="module")
 def jax():
     jax = pytest.importorskip("jax")
@@ -474,10 +497,12 @@ def test_jax_transform(jax, case, transform):
     elif transform == "jacfwd":
         close_all(jax.jit(jax.jacfwd(f_none, argnums=argnums))(*primals), eager_jacobian(case.id)[1], what)
     elif transform == "hessian":
+
         def f_first(x):
             full = list(arrays)
             full[case.first] = x
             return case.call(fn, full)
+
         ref, _ = torch_transform_reference(case.id, "hessian")
         got = (jax.jit(jax.hessian(f_first))(arrays[case.first]),)
         if ("jax", case.id, "hessian") in DECLARED_LIMITS:
@@ -559,8 +584,12 @@ def _float_params(fn, names):
 
 
 # The extras' float alpha, gamma (focal losses) and beta (Tversky); softmax_focal_loss's alpha is an array.
-EXTRA_HYPERPARAMS = [(n, p) for n, s in SPECS.items() if s.catalogue == "extras"
-                     for p in _float_params(s.functional, ("alpha", "gamma", "beta"))]
+EXTRA_HYPERPARAMS = [
+    (n, p)
+    for n, s in SPECS.items()
+    if s.catalogue == "extras"
+    for p in _float_params(s.functional, ("alpha", "gamma", "beta"))
+]
 
 
 @pytest.mark.parametrize("name,param", EXTRA_HYPERPARAMS, ids=[f"{n}-{p}" for n, p in EXTRA_HYPERPARAMS])
@@ -589,6 +618,7 @@ def test_jax_extras_hyperparam_array(jax, name, param):
 
 # ---------------------------------------------------------------------------- NumPy and JAX in one call
 
+
 @pytest.mark.parametrize("first", ["jax", "numpy"])
 @cases
 def test_jax_numpy_mixed(jax, case, first):
@@ -610,8 +640,7 @@ def test_torch_numpy_mixed(path, case, first):
     ts = [torch.from_numpy(np.array(a, copy=True)) for a in case.arrays]
     for k in case.diff:
         ts[k].requires_grad_(True)
-    arrays = [t if (k == 0) == (first == "torch") else np.asarray(a)
-              for k, (t, a) in enumerate(zip(ts, case.arrays))]
+    arrays = [t if (k == 0) == (first == "torch") else np.asarray(a) for k, (t, a) in enumerate(zip(ts, case.arrays))]
     out = case.call(case.anyloss_fn, arrays)
     assert isinstance(out, torch.Tensor), f"{case.id}: a {type(out).__name__}, not a tensor"
     value, grads = eager(case.id)
@@ -710,7 +739,7 @@ def sharded_summary(mode):
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=900)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("SUMMARY ")]
     assert proc.returncode == 0 and lines, f"the subprocess failed:\n{proc.stderr[-3000:]}"
-    return json.loads(lines[-1][len("SUMMARY "):])
+    return json.loads(lines[-1][len("SUMMARY ") :])
 
 
 # JAX's explicit sharding mode (sharding in the types) refuses what it cannot
@@ -739,4 +768,5 @@ def test_jax_sharded_batch(mode):
     failed = {n: r["error"] for n, r in summary.items() if not r["ok"]}
     expected_failures = set(EXPLICIT_LIMITS) if mode == "explicit" else set()
     assert set(failed) == expected_failures, "sharded != unsharded:\n" + "\n".join(
-        f"  {n}: {e}" for n, e in failed.items())
+        f"  {n}: {e}" for n, e in failed.items()
+    )

@@ -49,12 +49,15 @@ logger = logging.getLogger(__name__)
 
 GENERATED = "generated"
 CATALOGUES = {
-    "torch": ("PyTorch's losses",
-              "Every loss of ``torch.nn.functional`` and ``torch.nn``, with PyTorch 2.13's numbers "
-              "and gradients."),
-    "extras": ("Extras",
-               "Losses PyTorch does not ship (``anyloss.extras``), built on ``anyloss.register`` "
-               "like a user's own loss; each docstring gives its reference."),
+    "torch": (
+        "PyTorch's losses",
+        "Every loss of ``torch.nn.functional`` and ``torch.nn``, with PyTorch 2.13's numbers and gradients.",
+    ),
+    "extras": (
+        "Extras",
+        "Losses PyTorch does not ship (``anyloss.extras``), built on ``anyloss.register`` "
+        "like a user's own loss; each docstring gives its reference.",
+    ),
 }
 
 
@@ -134,15 +137,20 @@ def _loss_page(spec, plotted: bool) -> str:
     call = f"``{call_name(spec)}``"
     if spec.cls is not None:
         call += f", ``anyloss.{spec.cls.__name__}``"
-    grads = ", ".join(f"``{a}``" for a in spec.differentiable) if spec.bwd is not None else "none (no analytic gradient)"
+    grads = (
+        ", ".join(f"``{a}``" for a in spec.differentiable) if spec.bwd is not None else "none (no analytic gradient)"
+    )
     lines += [f":Call: {call}", f":Differentiable: {grads}", f":Catalogue: ``{spec.catalogue}``", ""]
     if plotted:
         lines += [".. image:: " + f"{spec.name}.png", f"   :alt: {_ALT.format(spec.name)}", ""]
     example = example_text(spec)
     if example is not None:
-        lines += [_title("Worked example", "-"),
-                  f"Computed on NumPy when these pages were built; ``anyloss show {spec.name}`` prints the same.", "",
-                  _literal(example)]
+        lines += [
+            _title("Worked example", "-"),
+            f"Computed on NumPy when these pages were built; ``anyloss show {spec.name}`` prints the same.",
+            "",
+            _literal(example),
+        ]
     lines += [_title("Function", "-"), f".. autofunction:: {_object_path(spec)}", ""]
     if spec.cls is not None:
         lines += [_title("Class", "-"), f".. autoclass:: anyloss.{spec.cls.__name__}", "   :members:", ""]
@@ -152,15 +160,27 @@ def _loss_page(spec, plotted: bool) -> str:
 
 
 def _index_page(by: dict) -> str:
-    lines = [_title("Losses"),
-             "One page per loss: its formula, parameters and shapes (from its docstring), the plot of "
-             "its curve and a worked example computed when these pages were built.", ""]
+    lines = [
+        _title("Losses"),
+        "One page per loss: its formula, parameters and shapes (from its docstring), the plot of "
+        "its curve and a worked example computed when these pages were built.",
+        "",
+    ]
     for catalogue, specs in by.items():
         if not specs:
             continue
         heading, blurb = CATALOGUES[catalogue]
-        lines += [_title(heading, "-"), blurb, "", ".. list-table::", "   :header-rows: 1", "",
-                  "   * - loss", "     - class", "     - what it is for"]
+        lines += [
+            _title(heading, "-"),
+            blurb,
+            "",
+            ".. list-table::",
+            "   :header-rows: 1",
+            "",
+            "   * - loss",
+            "     - class",
+            "     - what it is for",
+        ]
         for name, spec in specs.items():
             cls = f"``{spec.cls.__name__}``" if spec.cls is not None else ""
             lines += [f"   * - :doc:`losses/{name}`", f"     - {cls}", f"     - {_escape(spec.summary)}"]
@@ -172,19 +192,28 @@ _ALT = "{} and its gradient against the error or margin"
 
 
 def _gallery_page(by: dict, plotted: dict) -> str:
-    lines = [_title("Gallery"),
-             "Every loss against the error or margin that drives it (top) and its derivative from the "
-             "loss's own analytic gradient (bottom), drawn by ``anyloss.plot`` when these pages were "
-             "built (``anyloss plot NAME --grad`` draws the same). A plot opens full size; a name opens "
-             "the loss's page.", ""]
+    lines = [
+        _title("Gallery"),
+        "Every loss against the error or margin that drives it (top) and its derivative from the "
+        "loss's own analytic gradient (bottom), drawn by ``anyloss.plot`` when these pages were "
+        "built (``anyloss plot NAME --grad`` draws the same). A plot opens full size; a name opens "
+        "the loss's page.",
+        "",
+    ]
     for catalogue, specs in by.items():
         if not specs:
             continue
         lines += [_title(CATALOGUES[catalogue][0], "-"), ".. container:: anyloss-gallery", ""]
         for name in specs:
             if plotted[name]:
-                lines += [f"   .. figure:: losses/{name}.png", f"      :alt: {_ALT.format(name)}",
-                          "      :width: 100%", "", f"      :doc:`losses/{name}`", ""]
+                lines += [
+                    f"   .. figure:: losses/{name}.png",
+                    f"      :alt: {_ALT.format(name)}",
+                    "      :width: 100%",
+                    "",
+                    f"      :doc:`losses/{name}`",
+                    "",
+                ]
         flat = [f":doc:`losses/{name}`" for name in specs if not plotted[name]]
         if flat:
             lines += ["No 1-D curve: " + ", ".join(flat) + ".", ""]
@@ -239,17 +268,23 @@ def _tensorflow_version() -> str | None:
 
 
 def _compat_page() -> str:
-    lines = [_title("Porting from TensorFlow, optax and Keras"),
-             "``anyloss.compat`` has TensorFlow's, optax's and Keras's losses with *their own* "
-             "semantics (axis, reduction, clipping). Where a loss of the same name means something "
-             "else in PyTorch, the difference is shown below, computed when these pages were built: "
-             "the code, what it printed, and why.", ""]
+    lines = [
+        _title("Porting from TensorFlow, optax and Keras"),
+        "``anyloss.compat`` has TensorFlow's, optax's and Keras's losses with *their own* "
+        "semantics (axis, reduction, clipping). Where a loss of the same name means something "
+        "else in PyTorch, the difference is shown below, computed when these pages were built: "
+        "the code, what it printed, and why.",
+        "",
+    ]
     from anyloss import compat
 
     tf_version = _tensorflow_version()
     if tf_version is not None:
-        lines += [f"The ``tf.nn`` examples are followed by the same inputs in TensorFlow {tf_version} itself, "
-                  "run when these pages were built.", ""]
+        lines += [
+            f"The ``tf.nn`` examples are followed by the same inputs in TensorFlow {tf_version} itself, "
+            "run when these pages were built.",
+            "",
+        ]
     for _i, d in enumerate(compat.differences()):
         namespace = {"__name__": "__docs__"}
         try:
@@ -257,18 +292,27 @@ def _compat_page() -> str:
         except Exception:
             logger.warning("anyloss docs: compat example %r failed:\n%s", d["title"], traceback.format_exc())
             output = "(failed)"
-        lines += [_title(d["title"], "-"), _literal(d["code"].rstrip(), "python"), "Output:", "",
-                  _literal(output.rstrip() or "(nothing printed)")]
+        lines += [
+            _title(d["title"], "-"),
+            _literal(d["code"].rstrip(), "python"),
+            "Output:",
+            "",
+            _literal(output.rstrip() or "(nothing printed)"),
+        ]
         if tf_version is not None and "tensorflow" in d:  # without TensorFlow, the page shows anyloss's numbers
             try:
                 tf_output = _run(d["tensorflow"], namespace)
             except Exception:
-                logger.warning("anyloss docs: TensorFlow example %r failed:\n%s", d["title"],
-                               traceback.format_exc())
+                logger.warning("anyloss docs: TensorFlow example %r failed:\n%s", d["title"], traceback.format_exc())
                 tf_output = "(failed)"
-            lines += [f"The same in TensorFlow {tf_version}, continuing the code above:", "",
-                      _literal(d["tensorflow"].rstrip(), "python"), "Output:", "",
-                      _literal(tf_output.rstrip() or "(nothing printed)")]
+            lines += [
+                f"The same in TensorFlow {tf_version}, continuing the code above:",
+                "",
+                _literal(d["tensorflow"].rstrip(), "python"),
+                "Output:",
+                "",
+                _literal(tf_output.rstrip() or "(nothing printed)"),
+            ]
         lines += [d["why"].strip(), ""]
     return "\n".join(lines)
 
@@ -361,11 +405,16 @@ class CommandDirective(SphinxDirective):
             else:
                 os.environ["COLUMNS"] = old
         if code:
-            logger.warning("`anyloss %s` exited with %s:\n%s", self.arguments[0], code, out.getvalue(),
-                           location=self.get_location())
+            logger.warning(
+                "`anyloss %s` exited with %s:\n%s",
+                self.arguments[0],
+                code,
+                out.getvalue(),
+                location=self.get_location(),
+            )
         lines = out.getvalue().rstrip("\n").splitlines()
         if "lines" in self.options and len(lines) > self.options["lines"]:
-            lines = lines[:self.options["lines"]] + ["..."]
+            lines = lines[: self.options["lines"]] + ["..."]
         text = "\n".join([f"$ anyloss {self.arguments[0]}"] + lines)
         block = nodes.literal_block(text, text, language="console")
         self.set_source_info(block)
@@ -397,8 +446,9 @@ def resolve_loss_names(app, env, node, contnode):
     if not hasattr(anyloss.functional, node["reftarget"]):
         return None
     py = env.domains["py"]
-    return py.resolve_xref(env, node["refdoc"], app.builder, node["reftype"],
-                           f"anyloss.functional.{node['reftarget']}", node, contnode)
+    return py.resolve_xref(
+        env, node["refdoc"], app.builder, node["reftype"], f"anyloss.functional.{node['reftarget']}", node, contnode
+    )
 
 
 def setup(app):

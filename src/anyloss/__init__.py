@@ -20,9 +20,24 @@ from . import extras  # after the PyTorch catalogue: anyloss.losses() lists the 
 # importing the package), `anyloss --version` prints it; CHANGELOG.md says what each one holds.
 __version__ = "0.1.0"
 
-__all__ = ["functional", "extras", "configure", "grad", "value_and_grad", "vjp", "LossSpec", "losses", "register",
-           "unregister", "Distance", "ValueRuntimeError", "ValueIndexError", "TypeRuntimeError",
-           "TypeNotImplementedError", *CLASSES]
+__all__ = [
+    "functional",
+    "extras",
+    "configure",
+    "grad",
+    "value_and_grad",
+    "vjp",
+    "LossSpec",
+    "losses",
+    "register",
+    "unregister",
+    "Distance",
+    "ValueRuntimeError",
+    "ValueIndexError",
+    "TypeRuntimeError",
+    "TypeNotImplementedError",
+    *CLASSES,
+]
 
 
 def __getattr__(name):

@@ -47,9 +47,7 @@ def _name(fun) -> str:
 def _normalize_argnums(argnums, nargs: int):
     single = isinstance(argnums, int) and not isinstance(argnums, bool)
     nums = (argnums,) if single else argnums
-    if not isinstance(nums, tuple) or not nums or not all(
-        isinstance(i, int) and not isinstance(i, bool) for i in nums
-    ):
+    if not isinstance(nums, tuple) or not nums or not all(isinstance(i, int) and not isinstance(i, bool) for i in nums):
         raise TypeError(f"`argnums` must be an int or a non-empty tuple of ints; got {argnums!r}")
     for i in nums:
         if not -nargs <= i < nargs:
@@ -59,8 +57,11 @@ def _normalize_argnums(argnums, nargs: int):
 
 def _param_name(fun, i: int) -> str:
     try:
-        params = [p for p in inspect.signature(fun).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        params = [
+            p
+            for p in inspect.signature(fun).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
         return params[i].name
     except (TypeError, ValueError, IndexError):
         return f"argument {i}"

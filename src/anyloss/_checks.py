@@ -89,8 +89,7 @@ def namespace(*, optional=(), complex=(), **arrays):
         except TypeError:
             xp = None
         if xp is not None:
-            _check_real(_numpy(), {k: v for k, v in given.items() if k not in others},
-                        complex)
+            _check_real(_numpy(), {k: v for k, v in given.items() if k not in others}, complex)
             return _check_real(xp, others, complex)
         libs = {k: type(v).__module__.split(".")[0] + "." + type(v).__name__ for k, v in given.items()}
         first = next(iter(libs))
@@ -171,8 +170,16 @@ def check_option(name: str, value, allowed: Sequence) -> None:
         fail(ValueError, name, f"be one of {want}", repr(value))
 
 
-def check_number(name: str, value, *, integer: bool = False, min: float | None = None,
-                 min_inclusive: bool = True, max: float | None = None, kind: type[ValueError] = ValueError) -> None:
+def check_number(
+    name: str,
+    value,
+    *,
+    integer: bool = False,
+    min: float | None = None,
+    min_inclusive: bool = True,
+    max: float | None = None,
+    kind: type[ValueError] = ValueError,
+) -> None:
     """A Python (or NumPy scalar) number option such as ``margin``, ``eps`` or
     ``beta``. A real option may also be a 0-d array (a scheduled or learned
     hyperparameter, a JAX tracer under ``jit``/``grad``): its bounds are
@@ -216,8 +223,9 @@ def check_values(xp, name: str, x, ok: Callable, expected: str, kind: type[Value
     if x is None:
         return x
     if _compat.is_dask_array(x):
-        checked = x.map_blocks(_checked_block, ok=ok, name_=name, expected=expected, kind=kind, dtype=x.dtype,
-                               meta=x._meta)
+        checked = x.map_blocks(
+            _checked_block, ok=ok, name_=name, expected=expected, kind=kind, dtype=x.dtype, meta=x._meta
+        )
         checked.anyloss_checks = x  # the same array to anyloss's gradient tape (_xp.origin)
         return checked
     if _xp.size(x) == 0 or (_xp.is_lazy(x) and not _compat.is_jax_array(x)):
@@ -248,7 +256,6 @@ def _checked_block(block, *, ok, name_, expected, kind):
     return block
 
 
-
 def check_any_floating(xp, **arrays) -> None:
     """At least one of the named arrays must have a real floating dtype
     (``TypeError`` naming the first otherwise). PyTorch computes a pointwise
@@ -274,8 +281,7 @@ def check_broadcasts_to(shape, name: str, x, to: str = "`input`", kind: type[Val
 _INT64 = (-(2**63), 2**63 - 1)
 
 
-def check_class_target(xp, shape, target, ignore_index=None, *, of="`input`", single=True,
-                       probabilities=False):
+def check_class_target(xp, shape, target, ignore_index=None, *, of="`input`", single=True, probabilities=False):
     """Class-index ``target`` for scores of ``shape`` (C), (N, C) or (N, C, d1, ..., dK),
     classes along axis 0 of (C), else axis 1 (``of`` names the scores in messages):
     an integer dtype, ``shape`` without its class axis (and PyTorch's (1) for
@@ -296,13 +302,25 @@ def check_class_target(xp, shape, target, ignore_index=None, *, of="`input`", si
         fail(TypeRuntimeError, "target", f"have an integer dtype (class indices){also}", target.dtype)
     want = () if len(shape) == 1 else (shape[0], *shape[2:])
     if tuple(target.shape) != want and not (single and len(shape) == 1 and tuple(target.shape) == (1,)):
-        fail(ValueRuntimeError, "target", f"have shape {want} for {of} of shape {shape} (its shape without the class "
-             f"dimension){also}", f"shape {tuple(target.shape)}")
+        fail(
+            ValueRuntimeError,
+            "target",
+            f"have shape {want} for {of} of shape {shape} (its shape without the class dimension){also}",
+            f"shape {tuple(target.shape)}",
+        )
     return check_class_values(xp, target, shape[0 if len(shape) == 1 else 1], ignore_index, kind=ValueIndexError)
 
 
-def check_class_values(xp, target, n_classes, ignore_index=None, *, name="target", ignore_name="ignore_index",
-                       kind: type[ValueError] = ValueError):
+def check_class_values(
+    xp,
+    target,
+    n_classes,
+    ignore_index=None,
+    *,
+    name="target",
+    ignore_name="ignore_index",
+    kind: type[ValueError] = ValueError,
+):
     """Values of ``target`` in [0, ``n_classes``) or ``ignore_index`` (None: none),
     else ``kind`` (a ``ValueError``); returns ``target`` (see :func:`check_values`)."""
 
@@ -324,7 +342,11 @@ def check_class_weight(weight, n_classes, dtype=None, *, name="weight") -> None:
     if weight is None:
         return
     if weight.ndim != 1 or weight.shape[0] != n_classes:
-        fail(ValueRuntimeError, name, f"be 1-D with one entry per class, shape ({n_classes},)",
-             f"shape {tuple(weight.shape)}")
+        fail(
+            ValueRuntimeError,
+            name,
+            f"be 1-D with one entry per class, shape ({n_classes},)",
+            f"shape {tuple(weight.shape)}",
+        )
     if dtype is not None and weight.dtype != dtype:
         fail(TypeRuntimeError, name, f"have `input`'s dtype {dtype}", weight.dtype)

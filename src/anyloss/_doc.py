@@ -33,9 +33,14 @@ def _array(a) -> np.ndarray:
 def example_gradients(spec, args, kwargs):
     """``(value, {argname: gradient})`` of a loss's worked example on NumPy, for
     every floating argument the loss differentiates."""
-    argnums = tuple(i for i, a in enumerate(args)
-                    if isinstance(a, np.ndarray) and a.dtype.kind == "f" and i < len(spec.argnames)
-                    and spec.argnames[i] in spec.differentiable)
+    argnums = tuple(
+        i
+        for i, a in enumerate(args)
+        if isinstance(a, np.ndarray)
+        and a.dtype.kind == "f"
+        and i < len(spec.argnames)
+        and spec.argnames[i] in spec.differentiable
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if not argnums or spec.bwd is None:

@@ -56,10 +56,13 @@ class Record:
 def wanted_mask(spec, xp, arrays, wanted=None) -> tuple:
     """Which arrays get a cotangent: given, floating, named differentiable by
     the spec, and asked for in ``wanted`` (``None``: any)."""
-    return tuple(a is not None and name in spec.differentiable
-                 and xp.isdtype(a.dtype, ("real floating", "complex floating"))
-                 and (wanted is None or (k < len(wanted) and bool(wanted[k])))
-                 for k, (a, name) in enumerate(zip(arrays, spec.argnames)))
+    return tuple(
+        a is not None
+        and name in spec.differentiable
+        and xp.isdtype(a.dtype, ("real floating", "complex floating"))
+        and (wanted is None or (k < len(wanted) and bool(wanted[k])))
+        for k, (a, name) in enumerate(zip(arrays, spec.argnames))
+    )
 
 
 # PyTorch computes at its special values (log of 0, 0 / 0, inf - inf, exp
@@ -92,8 +95,9 @@ def _forward(spec, xp, arrays, reduction, options, computed, wanted, accelerate)
         done = _accel.run(spec, xp, arrays, reduction, options, computed, wanted)
         if done is not None:
             value, cts = done
-            return value, Record(spec, xp, arrays, dict(options), dict(computed), reduction, value, wanted=wanted,
-                                 cts=cts)
+            return value, Record(
+                spec, xp, arrays, dict(options), dict(computed), reduction, value, wanted=wanted, cts=cts
+            )
         compiled = _accel.compiled_forms(spec, arrays)
     else:
         compiled = None
@@ -102,8 +106,20 @@ def _forward(spec, xp, arrays, reduction, options, computed, wanted, accelerate)
     else:
         loss, res, divisor = spec.run_fwd(xp, arrays, options, computed)
     value = reduce(xp, loss, reduction, divisor)
-    return value, Record(spec, xp, arrays, dict(options), dict(computed), reduction, value, loss, divisor, res, wanted,
-                         bwd=None if compiled is None else compiled[1])
+    return value, Record(
+        spec,
+        xp,
+        arrays,
+        dict(options),
+        dict(computed),
+        reduction,
+        value,
+        loss,
+        divisor,
+        res,
+        wanted,
+        bwd=None if compiled is None else compiled[1],
+    )
 
 
 def backward(rec: Record, g, share: bool = False) -> tuple:
@@ -131,8 +147,9 @@ def _backward(rec: Record, g, share: bool) -> tuple:
             return rec.cts
         return tuple(None if ct is None else ct * xp.astype(g, ct.dtype) for ct in rec.cts)
     g_loss, g_divisor = reduce_vjp(xp, g, rec.reduction, rec.loss, rec.divisor)
-    cts = spec.run_bwd(xp, rec.res, g_loss, rec.options, rec.computed, g_divisor=g_divisor, wanted=rec.wanted,
-                       bwd=rec.bwd)
+    cts = spec.run_bwd(
+        xp, rec.res, g_loss, rec.options, rec.computed, g_divisor=g_divisor, wanted=rec.wanted, bwd=rec.bwd
+    )
     if len(cts) != len(rec.arrays):
         raise RuntimeError(f"bwd of {spec.name} returned {len(cts)} cotangents for {len(rec.arrays)} arrays")
     out = []

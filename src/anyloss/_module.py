@@ -187,8 +187,10 @@ class ParameterLoss(Loss):
             if k in state_dict:
                 arr = self._asarray(state_dict[k], old.dtype, f"state_dict[{k!r}]")
                 if tuple(arr.shape) != tuple(old.shape):
-                    raise ValueError(f"`state_dict[{k!r}]` must have shape {tuple(old.shape)} (as this "
-                                     f"{type(self).__name__}); got shape {tuple(arr.shape)}")
+                    raise ValueError(
+                        f"`state_dict[{k!r}]` must have shape {tuple(old.shape)} (as this "
+                        f"{type(self).__name__}); got shape {tuple(arr.shape)}"
+                    )
                 new[k] = arr
         for k, arr in new.items():
             if k in self._params:

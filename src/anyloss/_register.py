@@ -62,9 +62,19 @@ BUILTIN_CATALOGUES = ("torch", "extras")
 class RegisteredLoss:
     """The callable ``register`` returns: ``loss(*arrays, reduction=..., **options)``."""
 
-    def __init__(self, forward: Callable, *, name: str, differentiable, summary: str, example,
-                 catalogue: str = "user", default_reduction: str = "mean", check: Callable | None = None,
-                 curve=None) -> None:
+    def __init__(
+        self,
+        forward: Callable,
+        *,
+        name: str,
+        differentiable,
+        summary: str,
+        example,
+        catalogue: str = "user",
+        default_reduction: str = "mean",
+        check: Callable | None = None,
+        curve=None,
+    ) -> None:
         self.forward = forward
         self.name = name
         params = list(inspect.signature(forward).parameters.values())
@@ -101,7 +111,8 @@ class RegisteredLoss:
         self.__signature__ = inspect.Signature(
             [p.replace(annotation=inspect.Parameter.empty) for p in arrays]
             + [p.replace(annotation=inspect.Parameter.empty) for p in params if p.kind is kw]
-            + [inspect.Parameter("reduction", kw, default=default_reduction)])
+            + [inspect.Parameter("reduction", kw, default=default_reduction)]
+        )
 
     def _spec(self, summary, example, curve=None) -> LossSpec:
         forward = self.forward
@@ -114,10 +125,19 @@ class RegisteredLoss:
             return Forward(out, arrays)
 
         extra = {} if curve is None else {"curve": curve}  # the plot's description of the loss (plot.py)
-        return LossSpec(name=self.name, fwd=fwd, bwd=self._bwd(), argnames=self.argnames,
-                        optional=tuple(n for n in self.argnames if n in self.optional),
-                        differentiable=self.differentiable, summary=summary, catalogue=self.catalogue,
-                        example=example, functional=self, **extra)
+        return LossSpec(
+            name=self.name,
+            fwd=fwd,
+            bwd=self._bwd(),
+            argnames=self.argnames,
+            optional=tuple(n for n in self.argnames if n in self.optional),
+            differentiable=self.differentiable,
+            summary=summary,
+            catalogue=self.catalogue,
+            example=example,
+            functional=self,
+            **extra,
+        )
 
     def _bwd(self):
         gradient, argnames = self._gradient, self.argnames
@@ -130,8 +150,10 @@ class RegisteredLoss:
             cts = gradient(xp, g, *res, **options)
             cts = (cts,) if not isinstance(cts, (tuple, list)) else tuple(cts)
             if len(cts) != len(where):
-                raise ValueError(f"the gradient of `{self.name}` must return one cotangent per differentiable "
-                                 f"argument {self.differentiable}; got {len(cts)}")
+                raise ValueError(
+                    f"the gradient of `{self.name}` must return one cotangent per differentiable "
+                    f"argument {self.differentiable}; got {len(cts)}"
+                )
             out = [None] * len(argnames)
             for i, ct in zip(where, cts):
                 out[i] = None if res[i] is None else ct
@@ -152,8 +174,12 @@ class RegisteredLoss:
 
     def __call__(self, *arrays, reduction: str | None = None, **options):
         if len(arrays) > len(self.argnames):
-            fail(TypeError, self.name, f"take at most {len(self.argnames)} arrays {self.argnames} "
-                 "(its options are keyword-only)", len(arrays))
+            fail(
+                TypeError,
+                self.name,
+                f"take at most {len(self.argnames)} arrays {self.argnames} (its options are keyword-only)",
+                len(arrays),
+            )
         arrays = arrays + (None,) * (len(self.argnames) - len(arrays))
         named = dict(zip(self.argnames, arrays))
         for k, v in named.items():
@@ -161,8 +187,12 @@ class RegisteredLoss:
                 fail(TypeError, k, "be given", None)
         unknown = set(options) - set(self.options)
         if unknown:
-            fail(TypeError, sorted(unknown)[0], f"be one of the options of `{self.name}` {tuple(self.options)}",
-                 "an unknown keyword")
+            fail(
+                TypeError,
+                sorted(unknown)[0],
+                f"be one of the options of `{self.name}` {tuple(self.options)}",
+                "an unknown keyword",
+            )
         reduction = check_reduction(self.default_reduction if reduction is None else reduction)
         xp, arrays = self.spec.adopt(**named)
         named = dict(zip(self.argnames, arrays))
@@ -170,7 +200,7 @@ class RegisteredLoss:
         if self.check is not None:
             checked = self.check(xp, *arrays, **options)
             if checked is not None:  # the arrays, as the check passes them on (see `register`)
-                arrays = tuple(checked) + arrays[len(checked):]
+                arrays = tuple(checked) + arrays[len(checked) :]
         else:
             first = arrays[0]
             for k, v in named.items():
@@ -182,9 +212,19 @@ class RegisteredLoss:
         return f"<anyloss loss {self.name}{self.argnames}>"
 
 
-def register(forward: Callable | None = None, *, name: str | None = None, gradient: Callable | None = None,
-             differentiable=None, summary: str = "", example: Callable | None = None, check: Callable | None = None,
-             default_reduction: str = "mean", catalogue: str = "user", curve=None):
+def register(
+    forward: Callable | None = None,
+    *,
+    name: str | None = None,
+    gradient: Callable | None = None,
+    differentiable=None,
+    summary: str = "",
+    example: Callable | None = None,
+    check: Callable | None = None,
+    default_reduction: str = "mean",
+    catalogue: str = "user",
+    curve=None,
+):
     """Turn an Array-API forward into a loss with reductions, checks, gradients and every backend.
 
     Use as ``@anyloss.register`` or ``@anyloss.register(differentiable=("input", "target"))``,
@@ -215,10 +255,19 @@ def register(forward: Callable | None = None, *, name: str | None = None, gradie
     Returns:
         The loss, callable as ``loss(*arrays, reduction=default_reduction, **options)``.
     """
+
     def wrap(fn):
-        loss = RegisteredLoss(fn, name=name or fn.__name__, differentiable=differentiable,
-                              summary=summary or (inspect.getdoc(fn) or "").split("\n")[0], example=example,
-                              catalogue=catalogue, default_reduction=default_reduction, check=check, curve=curve)
+        loss = RegisteredLoss(
+            fn,
+            name=name or fn.__name__,
+            differentiable=differentiable,
+            summary=summary or (inspect.getdoc(fn) or "").split("\n")[0],
+            example=example,
+            catalogue=catalogue,
+            default_reduction=default_reduction,
+            check=check,
+            curve=curve,
+        )
         if gradient is not None:
             loss.gradient(gradient)
         return loss

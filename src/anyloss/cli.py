@@ -51,8 +51,9 @@ def cmd_plot(args) -> int:
     try:
         from . import plot
 
-        path = plot.save(args.names, args.output, range=args.range, params=_params(args.param), grad=args.grad,
-                         num=args.num)
+        path = plot.save(
+            args.names, args.output, range=args.range, params=_params(args.param), grad=args.grad, num=args.num
+        )
     except (ValueError, TypeError, OSError, ImportError) as e:
         print(f"anyloss plot: {e}", file=sys.stderr)
         return 2
@@ -148,9 +149,15 @@ def cmd_check(args) -> int:
     failures = 0
     for name, spec in specs.items():
         ex_args, ex_kwargs = spec.example(np)
-        argnames = [spec.argnames[i] for i, a in enumerate(ex_args)
-                    if i < len(spec.argnames) and isinstance(a, np.ndarray) and a.dtype.kind == "f"
-                    and spec.argnames[i] in spec.differentiable and spec.bwd is not None]
+        argnames = [
+            spec.argnames[i]
+            for i, a in enumerate(ex_args)
+            if i < len(spec.argnames)
+            and isinstance(a, np.ndarray)
+            and a.dtype.kind == "f"
+            and spec.argnames[i] in spec.differentiable
+            and spec.bwd is not None
+        ]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ref_name, ref_value, ref_grads = _reference(spec, ex_args, ex_kwargs, argnames)
@@ -206,9 +213,20 @@ def cmd_eval(args) -> int:
         print(f"anyloss eval: {line}", file=sys.stderr)
 
     try:
-        value = stream.evaluate(args.loss, args.input, args.target, reduction=args.reduction, chunks=args.chunks,
-                                input_key=args.input_key, target_key=args.target_key, scheduler=args.scheduler,
-                                progress=args.progress, output=args.output, report=report, **_params(args.param))
+        value = stream.evaluate(
+            args.loss,
+            args.input,
+            args.target,
+            reduction=args.reduction,
+            chunks=args.chunks,
+            input_key=args.input_key,
+            target_key=args.target_key,
+            scheduler=args.scheduler,
+            progress=args.progress,
+            output=args.output,
+            report=report,
+            **_params(args.param),
+        )
     except (ValueError, TypeError, OSError, ImportError) as e:
         print(f"anyloss eval: {e}", file=sys.stderr)
         return 2
@@ -223,54 +241,88 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="anyloss", description="Every PyTorch loss, on any array library.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("list", help="every loss: name, class, what it is for, differentiable arguments"
-                   ).set_defaults(run=cmd_list)
+    sub.add_parser("list", help="every loss: name, class, what it is for, differentiable arguments").set_defaults(
+        run=cmd_list
+    )
     show = sub.add_parser("show", help="a loss's formula, parameters, shapes and a worked example computed live")
     show.add_argument("name", help="the loss's functional name, e.g. smooth_l1_loss")
     show.set_defaults(run=cmd_show)
     plot = sub.add_parser(
-        "plot", help="loss (and gradient) curves of one or more losses, to a PNG or SVG file",
+        "plot",
+        help="loss (and gradient) curves of one or more losses, to a PNG or SVG file",
         description="Draw the losses against the number that drives them (the error input - target for "
         "regression losses, the margin for hinge and logistic losses, a logit, a probability, a distance: "
         "the x axis says which), several losses on one figure with a legend. Each loss is computed per "
         "sample by anyloss itself, and --grad draws its analytic gradient below. "
         "Needs matplotlib: pip install 'anyloss[plot]'.",
-        epilog="example: anyloss plot smooth_l1_loss l1_loss --grad -o smooth_l1_vs_l1.png")
+        epilog="example: anyloss plot smooth_l1_loss l1_loss --grad -o smooth_l1_vs_l1.png",
+    )
     plot.add_argument("names", nargs="+", metavar="NAME", help="loss names from `anyloss list`, e.g. huber_loss")
-    plot.add_argument("--range", nargs=2, type=float, metavar=("A", "B"),
-                      help="the x axis from A to B (default: -3 3, or the losses' domain, e.g. 0 1 for a probability)")
-    plot.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                      help="an option for every loss that takes it, as a Python literal: beta=0.5, delta=2.0 "
-                      "(repeatable)")
+    plot.add_argument(
+        "--range",
+        nargs=2,
+        type=float,
+        metavar=("A", "B"),
+        help="the x axis from A to B (default: -3 3, or the losses' domain, e.g. 0 1 for a probability)",
+    )
+    plot.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an option for every loss that takes it, as a Python literal: beta=0.5, delta=2.0 (repeatable)",
+    )
     plot.add_argument("--grad", action="store_true", help="also draw the gradient dloss/dx, in a panel below")
     plot.add_argument("--num", type=int, default=401, help="number of points (default: 401)")
     plot.add_argument("-o", "--output", required=True, metavar="FILE", help="the figure to write: FILE.png or FILE.svg")
     plot.set_defaults(run=cmd_plot)
     check = sub.add_parser("check", help="every loss on every installed backend, against PyTorch (or NumPy)")
-    check.add_argument("--backend", choices=(*BACKENDS, "all"), default="all",
-                       help="the backend to check (default: all installed)")
+    check.add_argument(
+        "--backend", choices=(*BACKENDS, "all"), default="all", help="the backend to check (default: all installed)"
+    )
     check.set_defaults(run=cmd_check)
-    ev = sub.add_parser("eval", help="a loss over predictions and targets in .npy/.npz/Zarr files, streamed with Dask",
-                        description="Compute LOSS over --input and --target files a block of rows at a time "
-                        "(Dask), so that files larger than memory work. Prints the value on stdout and the "
-                        "rows, bytes and time on stderr. Streams .npy, uncompressed .npz and Zarr; a compressed "
-                        ".npz member is read whole. Needs pip install 'anyloss[dask]' (and [zarr] for Zarr).")
+    ev = sub.add_parser(
+        "eval",
+        help="a loss over predictions and targets in .npy/.npz/Zarr files, streamed with Dask",
+        description="Compute LOSS over --input and --target files a block of rows at a time "
+        "(Dask), so that files larger than memory work. Prints the value on stdout and the "
+        "rows, bytes and time on stderr. Streams .npy, uncompressed .npz and Zarr; a compressed "
+        ".npz member is read whole. Needs pip install 'anyloss[dask]' (and [zarr] for Zarr).",
+    )
     ev.add_argument("loss", help="a loss name from `anyloss list`, e.g. cross_entropy")
     ev.add_argument("--input", required=True, metavar="FILE", help="predictions: .npy, .npz or a Zarr store")
     ev.add_argument("--target", required=True, metavar="FILE", help="targets: .npy, .npz or a Zarr store")
-    ev.add_argument("--input-key", metavar="NAME", help="the array of a .npz/Zarr group holding several "
-                    "(default: the only one, or the one called 'input')")
+    ev.add_argument(
+        "--input-key",
+        metavar="NAME",
+        help="the array of a .npz/Zarr group holding several (default: the only one, or the one called 'input')",
+    )
     ev.add_argument("--target-key", metavar="NAME", help="likewise for --target (default: the only one, or 'target')")
     ev.add_argument("--reduction", default="mean", help="mean (default), sum, none, or the loss's own (batchmean)")
-    ev.add_argument("--chunks", default="64MiB", help="block size: rows per block (10000) or bytes of input per "
-                    "block with a unit (64MiB, the default; 16MB)")
-    ev.add_argument("--scheduler", metavar="ADDRESS", help="a running dask.distributed scheduler "
-                    "(tcp://host:8786), or threads (the default), synchronous, processes")
-    ev.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                    help="a loss option, as a Python literal: label_smoothing=0.1, ignore_index=-1 (repeatable)")
+    ev.add_argument(
+        "--chunks",
+        default="64MiB",
+        help="block size: rows per block (10000) or bytes of input per block with a unit (64MiB, the default; 16MB)",
+    )
+    ev.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="a running dask.distributed scheduler (tcp://host:8786), or threads (the default), synchronous, processes",
+    )
+    ev.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a loss option, as a Python literal: label_smoothing=0.1, ignore_index=-1 (repeatable)",
+    )
     ev.add_argument("--output", metavar="FILE.npy", help="with --reduction none: write the unreduced loss here")
-    ev.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                    help="a progress bar on stderr (default: on a terminal, for more than 256 MiB)")
+    ev.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a progress bar on stderr (default: on a terminal, for more than 256 MiB)",
+    )
     ev.set_defaults(run=cmd_eval)
     args = parser.parse_args(argv)
     return args.run(args)

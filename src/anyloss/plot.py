@@ -88,8 +88,13 @@ def curves(names, *, range=None, params=None, grad=False, num=401) -> list[Curve
     accepted = {spec.name: _options(spec) for spec in specs}
     for key in params:
         if not any(key in opts for opts in accepted.values()):
-            fail(ValueError, "params", f"name options of {', '.join(s.name for s in specs)} "
-                 f"({', '.join(sorted(set().union(*accepted.values()))) or 'none'})", repr(key))
+            fail(
+                ValueError,
+                "params",
+                f"name options of {', '.join(s.name for s in specs)} "
+                f"({', '.join(sorted(set().union(*accepted.values()))) or 'none'})",
+                repr(key),
+            )
     if isinstance(num, bool) or not isinstance(num, int) or num < 2:
         fail(ValueError, "num", "be an int >= 2", repr(num))
     if grad:
@@ -129,9 +134,13 @@ def figure(names, *, range=None, params=None, grad=False, num=401):
     height = 5.6 if grad else 4.0
     fig = matplotlib.figure.Figure(figsize=(6.4, height))
     # Fixed margins (in inches) rather than a layout engine: a third of the time of constrained layout.
-    fig.subplots_adjust(left=0.85 / 6.4, right=1 - 0.2 / 6.4, bottom=0.55 / height,
-                        top=1 - (0.4 if len(data) == 1 else 0.15) / height,
-                        hspace=0.25 / 2.6)
+    fig.subplots_adjust(
+        left=0.85 / 6.4,
+        right=1 - 0.2 / 6.4,
+        bottom=0.55 / height,
+        top=1 - (0.4 if len(data) == 1 else 0.15) / height,
+        hspace=0.25 / 2.6,
+    )
     if grad:
         ax, gax = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
         axes = (ax, gax)
@@ -195,9 +204,13 @@ def _options(spec: LossSpec) -> set:
         sig = inspect.signature(spec.functional)
     except (TypeError, ValueError):
         return set()
-    return {p.name for p in sig.parameters.values()
-            if p.name not in spec.argnames and p.name not in _NOT_OPTIONS
-            and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    return {
+        p.name
+        for p in sig.parameters.values()
+        if p.name not in spec.argnames
+        and p.name not in _NOT_OPTIONS
+        and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    }
 
 
 def _curve(spec: LossSpec, x, options: dict) -> Curve:
@@ -215,8 +228,10 @@ def _curve(spec: LossSpec, x, options: dict) -> Curve:
     with np.errstate(all="ignore"):
         c = Curve(*spec.curve(xp, x, **options))
     if c.domain is not None:
-        low, high = (-math.inf if c.domain[0] is None else float(c.domain[0]),
-                     math.inf if c.domain[1] is None else float(c.domain[1]))
+        low, high = (
+            -math.inf if c.domain[0] is None else float(c.domain[0]),
+            math.inf if c.domain[1] is None else float(c.domain[1]),
+        )
         c = c._replace(domain=(low, high))
     return c
 
@@ -233,7 +248,7 @@ def _default_curve(spec: LossSpec, xp, x) -> Curve:
         if p is None or p.default is not inspect.Parameter.empty:
             break  # optional arrays (weights) stay out
         args.append(xp.zeros_like(x))
-    others = ", ".join(f"{n} = 0" for n in spec.argnames[1:len(args)])
+    others = ", ".join(f"{n} = 0" for n in spec.argnames[1 : len(args)])
     return Curve(tuple(args), f"{spec.argnames[0]}" + (f" ({others})" if others else ""))
 
 
@@ -252,12 +267,21 @@ def _evaluate(spec: LossSpec, c: Curve, n: int, options: dict, grad: bool):
         except (ValueError, TypeError) as e:
             if spec.curve is not None:
                 raise
-            fail(ValueError, "names", "name losses with a 1-D curve", f"{spec.name!r}, which cannot be drawn "
-                 f"elementwise ({e}); give it one with curve= (see anyloss.plot)")
+            fail(
+                ValueError,
+                "names",
+                "name losses with a 1-D curve",
+                f"{spec.name!r}, which cannot be drawn elementwise ({e}); give it one with curve= (see anyloss.plot)",
+            )
     value = np.asarray(out, dtype=np.float64)
     if value.ndim == 0 or value.shape[0] != n:
-        fail(ValueError, "names", "name losses with a 1-D curve", f"{spec.name!r}, whose curve gives an output of "
-             f"shape {value.shape} for {n} points (one row per point is needed; see anyloss.plot)")
+        fail(
+            ValueError,
+            "names",
+            "name losses with a 1-D curve",
+            f"{spec.name!r}, whose curve gives an output of "
+            f"shape {value.shape} for {n} points (one row per point is needed; see anyloss.plot)",
+        )
     y = value.reshape(n, -1).sum(axis=1)
     if not grad:
         return y, None

@@ -56,8 +56,17 @@ from ._checks import describe, fail
 __all__ = ["NpyRows", "NpyRowsWriter", "open_array", "evaluate", "DEFAULT_CHUNKS"]
 
 DEFAULT_CHUNKS = "64MiB"
-_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_UNITS = {
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
 _LOCAL_SCHEDULERS = ("threads", "synchronous", "sync", "single-threaded", "processes")
 _LARGE = 256 * 2**20  # bytes of input + target above which a progress bar is shown on a terminal
 
@@ -154,7 +163,9 @@ class NpyRowsWriter:
     def __setitem__(self, key, value) -> None:
         key = key if isinstance(key, tuple) else (key,)
         rows = range(*key[0].indices(self.shape[0]))
-        if rows.step != 1 or any(k != slice(None) and k.indices(n) != (0, n, 1) for k, n in zip(key[1:], self.shape[1:])):
+        if rows.step != 1 or any(
+            k != slice(None) and k.indices(n) != (0, n, 1) for k, n in zip(key[1:], self.shape[1:])
+        ):
             raise IndexError("NpyRowsWriter writes whole rows, contiguous blocks only")
         with open(self.path, "r+b") as f:
             f.seek(self.offset + rows.start * self.row_bytes)
@@ -168,8 +179,13 @@ def _rows_per_block(chunks, row_bytes: int, arg: str) -> int:
     if isinstance(chunks, str):
         m = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([a-zA-Z]*)\s*", chunks)
         if m is None or (m[2] == "" and "." in m[1]) or (m[2] and m[2].lower() not in _UNITS):
-            fail(ValueError, arg, "be rows per block ('10000') or bytes with a unit "
-                 "('64MiB', '16MB'; units B, kB, MB, GB, KiB, MiB, GiB)", repr(chunks))
+            fail(
+                ValueError,
+                arg,
+                "be rows per block ('10000') or bytes with a unit "
+                "('64MiB', '16MB'; units B, kB, MB, GB, KiB, MiB, GiB)",
+                repr(chunks),
+            )
         if m[2]:
             return max(1, int(float(m[1]) * _UNITS[m[2].lower()]) // max(1, row_bytes))
         chunks = int(m[1])
@@ -202,14 +218,23 @@ def _pick_member(names: list, key, arg: str, key_arg: str, path: str):
         return names[0]
     if arg in names:
         return arg
-    fail(ValueError, key_arg, f"name one of the arrays in {path!r} ({', '.join(map(repr, names))}), "
-         "which holds several" + (f" and none called {arg!r}" if arg in ("input", "target") else ""), None)
+    fail(
+        ValueError,
+        key_arg,
+        f"name one of the arrays in {path!r} ({', '.join(map(repr, names))}), "
+        "which holds several" + (f" and none called {arg!r}" if arg in ("input", "target") else ""),
+        None,
+    )
 
 
 def _check_dtype(dtype, arg: str, path: str) -> None:
     if dtype.hasobject or dtype.fields is not None or dtype.kind not in "biuf":
-        fail(TypeError, arg, "hold a real numeric dtype (boolean, integer or floating-point)",
-             f"{path!r} of dtype {dtype}")
+        fail(
+            TypeError,
+            arg,
+            "hold a real numeric dtype (boolean, integer or floating-point)",
+            f"{path!r} of dtype {dtype}",
+        )
 
 
 def _open(path, key, chunks, arg: str, key_arg: str):
@@ -249,8 +274,9 @@ def _open(path, key, chunks, arg: str, key_arg: str):
         else:
             arr = np.load(path, mmap_mode="r")
         return da.from_array(arr, chunks=_row_chunks(arr.shape, chunks, arr.dtype, arg))
-    return da.from_array(src, chunks=_row_chunks(src.shape, chunks, src.dtype, arg),
-                         meta=np.empty((0,) * src.ndim, dtype=src.dtype))
+    return da.from_array(
+        src, chunks=_row_chunks(src.shape, chunks, src.dtype, arg), meta=np.empty((0,) * src.ndim, dtype=src.dtype)
+    )
 
 
 def _row_chunks(shape, chunks, dtype, arg):
@@ -269,13 +295,18 @@ def _open_zarr(da, path, key, chunks, arg, key_arg):
     try:
         import zarr
     except ImportError:
-        raise ImportError(f"reading the Zarr store {path!r} (`{arg}`) needs zarr: "
-                          "pip install 'anyloss[zarr]'") from None
+        raise ImportError(
+            f"reading the Zarr store {path!r} (`{arg}`) needs zarr: pip install 'anyloss[zarr]'"
+        ) from None
     try:
         node = zarr.open(path, mode="r")
     except Exception as e:  # zarr raises several kinds for a missing or malformed store
-        fail(FileNotFoundError if not os.path.exists(path) else ValueError, arg,
-             "be an existing .npy or .npz file or a Zarr store", f"{path!r} ({type(e).__name__}: {e})")
+        fail(
+            FileNotFoundError if not os.path.exists(path) else ValueError,
+            arg,
+            "be an existing .npy or .npz file or a Zarr store",
+            f"{path!r} ({type(e).__name__}: {e})",
+        )
     if isinstance(node, zarr.Group):
         names = sorted(name for name, _ in node.arrays())
         node = node[_pick_member(names, key, arg, key_arg, path)]
@@ -312,8 +343,12 @@ def _resolve_loss(loss) -> Callable:
 
     specs = losses()
     if not isinstance(loss, str) or loss not in specs:
-        fail(ValueError if isinstance(loss, str) else TypeError, "loss",
-             "be a callable or the name of a loss in anyloss.losses() (`anyloss list` shows them)", repr(loss))
+        fail(
+            ValueError if isinstance(loss, str) else TypeError,
+            "loss",
+            "be a callable or the name of a loss in anyloss.losses() (`anyloss list` shows them)",
+            repr(loss),
+        )
     return specs[loss].functional
 
 
@@ -339,19 +374,38 @@ def _scheduler(scheduler):
     if isinstance(scheduler, distributed.Client):
         return scheduler, None
     if not isinstance(scheduler, str):
-        fail(TypeError, "scheduler", "be a dask.distributed address (str), a Client or one of "
-             + ", ".join(map(repr, _LOCAL_SCHEDULERS)), describe(scheduler))
+        fail(
+            TypeError,
+            "scheduler",
+            "be a dask.distributed address (str), a Client or one of " + ", ".join(map(repr, _LOCAL_SCHEDULERS)),
+            describe(scheduler),
+        )
     try:
         return distributed.Client(scheduler, set_as_default=False), None
     except (OSError, TimeoutError, ValueError) as e:
-        fail(ValueError, "scheduler", "be the address of a running dask.distributed scheduler",
-             f"{scheduler!r} ({type(e).__name__}: {e})")
+        fail(
+            ValueError,
+            "scheduler",
+            "be the address of a running dask.distributed scheduler",
+            f"{scheduler!r} ({type(e).__name__}: {e})",
+        )
 
 
-def evaluate(loss, input, target, *, reduction: str = "mean", chunks=DEFAULT_CHUNKS,
-             input_key: str | None = None, target_key: str | None = None, scheduler=None,
-             progress: bool | None = None, output=None, report: Callable[[str], None] | None = None,
-             **options):
+def evaluate(
+    loss,
+    input,
+    target,
+    *,
+    reduction: str = "mean",
+    chunks=DEFAULT_CHUNKS,
+    input_key: str | None = None,
+    target_key: str | None = None,
+    scheduler=None,
+    progress: bool | None = None,
+    output=None,
+    report: Callable[[str], None] | None = None,
+    **options,
+):
     """The loss over ``input`` and ``target`` on disk, streamed through Dask.
 
     Args:
@@ -398,11 +452,18 @@ def evaluate(loss, input, target, *, reduction: str = "mean", chunks=DEFAULT_CHU
     y = _as_dask(da, target, target_key, chunks, "target", "target_key")
     if x.ndim and y.ndim:
         if x.shape[0] != y.shape[0]:
-            fail(ValueError, "target", f"have as many rows as `input` ({x.shape[0]}, shape {x.shape})",
-                 f"{y.shape[0]} rows (shape {y.shape})")
+            fail(
+                ValueError,
+                "target",
+                f"have as many rows as `input` ({x.shape[0]}, shape {x.shape})",
+                f"{y.shape[0]} rows (shape {y.shape})",
+            )
         if y.chunks[0] != x.chunks[0]:  # split `target` at `input`'s rows, so that the blocks line up
-            y = y.rechunk({0: x.chunks[0]}) if isinstance(target, da.Array) else \
-                _as_dask(da, target, target_key, x.chunks[0], "target", "target_key")
+            y = (
+                y.rechunk({0: x.chunks[0]})
+                if isinstance(target, da.Array)
+                else _as_dask(da, target, target_key, x.chunks[0], "target", "target_key")
+            )
     if output is not None and reduction != "none":
         fail(ValueError, "output", "be given only with reduction='none'", f"reduction={reduction!r}")
     options = {k: _option(da, v, x.dtype) for k, v in options.items()}
@@ -430,8 +491,10 @@ def evaluate(loss, input, target, *, reduction: str = "mean", chunks=DEFAULT_CHU
     seconds = time.perf_counter() - t0
     if report is not None:
         rows = x.shape[0] if x.ndim else 1
-        report(f"{rows} rows, {nbytes / 1e6:.1f} MB in {x.numblocks[0] if x.ndim else 1} block(s), "
-               f"{seconds:.2f} s" + (f" on {scheduler}" if client is not None else ""))
+        report(
+            f"{rows} rows, {nbytes / 1e6:.1f} MB in {x.numblocks[0] if x.ndim else 1} block(s), "
+            f"{seconds:.2f} s" + (f" on {scheduler}" if client is not None else "")
+        )
     if output is not None:
         return value
     value = np.asarray(value)

@@ -82,8 +82,9 @@ def _torch_grads(module, x, t):
     out, loss = module(tx, torch.from_numpy(np.asarray(t)))
     named = dict(module.named_parameters())
     grads = torch.autograd.grad(loss, [tx, *named.values()], allow_unused=True)
-    ref = {name: torch.zeros_like(p) if g is None else g
-           for (name, p), g in zip([("input", tx), *named.items()], grads)}
+    ref = {
+        name: torch.zeros_like(p) if g is None else g for (name, p), g in zip([("input", tx), *named.items()], grads)
+    }
     return out.detach(), loss.detach(), ref
 
 
@@ -187,6 +188,7 @@ def test_empty_batch_gives_nan_loss(xp):
 
 
 # --------------------------------------------------------------------------- surface and parameters
+
 
 def _params(fn):
     import inspect
@@ -349,6 +351,7 @@ def test_mixed_libraries():
 
 # --------------------------------------------------------------------------- backends with autodiff
 
+
 def test_torch_backward():
     """With xp = PyTorch and parameters that require grad, loss.backward() fills
     .grad through the shared torch bridge, as torch's own module does."""
@@ -402,6 +405,7 @@ def test_jax_grad_and_jit():
 
 # --------------------------------------------------------------------------- random configurations
 
+
 @st.composite
 def _configs(draw):
     n_classes = draw(st.integers(2, 14))
@@ -413,8 +417,13 @@ def _configs(draw):
 
 
 @settings(max_examples=15, deadline=None)
-@given(cfg=_configs(), batch=st.sampled_from([None, 0, 1, 3, 12]), scale=st.sampled_from([1.0, 30.0]),
-       dtype=st.sampled_from(["float32", "float64"]), seed=st.integers(0, 2**16))
+@given(
+    cfg=_configs(),
+    batch=st.sampled_from([None, 0, 1, 3, 12]),
+    scale=st.sampled_from([1.0, 30.0]),
+    dtype=st.sampled_from(["float32", "float64"]),
+    seed=st.integers(0, 2**16),
+)
 @HYPOTHESIS_BACKENDS
 def test_random_configurations(hxp, cfg, batch, scale, dtype, seed):
     xp = hypothesis_namespace(hxp)

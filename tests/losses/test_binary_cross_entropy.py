@@ -54,10 +54,14 @@ _EDGE_Y = [0.0, 1.0, 0.5, 0.0, 1.0, 0.5, 0.5]
 _TINY_X = [1e-45, 1e-44, 1e-40, 1e-30, 1e-7, 1 - 1e-7, 1e-12]
 _TINY_Y = [1.0, 0.5, 0.0, 1.0, 0.5, 0.5, 1.0]
 
-CASES = [Case(f"{shape}-{red}", with_options(_xy(shape), reduction=red))
-         for shape in [(), (5,), (3, 4), (2, 3, 4), (0,), (0, 3)] for red in ["none", "mean", "sum"]]
-CASES += [Case(f"edge-0-1-{red}", with_options(_given(_EDGE_X, _EDGE_Y), reduction=red))
-          for red in ["none", "mean", "sum"]]
+CASES = [
+    Case(f"{shape}-{red}", with_options(_xy(shape), reduction=red))
+    for shape in [(), (5,), (3, 4), (2, 3, 4), (0,), (0, 3)]
+    for red in ["none", "mean", "sum"]
+]
+CASES += [
+    Case(f"edge-0-1-{red}", with_options(_given(_EDGE_X, _EDGE_Y), reduction=red)) for red in ["none", "mean", "sum"]
+]
 CASES += [Case(f"tiny-{red}", with_options(_given(_TINY_X, _TINY_Y), reduction=red)) for red in ["none", "sum"]]
 CASES += [
     Case("edge-0-1-weighted", with_options(_given(_EDGE_X, _EDGE_Y), reduction="none", weight=_weight((7,)))),
@@ -66,11 +70,15 @@ CASES += [
     Case("legacy-reduce", with_options(_xy((3, 4)), reduce=False)),
     Case("legacy-both", with_options(_xy((3, 4)), size_average=True, reduce=True)),
 ]
-CASES += [Case(f"weight-{red}", with_options(_xy((3, 4)), reduction=red, weight=_weight((3, 4))))
-          for red in ["none", "mean", "sum"]]
+CASES += [
+    Case(f"weight-{red}", with_options(_xy((3, 4)), reduction=red, weight=_weight((3, 4))))
+    for red in ["none", "mean", "sum"]
+]
 # weight broadcasts to input's shape (never enlarging it), in any real dtype; the loss keeps input's dtype.
-CASES += [Case(f"weight-{shape}", with_options(_xy((3, 4)), reduction="none", weight=_weight(shape)))
-          for shape in [(4,), (3, 1), (1, 4), (1, 1), ()]]
+CASES += [
+    Case(f"weight-{shape}", with_options(_xy((3, 4)), reduction="none", weight=_weight(shape)))
+    for shape in [(4,), (3, 1), (1, 4), (1, 1), ()]
+]
 CASES += [
     Case("weight-0d-input", with_options(_xy(()), weight=_weight(()))),
     Case("weight-empty", with_options(_xy((0, 3)), weight=_weight((3,)))),
@@ -90,10 +98,13 @@ def test_matches_torch(case, xp, dtype):
 
 ERRORS = [
     Error("reduction", with_options(_xy((3,)), reduction="avg"), ValueError, re_arg("reduction")),
-    Error("shape", lambda rng, dt: ((_prob((3, 4))(rng, dt), _prob((4,))(rng, dt)), {}), ValueError,
-          re_arg("target")),
-    Error("shape-0d-target", lambda rng, dt: ((_prob((3,))(rng, dt), _prob(())(rng, dt)), {}), ValueError,
-          re_arg("target")),
+    Error("shape", lambda rng, dt: ((_prob((3, 4))(rng, dt), _prob((4,))(rng, dt)), {}), ValueError, re_arg("target")),
+    Error(
+        "shape-0d-target",
+        lambda rng, dt: ((_prob((3,))(rng, dt), _prob(())(rng, dt)), {}),
+        ValueError,
+        re_arg("target"),
+    ),
     Error("input-above-1", _given([0.5, 1.5], [0.0, 1.0]), ValueError, re_arg("input"), needs_values=True),
     Error("input-negative", _given([-1e-8, 0.5], [0.0, 1.0]), ValueError, re_arg("input"), needs_values=True),
     Error("input-nan", _given([np.nan, 0.5], [0.0, 1.0]), ValueError, re_arg("input"), needs_values=True),
@@ -102,14 +113,23 @@ ERRORS = [
     Error("target-negative", _given([0.5, 0.5], [-1.0, 1.0]), ValueError, re_arg("target"), needs_values=True),
     Error("target-nan", _given([0.5, 0.5], [np.nan, 1.0]), ValueError, re_arg("target"), needs_values=True),
     Error("int-input", lambda rng, dt: ((np.array([0, 1]), _prob((2,))(rng, dt)), {}), TypeError, re_arg("input")),
-    Error("bool-input", lambda rng, dt: ((np.array([False, True]), _prob((2,))(rng, dt)), {}), TypeError,
-          re_arg("input")),
+    Error(
+        "bool-input", lambda rng, dt: ((np.array([False, True]), _prob((2,))(rng, dt)), {}), TypeError, re_arg("input")
+    ),
     # No promotion: target must have input's dtype.
     Error("int-target", lambda rng, dt: ((_prob((2,))(rng, dt), np.array([0, 1])), {}), TypeError, re_arg("target")),
-    Error("float32-target", lambda rng, dt: ((_prob((2,))(rng, dt), _prob((2,), np.float32)(rng, dt)), {}),
-          TypeError, re_arg("target")),
-    Error("float32-input", lambda rng, dt: ((_prob((2,), np.float32)(rng, dt), _prob((2,))(rng, dt)), {}),
-          TypeError, re_arg("target")),
+    Error(
+        "float32-target",
+        lambda rng, dt: ((_prob((2,))(rng, dt), _prob((2,), np.float32)(rng, dt)), {}),
+        TypeError,
+        re_arg("target"),
+    ),
+    Error(
+        "float32-input",
+        lambda rng, dt: ((_prob((2,), np.float32)(rng, dt), _prob((2,))(rng, dt)), {}),
+        TypeError,
+        re_arg("target"),
+    ),
     Error("weight-shape", with_options(_xy((3, 4)), weight=_weight((3,))), ValueError, re_arg("weight")),
     Error("weight-enlarges", with_options(_xy((3, 4)), weight=_weight((1, 3, 4))), ValueError, re_arg("weight")),
     Error("weight-enlarges-0d", with_options(_xy(()), weight=_weight((2,))), ValueError, re_arg("weight")),
@@ -153,14 +173,14 @@ def test_no_warning_at_0_and_1(recwarn):
 
 
 # Exact 0 and 1, tiny and near-1 probabilities, and plain ones.
-_X = st.one_of(st.sampled_from([0.0, 1.0, 0.5, 1e-45, 1e-30, 1e-12, 1e-7, 1 - 1e-7, 1 - 1e-12]),
-               st.floats(0.0, 1.0, width=32))
+_X = st.one_of(
+    st.sampled_from([0.0, 1.0, 0.5, 1e-45, 1e-30, 1e-12, 1e-7, 1 - 1e-7, 1 - 1e-12]), st.floats(0.0, 1.0, width=32)
+)
 _Y = st.one_of(st.sampled_from([0.0, 1.0, 0.5]), st.floats(0.0, 1.0, width=32))
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), dtype=st.sampled_from(DTYPES),
-       reduction=st.sampled_from(REDUCTIONS), weighted=st.booleans())
+@given(data=st.data(), dtype=st.sampled_from(DTYPES), reduction=st.sampled_from(REDUCTIONS), weighted=st.booleans())
 @HYPOTHESIS_BACKENDS
 def test_random_against_torch(hxp, data, dtype, reduction, weighted):
     xp = hypothesis_namespace(hxp)
@@ -170,6 +190,6 @@ def test_random_against_torch(hxp, data, dtype, reduction, weighted):
     y = data.draw(hnp.arrays(dtype, shape, elements=_Y))
     kwargs = {"reduction": reduction}
     if weighted:
-        wshape = shape[data.draw(st.integers(0, len(shape))):]
+        wshape = shape[data.draw(st.integers(0, len(shape))) :]
         kwargs["weight"] = data.draw(hnp.arrays(dtype, wshape, elements=st.floats(0.125, 2.0, width=32)))
     check_against_torch(NAME, (x, y), kwargs, xp)

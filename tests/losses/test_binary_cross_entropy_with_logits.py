@@ -49,16 +49,23 @@ _EXT_Y = [0.0, 1.0, 1.0, 0.0, 0.5, 0.5, 0.0, 1.0, 0.5]
 _INF_X = [np.inf, -np.inf, np.inf, -np.inf, np.inf, -np.inf]
 _INF_Y = [0.0, 1.0, 1.0, 0.0, 0.5, 0.5]
 
-CASES = [Case(f"{shape}-{red}", with_options(_xy(shape), reduction=red))
-         for shape in [(), (5,), (3, 4), (2, 3, 4), (0,), (0, 3)] for red in ["none", "mean", "sum"]]
-CASES += [Case(f"extreme-{red}", with_options(_given(_EXT_X, _EXT_Y), reduction=red))
-          for red in ["none", "mean", "sum"]]
+CASES = [
+    Case(f"{shape}-{red}", with_options(_xy(shape), reduction=red))
+    for shape in [(), (5,), (3, 4), (2, 3, 4), (0,), (0, 3)]
+    for red in ["none", "mean", "sum"]
+]
+CASES += [
+    Case(f"extreme-{red}", with_options(_given(_EXT_X, _EXT_Y), reduction=red)) for red in ["none", "mean", "sum"]
+]
 CASES += [Case(f"inf-{red}", with_options(_given(_INF_X, _INF_Y), reduction=red)) for red in ["none", "sum"]]
 CASES += [
-    Case("extreme-pos_weight", with_options(_given(_EXT_X, _EXT_Y), reduction="none",
-                                            pos_weight=_weight((9,), 0.5, 3.0))),
-    Case("extreme-weighted", with_options(_given(_EXT_X, _EXT_Y), reduction="sum", weight=_weight((9,)),
-                                          pos_weight=_weight((1,), 0.5, 3.0))),
+    Case(
+        "extreme-pos_weight", with_options(_given(_EXT_X, _EXT_Y), reduction="none", pos_weight=_weight((9,), 0.5, 3.0))
+    ),
+    Case(
+        "extreme-weighted",
+        with_options(_given(_EXT_X, _EXT_Y), reduction="sum", weight=_weight((9,)), pos_weight=_weight((1,), 0.5, 3.0)),
+    ),
     Case("inf-pos_weight", with_options(_given(_INF_X, _INF_Y), reduction="none", pos_weight=_weight((6,), 0.5, 3.0))),
     # PyTorch does not check the target's range.
     Case("targets-outside-0-1", with_options(_given([0.5, -1.0, 2.0], [2.0, -1.0, 1.5]), reduction="none")),
@@ -67,21 +74,34 @@ CASES += [
     Case("float32-input-float64-target", with_options(_xy((3, 4), np.float32, np.float64), reduction="none")),
     Case("float64-input-float32-target", with_options(_xy((3, 4), np.float64, np.float32), reduction="none")),
     # log sigmoid rounds to float32 first, as in PyTorch: visible where the loss cancels (y = 0, x << 0).
-    Case("float32-input-float64-target-cancel", lambda rng, dt: ((rand(rng, (6,), np.float32, -16, -5),
-                                                                  np.zeros(6)), {"reduction": "none"})),
-    Case("mixed-float-pos_weight", with_options(_xy((3, 4), np.float32, np.float64), reduction="none",
-                                                pos_weight=_weight((4,), 0.5, 3.0, np.float64))),
+    Case(
+        "float32-input-float64-target-cancel",
+        lambda rng, dt: ((rand(rng, (6,), np.float32, -16, -5), np.zeros(6)), {"reduction": "none"}),
+    ),
+    Case(
+        "mixed-float-pos_weight",
+        with_options(
+            _xy((3, 4), np.float32, np.float64), reduction="none", pos_weight=_weight((4,), 0.5, 3.0, np.float64)
+        ),
+    ),
     Case("legacy-size_average", with_options(_xy((3, 4)), size_average=False)),
     Case("legacy-reduce", with_options(_xy((3, 4)), reduce=False)),
     Case("legacy-both", with_options(_xy((3, 4)), size_average=True, reduce=True)),
 ]
-CASES += [Case(f"weight-{red}", with_options(_xy((3, 4)), reduction=red, weight=_weight((3, 4))))
-          for red in ["none", "mean", "sum"]]
-CASES += [Case(f"pos_weight-{red}", with_options(_xy((3, 4)), reduction=red, pos_weight=_weight((4,), 0.5, 3.0)))
-          for red in ["none", "mean", "sum"]]
+CASES += [
+    Case(f"weight-{red}", with_options(_xy((3, 4)), reduction=red, weight=_weight((3, 4))))
+    for red in ["none", "mean", "sum"]
+]
+CASES += [
+    Case(f"pos_weight-{red}", with_options(_xy((3, 4)), reduction=red, pos_weight=_weight((4,), 0.5, 3.0)))
+    for red in ["none", "mean", "sum"]
+]
 # weight and pos_weight broadcast to input's shape without enlarging it; pos_weight (C,) weights the classes.
-CASES += [Case(f"{arg}-{shape}", with_options(_xy((3, 4)), reduction="none", **{arg: _weight(shape, 0.5, 3.0)}))
-          for arg in ["weight", "pos_weight"] for shape in [(4,), (3, 1), (1, 4), (3, 4), (1, 1), ()]]
+CASES += [
+    Case(f"{arg}-{shape}", with_options(_xy((3, 4)), reduction="none", **{arg: _weight(shape, 0.5, 3.0)}))
+    for arg in ["weight", "pos_weight"]
+    for shape in [(4,), (3, 1), (1, 4), (3, 4), (1, 1), ()]
+]
 CASES += [
     Case("pos_weight-spatial", with_options(_xy((2, 3, 5)), reduction="none", pos_weight=_weight((3, 1), 0.5, 3.0))),
     Case("pos_weight-no-batch", with_options(_xy((4,)), reduction="none", pos_weight=_weight((4,), 0.5, 3.0))),
@@ -94,8 +114,9 @@ CASES += [
     Case("weight-int", with_options(_xy((3,)), weight=lambda rng, dt: np.array([0, 1, 2]))),
     Case("weight-bool", with_options(_xy((3,)), reduction="sum", weight=lambda rng, dt: np.array([True, False, True]))),
     Case("pos_weight-int", with_options(_xy((2, 3)), reduction="none", pos_weight=lambda rng, dt: np.array([0, 1, 3]))),
-    Case("weight-negative", with_options(_xy((5,)), weight=_weight((5,), -1.0, 1.0),
-                                         pos_weight=_weight((5,), -1.0, 1.0))),
+    Case(
+        "weight-negative", with_options(_xy((5,)), weight=_weight((5,), -1.0, 1.0), pos_weight=_weight((5,), -1.0, 1.0))
+    ),
     Case("weight-legacy", with_options(_xy((3, 4)), reduce=False, weight=_weight((3, 4)), pos_weight=_weight((4,)))),
 ]
 
@@ -110,16 +131,26 @@ ERRORS = [
     Error("shape", lambda rng, dt: ((rand(rng, (3, 4), dt), rand(rng, (4,), dt)), {}), ValueError, re_arg("target")),
     Error("int-input", lambda rng, dt: ((np.array([0, 1]), rand(rng, (2,), dt)), {}), TypeError, re_arg("input")),
     Error("int-target", lambda rng, dt: ((rand(rng, (2,), dt), np.array([0, 1])), {}), TypeError, re_arg("target")),
-    Error("bool-target", lambda rng, dt: ((rand(rng, (2,), dt), np.array([False, True])), {}), TypeError,
-          re_arg("target")),
-    Error("bool-pos_weight", with_options(_xy((2,)), pos_weight=lambda rng, dt: np.array([False, True])), TypeError,
-          re_arg("pos_weight")),
+    Error(
+        "bool-target", lambda rng, dt: ((rand(rng, (2,), dt), np.array([False, True])), {}), TypeError, re_arg("target")
+    ),
+    Error(
+        "bool-pos_weight",
+        with_options(_xy((2,)), pos_weight=lambda rng, dt: np.array([False, True])),
+        TypeError,
+        re_arg("pos_weight"),
+    ),
     Error("pos_weight-shape", with_options(_xy((3, 4)), pos_weight=_weight((3,))), ValueError, re_arg("pos_weight")),
-    Error("pos_weight-enlarges", with_options(_xy((3, 4)), pos_weight=_weight((1, 3, 4))), ValueError,
-          re_arg("pos_weight")),
+    Error(
+        "pos_weight-enlarges",
+        with_options(_xy((3, 4)), pos_weight=_weight((1, 3, 4))),
+        ValueError,
+        re_arg("pos_weight"),
+    ),
     Error("pos_weight-enlarges-0d", with_options(_xy(()), pos_weight=_weight((2,))), ValueError, re_arg("pos_weight")),
-    Error("pos_weight-empty", with_options(_xy((0, 3)), pos_weight=_weight((1, 1, 3))), ValueError,
-          re_arg("pos_weight")),
+    Error(
+        "pos_weight-empty", with_options(_xy((0, 3)), pos_weight=_weight((1, 1, 3))), ValueError, re_arg("pos_weight")
+    ),
     Error("weight-shape", with_options(_xy((3, 4)), weight=_weight((5,))), ValueError, re_arg("weight")),
     Error("weight-enlarges", with_options(_xy((3, 4)), weight=_weight((2, 3, 4))), ValueError, re_arg("weight")),
     Error("weight-empty", with_options(_xy((0, 3)), weight=_weight((2, 3))), ValueError, re_arg("weight")),
@@ -156,8 +187,9 @@ def test_class_matches_functional():
     w, p = rand(rng, (4,), np.float64, 0, 1), rand(rng, (4,), np.float64, 0, 3)
     loss = legacy_class(anyloss.BCEWithLogitsLoss, "none", w, reduce=False, pos_weight=p)
     assert loss.weight is w and loss.pos_weight is p
-    np.testing.assert_array_equal(loss(x, y), F.binary_cross_entropy_with_logits(x, y, w, reduction="none",
-                                                                                  pos_weight=p))
+    np.testing.assert_array_equal(
+        loss(x, y), F.binary_cross_entropy_with_logits(x, y, w, reduction="none", pos_weight=p)
+    )
 
 
 def test_no_overflow_warning(recwarn):
@@ -166,14 +198,20 @@ def test_no_overflow_warning(recwarn):
     assert not recwarn.list
 
 
-_X = st.one_of(st.sampled_from([0.0, 1e4, -1e4, 1e30, -1e30, 40.0, -40.0, 88.0, -104.0, 1e-30]),
-               st.floats(-50.0, 50.0, width=32))
+_X = st.one_of(
+    st.sampled_from([0.0, 1e4, -1e4, 1e30, -1e30, 40.0, -40.0, 88.0, -104.0, 1e-30]), st.floats(-50.0, 50.0, width=32)
+)
 _Y = st.one_of(st.sampled_from([0.0, 1.0, 0.5]), st.floats(0.0, 1.0, width=32))
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), dtype=st.sampled_from(DTYPES),
-       reduction=st.sampled_from(REDUCTIONS), weighted=st.booleans(), positive=st.booleans())
+@given(
+    data=st.data(),
+    dtype=st.sampled_from(DTYPES),
+    reduction=st.sampled_from(REDUCTIONS),
+    weighted=st.booleans(),
+    positive=st.booleans(),
+)
 @HYPOTHESIS_BACKENDS
 def test_random_against_torch(hxp, data, dtype, reduction, weighted, positive):
     xp = hypothesis_namespace(hxp)
@@ -184,6 +222,6 @@ def test_random_against_torch(hxp, data, dtype, reduction, weighted, positive):
     kwargs = {"reduction": reduction}
     for name, on in [("weight", weighted), ("pos_weight", positive)]:
         if on:
-            wshape = shape[data.draw(st.integers(0, len(shape))):]
+            wshape = shape[data.draw(st.integers(0, len(shape))) :]
             kwargs[name] = data.draw(hnp.arrays(dtype, wshape, elements=st.floats(0.125, 4.0, width=32)))
     check_against_torch(NAME, (x, y), kwargs, xp)

@@ -39,9 +39,11 @@ def _xxy(shape1, shape2=None, tshape=None):
 
 def _targets(values, tdtype=None, n=8):
     """Targets drawn from ``values``: other than +-1 too (PyTorch gives those a zero loss)."""
+
     def build(rng, dt):
         y = rng.choice(np.array(values), size=n)
         return (rand(rng, (n, 3), dt), rand(rng, (n, 3), dt), y.astype(tdtype or dt)), {"reduction": "none"}
+
     return build
 
 
@@ -69,14 +71,22 @@ def _ints(d1, d2, lo=-3, hi=4):
             if d == "float":
                 return rand(rng, (4, 3), dt)
             return rng.integers(lo, hi, (4, 3)).astype(d)
+
         return (make(d1), make(d2), np.array([1, -1, 1, -1])), {"reduction": "none"}
+
     return build
 
 
-CASES = [Case(f"{s1}-{red}", with_options(_xxy(s1), reduction=red))
-         for s1 in [(5,), (4, 5), (1, 3), (0, 3), (3, 0), (0,)] for red in ["none", "mean", "sum"]]
-CASES += [Case(f"margin={m}-{red}", with_options(_xxy((6, 4)), margin=m, reduction=red))
-          for m in [0.5, -0.5, 1, 1.5, -2.0] for red in ["none", "sum"]]
+CASES = [
+    Case(f"{s1}-{red}", with_options(_xxy(s1), reduction=red))
+    for s1 in [(5,), (4, 5), (1, 3), (0, 3), (3, 0), (0,)]
+    for red in ["none", "mean", "sum"]
+]
+CASES += [
+    Case(f"margin={m}-{red}", with_options(_xxy((6, 4)), margin=m, reduction=red))
+    for m in [0.5, -0.5, 1, 1.5, -2.0]
+    for red in ["none", "sum"]
+]
 CASES += [
     Case("zero-vectors", _zeros),
     Case("kink-cos=margin", _kink),
@@ -90,18 +100,41 @@ CASES += [
     Case("broadcast-feature", with_options(_xxy((3, 1), (3, 4)), reduction="none")),
     Case("broadcast-target", with_options(_xxy((3, 4), (3, 4), (1,)), reduction="none")),
     Case("broadcast-target-over-inputs", with_options(_xxy((1, 4), (1, 4), (3,)), reduction="none")),
-    Case("mixed-float-inputs", lambda rng, dt: ((rand(rng, (3, 4), np.float32), rand(rng, (3, 4), np.float64),
-                                                 signs(rng, (3,), np.float32)), {"reduction": "none"})),
-    Case("mixed-float-target64", lambda rng, dt: ((rand(rng, (3, 4), np.float32), rand(rng, (3, 4), np.float32),
-                                                   signs(rng, (3,), np.float64)), {})),
+    Case(
+        "mixed-float-inputs",
+        lambda rng, dt: (
+            (rand(rng, (3, 4), np.float32), rand(rng, (3, 4), np.float64), signs(rng, (3,), np.float32)),
+            {"reduction": "none"},
+        ),
+    ),
+    Case(
+        "mixed-float-target64",
+        lambda rng, dt: (
+            (rand(rng, (3, 4), np.float32), rand(rng, (3, 4), np.float32), signs(rng, (3,), np.float64)),
+            {},
+        ),
+    ),
     Case("legacy-size_average", with_options(_xxy((3, 4)), size_average=False)),
     Case("legacy-reduce", with_options(_xxy((3, 4)), reduce=False)),
     Case("legacy-both", with_options(_xxy((3, 4)), size_average=True, reduce=True)),
-    Case("nan-inf", lambda rng, dt: ((np.array([[np.nan, 1.0], [np.inf, 1.0], [1.0, 2.0], [-np.inf, 0.0]], dt),
-                                      np.array([[1.0, 1.0], [1.0, 2.0], [np.inf, 1.0], [1.0, 0.0]], dt),
-                                      np.array([1.0, -1.0, -1.0, 1.0], dt)), {"reduction": "none"})),
-    Case("large", lambda rng, dt: ((rand(rng, (3, 4), dt, -1e15, 1e15), rand(rng, (3, 4), dt, -1e-15, 1e-15),
-                                    signs(rng, (3,), dt)), {"reduction": "none"})),
+    Case(
+        "nan-inf",
+        lambda rng, dt: (
+            (
+                np.array([[np.nan, 1.0], [np.inf, 1.0], [1.0, 2.0], [-np.inf, 0.0]], dt),
+                np.array([[1.0, 1.0], [1.0, 2.0], [np.inf, 1.0], [1.0, 0.0]], dt),
+                np.array([1.0, -1.0, -1.0, 1.0], dt),
+            ),
+            {"reduction": "none"},
+        ),
+    ),
+    Case(
+        "large",
+        lambda rng, dt: (
+            (rand(rng, (3, 4), dt, -1e15, 1e15), rand(rng, (3, 4), dt, -1e-15, 1e-15), signs(rng, (3,), dt)),
+            {"reduction": "none"},
+        ),
+    ),
     # Integer and boolean inputs: summed in their integer dtype (int8 products wrap), then float32.
     Case("int64-inputs", _ints("int64", "int64")),
     Case("int8-overflow", _ints("int8", "int8", -120, 120)),
@@ -127,10 +160,18 @@ ERRORS = [
     Error("feature-mismatch", _xxy((2, 3), (2, 4)), ValueError, re_arg("input2")),
     Error("batch-mismatch", _xxy((2, 3), (3, 3)), ValueError, re_arg("input2")),
     Error("target-length", _xxy((2, 3), (2, 3), (3,)), ValueError, re_arg("target")),
-    Error("not-array", lambda rng, dt: (([[1.0, 2.0]], rand(rng, (1, 2), dt), signs(rng, (1,), dt)), {}),
-          TypeError, re_arg("input1")),
-    Error("not-array-target", lambda rng, dt: ((rand(rng, (1, 2), dt), rand(rng, (1, 2), dt), [1.0]), {}),
-          TypeError, re_arg("target")),
+    Error(
+        "not-array",
+        lambda rng, dt: (([[1.0, 2.0]], rand(rng, (1, 2), dt), signs(rng, (1,), dt)), {}),
+        TypeError,
+        re_arg("input1"),
+    ),
+    Error(
+        "not-array-target",
+        lambda rng, dt: ((rand(rng, (1, 2), dt), rand(rng, (1, 2), dt), [1.0]), {}),
+        TypeError,
+        re_arg("target"),
+    ),
 ]
 
 
@@ -175,9 +216,13 @@ _Y = st.sampled_from([1.0, -1.0, 1.0, -1.0, 0.0, 2.0])
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), dtype=st.sampled_from(DTYPES),
-       reduction=st.sampled_from(REDUCTIONS), margin=st.sampled_from([0.0, 0.5, -0.5, 1.0]),
-       batched=st.booleans())
+@given(
+    data=st.data(),
+    dtype=st.sampled_from(DTYPES),
+    reduction=st.sampled_from(REDUCTIONS),
+    margin=st.sampled_from([0.0, 0.5, -0.5, 1.0]),
+    batched=st.booleans(),
+)
 @HYPOTHESIS_BACKENDS
 def test_random_against_torch(hxp, data, dtype, reduction, margin, batched):
     xp = hypothesis_namespace(hxp)

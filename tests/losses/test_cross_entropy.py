@@ -57,6 +57,7 @@ def make(shape_id, weight=False, ignore_index=None, ignored=0.25, scale=3.0, **k
         if ignore_index is not None:
             kwargs["ignore_index"] = ignore_index
         return args, kwargs
+
     return build
 
 
@@ -71,19 +72,27 @@ def make_prob(shape_id, weight=False, tdtype=None, wdtype=None, **kw):
         if weight:
             kwargs["weight"] = rand(rng, (c,), wdtype or dt, 0.1, 2.0).astype(wdtype or dt)
         return (x, y), kwargs
+
     return build
 
 
 # ----------------------------------------------------------------- class indices
 
 CASES = [
-    Case(f"{s}-{'w' if w else 'nw'}-ii{ii}-ls{ls}-{red}",
-         make(s, weight=w, ignore_index=ii, label_smoothing=ls, reduction=red))
-    for s in SHAPES for w in (False, True) for ii in (None, 1) for ls in (0.0, 0.3) for red in REDUCTIONS
+    Case(
+        f"{s}-{'w' if w else 'nw'}-ii{ii}-ls{ls}-{red}",
+        make(s, weight=w, ignore_index=ii, label_smoothing=ls, reduction=red),
+    )
+    for s in SHAPES
+    for w in (False, True)
+    for ii in (None, 1)
+    for ls in (0.0, 0.3)
+    for red in REDUCTIONS
 ]
 CASES += [
     Case(f"ls1-{'w' if w else 'nw'}-{red}", make("NC", weight=w, label_smoothing=1.0, reduction=red))
-    for w in (False, True) for red in REDUCTIONS
+    for w in (False, True)
+    for red in REDUCTIONS
 ]
 CASES += [
     Case("1d-target1", make("C", label_smoothing=0.0), grads=False),  # see test_1d_input_with_1_target
@@ -92,47 +101,100 @@ CASES += [
     Case("legacy-both", make("NC", size_average=True, reduce=True)),
     # (PyTorch's weighted, smoothed 'mean' fails on uint8 targets, "gather(): Expected dtype int32/int64
     # for index"; test_any_integer_target_dtype covers that combination against int64.)
-    *[Case(f"uint8-target-{red}", lambda rng, dt, red=red: (
-        (rand(rng, (5, 3), dt), class_targets(rng, (5,), 3, ignored=0, dtype=np.uint8)),
-        {"weight": rand(rng, (3,), dt, 0.1, 1.0), "label_smoothing": 0.1, "reduction": red}))
-      for red in ("none", "sum")],
-    Case("uint8-target-mean", lambda rng, dt: (
-        (rand(rng, (5, 3), dt), class_targets(rng, (5,), 3, ignored=0, dtype=np.uint8)),
-        {"weight": rand(rng, (3,), dt, 0.1, 1.0)})),
+    *[
+        Case(
+            f"uint8-target-{red}",
+            lambda rng, dt, red=red: (
+                (rand(rng, (5, 3), dt), class_targets(rng, (5,), 3, ignored=0, dtype=np.uint8)),
+                {"weight": rand(rng, (3,), dt, 0.1, 1.0), "label_smoothing": 0.1, "reduction": red},
+            ),
+        )
+        for red in ("none", "sum")
+    ],
+    Case(
+        "uint8-target-mean",
+        lambda rng, dt: (
+            (rand(rng, (5, 3), dt), class_targets(rng, (5,), 3, ignored=0, dtype=np.uint8)),
+            {"weight": rand(rng, (3,), dt, 0.1, 1.0)},
+        ),
+    ),
     Case("ignore-index-0-w-ls", make("NCdd", weight=True, ignore_index=0, label_smoothing=0.2)),
     Case("ignore-index-negative-w-ls", make("NC", weight=True, ignore_index=-1, ignored=0.5, label_smoothing=0.2)),
     # pytorch/pytorch#69339 and #91383: weight + label_smoothing + ignored targets, 'mean'.
-    Case("issue-69339", lambda rng, dt: ((np.array([[1, 2], [3, 0.4]], dtype=dt), np.array([-100, 1])),
-                                         {"weight": np.array([0.2, 0.3], dtype=dt), "label_smoothing": 0.1})),
+    Case(
+        "issue-69339",
+        lambda rng, dt: (
+            (np.array([[1, 2], [3, 0.4]], dtype=dt), np.array([-100, 1])),
+            {"weight": np.array([0.2, 0.3], dtype=dt), "label_smoothing": 0.1},
+        ),
+    ),
     # pytorch/pytorch#73205: the smoothing term must skip ignored samples, 'sum' and 'mean'.
     *[Case(f"issue-73205-{red}", make("NC", ignored=0.5, label_smoothing=0.2, reduction=red)) for red in REDUCTIONS],
     # pytorch/pytorch#104776 (open): weights also weight the smoothing term in 2.13.
-    Case("issue-104776", lambda rng, dt: ((rand(rng, (1, 2), dt), np.array([0])),
-                                          {"weight": np.array([0.1, 0.9], dtype=dt), "label_smoothing": 0.1})),
+    Case(
+        "issue-104776",
+        lambda rng, dt: (
+            (rand(rng, (1, 2), dt), np.array([0])),
+            {"weight": np.array([0.1, 0.9], dtype=dt), "label_smoothing": 0.1},
+        ),
+    ),
     # Logits of size 1e4 keep full precision (log-sum-exp, shift by the max).
     *[Case(f"huge-logits-{ls}", make("NCd", weight=True, scale=1e4, label_smoothing=ls)) for ls in (0.0, 0.3)],
-    Case("neg-inf-logit", lambda rng, dt: ((np.array([[-np.inf, 0.0, 1.0], [0.5, -np.inf, 0.0]], dtype=dt),
-                                            np.array([1, 0])), {"label_smoothing": 0.0})),
-    Case("neg-inf-logit-ls", lambda rng, dt: ((np.array([[-np.inf, 0.0, 1.0]], dtype=dt), np.array([1])),
-                                              {"label_smoothing": 0.1}), grads=True),
-    Case("no-classes-all-ignored", lambda rng, dt: ((rand(rng, (2, 0), dt), np.array([-100, -100])),
-                                                    {"reduction": "none", "label_smoothing": 0.1})),
+    Case(
+        "neg-inf-logit",
+        lambda rng, dt: (
+            (np.array([[-np.inf, 0.0, 1.0], [0.5, -np.inf, 0.0]], dtype=dt), np.array([1, 0])),
+            {"label_smoothing": 0.0},
+        ),
+    ),
+    Case(
+        "neg-inf-logit-ls",
+        lambda rng, dt: ((np.array([[-np.inf, 0.0, 1.0]], dtype=dt), np.array([1])), {"label_smoothing": 0.1}),
+        grads=True,
+    ),
+    Case(
+        "no-classes-all-ignored",
+        lambda rng, dt: (
+            (rand(rng, (2, 0), dt), np.array([-100, -100])),
+            {"reduction": "none", "label_smoothing": 0.1},
+        ),
+    ),
 ]
 # All targets ignored: 'mean' is 0/0 = NaN as in PyTorch; the gradient is 0.
-CASES += [Case(f"all-ignored-{'w' if w else 'nw'}-ls{ls}-{red}",
-               make("NC", weight=w, ignored=1.0, label_smoothing=ls, reduction=red))
-          for w in (False, True) for ls in (0.0, 0.2) for red in REDUCTIONS]
+CASES += [
+    Case(
+        f"all-ignored-{'w' if w else 'nw'}-ls{ls}-{red}",
+        make("NC", weight=w, ignored=1.0, label_smoothing=ls, reduction=red),
+    )
+    for w in (False, True)
+    for ls in (0.0, 0.2)
+    for red in REDUCTIONS
+]
 # Non-ignored targets of weight 0 only: NaN 'mean', and a NaN gradient, as in PyTorch.
-CASES += [Case(f"zero-weight-ls{ls}-{red}", lambda rng, dt, ls=ls, red=red: (
-    (rand(rng, (4, 3), dt), np.array([1, 1, -100, 1])),
-    {"weight": np.array([1.0, 0.0, 2.0], dtype=dt), "reduction": red, "label_smoothing": ls}))
-    for ls in (0.0, 0.2) for red in REDUCTIONS]
+CASES += [
+    Case(
+        f"zero-weight-ls{ls}-{red}",
+        lambda rng, dt, ls=ls, red=red: (
+            (rand(rng, (4, 3), dt), np.array([1, 1, -100, 1])),
+            {"weight": np.array([1.0, 0.0, 2.0], dtype=dt), "reduction": red, "label_smoothing": ls},
+        ),
+    )
+    for ls in (0.0, 0.2)
+    for red in REDUCTIONS
+]
 
 # Weights of the non-ignored targets that sum to 0: PyTorch's two 'mean' quotients a/0 + b/0 (inf or NaN).
-CASES += [Case(f"zero-total-weight-{t}-ls{ls}", lambda rng, dt, t=t, ls=ls: (
-    (np.array([[-1.0, -2.0], [-3.0, -0.5]], dtype=dt), np.array(t)),
-    {"weight": np.array([1.0, -1.0], dtype=dt), "label_smoothing": ls}))
-    for t in ([0, 1], [1, 0]) for ls in (0.0, 0.1, 1.0)]
+CASES += [
+    Case(
+        f"zero-total-weight-{t}-ls{ls}",
+        lambda rng, dt, t=t, ls=ls: (
+            (np.array([[-1.0, -2.0], [-3.0, -0.5]], dtype=dt), np.array(t)),
+            {"weight": np.array([1.0, -1.0], dtype=dt), "label_smoothing": ls},
+        ),
+    )
+    for t in ([0, 1], [1, 0])
+    for ls in (0.0, 0.1, 1.0)
+]
 
 
 @cases(*CASES)
@@ -144,7 +206,10 @@ def test_matches_torch(case, xp, dtype):
 
 PROB_CASES = [
     Case(f"prob-{s}-{'w' if w else 'nw'}-ls{ls}-{red}", make_prob(s, weight=w, label_smoothing=ls, reduction=red))
-    for s in ("C", "NC", "NCdd", "empty") for w in (False, True) for ls in (0.0, 0.3) for red in REDUCTIONS
+    for s in ("C", "NC", "NCdd", "empty")
+    for w in (False, True)
+    for ls in (0.0, 0.3)
+    for red in REDUCTIONS
 ]
 PROB_CASES += [
     Case("prob-ls1", make_prob("NCd", weight=True, label_smoothing=1.0)),
@@ -152,11 +217,15 @@ PROB_CASES += [
     Case("prob-mixed-float", make_prob("NC", weight=True, tdtype="float64", label_smoothing=0.1)),
     Case("prob-int-weight", make_prob("NCd", weight=True, wdtype="int64"), grads=True),
     Case("prob-legacy", make_prob("NC", weight=True, reduce=False)),
-    Case("prob-huge-logits", lambda rng, dt: ((rand(rng, (3, 5), dt, -1e4, 1e4), rand(rng, (3, 5), dt, 0, 1)),
-                                              {"label_smoothing": 0.2})),
+    Case(
+        "prob-huge-logits",
+        lambda rng, dt: ((rand(rng, (3, 5), dt, -1e4, 1e4), rand(rng, (3, 5), dt, 0, 1)), {"label_smoothing": 0.2}),
+    ),
     Case("prob-no-classes", lambda rng, dt: ((rand(rng, (2, 0), dt), rand(rng, (2, 0), dt)), {})),
-    Case("prob-one-hot-neg-inf", lambda rng, dt: (
-        (np.array([[-np.inf, 0.0]], dtype=dt), np.array([[0.0, 1.0]], dtype=dt)), {})),
+    Case(
+        "prob-one-hot-neg-inf",
+        lambda rng, dt: ((np.array([[-np.inf, 0.0]], dtype=dt), np.array([[0.0, 1.0]], dtype=dt)), {}),
+    ),
 ]
 
 
@@ -169,6 +238,7 @@ def test_prob_targets_match_torch(case, xp, dtype):
 
 # ----------------------------------------------------------------- bad input
 
+
 def _x(rng, dt, shape=(3, 4)):
     return rand(rng, shape, dt)
 
@@ -178,37 +248,94 @@ ERRORS = [
     Error("label_smoothing-above-1", make("NC", label_smoothing=1.5), ValueError, re_arg("label_smoothing")),
     Error("prob-label_smoothing-above-1", make_prob("NC", label_smoothing=1.5), ValueError, re_arg("label_smoothing")),
     # PyTorch silently treats a negative or NaN label_smoothing as 0; the issue asks for an error.
-    Error("label_smoothing-negative", make("NC", label_smoothing=-0.1), ValueError, re_arg("label_smoothing"),
-          torch_raises=False),
-    Error("label_smoothing-nan", make("NC", label_smoothing=float("nan")), ValueError, re_arg("label_smoothing"),
-          torch_raises=False),
+    Error(
+        "label_smoothing-negative",
+        make("NC", label_smoothing=-0.1),
+        ValueError,
+        re_arg("label_smoothing"),
+        torch_raises=False,
+    ),
+    Error(
+        "label_smoothing-nan",
+        make("NC", label_smoothing=float("nan")),
+        ValueError,
+        re_arg("label_smoothing"),
+        torch_raises=False,
+    ),
     Error("label_smoothing-str", make("NC", label_smoothing="0.1"), TypeError, re_arg("label_smoothing")),
-    Error("float-class-target", lambda rng, dt: ((_x(rng, dt), np.array([0.0, 1.0, 2.0])), {}),
-          TypeError, re_arg("target")),
-    Error("int-prob-target", lambda rng, dt: ((_x(rng, dt), np.zeros((3, 4), dtype=np.int64)), {}),
-          TypeError, re_arg("target")),
-    Error("prob-ignore_index", lambda rng, dt: ((_x(rng, dt), rand(rng, (3, 4), dt, 0, 1)), {"ignore_index": 0}),
-          ValueError, re_arg("ignore_index")),
-    Error("prob-weight-length", lambda rng, dt: ((_x(rng, dt), rand(rng, (3, 4), dt, 0, 1)),
-                                                 {"weight": rand(rng, (3,), dt)}), ValueError, re_arg("weight")),
-    Error("int-input", lambda rng, dt: ((np.zeros((3, 4), dtype=np.int64), np.array([0, 1, 2])), {}),
-          TypeError, re_arg("input")),
+    Error(
+        "float-class-target",
+        lambda rng, dt: ((_x(rng, dt), np.array([0.0, 1.0, 2.0])), {}),
+        TypeError,
+        re_arg("target"),
+    ),
+    Error(
+        "int-prob-target",
+        lambda rng, dt: ((_x(rng, dt), np.zeros((3, 4), dtype=np.int64)), {}),
+        TypeError,
+        re_arg("target"),
+    ),
+    Error(
+        "prob-ignore_index",
+        lambda rng, dt: ((_x(rng, dt), rand(rng, (3, 4), dt, 0, 1)), {"ignore_index": 0}),
+        ValueError,
+        re_arg("ignore_index"),
+    ),
+    Error(
+        "prob-weight-length",
+        lambda rng, dt: ((_x(rng, dt), rand(rng, (3, 4), dt, 0, 1)), {"weight": rand(rng, (3,), dt)}),
+        ValueError,
+        re_arg("weight"),
+    ),
+    Error(
+        "int-input",
+        lambda rng, dt: ((np.zeros((3, 4), dtype=np.int64), np.array([0, 1, 2])), {}),
+        TypeError,
+        re_arg("input"),
+    ),
     Error("0d-input", lambda rng, dt: ((np.ones(()), np.array(0)), {}), ValueError, re_arg("input")),
     Error("batch-mismatch", lambda rng, dt: ((_x(rng, dt), np.array([0, 1])), {}), ValueError, re_arg("target")),
-    Error("spatial-mismatch", lambda rng, dt: ((_x(rng, dt, (2, 4, 3)), np.zeros((2, 4), dtype=np.int64)), {}),
-          ValueError, re_arg("target")),
-    Error("class-too-big", lambda rng, dt: ((_x(rng, dt), np.array([0, 4, 1])), {"label_smoothing": 0.1}),
-          ValueError, re_arg("target"), needs_values=True),
-    Error("class-negative-w-ls", lambda rng, dt: ((_x(rng, dt), np.array([0, -1, 1])),
-                                                  {"weight": rand(rng, (4,), dt), "label_smoothing": 0.1}),
-          ValueError, re_arg("target"), needs_values=True),
-    Error("weight-length", lambda rng, dt: ((_x(rng, dt), np.array([0, 1, 2])), {"weight": rand(rng, (5,), dt)}),
-          ValueError, re_arg("weight")),
-    Error("weight-dtype", lambda rng, dt: ((_x(rng, np.float32), np.array([0, 1, 2])),
-                                           {"weight": rand(rng, (4,), np.float64), "label_smoothing": 0.1}),
-          TypeError, re_arg("weight")),
-    Error("ignore_index-float", lambda rng, dt: ((_x(rng, dt), np.array([0, 1, 2])), {"ignore_index": -1.0}),
-          TypeError, re_arg("ignore_index")),
+    Error(
+        "spatial-mismatch",
+        lambda rng, dt: ((_x(rng, dt, (2, 4, 3)), np.zeros((2, 4), dtype=np.int64)), {}),
+        ValueError,
+        re_arg("target"),
+    ),
+    Error(
+        "class-too-big",
+        lambda rng, dt: ((_x(rng, dt), np.array([0, 4, 1])), {"label_smoothing": 0.1}),
+        ValueError,
+        re_arg("target"),
+        needs_values=True,
+    ),
+    Error(
+        "class-negative-w-ls",
+        lambda rng, dt: ((_x(rng, dt), np.array([0, -1, 1])), {"weight": rand(rng, (4,), dt), "label_smoothing": 0.1}),
+        ValueError,
+        re_arg("target"),
+        needs_values=True,
+    ),
+    Error(
+        "weight-length",
+        lambda rng, dt: ((_x(rng, dt), np.array([0, 1, 2])), {"weight": rand(rng, (5,), dt)}),
+        ValueError,
+        re_arg("weight"),
+    ),
+    Error(
+        "weight-dtype",
+        lambda rng, dt: (
+            (_x(rng, np.float32), np.array([0, 1, 2])),
+            {"weight": rand(rng, (4,), np.float64), "label_smoothing": 0.1},
+        ),
+        TypeError,
+        re_arg("weight"),
+    ),
+    Error(
+        "ignore_index-float",
+        lambda rng, dt: ((_x(rng, dt), np.array([0, 1, 2])), {"ignore_index": -1.0}),
+        TypeError,
+        re_arg("ignore_index"),
+    ),
     Error("mixed-libraries", lambda rng, dt: ((_x(rng, dt), [0, 1, 2]), {}), TypeError, re_arg("target")),
 ]
 
@@ -219,6 +346,7 @@ def test_errors(error, xp):
 
 
 # ----------------------------------------------------------------- explicit behaviour
+
 
 @pytest.mark.parametrize("tdtype", ["int8", "int16", "int32", "uint8", "uint16", "uint32", "uint64"])
 def test_any_integer_target_dtype(xp, tdtype):
@@ -290,6 +418,7 @@ def test_worked_example():
 
 
 # ----------------------------------------------------------------- hypothesis
+
 
 @settings(max_examples=30, deadline=None)
 @given(

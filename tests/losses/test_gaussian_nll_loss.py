@@ -31,8 +31,10 @@ NAME = "gaussian_nll_loss"
 def _xyv(shape, vshape=None, tshape=None, var_dtype=None):
     vshape = shape if vshape is None else vshape
     tshape = shape if tshape is None else tshape
-    return lambda rng, dt: ((rand(rng, shape, dt), rand(rng, tshape, dt), rand(rng, vshape, var_dtype or dt, 0.1, 2.0)),
-                            {})
+    return lambda rng, dt: (
+        (rand(rng, shape, dt), rand(rng, tshape, dt), rand(rng, vshape, var_dtype or dt, 0.1, 2.0)),
+        {},
+    )
 
 
 def _float_var(var, shape=(3, 4), tdtype=None):
@@ -48,8 +50,11 @@ def _clamped(rng, dt):
     return (x, y, var), {}
 
 
-CASES = [Case(f"{shape}-{red}", with_options(_xyv(shape), reduction=red))
-         for shape in [(), (5,), (3, 4), (2, 3, 4), (0,), (0, 3)] for red in ["none", "mean", "sum"]]
+CASES = [
+    Case(f"{shape}-{red}", with_options(_xyv(shape), reduction=red))
+    for shape in [(), (5,), (3, 4), (2, 3, 4), (0,), (0, 3)]
+    for red in ["none", "mean", "sum"]
+]
 CASES += [Case(f"full-{red}", with_options(_xyv((3, 4)), full=True, reduction=red)) for red in ["none", "mean", "sum"]]
 CASES += [
     # Homoscedastic shapes: input's shape without its last dimension (unsqueezed), or one dimension of size 1.
@@ -79,19 +84,36 @@ CASES += [
     Case("eps-0", with_options(_xyv((3, 4)), eps=0.0)),
     Case("eps-int", with_options(_clamped, eps=1)),
     Case("full-int", with_options(_xyv((3,)), full=1)),
-    Case("nan-var", lambda rng, dt: ((rand(rng, (3,), dt), rand(rng, (3,), dt), np.array([np.nan, 1.0, np.inf], dt)),
-                                     {"reduction": "none"})),
+    Case(
+        "nan-var",
+        lambda rng, dt: (
+            (rand(rng, (3,), dt), rand(rng, (3,), dt), np.array([np.nan, 1.0, np.inf], dt)),
+            {"reduction": "none"},
+        ),
+    ),
     Case("int-target", lambda rng, dt: ((rand(rng, (4,), dt), np.arange(4), rand(rng, (4,), dt, 0.1, 1)), {})),
-    Case("int-input", lambda rng, dt: ((np.arange(4), np.ones(4, np.int32), rand(rng, (4,), dt, 0.1, 1)),
-                                       {"reduction": "none"})),
+    Case(
+        "int-input",
+        lambda rng, dt: ((np.arange(4), np.ones(4, np.int32), rand(rng, (4,), dt, 0.1, 1)), {"reduction": "none"}),
+    ),
     # PyTorch's default float32 for var * ones_like(integer input).
     Case("int-input-float-var", lambda rng, dt: ((np.arange(4), np.ones(4, np.int64), 0.3), {})),
     Case("int-input-float-var-f64-target", lambda rng, dt: ((np.arange(4), rand(rng, (4,), np.float64), 0.1), {})),
     Case("mixed-var-f64", _xyv((3, 2), var_dtype=np.float64)),
-    Case("mixed-var-f32-clamped", lambda rng, dt: ((rand(rng, (3,), np.float64), rand(rng, (3,), np.float64),
-                                                    np.array([0.0, 1e-7, 1.0], np.float32)), {"reduction": "none"})),
-    Case("mixed-input-f32-target-f64", lambda rng, dt: ((rand(rng, (3,), np.float32), rand(rng, (3,), np.float64),
-                                                         rand(rng, (3,), np.float32, 0.1, 1)), {})),
+    Case(
+        "mixed-var-f32-clamped",
+        lambda rng, dt: (
+            (rand(rng, (3,), np.float64), rand(rng, (3,), np.float64), np.array([0.0, 1e-7, 1.0], np.float32)),
+            {"reduction": "none"},
+        ),
+    ),
+    Case(
+        "mixed-input-f32-target-f64",
+        lambda rng, dt: (
+            (rand(rng, (3,), np.float32), rand(rng, (3,), np.float64), rand(rng, (3,), np.float32, 0.1, 1)),
+            {},
+        ),
+    ),
 ]
 
 
@@ -103,13 +125,22 @@ def test_matches_torch(case, xp, dtype):
 ERRORS = [
     Error("reduction", with_options(_xyv((3,)), reduction="avg"), ValueError, re_arg("reduction")),
     Error("reduction-batchmean", with_options(_xyv((3,)), reduction="batchmean"), ValueError, re_arg("reduction")),
-    Error("negative-var", lambda rng, dt: ((rand(rng, (3,), dt), rand(rng, (3,), dt), np.array([1.0, -1e-9, 1.0])),
-                                           {}), ValueError, re_arg("var"), needs_values=True),
+    Error(
+        "negative-var",
+        lambda rng, dt: ((rand(rng, (3,), dt), rand(rng, (3,), dt), np.array([1.0, -1e-9, 1.0])), {}),
+        ValueError,
+        re_arg("var"),
+        needs_values=True,
+    ),
     Error("negative-float-var", _float_var(-0.5), ValueError, re_arg("var")),
     Error("int-var", _float_var(1), TypeError, re_arg("var")),
     Error("bool-var", _float_var(True), TypeError, re_arg("var")),
-    Error("int-var-array", lambda rng, dt: ((rand(rng, (3,), dt), rand(rng, (3,), dt), np.ones(3, np.int64)), {}),
-          TypeError, re_arg("var")),
+    Error(
+        "int-var-array",
+        lambda rng, dt: ((rand(rng, (3,), dt), rand(rng, (3,), dt), np.ones(3, np.int64)), {}),
+        TypeError,
+        re_arg("var"),
+    ),
     Error("var-shape", _xyv((2, 3), (3,)), ValueError, re_arg("var")),
     Error("var-shape-two-ones", _xyv((2, 3), (1, 1)), ValueError, re_arg("var")),
     Error("var-shape-extra-dim", _xyv((2, 3), (2, 3, 1)), ValueError, re_arg("var")),
@@ -117,10 +148,18 @@ ERRORS = [
     Error("var-shape-not-broadcast", _xyv((2, 3), (0, 1)), ValueError, re_arg("var")),
     Error("target-shape", _xyv((2, 3), tshape=(4,)), ValueError, re_arg("target")),
     Error("eps-str", with_options(_xyv((3,)), eps="1e-6"), TypeError, re_arg("eps")),
-    Error("bool-input", lambda rng, dt: ((np.ones(3, bool), rand(rng, (3,), dt), rand(rng, (3,), dt, 0.1, 1)), {}),
-          TypeError, re_arg("input")),
-    Error("not-array", lambda rng, dt: (([1.0, 2.0], rand(rng, (2,), dt), rand(rng, (2,), dt, 0.1, 1)), {}),
-          TypeError, re_arg("input")),
+    Error(
+        "bool-input",
+        lambda rng, dt: ((np.ones(3, bool), rand(rng, (3,), dt), rand(rng, (3,), dt, 0.1, 1)), {}),
+        TypeError,
+        re_arg("input"),
+    ),
+    Error(
+        "not-array",
+        lambda rng, dt: (([1.0, 2.0], rand(rng, (2,), dt), rand(rng, (2,), dt, 0.1, 1)), {}),
+        TypeError,
+        re_arg("input"),
+    ),
 ]
 
 
@@ -140,8 +179,9 @@ def test_worked_example():
 def test_var_gradient_below_eps_is_taken_at_eps():
     # Pinned (torch agrees, see test_matches_torch[clamped*]): d/dv 0.5 (log v + d^2 / v) at v = eps.
     eps = 1e-6
-    gv = anyloss.grad(F.gaussian_nll_loss, argnums=2)(np.array([0.5]), np.array([0.0]), np.array([0.0]),
-                                                      reduction="sum")
+    gv = anyloss.grad(F.gaussian_nll_loss, argnums=2)(
+        np.array([0.5]), np.array([0.0]), np.array([0.0]), reduction="sum"
+    )
     np.testing.assert_allclose(gv, [0.5 / eps - 0.5 * 0.25 / eps**2])
 
 
@@ -166,9 +206,14 @@ _V = st.one_of(st.sampled_from([0.0, 1e-30, 1e-7, 1e-6, 1.0, 1e30]), st.floats(0
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), dtype=st.sampled_from(DTYPES),
-       reduction=st.sampled_from(REDUCTIONS), full=st.booleans(),
-       eps=st.sampled_from([1e-6, 0.0, 1e-3, 0.5]), vform=st.sampled_from(["same", "drop-last", "one", "float"]))
+@given(
+    data=st.data(),
+    dtype=st.sampled_from(DTYPES),
+    reduction=st.sampled_from(REDUCTIONS),
+    full=st.booleans(),
+    eps=st.sampled_from([1e-6, 0.0, 1e-3, 0.5]),
+    vform=st.sampled_from(["same", "drop-last", "one", "float"]),
+)
 @HYPOTHESIS_BACKENDS
 def test_random_against_torch(hxp, data, dtype, reduction, full, eps, vform):
     xp = hypothesis_namespace(hxp)
@@ -183,6 +228,6 @@ def test_random_against_torch(hxp, data, dtype, reduction, full, eps, vform):
         vshape = {"same": shape, "drop-last": shape[:-1]}.get(vform)
         if vform == "one":
             axis = data.draw(st.integers(0, len(shape) - 1))
-            vshape = shape[:axis] + (1,) + shape[axis + 1:]
+            vshape = shape[:axis] + (1,) + shape[axis + 1 :]
         var = data.draw(hnp.arrays(dtype, vshape, elements=_V))
     check_against_torch(NAME, (x, y, var), {"full": full, "eps": eps, "reduction": reduction}, xp)

@@ -37,10 +37,12 @@ def _xy(shape, tshape=None):
 
 def _targets(values, tdtype=None):
     """Targets drawn from ``values`` (other than +-1 too: PyTorch sums both terms for those)."""
+
     def build(rng, dt):
         x = rand(rng, (3, 5), dt, -1.0, 3.0)
         y = rng.choice(np.array(values), size=(3, 5))
         return (x, y.astype(tdtype or dt)), {}
+
     return build
 
 
@@ -52,19 +54,32 @@ def _kinks(rng, dt):
 
 
 def _ints(margin, red):
-    return lambda rng, dt: ((rng.integers(-2, 4, 6), rng.choice(np.array([1, -1, 0]), 6)),
-                            {"margin": margin, "reduction": red})
+    return lambda rng, dt: (
+        (rng.integers(-2, 4, 6), rng.choice(np.array([1, -1, 0]), 6)),
+        {"margin": margin, "reduction": red},
+    )
 
 
-CASES = [Case(f"{shape}-{red}", with_options(_xy(shape), reduction=red))
-         for shape in [(), (5,), (3, 4), (2, 3, 4), (0,), (0, 3)] for red in ["none", "mean", "sum"]]
-CASES += [Case(f"margin={m}-{red}", with_options(_xy((4, 5)), margin=m, reduction=red))
-          for m in [0.5, 2, -0.5, 0.0] for red in ["none", "mean"]]
+CASES = [
+    Case(f"{shape}-{red}", with_options(_xy(shape), reduction=red))
+    for shape in [(), (5,), (3, 4), (2, 3, 4), (0,), (0, 3)]
+    for red in ["none", "mean", "sum"]
+]
+CASES += [
+    Case(f"margin={m}-{red}", with_options(_xy((4, 5)), margin=m, reduction=red))
+    for m in [0.5, 2, -0.5, 0.0]
+    for red in ["none", "mean"]
+]
 CASES += [
     Case("kinks-none", with_options(_kinks, reduction="none")),
     Case("kinks-sum", with_options(_kinks, reduction="sum")),
-    Case("kinks-margin-2", lambda rng, dt: ((np.array([2.0, 2.0, 1.0], dt), np.array([-1.0, 0.0, -1.0], dt)),
-                                            {"margin": 2.0, "reduction": "none"})),
+    Case(
+        "kinks-margin-2",
+        lambda rng, dt: (
+            (np.array([2.0, 2.0, 1.0], dt), np.array([-1.0, 0.0, -1.0], dt)),
+            {"margin": 2.0, "reduction": "none"},
+        ),
+    ),
     Case("other-targets", with_options(_targets([1.0, -1.0, 0.0, 2.0, 0.5, -3.0]), reduction="none")),
     Case("other-targets-mean", _targets([0.0, 2.0, -1.0])),
     Case("int-target", with_options(_targets([1, -1, 0, 2], np.int64), reduction="none")),
@@ -74,14 +89,24 @@ CASES += [
     Case("broadcast-input", with_options(_xy((4,), (3, 4)), reduction="none")),
     Case("broadcast-both", _xy((3, 1), (1, 4))),
     Case("broadcast-0d-target", with_options(_xy((2, 3), ()), reduction="none")),
-    Case("mixed-float-target64", lambda rng, dt: ((rand(rng, (4,), np.float32), signs(rng, (4,), np.float64)),
-                                                  {"reduction": "none"})),
+    Case(
+        "mixed-float-target64",
+        lambda rng, dt: ((rand(rng, (4,), np.float32), signs(rng, (4,), np.float64)), {"reduction": "none"}),
+    ),
     Case("mixed-float-input64", lambda rng, dt: ((rand(rng, (4,), np.float64), signs(rng, (4,), np.float32)), {})),
     Case("legacy-size_average", with_options(_xy((3, 4)), size_average=False)),
     Case("legacy-reduce", with_options(_xy((3, 4)), reduce=False)),
     Case("legacy-both", with_options(_xy((3, 4)), size_average=True, reduce=True)),
-    Case("nan-inf", lambda rng, dt: ((np.array([np.nan, np.nan, np.nan, np.inf, np.inf, -np.inf, -np.inf], dt),
-                                      np.array([1.0, -1.0, 0.0, 1.0, -1.0, -1.0, 0.0], dt)), {"reduction": "none"})),
+    Case(
+        "nan-inf",
+        lambda rng, dt: (
+            (
+                np.array([np.nan, np.nan, np.nan, np.inf, np.inf, -np.inf, -np.inf], dt),
+                np.array([1.0, -1.0, 0.0, 1.0, -1.0, -1.0, 0.0], dt),
+            ),
+            {"reduction": "none"},
+        ),
+    ),
 ]
 # An integer input gives PyTorch's integer loss (margin truncated) for 'none' and 'sum'.
 CASES += [Case(f"int-input-margin={m}-{red}", _ints(m, red)) for m in [1, 1.5, -1.5] for red in ["none", "sum"]]
@@ -97,8 +122,9 @@ ERRORS = [
     Error("reduction-batchmean", with_options(_xy((3,)), reduction="batchmean"), ValueError, re_arg("reduction")),
     Error("shape", _xy((3,), (4,)), ValueError, re_arg("target")),
     Error("int-mean", _ints(1.0, "mean"), TypeError, re_arg("input")),
-    Error("bool-input", lambda rng, dt: ((np.array([True, False]), signs(rng, (2,), dt)), {}), TypeError,
-          re_arg("input")),
+    Error(
+        "bool-input", lambda rng, dt: ((np.array([True, False]), signs(rng, (2,), dt)), {}), TypeError, re_arg("input")
+    ),
     Error("margin-str", with_options(_xy((3,)), margin="1"), TypeError, re_arg("margin")),
     Error("not-array", lambda rng, dt: (([1.0, 2.0], signs(rng, (2,), dt)), {}), TypeError, re_arg("input")),
     Error("not-array-target", lambda rng, dt: ((rand(rng, (2,), dt), [1.0, -1.0]), {}), TypeError, re_arg("target")),
@@ -138,14 +164,17 @@ def test_class_matches_functional():
 
 # With this pool x == margin (kinks) and other target values happen often. Huge values are
 # positive only: +-1e30 terms cancel in a sum, whose order is not PyTorch's.
-_X = st.one_of(st.sampled_from([0.0, 1.0, -1.0, 0.5, 2.0, 1e-30, 1e30, 3e38]),
-               st.floats(-1e3, 1e3, width=32))
+_X = st.one_of(st.sampled_from([0.0, 1.0, -1.0, 0.5, 2.0, 1e-30, 1e30, 3e38]), st.floats(-1e3, 1e3, width=32))
 _Y = st.sampled_from([1.0, -1.0, 1.0, -1.0, 0.0, 2.0, 0.5])
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), dtype=st.sampled_from(DTYPES),
-       reduction=st.sampled_from(REDUCTIONS), margin=st.sampled_from([1.0, 0.0, 0.5, -1.0, 2.0]))
+@given(
+    data=st.data(),
+    dtype=st.sampled_from(DTYPES),
+    reduction=st.sampled_from(REDUCTIONS),
+    margin=st.sampled_from([1.0, 0.0, 0.5, -1.0, 2.0]),
+)
 @HYPOTHESIS_BACKENDS
 def test_random_against_torch(hxp, data, dtype, reduction, margin):
     xp = hypothesis_namespace(hxp)

@@ -39,13 +39,20 @@ def _kinks(delta):
         d = np.array([0.0, delta, -delta, 0.5 * delta, -0.5 * delta, 2 * delta + 0.25, -3.0, 3.0, 1e-3, -1e-3])
         y = rand(rng, d.shape, dt)
         return (y + d.astype(dt), y), {"delta": delta, "reduction": "none"}
+
     return make
 
 
-CASES = [Case(f"{shape}-{red}", with_options(pair(shape), reduction=red))
-         for shape in [(), (5,), (3, 4), (2, 3, 4), (0,), (0, 3)] for red in ["none", "mean", "sum"]]
-CASES += [Case(f"delta={delta}-{red}", with_options(pair((3, 4)), reduction=red, delta=delta))
-          for delta in [0.25, 2.0, 1, float("inf")] for red in ["none", "mean"]]
+CASES = [
+    Case(f"{shape}-{red}", with_options(pair(shape), reduction=red))
+    for shape in [(), (5,), (3, 4), (2, 3, 4), (0,), (0, 3)]
+    for red in ["none", "mean", "sum"]
+]
+CASES += [
+    Case(f"delta={delta}-{red}", with_options(pair((3, 4)), reduction=red, delta=delta))
+    for delta in [0.25, 2.0, 1, float("inf")]
+    for red in ["none", "mean"]
+]
 CASES += [Case(f"kinks-delta={delta}", _kinks(delta)) for delta in [1.0, 0.5]]
 CASES += [
     Case("delta-bool", with_options(pair((3, 4)), delta=True)),
@@ -57,15 +64,21 @@ CASES += [
 # ("Found dtype Long but expected Float"); see test_gradient_other_target_dtype.
 CASES += [
     Case("int-target", lambda rng, dt: ((rand(rng, (4,), dt), np.arange(4)), {}), grads=False),
-    Case("bool-target", lambda rng, dt: ((rand(rng, (4,), dt), np.array([True, False, True, False])), {}),
-         grads=False),
-    Case("mixed-float", lambda rng, dt: ((rand(rng, (3,), np.float32), rand(rng, (3,), np.float64)), {}),
-         grads=False),
-    Case("mixed-float-weighted", lambda rng, dt: ((rand(rng, (3,), np.float64), rand(rng, (3,), np.float32)),
-                                                  {"weight": rand(rng, (3,), np.float32)}), grads=False),
+    Case("bool-target", lambda rng, dt: ((rand(rng, (4,), dt), np.array([True, False, True, False])), {}), grads=False),
+    Case("mixed-float", lambda rng, dt: ((rand(rng, (3,), np.float32), rand(rng, (3,), np.float64)), {}), grads=False),
+    Case(
+        "mixed-float-weighted",
+        lambda rng, dt: (
+            (rand(rng, (3,), np.float64), rand(rng, (3,), np.float32)),
+            {"weight": rand(rng, (3,), np.float32)},
+        ),
+        grads=False,
+    ),
 ]
-CASES += [Case(f"weight-{red}", with_options(pair((3, 4)), reduction=red, weight=uniform((3, 4)), delta=0.5))
-          for red in ["none", "mean", "sum"]]
+CASES += [
+    Case(f"weight-{red}", with_options(pair((3, 4)), reduction=red, weight=uniform((3, 4)), delta=0.5))
+    for red in ["none", "mean", "sum"]
+]
 CASES += [
     # PyTorch's weighted Huber 'mean' is (loss * weight).mean(): divided by N even when input is broadcast.
     Case("weight-broadcast-input", with_options(pair((1, 4), (3, 4)), weight=uniform((1, 4)))),
@@ -85,25 +98,43 @@ def test_matches_torch(case, xp, dtype):
 
 ERRORS = [
     Error("reduction", with_options(pair((3,)), reduction="avg"), ValueError, re_arg("reduction")),
-    Error("reduction-weighted", with_options(pair((3,)), reduction="avg", weight=uniform((3,))), ValueError,
-          re_arg("reduction")),
+    Error(
+        "reduction-weighted",
+        with_options(pair((3,)), reduction="avg", weight=uniform((3,))),
+        ValueError,
+        re_arg("reduction"),
+    ),
     Error("shape", pair((3,), (4,)), ValueError, re_arg("target")),
     Error("delta-zero", with_options(pair((3,)), delta=0.0), ValueError, re_arg("delta")),
     Error("delta-negative", with_options(pair((3,)), delta=-1.0), ValueError, re_arg("delta")),
     Error("delta-nan", with_options(pair((3,)), delta=float("nan")), ValueError, re_arg("delta")),
-    Error("delta-zero-weighted", with_options(pair((3,)), delta=0.0, weight=uniform((3,))), ValueError,
-          re_arg("delta")),
+    Error(
+        "delta-zero-weighted", with_options(pair((3,)), delta=0.0, weight=uniform((3,))), ValueError, re_arg("delta")
+    ),
     Error("delta-str", with_options(pair((3,)), delta="1"), TypeError, re_arg("delta")),
     Error("int-input-target", lambda rng, dt: ((np.arange(3), np.arange(3)), {}), TypeError, re_arg("input")),
-    Error("int-input-float-target", lambda rng, dt: ((np.arange(3), rand(rng, (3,), dt)), {}), TypeError,
-          re_arg("input")),
-    Error("bool-input-float-target", lambda rng, dt: ((np.array([True, False]), rand(rng, (2,), dt)), {}),
-          TypeError, re_arg("input")),
-    Error("int-input-target-float-weight", lambda rng, dt: ((np.arange(3), np.arange(3)), {"weight": np.ones(3)}),
-          TypeError, re_arg("input")),
+    Error(
+        "int-input-float-target", lambda rng, dt: ((np.arange(3), rand(rng, (3,), dt)), {}), TypeError, re_arg("input")
+    ),
+    Error(
+        "bool-input-float-target",
+        lambda rng, dt: ((np.array([True, False]), rand(rng, (2,), dt)), {}),
+        TypeError,
+        re_arg("input"),
+    ),
+    Error(
+        "int-input-target-float-weight",
+        lambda rng, dt: ((np.arange(3), np.arange(3)), {"weight": np.ones(3)}),
+        TypeError,
+        re_arg("input"),
+    ),
     Error("weight-shape", with_options(pair((3,)), weight=uniform((1,))), ValueError, re_arg("weight")),
-    Error("weight-shape-broadcast", with_options(pair((1, 4), (3, 4)), weight=uniform((3, 4))), ValueError,
-          re_arg("weight")),
+    Error(
+        "weight-shape-broadcast",
+        with_options(pair((1, 4), (3, 4)), weight=uniform((3, 4))),
+        ValueError,
+        re_arg("weight"),
+    ),
     Error("not-array", lambda rng, dt: (([1.0, 2.0], rand(rng, (2,), dt)), {}), TypeError, re_arg("input")),
 ]
 
@@ -130,7 +161,8 @@ def test_gradient_other_target_dtype(xp, tdtype, weighted):
     argnums = (0, 1) if tdtype == "float64" else (0,)
     out, grads = anyloss.value_and_grad(
         lambda a, b: F.huber_loss(a, b, **{k: xp.asarray(v) if k == "weight" else v for k, v in kwargs.items()}),
-        argnums=argnums)(xp.asarray(x), xp.asarray(y))
+        argnums=argnums,
+    )(xp.asarray(x), xp.asarray(y))
     grads = grads if isinstance(grads, tuple) else (grads,)
     torch.testing.assert_close(torch.from_numpy(np.asarray(out)), t_out.detach().to(torch.float32))
     torch.testing.assert_close(torch.from_numpy(np.asarray(grads[0])), t_gx.to(torch.float32))
@@ -179,9 +211,13 @@ _VALUES = st.one_of(_POOL, st.floats(-1e3, 1e3, width=32))
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), dtype=st.sampled_from(DTYPES),
-       reduction=st.sampled_from(REDUCTIONS),
-       delta=st.sampled_from([0.5, 1.0, 2.0, 1e-6, 1e6]), weighted=st.booleans())
+@given(
+    data=st.data(),
+    dtype=st.sampled_from(DTYPES),
+    reduction=st.sampled_from(REDUCTIONS),
+    delta=st.sampled_from([0.5, 1.0, 2.0, 1e-6, 1e6]),
+    weighted=st.booleans(),
+)
 @HYPOTHESIS_BACKENDS
 def test_random_against_torch(hxp, data, dtype, reduction, delta, weighted):
     xp = hypothesis_namespace(hxp)

@@ -39,6 +39,7 @@ def _xy(shape, tshape=None, log_target=False):
         else:
             y = np.where(rng.random(tshape) < 0.2, 0.0, rand(rng, tshape, dt, 0.0, 1.0)).astype(dt)
         return (x, y), {"log_target": log_target}
+
     return build
 
 
@@ -49,13 +50,21 @@ def _special(rng, dt):
     return (x, y), {"reduction": "none"}
 
 
-CASES = [Case(f"{shape}-{red}-log_target={lt}", with_options(_xy(shape, log_target=lt), reduction=red))
-         for shape in [(), (5,), (3, 4), (2, 3, 4), (0,), (0, 3)] for red in REDUCTIONS for lt in [False, True]]
+CASES = [
+    Case(f"{shape}-{red}-log_target={lt}", with_options(_xy(shape, log_target=lt), reduction=red))
+    for shape in [(), (5,), (3, 4), (2, 3, 4), (0,), (0, 3)]
+    for red in REDUCTIONS
+    for lt in [False, True]
+]
 CASES += [
     Case("special-targets", _special),
-    Case("special-targets-log", lambda rng, dt: ((np.array([-1.0, -np.inf, 0.0, -2.0], dt),
-                                                   np.array([-np.inf, 0.0, np.nan, 50.0], dt)),
-                                                  {"reduction": "none", "log_target": True})),
+    Case(
+        "special-targets-log",
+        lambda rng, dt: (
+            (np.array([-1.0, -np.inf, 0.0, -2.0], dt), np.array([-np.inf, 0.0, np.nan, 50.0], dt)),
+            {"reduction": "none", "log_target": True},
+        ),
+    ),
     Case("zero-targets-sum", lambda rng, dt: ((rand(rng, (4,), dt, -3, 0), np.zeros(4, dt)), {"reduction": "sum"})),
     Case("broadcast-target", with_options(_xy((3, 4), (4,)), reduction="none")),
     Case("broadcast-target-batchmean", with_options(_xy((3, 4), (4,)), reduction="batchmean")),
@@ -64,10 +73,20 @@ CASES += [
     Case("broadcast-input1-batchmean", with_options(_xy((1, 4), (3, 4)), reduction="batchmean")),
     Case("broadcast-0d-input-batchmean", with_options(_xy((), (3, 4)), reduction="batchmean")),
     Case("broadcast-input-mean", with_options(_xy((4,), (3, 4), log_target=True), reduction="mean")),
-    Case("mixed-float", lambda rng, dt: ((rand(rng, (3,), np.float32, -2, 0), rand(rng, (3,), np.float64, 0, 1)),
-                                         {"reduction": "batchmean"})),
-    Case("mixed-float-log", lambda rng, dt: ((rand(rng, (3,), np.float64, -2, 0), rand(rng, (3,), np.float32, -2, 0)),
-                                             {"reduction": "none", "log_target": True})),
+    Case(
+        "mixed-float",
+        lambda rng, dt: (
+            (rand(rng, (3,), np.float32, -2, 0), rand(rng, (3,), np.float64, 0, 1)),
+            {"reduction": "batchmean"},
+        ),
+    ),
+    Case(
+        "mixed-float-log",
+        lambda rng, dt: (
+            (rand(rng, (3,), np.float64, -2, 0), rand(rng, (3,), np.float32, -2, 0)),
+            {"reduction": "none", "log_target": True},
+        ),
+    ),
     Case("legacy-size_average", with_options(_xy((3, 4)), size_average=False)),
     Case("legacy-reduce", with_options(_xy((3, 4)), reduce=False)),
     Case("legacy-both", with_options(_xy((3, 4)), size_average=True, reduce=True)),
@@ -89,12 +108,21 @@ def test_matches_torch(case, xp, dtype):
 ERRORS = [
     Error("reduction", with_options(_xy((3,)), reduction="avg"), ValueError, re_arg("reduction")),
     Error("shape", _xy((3,), (4,)), ValueError, re_arg("target")),
-    Error("int-input", lambda rng, dt: ((np.zeros(3, np.int64), rand(rng, (3,), dt, 0, 1)), {}), TypeError,
-          re_arg("input")),
-    Error("int-target", lambda rng, dt: ((rand(rng, (3,), dt, -2, 0), np.ones(3, np.int64)), {}), TypeError,
-          re_arg("target")),
-    Error("bool-target", lambda rng, dt: ((rand(rng, (3,), dt, -2, 0), np.ones(3, bool)), {}), TypeError,
-          re_arg("target")),
+    Error(
+        "int-input",
+        lambda rng, dt: ((np.zeros(3, np.int64), rand(rng, (3,), dt, 0, 1)), {}),
+        TypeError,
+        re_arg("input"),
+    ),
+    Error(
+        "int-target",
+        lambda rng, dt: ((rand(rng, (3,), dt, -2, 0), np.ones(3, np.int64)), {}),
+        TypeError,
+        re_arg("target"),
+    ),
+    Error(
+        "bool-target", lambda rng, dt: ((rand(rng, (3,), dt, -2, 0), np.ones(3, bool)), {}), TypeError, re_arg("target")
+    ),
     Error("log_target-int", with_options(_xy((3,)), log_target=1), TypeError, re_arg("log_target")),
     Error("not-array", lambda rng, dt: (([-1.0, -2.0], rand(rng, (2,), dt)), {}), TypeError, re_arg("input")),
 ]
@@ -141,8 +169,7 @@ _LOGP = st.one_of(st.sampled_from([0.0, -1.0, -100.0, -1e30, 5.0]), st.floats(-5
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), dtype=st.sampled_from(DTYPES),
-       reduction=st.sampled_from(REDUCTIONS), log_target=st.booleans())
+@given(data=st.data(), dtype=st.sampled_from(DTYPES), reduction=st.sampled_from(REDUCTIONS), log_target=st.booleans())
 @HYPOTHESIS_BACKENDS
 def test_random_against_torch(hxp, data, dtype, reduction, log_target):
     xp = hypothesis_namespace(hxp)

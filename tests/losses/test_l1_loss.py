@@ -44,20 +44,28 @@ def _ties(rng, dt):
 def _complex(shape, target_shape=None, target="complex", ties=False):
     """Complex input (complex64 for float32, complex128 for float64), as PyTorch's
     L1Loss takes it; the target complex, real or integer; ``ties``: x == y in places."""
+
     def make(rng, dt):
         c = np.complex64 if np.dtype(dt) == np.float32 else np.complex128
         x = (rand(rng, shape, dt) + 1j * rand(rng, shape, dt)).astype(c)
         ts = shape if target_shape is None else target_shape
-        y = {"complex": lambda: (rand(rng, ts, dt) - 1j * rand(rng, ts, dt)).astype(c),
-             "real": lambda: rand(rng, ts, dt), "int": lambda: rng.integers(-2, 3, ts)}[target]()
+        y = {
+            "complex": lambda: (rand(rng, ts, dt) - 1j * rand(rng, ts, dt)).astype(c),
+            "real": lambda: rand(rng, ts, dt),
+            "int": lambda: rng.integers(-2, 3, ts),
+        }[target]()
         if ties:
             y = np.where(rng.random(shape) < 0.5, x, y)
         return (x, y), {}
+
     return make
 
 
-CASES = [Case(f"{shape}-{red}", with_options(pair(shape), reduction=red))
-         for shape in [(), (5,), (3, 4), (2, 3, 4), (0,), (0, 3)] for red in ["none", "mean", "sum"]]
+CASES = [
+    Case(f"{shape}-{red}", with_options(pair(shape), reduction=red))
+    for shape in [(), (5,), (3, 4), (2, 3, 4), (0,), (0, 3)]
+    for red in ["none", "mean", "sum"]
+]
 CASES += [
     Case("broadcast-target", pair((3, 4), (4,))),
     Case("broadcast-target-none", with_options(pair((3, 1)), reduction="none")),
@@ -83,11 +91,16 @@ CASES += [
     Case("complex-empty", _complex((0, 3))),
 ]
 # PyTorch's l1_loss also takes integer arrays: integer loss for 'none' and 'sum'.
-CASES += [Case(f"int-{a}-{b}-{red}", with_options(_ints(a, b), reduction=red))
-          for a, b in [("int64", "int64"), ("int32", "int64"), ("int8", "uint8")] for red in ["none", "sum"]]
+CASES += [
+    Case(f"int-{a}-{b}-{red}", with_options(_ints(a, b), reduction=red))
+    for a, b in [("int64", "int64"), ("int32", "int64"), ("int8", "uint8")]
+    for red in ["none", "sum"]
+]
 CASES += [Case("int-weighted-mean", with_options(_ints("int64"), weight=uniform((6,))))]
-CASES += [Case(f"weight-{red}", with_options(pair((3, 4)), reduction=red, weight=uniform((3, 4))))
-          for red in ["none", "mean", "sum"]]
+CASES += [
+    Case(f"weight-{red}", with_options(pair((3, 4)), reduction=red, weight=uniform((3, 4))))
+    for red in ["none", "mean", "sum"]
+]
 CASES += [
     Case("weight-broadcast-input", with_options(pair((1, 4), (3, 4)), weight=uniform((1, 4)))),
     Case("weight-broadcast-target", with_options(pair((3, 4), (4,)), weight=uniform((3, 4)))),
@@ -106,20 +119,35 @@ def test_matches_torch(case, xp, dtype):
 
 ERRORS = [
     Error("reduction", with_options(pair((3,)), reduction="avg"), ValueError, re_arg("reduction")),
-    Error("reduction-weighted", with_options(pair((3,)), reduction="avg", weight=uniform((3,))), ValueError,
-          re_arg("reduction")),
+    Error(
+        "reduction-weighted",
+        with_options(pair((3,)), reduction="avg", weight=uniform((3,))),
+        ValueError,
+        re_arg("reduction"),
+    ),
     Error("shape", pair((3,), (4,)), ValueError, re_arg("target")),
-    Error("bool-input", lambda rng, dt: ((np.array([True, False]), rand(rng, (2,), dt)), {}), TypeError,
-          re_arg("input")),
-    Error("bool-target", lambda rng, dt: ((rand(rng, (2,), dt), np.array([True, False])), {}), TypeError,
-          re_arg("target")),
+    Error(
+        "bool-input", lambda rng, dt: ((np.array([True, False]), rand(rng, (2,), dt)), {}), TypeError, re_arg("input")
+    ),
+    Error(
+        "bool-target", lambda rng, dt: ((rand(rng, (2,), dt), np.array([True, False])), {}), TypeError, re_arg("target")
+    ),
     Error("int-mean", _ints("int64"), TypeError, re_arg("input")),
     # PyTorch returns a float32 mean here; anyloss refuses an all-integer 'mean'.
-    Error("int-weight-int-mean", with_options(_ints("int64"), weight=lambda rng, dt: np.ones(6, np.int64)), TypeError,
-          re_arg("input"), torch_raises=False),
+    Error(
+        "int-weight-int-mean",
+        with_options(_ints("int64"), weight=lambda rng, dt: np.ones(6, np.int64)),
+        TypeError,
+        re_arg("input"),
+        torch_raises=False,
+    ),
     Error("weight-shape", with_options(pair((3,)), weight=uniform((1,))), ValueError, re_arg("weight")),
-    Error("weight-shape-broadcast", with_options(pair((1, 4), (3, 4)), weight=uniform((3, 4))), ValueError,
-          re_arg("weight")),
+    Error(
+        "weight-shape-broadcast",
+        with_options(pair((1, 4), (3, 4)), weight=uniform((3, 4))),
+        ValueError,
+        re_arg("weight"),
+    ),
     Error("not-array", lambda rng, dt: (([1.0, 2.0], rand(rng, (2,), dt)), {}), TypeError, re_arg("input")),
 ]
 
@@ -149,8 +177,7 @@ _VALUES = st.one_of(_POOL, st.floats(-1e3, 1e3, width=32))
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), dtype=st.sampled_from(DTYPES),
-       reduction=st.sampled_from(REDUCTIONS), weighted=st.booleans())
+@given(data=st.data(), dtype=st.sampled_from(DTYPES), reduction=st.sampled_from(REDUCTIONS), weighted=st.booleans())
 @HYPOTHESIS_BACKENDS
 def test_random_against_torch(hxp, data, dtype, reduction, weighted):
     xp = hypothesis_namespace(hxp)
@@ -175,5 +202,4 @@ def _cancellation_tol(x, y, w):
         total = w64.sum()
         scale = d.max() / total + (d * w64).sum() / total**2 if d.size else 0.0
     f32 = x.dtype == np.float32
-    return {"rtol": 1.3e-6 if f32 else 1e-7,
-            "atol": max(1e-5 if f32 else 1e-7, 8 * np.finfo(x.dtype).eps * scale)}
+    return {"rtol": 1.3e-6 if f32 else 1e-7, "atol": max(1e-5 if f32 else 1e-7, 8 * np.finfo(x.dtype).eps * scale)}

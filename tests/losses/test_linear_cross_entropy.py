@@ -65,8 +65,11 @@ def make(shape_id, extras=False, ignore_index=None, ignored=0.25, scale=1.0, **k
 
     def build(rng, dt):
         ii = -100 if ignore_index is None else ignore_index
-        args = (rand(rng, xshape, dt), (rand(rng, wshape, dt) * scale).astype(dt),
-                targets(rng, tshape, wshape[0], ii, ignored))
+        args = (
+            rand(rng, xshape, dt),
+            (rand(rng, wshape, dt) * scale).astype(dt),
+            targets(rng, tshape, wshape[0], ii, ignored),
+        )
         kwargs = dict(kw)
         if extras:
             kwargs["linear_bias"] = rand(rng, wshape[:-1], dt)
@@ -74,6 +77,7 @@ def make(shape_id, extras=False, ignore_index=None, ignored=0.25, scale=1.0, **k
         if ignore_index is not None:
             kwargs["ignore_index"] = ignore_index
         return args, kwargs
+
     return build
 
 
@@ -88,6 +92,7 @@ def make_prob(shape_id, extras=False, tdtype=None, wdtype=None, **kw):
             kwargs["linear_bias"] = rand(rng, wshape[:-1], dt)
             kwargs["weight"] = rand(rng, (wshape[0],), wdtype or dt, 0.1, 2.0).astype(wdtype or dt)
         return args, kwargs
+
     return build
 
 
@@ -107,46 +112,93 @@ def chunking(request):
 
 CASES = [
     Case(f"{s}-{'xb' if e else 'plain'}-ls{ls}-{red}", make(s, extras=e, label_smoothing=ls, reduction=red))
-    for s in SHAPES for e in (False, True) for ls in (0.0, 0.3) for red in REDUCTIONS
+    for s in SHAPES
+    for e in (False, True)
+    for ls in (0.0, 0.3)
+    for red in REDUCTIONS
 ]
 CASES += [  # an ignore_index that is a valid class
-    Case(f"{s}-{'xb' if e else 'plain'}-ii1-ls{ls}-{red}",
-         make(s, extras=e, ignore_index=1, label_smoothing=ls, reduction=red))
-    for s in ("unbatched", "N", "K2") for e in (False, True) for ls in (0.0, 0.3) for red in REDUCTIONS
+    Case(
+        f"{s}-{'xb' if e else 'plain'}-ii1-ls{ls}-{red}",
+        make(s, extras=e, ignore_index=1, label_smoothing=ls, reduction=red),
+    )
+    for s in ("unbatched", "N", "K2")
+    for e in (False, True)
+    for ls in (0.0, 0.3)
+    for red in REDUCTIONS
 ]
-CASES += [
-    Case(f"ls1-{red}", make("N", extras=True, label_smoothing=1.0, reduction=red)) for red in REDUCTIONS
-] + [
-    Case("bias-only", lambda rng, dt: ((rand(rng, (6, IN), dt), rand(rng, (C, IN), dt), targets(rng, (6,), C)),
-                                       {"linear_bias": rand(rng, (C,), dt)})),
+CASES += [Case(f"ls1-{red}", make("N", extras=True, label_smoothing=1.0, reduction=red)) for red in REDUCTIONS] + [
+    Case(
+        "bias-only",
+        lambda rng, dt: (
+            (rand(rng, (6, IN), dt), rand(rng, (C, IN), dt), targets(rng, (6,), C)),
+            {"linear_bias": rand(rng, (C,), dt)},
+        ),
+    ),
     Case("ignore-index-0-K", make("K2", extras=True, ignore_index=0, label_smoothing=0.2)),
     Case("ignore-index-negative", make("N", extras=True, ignore_index=-1, ignored=0.5, label_smoothing=0.2)),
-    Case("uint8-target", lambda rng, dt: ((rand(rng, (6, IN), dt), rand(rng, (C, IN), dt),
-                                           targets(rng, (6,), C, ignored=0, dtype=np.uint8)), {"reduction": "sum"})),
+    Case(
+        "uint8-target",
+        lambda rng, dt: (
+            (rand(rng, (6, IN), dt), rand(rng, (C, IN), dt), targets(rng, (6,), C, ignored=0, dtype=np.uint8)),
+            {"reduction": "sum"},
+        ),
+    ),
     # Logits of size ~1e3: the chunk's max shift and log-sum-exp keep full precision.
     *[Case(f"huge-logits-ls{ls}", make("N", extras=True, scale=300.0, label_smoothing=ls)) for ls in (0.0, 0.3)],
-    Case("in-features-0", lambda rng, dt: ((rand(rng, (5, 0), dt), rand(rng, (C, 0), dt), targets(rng, (5,), C)),
-                                           {"linear_bias": rand(rng, (C,), dt), "label_smoothing": 0.1})),
-    Case("no-classes-all-ignored", lambda rng, dt: ((rand(rng, (3, IN), dt), rand(rng, (0, IN), dt),
-                                                     np.full(3, -100)), {"reduction": "none"})),
-    Case("no-classes-all-ignored-ls", lambda rng, dt: ((rand(rng, (3, IN), dt), rand(rng, (0, IN), dt),
-                                                        np.full(3, -100)),
-                                                       {"reduction": "none", "label_smoothing": 0.1})),
+    Case(
+        "in-features-0",
+        lambda rng, dt: (
+            (rand(rng, (5, 0), dt), rand(rng, (C, 0), dt), targets(rng, (5,), C)),
+            {"linear_bias": rand(rng, (C,), dt), "label_smoothing": 0.1},
+        ),
+    ),
+    Case(
+        "no-classes-all-ignored",
+        lambda rng, dt: ((rand(rng, (3, IN), dt), rand(rng, (0, IN), dt), np.full(3, -100)), {"reduction": "none"}),
+    ),
+    Case(
+        "no-classes-all-ignored-ls",
+        lambda rng, dt: (
+            (rand(rng, (3, IN), dt), rand(rng, (0, IN), dt), np.full(3, -100)),
+            {"reduction": "none", "label_smoothing": 0.1},
+        ),
+    ),
 ]
 # All targets ignored: 'mean' is 0/0 = NaN as in PyTorch, the gradient 0 (recomputed, not scaled by inf).
-CASES += [Case(f"all-ignored-{'xb' if e else 'plain'}-ls{ls}-{red}",
-               make("N", extras=e, ignored=1.0, label_smoothing=ls, reduction=red))
-          for e in (False, True) for ls in (0.0, 0.2) for red in REDUCTIONS]
+CASES += [
+    Case(
+        f"all-ignored-{'xb' if e else 'plain'}-ls{ls}-{red}",
+        make("N", extras=e, ignored=1.0, label_smoothing=ls, reduction=red),
+    )
+    for e in (False, True)
+    for ls in (0.0, 0.2)
+    for red in REDUCTIONS
+]
 # Non-ignored targets of weight 0 only: NaN 'mean' and NaN gradients, as in PyTorch.
-CASES += [Case(f"zero-weight-ls{ls}-{red}", lambda rng, dt, ls=ls, red=red: (
-    (rand(rng, (4, IN), dt), rand(rng, (3, IN), dt), np.array([1, 1, -100, 1])),
-    {"weight": np.array([1.0, 0.0, 2.0], dtype=dt), "reduction": red, "label_smoothing": ls}))
-    for ls in (0.0, 0.2) for red in REDUCTIONS]
+CASES += [
+    Case(
+        f"zero-weight-ls{ls}-{red}",
+        lambda rng, dt, ls=ls, red=red: (
+            (rand(rng, (4, IN), dt), rand(rng, (3, IN), dt), np.array([1, 1, -100, 1])),
+            {"weight": np.array([1.0, 0.0, 2.0], dtype=dt), "reduction": red, "label_smoothing": ls},
+        ),
+    )
+    for ls in (0.0, 0.2)
+    for red in REDUCTIONS
+]
 # Weights of the non-ignored targets summing to 0: PyTorch's two 'mean' quotients a/0 + b/0.
-CASES += [Case(f"zero-total-weight-{t}-ls{ls}", lambda rng, dt, t=t, ls=ls: (
-    (np.array([[-1.0, -2.0], [-3.0, -0.5]], dtype=dt), np.eye(2, dtype=dt), np.array(t)),
-    {"weight": np.array([1.0, -1.0], dtype=dt), "label_smoothing": ls}))
-    for t in ([0, 1], [1, 0]) for ls in (0.0, 0.1, 1.0)]
+CASES += [
+    Case(
+        f"zero-total-weight-{t}-ls{ls}",
+        lambda rng, dt, t=t, ls=ls: (
+            (np.array([[-1.0, -2.0], [-3.0, -0.5]], dtype=dt), np.eye(2, dtype=dt), np.array(t)),
+            {"weight": np.array([1.0, -1.0], dtype=dt), "label_smoothing": ls},
+        ),
+    )
+    for t in ([0, 1], [1, 0])
+    for ls in (0.0, 0.1, 1.0)
+]
 
 
 @cases(*CASES)
@@ -162,14 +214,22 @@ def test_matches_torch(case, xp, dtype, chunking):
 
 PROB_CASES = [
     Case(f"prob-{s}-{'xb' if e else 'plain'}-ls{ls}-{red}", make_prob(s, extras=e, label_smoothing=ls, reduction=red))
-    for s in ("unbatched", "N", "K2") for e in (False, True) for ls in (0.0, 0.3) for red in REDUCTIONS
+    for s in ("unbatched", "N", "K2")
+    for e in (False, True)
+    for ls in (0.0, 0.3)
+    for red in REDUCTIONS
 ]
 PROB_CASES += [
-    *[Case(f"prob-empty-{red}", make_prob("empty", extras=True, label_smoothing=0.1, reduction=red))
-      for red in REDUCTIONS],
+    *[
+        Case(f"prob-empty-{red}", make_prob("empty", extras=True, label_smoothing=0.1, reduction=red))
+        for red in REDUCTIONS
+    ],
     # float64 targets with float32 logits: the float64 gradients carry the float32 logits' rounding.
-    Case("prob-mixed-float", make_prob("N", extras=True, tdtype="float64", label_smoothing=0.1),
-         tol={"rtol": 1.3e-6, "atol": 1e-5}),
+    Case(
+        "prob-mixed-float",
+        make_prob("N", extras=True, tdtype="float64", label_smoothing=0.1),
+        tol={"rtol": 1.3e-6, "atol": 1e-5},
+    ),
     Case("prob-int-weight", make_prob("K1", extras=True, wdtype="int64")),
     Case("prob-ls1", make_prob("K1", extras=True, label_smoothing=1.0, reduction="sum")),
 ]
@@ -186,6 +246,7 @@ def test_prob_targets_match_torch(case, xp, dtype, chunking):
 
 # ----------------------------------------------------------------- bad input
 
+
 def _xw(rng, dt, n=3, c=C):
     return rand(rng, (n, IN), dt), rand(rng, (c, IN), dt)
 
@@ -194,53 +255,103 @@ def _bad(extra_kw=None, x=None, w=None, t=None):
     def build(rng, dt):
         xx, ww = _xw(rng, dt)
         tt = np.array([0, 1, 2])
-        return ((xx if x is None else x(rng, dt), ww if w is None else w(rng, dt), tt if t is None else t(rng, dt)),
-                dict(extra_kw or {}))
+        return (
+            (xx if x is None else x(rng, dt), ww if w is None else w(rng, dt), tt if t is None else t(rng, dt)),
+            dict(extra_kw or {}),
+        )
+
     return build
 
 
 ERRORS = [
     Error("reduction", _bad({"reduction": "avg"}), ValueError, re_arg("reduction")),
     Error("input-3d", _bad(x=lambda r, d: rand(r, (3, 1, IN), d)), ValueError, re_arg("input")),
-    Error("input-0d", _bad(x=lambda r, d: np.ones((), dtype=d), t=lambda r, d: np.array(0)), ValueError,
-          re_arg("input")),
+    Error(
+        "input-0d", _bad(x=lambda r, d: np.ones((), dtype=d), t=lambda r, d: np.array(0)), ValueError, re_arg("input")
+    ),
     Error("int-input", _bad(x=lambda r, d: np.ones((3, IN), dtype=np.int64)), TypeError, re_arg("input")),
     Error("weight-1d", _bad(w=lambda r, d: rand(r, (IN,), d)), ValueError, re_arg("linear_weight")),
     Error("in-features", _bad(w=lambda r, d: rand(r, (C, IN + 1), d)), ValueError, re_arg("linear_weight")),
-    Error("weight-dtype", _bad(w=lambda r, d: rand(r, (C, IN), np.float32 if d == np.float64 else np.float64)),
-          TypeError, re_arg("linear_weight")),
+    Error(
+        "weight-dtype",
+        _bad(w=lambda r, d: rand(r, (C, IN), np.float32 if d == np.float64 else np.float64)),
+        TypeError,
+        re_arg("linear_weight"),
+    ),
     Error("bias-shape", _bad({"linear_bias": np.zeros(C + 1)}), ValueError, re_arg("linear_bias")),
-    Error("bias-shape-K", lambda rng, dt: ((rand(rng, (3, IN), dt), rand(rng, (C, 2, IN), dt),
-                                            np.zeros((3, 2), dtype=np.int64)), {"linear_bias": np.zeros(C, dt)}),
-          ValueError, re_arg("linear_bias")),
+    Error(
+        "bias-shape-K",
+        lambda rng, dt: (
+            (rand(rng, (3, IN), dt), rand(rng, (C, 2, IN), dt), np.zeros((3, 2), dtype=np.int64)),
+            {"linear_bias": np.zeros(C, dt)},
+        ),
+        ValueError,
+        re_arg("linear_bias"),
+    ),
     Error("bias-dtype", _bad({"linear_bias": np.zeros(C, dtype=np.float32)}), TypeError, re_arg("linear_bias")),
-    Error("K-unbatched", lambda rng, dt: ((rand(rng, (IN,), dt), rand(rng, (C, 2, IN), dt),
-                                           np.zeros(2, dtype=np.int64)), {}), ValueError, re_arg("input")),
-    Error("prob-ignore_index", _bad({"ignore_index": -100}, t=lambda r, d: rand(r, (3, C), d, 0, 1)),
-          ValueError, re_arg("ignore_index")),
+    Error(
+        "K-unbatched",
+        lambda rng, dt: ((rand(rng, (IN,), dt), rand(rng, (C, 2, IN), dt), np.zeros(2, dtype=np.int64)), {}),
+        ValueError,
+        re_arg("input"),
+    ),
+    Error(
+        "prob-ignore_index",
+        _bad({"ignore_index": -100}, t=lambda r, d: rand(r, (3, C), d, 0, 1)),
+        ValueError,
+        re_arg("ignore_index"),
+    ),
     Error("int-prob-target", _bad(t=lambda r, d: np.zeros((3, C), dtype=np.int64)), TypeError, re_arg("target")),
     Error("float-class-target", _bad(t=lambda r, d: np.array([0.0, 1.0, 2.0])), TypeError, re_arg("target")),
     Error("target-shape", _bad(t=lambda r, d: np.array([0, 1])), ValueError, re_arg("target")),
-    Error("target-shape-K", lambda rng, dt: ((rand(rng, (3, IN), dt), rand(rng, (C, 2, IN), dt),
-                                              np.zeros((3, 3), dtype=np.int64)), {}), ValueError, re_arg("target")),
+    Error(
+        "target-shape-K",
+        lambda rng, dt: ((rand(rng, (3, IN), dt), rand(rng, (C, 2, IN), dt), np.zeros((3, 3), dtype=np.int64)), {}),
+        ValueError,
+        re_arg("target"),
+    ),
     Error("class-too-big", _bad(t=lambda r, d: np.array([0, C, 1])), ValueError, re_arg("target"), needs_values=True),
-    Error("class-negative", _bad({"label_smoothing": 0.1}, t=lambda r, d: np.array([0, -1, 1])), ValueError,
-          re_arg("target"), needs_values=True),
+    Error(
+        "class-negative",
+        _bad({"label_smoothing": 0.1}, t=lambda r, d: np.array([0, -1, 1])),
+        ValueError,
+        re_arg("target"),
+        needs_values=True,
+    ),
     Error("weight-length", _bad({"weight": np.ones(C + 1)}), ValueError, re_arg("weight")),
-    Error("weight-length-prob", _bad({"weight": np.ones(C + 1)}, t=lambda r, d: rand(r, (3, C), d, 0, 1)),
-          ValueError, re_arg("weight")),
+    Error(
+        "weight-length-prob",
+        _bad({"weight": np.ones(C + 1)}, t=lambda r, d: rand(r, (3, C), d, 0, 1)),
+        ValueError,
+        re_arg("weight"),
+    ),
     Error("class-weight-dtype", _bad({"weight": np.ones(C, dtype=np.float32)}), TypeError, re_arg("weight")),
     Error("label_smoothing-above-1", _bad({"label_smoothing": 1.5}), ValueError, re_arg("label_smoothing")),
     # PyTorch silently treats a negative label_smoothing as 0; anyloss refuses it, as its cross_entropy does.
-    Error("label_smoothing-negative", _bad({"label_smoothing": -0.1}), ValueError, re_arg("label_smoothing"),
-          torch_raises=False),
+    Error(
+        "label_smoothing-negative",
+        _bad({"label_smoothing": -0.1}),
+        ValueError,
+        re_arg("label_smoothing"),
+        torch_raises=False,
+    ),
     Error("label_smoothing-str", _bad({"label_smoothing": "0.1"}), TypeError, re_arg("label_smoothing")),
     Error("ignore_index-float", _bad({"ignore_index": -1.0}), TypeError, re_arg("ignore_index")),
     Error("options-int", _bad({"options": 3}), TypeError, re_arg("options")),
-    Error("options-bad-size", _bad({"options": SimpleNamespace(batch_chunk_size=0, chunking_method=None)}),
-          ValueError, re_arg("options.batch_chunk_size"), torch_raises=False),
-    Error("options-bad-method", _bad({"options": SimpleNamespace(batch_chunk_size=None, chunking_method="rows")}),
-          ValueError, re_arg("options.chunking_method"), torch_raises=False),
+    Error(
+        "options-bad-size",
+        _bad({"options": SimpleNamespace(batch_chunk_size=0, chunking_method=None)}),
+        ValueError,
+        re_arg("options.batch_chunk_size"),
+        torch_raises=False,
+    ),
+    Error(
+        "options-bad-method",
+        _bad({"options": SimpleNamespace(batch_chunk_size=None, chunking_method="rows")}),
+        ValueError,
+        re_arg("options.chunking_method"),
+        torch_raises=False,
+    ),
     Error("mixed-libraries", _bad(t=lambda r, d: [0, 1, 2]), TypeError, re_arg("target")),
 ]
 
@@ -251,6 +362,7 @@ def test_errors(error, xp):
 
 
 # ----------------------------------------------------------------- chunking and gradient paths
+
 
 def _torch_grads(args, kwargs, cotangent, diff=("input", "linear_weight", "linear_bias")):
     """PyTorch's reference value and gradients (dict by name)."""
@@ -328,8 +440,20 @@ def test_logits_never_exceed_a_chunk(monkeypatch):
         ct = np.ones(()) if reduction == "mean" else rng.standard_normal(10)
         t_out, t_grads = _torch_grads((x, w, t), kw, ct)
         b = kw.pop("linear_bias")
-        out, pullback = anyloss.vjp(lambda a, lw, lb: F.linear_cross_entropy(a, lw, t, linear_bias=lb, options=opts,  # noqa: B023
-                                                                             **kw), x, w, b, argnums=(0, 1, 2))  # noqa: B023
+        out, pullback = anyloss.vjp(
+            lambda a, lw, lb: F.linear_cross_entropy(
+                a,
+                lw,
+                t,  # noqa: B023
+                linear_bias=lb,
+                options=opts,  # noqa: B023
+                **kw,  # noqa: B023
+            ),
+            x,
+            w,
+            b,
+            argnums=(0, 1, 2),
+        )  # noqa: B023
         grads = pullback(ct)
         assert_close(out, t_out, "value")
         for name, g in zip(("input", "linear_weight", "linear_bias"), grads):
@@ -368,8 +492,9 @@ def test_torch_tensors_backward(prob):
     ref = [a.detach().clone().requires_grad_() for a in leaves]
     tt, cw = torch.from_numpy(t), torch.from_numpy(kw["weight"])
     out = F.linear_cross_entropy(leaves[0], leaves[1], tt, linear_bias=leaves[2], weight=cw, label_smoothing=0.1)
-    want = torch.nn.functional.linear_cross_entropy(ref[0], ref[1], tt, linear_bias=ref[2], weight=cw,
-                                                    label_smoothing=0.1)
+    want = torch.nn.functional.linear_cross_entropy(
+        ref[0], ref[1], tt, linear_bias=ref[2], weight=cw, label_smoothing=0.1
+    )
     torch.testing.assert_close(out, want)
     out.backward(retain_graph=True)
     out.backward()
@@ -393,8 +518,9 @@ def test_jax_jit_grad(prob):
     jt, jcw = jax.numpy.asarray(t), jax.numpy.asarray(kw["weight"])
 
     def f(a, lw, lb):
-        return F.linear_cross_entropy(a, lw, jt, linear_bias=lb, weight=jcw, label_smoothing=0.2,
-                                      options=SimpleNamespace(batch_chunk_size=3))
+        return F.linear_cross_entropy(
+            a, lw, jt, linear_bias=lb, weight=jcw, label_smoothing=0.2, options=SimpleNamespace(batch_chunk_size=3)
+        )
 
     value, grads = jax.jit(jax.value_and_grad(f, argnums=(0, 1, 2)))(x, w, kw["linear_bias"])
     assert_close(np.asarray(value), t_out, "value")
@@ -460,8 +586,9 @@ def test_float32_stays_float32(xp):
     rng = np.random.default_rng(10)
     (x, w, t), kw = _case(rng, dt=np.float32, label_smoothing=0.1)
     kwa = {k: xp.asarray(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
-    value, grads = anyloss.value_and_grad(lambda a, b: F.linear_cross_entropy(a, b, xp.asarray(t), **kwa),
-                                          argnums=(0, 1))(xp.asarray(x), xp.asarray(w))
+    value, grads = anyloss.value_and_grad(
+        lambda a, b: F.linear_cross_entropy(a, b, xp.asarray(t), **kwa), argnums=(0, 1)
+    )(xp.asarray(x), xp.asarray(w))
     assert value.dtype == xp.float32 and all(g.dtype == xp.float32 for g in grads)
 
 
@@ -474,6 +601,7 @@ def test_worked_example():
 
 
 # ----------------------------------------------------------------- the class
+
 
 def _params(fn):
     return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
@@ -621,6 +749,7 @@ def test_class_errors():
 
 
 # ----------------------------------------------------------------- hypothesis
+
 
 @settings(max_examples=25, deadline=None)
 @given(

@@ -49,10 +49,16 @@ def _ties(rng, dt):
     return (x, x.copy(), signs(rng, (3, 4), dt)), {}
 
 
-CASES = [Case(f"{shape}-{red}", with_options(_xxy(shape), reduction=red))
-         for shape in [(), (5,), (3, 4), (2, 3, 4), (0,), (0, 3)] for red in ["none", "mean", "sum"]]
-CASES += [Case(f"margin={m}-{red}", with_options(_xxy((4, 5)), margin=m, reduction=red))
-          for m in [0.5, 1, -0.3] for red in ["none", "mean"]]
+CASES = [
+    Case(f"{shape}-{red}", with_options(_xxy(shape), reduction=red))
+    for shape in [(), (5,), (3, 4), (2, 3, 4), (0,), (0, 3)]
+    for red in ["none", "mean", "sum"]
+]
+CASES += [
+    Case(f"margin={m}-{red}", with_options(_xxy((4, 5)), margin=m, reduction=red))
+    for m in [0.5, 1, -0.3]
+    for red in ["none", "mean"]
+]
 CASES += [
     Case("kinks", _kinks),
     Case("ties", _ties),
@@ -60,25 +66,48 @@ CASES += [
     Case("broadcast", with_options(_xxy((2, 3), (1, 3), (2, 1)), reduction="none")),
     Case("broadcast-mean", _xxy((2, 1), (1, 3), (1, 1))),
     Case("broadcast-target", with_options(_xxy((1, 4), (1, 4), (3, 4)), reduction="sum")),
-    Case("other-targets", lambda rng, dt: ((rand(rng, (6,), dt), rand(rng, (6,), dt), rand(rng, (6,), dt, -3, 3)),
-                                           {"reduction": "none"})),
-    Case("zero-target", lambda rng, dt: ((rand(rng, (3,), dt), rand(rng, (3,), dt), np.zeros(3, dt)),
-                                         {"margin": 0.5})),
+    Case(
+        "other-targets",
+        lambda rng, dt: ((rand(rng, (6,), dt), rand(rng, (6,), dt), rand(rng, (6,), dt, -3, 3)), {"reduction": "none"}),
+    ),
+    Case("zero-target", lambda rng, dt: ((rand(rng, (3,), dt), rand(rng, (3,), dt), np.zeros(3, dt)), {"margin": 0.5})),
     Case("int-target", lambda rng, dt: ((rand(rng, (4,), dt), rand(rng, (4,), dt), np.array([1, -1, 1, 0])), {})),
     Case("int-x1", lambda rng, dt: ((np.arange(4), rand(rng, (4,), dt), signs(rng, (4,), dt)), {"margin": 0.5})),
-    Case("all-int", lambda rng, dt: ((np.arange(4), np.array([3, 1, 2, 0]), np.array([1, -1, -1, 1])),
-                                     {"margin": 0.5, "reduction": "none"})),
-    Case("all-int32-mean", lambda rng, dt: ((np.arange(4, dtype=np.int32), np.ones(4, np.int32),
-                                             np.array([1, -1, -1, 1], np.int8)), {"margin": 1})),
-    Case("mixed-float", lambda rng, dt: ((rand(rng, (3,), np.float32), rand(rng, (3,), np.float64),
-                                          signs(rng, (3,), np.float32)), {})),
-    Case("mixed-float-target", lambda rng, dt: ((rand(rng, (3,), np.float32), rand(rng, (3,), np.float32),
-                                                 signs(rng, (3,), np.float64)), {"reduction": "none"})),
+    Case(
+        "all-int",
+        lambda rng, dt: (
+            (np.arange(4), np.array([3, 1, 2, 0]), np.array([1, -1, -1, 1])),
+            {"margin": 0.5, "reduction": "none"},
+        ),
+    ),
+    Case(
+        "all-int32-mean",
+        lambda rng, dt: (
+            (np.arange(4, dtype=np.int32), np.ones(4, np.int32), np.array([1, -1, -1, 1], np.int8)),
+            {"margin": 1},
+        ),
+    ),
+    Case(
+        "mixed-float",
+        lambda rng, dt: ((rand(rng, (3,), np.float32), rand(rng, (3,), np.float64), signs(rng, (3,), np.float32)), {}),
+    ),
+    Case(
+        "mixed-float-target",
+        lambda rng, dt: (
+            (rand(rng, (3,), np.float32), rand(rng, (3,), np.float32), signs(rng, (3,), np.float64)),
+            {"reduction": "none"},
+        ),
+    ),
     Case("legacy-size_average", with_options(_xxy((3, 4)), size_average=False)),
     Case("legacy-reduce", with_options(_xxy((3, 4)), reduce=False)),
     Case("legacy-both", with_options(_xxy((3, 4)), size_average=True, reduce=True)),
-    Case("nan", lambda rng, dt: ((np.array([np.nan, 1.0, np.inf], dt), np.array([0.0, np.nan, np.inf], dt),
-                                  np.array([1.0, -1.0, 1.0], dt)), {"reduction": "none"})),
+    Case(
+        "nan",
+        lambda rng, dt: (
+            (np.array([np.nan, 1.0, np.inf], dt), np.array([0.0, np.nan, np.inf], dt), np.array([1.0, -1.0, 1.0], dt)),
+            {"reduction": "none"},
+        ),
+    ),
 ]
 
 
@@ -95,13 +124,25 @@ ERRORS = [
     Error("ndim-0d-target", _xxy((3,), (3,), ()), ValueError, re_arg("target")),
     Error("shape-input2", _xxy((2, 3), (2, 4), (2, 3)), ValueError, re_arg("input2")),
     Error("shape-target", _xxy((2, 3), (2, 3), (4, 3)), ValueError, re_arg("target")),
-    Error("bool-target", lambda rng, dt: ((rand(rng, (2,), dt), rand(rng, (2,), dt), np.array([True, False])), {}),
-          TypeError, re_arg("target")),
-    Error("bool-input1", lambda rng, dt: ((np.array([True, False]), rand(rng, (2,), dt), signs(rng, (2,), dt)), {}),
-          TypeError, re_arg("input1")),
+    Error(
+        "bool-target",
+        lambda rng, dt: ((rand(rng, (2,), dt), rand(rng, (2,), dt), np.array([True, False])), {}),
+        TypeError,
+        re_arg("target"),
+    ),
+    Error(
+        "bool-input1",
+        lambda rng, dt: ((np.array([True, False]), rand(rng, (2,), dt), signs(rng, (2,), dt)), {}),
+        TypeError,
+        re_arg("input1"),
+    ),
     Error("margin-str", with_options(_xxy((3,)), margin="1"), TypeError, re_arg("margin")),
-    Error("not-array", lambda rng, dt: ((rand(rng, (2,), dt), [1.0, 2.0], signs(rng, (2,), dt)), {}), TypeError,
-          re_arg("input2")),
+    Error(
+        "not-array",
+        lambda rng, dt: ((rand(rng, (2,), dt), [1.0, 2.0], signs(rng, (2,), dt)), {}),
+        TypeError,
+        re_arg("input2"),
+    ),
 ]
 
 
@@ -120,7 +161,8 @@ def test_worked_example():
 def test_gradient_passes_at_the_kink():
     # Pinned (torch agrees, see test_matches_torch[kinks]): x1 - x2 == margin with y = 1.
     g1, g2, gy = anyloss.grad(F.margin_ranking_loss, argnums=(0, 1, 2))(
-        np.array([1.0]), np.array([0.5]), np.array([1.0]), margin=0.5)
+        np.array([1.0]), np.array([0.5]), np.array([1.0]), margin=0.5
+    )
     assert (g1.tolist(), g2.tolist(), gy.tolist()) == ([-1.0], [1.0], [-0.5])
 
 
@@ -138,8 +180,12 @@ _Y = st.sampled_from([1.0, -1.0, 1.0, -1.0, 0.0, 0.5, -2.0])
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), dtype=st.sampled_from(DTYPES),
-       reduction=st.sampled_from(REDUCTIONS), margin=st.sampled_from([0.0, 0.5, 1.0, -1.0]))
+@given(
+    data=st.data(),
+    dtype=st.sampled_from(DTYPES),
+    reduction=st.sampled_from(REDUCTIONS),
+    margin=st.sampled_from([0.0, 0.5, 1.0, -1.0]),
+)
 @HYPOTHESIS_BACKENDS
 def test_random_against_torch(hxp, data, dtype, reduction, margin):
     xp = hypothesis_namespace(hxp)

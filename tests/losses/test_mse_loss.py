@@ -22,8 +22,11 @@ from helpers import (
 NAME = "mse_loss"
 
 
-CASES = [Case(f"{shape}-{red}", with_options(pair(shape), reduction=red))
-         for shape in [(), (5,), (3, 4), (2, 3, 4), (0,), (0, 3)] for red in ["none", "mean", "sum"]]
+CASES = [
+    Case(f"{shape}-{red}", with_options(pair(shape), reduction=red))
+    for shape in [(), (5,), (3, 4), (2, 3, 4), (0,), (0, 3)]
+    for red in ["none", "mean", "sum"]
+]
 CASES += [
     Case("broadcast-target", pair((3, 4), (4,))),
     Case("broadcast-target-none", with_options(pair((3, 1)), reduction="none")),
@@ -33,8 +36,10 @@ CASES += [
     Case("legacy-reduce", with_options(pair((3, 4)), reduce=False)),
     Case("legacy-both", with_options(pair((3, 4)), size_average=True, reduce=True)),
 ]
-CASES += [Case(f"weight-{red}", with_options(pair((3, 4)), reduction=red, weight=uniform((3, 4))))
-          for red in ["none", "mean", "sum"]]
+CASES += [
+    Case(f"weight-{red}", with_options(pair((3, 4)), reduction=red, weight=uniform((3, 4))))
+    for red in ["none", "mean", "sum"]
+]
 CASES += [Case("mixed-float", lambda rng, dt: ((rand(rng, (3,), np.float32), rand(rng, (3,), np.float64)), {}))]
 
 
@@ -47,10 +52,19 @@ ERRORS = [
     Error("reduction", with_options(pair((3,)), reduction="avg"), ValueError, re_arg("reduction")),
     Error("shape", pair((3,), (4,)), ValueError, re_arg("target")),
     Error("int-input", lambda rng, dt: ((np.arange(3), np.arange(3)), {}), TypeError, re_arg("input")),
-    Error("weight-shape", with_options(pair((3,)), weight=lambda rng, dt: rand(rng, (1,), dt)), ValueError,
-          re_arg("weight")),
-    Error("not-array", lambda rng, dt: (([1.0, 2.0], rand(rng, (2,), dt)), {}), TypeError, re_arg("input"),
-          torch_raises=True),
+    Error(
+        "weight-shape",
+        with_options(pair((3,)), weight=lambda rng, dt: rand(rng, (1,), dt)),
+        ValueError,
+        re_arg("weight"),
+    ),
+    Error(
+        "not-array",
+        lambda rng, dt: (([1.0, 2.0], rand(rng, (2,), dt)), {}),
+        TypeError,
+        re_arg("input"),
+        torch_raises=True,
+    ),
 ]
 
 

@@ -46,6 +46,7 @@ def _xt(shape, tshape=None, duplicates=False):
         n = shape[0] if len(shape) == 2 else 1
         t = _labels(rng, n, c, duplicates)
         return (rand(rng, shape, dt), t.reshape(shape if tshape is None else tshape)), {}
+
     return make
 
 
@@ -55,24 +56,51 @@ def _fixed(x, t, **kw):
 
 nan, inf = float("nan"), float("inf")
 SHAPES = [((3, 5), None), ((1, 5), None), ((5,), None), ((), ()), ((), (1,)), ((1, 1), None), ((2, 1), None)]
-CASES = [Case(f"{shape}-t{tshape}-{red}", with_options(_xt(shape, tshape), reduction=red))
-         for shape, tshape in SHAPES for red in ["none", "mean", "sum"]]
+CASES = [
+    Case(f"{shape}-t{tshape}-{red}", with_options(_xt(shape, tshape), reduction=red))
+    for shape, tshape in SHAPES
+    for red in ["none", "mean", "sum"]
+]
 CASES += [
     Case("empty-batch-none", with_options(_xt((0, 5)), reduction="none")),
     Case("big", with_options(_xt((16, 9)), reduction="none")),
     Case("duplicates", with_options(_xt((8, 5), duplicates=True), reduction="none")),
-    Case("duplicates-exact", _fixed([[0.1, 0.2, 0.4, 0.8]] * 3, [[3, 3, 0, -1], [0, 0, 0, 0], [1, -1, 1, 1]],
-                                    reduction="none")),
-    Case("junk-after-pad", _fixed([[0.1, 0.2, 0.4, 0.8]] * 3, [[3, -1, 0, 1], [-1, 0, 1, 2], [2, 1, -1, -1]],
-                                  reduction="none")),
+    Case(
+        "duplicates-exact",
+        _fixed([[0.1, 0.2, 0.4, 0.8]] * 3, [[3, 3, 0, -1], [0, 0, 0, 0], [1, -1, 1, 1]], reduction="none"),
+    ),
+    Case(
+        "junk-after-pad",
+        _fixed([[0.1, 0.2, 0.4, 0.8]] * 3, [[3, -1, 0, 1], [-1, 0, 1, 2], [2, 1, -1, -1]], reduction="none"),
+    ),
     Case("no-pad-all-labels", _fixed([[0.1, 0.2, 0.4, 0.8]], [[2, 0, 3, 1]], reduction="none")),
     # x_y - x_i exactly 1 (the kink), just above and below it: dyadic values, exact in float32.
-    Case("kinks", _fixed([[1.0, 0.0, 2.0**-10, -(2.0**-10), 1.0], [0.5, -0.5, -0.5, 1.5, 0.0]],
-                         [[0, 4, -1, 0, 0], [0, 3, -1, 2, 2]], reduction="none")),
+    Case(
+        "kinks",
+        _fixed(
+            [[1.0, 0.0, 2.0**-10, -(2.0**-10), 1.0], [0.5, -0.5, -0.5, 1.5, 0.0]],
+            [[0, 4, -1, 0, 0], [0, 3, -1, 2, 2]],
+            reduction="none",
+        ),
+    ),
     Case("kinks-mean", _fixed([[1.0, 0.0, 2.0**-10, -(2.0**-10), 1.0]], [[0, -1, 0, 0, 0]])),
-    Case("special-values", _fixed([[nan, 0.0, 1.0], [0.0, nan, 1.0], [inf, 0.0, 1.0], [0.0, inf, 1.0],
-                                   [-inf, 0.0, 1.0], [0.0, -inf, 1.0], [inf, inf, 0.0], [1e30, -1e30, 0.0]],
-                                  [[0, -1, 0]] * 7 + [[1, 2, -1]], reduction="none")),
+    Case(
+        "special-values",
+        _fixed(
+            [
+                [nan, 0.0, 1.0],
+                [0.0, nan, 1.0],
+                [inf, 0.0, 1.0],
+                [0.0, inf, 1.0],
+                [-inf, 0.0, 1.0],
+                [0.0, -inf, 1.0],
+                [inf, inf, 0.0],
+                [1e30, -1e30, 0.0],
+            ],
+            [[0, -1, 0]] * 7 + [[1, 2, -1]],
+            reduction="none",
+        ),
+    ),
     Case("extreme", lambda rng, dt: ((rand(rng, (4, 5), dt, -1e30, 1e30), _labels(rng, 4, 5)), {"reduction": "sum"})),
     Case("tiny", lambda rng, dt: ((rand(rng, (4, 5), dt, -1e-30, 1e-30), _labels(rng, 4, 5)), {})),
     Case("legacy-size_average", with_options(_xt((3, 5)), size_average=False)),
@@ -92,25 +120,49 @@ def _bad_target(t, shape=(2, 4)):
 
 ERRORS = [
     Error("reduction", with_options(_xt((3, 4)), reduction="avg"), ValueError, re_arg("reduction")),
-    Error("target-too-big", _bad_target([[0, 4, -1, 0], [0, -1, 0, 0]]), ValueError, re_arg("target"), needs_values=True),
-    Error("target-minus-2", _bad_target([[0, -2, 1, 0], [0, -1, 0, 0]]), ValueError, re_arg("target"), needs_values=True),
-    Error("target-bad-after-pad", _bad_target([[0, -1, 7, 0], [0, -1, 0, 0]]), ValueError, re_arg("target"), needs_values=True),
+    Error(
+        "target-too-big", _bad_target([[0, 4, -1, 0], [0, -1, 0, 0]]), ValueError, re_arg("target"), needs_values=True
+    ),
+    Error(
+        "target-minus-2", _bad_target([[0, -2, 1, 0], [0, -1, 0, 0]]), ValueError, re_arg("target"), needs_values=True
+    ),
+    Error(
+        "target-bad-after-pad",
+        _bad_target([[0, -1, 7, 0], [0, -1, 0, 0]]),
+        ValueError,
+        re_arg("target"),
+        needs_values=True,
+    ),
     Error("target-range-1d", _bad_target([0, 4, -1, 0], (4,)), ValueError, re_arg("target"), needs_values=True),
-    Error("float-target", lambda rng, dt: ((rand(rng, (2, 3), dt), np.zeros((2, 3))), {}), TypeError,
-          re_arg("target")),
+    Error("float-target", lambda rng, dt: ((rand(rng, (2, 3), dt), np.zeros((2, 3))), {}), TypeError, re_arg("target")),
     Error("target-shape", _xt((3, 4), (4, 3)), ValueError, re_arg("target")),
-    Error("target-1d-for-batch", lambda rng, dt: ((rand(rng, (1, 4), dt), np.array([0, 1, -1, 2])), {}),
-          ValueError, re_arg("target")),
+    Error(
+        "target-1d-for-batch",
+        lambda rng, dt: ((rand(rng, (1, 4), dt), np.array([0, 1, -1, 2])), {}),
+        ValueError,
+        re_arg("target"),
+    ),
     Error("target-2d-for-1d", _xt((4,), (1, 4)), ValueError, re_arg("target")),
-    Error("target-short", lambda rng, dt: ((rand(rng, (4,), dt), np.array([0, 1])), {}), ValueError,
-          re_arg("target")),
+    Error("target-short", lambda rng, dt: ((rand(rng, (4,), dt), np.array([0, 1])), {}), ValueError, re_arg("target")),
     Error("target-2d-for-0d", _xt((), (1, 1)), ValueError, re_arg("target")),
-    Error("input-3d", lambda rng, dt: ((rand(rng, (2, 3, 4), dt), np.zeros((2, 3, 4), dtype=np.int64)), {}),
-          ValueError, re_arg("input")),
-    Error("no-classes", lambda rng, dt: ((rand(rng, (3, 0), dt), np.zeros((3, 0), dtype=np.int64)), {}),
-          ValueError, re_arg("input")),
-    Error("int-input", lambda rng, dt: ((np.ones((2, 3), dtype=np.int64), np.zeros((2, 3), dtype=np.int64)), {}),
-          TypeError, re_arg("input")),
+    Error(
+        "input-3d",
+        lambda rng, dt: ((rand(rng, (2, 3, 4), dt), np.zeros((2, 3, 4), dtype=np.int64)), {}),
+        ValueError,
+        re_arg("input"),
+    ),
+    Error(
+        "no-classes",
+        lambda rng, dt: ((rand(rng, (3, 0), dt), np.zeros((3, 0), dtype=np.int64)), {}),
+        ValueError,
+        re_arg("input"),
+    ),
+    Error(
+        "int-input",
+        lambda rng, dt: ((np.ones((2, 3), dtype=np.int64), np.zeros((2, 3), dtype=np.int64)), {}),
+        TypeError,
+        re_arg("input"),
+    ),
     Error("not-array", lambda rng, dt: (([[1.0, 2.0]], np.array([[0, -1]])), {}), TypeError, re_arg("input")),
 ]
 
@@ -168,8 +220,7 @@ _VALUES = st.one_of(_POOL, st.floats(-1e3, 1e3, width=32))
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), dtype=st.sampled_from(DTYPES),
-       reduction=st.sampled_from(REDUCTIONS), batched=st.booleans())
+@given(data=st.data(), dtype=st.sampled_from(DTYPES), reduction=st.sampled_from(REDUCTIONS), batched=st.booleans())
 @HYPOTHESIS_BACKENDS
 def test_random_against_torch(hxp, data, dtype, reduction, batched):
     xp = hypothesis_namespace(hxp)

@@ -30,9 +30,11 @@ NAME = "multilabel_soft_margin_loss"
 
 def _xy(shape, tshape=None):
     """Scores of ``shape`` and multi-hot float targets (``tshape`` if given)."""
+
     def make(rng, dt):
         y = np.asarray((rng.random(tshape or shape) < 0.5).astype(dt))
         return (np.asarray(rand(rng, shape, dt, -4.0, 4.0)), y), {}
+
     return make
 
 
@@ -45,40 +47,72 @@ def _fixed(x, y, **kw):
 
 
 inf = float("inf")
-CASES = [Case(f"{shape}-{red}", with_options(_xy(shape), reduction=red))
-         for shape in [(3, 4), (4,), (1, 1), (2, 3, 4), (0, 4), (3, 0)] for red in ["none", "mean", "sum"]]
-CASES += [Case(f"weight{wshape}-{red}", with_options(_xy((3, 4)), weight=_w(wshape), reduction=red))
-          for wshape in [(4,), (3, 1), (), (3, 4), (1, 4)] for red in ["none", "mean", "sum"]]
+CASES = [
+    Case(f"{shape}-{red}", with_options(_xy(shape), reduction=red))
+    for shape in [(3, 4), (4,), (1, 1), (2, 3, 4), (0, 4), (3, 0)]
+    for red in ["none", "mean", "sum"]
+]
+CASES += [
+    Case(f"weight{wshape}-{red}", with_options(_xy((3, 4)), weight=_w(wshape), reduction=red))
+    for wshape in [(4,), (3, 1), (), (3, 4), (1, 4)]
+    for red in ["none", "mean", "sum"]
+]
 CASES += [
     Case("weight-1d-input", with_options(_xy((4,)), weight=_w((4,)), reduction="none")),
     Case("weight-3d-input", with_options(_xy((2, 3, 4)), weight=_w((4,)), reduction="none")),
     Case("weight-negative", with_options(_xy((3, 4)), weight=_w((4,), low=-2.0))),
     Case("weight-int", with_options(_xy((3, 4)), weight=lambda rng, dt: rng.integers(0, 3, size=4))),
     Case("weight-bool", with_options(_xy((3, 4)), weight=lambda rng, dt: rng.random(4) < 0.5, reduction="none")),
-    Case("weight-float64-input-float32", lambda rng, dt: ((rand(rng, (3, 4), np.float32), rand(rng, (3, 4), dt, 0, 1)),
-                                                          {"weight": rand(rng, (4,), np.float64)})),
+    Case(
+        "weight-float64-input-float32",
+        lambda rng, dt: (
+            (rand(rng, (3, 4), np.float32), rand(rng, (3, 4), dt, 0, 1)),
+            {"weight": rand(rng, (4,), np.float64)},
+        ),
+    ),
     Case("weight-broadcasts-up", with_options(_xy((3, 4)), weight=_w((2, 3, 4)), reduction="none")),
     Case("target-soft", lambda rng, dt: ((rand(rng, (3, 4), dt), rand(rng, (3, 4), dt, 0, 1)), {})),
-    Case("target-any-real", lambda rng, dt: ((rand(rng, (3, 4), dt), rand(rng, (3, 4), dt, -3, 3)),
-                                             {"reduction": "none"})),
+    Case(
+        "target-any-real",
+        lambda rng, dt: ((rand(rng, (3, 4), dt), rand(rng, (3, 4), dt, -3, 3)), {"reduction": "none"}),
+    ),
     Case("target-int", lambda rng, dt: ((rand(rng, (3, 4), dt), rng.integers(0, 2, size=(3, 4))), {})),
-    Case("target-int-weight", lambda rng, dt: ((rand(rng, (3, 4), dt), rng.integers(-1, 3, size=(3, 4))),
-                                               {"weight": rand(rng, (4,), dt)})),
-    Case("target-int32", lambda rng, dt: ((rand(rng, (3, 4), dt), rng.integers(0, 2, size=(3, 4)).astype(np.int32)),
-                                          {"reduction": "none"})),
-    Case("target-float64-input-float32", lambda rng, dt: ((rand(rng, (3, 4), np.float32),
-                                                           rand(rng, (3, 4), np.float64, 0, 1)), {})),
-    Case("target-float32-input-float64", lambda rng, dt: ((rand(rng, (3, 4), np.float64),
-                                                           rand(rng, (3, 4), np.float32, 0, 1)), {})),
+    Case(
+        "target-int-weight",
+        lambda rng, dt: ((rand(rng, (3, 4), dt), rng.integers(-1, 3, size=(3, 4))), {"weight": rand(rng, (4,), dt)}),
+    ),
+    Case(
+        "target-int32",
+        lambda rng, dt: (
+            (rand(rng, (3, 4), dt), rng.integers(0, 2, size=(3, 4)).astype(np.int32)),
+            {"reduction": "none"},
+        ),
+    ),
+    Case(
+        "target-float64-input-float32",
+        lambda rng, dt: ((rand(rng, (3, 4), np.float32), rand(rng, (3, 4), np.float64, 0, 1)), {}),
+    ),
+    Case(
+        "target-float32-input-float64",
+        lambda rng, dt: ((rand(rng, (3, 4), np.float64), rand(rng, (3, 4), np.float32, 0, 1)), {}),
+    ),
     Case("target-broadcast-row", with_options(_xy((3, 4), (4,)), reduction="none")),
     Case("target-broadcast-col", with_options(_xy((3, 4), (3, 1)), reduction="none")),
     # PyTorch sums the broadcast loss over input's last axis counted from the left.
     Case("target-broadcasts-up", with_options(_xy((3, 4), (2, 3, 4)), reduction="none")),
     Case("target-broadcasts-up-1d", with_options(_xy((4,), (3, 4)), reduction="none")),
-    Case("extreme", _fixed([[1e30, -1e30, 100.0, -100.0, 1e-30, -1e-30, 30.0, -30.0]] * 2,
-                           [[1, 1, 1, 1, 0, 0, 0, 0], [0, 0, 0, 0, 1, 1, 1, 1]], reduction="none")),
-    Case("infinite", _fixed([[inf, -inf, inf, -inf], [inf, -inf, 0.0, 0.0]], [[1, 0, 0, 1], [0.5, 0.5, 1, 0]],
-                            reduction="none")),
+    Case(
+        "extreme",
+        _fixed(
+            [[1e30, -1e30, 100.0, -100.0, 1e-30, -1e-30, 30.0, -30.0]] * 2,
+            [[1, 1, 1, 1, 0, 0, 0, 0], [0, 0, 0, 0, 1, 1, 1, 1]],
+            reduction="none",
+        ),
+    ),
+    Case(
+        "infinite",
+        _fixed([[inf, -inf, inf, -inf], [inf, -inf, 0.0, 0.0]], [[1, 0, 0, 1], [0.5, 0.5, 1, 0]], reduction="none"),
+    ),
     Case("legacy-size_average", with_options(_xy((3, 4)), size_average=False)),
     Case("legacy-reduce", with_options(_xy((3, 4)), reduce=False, weight=_w((4,)))),
     Case("legacy-both", with_options(_xy((3, 4)), size_average=True, reduce=True)),
@@ -93,10 +127,18 @@ def test_matches_torch(case, xp, dtype):
 ERRORS = [
     Error("reduction", with_options(_xy((3, 4)), reduction="avg"), ValueError, re_arg("reduction")),
     Error("input-0d", _xy(()), ValueError, re_arg("input")),
-    Error("int-input", lambda rng, dt: ((np.ones((2, 3), dtype=np.int64), np.ones((2, 3))), {}), TypeError,
-          re_arg("input")),
-    Error("bool-target", lambda rng, dt: ((rand(rng, (2, 3), dt), rng.random((2, 3)) < 0.5), {}), TypeError,
-          re_arg("target")),
+    Error(
+        "int-input",
+        lambda rng, dt: ((np.ones((2, 3), dtype=np.int64), np.ones((2, 3))), {}),
+        TypeError,
+        re_arg("input"),
+    ),
+    Error(
+        "bool-target",
+        lambda rng, dt: ((rand(rng, (2, 3), dt), rng.random((2, 3)) < 0.5), {}),
+        TypeError,
+        re_arg("target"),
+    ),
     Error("target-shape", _xy((3, 4), (3, 5)), ValueError, re_arg("target")),
     Error("weight-shape", with_options(_xy((3, 4)), weight=_w((5,))), ValueError, re_arg("weight")),
     Error("not-array", lambda rng, dt: (([[1.0, 2.0]], np.ones((1, 2))), {}), TypeError, re_arg("input")),
@@ -128,8 +170,13 @@ _VALUES = st.one_of(st.sampled_from([0.0, 1e-30, -1e30, 1e30, 50.0, -50.0, 1e4, 
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), dtype=st.sampled_from(DTYPES),
-       reduction=st.sampled_from(REDUCTIONS), weighted=st.booleans(), int_target=st.booleans())
+@given(
+    data=st.data(),
+    dtype=st.sampled_from(DTYPES),
+    reduction=st.sampled_from(REDUCTIONS),
+    weighted=st.booleans(),
+    int_target=st.booleans(),
+)
 @HYPOTHESIS_BACKENDS
 def test_random_against_torch(hxp, data, dtype, reduction, weighted, int_target):
     xp = hypothesis_namespace(hxp)

@@ -54,36 +54,60 @@ def make(shape_id, weight=False, ignore_index=None, ignored=0.25, **kw):
         if ignore_index is not None:
             kwargs["ignore_index"] = ignore_index
         return args, kwargs
+
     return build
 
 
 # PyTorch computes the value for a (1) target of a (C) input but its backward
 # fails ("size mismatch"); test_1d_input_with_1_target checks that gradient.
 CASES = [
-    Case(f"{s}-{'w' if w else 'nw'}-ii{ii}-{red}", make(s, weight=w, ignore_index=ii, reduction=red),
-         grads=s != "C-target1")
-    for s in SHAPES for w in (False, True) for ii in (None, 1) for red in ("none", "mean", "sum")
+    Case(
+        f"{s}-{'w' if w else 'nw'}-ii{ii}-{red}",
+        make(s, weight=w, ignore_index=ii, reduction=red),
+        grads=s != "C-target1",
+    )
+    for s in SHAPES
+    for w in (False, True)
+    for ii in (None, 1)
+    for red in ("none", "mean", "sum")
 ]
 CASES += [
     Case("legacy-size_average", make("NC", size_average=False)),
     Case("legacy-reduce", make("NC", weight=True, reduce=False)),
     Case("legacy-both", make("NC", size_average=True, reduce=True)),
-    Case("uint8-target", lambda rng, dt: ((rand(rng, (5, 3), dt),
-                                           class_targets(rng, (5,), 3, ignored=0, dtype=np.uint8)),
-                                          {"weight": rand(rng, (3,), dt, 0.1, 1.0)})),
+    Case(
+        "uint8-target",
+        lambda rng, dt: (
+            (rand(rng, (5, 3), dt), class_targets(rng, (5,), 3, ignored=0, dtype=np.uint8)),
+            {"weight": rand(rng, (3,), dt, 0.1, 1.0)},
+        ),
+    ),
     Case("ignore-index-0", make("NCd", weight=True, ignore_index=0)),
     Case("ignore-index-C", make("NC", ignore_index=4, ignored=0.5)),
     Case("ignore-index-negative", make("NC", weight=True, ignore_index=-1, ignored=0.5)),
-    Case("neg-inf-logprob", lambda rng, dt: ((np.array([[-np.inf, 0.0], [0.0, -np.inf]], dtype=dt),
-                                              np.array([1, 0])), {})),
+    Case(
+        "neg-inf-logprob",
+        lambda rng, dt: ((np.array([[-np.inf, 0.0], [0.0, -np.inf]], dtype=dt), np.array([1, 0])), {}),
+    ),
 ]
 # All targets ignored: 'mean' is 0/0 = NaN as in PyTorch; the gradient is 0.
-CASES += [Case(f"all-ignored-{s}-{red}", make(s, weight=w, ignored=1.0, reduction=red))
-          for s in ("C", "NC", "NCdd") for w in (False, True) for red in ("none", "mean", "sum")]
+CASES += [
+    Case(f"all-ignored-{s}-{red}", make(s, weight=w, ignored=1.0, reduction=red))
+    for s in ("C", "NC", "NCdd")
+    for w in (False, True)
+    for red in ("none", "mean", "sum")
+]
 # Non-ignored targets of weight 0 only: NaN 'mean', and a NaN gradient at the targets, as in PyTorch.
-CASES += [Case(f"zero-weight-{red}", lambda rng, dt, red=red: (
-    (rand(rng, (4, 3), dt), np.array([1, 1, -100, 1])), {"weight": np.array([1.0, 0.0, 2.0], dtype=dt),
-                                                           "reduction": red})) for red in ("none", "mean", "sum")]
+CASES += [
+    Case(
+        f"zero-weight-{red}",
+        lambda rng, dt, red=red: (
+            (rand(rng, (4, 3), dt), np.array([1, 1, -100, 1])),
+            {"weight": np.array([1.0, 0.0, 2.0], dtype=dt), "reduction": red},
+        ),
+    )
+    for red in ("none", "mean", "sum")
+]
 
 
 @cases(*CASES)
@@ -94,45 +118,129 @@ def test_matches_torch(case, xp, dtype):
 ERRORS = [
     Error("reduction", make("NC", reduction="avg"), ValueError, re_arg("reduction")),
     Error("reduction-batchmean", make("NC", reduction="batchmean"), ValueError, re_arg("reduction")),
-    Error("float-target", lambda rng, dt: ((rand(rng, (3, 4), dt), np.array([0.0, 1.0, 2.0])), {}),
-          TypeError, re_arg("target")),
-    Error("bool-target", lambda rng, dt: ((rand(rng, (3, 4), dt), np.array([True, False, True])), {}),
-          TypeError, re_arg("target")),
-    Error("int-input", lambda rng, dt: ((np.zeros((3, 4), dtype=np.int64), np.array([0, 1, 2])), {}),
-          TypeError, re_arg("input")),
+    Error(
+        "float-target",
+        lambda rng, dt: ((rand(rng, (3, 4), dt), np.array([0.0, 1.0, 2.0])), {}),
+        TypeError,
+        re_arg("target"),
+    ),
+    Error(
+        "bool-target",
+        lambda rng, dt: ((rand(rng, (3, 4), dt), np.array([True, False, True])), {}),
+        TypeError,
+        re_arg("target"),
+    ),
+    Error(
+        "int-input",
+        lambda rng, dt: ((np.zeros((3, 4), dtype=np.int64), np.array([0, 1, 2])), {}),
+        TypeError,
+        re_arg("input"),
+    ),
     Error("0d-input", lambda rng, dt: ((np.ones(()), np.array(0)), {}), ValueError, re_arg("input")),
-    Error("batch-mismatch", lambda rng, dt: ((rand(rng, (3, 4), dt), np.array([0, 1])), {}),
-          ValueError, re_arg("target")),
-    Error("spatial-mismatch", lambda rng, dt: ((rand(rng, (2, 4, 3), dt), np.zeros((2, 4), dtype=np.int64)), {}),
-          ValueError, re_arg("target")),
-    Error("target-ndim", lambda rng, dt: ((rand(rng, (2, 4, 3), dt), np.zeros((2,), dtype=np.int64)), {}),
-          ValueError, re_arg("target")),
-    Error("1d-input-2-targets", lambda rng, dt: ((rand(rng, (4,), dt), np.array([0, 1])), {}),
-          ValueError, re_arg("target")),
-    Error("multi-target", lambda rng, dt: ((rand(rng, (3, 4), dt), np.zeros((3, 4), dtype=np.int64)), {}),
-          ValueError, re_arg("target")),
-    Error("class-too-big", lambda rng, dt: ((rand(rng, (3, 4), dt), np.array([0, 4, 1])), {}),
-          ValueError, re_arg("target"), needs_values=True),
-    Error("class-negative", lambda rng, dt: ((rand(rng, (3, 4), dt), np.array([0, -1, 1])), {}),
-          ValueError, re_arg("target"), needs_values=True),
-    Error("class-too-big-1d", lambda rng, dt: ((rand(rng, (4,), dt), np.array(7)), {}), ValueError, re_arg("target"), needs_values=True),
-    Error("class-ignored-elsewhere", lambda rng, dt: ((rand(rng, (3, 4), dt), np.array([0, -100, 1])),
-                                                      {"ignore_index": 2}), ValueError, re_arg("target"), needs_values=True),
-    Error("no-classes", lambda rng, dt: ((rand(rng, (2, 0), dt), np.array([0, 0])), {}), ValueError, re_arg("target"), needs_values=True),
-    Error("weight-length", lambda rng, dt: ((rand(rng, (3, 4), dt), np.array([0, 1, 2])),
-                                            {"weight": rand(rng, (5,), dt)}), ValueError, re_arg("weight")),
-    Error("weight-2d", lambda rng, dt: ((rand(rng, (3, 4), dt), np.array([0, 1, 2])),
-                                        {"weight": rand(rng, (1, 4), dt)}), ValueError, re_arg("weight")),
-    Error("weight-dtype", lambda rng, dt: ((rand(rng, (3, 4), np.float64), np.array([0, 1, 2])),
-                                           {"weight": rand(rng, (4,), np.float32)}), TypeError, re_arg("weight")),
-    Error("weight-int", lambda rng, dt: ((rand(rng, (3, 4), dt), np.array([0, 1, 2])),
-                                         {"weight": np.ones(4, dtype=np.int64)}), TypeError, re_arg("weight")),
-    Error("ignore_index-float", lambda rng, dt: ((rand(rng, (3, 4), dt), np.array([0, 1, 2])), {"ignore_index": 1.0}),
-          TypeError, re_arg("ignore_index")),
-    Error("ignore_index-bool", lambda rng, dt: ((rand(rng, (3, 4), dt), np.array([0, 1, 2])), {"ignore_index": True}),
-          TypeError, re_arg("ignore_index")),
-    Error("ignore_index-overflow", lambda rng, dt: ((rand(rng, (3, 4), dt), np.array([0, 1, 2])),
-                                                    {"ignore_index": 2**63}), ValueError, re_arg("ignore_index")),
+    Error(
+        "batch-mismatch", lambda rng, dt: ((rand(rng, (3, 4), dt), np.array([0, 1])), {}), ValueError, re_arg("target")
+    ),
+    Error(
+        "spatial-mismatch",
+        lambda rng, dt: ((rand(rng, (2, 4, 3), dt), np.zeros((2, 4), dtype=np.int64)), {}),
+        ValueError,
+        re_arg("target"),
+    ),
+    Error(
+        "target-ndim",
+        lambda rng, dt: ((rand(rng, (2, 4, 3), dt), np.zeros((2,), dtype=np.int64)), {}),
+        ValueError,
+        re_arg("target"),
+    ),
+    Error(
+        "1d-input-2-targets",
+        lambda rng, dt: ((rand(rng, (4,), dt), np.array([0, 1])), {}),
+        ValueError,
+        re_arg("target"),
+    ),
+    Error(
+        "multi-target",
+        lambda rng, dt: ((rand(rng, (3, 4), dt), np.zeros((3, 4), dtype=np.int64)), {}),
+        ValueError,
+        re_arg("target"),
+    ),
+    Error(
+        "class-too-big",
+        lambda rng, dt: ((rand(rng, (3, 4), dt), np.array([0, 4, 1])), {}),
+        ValueError,
+        re_arg("target"),
+        needs_values=True,
+    ),
+    Error(
+        "class-negative",
+        lambda rng, dt: ((rand(rng, (3, 4), dt), np.array([0, -1, 1])), {}),
+        ValueError,
+        re_arg("target"),
+        needs_values=True,
+    ),
+    Error(
+        "class-too-big-1d",
+        lambda rng, dt: ((rand(rng, (4,), dt), np.array(7)), {}),
+        ValueError,
+        re_arg("target"),
+        needs_values=True,
+    ),
+    Error(
+        "class-ignored-elsewhere",
+        lambda rng, dt: ((rand(rng, (3, 4), dt), np.array([0, -100, 1])), {"ignore_index": 2}),
+        ValueError,
+        re_arg("target"),
+        needs_values=True,
+    ),
+    Error(
+        "no-classes",
+        lambda rng, dt: ((rand(rng, (2, 0), dt), np.array([0, 0])), {}),
+        ValueError,
+        re_arg("target"),
+        needs_values=True,
+    ),
+    Error(
+        "weight-length",
+        lambda rng, dt: ((rand(rng, (3, 4), dt), np.array([0, 1, 2])), {"weight": rand(rng, (5,), dt)}),
+        ValueError,
+        re_arg("weight"),
+    ),
+    Error(
+        "weight-2d",
+        lambda rng, dt: ((rand(rng, (3, 4), dt), np.array([0, 1, 2])), {"weight": rand(rng, (1, 4), dt)}),
+        ValueError,
+        re_arg("weight"),
+    ),
+    Error(
+        "weight-dtype",
+        lambda rng, dt: ((rand(rng, (3, 4), np.float64), np.array([0, 1, 2])), {"weight": rand(rng, (4,), np.float32)}),
+        TypeError,
+        re_arg("weight"),
+    ),
+    Error(
+        "weight-int",
+        lambda rng, dt: ((rand(rng, (3, 4), dt), np.array([0, 1, 2])), {"weight": np.ones(4, dtype=np.int64)}),
+        TypeError,
+        re_arg("weight"),
+    ),
+    Error(
+        "ignore_index-float",
+        lambda rng, dt: ((rand(rng, (3, 4), dt), np.array([0, 1, 2])), {"ignore_index": 1.0}),
+        TypeError,
+        re_arg("ignore_index"),
+    ),
+    Error(
+        "ignore_index-bool",
+        lambda rng, dt: ((rand(rng, (3, 4), dt), np.array([0, 1, 2])), {"ignore_index": True}),
+        TypeError,
+        re_arg("ignore_index"),
+    ),
+    Error(
+        "ignore_index-overflow",
+        lambda rng, dt: ((rand(rng, (3, 4), dt), np.array([0, 1, 2])), {"ignore_index": 2**63}),
+        ValueError,
+        re_arg("ignore_index"),
+    ),
     Error("not-array", lambda rng, dt: (([[0.0, 1.0]], np.array([0])), {}), TypeError, re_arg("input")),
 ]
 
@@ -155,7 +263,8 @@ def test_any_integer_target_dtype(xp, tdtype):
     xa, wa = xp.asarray(x), xp.asarray(w)
     ref = anyloss.value_and_grad(lambda a, b: F.nll_loss(a, b, weight=wa, ignore_index=3))(xa, xp.asarray(t))
     got = anyloss.value_and_grad(lambda a, b: F.nll_loss(a, b, weight=wa, ignore_index=3))(
-        xa, xp.asarray(t.astype(tdtype)))
+        xa, xp.asarray(t.astype(tdtype))
+    )
     for r, g in zip(ref, got):
         assert np.array_equal(np.asarray(r), np.asarray(g))
 

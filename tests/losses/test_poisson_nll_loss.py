@@ -37,8 +37,10 @@ def _counts(shape, dtype=None):
 def _xy(shape, tshape=None, log_input=True):
     # The log rate for log_input=True, a positive rate otherwise.
     low, high = (-2.0, 2.0) if log_input else (0.05, 4.0)
-    return lambda rng, dt: ((rand(rng, shape, dt, low, high), _counts(tshape or shape)(rng, dt)),
-                            {"log_input": log_input})
+    return lambda rng, dt: (
+        (rand(rng, shape, dt, low, high), _counts(tshape or shape)(rng, dt)),
+        {"log_input": log_input},
+    )
 
 
 def _given(x, y, **kw):
@@ -51,14 +53,25 @@ _Y = [0.0, 1.0, 1.0000001, 0.5, 2.0, 3.0, -1.0, 1e3, 7.5]
 _LOG_X = [0.5, 0.0, 2.0, -1.0, 1e-9, 0.5, 3.0, 6.0, -30.0]
 _RATE_X = [0.5, 0.0, 2.0, 1e-9, 1.0, 0.5, 3.0, 1e3, 1e-30]
 
-CASES = [Case(f"{shape}-{red}-log{li}", with_options(_xy(shape, log_input=li), reduction=red))
-         for shape in [(), (5,), (3, 4), (2, 3, 4), (0,), (0, 3)] for red in ["none", "mean", "sum"]
-         for li in [True, False]]
-CASES += [Case(f"full-{red}-log{li}", with_options(_xy((3, 4), log_input=li), reduction=red, full=True))
-          for red in ["none", "mean", "sum"] for li in [True, False]]
-CASES += [Case(f"edge-full{full}-log{li}-{red}",
-               _given(_LOG_X if li else _RATE_X, _Y, log_input=li, full=full, reduction=red))
-          for full in [True, False] for li in [True, False] for red in ["none", "sum"]]
+CASES = [
+    Case(f"{shape}-{red}-log{li}", with_options(_xy(shape, log_input=li), reduction=red))
+    for shape in [(), (5,), (3, 4), (2, 3, 4), (0,), (0, 3)]
+    for red in ["none", "mean", "sum"]
+    for li in [True, False]
+]
+CASES += [
+    Case(f"full-{red}-log{li}", with_options(_xy((3, 4), log_input=li), reduction=red, full=True))
+    for red in ["none", "mean", "sum"]
+    for li in [True, False]
+]
+CASES += [
+    Case(
+        f"edge-full{full}-log{li}-{red}", _given(_LOG_X if li else _RATE_X, _Y, log_input=li, full=full, reduction=red)
+    )
+    for full in [True, False]
+    for li in [True, False]
+    for red in ["none", "sum"]
+]
 CASES += [
     Case("full-empty", with_options(_xy((0, 3)), full=True)),
     # log_input=False at rate 0 relies on eps; a negative rate gives NaN, as in PyTorch.
@@ -77,29 +90,50 @@ CASES += [
     Case("broadcast-0d-input", with_options(_xy((), (3,)), reduction="mean")),
     # Derivatives of exp/log(input) and of Stirling's term apply after summing the cotangent to the
     # argument's shape: over an empty broadcast that sum is 0, and 0 * log(0) or 0 * exp(100) = 0 * inf is NaN.
-    Case("broadcast-empty-full", lambda rng, dt: ((np.zeros((0, 3), dt), np.array(0.0, dt)),
-                                                  {"full": True, "reduction": "none", "log_input": False})),
+    Case(
+        "broadcast-empty-full",
+        lambda rng, dt: (
+            (np.zeros((0, 3), dt), np.array(0.0, dt)),
+            {"full": True, "reduction": "none", "log_input": False},
+        ),
+    ),
     Case("broadcast-empty-exp", lambda rng, dt: ((np.array(100.0, dt), np.zeros((0,), dt)), {"reduction": "sum"})),
     # Integer (and boolean) arrays are accepted; two integer arrays give float32.
     Case("int-target", lambda rng, dt: ((rand(rng, (5,), dt), rng.poisson(2.0, 5)), {"full": True})),
-    Case("int-target-rate", lambda rng, dt: ((rand(rng, (5,), dt, 0.1, 3), rng.poisson(2.0, 5)),
-                                             {"log_input": False})),
+    Case("int-target-rate", lambda rng, dt: ((rand(rng, (5,), dt, 0.1, 3), rng.poisson(2.0, 5)), {"log_input": False})),
     Case("int-input", lambda rng, dt: ((np.arange(-2, 3), _counts((5,))(rng, dt)), {"reduction": "none"})),
     Case("int-input-rate", lambda rng, dt: ((np.arange(5), _counts((5,))(rng, dt)), {"log_input": False})),
     Case("int-int", lambda rng, dt: ((np.arange(-2, 3), rng.poisson(2.0, 5)), {"reduction": "none", "full": True})),
-    Case("int32-int8", lambda rng, dt: ((np.arange(5, dtype=np.int32), np.arange(5, dtype=np.int8)),
-                                        {"log_input": False})),
+    Case(
+        "int32-int8",
+        lambda rng, dt: ((np.arange(5, dtype=np.int32), np.arange(5, dtype=np.int8)), {"log_input": False}),
+    ),
     Case("bool-input", lambda rng, dt: ((np.array([True, False, True]), _counts((3,))(rng, dt)), {})),
     Case("bool-target", lambda rng, dt: ((rand(rng, (3,), dt), np.array([True, False, True])), {})),
-    Case("mixed-float", lambda rng, dt: ((rand(rng, (3,), np.float32), _counts((3,), np.float64)(rng, dt)),
-                                         {"full": True, "reduction": "none"})),
-    Case("mixed-float-rate", lambda rng, dt: ((rand(rng, (3,), np.float64, 0.1, 3), _counts((3,), np.float32)(rng, dt)),
-                                              {"log_input": False, "reduction": "none"})),
+    Case(
+        "mixed-float",
+        lambda rng, dt: (
+            (rand(rng, (3,), np.float32), _counts((3,), np.float64)(rng, dt)),
+            {"full": True, "reduction": "none"},
+        ),
+    ),
+    Case(
+        "mixed-float-rate",
+        lambda rng, dt: (
+            (rand(rng, (3,), np.float64, 0.1, 3), _counts((3,), np.float32)(rng, dt)),
+            {"log_input": False, "reduction": "none"},
+        ),
+    ),
     Case("legacy-size_average", with_options(_xy((3, 4)), size_average=False)),
     Case("legacy-reduce", with_options(_xy((3, 4)), reduce=False)),
     Case("legacy-both", with_options(_xy((3, 4)), size_average=True, reduce=True)),
-    Case("positional", lambda rng, dt: ((rand(rng, (3,), dt, 0.1, 3), _counts((3,))(rng, dt), False, True, None,
-                                         1e-4, None, "sum"), {})),
+    Case(
+        "positional",
+        lambda rng, dt: (
+            (rand(rng, (3,), dt, 0.1, 3), _counts((3,))(rng, dt), False, True, None, 1e-4, None, "sum"),
+            {},
+        ),
+    ),
 ]
 
 
@@ -117,10 +151,18 @@ ERRORS = [
     Error("full-none", with_options(_xy((3,)), full=None), TypeError, re_arg("full")),
     Error("eps-str", with_options(_xy((3,)), eps="a"), TypeError, re_arg("eps")),
     Error("eps-none", with_options(_xy((3,)), eps=None), TypeError, re_arg("eps")),
-    Error("bool-input-rate", lambda rng, dt: ((np.array([True, False]), _counts((2,))(rng, dt)),
-                                              {"log_input": False}), TypeError, re_arg("input")),
-    Error("bool-target-full", lambda rng, dt: ((rand(rng, (2,), dt), np.array([True, False])), {"full": True}),
-          TypeError, re_arg("target")),
+    Error(
+        "bool-input-rate",
+        lambda rng, dt: ((np.array([True, False]), _counts((2,))(rng, dt)), {"log_input": False}),
+        TypeError,
+        re_arg("input"),
+    ),
+    Error(
+        "bool-target-full",
+        lambda rng, dt: ((rand(rng, (2,), dt), np.array([True, False])), {"full": True}),
+        TypeError,
+        re_arg("target"),
+    ),
     Error("not-array", lambda rng, dt: (([1.0, 2.0], _counts((2,))(rng, dt)), {}), TypeError, re_arg("input")),
     Error("not-array-target", lambda rng, dt: ((rand(rng, (2,), dt), [1.0, 2.0]), {}), TypeError, re_arg("target")),
 ]
@@ -165,14 +207,19 @@ _TARGET = st.one_of(st.sampled_from([0.0, 1.0, 2.0, 1.0000001, 0.5, 1e4]), st.fl
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), dtype=st.sampled_from(DTYPES), log_input=st.booleans(), full=st.booleans(),
-       reduction=st.sampled_from(REDUCTIONS))
+@given(
+    data=st.data(),
+    dtype=st.sampled_from(DTYPES),
+    log_input=st.booleans(),
+    full=st.booleans(),
+    reduction=st.sampled_from(REDUCTIONS),
+)
 @HYPOTHESIS_BACKENDS
 def test_random_against_torch(hxp, data, dtype, log_input, full, reduction):
     xp = hypothesis_namespace(hxp)
 
     shape = data.draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4))
-    tshape = shape[data.draw(st.integers(0, len(shape))):]
+    tshape = shape[data.draw(st.integers(0, len(shape))) :]
     x = data.draw(hnp.arrays(dtype, shape, elements=_LOGX if log_input else _RATE))
     y = data.draw(hnp.arrays(dtype, tshape, elements=_TARGET))
     check_against_torch(NAME, (x, y), {"log_input": log_input, "full": full, "reduction": reduction}, xp)

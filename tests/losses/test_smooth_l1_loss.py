@@ -35,13 +35,20 @@ def _kinks(beta):
         d = np.array([0.0, beta, -beta, 0.5 * beta, -0.5 * beta, 2 * beta + 0.25, -3.0, 3.0, 1e-3, -1e-3])
         y = rand(rng, d.shape, dt)
         return (y + d.astype(dt), y), {"beta": beta, "reduction": "none"}
+
     return make
 
 
-CASES = [Case(f"{shape}-{red}", with_options(pair(shape), reduction=red))
-         for shape in [(), (5,), (3, 4), (2, 3, 4), (0,), (0, 3)] for red in ["none", "mean", "sum"]]
-CASES += [Case(f"beta={beta}-{red}", with_options(pair((3, 4)), reduction=red, beta=beta))
-          for beta in [0.0, 0.25, 2.0, 1, float("inf")] for red in ["none", "mean"]]
+CASES = [
+    Case(f"{shape}-{red}", with_options(pair(shape), reduction=red))
+    for shape in [(), (5,), (3, 4), (2, 3, 4), (0,), (0, 3)]
+    for red in ["none", "mean", "sum"]
+]
+CASES += [
+    Case(f"beta={beta}-{red}", with_options(pair((3, 4)), reduction=red, beta=beta))
+    for beta in [0.0, 0.25, 2.0, 1, float("inf")]
+    for red in ["none", "mean"]
+]
 CASES += [Case(f"kinks-beta={beta}", _kinks(beta)) for beta in [1.0, 0.5, 0.0]]
 CASES += [
     Case("beta-bool", with_options(pair((3, 4)), beta=True)),
@@ -53,13 +60,16 @@ CASES += [
     Case("int-target", lambda rng, dt: ((rand(rng, (4,), dt), np.arange(4)), {})),
     Case("bool-target", lambda rng, dt: ((rand(rng, (4,), dt), np.array([True, False, True, False])), {})),
     Case("int-input-float-target", lambda rng, dt: ((np.arange(4), rand(rng, (4,), dt)), {})),
-    Case("int-beta0-sum", lambda rng, dt: ((np.arange(4), np.arange(4)[::-1].copy()), {"beta": 0.0, "reduction": "sum"})),
+    Case(
+        "int-beta0-sum", lambda rng, dt: ((np.arange(4), np.arange(4)[::-1].copy()), {"beta": 0.0, "reduction": "sum"})
+    ),
     Case("legacy-size_average", with_options(pair((3, 4)), size_average=False)),
     Case("legacy-reduce", with_options(pair((3, 4)), reduce=False, beta=0.5)),
     Case("legacy-both-beta0", with_options(pair((3, 4)), size_average=True, reduce=True, beta=0.0)),
     Case("mixed-float", lambda rng, dt: ((rand(rng, (3,), np.float32), rand(rng, (3,), np.float64)), {})),
-    Case("mixed-float-beta0", lambda rng, dt: ((rand(rng, (3,), np.float64), rand(rng, (3,), np.float32)),
-                                               {"beta": 0.0})),
+    Case(
+        "mixed-float-beta0", lambda rng, dt: ((rand(rng, (3,), np.float64), rand(rng, (3,), np.float32)), {"beta": 0.0})
+    ),
 ]
 
 
@@ -76,10 +86,13 @@ ERRORS = [
     Error("beta-nan", with_options(pair((3,)), beta=float("nan")), ValueError, re_arg("beta")),
     Error("beta-str", with_options(pair((3,)), beta="1"), TypeError, re_arg("beta")),
     Error("int-input-target", lambda rng, dt: ((np.arange(3), np.arange(3)), {}), TypeError, re_arg("input")),
-    Error("int-beta0-mean", lambda rng, dt: ((np.arange(3), np.arange(3)), {"beta": 0.0}), TypeError,
-          re_arg("input")),
-    Error("bool-target-beta0", lambda rng, dt: ((rand(rng, (2,), dt), np.array([True, False])), {"beta": 0.0}),
-          TypeError, re_arg("target")),
+    Error("int-beta0-mean", lambda rng, dt: ((np.arange(3), np.arange(3)), {"beta": 0.0}), TypeError, re_arg("input")),
+    Error(
+        "bool-target-beta0",
+        lambda rng, dt: ((rand(rng, (2,), dt), np.array([True, False])), {"beta": 0.0}),
+        TypeError,
+        re_arg("target"),
+    ),
     Error("not-array", lambda rng, dt: (([1.0, 2.0], rand(rng, (2,), dt)), {}), TypeError, re_arg("input")),
 ]
 
@@ -119,9 +132,12 @@ _VALUES = st.one_of(_POOL, st.floats(-1e3, 1e3, width=32))
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), dtype=st.sampled_from(DTYPES),
-       reduction=st.sampled_from(REDUCTIONS),
-       beta=st.sampled_from([0.0, 0.5, 1.0, 2.0, 1e-6, 1e6]))
+@given(
+    data=st.data(),
+    dtype=st.sampled_from(DTYPES),
+    reduction=st.sampled_from(REDUCTIONS),
+    beta=st.sampled_from([0.0, 0.5, 1.0, 2.0, 1e-6, 1e6]),
+)
 @HYPOTHESIS_BACKENDS
 def test_random_against_torch(hxp, data, dtype, reduction, beta):
     xp = hypothesis_namespace(hxp)

@@ -32,19 +32,23 @@ NAME = "soft_margin_loss"
 torch = pytest.importorskip("torch")
 
 
-CASES = [Case(f"{shape}-{red}", with_options(sign_pair(shape), reduction=red))
-         for shape in [(), (5,), (3, 4), (2, 3, 4), (0,), (0, 3)] for red in ["none", "mean", "sum"]]
+CASES = [
+    Case(f"{shape}-{red}", with_options(sign_pair(shape), reduction=red))
+    for shape in [(), (5,), (3, 4), (2, 3, 4), (0,), (0, 3)]
+    for red in ["none", "mean", "sum"]
+]
 CASES += [
     # PyTorch takes any target value, not only 1 and -1, and uses it as is.
     Case("real-target", lambda rng, dt: ((rand(rng, (3, 4), dt), rand(rng, (3, 4), dt, -3, 3)), {})),
     Case("zero-target", lambda rng, dt: ((rand(rng, (4,), dt), np.zeros(4, dt)), {"reduction": "none"})),
     Case("int-target", lambda rng, dt: ((rand(rng, (4,), dt), np.array([1, -1, 1, 2])), {"reduction": "none"})),
     # PyTorch's backward fails on a bool target (it negates it); see test_bool_target_gradient.
-    Case("bool-target", lambda rng, dt: ((rand(rng, (4,), dt), np.array([True, False, True, False])), {}),
-         grads=False),
+    Case("bool-target", lambda rng, dt: ((rand(rng, (4,), dt), np.array([True, False, True, False])), {}), grads=False),
     Case("zero-input", lambda rng, dt: ((np.zeros((3,), dt), signs(rng, (3,), dt)), {"reduction": "none"})),
-    Case("large-margin", lambda rng, dt: ((np.array([-80.0, -30.0, 30.0, 80.0], dt), np.ones(4, dt)),
-                                          {"reduction": "none"})),
+    Case(
+        "large-margin",
+        lambda rng, dt: ((np.array([-80.0, -30.0, 30.0, 80.0], dt), np.ones(4, dt)), {"reduction": "none"}),
+    ),
     Case("broadcast-target", sign_pair((3, 4), (4,))),
     Case("broadcast-target-none", with_options(sign_pair((3, 4), (3, 1)), reduction="none")),
     Case("legacy-size_average", with_options(sign_pair((3, 4)), size_average=False)),
@@ -130,8 +134,7 @@ _Y = st.one_of(st.sampled_from([1.0, -1.0, 0.0]), st.floats(-1, 1, width=32))
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), dtype=st.sampled_from(DTYPES),
-       reduction=st.sampled_from(REDUCTIONS))
+@given(data=st.data(), dtype=st.sampled_from(DTYPES), reduction=st.sampled_from(REDUCTIONS))
 @HYPOTHESIS_BACKENDS
 def test_random_against_torch(hxp, data, dtype, reduction):
     xp = hypothesis_namespace(hxp)

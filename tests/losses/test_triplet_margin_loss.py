@@ -46,24 +46,45 @@ def _ints(da, dp, dn, lo=-3, hi=4):
     def build(rng, dt):
         def make(d):
             return rand(rng, (4, 3), dt) if d == "float" else rng.integers(lo, hi, (4, 3)).astype(d)
+
         return (make(da), make(dp), make(dn)), {"reduction": "none"}
+
     return build
 
 
 P_VALUES = [1, 2, 3, 0.5, 1.5, 2.5, -1, -2.5, INF, -INF, 1.0]
 
-CASES = [Case(f"{shape}-{red}", with_options(triple(shape), reduction=red))
-         for shape in [(), (5,), (4, 5), (1, 3), (0, 3), (3, 0), (2, 3, 4)] for red in ["none", "mean", "sum"]]
+CASES = [
+    Case(f"{shape}-{red}", with_options(triple(shape), reduction=red))
+    for shape in [(), (5,), (4, 5), (1, 3), (0, 3), (3, 0), (2, 3, 4)]
+    for red in ["none", "mean", "sum"]
+]
 CASES += [Case(f"p={p}-swap", with_options(triple((5, 4)), p=p, swap=True, reduction="none")) for p in P_VALUES]
 CASES += [Case(f"kinks-p={p}-swap={s}", with_options(_kinks, p=p, swap=s)) for p in P_VALUES for s in [False, True]]
 # One feature (and 0-d inputs): PyTorch's norm is |d| for every p != 0, with no overflow of |d|^p.
-CASES += [Case(f"one-feature-p={p}", lambda rng, dt, p=p: (
-    (np.array([[1e20], [0.0], [-3e-30], [2.0]], dt), np.zeros((4, 1), dt),
-     np.array([[1.0], [1e-30], [0.0], [-1e20]], dt)),
-    {"p": p, "eps": 0.0, "swap": True, "reduction": "none"}), grads=p != 0) for p in P_VALUES + [0, math.nan]]
-CASES += [Case(f"0d-p={p}", lambda rng, dt, p=p: ((np.array(3e20, dt), np.array(-1e20, dt), np.array(1e20, dt)),
-                                                   {"p": p, "swap": True}), grads=p != 0)
-          for p in [2, 3, -1, 0, math.nan]]
+CASES += [
+    Case(
+        f"one-feature-p={p}",
+        lambda rng, dt, p=p: (
+            (
+                np.array([[1e20], [0.0], [-3e-30], [2.0]], dt),
+                np.zeros((4, 1), dt),
+                np.array([[1.0], [1e-30], [0.0], [-1e20]], dt),
+            ),
+            {"p": p, "eps": 0.0, "swap": True, "reduction": "none"},
+        ),
+        grads=p != 0,
+    )
+    for p in P_VALUES + [0, math.nan]
+]
+CASES += [
+    Case(
+        f"0d-p={p}",
+        lambda rng, dt, p=p: ((np.array(3e20, dt), np.array(-1e20, dt), np.array(1e20, dt)), {"p": p, "swap": True}),
+        grads=p != 0,
+    )
+    for p in [2, 3, -1, 0, math.nan]
+]
 CASES += [Case(f"margin={m}", with_options(triple((5, 4)), margin=m, reduction="none")) for m in [0.5, 3, 1e-3, INF]]
 CASES += [Case(f"eps={e}", with_options(triple((5, 4)), eps=e, p=1, swap=True)) for e in [0.0, 0, 1e-3, -1.0]]
 CASES += [
@@ -79,17 +100,34 @@ CASES += [
     Case("broadcast-positive", with_options(triple((3, 4), (3, 1), (1, 4)), swap=True, reduction="sum")),
     Case("broadcast-features", with_options(triple((3, 1), (3, 4), (3, 5)), p=3, reduction="none")),
     Case("broadcast-batch-1", with_options(triple((1, 4), (1, 4), (3, 4)), reduction="none")),
-    Case("mixed-float", lambda rng, dt: ((rand(rng, (3, 4), np.float32), rand(rng, (3, 4), np.float64),
-                                          rand(rng, (3, 4), np.float32)), {"swap": True, "reduction": "none"})),
+    Case(
+        "mixed-float",
+        lambda rng, dt: (
+            (rand(rng, (3, 4), np.float32), rand(rng, (3, 4), np.float64), rand(rng, (3, 4), np.float32)),
+            {"swap": True, "reduction": "none"},
+        ),
+    ),
     Case("legacy-size_average", with_options(triple((3, 4)), size_average=False)),
     Case("legacy-reduce", with_options(triple((3, 4)), reduce=False)),
     Case("legacy-both", with_options(triple((3, 4)), size_average=True, reduce=True)),
-    Case("nan-inf", lambda rng, dt: ((np.array([[np.nan, 0.0], [np.inf, 0.0], [0.0, 0.0], [1.0, 1.0]], dt),
-                                      np.array([[0.0, 0.0], [0.0, 0.0], [np.inf, 0.0], [1.0, 1.0]], dt),
-                                      np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [-np.inf, 1.0]], dt)),
-                                     {"swap": True, "reduction": "none"})),
-    Case("large-p3", lambda rng, dt: ((rand(rng, (3, 4), dt, -1e20, 1e20), rand(rng, (3, 4), dt),
-                                       rand(rng, (3, 4), dt)), {"p": 3, "reduction": "none"})),
+    Case(
+        "nan-inf",
+        lambda rng, dt: (
+            (
+                np.array([[np.nan, 0.0], [np.inf, 0.0], [0.0, 0.0], [1.0, 1.0]], dt),
+                np.array([[0.0, 0.0], [0.0, 0.0], [np.inf, 0.0], [1.0, 1.0]], dt),
+                np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [-np.inf, 1.0]], dt),
+            ),
+            {"swap": True, "reduction": "none"},
+        ),
+    ),
+    Case(
+        "large-p3",
+        lambda rng, dt: (
+            (rand(rng, (3, 4), dt, -1e20, 1e20), rand(rng, (3, 4), dt), rand(rng, (3, 4), dt)),
+            {"p": 3, "reduction": "none"},
+        ),
+    ),
     # Integer inputs: subtracted in their dtype (int8 wraps around), then float32.
     Case("int64-inputs", _ints("int64", "int64", "int64")),
     Case("int8-overflow", _ints("int8", "int8", "int8", -120, 120)),
@@ -107,8 +145,9 @@ ERRORS = [
     Error("margin-0", with_options(triple((3, 2)), margin=0), ValueError, re_arg("margin")),
     Error("margin-negative", with_options(triple((3, 2)), margin=-1.0), ValueError, re_arg("margin")),
     # PyTorch's `margin <= 0` check lets NaN through (and returns NaN): refused here.
-    Error("margin-nan", with_options(triple((3, 2)), margin=math.nan), ValueError,
-          re_arg("margin"), torch_raises=False),
+    Error(
+        "margin-nan", with_options(triple((3, 2)), margin=math.nan), ValueError, re_arg("margin"), torch_raises=False
+    ),
     Error("margin-str", with_options(triple((3, 2)), margin="1"), TypeError, re_arg("margin")),
     Error("p-str", with_options(triple((3, 2)), p="2"), TypeError, re_arg("p")),
     Error("eps-none", with_options(triple((3, 2)), eps=None), TypeError, re_arg("eps")),
@@ -122,10 +161,18 @@ ERRORS = [
     Error("empty-feature-p=inf", with_options(triple((2, 0)), p=INF), ValueError, re_arg("p")),
     Error("empty-feature-p=-1", with_options(triple((2, 0)), p=-1), ValueError, re_arg("p")),
     Error("empty-both-p=-inf", with_options(triple((0, 0)), p=-INF), ValueError, re_arg("p")),
-    Error("bool-inputs", lambda rng, dt: ((np.ones((2, 2), bool), rand(rng, (2, 2), dt), rand(rng, (2, 2), dt)), {}),
-          TypeError, re_arg("anchor")),
-    Error("not-array", lambda rng, dt: ((rand(rng, (2, 2), dt), [[1.0, 2.0]], rand(rng, (2, 2), dt)), {}),
-          TypeError, re_arg("positive")),
+    Error(
+        "bool-inputs",
+        lambda rng, dt: ((np.ones((2, 2), bool), rand(rng, (2, 2), dt), rand(rng, (2, 2), dt)), {}),
+        TypeError,
+        re_arg("anchor"),
+    ),
+    Error(
+        "not-array",
+        lambda rng, dt: ((rand(rng, (2, 2), dt), [[1.0, 2.0]], rand(rng, (2, 2), dt)), {}),
+        TypeError,
+        re_arg("positive"),
+    ),
 ]
 
 
@@ -153,8 +200,9 @@ def test_kink_gradients_pinned():
     # Pinned (torch agrees, see test_matches_torch[kinks-*]): the hinge passes at exactly 0,
     # a zero difference has gradient 0, and a swap tie splits the gradient in half.
     a, p, n = np.array([[0.0, 0.0]]), np.array([[0.0, 0.0]]), np.array([[1.0, 0.0]])
-    ga, gp, gn = anyloss.grad(lambda a, p, n: F.triplet_margin_loss(a, p, n, eps=0.0, swap=True),
-                              argnums=(0, 1, 2))(a, p, n)
+    ga, gp, gn = anyloss.grad(lambda a, p, n: F.triplet_margin_loss(a, p, n, eps=0.0, swap=True), argnums=(0, 1, 2))(
+        a, p, n
+    )
     assert ga.tolist() == [[0.5, 0.0]] and gp.tolist() == [[0.5, 0.0]] and gn.tolist() == [[-1.0, 0.0]]
 
 
@@ -174,10 +222,16 @@ _X = st.one_of(st.sampled_from([0.0, 0.0, 1.0, -1.0, 0.5, 2.0, 1e-30, 1e20, -1e2
 
 
 @settings(max_examples=50, deadline=None)
-@given(data=st.data(), dtype=st.sampled_from(DTYPES),
-       reduction=st.sampled_from(REDUCTIONS), margin=st.sampled_from([1.0, 0.5, 2.0]),
-       p=st.sampled_from([2, 1, 3, 0.5, 1.5, -1.0, INF, -INF]), eps=st.sampled_from([1e-6, 0.0]),
-       swap=st.booleans(), ndim=st.sampled_from([1, 2, 2, 3]))
+@given(
+    data=st.data(),
+    dtype=st.sampled_from(DTYPES),
+    reduction=st.sampled_from(REDUCTIONS),
+    margin=st.sampled_from([1.0, 0.5, 2.0]),
+    p=st.sampled_from([2, 1, 3, 0.5, 1.5, -1.0, INF, -INF]),
+    eps=st.sampled_from([1e-6, 0.0]),
+    swap=st.booleans(),
+    ndim=st.sampled_from([1, 2, 2, 3]),
+)
 @HYPOTHESIS_BACKENDS
 def test_random_against_torch(hxp, data, dtype, reduction, margin, p, eps, swap, ndim):
     xp = hypothesis_namespace(hxp)

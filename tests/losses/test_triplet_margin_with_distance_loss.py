@@ -35,6 +35,7 @@ NAME = "triplet_margin_with_distance_loss"
 # --------------------------------------------------------------------------- distances for the tests
 # Each works on torch tensors (PyTorch differentiates it) and on any Array API array.
 
+
 def cosine_distance(x1, x2):
     xp = array_namespace(x1, x2)
     return 1.0 - xp.sum(x1 * x2, axis=-1) / xp.sqrt(xp.sum(x1 * x1, axis=-1) * xp.sum(x2 * x2, axis=-1))
@@ -80,10 +81,12 @@ def torch_pairwise(p, eps):
 
 # --------------------------------------------------------------------------- cases
 
+
 def _with(make, **kw):
     def build(rng, dt):
         args, kwargs = make(rng, dt)
         return args, {**kwargs, **kw}
+
     return build
 
 
@@ -95,17 +98,27 @@ def _kinks(rng, dt):
     return (a, p, n), {"reduction": "none"}
 
 
-CASES = [Case(f"{shape}-{red}", _with(triple(shape), reduction=red))
-         for shape in [(), (5,), (4, 5), (1, 3), (0, 3), (3, 0), (2, 3, 4)] for red in ["none", "mean", "sum"]]
-CASES += [Case(f"swap-margin={m}", _with(triple((5, 4)), swap=True, margin=m, reduction="none"))
-          for m in [1.0, 0.5, 3, math.inf]]
+CASES = [
+    Case(f"{shape}-{red}", _with(triple(shape), reduction=red))
+    for shape in [(), (5,), (4, 5), (1, 3), (0, 3), (3, 0), (2, 3, 4)]
+    for red in ["none", "mean", "sum"]
+]
+CASES += [
+    Case(f"swap-margin={m}", _with(triple((5, 4)), swap=True, margin=m, reduction="none"))
+    for m in [1.0, 0.5, 3, math.inf]
+]
 CASES += [
     Case("swap-truthy", _with(triple((5, 4)), swap=1, reduction="none")),  # PyTorch tests `if swap:`
     Case("swap-falsy", _with(triple((5, 4)), swap=None)),
     Case("broadcast-anchor", _with(triple((1, 4), (3, 4), (3, 4)), swap=True, reduction="none")),
     Case("broadcast-features", _with(triple((3, 1), (3, 4), (3, 5)), reduction="none")),
-    Case("mixed-float", lambda rng, dt: ((rand(rng, (3, 4), np.float32), rand(rng, (3, 4), np.float64),
-                                          rand(rng, (3, 4), np.float32)), {"swap": True, "reduction": "none"})),
+    Case(
+        "mixed-float",
+        lambda rng, dt: (
+            (rand(rng, (3, 4), np.float32), rand(rng, (3, 4), np.float64), rand(rng, (3, 4), np.float32)),
+            {"swap": True, "reduction": "none"},
+        ),
+    ),
     Case("int-inputs", lambda rng, dt: (tuple(rng.integers(-3, 4, (4, 3)) for _ in range(3)), {"reduction": "none"})),
     Case("kinks-default", _with(_kinks, swap=True)),
     # A user callable: values from the plain function, gradients through a Distance with a vjp.
@@ -116,13 +129,24 @@ CASES += [
     Case("cosine-Distance-0d-batch", _with(triple((4,)), distance_function=COSINE, swap=True, margin=2.0)),
     Case("lopsided-swap", _with(triple((6, 3)), distance_function=LOPSIDED, swap=True, margin=2.0, reduction="none")),
     Case("lopsided-swap-mean", _with(triple((6, 3)), distance_function=LOPSIDED, swap=True, margin=2.0)),
-    Case("lambda-l1", _with(triple((5, 4)), distance_function=lambda x1, x2: array_namespace(x1).sum(
-        array_namespace(x1).abs(x1 - x2), axis=-1), reduction="none"), grads=False),
+    Case(
+        "lambda-l1",
+        _with(
+            triple((5, 4)),
+            distance_function=lambda x1, x2: array_namespace(x1).sum(array_namespace(x1).abs(x1 - x2), axis=-1),
+            reduction="none",
+        ),
+        grads=False,
+    ),
 ]
-CASES += [Case(f"pairwise-p={p}-kinks", _with(_kinks, distance_function=torch_pairwise(p, 0.0), swap=True))
-          for p in [1, 2, 3, 0.5, 1.5, -1.0, math.inf, -math.inf]]
-CASES += [Case(f"pairwise-p={p}-eps", _with(triple((5, 4)), distance_function=torch_pairwise(p, 1e-3), swap=True))
-          for p in [1, 2, 3, 0.5, math.inf]]
+CASES += [
+    Case(f"pairwise-p={p}-kinks", _with(_kinks, distance_function=torch_pairwise(p, 0.0), swap=True))
+    for p in [1, 2, 3, 0.5, 1.5, -1.0, math.inf, -math.inf]
+]
+CASES += [
+    Case(f"pairwise-p={p}-eps", _with(triple((5, 4)), distance_function=torch_pairwise(p, 1e-3), swap=True))
+    for p in [1, 2, 3, 0.5, math.inf]
+]
 
 
 @cases(*CASES)
@@ -138,16 +162,28 @@ ERRORS = [
     # PyTorch's `margin <= 0` check lets NaN through (and returns NaN): refused here.
     Error("margin-nan", _with(triple((3, 2)), margin=math.nan), ValueError, re_arg("margin"), torch_raises=False),
     Error("positive-ndim", triple((3, 2), (2,)), ValueError, re_arg("positive")),
-    Error("negative-ndim", _with(triple((3, 2), (3, 2), (2,)), distance_function=cosine_distance), ValueError,
-          re_arg("negative")),
+    Error(
+        "negative-ndim",
+        _with(triple((3, 2), (3, 2), (2,)), distance_function=cosine_distance),
+        ValueError,
+        re_arg("negative"),
+    ),
     Error("distance-not-callable", _with(triple((3, 2)), distance_function=3), TypeError, re_arg("distance_function")),
     Error("feature-mismatch", triple((3, 2), (3, 4)), ValueError, re_arg("positive")),
     Error("batch-mismatch", triple((3, 2), (3, 2), (2, 2)), ValueError, re_arg("negative")),
     Error("swap-mismatch", _with(triple((3, 1), (3, 4), (3, 5)), swap=True), ValueError, re_arg("negative")),
-    Error("bool-inputs", lambda rng, dt: ((np.ones((2, 2), bool), rand(rng, (2, 2), dt), rand(rng, (2, 2), dt)), {}),
-          TypeError, re_arg("anchor")),
-    Error("not-array", lambda rng, dt: ((rand(rng, (2, 2), dt), [[1.0, 2.0]], rand(rng, (2, 2), dt)), {}),
-          TypeError, re_arg("positive")),
+    Error(
+        "bool-inputs",
+        lambda rng, dt: ((np.ones((2, 2), bool), rand(rng, (2, 2), dt), rand(rng, (2, 2), dt)), {}),
+        TypeError,
+        re_arg("anchor"),
+    ),
+    Error(
+        "not-array",
+        lambda rng, dt: ((rand(rng, (2, 2), dt), [[1.0, 2.0]], rand(rng, (2, 2), dt)), {}),
+        TypeError,
+        re_arg("positive"),
+    ),
 ]
 
 
@@ -157,6 +193,7 @@ def test_errors(error, xp):
 
 
 # --------------------------------------------------------------------------- gradients without a vjp
+
 
 def _three(shape=(3, 4)):
     rng = np.random.default_rng(0)
@@ -182,8 +219,9 @@ def test_plain_callable_on_torch_autograd():
     out = F.triplet_margin_with_distance_loss(a, p, n, distance_function=cosine_distance, swap=True)
     out.backward()
     a2, p2, n2 = (t.detach().clone().requires_grad_(True) for t in (a, p, n))
-    ref = torch.nn.functional.triplet_margin_with_distance_loss(a2, p2, n2, distance_function=cosine_distance,
-                                                                swap=True)
+    ref = torch.nn.functional.triplet_margin_with_distance_loss(
+        a2, p2, n2, distance_function=cosine_distance, swap=True
+    )
     ref.backward()
     torch.testing.assert_close(out, ref)
     for t, r in zip((a, p, n), (a2, p2, n2)):
@@ -228,8 +266,9 @@ def test_class():
     a, p, n = _three()
     loss = anyloss.TripletMarginWithDistanceLoss(margin=2.0, swap=True, reduction="sum")
     assert isinstance(loss.distance_function, anyloss.Distance) and loss.distance_function.vjp is not None
-    np.testing.assert_array_equal(loss(a, p, n), F.triplet_margin_with_distance_loss(a, p, n, margin=2.0, swap=True,
-                                                                                    reduction="sum"))
+    np.testing.assert_array_equal(
+        loss(a, p, n), F.triplet_margin_with_distance_loss(a, p, n, margin=2.0, swap=True, reduction="sum")
+    )
     loss = anyloss.TripletMarginWithDistanceLoss(distance_function=COSINE)
     g = anyloss.grad(loss, argnums=2)(a, p, n)
     assert g.shape == n.shape
@@ -241,9 +280,14 @@ _X = st.one_of(st.sampled_from([0.0, 0.0, 1.0, -1.0, 0.5, 2.0, 1e-30, 1e20]), st
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), dtype=st.sampled_from(DTYPES),
-       reduction=st.sampled_from(REDUCTIONS), margin=st.sampled_from([1.0, 0.5, 2.0]),
-       swap=st.booleans(), ndim=st.sampled_from([1, 2, 2, 3]))
+@given(
+    data=st.data(),
+    dtype=st.sampled_from(DTYPES),
+    reduction=st.sampled_from(REDUCTIONS),
+    margin=st.sampled_from([1.0, 0.5, 2.0]),
+    swap=st.booleans(),
+    ndim=st.sampled_from([1, 2, 2, 3]),
+)
 @HYPOTHESIS_BACKENDS
 def test_random_against_torch(hxp, data, dtype, reduction, margin, swap, ndim):
     xp = hypothesis_namespace(hxp)

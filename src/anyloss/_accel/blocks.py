@@ -58,8 +58,11 @@ def eligible(spec, arrays, reduction) -> bool:
     first = arrays[0]
     if not (_compat.is_numpy_array(first) or _compat.is_torch_array(first) or _compat.is_cupy_array(first)):
         return False
-    if first.ndim == 0 or math.prod(first.shape) < max(MIN_SIZE, 1) or str(first.dtype).split(".")[-1] not in (
-            "float32", "float64"):
+    if (
+        first.ndim == 0
+        or math.prod(first.shape) < max(MIN_SIZE, 1)
+        or str(first.dtype).split(".")[-1] not in ("float32", "float64")
+    ):
         return False
     n = first.shape[0]
     for name, a in zip(spec.argnames, arrays):
@@ -83,8 +86,10 @@ def _offsets(rank) -> tuple:
 def _sliced(spec, arrays):
     """Which arrays are cut into row blocks (the others are passed whole)."""
     first, rows = arrays[0], spec.accel.rows
-    return tuple(a is not None and name in rows and a.ndim - first.ndim in _offsets(rows[name])
-                 for name, a in zip(spec.argnames, arrays))
+    return tuple(
+        a is not None and name in rows and a.ndim - first.ndim in _offsets(rows[name])
+        for name, a in zip(spec.argnames, arrays)
+    )
 
 
 def run(spec, xp, arrays, reduction, options, computed, wanted):
@@ -95,8 +100,10 @@ def run(spec, xp, arrays, reduction, options, computed, wanted):
     n = first.shape[0]
     step = max(1, BLOCK // max(1, math.prod(first.shape[1:])))
     sliced = _sliced(spec, arrays)
-    outs = [xp.empty(a.shape, dtype=a.dtype, device=device(a)) if w and s else None
-            for a, w, s in zip(arrays, wanted, sliced)]
+    outs = [
+        xp.empty(a.shape, dtype=a.dtype, device=device(a)) if w and s else None
+        for a, w, s in zip(arrays, wanted, sliced)
+    ]
     g_divisor = None
     state = {}
 

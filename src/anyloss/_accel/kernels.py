@@ -62,9 +62,16 @@ def eligible(spec, arrays, reduction, options) -> bool:
     x, y = arrays[:2]
     if any(a is not None for a in arrays[2:]) or type(x) is not np.ndarray or type(y) is not np.ndarray:
         return False
-    return (x.dtype in (np.float32, np.float64) and y.dtype == x.dtype and y.shape == x.shape
-            and x.ndim > 0 and x.size >= max(MIN_SIZE, 1) and x.flags.c_contiguous and y.flags.c_contiguous
-            and spec.accel.point_params(options) is not None)
+    return (
+        x.dtype in (np.float32, np.float64)
+        and y.dtype == x.dtype
+        and y.shape == x.shape
+        and x.ndim > 0
+        and x.size >= max(MIN_SIZE, 1)
+        and x.flags.c_contiguous
+        and y.flags.c_contiguous
+        and spec.accel.point_params(options) is not None
+    )
 
 
 def run(spec, arrays, reduction, options, wanted):
@@ -76,8 +83,16 @@ def run(spec, arrays, reduction, options, wanted):
     numba = _numba()
     numba.set_num_threads(max(1, min(_config.threads, numba.config.NUMBA_NUM_THREADS)))
     chunks = max(1, min(n // 65536, 64))
-    parts = _loop(spec.accel.point)(x.reshape(-1), y.reshape(-1), *grads, bool(wanted[0]), bool(wanted[1]),
-                              tuple(float(p) for p in spec.accel.point_params(options)), scale, chunks)
+    parts = _loop(spec.accel.point)(
+        x.reshape(-1),
+        y.reshape(-1),
+        *grads,
+        bool(wanted[0]),
+        bool(wanted[1]),
+        tuple(float(p) for p in spec.accel.point_params(options)),
+        scale,
+        chunks,
+    )
     value = np.asarray(math.fsum(parts) * scale, dtype=x.dtype)
     cts = tuple(g.reshape(x.shape) if w else None for g, w in zip(grads, wanted[:2]))
     return value, cts + (None,) * (len(arrays) - 2)
@@ -130,8 +145,11 @@ def compiled_eligible(spec, arrays) -> bool:
     if spec.accel.compiled is None or not available():
         return False
     first = arrays[0]
-    return (all(type(a) is np.ndarray for a in arrays if a is not None)
-            and first.dtype in (np.float32, np.float64) and first.size >= COMPILED_MIN_SIZE)
+    return (
+        all(type(a) is np.ndarray for a in arrays if a is not None)
+        and first.dtype in (np.float32, np.float64)
+        and first.size >= COMPILED_MIN_SIZE
+    )
 
 
 @functools.cache

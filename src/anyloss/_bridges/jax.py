@@ -32,8 +32,9 @@ def _make(spec, xp, reduction, options, computed):
         value, rec = forward(spec, xp, primals, reduction, options, computed)
         # Only the arrays with a tangent: a cotangent that is NaN somewhere (the
         # target's of kl_div at 0) must not reach an output through a zero tangent.
-        diff = [k for k, w in enumerate(wanted_mask(spec, xp, primals))
-                if w and not isinstance(tangents[k], SymbolicZero)]
+        diff = [
+            k for k, w in enumerate(wanted_mask(spec, xp, primals)) if w and not isinstance(tangents[k], SymbolicZero)
+        ]
         if not diff:
             return value, xp.zeros_like(value)
 

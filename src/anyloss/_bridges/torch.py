@@ -54,8 +54,11 @@ def _forward_or_transformed(arrays) -> bool:
         return False
     from torch.autograd.forward_ad import unpack_dual
 
-    return any(isinstance(a, torch.Tensor) and (torch._C._functorch.is_functorch_wrapped_tensor(a)
-                                                 or unpack_dual(a).tangent is not None) for a in arrays)
+    return any(
+        isinstance(a, torch.Tensor)
+        and (torch._C._functorch.is_functorch_wrapped_tensor(a) or unpack_dual(a).tangent is not None)
+        for a in arrays
+    )
 
 
 _STATIC = 6  # spec, xp, reduction, options, computed, wanted: the Function's inputs before the arrays
@@ -120,7 +123,10 @@ class _LossFunctionJvp(_LossFunction):
 def apply(spec, xp, arrays, reduction, options, computed):
     # Which gradients will be asked for: those of the tensors that require one
     # (in forward mode and inside torch.func, any input's may be).
-    wanted = None if _forward_or_transformed(arrays) else tuple(
-        isinstance(a, torch.Tensor) and a.requires_grad for a in arrays)
+    wanted = (
+        None
+        if _forward_or_transformed(arrays)
+        else tuple(isinstance(a, torch.Tensor) and a.requires_grad for a in arrays)
+    )
     function = _LossFunction if torch.compiler.is_compiling() else _LossFunctionJvp
     return function.apply(spec, xp, reduction, options, computed, wanted, *arrays)[0]

@@ -35,7 +35,8 @@ _HEADER = "import numpy as np\nimport anyloss.functional as F\n"
 _DIFFERENCES = [
     {
         "title": "Keras MeanSquaredError(reduction='sum') vs torch mse_loss(reduction='sum')",
-        "code": _HEADER + """from anyloss.compat import keras
+        "code": _HEADER
+        + """from anyloss.compat import keras
 
 y_true = np.array([[0.0, 1.0, 2.0], [1.0, 1.0, 1.0]])
 y_pred = np.array([[1.0, 1.0, 1.0], [1.0, 3.0, 1.0]])
@@ -45,11 +46,12 @@ print("keras default 'sum_over_batch_size':    ", keras.MeanSquaredError()(y_tru
 print("torch default 'mean':                   ", F.mse_loss(y_pred, y_true))
 """,
         "why": "Keras first averages over the last axis (one loss per sample), then reduces: its 'sum' is the sum "
-               "of per-sample means, torch's is the sum of all squared errors (3x larger here). The two means agree.",
+        "of per-sample means, torch's is the sum of all squared errors (3x larger here). The two means agree.",
     },
     {
         "title": "Binary cross entropy on a saturated probability: Keras clips at 1e-7, torch clamps the log at -100",
-        "code": _HEADER + """from anyloss.compat import keras
+        "code": _HEADER
+        + """from anyloss.compat import keras
 
 y_true = np.array([[1.0], [1.0]])
 y_pred = np.array([[0.0], [0.5]])     # a confident, wrong prediction and an unsure one
@@ -58,11 +60,12 @@ print("torch binary_cross_entropy: ", F.binary_cross_entropy(y_pred, y_true, red
 print("means, keras and torch:     ", keras.BinaryCrossentropy()(y_true, y_pred), F.binary_cross_entropy(y_pred, y_true))
 """,
         "why": "Keras clips probabilities to [1e-7, 1 - 1e-7], so a wrong certainty costs -log(1e-7) = 16.1; "
-               "PyTorch clamps log(p) at -100, so it costs 100. One such sample dominates torch's mean.",
+        "PyTorch clamps log(p) at -100, so it costs 100. One such sample dominates torch's mean.",
     },
     {
         "title": "KL divergence: torch 'mean' vs 'batchmean' vs optax and Keras (argument order, log space)",
-        "code": _HEADER + """from anyloss.compat import keras, optax
+        "code": _HEADER
+        + """from anyloss.compat import keras, optax
 
 p = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])   # targets (probabilities)
 q = np.array([[0.5, 0.3, 0.2], [0.3, 0.3, 0.4]])   # predictions (probabilities)
@@ -72,11 +75,12 @@ print("optax kl_divergence(log q, p).mean():", optax.kl_divergence(np.log(q), p)
 print("keras KLDivergence()(p, q):          ", keras.KLDivergence()(p, q))
 """,
         "why": "torch's 'mean' divides by every element (N x C), not by the batch: only 'batchmean' is the mean KL. "
-               "optax takes (log q, p) like torch; Keras takes (p, q), both as probabilities, targets first.",
+        "optax takes (log q, p) like torch; Keras takes (p, q), both as probabilities, targets first.",
     },
     {
         "title": "optax integer-label cross entropy with out-of-range labels vs torch cross_entropy",
-        "code": _HEADER + """from anyloss.compat import optax
+        "code": _HEADER
+        + """from anyloss.compat import optax
 
 logits = np.array([[2.0, 0.5, -1.0], [2.0, 0.5, -1.0], [2.0, 0.5, -1.0]])
 labels = np.array([2, -1, 3])      # -1 and 3 are not classes of C = 3
@@ -88,11 +92,12 @@ except ValueError as e:
 print("torch, ignore_index=-1, first two rows:", F.cross_entropy(logits[:2], labels[:2], ignore_index=-1, reduction="none"))
 """,
         "why": "optax checks nothing: -1 wraps around to the last class (JAX's negative indexing) and 3 gives NaN. "
-               "PyTorch raises on a label outside [0, C), and gives 0 to ignore_index (-100 by default).",
+        "PyTorch raises on a label outside [0, C), and gives 0 to ignore_index (-100 by default).",
     },
     {
         "title": "optax l2_loss is half the squared error",
-        "code": _HEADER + """from anyloss.compat import optax
+        "code": _HEADER
+        + """from anyloss.compat import optax
 
 predictions, targets = np.array([1.0, 2.0, 4.0]), np.array([0.0, 2.0, 2.0])
 print("optax l2_loss:      ", optax.l2_loss(predictions, targets))
@@ -100,11 +105,12 @@ print("optax squared_error:", optax.squared_error(predictions, targets))
 print("torch mse_loss none:", F.mse_loss(predictions, targets, reduction="none"))
 """,
         "why": "l2_loss carries the 1/2 of Bishop's convention (its gradient is the plain error); "
-               "squared_error and torch's mse_loss do not.",
+        "squared_error and torch's mse_loss do not.",
     },
     {
         "title": "tf.nn.sigmoid_cross_entropy_with_logits (unreduced) vs torch binary_cross_entropy_with_logits",
-        "code": _HEADER + """import anyloss.compat.tensorflow as tf
+        "code": _HEADER
+        + """import anyloss.compat.tensorflow as tf
 
 logits = np.array([[3.0, -1.0], [0.5, 8.0]])
 labels = np.array([[1.0, 0.0], [0.0, 1.0]])
@@ -117,12 +123,13 @@ print("torch default 'mean':", F.binary_cross_entropy_with_logits(logits, labels
 print("TensorFlow itself:", tensorflow.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits).numpy())
 """,
         "why": "The element-wise numbers are the same; TensorFlow returns all of them (you reduce, usually with "
-               "tf.reduce_mean), PyTorch averages by default. Note also the order: (labels, logits) by keyword in TF, "
-               "(input, target) in torch.",
+        "tf.reduce_mean), PyTorch averages by default. Note also the order: (labels, logits) by keyword in TF, "
+        "(input, target) in torch.",
     },
     {
         "title": "tf.nn.weighted_cross_entropy_with_logits pos_weight vs torch pos_weight",
-        "code": _HEADER + """import anyloss.compat.tensorflow as tf
+        "code": _HEADER
+        + """import anyloss.compat.tensorflow as tf
 
 logits = np.array([[1.0, -2.0, 0.5], [-0.5, 2.0, 0.0]])
 labels = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]])
@@ -137,12 +144,13 @@ print("tf mean, torch mean:", tf.nn.weighted_cross_entropy_with_logits(labels, l
 print("TensorFlow itself:", tensorflow.nn.weighted_cross_entropy_with_logits(labels, logits, pos_weight).numpy())
 """,
         "why": "Both weigh only the positive term: q z (-log sigmoid(x)) + (1 - z)(-log(1 - sigmoid(x))), "
-               "so the element-wise values agree; TF's pos_weight may be a plain number and nothing is reduced. "
-               "The gradients agree too, except at a logit of exactly 0 (next).",
+        "so the element-wise values agree; TF's pos_weight may be a plain number and nothing is reduced. "
+        "The gradients agree too, except at a logit of exactly 0 (next).",
     },
     {
         "title": "tf.nn.weighted_cross_entropy_with_logits gradient at a logit of 0 vs torch pos_weight",
-        "code": _HEADER + """import anyloss
+        "code": _HEADER
+        + """import anyloss
 import anyloss.compat.tensorflow as tf
 
 logits = np.array([0.0, 0.0, 1.0])          # e.g. the first step of a zero-initialised last layer
@@ -163,14 +171,15 @@ with tensorflow.GradientTape() as tape:
 print("TensorFlow itself:           ", tape.gradient(loss, x).numpy())
 """,
         "why": "TensorFlow differentiates its formula (1 - z) x + (1 + (q - 1) z)(log(1 + exp(-abs(x))) + max(-x, 0)) "
-               "term by term and takes the derivatives of abs(x) and max(-x, 0) at 0 as 0, so at a logit of exactly 0 "
-               "its gradient is 1 - z; PyTorch's is the derivative, 1 - z - (1 + (q - 1) z)/2. "
-               "anyloss.compat.tensorflow gives TensorFlow's number, anyloss.functional PyTorch's.",
+        "term by term and takes the derivatives of abs(x) and max(-x, 0) at 0 as 0, so at a logit of exactly 0 "
+        "its gradient is 1 - z; PyTorch's is the derivative, 1 - z - (1 + (q - 1) z)/2. "
+        "anyloss.compat.tensorflow gives TensorFlow's number, anyloss.functional PyTorch's.",
     },
     {
         "title": "tf.nn.softmax_cross_entropy_with_logits gradient when the labels do not sum to 1 vs torch "
-                 "cross_entropy",
-        "code": _HEADER + """import anyloss
+        "cross_entropy",
+        "code": _HEADER
+        + """import anyloss
 import anyloss.compat.tensorflow as tf
 
 logits = np.array([[2.0, 0.5, -1.0]])
@@ -191,12 +200,13 @@ with tensorflow.GradientTape() as tape:
 print("TensorFlow itself:           ", tape.gradient(loss, x).numpy())
 """,
         "why": "The values are the same. TensorFlow's kernel returns softmax(x) - labels as the gradient, which is "
-               "the derivative only when each row of labels sums to 1; PyTorch's is the derivative, "
-               "softmax(x) * sum(labels) - labels. anyloss.compat.tensorflow gives TensorFlow's number.",
+        "the derivative only when each row of labels sums to 1; PyTorch's is the derivative, "
+        "softmax(x) * sum(labels) - labels. anyloss.compat.tensorflow gives TensorFlow's number.",
     },
     {
         "title": "Huber: Keras and optax delta vs torch huber_loss(delta) and smooth_l1_loss(beta)",
-        "code": _HEADER + """from anyloss.compat import keras, optax
+        "code": _HEADER
+        + """from anyloss.compat import keras, optax
 
 y_pred = np.array([[0.2, 1.5, -3.0]])
 y_true = np.zeros((1, 3))
@@ -207,12 +217,13 @@ print("torch smooth_l1_loss beta=delta:", F.smooth_l1_loss(y_pred, y_true, beta=
 print("keras huber (per sample):      ", keras.huber(y_true, y_pred, delta=delta))
 """,
         "why": "Keras, optax and torch's huber_loss share one formula (quadratic up to delta, then linear with "
-               "slope delta). smooth_l1_loss with beta = delta is that divided by delta (its slope is 1). Keras "
-               "then averages over the last axis.",
+        "slope delta). smooth_l1_loss with beta = delta is that divided by delta (its slope is 1). Keras "
+        "then averages over the last axis.",
     },
     {
         "title": "Label smoothing: Keras binary (towards 1/2) vs torch cross_entropy (towards 1/C)",
-        "code": _HEADER + """from anyloss.compat import keras
+        "code": _HEADER
+        + """from anyloss.compat import keras
 
 x, eps = 2.0, 0.2                              # a logit for the positive class, smoothing 0.2
 print("keras binary_crossentropy, label_smoothing:",
@@ -223,12 +234,13 @@ print("torch BCE-with-logits, target 1 - eps:",
       F.binary_cross_entropy_with_logits(np.array([x]), np.array([1.0 - eps])))
 """,
         "why": "Keras's binary smoothing moves labels to y(1 - eps) + eps/2, which is torch's cross_entropy smoothing "
-               "with C = 2 classes; torch's BCE has no smoothing, and the common hand-made 'target 1 - eps' is a "
-               "different (stronger) smoothing. Keras's categorical_crossentropy uses y(1 - eps) + eps/C like torch.",
+        "with C = 2 classes; torch's BCE has no smoothing, and the common hand-made 'target 1 - eps' is a "
+        "different (stronger) smoothing. Keras's categorical_crossentropy uses y(1 - eps) + eps/C like torch.",
     },
     {
         "title": "Keras cosine_similarity is a negative similarity; torch's cosine_embedding_loss is 1 - cos",
-        "code": _HEADER + """from anyloss.compat import keras, optax
+        "code": _HEADER
+        + """from anyloss.compat import keras, optax
 
 a = np.array([[1.0, 2.0, 2.0]])
 b = np.array([[2.0, 1.0, 2.0]])
@@ -237,7 +249,7 @@ print("optax cosine_distance:  ", optax.cosine_distance(b, a))
 print("torch cosine_embedding_loss (y = 1):", F.cosine_embedding_loss(b, a, np.array([1.0])))
 """,
         "why": "Keras minimises -cos (best -1), optax's cosine_distance and torch's cosine_embedding_loss with "
-               "y = 1 minimise 1 - cos (best 0); gradients are the same, values are shifted by one.",
+        "y = 1 minimise 1 - cos (best 0); gradients are the same, values are shifted by one.",
     },
 ]
 

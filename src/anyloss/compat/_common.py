@@ -15,11 +15,20 @@ from .._checks import check_number, describe, fail
 from .._spec import LossSpec
 
 
-def spec(name: str, fwd, bwd, argnames: tuple, differentiable: tuple, summary: str = "",
-         optional: tuple = ()) -> LossSpec:
+def spec(
+    name: str, fwd, bwd, argnames: tuple, differentiable: tuple, summary: str = "", optional: tuple = ()
+) -> LossSpec:
     """An unregistered spec (catalogue ``'compat'``) for ``fwd``/``bwd``."""
-    return LossSpec(name=name, fwd=fwd, bwd=bwd, argnames=argnames, differentiable=differentiable,
-                    summary=summary, catalogue="compat", optional=optional)
+    return LossSpec(
+        name=name,
+        fwd=fwd,
+        bwd=bwd,
+        argnames=argnames,
+        differentiable=differentiable,
+        summary=summary,
+        catalogue="compat",
+        optional=optional,
+    )
 
 
 def hyperparameter(name: str, value, **bounds):

@@ -71,21 +71,45 @@ from ._common import axes, half_at_tie, shapes_equal, spec
 EPSILON = 1e-7  # keras.backend.epsilon()
 
 __all__ = [
-    "mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error", "mean_squared_logarithmic_error",
-    "huber", "log_cosh", "poisson", "kl_divergence", "cosine_similarity",
-    "hinge", "squared_hinge", "categorical_hinge",
-    "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
-    "MeanSquaredError", "MeanAbsoluteError", "MeanAbsolutePercentageError", "MeanSquaredLogarithmicError",
-    "Huber", "LogCosh", "Poisson", "KLDivergence", "CosineSimilarity",
-    "Hinge", "SquaredHinge", "CategoricalHinge",
-    "BinaryCrossentropy", "CategoricalCrossentropy", "SparseCategoricalCrossentropy",
-    "Loss", "REDUCTIONS",
+    "mean_squared_error",
+    "mean_absolute_error",
+    "mean_absolute_percentage_error",
+    "mean_squared_logarithmic_error",
+    "huber",
+    "log_cosh",
+    "poisson",
+    "kl_divergence",
+    "cosine_similarity",
+    "hinge",
+    "squared_hinge",
+    "categorical_hinge",
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+    "MeanSquaredError",
+    "MeanAbsoluteError",
+    "MeanAbsolutePercentageError",
+    "MeanSquaredLogarithmicError",
+    "Huber",
+    "LogCosh",
+    "Poisson",
+    "KLDivergence",
+    "CosineSimilarity",
+    "Hinge",
+    "SquaredHinge",
+    "CategoricalHinge",
+    "BinaryCrossentropy",
+    "CategoricalCrossentropy",
+    "SparseCategoricalCrossentropy",
+    "Loss",
+    "REDUCTIONS",
 ]
 
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
 
 
 # ----------------------------------------------------------------------------- the machinery
+
 
 def _match_rank(xp, x1, x2):
     """Keras's ``squeeze_or_expand_to_same_rank``: ranks that differ by one
@@ -127,8 +151,14 @@ class _KerasLoss:
             sample_weight = _sample_weight(xp, sample_weight, dtype, device(y_pred))
             xp = namespace(y_true=y_true, y_pred=y_pred, sample_weight=sample_weight)
         options = self.prepare(xp, y_true, y_pred, **options)
-        return self.spec.apply(xp, (y_true, y_pred, sample_weight), _ANYLOSS_REDUCTION[reduction],
-                               keras_reduction=reduction, dtype=dtype, **options)
+        return self.spec.apply(
+            xp,
+            (y_true, y_pred, sample_weight),
+            _ANYLOSS_REDUCTION[reduction],
+            keras_reduction=reduction,
+            dtype=dtype,
+            **options,
+        )
 
     def _fwd(self, xp, y_true, y_pred, sample_weight, *, keras_reduction, dtype, **options):
         yp = y_pred if y_pred.dtype == dtype else xp.astype(y_pred, dtype)  # Keras's convert_to_tensor(dtype=)
@@ -160,8 +190,14 @@ class _KerasLoss:
         return None, xp.reshape(gp, y_pred_shape), None
 
 
-_ANYLOSS_REDUCTION = {None: "none", "none": "none", "sum": "sum", "sum_over_batch_size": "mean", "mean": "mean",
-                      "mean_with_sample_weight": "mean"}
+_ANYLOSS_REDUCTION = {
+    None: "none",
+    "none": "none",
+    "sum": "sum",
+    "sum_over_batch_size": "mean",
+    "mean": "mean",
+    "mean_with_sample_weight": "mean",
+}
 
 
 def _compute_dtype(xp, y_pred, dtype):
@@ -236,6 +272,7 @@ def _pointwise_bwd(xp, res, g, **options):
 
 
 # ----------------------------------------------------------------------------- regression
+
 
 def mean_squared_error(y_true, y_pred):
     r"""``keras.losses.mean_squared_error``: ``mean((y_true - y_pred)**2, axis=-1)``, per sample.
@@ -315,8 +352,9 @@ def _huber_fwd(xp, yt, yp, *, delta):
     e = yp - yt
     a = xp.abs(e)
     small = a <= delta
-    return _pointwise(xp, xp.where(small, 0.5 * e * e, delta * a - 0.5 * delta * delta),
-                      xp.where(small, e, delta * xp.sign(e)))
+    return _pointwise(
+        xp, xp.where(small, 0.5 * e * e, delta * a - 0.5 * delta * delta), xp.where(small, e, delta * xp.sign(e))
+    )
 
 
 _HUBER = _KerasLoss("huber", _huber_fwd, _pointwise_bwd, _huber_prepare, match_rank=True)
@@ -417,6 +455,7 @@ _COSINE = _KerasLoss("cosine_similarity", _cosine_fwd, _cosine_bwd, _cosine_prep
 
 # ----------------------------------------------------------------------------- hinges
 
+
 def _hinge_labels(xp, yt):
     """Keras's ``convert_binary_labels_to_hinge``: labels all in {0, 1} become -1/1; others stay."""
     binary = xp.all((yt == 0) | (yt == 1))
@@ -481,6 +520,7 @@ _CATEGORICAL_HINGE = _KerasLoss("categorical_hinge", _categorical_hinge_fwd, _ca
 
 # ----------------------------------------------------------------------------- cross entropies
 
+
 def _not_int_axis(axis):
     fail(TypeError, "axis", "be an int", describe(axis))
 
@@ -508,8 +548,11 @@ def _smoothing_prepare(xp, y_true, y_pred, *, from_logits, label_smoothing, axis
     check_bool("from_logits", from_logits)
     check_number("label_smoothing", label_smoothing, min=0.0, max=1.0)
     shapes_equal("y_pred", y_pred, "y_true", y_true)
-    return {"from_logits": from_logits, "label_smoothing": float(label_smoothing),
-            "axis": _class_axis(axis, y_pred.ndim)}
+    return {
+        "from_logits": from_logits,
+        "label_smoothing": float(label_smoothing),
+        "axis": _class_axis(axis, y_pred.ndim),
+    }
 
 
 def _bce_fwd(xp, yt, yp, *, from_logits, label_smoothing, axis):
@@ -596,8 +639,13 @@ def _scce_prepare(xp, y_true, y_pred, *, from_logits, ignore_class, axis=-1):
         fail(TypeError, "y_true", "hold class indices (an integer or floating dtype)", y_true.dtype)
     squeezed = y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1
     if tuple(y_true.shape[:-1] if squeezed else y_true.shape) != tuple(y_pred.shape[:-1]):
-        fail(ValueError, "y_true", "have the same shape up until the last dimension as `y_pred` (Keras's "
-             f"wording), {tuple(y_pred.shape[:-1])}", f"shape {tuple(y_true.shape)}")
+        fail(
+            ValueError,
+            "y_true",
+            "have the same shape up until the last dimension as `y_pred` (Keras's "
+            f"wording), {tuple(y_pred.shape[:-1])}",
+            f"shape {tuple(y_true.shape)}",
+        )
     if _class_axis(axis, y_pred.ndim) != y_pred.ndim - 1:
         fail(ValueError, "axis", f"name the last axis of `y_pred` ({y_pred.ndim - 1} or -1), as Keras requires", axis)
     n = y_pred.shape[-1]
@@ -637,6 +685,7 @@ _SCCE = _KerasLoss("sparse_categorical_crossentropy", _scce_fwd, _scce_bwd, _scc
 
 
 # ----------------------------------------------------------------------------- classes
+
 
 class Loss:
     """Base of the Keras-style loss objects: ``Name(..., reduction=..., name=..., dtype=...)(y_true, y_pred, sample_weight=None)``.
@@ -682,8 +731,9 @@ class Loss:
         options = {**self._params, **given}
         reduction, name, dtype = options.pop("reduction"), options.pop("name"), options.pop("dtype")
         if reduction not in REDUCTIONS:  # Keras's own message, which Keras users match
-            raise ValueError(f"Invalid value for argument `reduction`. Expected one of {REDUCTIONS}. "
-                             f"Received: reduction={reduction}")
+            raise ValueError(
+                f"Invalid value for argument `reduction`. Expected one of {REDUCTIONS}. Received: reduction={reduction}"
+            )
         if name is not None and not isinstance(name, str):
             fail(TypeError, "name", "be a string or None", describe(name))
         self.reduction = reduction
@@ -720,12 +770,18 @@ def _class(name, function, loss, *params, keras_name=None):
         params += ("reduction",)
     defaults = {"reduction": "sum_over_batch_size", "name": keras_name or function.__name__, "dtype": None}
     ordered = dict(p if isinstance(p, tuple) else (p, defaults[p]) for p in params + ("name", "dtype"))
-    signature = inspect.Signature([inspect.Parameter(k, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=v)
-                                   for k, v in ordered.items()])
-    doc = (f"``keras.losses.{name}{signature}``: :func:`{function.__name__}` per sample, then Keras's "
-           "reduction (see :class:`Loss`).")
-    return type(name, (Loss,), {"_loss": loss, "_params": ordered, "__signature__": signature, "__doc__": doc,
-                                "__module__": __name__})
+    signature = inspect.Signature(
+        [inspect.Parameter(k, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=v) for k, v in ordered.items()]
+    )
+    doc = (
+        f"``keras.losses.{name}{signature}``: :func:`{function.__name__}` per sample, then Keras's "
+        "reduction (see :class:`Loss`)."
+    )
+    return type(
+        name,
+        (Loss,),
+        {"_loss": loss, "_params": ordered, "__signature__": signature, "__doc__": doc, "__module__": __name__},
+    )
 
 
 MeanSquaredError = _class("MeanSquaredError", mean_squared_error, _MSE)
@@ -740,9 +796,23 @@ CosineSimilarity = _class("CosineSimilarity", cosine_similarity, _COSINE, ("axis
 Hinge = _class("Hinge", hinge, _HINGE)
 SquaredHinge = _class("SquaredHinge", squared_hinge, _SQUARED_HINGE)
 CategoricalHinge = _class("CategoricalHinge", categorical_hinge, _CATEGORICAL_HINGE)
-BinaryCrossentropy = _class("BinaryCrossentropy", binary_crossentropy, _BCE,
-                            ("from_logits", False), ("label_smoothing", 0.0), ("axis", -1))
-CategoricalCrossentropy = _class("CategoricalCrossentropy", categorical_crossentropy, _CCE,
-                                 ("from_logits", False), ("label_smoothing", 0.0), ("axis", -1))
-SparseCategoricalCrossentropy = _class("SparseCategoricalCrossentropy", sparse_categorical_crossentropy, _SCCE,
-                                       ("from_logits", False), ("ignore_class", None), "reduction", ("axis", -1))
+BinaryCrossentropy = _class(
+    "BinaryCrossentropy", binary_crossentropy, _BCE, ("from_logits", False), ("label_smoothing", 0.0), ("axis", -1)
+)
+CategoricalCrossentropy = _class(
+    "CategoricalCrossentropy",
+    categorical_crossentropy,
+    _CCE,
+    ("from_logits", False),
+    ("label_smoothing", 0.0),
+    ("axis", -1),
+)
+SparseCategoricalCrossentropy = _class(
+    "SparseCategoricalCrossentropy",
+    sparse_categorical_crossentropy,
+    _SCCE,
+    ("from_logits", False),
+    ("ignore_class", None),
+    "reduction",
+    ("axis", -1),
+)

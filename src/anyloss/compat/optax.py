@@ -53,9 +53,19 @@ from .._xp import (
 from ._common import axes, half_at_tie, hyperparameter, shapes_equal, spec, unreduced
 
 __all__ = [
-    "squared_error", "l2_loss", "huber_loss", "log_cosh", "cosine_similarity", "cosine_distance",
-    "sigmoid_binary_cross_entropy", "sigmoid_focal_loss", "softmax_cross_entropy",
-    "softmax_cross_entropy_with_integer_labels", "hinge_loss", "kl_divergence", "kl_divergence_with_log_targets",
+    "squared_error",
+    "l2_loss",
+    "huber_loss",
+    "log_cosh",
+    "cosine_similarity",
+    "cosine_distance",
+    "sigmoid_binary_cross_entropy",
+    "sigmoid_focal_loss",
+    "softmax_cross_entropy",
+    "softmax_cross_entropy_with_integer_labels",
+    "hinge_loss",
+    "kl_divergence",
+    "kl_divergence_with_log_targets",
 ]
 
 
@@ -101,6 +111,7 @@ def _kept(xp, g, axis, shape):
 
 # ----------------------------------------------------------------------------- regression
 
+
 def _difference(xp, predictions, targets):
     dtype = result_float_dtype(xp, predictions, targets)
     return as_float(xp, predictions, dtype) - as_float(xp, targets, dtype)
@@ -138,8 +149,9 @@ def _squared_bwd(xp, d, g, *, g_divisor=None, wanted=None, scale):
     return gp, -gp
 
 
-_SQUARED = spec("optax.squared_error", _squared_fwd, _squared_bwd, ("predictions", "targets"),
-                ("predictions", "targets"))
+_SQUARED = spec(
+    "optax.squared_error", _squared_fwd, _squared_bwd, ("predictions", "targets"), ("predictions", "targets")
+)
 
 
 def huber_loss(predictions, targets=None, *, delta=1.0):
@@ -189,8 +201,7 @@ def _log_cosh_bwd(xp, e, g, *, g_divisor=None, wanted=None):
     return gp, -gp
 
 
-_LOG_COSH = spec("optax.log_cosh", _log_cosh_fwd, _log_cosh_bwd, ("predictions", "targets"),
-                 ("predictions", "targets"))
+_LOG_COSH = spec("optax.log_cosh", _log_cosh_fwd, _log_cosh_bwd, ("predictions", "targets"), ("predictions", "targets"))
 
 
 def cosine_similarity(predictions, targets, *, epsilon=0.0, axis=-1, where=None):
@@ -257,11 +268,18 @@ def _cosine_bwd(xp, res, g, *, g_divisor=None, wanted=None, epsilon, axis, dista
     return through(ua, na, ma, ub), through(ub, nb, mb, ua), None
 
 
-_COSINE = spec("optax.cosine_similarity", _cosine_fwd, _cosine_bwd, ("predictions", "targets", "where"),
-               ("predictions", "targets"), optional=("where",))
+_COSINE = spec(
+    "optax.cosine_similarity",
+    _cosine_fwd,
+    _cosine_bwd,
+    ("predictions", "targets", "where"),
+    ("predictions", "targets"),
+    optional=("where",),
+)
 
 
 # ----------------------------------------------------------------------------- classification
+
 
 def sigmoid_binary_cross_entropy(logits, labels):
     r"""``optax.sigmoid_binary_cross_entropy``: :math:`-z\log\sigma(x) - (1 - z)\log(1 - \sigma(x))`, element-wise.
@@ -284,8 +302,9 @@ def _sigmoid_bce_bwd(xp, res, g, *, g_divisor=None, wanted=None):
     return g * (sigmoid(xp, x) - z), g * -x
 
 
-_SIGMOID_BCE = spec("optax.sigmoid_binary_cross_entropy", _sigmoid_bce_fwd, _sigmoid_bce_bwd,
-                    ("logits", "labels"), ("logits", "labels"))
+_SIGMOID_BCE = spec(
+    "optax.sigmoid_binary_cross_entropy", _sigmoid_bce_fwd, _sigmoid_bce_bwd, ("logits", "labels"), ("logits", "labels")
+)
 
 
 def sigmoid_focal_loss(logits, labels, *, alpha=None, gamma=2.0):
@@ -343,8 +362,12 @@ def softmax_cross_entropy(logits, labels, axis=-1, where=None):
     check_floating(xp, "logits", logits)
     shape = check_broadcastable(logits.shape, "labels", labels, "`logits`")
     if len(shape) != logits.ndim:
-        fail(ValueError, "labels", f"broadcast to the shape of `logits` {tuple(logits.shape)}",
-             f"shape {tuple(labels.shape)}")
+        fail(
+            ValueError,
+            "labels",
+            f"broadcast to the shape of `logits` {tuple(logits.shape)}",
+            f"shape {tuple(labels.shape)}",
+        )
     ax = axes(axis, logits.ndim, allow_none=True)
     where = _where(xp, where, shape, expand=ax)
     return unreduced(_SOFTMAX_CE, xp, (logits, labels, where), axis=ax)
@@ -367,8 +390,11 @@ def _softmax_ce_fwd(xp, logits, labels, where, *, axis):
     if where is None:
         ls = log_softmax(xp, logits, axis)
     else:  # jax.nn.log_softmax(where=): -inf outside the mask
-        ls = xp.where(where, logits - _logsumexp_where(xp, logits, where, axis),
-                      xp.asarray(-math.inf, dtype=logits.dtype, device=device(logits)))
+        ls = xp.where(
+            where,
+            logits - _logsumexp_where(xp, logits, where, axis),
+            xp.asarray(-math.inf, dtype=logits.dtype, device=device(logits)),
+        )
     return Forward(-xp.sum(z * _masked(xp, ls, where), axis=axis), (z, ls, where))
 
 
@@ -384,8 +410,14 @@ def _softmax_ce_bwd(xp, res, g, *, g_divisor=None, wanted=None, axis):
     return g * (xp.exp(ls) * total - zw), -_masked(xp, g, where) * nan_outside, None
 
 
-_SOFTMAX_CE = spec("optax.softmax_cross_entropy", _softmax_ce_fwd, _softmax_ce_bwd, ("logits", "labels", "where"),
-                   ("logits", "labels"), optional=("where",))
+_SOFTMAX_CE = spec(
+    "optax.softmax_cross_entropy",
+    _softmax_ce_fwd,
+    _softmax_ce_bwd,
+    ("logits", "labels", "where"),
+    ("logits", "labels"),
+    optional=("where",),
+)
 
 
 def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1, where=None):
@@ -423,7 +455,7 @@ def _flat_classes(xp, x, axis):
     """``x`` with the class axes moved last and flattened into one."""
     batch = tuple(i for i in range(x.ndim) if i not in axis)
     x = xp.permute_dims(x, batch + axis)
-    return xp.reshape(x, tuple(x.shape[:len(batch)]) + (-1,)), batch
+    return xp.reshape(x, tuple(x.shape[: len(batch)]) + (-1,)), batch
 
 
 def _integer_ce_fwd(xp, logits, labels, where, *, axis):
@@ -455,8 +487,14 @@ def _integer_ce_bwd(xp, res, g, *, g_divisor=None, wanted=None, axis):
     return xp.permute_dims(gx, tuple(order.index(i) for i in range(len(order)))), None, None
 
 
-_INTEGER_CE = spec("optax.softmax_cross_entropy_with_integer_labels", _integer_ce_fwd, _integer_ce_bwd,
-                   ("logits", "labels", "where"), ("logits",), optional=("where",))
+_INTEGER_CE = spec(
+    "optax.softmax_cross_entropy_with_integer_labels",
+    _integer_ce_fwd,
+    _integer_ce_bwd,
+    ("logits", "labels", "where"),
+    ("logits",),
+    optional=("where",),
+)
 
 
 def hinge_loss(predictor_outputs, targets):
@@ -481,11 +519,13 @@ def _hinge_bwd(xp, res, g, *, g_divisor=None, wanted=None):
     return d * t, d * y
 
 
-_HINGE = spec("optax.hinge_loss", _hinge_fwd, _hinge_bwd, ("predictor_outputs", "targets"),
-              ("predictor_outputs", "targets"))
+_HINGE = spec(
+    "optax.hinge_loss", _hinge_fwd, _hinge_bwd, ("predictor_outputs", "targets"), ("predictor_outputs", "targets")
+)
 
 
 # ----------------------------------------------------------------------------- divergences
+
 
 def kl_divergence(log_predictions, targets, axis=-1, where=None):
     r"""``optax.kl_divergence``: :math:`\sum t\,(\log t - \log q)` over ``axis``, with :math:`0 \log 0 = 0`.
@@ -537,8 +577,14 @@ def _kl_bwd(xp, res, g, *, g_divisor=None, wanted=None, axis):
     return -g * t, g * dt, None
 
 
-_KL = spec("optax.kl_divergence", _kl_fwd, _kl_bwd, ("log_predictions", "targets", "where"),
-           ("log_predictions", "targets"), optional=("where",))
+_KL = spec(
+    "optax.kl_divergence",
+    _kl_fwd,
+    _kl_bwd,
+    ("log_predictions", "targets", "where"),
+    ("log_predictions", "targets"),
+    optional=("where",),
+)
 
 
 def _kl_log_fwd(xp, log_predictions, log_targets, where, *, axis):
@@ -554,5 +600,11 @@ def _kl_log_bwd(xp, res, g, *, g_divisor=None, wanted=None, axis):
     return -g * t, g * t * (lt - lq + 1.0), None
 
 
-_KL_LOG = spec("optax.kl_divergence_with_log_targets", _kl_log_fwd, _kl_log_bwd,
-               ("log_predictions", "log_targets", "where"), ("log_predictions", "log_targets"), optional=("where",))
+_KL_LOG = spec(
+    "optax.kl_divergence_with_log_targets",
+    _kl_log_fwd,
+    _kl_log_bwd,
+    ("log_predictions", "log_targets", "where"),
+    ("log_predictions", "log_targets"),
+    optional=("where",),
+)

@@ -48,8 +48,7 @@ def _required(name, x):
 def _same_float(xp, labels, logits):
     check_floating(xp, "logits", logits)
     if labels.dtype != logits.dtype:
-        fail(TypeError, "labels", f"have the dtype of `logits` ({logits.dtype}), as TensorFlow requires",
-             labels.dtype)
+        fail(TypeError, "labels", f"have the dtype of `logits` ({logits.dtype}), as TensorFlow requires", labels.dtype)
     shapes_equal("logits", logits, "labels", labels)
 
 
@@ -98,8 +97,9 @@ def _sigmoid_bwd(xp, res, g, *, g_divisor=None, wanted=None):
     return g * -x, g * (sigmoid(xp, x) - z)
 
 
-_SIGMOID = spec("tf.nn.sigmoid_cross_entropy_with_logits", _sigmoid_fwd, _sigmoid_bwd,
-                ("labels", "logits"), ("labels", "logits"))
+_SIGMOID = spec(
+    "tf.nn.sigmoid_cross_entropy_with_logits", _sigmoid_fwd, _sigmoid_bwd, ("labels", "logits"), ("labels", "logits")
+)
 
 
 def weighted_cross_entropy_with_logits(labels, logits, pos_weight, name=None):
@@ -138,8 +138,9 @@ def weighted_cross_entropy_with_logits(labels, logits, pos_weight, name=None):
     else:
         xp = namespace(labels=labels, logits=logits, pos_weight=pos_weight)
         if pos_weight.dtype != logits.dtype:
-            fail(TypeError, "pos_weight", f"be a number or have the dtype of `logits` ({logits.dtype})",
-                 pos_weight.dtype)
+            fail(
+                TypeError, "pos_weight", f"be a number or have the dtype of `logits` ({logits.dtype})", pos_weight.dtype
+            )
         check_broadcasts_to(logits.shape, "pos_weight", pos_weight, "`logits`")
     return unreduced(_WEIGHTED, xp, (labels, logits, pos_weight))
 
@@ -161,8 +162,13 @@ def _weighted_bwd(xp, res, g, *, g_divisor=None, wanted=None):
     return g * (-x + (q - 1.0) * sp), g * ((1.0 - z) + log_weight * dsp), g * z * sp
 
 
-_WEIGHTED = spec("tf.nn.weighted_cross_entropy_with_logits", _weighted_fwd, _weighted_bwd,
-                 ("labels", "logits", "pos_weight"), ("labels", "logits", "pos_weight"))
+_WEIGHTED = spec(
+    "tf.nn.weighted_cross_entropy_with_logits",
+    _weighted_fwd,
+    _weighted_bwd,
+    ("labels", "logits", "pos_weight"),
+    ("labels", "logits", "pos_weight"),
+)
 
 
 def softmax_cross_entropy_with_logits(labels, logits, axis=-1, name=None):
@@ -196,8 +202,12 @@ def softmax_cross_entropy_with_logits(labels, logits, axis=-1, name=None):
     if logits.ndim == 0:
         fail(ValueError, "logits", "have at least one dimension", "a 0-d array")
     if isinstance(axis, bool) or not isinstance(axis, numbers.Integral) or not -logits.ndim <= axis < logits.ndim:
-        fail(ValueError if isinstance(axis, numbers.Integral) else TypeError, "axis",
-             f"be an int in [-{logits.ndim}, {logits.ndim})", describe(axis))
+        fail(
+            ValueError if isinstance(axis, numbers.Integral) else TypeError,
+            "axis",
+            f"be an int in [-{logits.ndim}, {logits.ndim})",
+            describe(axis),
+        )
     return unreduced(_SOFTMAX, xp, (labels, logits), axis=int(axis) % logits.ndim)
 
 
@@ -214,8 +224,9 @@ def _softmax_bwd(xp, res, g, *, g_divisor=None, wanted=None, axis):
     return -g * ls, g * (xp.exp(ls) - z)
 
 
-_SOFTMAX = spec("tf.nn.softmax_cross_entropy_with_logits", _softmax_fwd, _softmax_bwd,
-                ("labels", "logits"), ("labels", "logits"))
+_SOFTMAX = spec(
+    "tf.nn.softmax_cross_entropy_with_logits", _softmax_fwd, _softmax_bwd, ("labels", "logits"), ("labels", "logits")
+)
 
 
 def sparse_softmax_cross_entropy_with_logits(labels, logits, name=None):
@@ -246,8 +257,12 @@ def sparse_softmax_cross_entropy_with_logits(labels, logits, name=None):
     if logits.ndim == 0:
         fail(ValueError, "logits", "have at least one dimension", "a 0-d array")
     if tuple(labels.shape) != tuple(logits.shape[:-1]):
-        fail(ValueError, "labels", f"have the shape of `logits` without its last axis {tuple(logits.shape[:-1])}",
-             f"shape {tuple(labels.shape)}")
+        fail(
+            ValueError,
+            "labels",
+            f"have the shape of `logits` without its last axis {tuple(logits.shape[:-1])}",
+            f"shape {tuple(labels.shape)}",
+        )
     n = logits.shape[-1]
     labels = check_class_values(xp, labels, n, name="labels")
     return unreduced(_SPARSE, xp, (labels, logits))
@@ -271,8 +286,9 @@ def _sparse_bwd(xp, res, g, *, g_divisor=None, wanted=None):
     return None, g * (xp.exp(ls) - hot)
 
 
-_SPARSE = spec("tf.nn.sparse_softmax_cross_entropy_with_logits", _sparse_fwd, _sparse_bwd,
-               ("labels", "logits"), ("logits",))
+_SPARSE = spec(
+    "tf.nn.sparse_softmax_cross_entropy_with_logits", _sparse_fwd, _sparse_bwd, ("labels", "logits"), ("logits",)
+)
 
 # `tf.nn.<name>` spelling: `import anyloss.compat.tensorflow as tf; tf.nn.sigmoid_cross_entropy_with_logits(...)`.
 nn = types.SimpleNamespace(

@@ -12,6 +12,7 @@ from .._xp import as_float, index_dtype, one_hot_mask, result_float_dtype, sigmo
 
 # --------------------------------------------------------------------------- checks
 
+
 def check_unit_interval(xp, name, x):
     """Values in [0, 1] (probabilities, soft labels); returns ``x`` (``_checks.check_values``)."""
     return check_values(xp, name, x, lambda xp, v: (v >= 0) & (v <= 1), "have values in [0, 1]")
@@ -24,6 +25,7 @@ def float_pair(xp, input, target):
 
 
 # --------------------------------------------------------------------------- class axis
+
 
 def class_axis(x) -> int:
     """PyTorch's class axis: 0 for a single sample (C,), else 1: (N, C, d1, ...)."""
@@ -62,6 +64,7 @@ def count(xp, valid, dtype):
 
 # --------------------------------------------------------------------------- overlap ratios
 
+
 def check_overlap(xp, input, target, *, dim, smooth, eps, from_logits=None):
     """Checks shared by Dice, Jaccard and Tversky: same shapes, floating input,
     probabilities (unless ``from_logits``) and targets in [0, 1], ``dim`` valid
@@ -84,12 +87,19 @@ def axes(ndim: int, dim) -> tuple:
     ``None`` is every axis but the first (one ratio per sample)."""
     if dim is None:
         if ndim < 2:
-            fail(ValueError, "input", "have a batch axis and at least one more, (N, *), when `dim` is None "
-                 "(pass dim=0 for a single sample)", f"a {ndim}-d array")
+            fail(
+                ValueError,
+                "input",
+                "have a batch axis and at least one more, (N, *), when `dim` is None (pass dim=0 for a single sample)",
+                f"a {ndim}-d array",
+            )
         return tuple(range(1, ndim))
     dims = (dim,) if isinstance(dim, int) and not isinstance(dim, bool) else dim
-    if not isinstance(dims, (tuple, list)) or not dims or not all(
-            isinstance(d, int) and not isinstance(d, bool) for d in dims):
+    if (
+        not isinstance(dims, (tuple, list))
+        or not dims
+        or not all(isinstance(d, int) and not isinstance(d, bool) for d in dims)
+    ):
         fail(TypeError, "dim", "be None, an int or a non-empty tuple of ints", repr(dim))
     out = []
     for d in dims:
@@ -158,5 +168,6 @@ def overlap_example(xp):
 
 def overlap_curve(xp, x):
     """The overlap losses' plot: one pixel per sample, target 1, against its probability."""
-    return Curve((x[:, None], xp.ones((x.shape[0], 1), dtype=x.dtype)), "probability p of a pixel (target 1)",
-                 domain=(0.0, 1.0))
+    return Curve(
+        (x[:, None], xp.ones((x.shape[0], 1), dtype=x.dtype)), "probability p of a pixel (target 1)", domain=(0.0, 1.0)
+    )

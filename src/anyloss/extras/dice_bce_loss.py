@@ -31,12 +31,16 @@ def _parts(xp, input, target, dim, smooth, eps, squared):
     x, t = float_pair(xp, input, target)
     p = probabilities(xp, x, True)
     ax = axes(x.ndim, dim)
-    return x, t, p, ax, Ratio(xp, p, t, ax, cn=2.0, ct=0.0, cp=1.0, cq=1.0, k=2 if squared else 1,
-                              smooth=smooth, eps=eps)
+    return (
+        x,
+        t,
+        p,
+        ax,
+        Ratio(xp, p, t, ax, cn=2.0, ct=0.0, cp=1.0, cq=1.0, k=2 if squared else 1, smooth=smooth, eps=eps),
+    )
 
 
-def _gradient(xp, g, input, target, *, bce_weight=1.0, dice_weight=1.0, dim=None, smooth=1.0, eps=1e-7,
-              squared=False):
+def _gradient(xp, g, input, target, *, bce_weight=1.0, dice_weight=1.0, dim=None, smooth=1.0, eps=1e-7, squared=False):
     x, t, p, ax, r = _parts(xp, input, target, dim, smooth, eps, squared)
     g = r.expand(g)
     gx = r.vjp(-float(dice_weight) * g) * (p * (1.0 - p))
@@ -46,10 +50,17 @@ def _gradient(xp, g, input, target, *, bce_weight=1.0, dice_weight=1.0, dim=None
     return gx + (float(bce_weight) / n) * g * (p - t)
 
 
-@register(name="dice_bce_loss", catalogue="extras", differentiable=("input",), check=_check, gradient=_gradient,
-          example=_example, curve=_curve, summary="BCE on logits + soft Dice, per sample; segmentation")
-def dice_bce_loss(xp, input, target, *, bce_weight=1.0, dice_weight=1.0, dim=None, smooth=1.0, eps=1e-7,
-                  squared=False):
+@register(
+    name="dice_bce_loss",
+    catalogue="extras",
+    differentiable=("input",),
+    check=_check,
+    gradient=_gradient,
+    example=_example,
+    curve=_curve,
+    summary="BCE on logits + soft Dice, per sample; segmentation",
+)
+def dice_bce_loss(xp, input, target, *, bce_weight=1.0, dice_weight=1.0, dim=None, smooth=1.0, eps=1e-7, squared=False):
     r"""Binary cross-entropy plus soft Dice, both from logits: the common segmentation combination.
 
     Per sample (the positions not in ``dim``; by default one value per sample),

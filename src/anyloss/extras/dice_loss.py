@@ -16,8 +16,9 @@ def _check(xp, input, target, *, dim, smooth, eps, squared, from_logits):
 def _ratio(xp, input, target, dim, smooth, eps, squared, from_logits):
     x, t = float_pair(xp, input, target)
     p = probabilities(xp, x, from_logits)
-    return p, Ratio(xp, p, t, axes(x.ndim, dim), cn=2.0, ct=0.0, cp=1.0, cq=1.0, k=2 if squared else 1,
-                    smooth=smooth, eps=eps)
+    return p, Ratio(
+        xp, p, t, axes(x.ndim, dim), cn=2.0, ct=0.0, cp=1.0, cq=1.0, k=2 if squared else 1, smooth=smooth, eps=eps
+    )
 
 
 def _gradient(xp, g, input, target, *, dim=None, smooth=1.0, eps=1e-7, squared=False, from_logits=False):
@@ -26,8 +27,16 @@ def _gradient(xp, g, input, target, *, dim=None, smooth=1.0, eps=1e-7, squared=F
     return gp * (p * (1.0 - p)) if from_logits else gp
 
 
-@register(name="dice_loss", catalogue="extras", differentiable=("input",), check=_check, gradient=_gradient,
-          example=overlap_example, curve=overlap_curve, summary="1 - soft Dice coefficient, per sample; segmentation")
+@register(
+    name="dice_loss",
+    catalogue="extras",
+    differentiable=("input",),
+    check=_check,
+    gradient=_gradient,
+    example=overlap_example,
+    curve=overlap_curve,
+    summary="1 - soft Dice coefficient, per sample; segmentation",
+)
 def dice_loss(xp, input, target, *, dim=None, smooth=1.0, eps=1e-7, squared=False, from_logits=False):
     r"""Soft Dice loss: one minus the soft Dice coefficient (F1 score) of each sample.
 

@@ -24,8 +24,16 @@ def _gradient(xp, g, input, target, *, dim=None, smooth=1.0, eps=1e-7, from_logi
     return gp * (p * (1.0 - p)) if from_logits else gp
 
 
-@register(name="jaccard_loss", catalogue="extras", differentiable=("input",), check=_check, gradient=_gradient,
-          example=overlap_example, curve=overlap_curve, summary="1 - soft Jaccard index (IoU), per sample; segmentation")
+@register(
+    name="jaccard_loss",
+    catalogue="extras",
+    differentiable=("input",),
+    check=_check,
+    gradient=_gradient,
+    example=overlap_example,
+    curve=overlap_curve,
+    summary="1 - soft Jaccard index (IoU), per sample; segmentation",
+)
 def jaccard_loss(xp, input, target, *, dim=None, smooth=1.0, eps=1e-7, from_logits=False):
     r"""Soft Jaccard (IoU) loss: one minus the soft intersection over union of each sample.
 

@@ -59,12 +59,20 @@ def _gradient(xp, g, inputs, targets, *, alpha=0.25, gamma=2.0):
     zero = xp.zeros_like(m)
     r = xp.where(m > 0, p * q / xp.where(m > 0, m, xp.ones_like(m)), zero)
     gamma = _in_dtype(xp, gamma, x.dtype)
-    return g * a * m ** gamma * ((p - t) + gamma * ce * (1.0 - 2.0 * t) * r)
+    return g * a * m**gamma * ((p - t) + gamma * ce * (1.0 - 2.0 * t) * r)
 
 
-@register(name="sigmoid_focal_loss", catalogue="extras", default_reduction="none", differentiable=("inputs",),
-          check=_check, gradient=_gradient, example=_example, curve=_curve,
-          summary="focal loss on logits, binary/multi-label (RetinaNet; torchvision.ops)")
+@register(
+    name="sigmoid_focal_loss",
+    catalogue="extras",
+    default_reduction="none",
+    differentiable=("inputs",),
+    check=_check,
+    gradient=_gradient,
+    example=_example,
+    curve=_curve,
+    summary="focal loss on logits, binary/multi-label (RetinaNet; torchvision.ops)",
+)
 def sigmoid_focal_loss(xp, inputs, targets, *, alpha=0.25, gamma=2.0):
     r"""Sigmoid focal loss (Lin et al., 2017), with ``torchvision.ops.sigmoid_focal_loss``'s semantics.
 

@@ -25,8 +25,11 @@ def _curve(xp, x):
     # Two classes, logits (x, 0), target class 0: the loss against the target's logit margin.
     zero = xp.zeros_like(x)
     tangent = xp.stack([xp.ones_like(x), zero], axis=1)
-    return Curve((xp.stack([x, zero], axis=1), xp.zeros(x.shape, dtype=xp.int64)),
-                 "logit margin of the target class", {0: tangent})
+    return Curve(
+        (xp.stack([x, zero], axis=1), xp.zeros(x.shape, dtype=xp.int64)),
+        "logit margin of the target class",
+        {0: tangent},
+    )
 
 
 def _parts(xp, input, target, alpha, ignore_index):
@@ -36,9 +39,19 @@ def _parts(xp, input, target, alpha, ignore_index):
     lpt = gather(xp, lp, index, axis)  # log p_t
     u = -xp.expm1(lpt)  # 1 - p_t, accurate where p_t is near 1
     zero = xp.zeros_like(lpt)
-    a = xp.ones_like(lpt) if alpha is None else gather(
-        xp, xp.broadcast_to(xp.reshape(as_float(xp, alpha, input.dtype), (input.shape[axis],) + (1,) * (input.ndim - axis - 1)),
-                            input.shape), index, axis)
+    a = (
+        xp.ones_like(lpt)
+        if alpha is None
+        else gather(
+            xp,
+            xp.broadcast_to(
+                xp.reshape(as_float(xp, alpha, input.dtype), (input.shape[axis],) + (1,) * (input.ndim - axis - 1)),
+                input.shape,
+            ),
+            index,
+            axis,
+        )
+    )
     a = xp.where(valid, a, zero)  # ignored targets contribute nothing
     return axis, lp, valid, onehot, lpt, u, a
 
@@ -55,13 +68,21 @@ def _gradient(xp, g, input, target, alpha=None, *, gamma=2.0, ignore_index=-100)
     axis, lp, valid, onehot, lpt, u, a = _parts(xp, input, target, alpha, ignore_index)
     ratio = xp.where(u > 0, lpt / xp.where(u > 0, u, xp.ones_like(u)), -xp.ones_like(u))
     gamma = _exponent(xp, gamma, input.dtype)
-    f = u ** gamma * (1.0 - gamma * xp.exp(lpt) * ratio)
+    f = u**gamma * (1.0 - gamma * xp.exp(lpt) * ratio)
     coef = xp.expand_dims(g * a * f, axis=axis)
     return coef * (xp.exp(lp) - xp.astype(onehot, input.dtype))
 
 
-@register(name="softmax_focal_loss", catalogue="extras", differentiable=("input",), check=_check,
-          gradient=_gradient, example=_example, curve=_curve, summary="focal loss on softmax logits, multi-class classification")
+@register(
+    name="softmax_focal_loss",
+    catalogue="extras",
+    differentiable=("input",),
+    check=_check,
+    gradient=_gradient,
+    example=_example,
+    curve=_curve,
+    summary="focal loss on softmax logits, multi-class classification",
+)
 def softmax_focal_loss(xp, input, target, alpha=None, *, gamma=2.0, ignore_index=-100):
     r"""Multi-class (softmax) focal loss: cross-entropy down-weighted on easy examples.
 

@@ -39,13 +39,17 @@ def _array_weights(xp, alpha, beta, dtype):
     array (a traced one): as a Python float, it does not widen the input.
     ``1 - alpha - beta`` is computed in the wider of the weights' and the
     input's floating dtypes, then cast, as Python computes it in double."""
+
     def cast(v, to):
         if isinstance(v, numbers.Real):
             return float(v)
         return xp.astype(v, to) if _compat.array_namespace(v) is xp else xp.asarray(v, dtype=to)
 
-    own = [v.dtype for v in (alpha, beta) if not isinstance(v, numbers.Real)
-           and _compat.array_namespace(v) is xp and xp.isdtype(v.dtype, "real floating")]
+    own = [
+        v.dtype
+        for v in (alpha, beta)
+        if not isinstance(v, numbers.Real) and _compat.array_namespace(v) is xp and xp.isdtype(v.dtype, "real floating")
+    ]
     wide = xp.result_type(dtype, *own)
     a, b = cast(alpha, wide), cast(beta, wide)
     return cast(1.0 - a - b, dtype), cast(a, dtype), cast(b, dtype)
@@ -57,8 +61,16 @@ def _gradient(xp, g, input, target, *, alpha=0.5, beta=0.5, dim=None, smooth=1.0
     return gp * (p * (1.0 - p)) if from_logits else gp
 
 
-@register(name="tversky_loss", catalogue="extras", differentiable=("input",), check=_check, gradient=_gradient,
-          example=_example, curve=overlap_curve, summary="1 - Tversky index: Dice with weighted FP/FN; imbalanced segmentation")
+@register(
+    name="tversky_loss",
+    catalogue="extras",
+    differentiable=("input",),
+    check=_check,
+    gradient=_gradient,
+    example=_example,
+    curve=overlap_curve,
+    summary="1 - Tversky index: Dice with weighted FP/FN; imbalanced segmentation",
+)
 def tversky_loss(xp, input, target, *, alpha=0.5, beta=0.5, dim=None, smooth=1.0, eps=1e-7, from_logits=False):
     r"""Tversky loss: one minus the Tversky index, a Dice that weighs false positives and negatives apart.
 

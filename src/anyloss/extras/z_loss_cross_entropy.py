@@ -26,8 +26,11 @@ def _curve(xp, x):
     # Two classes, logits (x, 0), target class 0: the loss against the target's logit margin.
     zero = xp.zeros_like(x)
     tangent = xp.stack([xp.ones_like(x), zero], axis=1)
-    return Curve((xp.stack([x, zero], axis=1), xp.zeros(x.shape, dtype=xp.int64)),
-                 "logit margin of the target class", {0: tangent})
+    return Curve(
+        (xp.stack([x, zero], axis=1), xp.zeros(x.shape, dtype=xp.int64)),
+        "logit margin of the target class",
+        {0: tangent},
+    )
 
 
 def _parts(xp, input, target, ignore_index):
@@ -47,9 +50,16 @@ def _gradient(xp, g, input, target, *, z_loss=1e-4, ignore_index=-100, label_smo
     return coef * (p * (1.0 + 2.0 * float(z_loss) * xp.expand_dims(lse, axis=axis)) - want)
 
 
-@register(name="z_loss_cross_entropy", catalogue="extras", differentiable=("input",), check=_check,
-          gradient=_gradient, example=_example, curve=_curve,
-          summary="cross-entropy + z_loss * logsumexp(x)^2, keeps logits small (PaLM, ST-MoE)")
+@register(
+    name="z_loss_cross_entropy",
+    catalogue="extras",
+    differentiable=("input",),
+    check=_check,
+    gradient=_gradient,
+    example=_example,
+    curve=_curve,
+    summary="cross-entropy + z_loss * logsumexp(x)^2, keeps logits small (PaLM, ST-MoE)",
+)
 def z_loss_cross_entropy(xp, input, target, *, z_loss=1e-4, ignore_index=-100, label_smoothing=0.0):
     r"""Cross-entropy with an auxiliary z-loss on the softmax normalizer.
 

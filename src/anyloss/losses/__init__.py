@@ -27,8 +27,11 @@ from .adaptive_log_softmax_with_loss import AdaptiveLogSoftmaxWithLoss
 
 # The public names, derived from the imports above (the index): the functions
 # (anyloss.functional's) and the classes (anyloss's, which `import *` takes).
-_PUBLIC = [name for name, obj in list(globals().items())
-           if not name.startswith("_") and getattr(obj, "__module__", "").startswith(__name__ + ".")]
+_PUBLIC = [
+    name
+    for name, obj in list(globals().items())
+    if not name.startswith("_") and getattr(obj, "__module__", "").startswith(__name__ + ".")
+]
 FUNCTIONS = tuple(name for name in _PUBLIC if name[0].islower())
 CLASSES = tuple(name for name in _PUBLIC if name[0].isupper())
 __all__ = list(CLASSES)

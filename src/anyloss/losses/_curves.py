@@ -23,8 +23,10 @@ def two_class_logits(xp, x, label: str = MARGIN) -> Curve:
 def two_class_log_probs(xp, x):
     """``log_softmax((0, x))`` of two classes and its derivative in ``x``."""
     # log p = (log sigmoid(-x), log sigmoid(x)); d/dx = (-sigmoid(x), sigmoid(-x)).
-    return (xp.stack([log_sigmoid(xp, -x), log_sigmoid(xp, x)], axis=1),
-            xp.stack([-sigmoid(xp, x), sigmoid(xp, -x)], axis=1))
+    return (
+        xp.stack([log_sigmoid(xp, -x), log_sigmoid(xp, x)], axis=1),
+        xp.stack([-sigmoid(xp, x), sigmoid(xp, -x)], axis=1),
+    )
 
 
 def triplet(xp, x, distance_function=None) -> Curve:
@@ -34,24 +36,29 @@ def triplet(xp, x, distance_function=None) -> Curve:
     anchor = xp.reshape(x / 2.0, (n, 1))
     positive = xp.full((n, 1), -10.0, dtype=x.dtype)
     negative = xp.full((n, 1), 10.0, dtype=x.dtype)
-    label = ("d(anchor, positive) − d(anchor, negative)" if distance_function is None
-             else "2 × anchor position (positive at −10, negative at 10)")
+    label = (
+        "d(anchor, positive) − d(anchor, negative)"
+        if distance_function is None
+        else "2 × anchor position (positive at −10, negative at 10)"
+    )
     return Curve((anchor, positive, negative), label, {0: 0.5}, (-20.0, 20.0))
 
 
 def nll_two_class(xp, x) -> Curve:
     """``nll_loss`` of the log-probabilities ``log_softmax((0, x))``, target 1."""
     log_p, tangent = two_class_log_probs(xp, x)
-    return Curve((log_p, xp.ones(x.shape[0], dtype=xp.int64)),
-                 "logit margin (input = log_softmax(0, x), target 1)", {0: tangent})
+    return Curve(
+        (log_p, xp.ones(x.shape[0], dtype=xp.int64)), "logit margin (input = log_softmax(0, x), target 1)", {0: tangent}
+    )
 
 
 def kl_two_class(xp, x, log_target=False) -> Curve:
     """KL(p || q) of two classes, p = (1/4, 3/4) and q = softmax((0, x))."""
     log_q, tangent = two_class_log_probs(xp, x)
     p = xp.zeros_like(log_q) + xp.asarray([0.25, 0.75], dtype=x.dtype)
-    return Curve((log_q, xp.log(p) if log_target else p),
-                 "logit of q = softmax(0, x) (2 classes, p = (1/4, 3/4))", {0: tangent})
+    return Curve(
+        (log_q, xp.log(p) if log_target else p), "logit of q = softmax(0, x) (2 classes, p = (1/4, 3/4))", {0: tangent}
+    )
 
 
 def cosine_angle(xp, x) -> Curve:
@@ -59,8 +66,11 @@ def cosine_angle(xp, x) -> Curve:
     c, s = xp.cos(x), xp.sin(x)
     input1 = xp.stack([c, s], axis=1)
     input2 = xp.stack([xp.ones_like(x), xp.zeros_like(x)], axis=1)
-    return Curve((input1, input2, xp.ones_like(x)), "angle between input1 and input2, radians (target 1)",
-                 {0: xp.stack([-s, c], axis=1)})
+    return Curve(
+        (input1, input2, xp.ones_like(x)),
+        "angle between input1 and input2, radians (target 1)",
+        {0: xp.stack([-s, c], axis=1)},
+    )
 
 
 def multilabel_two_class(xp, x) -> Curve:
@@ -73,5 +83,7 @@ def multilabel_two_class(xp, x) -> Curve:
 def linear_two_class(xp, x) -> Curve:
     """One feature ``x``, weight rows ``(0, 1)``: logits ``(0, x)``, target 1."""
     n = x.shape[0]
-    return Curve((xp.reshape(x, (n, 1)), xp.asarray([[0.0], [1.0]], dtype=x.dtype), xp.ones(n, dtype=xp.int64)),
-                 "input feature, logits = (0, input) (weight rows (0, 1), target 1)")
+    return Curve(
+        (xp.reshape(x, (n, 1)), xp.asarray([[0.0], [1.0]], dtype=x.dtype), xp.ones(n, dtype=xp.int64)),
+        "input feature, logits = (0, input) (weight rows (0, 1), target 1)",
+    )

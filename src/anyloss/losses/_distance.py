@@ -42,6 +42,7 @@ def _in_dtype(xp, v, dtype):
 
 # --------------------------------------------------------------------------- pairwise distance
 
+
 def pairwise_distance_fwd(xp, x1, x2, p: float, eps: float):
     """``(||x1 - x2 + eps||_p over the last axis, res)``."""
     diff = _difference(xp, x1, x2)
@@ -201,13 +202,18 @@ def check_pairwise_shapes(x1_name, x1, x2_name, x2, p) -> tuple:
     try:
         shape = broadcast_shapes(tuple(x1.shape), tuple(x2.shape))
     except ValueError:
-        fail(ValueRuntimeError, x2_name, f"be broadcastable with `{x1_name}` of shape {tuple(x1.shape)}",
-             f"shape {tuple(x2.shape)}")
+        fail(
+            ValueRuntimeError,
+            x2_name,
+            f"be broadcastable with `{x1_name}` of shape {tuple(x1.shape)}",
+            f"shape {tuple(x2.shape)}",
+        )
     if not _is_number(p):
         p = read(p)  # None: unreadable (traced), not checked
     if shape and shape[-1] == 0 and p is not None and (p < 0 or math.isinf(p)):
-        fail(ValueRuntimeError, "p", "be >= 0 and finite when the last dimension is empty (the norm has no identity)",
-             p)
+        fail(
+            ValueRuntimeError, "p", "be >= 0 and finite when the last dimension is empty (the norm has no identity)", p
+        )
     return shape[:-1]
 
 
@@ -223,18 +229,25 @@ def check_triplet_shapes(anchor, positive, negative, swap: bool, p: float = 2.0)
     dimensions, each pair of distances' inputs broadcastable, and the
     distances broadcastable against each other."""
     check_triplet_ndim(anchor, positive, negative)
-    shapes = [check_pairwise_shapes("anchor", anchor, "positive", positive, p),
-              check_pairwise_shapes("anchor", anchor, "negative", negative, p)]
+    shapes = [
+        check_pairwise_shapes("anchor", anchor, "positive", positive, p),
+        check_pairwise_shapes("anchor", anchor, "negative", negative, p),
+    ]
     if swap:
         shapes.append(check_pairwise_shapes("positive", positive, "negative", negative, p))
     try:
         broadcast_shapes(*shapes)
     except ValueError:
-        fail(ValueRuntimeError, "negative", f"give distances broadcastable with those of `positive` {shapes[0]}",
-             f"distances of shape {shapes[1]}")
+        fail(
+            ValueRuntimeError,
+            "negative",
+            f"give distances broadcastable with those of `positive` {shapes[0]}",
+            f"distances of shape {shapes[1]}",
+        )
 
 
 # --------------------------------------------------------------------------- the triplet hinge
+
 
 def triplet_hinge(xp, margin, d_pos, d_neg, d_swap=None):
     """``max(margin + d(a, p) - d(a, n), 0)``; with ``d_swap`` = d(p, n),
@@ -265,6 +278,7 @@ def triplet_hinge_vjp(xp, res, g):
 
 
 # --------------------------------------------------------------------------- anyloss.Distance
+
 
 class Distance:
     """A distance function for :func:`anyloss.functional.triplet_margin_with_distance_loss`,

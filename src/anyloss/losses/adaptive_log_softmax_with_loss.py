@@ -121,8 +121,19 @@ class AdaptiveLogSoftmaxWithLoss(ParameterLoss):
         ((3, 6), (3,))
     """
 
-    def __init__(self, in_features: int, n_classes: int, cutoffs, div_value: float = 4.0,
-                 head_bias: bool = False, device=None, dtype=None, *, xp=None, seed=None) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        n_classes: int,
+        cutoffs,
+        div_value: float = 4.0,
+        head_bias: bool = False,
+        device=None,
+        dtype=None,
+        *,
+        xp=None,
+        seed=None,
+    ) -> None:
         check_number("in_features", in_features, integer=True, min=0)
         check_number("n_classes", n_classes, integer=True)
         cutoffs = _check_cutoffs(cutoffs, n_classes)
@@ -193,21 +204,39 @@ class AdaptiveLogSoftmaxWithLoss(ParameterLoss):
             fail(TypeRuntimeError, "target", "have an integer dtype (class indices)", target.dtype)
         if target.ndim == 1:
             if input.ndim != 2:
-                fail(ValueRuntimeError, "input", "be 2-D (N, in_features) for a 1-D `target`",
-                     f"shape {tuple(input.shape)}")
+                fail(
+                    ValueRuntimeError,
+                    "input",
+                    "be 2-D (N, in_features) for a 1-D `target`",
+                    f"shape {tuple(input.shape)}",
+                )
             if input.shape[0] != target.shape[0]:
-                fail(ValueRuntimeError, "target", f"have `input`'s batch size {input.shape[0]}",
-                     f"shape {tuple(target.shape)}")
+                fail(
+                    ValueRuntimeError,
+                    "target",
+                    f"have `input`'s batch size {input.shape[0]}",
+                    f"shape {tuple(target.shape)}",
+                )
         elif target.ndim == 0:
             if input.ndim != 1:
-                fail(ValueRuntimeError, "input", "be 1-D (in_features) for a 0-D `target`",
-                     f"shape {tuple(input.shape)}")
+                fail(
+                    ValueRuntimeError, "input", "be 1-D (in_features) for a 0-D `target`", f"shape {tuple(input.shape)}"
+                )
         else:
-            fail(ValueRuntimeError, "target", "be 0-D or 1-D (class indices; multi-target not supported)",
-                 f"shape {tuple(target.shape)}")
+            fail(
+                ValueRuntimeError,
+                "target",
+                "be 0-D or 1-D (class indices; multi-target not supported)",
+                f"shape {tuple(target.shape)}",
+            )
         target = check_class_values(xp, target, self.n_classes, kind=ValueRuntimeError)
-        arrays = (input, target, params["head.weight"], params.get("head.bias"),
-                  *(params[name] for name in self._spec.argnames[4:]))
+        arrays = (
+            input,
+            target,
+            params["head.weight"],
+            params.get("head.bias"),
+            *(params[name] for name in self._spec.argnames[4:]),
+        )
         return xp, self._spec.apply(xp, arrays, reduction, cutoffs=tuple(self.cutoffs))
 
     def _check_input(self, params, input, min_ndim=1, **others):
@@ -221,8 +250,12 @@ class AdaptiveLogSoftmaxWithLoss(ParameterLoss):
             kind = ValueIndexError if min_ndim == 2 and input.ndim < 2 else ValueRuntimeError
             fail(kind, "input", f"be {want}", f"shape {tuple(input.shape)}")
         if input.shape[-1] != self.in_features:
-            fail(ValueRuntimeError, "input", f"have in_features = {self.in_features} features (last dimension)",
-                 f"shape {tuple(input.shape)}")
+            fail(
+                ValueRuntimeError,
+                "input",
+                f"have in_features = {self.in_features} features (last dimension)",
+                f"shape {tuple(input.shape)}",
+            )
         dtype = params["head.weight"].dtype
         if input.dtype != dtype:
             fail(TypeRuntimeError, "input", f"have the parameters' dtype {dtype}", input.dtype)
@@ -261,17 +294,18 @@ class AdaptiveLogSoftmaxWithLoss(ParameterLoss):
 
     def _full_log_prob(self, xp, input, head):
         head_logprob = log_softmax(xp, head, 1)
-        parts = [head_logprob[:, :self.shortlist_size]]
+        parts = [head_logprob[:, : self.shortlist_size]]
         for i in range(self.n_clusters):
-            z = _linear(xp, _linear(xp, input, self._params[f"tail.{i}.0.weight"]),
-                        self._params[f"tail.{i}.1.weight"])
+            z = _linear(xp, _linear(xp, input, self._params[f"tail.{i}.0.weight"]), self._params[f"tail.{i}.1.weight"])
             col = self.shortlist_size + i
-            parts.append(log_softmax(xp, z, 1) + head_logprob[:, col:col + 1])
+            parts.append(log_softmax(xp, z, 1) + head_logprob[:, col : col + 1])
         return xp.concat(parts, axis=1)
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(in_features={self.in_features}, n_classes={self.n_classes}, "
-                f"cutoffs={self.cutoffs[:-1]}, div_value={self.div_value}, head_bias={self.head_bias})")
+        return (
+            f"{type(self).__name__}(in_features={self.in_features}, n_classes={self.n_classes}, "
+            f"cutoffs={self.cutoffs[:-1]}, div_value={self.div_value}, head_bias={self.head_bias})"
+        )
 
 
 def _check_cutoffs(cutoffs, n_classes):
@@ -284,16 +318,27 @@ def _check_cutoffs(cutoffs, n_classes):
         fail(ValueError, "cutoffs", "be a non-empty sequence", "[]")
     if not all(isinstance(c, numbers.Real) for c in cutoffs):
         fail(TypeError, "cutoffs", "be a sequence of ints", repr(cutoffs))
-    if (cutoffs != sorted(cutoffs) or len(set(cutoffs)) != len(cutoffs) or min(cutoffs) <= 0
-            or max(cutoffs) > n_classes - 1 or any(int(c) != c for c in cutoffs)):
-        fail(ValueError, "cutoffs", "be unique, positive integers sorted in increasing order, each between 1 "
-             f"and n_classes - 1 = {n_classes - 1}", repr(cutoffs))
+    if (
+        cutoffs != sorted(cutoffs)
+        or len(set(cutoffs)) != len(cutoffs)
+        or min(cutoffs) <= 0
+        or max(cutoffs) > n_classes - 1
+        or any(int(c) != c for c in cutoffs)
+    ):
+        fail(
+            ValueError,
+            "cutoffs",
+            "be unique, positive integers sorted in increasing order, each between 1 "
+            f"and n_classes - 1 = {n_classes - 1}",
+            repr(cutoffs),
+        )
     if not all(isinstance(c, numbers.Integral) for c in cutoffs):  # 3.0: PyTorch's TypeError
         fail(TypeError, "cutoffs", "be a sequence of ints", repr(cutoffs))
     return [int(c) for c in cutoffs]
 
 
 # ---------------------------------------------------------------------- forward and gradient
+
 
 def _linear(xp, x, weight):
     """``x @ weight.T``: a bias-free ``torch.nn.Linear``."""
@@ -364,8 +409,10 @@ def _fwd(xp, input, target, head_weight, head_bias, *tail, cutoffs):
         clusters.append((mask, idx, pos, xs, hid, ez, sz, rel))
     # PyTorch's order: the cluster's term first, the head's added to it.
     loss = -(tail_out + head_out)
-    return Forward(xp.reshape(loss, tuple(target.shape)), (x, tuple(input.shape), head_weight, head_bias, tail, e, s, col,
-                                                   clusters))
+    return Forward(
+        xp.reshape(loss, tuple(target.shape)),
+        (x, tuple(input.shape), head_weight, head_bias, tail, e, s, col, clusters),
+    )
 
 
 def _bwd(xp, res, g, *, g_divisor=None, wanted=None, cutoffs):

@@ -73,8 +73,9 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
         check_broadcasts_to(input.shape, "weight", weight, kind=ValueRuntimeError)
     # NaN fails both comparisons, so it is rejected too, as in PyTorch.
     input = check_values(xp, "input", input, _in_unit_interval, "have all elements between 0 and 1", ValueRuntimeError)
-    target = check_values(xp, "target", target, _in_unit_interval, "have all elements between 0 and 1",
-                          ValueRuntimeError)
+    target = check_values(
+        xp, "target", target, _in_unit_interval, "have all elements between 0 and 1", ValueRuntimeError
+    )
     return SPEC.apply(xp, (input, target, weight), reduction)
 
 
@@ -126,17 +127,22 @@ class BCELoss(WeightedLoss):
         return binary_cross_entropy(input, target, weight=self.weight, reduction=self.reduction)
 
 
-SPEC = register_spec(LossSpec(
-    name="binary_cross_entropy",
-    fwd=_fwd,
-    bwd=_bwd,
-    accel=Hints(rows={"input": 0, "target": 0, "weight": 0}),
-    argnames=("input", "target", "weight"),
-    optional=("weight",),
-    differentiable=("input", "target"),
-    summary="binary cross entropy of probabilities, logs clamped at -100; binary classification",
-    functional=binary_cross_entropy,
-    cls=BCELoss,
-    example=lambda xp: ((xp.asarray([0.8, 0.3, 0.6], dtype=xp.float64), xp.asarray([1.0, 0.0, 1.0], dtype=xp.float64)), {}),
-    curve=lambda xp, x: Curve((x, xp.ones_like(x)), "probability input (target 1)", domain=(0.0, 1.0)),
-))
+SPEC = register_spec(
+    LossSpec(
+        name="binary_cross_entropy",
+        fwd=_fwd,
+        bwd=_bwd,
+        accel=Hints(rows={"input": 0, "target": 0, "weight": 0}),
+        argnames=("input", "target", "weight"),
+        optional=("weight",),
+        differentiable=("input", "target"),
+        summary="binary cross entropy of probabilities, logs clamped at -100; binary classification",
+        functional=binary_cross_entropy,
+        cls=BCELoss,
+        example=lambda xp: (
+            (xp.asarray([0.8, 0.3, 0.6], dtype=xp.float64), xp.asarray([1.0, 0.0, 1.0], dtype=xp.float64)),
+            {},
+        ),
+        curve=lambda xp, x: Curve((x, xp.ones_like(x)), "probability input (target 1)", domain=(0.0, 1.0)),
+    )
+)

@@ -19,8 +19,9 @@ from .._spec import Curve, LossSpec, register_spec
 from .._xp import _half_dtype, as_float, device, log_sigmoid, result_float_dtype
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
-                                     reduction="mean", pos_weight=None):
+def binary_cross_entropy_with_logits(
+    input, target, weight=None, size_average=None, reduce=None, reduction="mean", pos_weight=None
+):
     r"""Binary cross entropy between ``sigmoid(input)`` and ``target``, computed from the logits.
 
     .. math::
@@ -66,7 +67,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
     xp, (input, target, weight, pos_weight) = SPEC.adopt(
-        input=input, target=target, weight=weight, pos_weight=pos_weight)
+        input=input, target=target, weight=weight, pos_weight=pos_weight
+    )
     check_floating(xp, "input", input, TypeNotImplementedError)
     check_same_shape("input", input, "target", target)
     # PyTorch builds the loss in place from (1 - target): an integer or boolean target fails there.
@@ -133,28 +135,33 @@ def _bwd(xp, res, g, *, g_divisor=None, wanted=None):
 class BCEWithLogitsLoss(Loss):
     """Object form of :func:`binary_cross_entropy_with_logits` (``torch.nn.BCEWithLogitsLoss``)."""
 
-    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean",
-                 pos_weight=None) -> None:
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean", pos_weight=None) -> None:
         super().__init__(size_average, reduce, reduction)
         self.weight = weight
         self.pos_weight = pos_weight
 
     def forward(self, input, target):
-        return binary_cross_entropy_with_logits(input, target, self.weight, pos_weight=self.pos_weight,
-                                                reduction=self.reduction)
+        return binary_cross_entropy_with_logits(
+            input, target, self.weight, pos_weight=self.pos_weight, reduction=self.reduction
+        )
 
 
-SPEC = register_spec(LossSpec(
-    name="binary_cross_entropy_with_logits",
-    fwd=_fwd,
-    bwd=_bwd,
-    accel=Hints(rows={"input": 0, "target": 0, "weight": 0, "pos_weight": 0}),
-    argnames=("input", "target", "weight", "pos_weight"),
-    optional=("weight", "pos_weight"),
-    differentiable=("input", "target"),
-    summary="sigmoid + binary cross entropy on logits, stable log-sigmoid; multi-label classification",
-    functional=binary_cross_entropy_with_logits,
-    cls=BCEWithLogitsLoss,
-    example=lambda xp: ((xp.asarray([1.5, -0.3, 0.2], dtype=xp.float64), xp.asarray([1.0, 0.0, 1.0], dtype=xp.float64)), {}),
-    curve=lambda xp, x: Curve((x, xp.ones_like(x)), "logit input (target 1)"),
-))
+SPEC = register_spec(
+    LossSpec(
+        name="binary_cross_entropy_with_logits",
+        fwd=_fwd,
+        bwd=_bwd,
+        accel=Hints(rows={"input": 0, "target": 0, "weight": 0, "pos_weight": 0}),
+        argnames=("input", "target", "weight", "pos_weight"),
+        optional=("weight", "pos_weight"),
+        differentiable=("input", "target"),
+        summary="sigmoid + binary cross entropy on logits, stable log-sigmoid; multi-label classification",
+        functional=binary_cross_entropy_with_logits,
+        cls=BCEWithLogitsLoss,
+        example=lambda xp: (
+            (xp.asarray([1.5, -0.3, 0.2], dtype=xp.float64), xp.asarray([1.0, 0.0, 1.0], dtype=xp.float64)),
+            {},
+        ),
+        curve=lambda xp, x: Curve((x, xp.ones_like(x)), "logit input (target 1)"),
+    )
+)

@@ -70,13 +70,21 @@ def cosine_embedding_loss(input1, input2, target, margin=0, size_average=None, r
         if not xp.isdtype(x.dtype, ("bool", "integral", "real floating")):
             fail(TypeError, name, "have a real or boolean dtype", describe(x))
     if target.ndim not in (0, 1):
-        fail(ValueRuntimeError, "target", "be 0- or 1-dimensional (multi-target is not supported)",
-             f"shape {tuple(target.shape)}")
+        fail(
+            ValueRuntimeError,
+            "target",
+            "be 0- or 1-dimensional (multi-target is not supported)",
+            f"shape {tuple(target.shape)}",
+        )
     want = target.ndim + 1  # (D) inputs with a () target, (N, D) inputs with an (N) target
     for name, x in (("input1", input1), ("input2", input2)):
         if x.ndim != want:
-            fail(ValueRuntimeError, name, f"be {want}-dimensional for a {target.ndim}-dimensional `target`",
-                 f"shape {tuple(x.shape)}")
+            fail(
+                ValueRuntimeError,
+                name,
+                f"be {want}-dimensional for a {target.ndim}-dimensional `target`",
+                f"shape {tuple(x.shape)}",
+            )
     shape = check_broadcastable(input1.shape, "input2", input2, to="`input1`", kind=ValueRuntimeError)
     check_broadcastable(shape[:-1], "target", target, to="the cosines of `input1` and `input2`", kind=ValueRuntimeError)
     return SPEC.apply(xp, (input1, input2, target), reduction, margin=margin)
@@ -168,16 +176,25 @@ class CosineEmbeddingLoss(Loss):
         return cosine_embedding_loss(input1, input2, target, margin=self.margin, reduction=self.reduction)
 
 
-SPEC = register_spec(LossSpec(
-    name="cosine_embedding_loss",
-    fwd=_fwd,
-    bwd=_bwd,
-    accel=Hints(rows={"input1": 0, "input2": 0, "target": -1}),
-    argnames=("input1", "input2", "target"),
-    differentiable=("input1", "input2"),
-    summary="1 - cos for similar pairs, max(0, cos - margin) for dissimilar; embeddings",
-    functional=cosine_embedding_loss,
-    cls=CosineEmbeddingLoss,
-    example=lambda xp: ((xp.asarray([[1.0, 0.0], [1.0, 1.0]], dtype=xp.float64), xp.asarray([[1.0, 1.0], [0.0, 1.0]], dtype=xp.float64), xp.asarray([1.0, -1.0], dtype=xp.float64)), {}),
-    curve=cosine_angle,
-))
+SPEC = register_spec(
+    LossSpec(
+        name="cosine_embedding_loss",
+        fwd=_fwd,
+        bwd=_bwd,
+        accel=Hints(rows={"input1": 0, "input2": 0, "target": -1}),
+        argnames=("input1", "input2", "target"),
+        differentiable=("input1", "input2"),
+        summary="1 - cos for similar pairs, max(0, cos - margin) for dissimilar; embeddings",
+        functional=cosine_embedding_loss,
+        cls=CosineEmbeddingLoss,
+        example=lambda xp: (
+            (
+                xp.asarray([[1.0, 0.0], [1.0, 1.0]], dtype=xp.float64),
+                xp.asarray([[1.0, 1.0], [0.0, 1.0]], dtype=xp.float64),
+                xp.asarray([1.0, -1.0], dtype=xp.float64),
+            ),
+            {},
+        ),
+        curve=cosine_angle,
+    )
+)

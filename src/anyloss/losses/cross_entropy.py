@@ -28,8 +28,9 @@ from .nll_loss import _fwd as _nll_fwd
 from .nll_loss import _rows_divisor as _nll_rows_divisor
 
 
-def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
-                  reduction="mean", label_smoothing=0.0):
+def cross_entropy(
+    input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean", label_smoothing=0.0
+):
     r"""Cross entropy between the softmax of the logits ``input`` and ``target``:
     class indices or class probabilities.
 
@@ -106,20 +107,27 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if input.ndim > 0 and tuple(target.shape) == tuple(input.shape):
         # PyTorch's rule: a target of input's shape holds class probabilities.
         if not xp.isdtype(target.dtype, "real floating"):
-            fail(TypeRuntimeError, "target", "have a floating-point dtype when it has `input`'s shape "
-                 "(class probabilities)", target.dtype)
+            fail(
+                TypeRuntimeError,
+                "target",
+                "have a floating-point dtype when it has `input`'s shape (class probabilities)",
+                target.dtype,
+            )
         check_number("ignore_index", ignore_index, integer=True)
         if ignore_index >= 0:
-            fail(ValueRuntimeError, "ignore_index", "be negative with class-probability targets "
-                 "(nothing is ignored there)", ignore_index)
+            fail(
+                ValueRuntimeError,
+                "ignore_index",
+                "be negative with class-probability targets (nothing is ignored there)",
+                ignore_index,
+            )
         check_class_weight(weight, input.shape[0 if input.ndim == 1 else 1])
         if weight is not None and not xp.isdtype(weight.dtype, ("integral", "real floating")):
             fail(TypeError, "weight", "have a real dtype", weight.dtype)
         return PROB_SPEC.apply(xp, (input, target, weight), reduction, label_smoothing=eps)
     target = check_class_target(xp, input.shape, target, ignore_index, probabilities=True)
     check_class_weight(weight, input.shape[0 if input.ndim == 1 else 1], input.dtype)
-    return SPEC.apply(xp, (input, target, weight), reduction, ignore_index=int(ignore_index),
-                      label_smoothing=eps)
+    return SPEC.apply(xp, (input, target, weight), reduction, ignore_index=int(ignore_index), label_smoothing=eps)
 
 
 def _class_shape(x, class_dim):
@@ -153,6 +161,7 @@ def _smoothing_factor(eps, n_classes):
 
 
 # ----------------------------------------------------------------- class-index targets
+
 
 def _fwd(xp, input, target, weight, *, ignore_index, label_smoothing, own=False):
     one_hot, smooth, res, divisor = _terms(xp, input, target, weight, ignore_index, label_smoothing, own)
@@ -241,6 +250,7 @@ def _bwd(xp, res, g, *, g_divisor=None, wanted=None, ignore_index, label_smoothi
 
 # ----------------------------------------------------------------- class-probability targets
 
+
 def _prob_fwd(xp, input, target, weight, *, label_smoothing, own=False):
     """``own``: ``input`` is the caller's temporary, shifted in place into log p."""
     class_dim = 0 if input.ndim == 1 else 1
@@ -288,41 +298,58 @@ def _prob_bwd(xp, res, g, *, g_divisor=None, wanted=None, label_smoothing):
 
 # ----------------------------------------------------------------- class
 
+
 class CrossEntropyLoss(WeightedLoss):
     """Object form of :func:`cross_entropy` (``torch.nn.CrossEntropyLoss``)."""
 
-    def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
-                 reduction: str = "mean", label_smoothing: float = 0.0) -> None:
+    def __init__(
+        self,
+        weight=None,
+        size_average=None,
+        ignore_index: int = -100,
+        reduce=None,
+        reduction: str = "mean",
+        label_smoothing: float = 0.0,
+    ) -> None:
         super().__init__(weight, size_average, reduce, reduction)
         self.ignore_index = ignore_index
         self.label_smoothing = label_smoothing
 
     def forward(self, input, target):
-        return cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
-                             reduction=self.reduction, label_smoothing=self.label_smoothing)
+        return cross_entropy(
+            input,
+            target,
+            weight=self.weight,
+            ignore_index=self.ignore_index,
+            reduction=self.reduction,
+            label_smoothing=self.label_smoothing,
+        )
 
 
 def _example(xp):
     # PyTorch's docs example: a (3, 5) input and class indices; fixed numbers here.
-    x = xp.asarray([[0.3, -1.2, 0.8, 0.1, -0.5], [1.5, 0.2, -0.3, 0.0, 0.4], [-0.7, 0.9, 0.2, -1.1, 1.3]],
-                   dtype=xp.float64)
+    x = xp.asarray(
+        [[0.3, -1.2, 0.8, 0.1, -0.5], [1.5, 0.2, -0.3, 0.0, 0.4], [-0.7, 0.9, 0.2, -1.1, 1.3]], dtype=xp.float64
+    )
     return (x, xp.asarray([1, 0, 4])), {}
 
 
-SPEC = register_spec(LossSpec(
-    name="cross_entropy",
-    fwd=_fwd,
-    bwd=_bwd,
-    accel=Hints(rows={"input": 0, "target": -1}, rows_divisor=_nll_rows_divisor),
-    argnames=("input", "target", "weight"),
-    optional=("weight",),
-    differentiable=("input",),
-    summary="softmax cross entropy of logits, class indices or probabilities; classification",
-    functional=cross_entropy,
-    cls=CrossEntropyLoss,
-    example=_example,
-    curve=two_class_logits,
-))
+SPEC = register_spec(
+    LossSpec(
+        name="cross_entropy",
+        fwd=_fwd,
+        bwd=_bwd,
+        accel=Hints(rows={"input": 0, "target": -1}, rows_divisor=_nll_rows_divisor),
+        argnames=("input", "target", "weight"),
+        optional=("weight",),
+        differentiable=("input",),
+        summary="softmax cross entropy of logits, class indices or probabilities; classification",
+        functional=cross_entropy,
+        cls=CrossEntropyLoss,
+        example=_example,
+        curve=two_class_logits,
+    )
+)
 
 # Probability targets take PyTorch's composite path, which also differentiates
 # `target` and `weight`: a spec of its own (not registered; the name is one loss).

@@ -84,8 +84,12 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     try:
         broadcast_shapes(shape, view)
     except ValueError:
-        fail(ValueRuntimeError, "var", f"broadcast with `input` and `target` to shape {shape}",
-             f"shape {tuple(var.shape)}")
+        fail(
+            ValueRuntimeError,
+            "var",
+            f"broadcast with `input` and `target` to shape {shape}",
+            f"shape {tuple(var.shape)}",
+        )
     return SPEC.apply(xp, (input, target, var), reduction, full=bool(full), eps=eps)
 
 
@@ -106,8 +110,13 @@ def _var_view(input_shape, var_shape) -> tuple:
     mismatched = sum(v for i, v in zip(input_shape, var_shape) if i != v)
     if len(input_shape) == len(var_shape) and mismatched == 1:  # one dimension of size 1
         return var_shape
-    fail(ValueError, "var", f"have the shape of `input` {input_shape}, that shape without its last dimension, "
-         "or that shape with one dimension replaced by 1", f"shape {var_shape}")
+    fail(
+        ValueError,
+        "var",
+        f"have the shape of `input` {input_shape}, that shape without its last dimension, "
+        "or that shape with one dimension replaced by 1",
+        f"shape {var_shape}",
+    )
 
 
 def _fwd(xp, input, target, var, *, full, eps):
@@ -174,17 +183,26 @@ class GaussianNLLLoss(Loss):
 
 
 # PyTorch's gaussian_nll_loss checks var < 0 on values: a data-dependent guard under torch.compile.
-SPEC = register_spec(LossSpec(
-    name="gaussian_nll_loss",
-    native_traces=False,
-    fwd=_fwd,
-    bwd=_bwd,
-    accel=Hints(rows={"input": 0, "target": 0, "var": (0, -1)}),
-    argnames=("input", "target", "var"),
-    differentiable=("input", "target", "var"),
-    summary="0.5 (log var + (x - y)^2 / var); regression with predicted variance",
-    functional=gaussian_nll_loss,
-    cls=GaussianNLLLoss,
-    example=lambda xp: ((xp.asarray([0.0, 1.0], dtype=xp.float64), xp.asarray([1.0, 1.0], dtype=xp.float64), xp.asarray([1.0, 4.0], dtype=xp.float64)), {}),
-    curve=lambda xp, x: Curve((x, xp.zeros_like(x), xp.ones_like(x)), "error input − target (var 1)"),
-))
+SPEC = register_spec(
+    LossSpec(
+        name="gaussian_nll_loss",
+        native_traces=False,
+        fwd=_fwd,
+        bwd=_bwd,
+        accel=Hints(rows={"input": 0, "target": 0, "var": (0, -1)}),
+        argnames=("input", "target", "var"),
+        differentiable=("input", "target", "var"),
+        summary="0.5 (log var + (x - y)^2 / var); regression with predicted variance",
+        functional=gaussian_nll_loss,
+        cls=GaussianNLLLoss,
+        example=lambda xp: (
+            (
+                xp.asarray([0.0, 1.0], dtype=xp.float64),
+                xp.asarray([1.0, 1.0], dtype=xp.float64),
+                xp.asarray([1.0, 4.0], dtype=xp.float64),
+            ),
+            {},
+        ),
+        curve=lambda xp, x: Curve((x, xp.zeros_like(x), xp.ones_like(x)), "error input − target (var 1)"),
+    )
+)

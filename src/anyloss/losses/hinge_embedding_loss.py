@@ -90,16 +90,21 @@ class HingeEmbeddingLoss(Loss):
         return hinge_embedding_loss(input, target, margin=self.margin, reduction=self.reduction)
 
 
-SPEC = register_spec(LossSpec(
-    name="hinge_embedding_loss",
-    fwd=_fwd,
-    bwd=_bwd,
-    accel=Hints(rows={"input": 0, "target": 0}),
-    argnames=("input", "target"),
-    differentiable=("input",),
-    summary="x if y = 1, max(0, margin - x) if y = -1; distance-based similarity",
-    functional=hinge_embedding_loss,
-    cls=HingeEmbeddingLoss,
-    example=lambda xp: ((xp.asarray([[1.0, 0.8, 0.5]], dtype=xp.float64), xp.asarray([[1.0, 1.0, -1.0]], dtype=xp.float64)), {}),
-    curve=lambda xp, x: Curve((x, -xp.ones_like(x)), "distance input (target −1)", domain=(0.0, None)),
-))
+SPEC = register_spec(
+    LossSpec(
+        name="hinge_embedding_loss",
+        fwd=_fwd,
+        bwd=_bwd,
+        accel=Hints(rows={"input": 0, "target": 0}),
+        argnames=("input", "target"),
+        differentiable=("input",),
+        summary="x if y = 1, max(0, margin - x) if y = -1; distance-based similarity",
+        functional=hinge_embedding_loss,
+        cls=HingeEmbeddingLoss,
+        example=lambda xp: (
+            (xp.asarray([[1.0, 0.8, 0.5]], dtype=xp.float64), xp.asarray([[1.0, 1.0, -1.0]], dtype=xp.float64)),
+            {},
+        ),
+        curve=lambda xp, x: Curve((x, -xp.ones_like(x)), "distance input (target −1)", domain=(0.0, None)),
+    )
+)

@@ -148,17 +148,22 @@ class HuberLoss(Loss):
         return huber_loss(input, target, reduction=self.reduction, delta=self.delta)
 
 
-SPEC = register_spec(LossSpec(
-    name="huber_loss",
-    fwd=_fwd,
-    bwd=_bwd,
-    accel=Hints(rows={"input": 0, "target": 0, "weight": 0}, point=_point, point_params=_point_params),
-    argnames=("input", "target", "weight"),
-    optional=("weight",),
-    differentiable=("input", "target", "weight"),
-    summary="squared below delta, delta-scaled absolute above; robust regression",
-    functional=huber_loss,
-    cls=HuberLoss,
-    example=lambda xp: ((xp.ones((2, 2), dtype=xp.float64), xp.asarray([[0.0, 1.0], [2.0, 3.0]], dtype=xp.float64)), {}),
-    curve=lambda xp, x: Curve((x, xp.zeros_like(x)), "error input − target"),
-))
+SPEC = register_spec(
+    LossSpec(
+        name="huber_loss",
+        fwd=_fwd,
+        bwd=_bwd,
+        accel=Hints(rows={"input": 0, "target": 0, "weight": 0}, point=_point, point_params=_point_params),
+        argnames=("input", "target", "weight"),
+        optional=("weight",),
+        differentiable=("input", "target", "weight"),
+        summary="squared below delta, delta-scaled absolute above; robust regression",
+        functional=huber_loss,
+        cls=HuberLoss,
+        example=lambda xp: (
+            (xp.ones((2, 2), dtype=xp.float64), xp.asarray([[0.0, 1.0], [2.0, 3.0]], dtype=xp.float64)),
+            {},
+        ),
+        curve=lambda xp, x: Curve((x, xp.zeros_like(x)), "error input − target"),
+    )
+)

@@ -164,20 +164,25 @@ def _native(F, spec, arrays, reduction, options, computed):
     return F.kl_div(input, target, reduction=reduction, log_target=options["log_target"])
 
 
-SPEC = register_spec(LossSpec(
-    name="kl_div",
-    native=_native,
-    fwd=_fwd,
-    bwd=_bwd,
-    accel=Hints(
-        rows={"input": 0, "target": 0},
-        rows_divisor=lambda xp, arrays, options, computed: computed.get("divisor"),
-    ),
-    argnames=("input", "target"),
-    differentiable=("input", "target"),
-    summary="y (log y - x), x log-probabilities; distribution matching",
-    functional=kl_div,
-    cls=KLDivLoss,
-    example=lambda xp: ((xp.log(xp.asarray([[0.5, 0.5]], dtype=xp.float64)), xp.asarray([[0.25, 0.75]], dtype=xp.float64)), {'reduction': 'batchmean'}),
-    curve=kl_two_class,
-))
+SPEC = register_spec(
+    LossSpec(
+        name="kl_div",
+        native=_native,
+        fwd=_fwd,
+        bwd=_bwd,
+        accel=Hints(
+            rows={"input": 0, "target": 0},
+            rows_divisor=lambda xp, arrays, options, computed: computed.get("divisor"),
+        ),
+        argnames=("input", "target"),
+        differentiable=("input", "target"),
+        summary="y (log y - x), x log-probabilities; distribution matching",
+        functional=kl_div,
+        cls=KLDivLoss,
+        example=lambda xp: (
+            (xp.log(xp.asarray([[0.5, 0.5]], dtype=xp.float64)), xp.asarray([[0.25, 0.75]], dtype=xp.float64)),
+            {"reduction": "batchmean"},
+        ),
+        curve=kl_two_class,
+    )
+)

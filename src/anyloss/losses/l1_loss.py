@@ -59,9 +59,12 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
     if weight is not None:
         check_same_shape("input", input, "weight", weight)
     if reduction == "mean" and xp.isdtype(_result_dtype(xp, input, target, weight), "integral"):
-        fail(TypeRuntimeError, "input",
-             "have a floating-point dtype (or `target` or `weight` one) for reduction='mean'",
-             input.dtype)
+        fail(
+            TypeRuntimeError,
+            "input",
+            "have a floating-point dtype (or `target` or `weight` one) for reduction='mean'",
+            input.dtype,
+        )
     return SPEC.apply(xp, (input, target, weight), reduction)
 
 
@@ -106,7 +109,6 @@ def _bwd(xp, res, g, *, g_divisor=None, wanted=None):
     return gi, -gi, gw
 
 
-
 def _point(x, y):
     """The loss and its derivatives at one point (the compiled kernel, _accel/kernels.py):
     sign(0) = sign(NaN) = 0, as in PyTorch."""
@@ -125,18 +127,23 @@ class L1Loss(Loss):
         return l1_loss(input, target, reduction=self.reduction)
 
 
-SPEC = register_spec(LossSpec(
-    name="l1_loss",
-    fwd=_fwd,
-    bwd=_bwd,
-    accel=Hints(rows={"input": 0, "target": 0, "weight": 0}, point=_point, point_params=lambda options: ()),
-    argnames=("input", "target", "weight"),
-    optional=("weight",),
-    complex=("input", "target", "weight"),
-    differentiable=("input", "target", "weight"),
-    summary="absolute error |x - y|; robust regression",
-    functional=l1_loss,
-    cls=L1Loss,
-    example=lambda xp: ((xp.ones((2, 2), dtype=xp.float64), xp.asarray([[0.0, 1.0], [2.0, 3.0]], dtype=xp.float64)), {}),
-    curve=lambda xp, x: Curve((x, xp.zeros_like(x)), "error input − target"),
-))
+SPEC = register_spec(
+    LossSpec(
+        name="l1_loss",
+        fwd=_fwd,
+        bwd=_bwd,
+        accel=Hints(rows={"input": 0, "target": 0, "weight": 0}, point=_point, point_params=lambda options: ()),
+        argnames=("input", "target", "weight"),
+        optional=("weight",),
+        complex=("input", "target", "weight"),
+        differentiable=("input", "target", "weight"),
+        summary="absolute error |x - y|; robust regression",
+        functional=l1_loss,
+        cls=L1Loss,
+        example=lambda xp: (
+            (xp.ones((2, 2), dtype=xp.float64), xp.asarray([[0.0, 1.0], [2.0, 3.0]], dtype=xp.float64)),
+            {},
+        ),
+        curve=lambda xp, x: Curve((x, xp.zeros_like(x)), "error input − target"),
+    )
+)

@@ -38,8 +38,18 @@ _CHUNK_BYTES = 20 * 2**20
 _BLOCK_BYTES = 8 * 2**20
 
 
-def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None, reduction="mean",
-                         ignore_index=None, label_smoothing=0.0, options=None):
+def linear_cross_entropy(
+    input,
+    linear_weight,
+    target,
+    *,
+    linear_bias=None,
+    weight=None,
+    reduction="mean",
+    ignore_index=None,
+    label_smoothing=0.0,
+    options=None,
+):
     r"""Cross entropy of the logits of a linear layer, :math:`z = x W^T + b`,
     computed chunk by chunk: the full logits never exist at once.
 
@@ -125,30 +135,47 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     """
     reduction = check_reduction(reduction)
     xp, (input, linear_weight, target, linear_bias, weight) = SPEC.adopt(
-        input=input, linear_weight=linear_weight, target=target, linear_bias=linear_bias, weight=weight)
+        input=input, linear_weight=linear_weight, target=target, linear_bias=linear_bias, weight=weight
+    )
     check_floating(xp, "input", input, TypeNotImplementedError)
     if input.ndim not in (1, 2):
         fail(ValueRuntimeError, "input", "be 1-D (in_features) or 2-D (N, in_features)", f"shape {tuple(input.shape)}")
     check_floating(xp, "linear_weight", linear_weight, TypeRuntimeError)
     if linear_weight.ndim < 2:
-        fail(ValueRuntimeError, "linear_weight", "be at least 2-D: (C, in_features) or (C, d1, ..., dK, in_features)",
-             f"shape {tuple(linear_weight.shape)}")
+        fail(
+            ValueRuntimeError,
+            "linear_weight",
+            "be at least 2-D: (C, in_features) or (C, d1, ..., dK, in_features)",
+            f"shape {tuple(linear_weight.shape)}",
+        )
     in_features = input.shape[-1]
     if linear_weight.shape[-1] != in_features:
-        fail(ValueRuntimeError, "linear_weight", f"have `input`'s in_features ({in_features}) as its last dimension",
-             f"shape {tuple(linear_weight.shape)}")
+        fail(
+            ValueRuntimeError,
+            "linear_weight",
+            f"have `input`'s in_features ({in_features}) as its last dimension",
+            f"shape {tuple(linear_weight.shape)}",
+        )
     if linear_weight.dtype != input.dtype:  # PyTorch's matmul refuses mixed dtypes
         fail(TypeRuntimeError, "linear_weight", f"have `input`'s dtype {input.dtype}", linear_weight.dtype)
     n_classes, out = linear_weight.shape[0], tuple(linear_weight.shape[1:-1])
     if linear_bias is not None:
         if tuple(linear_bias.shape) != (n_classes, *out):
-            fail(ValueRuntimeError, "linear_bias", f"have shape {(n_classes, *out)} (linear_weight's shape without "
-                 "in_features)", f"shape {tuple(linear_bias.shape)}")
+            fail(
+                ValueRuntimeError,
+                "linear_bias",
+                f"have shape {(n_classes, *out)} (linear_weight's shape without in_features)",
+                f"shape {tuple(linear_bias.shape)}",
+            )
         if linear_bias.dtype != input.dtype:
             fail(TypeRuntimeError, "linear_bias", f"have `input`'s dtype {input.dtype}", linear_bias.dtype)
     if out and input.ndim == 1:
-        fail(ValueRuntimeError, "input", f"be batched (N, {in_features}) with a K-dimensional `linear_weight` of shape "
-             f"{tuple(linear_weight.shape)}", f"shape {tuple(input.shape)}")
+        fail(
+            ValueRuntimeError,
+            "input",
+            f"be batched (N, {in_features}) with a K-dimensional `linear_weight` of shape {tuple(linear_weight.shape)}",
+            f"shape {tuple(input.shape)}",
+        )
     batch = tuple(input.shape[:-1])
     logits_shape = (*batch, n_classes, *out)
     check_class_weight(weight, n_classes)
@@ -167,9 +194,12 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
         if ignore_index is not None:
             fail(ValueRuntimeError, "ignore_index", "be None with class-probability targets", repr(ignore_index))
         if not xp.isdtype(target.dtype, "real floating"):
-            fail(TypeRuntimeError, "target",
-                 f"have a floating-point dtype when it has the logits' shape {logits_shape} "
-                 "(class probabilities)", target.dtype)
+            fail(
+                TypeRuntimeError,
+                "target",
+                f"have a floating-point dtype when it has the logits' shape {logits_shape} (class probabilities)",
+                target.dtype,
+            )
         if weight is not None and not xp.isdtype(weight.dtype, ("integral", "real floating")):
             fail(TypeError, "weight", "have a real dtype", weight.dtype)
         return PROB_SPEC.apply(xp, arrays, reduction, computed, label_smoothing=eps)
@@ -186,8 +216,12 @@ def _chunk_rows(xp, options, n_rows, in_features, row_classes, dtype):
     size_, method = None, "auto"
     if options is not None:
         if not (hasattr(options, "batch_chunk_size") or hasattr(options, "chunking_method")):
-            fail(TypeError, "options", "be None or a LinearCrossEntropyOptions (an object with `batch_chunk_size` "
-                 "and/or `chunking_method`)", describe(options))
+            fail(
+                TypeError,
+                "options",
+                "be None or a LinearCrossEntropyOptions (an object with `batch_chunk_size` and/or `chunking_method`)",
+                describe(options),
+            )
         size_ = getattr(options, "batch_chunk_size", None)
         method = getattr(options, "chunking_method", "auto" if size_ is None else None)
         if size_ is not None and (isinstance(size_, bool) or not isinstance(size_, numbers.Integral) or size_ < 1):
@@ -205,18 +239,25 @@ def _chunk_rows(xp, options, n_rows, in_features, row_classes, dtype):
         name, _, factor = method.partition(":")
         factor = factor or "1"
         if name != "aspect_ratio" or not factor.isdigit() or int(factor) < 1:
-            fail(ValueError, "options.chunking_method", "be None, 'auto' or 'aspect_ratio[:k]' with k >= 1",
-                 repr(method))
+            fail(
+                ValueError, "options.chunking_method", "be None, 'auto' or 'aspect_ratio[:k]' with k >= 1", repr(method)
+            )
         # PyTorch's formula: a chunk's logits about the size of the input, divided by k.
         target_rows = -(-n_rows // max(1, -(-row_classes // max(1, in_features))))
         rows = min((1 << max(0, target_rows - 1).bit_length()) // int(factor), n_rows)
         if size_ is not None and size_ != rows:
-            fail(ValueError, "options", f"give one chunk size: batch_chunk_size ({size_}) and chunking_method "
-                 f"({method!r} -> {rows} rows) disagree; pass only one", repr(options))
+            fail(
+                ValueError,
+                "options",
+                f"give one chunk size: batch_chunk_size ({size_}) and chunking_method "
+                f"({method!r} -> {rows} rows) disagree; pass only one",
+                repr(options),
+            )
     return int(max(1, min(rows, n_rows)))
 
 
 # ----------------------------------------------------------------- the chunks, for both target kinds
+
 
 def _flat(xp, input, linear_weight, linear_bias):
     """``(x, w, b, tail)``: input as (N, in), the weight as (C * d, in), the bias
@@ -316,6 +357,7 @@ def _scaled(xp, pre, g, unit):
 
 # ----------------------------------------------------------------- forward and gradient, both target kinds
 
+
 def _pass(xp, lin, y, weight, opts, rows, g):
     """All chunks, each running cross_entropy's forward -- and with a cotangent
     ``g`` its VJP -- on its own logits, in place. Returns ``(terms, grads, gy, gw)``:
@@ -407,6 +449,7 @@ def _gradients(xp, arrays, grads, gy, gw):
 
 # ----------------------------------------------------------------- class
 
+
 class LinearCrossEntropyLoss(ParameterLoss):
     """Object form of :func:`linear_cross_entropy` (``torch.nn.LinearCrossEntropyLoss``),
     holding the linear layer's parameters.
@@ -439,16 +482,31 @@ class LinearCrossEntropyLoss(ParameterLoss):
 
     _buffer_names = ("weight",)
 
-    def __init__(self, in_features: int, num_classes: int, *, out_features: tuple[int, ...] = (), bias: bool = False,
-                 device=None, dtype=None, reduction: str = "mean", weight=None, ignore_index: int | None = None,
-                 label_smoothing: float = 0.0, options=None, xp=None, seed=None) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        *,
+        out_features: tuple[int, ...] = (),
+        bias: bool = False,
+        device=None,
+        dtype=None,
+        reduction: str = "mean",
+        weight=None,
+        ignore_index: int | None = None,
+        label_smoothing: float = 0.0,
+        options=None,
+        xp=None,
+        seed=None,
+    ) -> None:
         for name, value in (("in_features", in_features), ("num_classes", num_classes)):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral):
                 fail(TypeError, name, "be an int", describe(value))
             if value < 0:
                 fail(ValueError, name, "be >= 0", value)
         if not isinstance(out_features, (tuple, list)) or not all(
-                isinstance(d, numbers.Integral) and not isinstance(d, bool) and d >= 0 for d in out_features):
+            isinstance(d, numbers.Integral) and not isinstance(d, bool) and d >= 0 for d in out_features
+        ):
             fail(ValueError, "out_features", "be a tuple of non-negative ints", repr(out_features))
         if not isinstance(label_smoothing, numbers.Real) or not 0.0 <= label_smoothing <= 1.0:
             fail(ValueError, "label_smoothing", "be in [0, 1]", repr(label_smoothing))
@@ -478,18 +536,28 @@ class LinearCrossEntropyLoss(ParameterLoss):
         return self._xp.reshape(array, shape)
 
     def _forward_with(self, params, input, target):
-        return linear_cross_entropy(input, params["linear.weight"], target, linear_bias=params.get("linear.bias"),
-                                    weight=self.weight, reduction=self.reduction, ignore_index=self.ignore_index,
-                                    label_smoothing=self.label_smoothing, options=self.options)
+        return linear_cross_entropy(
+            input,
+            params["linear.weight"],
+            target,
+            linear_bias=params.get("linear.bias"),
+            weight=self.weight,
+            reduction=self.reduction,
+            ignore_index=self.ignore_index,
+            label_smoothing=self.label_smoothing,
+            options=self.options,
+        )
 
     def forward(self, input, target):
         return super().forward(input, target)
 
     def __repr__(self) -> str:
-        return (f"LinearCrossEntropyLoss(in_features={self.in_features}, num_classes={self.num_classes}, "
-                f"out_features={self.out_features}, bias={'linear.bias' in self._params}, "
-                f"reduction={self.reduction}, ignore_index={self.ignore_index}, "
-                f"label_smoothing={self.label_smoothing}, options={self.options})")
+        return (
+            f"LinearCrossEntropyLoss(in_features={self.in_features}, num_classes={self.num_classes}, "
+            f"out_features={self.out_features}, bias={'linear.bias' in self._params}, "
+            f"reduction={self.reduction}, ignore_index={self.ignore_index}, "
+            f"label_smoothing={self.label_smoothing}, options={self.options})"
+        )
 
 
 def _example(xp):
@@ -498,20 +566,22 @@ def _example(xp):
     return (x, w, xp.asarray([1, 0, 2])), {}
 
 
-SPEC = register_spec(LossSpec(
-    name="linear_cross_entropy",
-    native=native_call("linear_cross_entropy"),
-    fwd=_fwd,
-    bwd=_bwd,
-    argnames=("input", "linear_weight", "target", "linear_bias", "weight"),
-    optional=("linear_bias", "weight"),
-    differentiable=("input", "linear_weight", "linear_bias"),
-    summary="cross entropy of a linear layer's logits, chunked over the batch; large-vocabulary classification",
-    functional=linear_cross_entropy,
-    cls=LinearCrossEntropyLoss,
-    example=_example,
-    curve=linear_two_class,
-))
+SPEC = register_spec(
+    LossSpec(
+        name="linear_cross_entropy",
+        native=native_call("linear_cross_entropy"),
+        fwd=_fwd,
+        bwd=_bwd,
+        argnames=("input", "linear_weight", "target", "linear_bias", "weight"),
+        optional=("linear_bias", "weight"),
+        differentiable=("input", "linear_weight", "linear_bias"),
+        summary="cross entropy of a linear layer's logits, chunked over the batch; large-vocabulary classification",
+        functional=linear_cross_entropy,
+        cls=LinearCrossEntropyLoss,
+        example=_example,
+        curve=linear_two_class,
+    )
+)
 
 # Probability targets follow PyTorch's composite path, which also differentiates
 # `target` and `weight`: a spec of its own (not registered; the name is one loss).

@@ -51,8 +51,12 @@ def margin_ranking_loss(input1, input2, target, margin=0, size_average=None, red
             fail(TypeRuntimeError, name, "have a real floating or integer dtype", a.dtype)
     for name, a in (("input2", input2), ("target", target)):
         if a.ndim != input1.ndim:
-            fail(ValueRuntimeError, name, f"have as many dimensions as `input1` ({input1.ndim})",
-                 f"shape {tuple(a.shape)}")
+            fail(
+                ValueRuntimeError,
+                name,
+                f"have as many dimensions as `input1` ({input1.ndim})",
+                f"shape {tuple(a.shape)}",
+            )
     shape = check_broadcastable(input1.shape, "input2", input2, to="`input1`", kind=ValueRuntimeError)
     check_broadcastable(shape, "target", target, to="`input1` and `input2`", kind=ValueRuntimeError)
     return SPEC.apply(xp, (input1, input2, target), reduction, margin=margin)
@@ -87,16 +91,25 @@ class MarginRankingLoss(Loss):
         return margin_ranking_loss(input1, input2, target, margin=self.margin, reduction=self.reduction)
 
 
-SPEC = register_spec(LossSpec(
-    name="margin_ranking_loss",
-    fwd=_fwd,
-    bwd=_bwd,
-    accel=Hints(rows={"input1": 0, "input2": 0, "target": 0}),
-    argnames=("input1", "input2", "target"),
-    differentiable=("input1", "input2", "target"),
-    summary="max(0, -y (x1 - x2) + margin); pairwise ranking",
-    functional=margin_ranking_loss,
-    cls=MarginRankingLoss,
-    example=lambda xp: ((xp.asarray([1.0, 2.0], dtype=xp.float64), xp.asarray([2.0, 0.0], dtype=xp.float64), xp.asarray([1.0, 1.0], dtype=xp.float64)), {'margin': 0.5}),
-    curve=lambda xp, x: Curve((x, xp.zeros_like(x), xp.ones_like(x)), "margin input1 − input2 (target 1)"),
-))
+SPEC = register_spec(
+    LossSpec(
+        name="margin_ranking_loss",
+        fwd=_fwd,
+        bwd=_bwd,
+        accel=Hints(rows={"input1": 0, "input2": 0, "target": 0}),
+        argnames=("input1", "input2", "target"),
+        differentiable=("input1", "input2", "target"),
+        summary="max(0, -y (x1 - x2) + margin); pairwise ranking",
+        functional=margin_ranking_loss,
+        cls=MarginRankingLoss,
+        example=lambda xp: (
+            (
+                xp.asarray([1.0, 2.0], dtype=xp.float64),
+                xp.asarray([2.0, 0.0], dtype=xp.float64),
+                xp.asarray([1.0, 1.0], dtype=xp.float64),
+            ),
+            {"margin": 0.5},
+        ),
+        curve=lambda xp, x: Curve((x, xp.zeros_like(x), xp.ones_like(x)), "margin input1 − input2 (target 1)"),
+    )
+)

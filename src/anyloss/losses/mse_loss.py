@@ -72,7 +72,6 @@ def _bwd(xp, res, g, *, g_divisor=None, wanted=None):
     return gi, -gi, gw
 
 
-
 def _point(x, y):
     """The loss and its derivatives at one point (the compiled kernel, _accel/kernels.py)."""
     d = x - y
@@ -89,17 +88,19 @@ class MSELoss(Loss):
         return mse_loss(input, target, reduction=self.reduction)
 
 
-SPEC = register_spec(LossSpec(
-    name="mse_loss",
-    fwd=_fwd,
-    bwd=_bwd,
-    accel=Hints(rows={"input": 0, "target": 0, "weight": 0}, point=_point, point_params=lambda options: ()),
-    argnames=("input", "target", "weight"),
-    optional=("weight",),
-    differentiable=("input", "target", "weight"),
-    summary="squared error (x - y)^2; regression",
-    functional=mse_loss,
-    cls=MSELoss,
-    example=lambda xp: ((xp.ones((2, 2), dtype=xp.float64), xp.asarray([[0.0, 1.0], [2.0, 3.0]])), {}),
-    curve=lambda xp, x: Curve((x, xp.zeros_like(x)), "error input − target"),
-))
+SPEC = register_spec(
+    LossSpec(
+        name="mse_loss",
+        fwd=_fwd,
+        bwd=_bwd,
+        accel=Hints(rows={"input": 0, "target": 0, "weight": 0}, point=_point, point_params=lambda options: ()),
+        argnames=("input", "target", "weight"),
+        optional=("weight",),
+        differentiable=("input", "target", "weight"),
+        summary="squared error (x - y)^2; regression",
+        functional=mse_loss,
+        cls=MSELoss,
+        example=lambda xp: ((xp.ones((2, 2), dtype=xp.float64), xp.asarray([[0.0, 1.0], [2.0, 3.0]])), {}),
+        curve=lambda xp, x: Curve((x, xp.zeros_like(x)), "error input − target"),
+    )
+)

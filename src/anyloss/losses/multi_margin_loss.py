@@ -26,8 +26,7 @@ from .._xp import device, index_dtype, size
 from ._curves import two_class_logits
 
 
-def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None, reduce=None,
-                      reduction="mean"):
+def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None, reduce=None, reduction="mean"):
     r"""Multi-class hinge loss: the score of the target class should beat every
     other class's score by at least ``margin``.
 
@@ -80,12 +79,21 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
     c = input.shape[-1] if input.ndim else 1
     if target.ndim > 1 or size(target) != n:
         want = f"({n},)" + (" or ()" if input.ndim < 2 or n == 1 else "")
-        fail(ValueRuntimeError, "target", f"have shape {want} for `input` of shape {tuple(input.shape)}",
-             f"shape {tuple(target.shape)}")
+        fail(
+            ValueRuntimeError,
+            "target",
+            f"have shape {want} for `input` of shape {tuple(input.shape)}",
+            f"shape {tuple(target.shape)}",
+        )
     check_class_weight(weight, c, input.dtype)
     target = check_class_values(xp, target, c, kind=ValueRuntimeError)
-    return SPEC.apply(xp, (input, target, weight), reduction, p=int(p),
-                      margin=float(margin) if isinstance(margin, numbers.Real) else xp.asarray(margin, dtype=input.dtype))
+    return SPEC.apply(
+        xp,
+        (input, target, weight),
+        reduction,
+        p=int(p),
+        margin=float(margin) if isinstance(margin, numbers.Real) else xp.asarray(margin, dtype=input.dtype),
+    )
 
 
 def _fwd(xp, input, target, weight, *, p, margin):
@@ -129,8 +137,9 @@ def _bwd(xp, res, g, *, g_divisor=None, wanted=None, p, margin):
 class MultiMarginLoss(WeightedLoss):
     """Object form of :func:`multi_margin_loss` (``torch.nn.MultiMarginLoss``)."""
 
-    def __init__(self, p: int = 1, margin: float = 1.0, weight=None, size_average=None, reduce=None,
-                 reduction: str = "mean") -> None:
+    def __init__(
+        self, p: int = 1, margin: float = 1.0, weight=None, size_average=None, reduce=None, reduction: str = "mean"
+    ) -> None:
         super().__init__(weight, size_average, reduce, reduction)
         if not (isinstance(p, numbers.Real) and p in (1, 2)):
             fail(ValueError, "p", "be 1 or 2", describe(p))
@@ -142,21 +151,24 @@ class MultiMarginLoss(WeightedLoss):
         self.margin = margin
 
     def forward(self, input, target):
-        return multi_margin_loss(input, target, p=self.p, margin=self.margin, weight=self.weight,
-                                 reduction=self.reduction)
+        return multi_margin_loss(
+            input, target, p=self.p, margin=self.margin, weight=self.weight, reduction=self.reduction
+        )
 
 
-SPEC = register_spec(LossSpec(
-    name="multi_margin_loss",
-    fwd=_fwd,
-    bwd=_bwd,
-    accel=Hints(rows={"input": 0, "target": -1}),
-    argnames=("input", "target", "weight"),
-    optional=("weight",),
-    differentiable=("input",),
-    summary="multi-class hinge sum_{i != y} max(0, margin - x_y + x_i)^p / C; classification",
-    functional=multi_margin_loss,
-    cls=MultiMarginLoss,
-    example=lambda xp: ((xp.asarray([[0.1, 0.2, 0.4, 0.8]], dtype=xp.float64), xp.asarray([3])), {}),
-    curve=two_class_logits,
-))
+SPEC = register_spec(
+    LossSpec(
+        name="multi_margin_loss",
+        fwd=_fwd,
+        bwd=_bwd,
+        accel=Hints(rows={"input": 0, "target": -1}),
+        argnames=("input", "target", "weight"),
+        optional=("weight",),
+        differentiable=("input",),
+        summary="multi-class hinge sum_{i != y} max(0, margin - x_y + x_i)^p / C; classification",
+        functional=multi_margin_loss,
+        cls=MultiMarginLoss,
+        example=lambda xp: ((xp.asarray([[0.1, 0.2, 0.4, 0.8]], dtype=xp.float64), xp.asarray([3])), {}),
+        curve=two_class_logits,
+    )
+)

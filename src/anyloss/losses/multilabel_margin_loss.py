@@ -76,13 +76,22 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
     c = input.shape[-1] if input.ndim else 1
     if input.ndim == 2:
         if tuple(target.shape) != tuple(input.shape):
-            fail(ValueRuntimeError, "target", f"have `input`'s shape {tuple(input.shape)}",
-                 f"shape {tuple(target.shape)}")
+            fail(
+                ValueRuntimeError,
+                "target",
+                f"have `input`'s shape {tuple(input.shape)}",
+                f"shape {tuple(target.shape)}",
+            )
     elif target.ndim > 1 or size(target) != c:
-        fail(ValueRuntimeError, "target", f"have shape ({c},) for `input` of shape {tuple(input.shape)}",
-             f"shape {tuple(target.shape)}")
-    target = check_values(xp, "target", target, lambda xp, t: (t >= -1) & (t < c), f"be labels in [0, {c}) or -1",
-                          ValueRuntimeError)
+        fail(
+            ValueRuntimeError,
+            "target",
+            f"have shape ({c},) for `input` of shape {tuple(input.shape)}",
+            f"shape {tuple(target.shape)}",
+        )
+    target = check_values(
+        xp, "target", target, lambda xp, t: (t >= -1) & (t < c), f"be labels in [0, {c}) or -1", ValueRuntimeError
+    )
     c = input.shape[-1] if input.ndim else 1
     return SPEC.apply(xp, (input, target), reduction, computed={"positions": _positions(xp, target, c)})
 
@@ -158,18 +167,20 @@ class MultiLabelMarginLoss(Loss):
 
 # Under torch.compile PyTorch 2.13's decomposition of multilabel_margin_loss gives another value (2.05 for
 # the worked example's 0.85): anyloss's own code runs while compiling.
-SPEC = register_spec(LossSpec(
-    name="multilabel_margin_loss",
-    native_traces=False,
-    native=native_call("multilabel_margin_loss"),
-    fwd=_fwd,
-    bwd=_bwd,
-    accel=Hints(rows={"input": 0, "target": 0}),
-    argnames=("input", "target"),
-    differentiable=("input",),
-    summary="multi-label hinge sum_{j, i not a label} max(0, 1 - (x_{y_j} - x_i)) / C; multi-label classification",
-    functional=multilabel_margin_loss,
-    cls=MultiLabelMarginLoss,
-    example=lambda xp: ((xp.asarray([[0.1, 0.2, 0.4, 0.8]], dtype=xp.float64), xp.asarray([[3, 0, -1, 1]])), {}),
-    curve=multilabel_two_class,
-))
+SPEC = register_spec(
+    LossSpec(
+        name="multilabel_margin_loss",
+        native_traces=False,
+        native=native_call("multilabel_margin_loss"),
+        fwd=_fwd,
+        bwd=_bwd,
+        accel=Hints(rows={"input": 0, "target": 0}),
+        argnames=("input", "target"),
+        differentiable=("input",),
+        summary="multi-label hinge sum_{j, i not a label} max(0, 1 - (x_{y_j} - x_i)) / C; multi-label classification",
+        functional=multilabel_margin_loss,
+        cls=MultiLabelMarginLoss,
+        example=lambda xp: ((xp.asarray([[0.1, 0.2, 0.4, 0.8]], dtype=xp.float64), xp.asarray([[3, 0, -1, 1]])), {}),
+        curve=multilabel_two_class,
+    )
+)

@@ -90,8 +90,19 @@ def _fwd(xp, input, target, weight):
     loss = zero_dim(xp, _over_c(xp.sum(elem_w, axis=axis), input.shape[-1]))  # 0-d for a (C) input
     grad_y = xp.isdtype(target.dtype, "real floating")
     grad_w = weight is not None and xp.isdtype(weight.dtype, "real floating")
-    res = (as_float(xp, input, dtype), y, w, elem, log_p, log_q, axis, input.shape[-1], tuple(elem_w.shape),
-           grad_y, grad_w)
+    res = (
+        as_float(xp, input, dtype),
+        y,
+        w,
+        elem,
+        log_p,
+        log_q,
+        axis,
+        input.shape[-1],
+        tuple(elem_w.shape),
+        grad_y,
+        grad_w,
+    )
     return Forward(loss, res)
 
 
@@ -122,19 +133,27 @@ class MultiLabelSoftMarginLoss(WeightedLoss):
         return multilabel_soft_margin_loss(input, target, weight=self.weight, reduction=self.reduction)
 
 
-SPEC = register_spec(LossSpec(
-    name="multilabel_soft_margin_loss",
-    fwd=_fwd,
-    bwd=_bwd,
-    accel=Hints(rows={"input": 0, "target": 0, "weight": 0}),
-    argnames=("input", "target", "weight"),
-    optional=("weight",),
-    differentiable=("input", "target", "weight"),
-    summary="-mean_c w_c [y log sigmoid(x) + (1 - y) log sigmoid(-x)]; multi-label classification",
-    functional=multilabel_soft_margin_loss,
-    cls=MultiLabelSoftMarginLoss,
-    example=lambda xp: ((xp.asarray([[0.0, 2.0], [-1.0, 1.0]], dtype=xp.float64),
-                         xp.asarray([[0.0, 1.0], [1.0, 1.0]], dtype=xp.float64)), {}),
-    curve=lambda xp, x: Curve((xp.reshape(x, (-1, 1)), xp.ones((x.shape[0], 1), dtype=x.dtype)),
-                                 "logit input (1 class, target 1)"),
-))
+SPEC = register_spec(
+    LossSpec(
+        name="multilabel_soft_margin_loss",
+        fwd=_fwd,
+        bwd=_bwd,
+        accel=Hints(rows={"input": 0, "target": 0, "weight": 0}),
+        argnames=("input", "target", "weight"),
+        optional=("weight",),
+        differentiable=("input", "target", "weight"),
+        summary="-mean_c w_c [y log sigmoid(x) + (1 - y) log sigmoid(-x)]; multi-label classification",
+        functional=multilabel_soft_margin_loss,
+        cls=MultiLabelSoftMarginLoss,
+        example=lambda xp: (
+            (
+                xp.asarray([[0.0, 2.0], [-1.0, 1.0]], dtype=xp.float64),
+                xp.asarray([[0.0, 1.0], [1.0, 1.0]], dtype=xp.float64),
+            ),
+            {},
+        ),
+        curve=lambda xp, x: Curve(
+            (xp.reshape(x, (-1, 1)), xp.ones((x.shape[0], 1), dtype=x.dtype)), "logit input (1 class, target 1)"
+        ),
+    )
+)

@@ -13,8 +13,7 @@ from .._xp import add_along, device, ignored, index_dtype, item, log_softmax, ta
 from ._curves import nll_two_class
 
 
-def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
-             reduction="mean"):
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
     r"""Negative log likelihood of class-index targets, given log-probabilities.
 
     For a sample with log-probabilities :math:`x` over :math:`C` classes and
@@ -61,6 +60,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
 
 
 # ----------------------------------------------------------------- forward and gradient
+
 
 def _fwd(xp, input, target, weight, *, ignore_index):
     class_dim = 0 if input.ndim == 1 else 1
@@ -129,17 +129,18 @@ def _rows_divisor(xp, arrays, options, computed):
 
 # ----------------------------------------------------------------- classes
 
+
 class NLLLoss(WeightedLoss):
     """Object form of :func:`nll_loss` (``torch.nn.NLLLoss``)."""
 
-    def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
-                 reduction: str = "mean") -> None:
+    def __init__(
+        self, weight=None, size_average=None, ignore_index: int = -100, reduce=None, reduction: str = "mean"
+    ) -> None:
         super().__init__(weight, size_average, reduce, reduction)
         self.ignore_index = ignore_index
 
     def forward(self, input, target):
-        return nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index,
-                        reduction=self.reduction)
+        return nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index, reduction=self.reduction)
 
 
 _NLLLOSS2D_DEPRECATION = (
@@ -152,29 +153,33 @@ class NLLLoss2d(NLLLoss):
     """Deprecated alias of :class:`NLLLoss` (``torch.nn.NLLLoss2d``): constructing
     one emits PyTorch's ``FutureWarning``; it then behaves exactly as ``NLLLoss``."""
 
-    def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
-                 reduction: str = "mean") -> None:
+    def __init__(
+        self, weight=None, size_average=None, ignore_index: int = -100, reduce=None, reduction: str = "mean"
+    ) -> None:
         warnings.warn(_NLLLOSS2D_DEPRECATION, FutureWarning, stacklevel=2)
         super().__init__(weight, size_average, ignore_index, reduce, reduction)
 
 
 def _example(xp):
     # PyTorch's docs example: log_softmax of a (3, 5) input, targets [1, 0, 4].
-    x = xp.asarray([[0.3, -1.2, 0.8, 0.1, -0.5], [1.5, 0.2, -0.3, 0.0, 0.4], [-0.7, 0.9, 0.2, -1.1, 1.3]],
-                   dtype=xp.float64)
+    x = xp.asarray(
+        [[0.3, -1.2, 0.8, 0.1, -0.5], [1.5, 0.2, -0.3, 0.0, 0.4], [-0.7, 0.9, 0.2, -1.1, 1.3]], dtype=xp.float64
+    )
     return (log_softmax(xp, x, 1), xp.asarray([1, 0, 4])), {}
 
 
-SPEC = register_spec(LossSpec(
-    name="nll_loss",
-    fwd=_fwd,
-    bwd=_bwd,
-    argnames=("input", "target", "weight"),
-    optional=("weight",),
-    differentiable=("input",),
-    summary="negative log likelihood -w_y x_y of class indices, given log-probabilities; classification",
-    functional=nll_loss,
-    cls=NLLLoss,
-    example=_example,
-    curve=nll_two_class,
-))
+SPEC = register_spec(
+    LossSpec(
+        name="nll_loss",
+        fwd=_fwd,
+        bwd=_bwd,
+        argnames=("input", "target", "weight"),
+        optional=("weight",),
+        differentiable=("input",),
+        summary="negative log likelihood -w_y x_y of class indices, given log-probabilities; classification",
+        functional=nll_loss,
+        cls=NLLLoss,
+        example=_example,
+        curve=nll_two_class,
+    )
+)

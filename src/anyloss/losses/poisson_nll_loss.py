@@ -16,8 +16,9 @@ from .._spec import Curve, LossSpec, register_spec
 from .._xp import as_float, sum_to_shape
 
 
-def poisson_nll_loss(input, target, log_input=True, full=False, size_average=None, eps=1e-8, reduce=None,
-                     reduction="mean"):
+def poisson_nll_loss(
+    input, target, log_input=True, full=False, size_average=None, eps=1e-8, reduce=None, reduction="mean"
+):
     r"""Negative log likelihood of ``target`` under a Poisson distribution of rate ``input``.
 
     .. math::
@@ -150,8 +151,15 @@ def _stirling_grad(xp, g, y):
 class PoissonNLLLoss(Loss):
     """Object form of :func:`poisson_nll_loss` (``torch.nn.PoissonNLLLoss``)."""
 
-    def __init__(self, log_input: bool = True, full: bool = False, size_average=None, eps: float = 1e-8,
-                 reduce=None, reduction: str = "mean") -> None:
+    def __init__(
+        self,
+        log_input: bool = True,
+        full: bool = False,
+        size_average=None,
+        eps: float = 1e-8,
+        reduce=None,
+        reduction: str = "mean",
+    ) -> None:
         super().__init__(size_average, reduce, reduction)
         self.log_input = log_input
         self.full = full
@@ -159,21 +167,27 @@ class PoissonNLLLoss(Loss):
 
     def forward(self, log_input, target):
         # PyTorch names the first argument `log_input` here (whatever self.log_input says).
-        return poisson_nll_loss(log_input, target, log_input=self.log_input, full=self.full, eps=self.eps,
-                                reduction=self.reduction)
+        return poisson_nll_loss(
+            log_input, target, log_input=self.log_input, full=self.full, eps=self.eps, reduction=self.reduction
+        )
 
 
-SPEC = register_spec(LossSpec(
-    name="poisson_nll_loss",
-    fwd=_fwd,
-    bwd=_bwd,
-    accel=Hints(rows={"input": 0, "target": 0}),
-    argnames=("input", "target"),
-    differentiable=("input", "target"),
-    summary="Poisson negative log likelihood, optional Stirling term; count regression",
-    functional=poisson_nll_loss,
-    cls=PoissonNLLLoss,
-    example=lambda xp: ((xp.asarray([0.0, 1.0], dtype=xp.float64), xp.asarray([1.0, 3.0], dtype=xp.float64)), {}),
-    curve=lambda xp, x, log_input=True: Curve((x, xp.ones_like(x)), ("log-rate" if log_input else "rate")
-                                             + " input (target 1)", domain=None if log_input else (0.0, None)),
-))
+SPEC = register_spec(
+    LossSpec(
+        name="poisson_nll_loss",
+        fwd=_fwd,
+        bwd=_bwd,
+        accel=Hints(rows={"input": 0, "target": 0}),
+        argnames=("input", "target"),
+        differentiable=("input", "target"),
+        summary="Poisson negative log likelihood, optional Stirling term; count regression",
+        functional=poisson_nll_loss,
+        cls=PoissonNLLLoss,
+        example=lambda xp: ((xp.asarray([0.0, 1.0], dtype=xp.float64), xp.asarray([1.0, 3.0], dtype=xp.float64)), {}),
+        curve=lambda xp, x, log_input=True: Curve(
+            (x, xp.ones_like(x)),
+            ("log-rate" if log_input else "rate") + " input (target 1)",
+            domain=None if log_input else (0.0, None),
+        ),
+    )
+)

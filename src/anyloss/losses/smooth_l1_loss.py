@@ -122,7 +122,6 @@ def _point_params(options):
     return None if beta is None or beta == 0 else (float(beta),)
 
 
-
 def _point(x, y, beta):
     """The loss and its derivatives at one point (the compiled kernel, _accel/kernels.py):
     PyTorch's branches without a branch, as in _fwd. min/max keep a NaN given first."""
@@ -144,16 +143,21 @@ class SmoothL1Loss(Loss):
         return smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
 
 
-SPEC = register_spec(LossSpec(
-    name="smooth_l1_loss",
-    fwd=_fwd,
-    bwd=_bwd,
-    accel=Hints(rows={"input": 0, "target": 0}, point=_point, point_params=_point_params),
-    argnames=("input", "target"),
-    differentiable=("input", "target"),
-    summary="squared below beta, absolute above; robust regression (Fast R-CNN)",
-    functional=smooth_l1_loss,
-    cls=SmoothL1Loss,
-    example=lambda xp: ((xp.ones((2, 2), dtype=xp.float64), xp.asarray([[0.0, 1.0], [2.0, 3.0]], dtype=xp.float64)), {}),
-    curve=lambda xp, x: Curve((x, xp.zeros_like(x)), "error input − target"),
-))
+SPEC = register_spec(
+    LossSpec(
+        name="smooth_l1_loss",
+        fwd=_fwd,
+        bwd=_bwd,
+        accel=Hints(rows={"input": 0, "target": 0}, point=_point, point_params=_point_params),
+        argnames=("input", "target"),
+        differentiable=("input", "target"),
+        summary="squared below beta, absolute above; robust regression (Fast R-CNN)",
+        functional=smooth_l1_loss,
+        cls=SmoothL1Loss,
+        example=lambda xp: (
+            (xp.ones((2, 2), dtype=xp.float64), xp.asarray([[0.0, 1.0], [2.0, 3.0]], dtype=xp.float64)),
+            {},
+        ),
+        curve=lambda xp, x: Curve((x, xp.zeros_like(x)), "error input − target"),
+    )
+)

@@ -80,17 +80,25 @@ class SoftMarginLoss(Loss):
 
 
 # torch.compile(fullgraph=True) of PyTorch's soft_margin_loss fails in its fake-tensor pass (PyTorch 2.13).
-SPEC = register_spec(LossSpec(
-    name="soft_margin_loss",
-    native_traces=False,
-    fwd=_fwd,
-    bwd=_bwd,
-    accel=Hints(rows={"input": 0, "target": 0}),
-    argnames=("input", "target"),
-    differentiable=("input",),
-    summary="logistic loss log(1 + exp(-y x)) for labels in {1, -1}; binary classification",
-    functional=soft_margin_loss,
-    cls=SoftMarginLoss,
-    example=lambda xp: ((xp.asarray([[0.3, 0.7], [0.5, 0.5]], dtype=xp.float64), xp.asarray([[-1.0, 1.0], [1.0, -1.0]], dtype=xp.float64)), {}),
-    curve=lambda xp, x: Curve((x, xp.ones_like(x)), "margin target · input"),
-))
+SPEC = register_spec(
+    LossSpec(
+        name="soft_margin_loss",
+        native_traces=False,
+        fwd=_fwd,
+        bwd=_bwd,
+        accel=Hints(rows={"input": 0, "target": 0}),
+        argnames=("input", "target"),
+        differentiable=("input",),
+        summary="logistic loss log(1 + exp(-y x)) for labels in {1, -1}; binary classification",
+        functional=soft_margin_loss,
+        cls=SoftMarginLoss,
+        example=lambda xp: (
+            (
+                xp.asarray([[0.3, 0.7], [0.5, 0.5]], dtype=xp.float64),
+                xp.asarray([[-1.0, 1.0], [1.0, -1.0]], dtype=xp.float64),
+            ),
+            {},
+        ),
+        curve=lambda xp, x: Curve((x, xp.ones_like(x)), "margin target · input"),
+    )
+)

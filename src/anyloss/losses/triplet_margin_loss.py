@@ -19,8 +19,9 @@ from ._distance import (
 )
 
 
-def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False,
-                        size_average=None, reduce=None, reduction="mean"):
+def triplet_margin_loss(
+    anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False, size_average=None, reduce=None, reduction="mean"
+):
     r"""Triplet loss: the anchor should be closer to the positive than to the negative, by a margin.
 
     .. math::
@@ -113,8 +114,16 @@ def _bwd(xp, res, g, *, g_divisor=None, wanted=None, margin, p, eps, swap):
 class TripletMarginLoss(Loss):
     """Object form of :func:`triplet_margin_loss` (``torch.nn.TripletMarginLoss``)."""
 
-    def __init__(self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6, swap: bool = False,
-                 size_average=None, reduce=None, reduction: str = "mean") -> None:
+    def __init__(
+        self,
+        margin: float = 1.0,
+        p: float = 2.0,
+        eps: float = 1e-6,
+        swap: bool = False,
+        size_average=None,
+        reduce=None,
+        reduction: str = "mean",
+    ) -> None:
         super().__init__(size_average, reduce, reduction)
         check_number("margin", margin, min=0, min_inclusive=False)
         self.margin = margin
@@ -123,20 +132,37 @@ class TripletMarginLoss(Loss):
         self.swap = swap
 
     def forward(self, anchor, positive, negative):
-        return triplet_margin_loss(anchor, positive, negative, margin=self.margin, p=self.p, eps=self.eps,
-                                   swap=self.swap, reduction=self.reduction)
+        return triplet_margin_loss(
+            anchor,
+            positive,
+            negative,
+            margin=self.margin,
+            p=self.p,
+            eps=self.eps,
+            swap=self.swap,
+            reduction=self.reduction,
+        )
 
 
-SPEC = register_spec(LossSpec(
-    name="triplet_margin_loss",
-    fwd=_fwd,
-    bwd=_bwd,
-    accel=Hints(rows={"anchor": 0, "positive": 0, "negative": 0}),
-    argnames=("anchor", "positive", "negative"),
-    differentiable=("anchor", "positive", "negative"),
-    summary="max(0, margin + d(a, p) - d(a, n)) with p-norm distances; metric learning",
-    functional=triplet_margin_loss,
-    cls=TripletMarginLoss,
-    example=lambda xp: ((xp.asarray([[0.0, 0.0]], dtype=xp.float64), xp.asarray([[0.0, 1.0]], dtype=xp.float64), xp.asarray([[3.0, 0.0]], dtype=xp.float64)), {'margin': 3.0}),
-    curve=triplet,
-))
+SPEC = register_spec(
+    LossSpec(
+        name="triplet_margin_loss",
+        fwd=_fwd,
+        bwd=_bwd,
+        accel=Hints(rows={"anchor": 0, "positive": 0, "negative": 0}),
+        argnames=("anchor", "positive", "negative"),
+        differentiable=("anchor", "positive", "negative"),
+        summary="max(0, margin + d(a, p) - d(a, n)) with p-norm distances; metric learning",
+        functional=triplet_margin_loss,
+        cls=TripletMarginLoss,
+        example=lambda xp: (
+            (
+                xp.asarray([[0.0, 0.0]], dtype=xp.float64),
+                xp.asarray([[0.0, 1.0]], dtype=xp.float64),
+                xp.asarray([[3.0, 0.0]], dtype=xp.float64),
+            ),
+            {"margin": 3.0},
+        ),
+        curve=triplet,
+    )
+)

@@ -19,8 +19,9 @@ from ._distance import (
 )
 
 
-def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_function=None, margin=1.0,
-                                      swap=False, reduction="mean"):
+def triplet_margin_with_distance_loss(
+    anchor, positive, negative, *, distance_function=None, margin=1.0, swap=False, reduction="mean"
+):
     r"""Triplet loss with any distance: the anchor should be closer to the positive than to the negative.
 
     .. math::
@@ -74,16 +75,22 @@ def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_fu
         distance_function = PAIRWISE_DISTANCE
     elif not isinstance(distance_function, Distance):
         if not callable(distance_function):
-            fail(TypeError, "distance_function", "be callable (x1, x2) -> distances, or None",
-                 describe(distance_function))
+            fail(
+                TypeError,
+                "distance_function",
+                "be callable (x1, x2) -> distances, or None",
+                describe(distance_function),
+            )
         distance_function = Distance(distance_function)
     if distance_function is PAIRWISE_DISTANCE:
         for name, x in (("anchor", anchor), ("positive", positive), ("negative", negative)):
             if not xp.isdtype(x.dtype, ("integral", "real floating")):
                 fail(TypeRuntimeError, name, "have a real (integer or floating-point) dtype", describe(x))
         check_triplet_shapes(anchor, positive, negative, swap)
-    arrays, options = (anchor, positive, negative), {"distance_function": distance_function, "margin": margin,
-                                                      "swap": swap}
+    arrays, options = (
+        (anchor, positive, negative),
+        {"distance_function": distance_function, "margin": margin, "swap": swap},
+    )
     return SPEC.apply(xp, arrays, reduction, **options)
 
 
@@ -98,10 +105,13 @@ def _fwd(xp, anchor, positive, negative, distance_function, margin, swap):
 def _bwd(xp, res, g, *, g_divisor=None, wanted=None, distance_function, margin, swap):
     vjp = distance_function.vjp
     if vjp is None:
-        fail(ValueError, "distance_function",
-             "carry an analytic gradient to be differentiated on arrays without autograd: pass "
-             "anyloss.Distance(fn, vjp) (or use PyTorch tensors with requires_grad, or jax.grad)",
-             f"{distance_function.name!r} without a vjp")
+        fail(
+            ValueError,
+            "distance_function",
+            "carry an analytic gradient to be differentiated on arrays without autograd: pass "
+            "anyloss.Distance(fn, vjp) (or use PyTorch tensors with requires_grad, or jax.grad)",
+            f"{distance_function.name!r} without a vjp",
+        )
     anchor, positive, negative, r_hinge = res
     g_pos, g_neg, g_swap = triplet_hinge_vjp(xp, r_hinge, g)
     ga, gp = vjp(anchor, positive, g_pos)
@@ -119,8 +129,9 @@ def _bwd(xp, res, g, *, g_divisor=None, wanted=None, distance_function, margin, 
 class TripletMarginWithDistanceLoss(Loss):
     """Object form of :func:`triplet_margin_with_distance_loss` (``torch.nn.TripletMarginWithDistanceLoss``)."""
 
-    def __init__(self, *, distance_function=None, margin: float = 1.0, swap: bool = False,
-                 reduction: str = "mean") -> None:
+    def __init__(
+        self, *, distance_function=None, margin: float = 1.0, swap: bool = False, reduction: str = "mean"
+    ) -> None:
         super().__init__(size_average=None, reduce=None, reduction=reduction)
         check_number("margin", margin, min=0, min_inclusive=False)
         self.distance_function = distance_function if distance_function is not None else PAIRWISE_DISTANCE
@@ -128,8 +139,15 @@ class TripletMarginWithDistanceLoss(Loss):
         self.swap = swap
 
     def forward(self, anchor, positive, negative):
-        return triplet_margin_with_distance_loss(anchor, positive, negative, distance_function=self.distance_function,
-                                                 margin=self.margin, swap=self.swap, reduction=self.reduction)
+        return triplet_margin_with_distance_loss(
+            anchor,
+            positive,
+            negative,
+            distance_function=self.distance_function,
+            margin=self.margin,
+            swap=self.swap,
+            reduction=self.reduction,
+        )
 
 
 def _native(F, spec, arrays, reduction, options, computed):
@@ -137,22 +155,32 @@ def _native(F, spec, arrays, reduction, options, computed):
     in anyloss's code (with its analytic gradient, where it has one)."""
     if options["distance_function"] is not PAIRWISE_DISTANCE:
         return NotImplemented
-    return F.triplet_margin_with_distance_loss(*arrays, margin=options["margin"], swap=options["swap"],
-                                               reduction=reduction)
+    return F.triplet_margin_with_distance_loss(
+        *arrays, margin=options["margin"], swap=options["swap"], reduction=reduction
+    )
 
 
-SPEC = register_spec(LossSpec(
-    name="triplet_margin_with_distance_loss",
-    native=_native,
-    fwd=_fwd,
-    bwd=_bwd,
-    argnames=("anchor", "positive", "negative"),
-    differentiable=("anchor", "positive", "negative"),
-    summary="max(0, margin + d(a, p) - d(a, n)) with any distance d; metric learning",
-    functional=triplet_margin_with_distance_loss,
-    cls=TripletMarginWithDistanceLoss,
-    example=lambda xp: ((xp.asarray([[0.0, 0.0]], dtype=xp.float64), xp.asarray([[0.0, 1.0]], dtype=xp.float64), xp.asarray([[3.0, 0.0]], dtype=xp.float64)), {'margin': 3.0}),
-    # A plain callable has no vjp: PyTorch autograd or jax.grad differentiate it themselves.
-    gradient_for=lambda options: options["distance_function"].vjp is not None,
-    curve=triplet,
-))
+SPEC = register_spec(
+    LossSpec(
+        name="triplet_margin_with_distance_loss",
+        native=_native,
+        fwd=_fwd,
+        bwd=_bwd,
+        argnames=("anchor", "positive", "negative"),
+        differentiable=("anchor", "positive", "negative"),
+        summary="max(0, margin + d(a, p) - d(a, n)) with any distance d; metric learning",
+        functional=triplet_margin_with_distance_loss,
+        cls=TripletMarginWithDistanceLoss,
+        example=lambda xp: (
+            (
+                xp.asarray([[0.0, 0.0]], dtype=xp.float64),
+                xp.asarray([[0.0, 1.0]], dtype=xp.float64),
+                xp.asarray([[3.0, 0.0]], dtype=xp.float64),
+            ),
+            {"margin": 3.0},
+        ),
+        # A plain callable has no vjp: PyTorch autograd or jax.grad differentiate it themselves.
+        gradient_for=lambda options: options["distance_function"].vjp is not None,
+        curve=triplet,
+    )
+)
