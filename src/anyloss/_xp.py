@@ -308,6 +308,21 @@ def scan(xp, step, init, xs, *, reverse=False, axis=0):
     return xp.stack(out[::-1] if reverse else out, axis=axis)
 
 
+def repeat(xp, step, init, times):
+    """``carry = step(carry)``, ``times`` times (a Python int), from ``init``.
+
+    A Python loop, except on JAX: there ``jax.lax.fori_loop`` traces ``step``
+    once (as :func:`scan`, without stacking the carries)."""
+    if _compat.is_jax_namespace(xp):
+        from jax import lax
+
+        return lax.fori_loop(0, times, lambda _, carry: step(carry), init)
+    carry = init
+    for _ in range(times):
+        carry = step(carry)
+    return carry
+
+
 def index_dtype(xp, x=None):
     """The namespace's default integer dtype for indexing: int64 on NumPy,
     PyTorch and Dask, int32 on JAX without x64 (so no int64 request warns)."""
