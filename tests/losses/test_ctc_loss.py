@@ -48,21 +48,60 @@ def _problem(t, n, c, s, *, tl=None, il=None, blank=0, normalized=True, concat=F
 
 
 RED = ["none", "mean", "sum"]
-# float32 only, for the long (T = 50) sequences: log alpha and log beta are
-# about -(the loss) ~ -100 there, so they carry ~1e-5 absolute rounding, and
-# the gradient, exp of their sum, does too. PyTorch's own float32 gradient is
-# 4e-5 away from its float64 one on the tutorial case; ours is as close.
-F32_LONG = {"atol": 5e-5, "rtol": 1.3e-6}
+
+
+def _pytorch_sample(t, n, c, *, labels, tl, concat=False, target_dtype=np.int64, as_tuples=False, **kw):
+    """A problem as PyTorch's own CTC samples build it (``sample_inputs_ctc_loss``
+    in common_methods_invocations.py, ``module_inputs_torch_nn_CTCLoss`` in
+    common_modules.py; replicated, as importing those needs PyTorch's test
+    dependencies): logits from ``make_tensor``'s float range [-9, 9) through
+    log_softmax, all inputs full length (T), labels drawn in ``labels`` =
+    [low, high), target lengths ``tl`` (a list, or a callable of rng), lengths
+    as tuples of ints (the IntArrayRef overload) with ``as_tuples``."""
+    def make(rng, dt):
+        lp = _log_softmax(rng.uniform(-9, 9, (t, n, c))).astype(dt)
+        tls = np.asarray(tl(rng) if callable(tl) else tl)
+        if concat:
+            targets = rng.integers(*labels, int(tls.sum()))
+        else:
+            targets = rng.integers(*labels, (n, 30))
+        ils = np.full(n, t)
+        if as_tuples:
+            ils, tls = tuple(int(v) for v in ils), tuple(int(v) for v in tls)
+        return (lp, targets.astype(target_dtype), ils, tls), kw
+    return make
+
+
+# PyTorch's OpInfo samples: (50, 16, 20), padded (16, 30) targets, lengths in
+# [10, 30), every reduction with and without zero_infinity (tuples of lengths
+# for 'none' and 'sum', as there).
+PYTORCH_OPINFO = [
+    Case(f"pytorch-opinfo-{r}-zi{int(zi)}",
+         _pytorch_sample(50, 16, 20, labels=(1, 20), tl=lambda rng: rng.integers(10, 30, 16),
+                         as_tuples=r != "mean", reduction=r, zero_infinity=zi))
+    for r in RED for zi in (True, False)
+]
+# PyTorch's ModuleInfo inputs for CTCLoss: (50, 3, 15), target lengths (30, 25,
+# 20), padded (3, 30) or concatenated targets, int32 or int64, every reduction
+# and blank=14 (labels in [0, 14) then, else [1, 15)).
+PYTORCH_MODULE = [
+    Case(f"pytorch-module-{desc}-{form}",
+         _pytorch_sample(50, 3, 15, labels=(0, 14) if "blank" in kw else (1, 15), tl=[30, 25, 20],
+                         concat=form == "1d", target_dtype=np.int32 if form == "1d" else np.int64,
+                         as_tuples=form == "1d", **kw))
+    for desc, kw in [("default", {}), ("sum", {"reduction": "sum"}), ("mean", {"reduction": "mean"}),
+                     ("none", {"reduction": "none"}), ("blank", {"blank": 14})]
+    for form in ("padded", "1d")
+]
 
 CASES = [
     # PyTorch's tutorial (the CTCLoss docstring): padded targets, lengths in [10, 30).
-    *[Case(f"tutorial-padded-{r}", _problem(50, 16, 20, 30, tl=lambda rng: rng.integers(10, 30, 16), reduction=r),
-           tol=F32_LONG) for r in RED],
+    *[Case(f"tutorial-padded-{r}", _problem(50, 16, 20, 30, tl=lambda rng: rng.integers(10, 30, 16), reduction=r))
+      for r in RED],
     # ... and un-padded: concatenated targets, lengths in [1, 50) (long ones are impossible: inf, NaN gradients).
-    Case("tutorial-unpadded", _problem(50, 16, 20, 49, tl=lambda rng: rng.integers(1, 50, 16), concat=True),
-         tol=F32_LONG),
+    Case("tutorial-unpadded", _problem(50, 16, 20, 49, tl=lambda rng: rng.integers(1, 50, 16), concat=True)),
     Case("tutorial-unpadded-finite", _problem(50, 16, 20, 30, tl=lambda rng: rng.integers(10, 30, 16), concat=True,
-                                              reduction="none"), tol=F32_LONG),
+                                              reduction="none")),
     *[Case(f"unbatched-{r}", _problem(8, 1, 5, 3, tl=[3], unbatched=True, concat=True, reduction=r)) for r in RED],
     Case("unbatched-padded-target", _problem(8, 1, 5, 4, tl=[2], unbatched=True, reduction="none")),
     *[Case(f"varying-lengths-{r}", _problem(12, 6, 6, 4, il=lambda rng: rng.integers(0, 13, 6), reduction=r))
@@ -83,6 +122,11 @@ CASES = [
     Case("int16-uint8", _problem(10, 4, 6, 4, target_dtype=np.int16, length_dtype=np.uint8, reduction="sum")),
     Case("single-frame", _problem(1, 3, 4, 1, tl=[0, 1, 1], reduction="none")),
     Case("single-class", _problem(4, 2, 1, 0, tl=[0, 0], reduction="none")),
+    # Long sequences of few classes: long log alpha and beta recursions, labels
+    # repeated many times in a target (PyTorch log-adds their alpha beta in turn).
+    Case("long-repeats", _problem(200, 4, 4, 50, tl=lambda rng: rng.integers(20, 51, 4), reduction="sum")),
+    *PYTORCH_OPINFO,
+    *PYTORCH_MODULE,
 ]
 
 
@@ -112,7 +156,7 @@ CASES += [
 
 @cases(*CASES)
 def test_matches_torch(case, xp, dtype):
-    run_case(NAME, case if dtype == "float32" else replace(case, tol={}), xp, dtype)
+    run_case(NAME, case, xp, dtype)
 
 
 def test_tuple_lengths(xp):
