@@ -305,7 +305,12 @@ def scan(xp, step, init, xs, *, reverse=False, axis=0):
     for t in (range(n - 1, -1, -1) if reverse else range(n)):
         carry = step(carry, *(x[t, ...] for x in xs))
         out.append(carry)
-    return xp.stack(out[::-1] if reverse else out, axis=axis)
+    ys = xp.stack(out[::-1] if reverse else out, axis=axis)
+    if _compat.is_dask_array(ys):
+        # Dask stacks one chunk per step: every later operation on the result
+        # would be a task per time step. One chunk along time instead.
+        ys = ys.rechunk({axis: -1})
+    return ys
 
 
 def repeat(xp, step, init, times):
