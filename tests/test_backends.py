@@ -269,7 +269,9 @@ def _check_half_precision(dtype, name):
     for i in ex.diff:
         assert a_in[i].grad.dtype == dt
         torch.testing.assert_close(
-            a_in[i].grad, t_in[i].grad, msg=lambda m: f"{name} {dtype} gradient of `{ex.names[i]}`: {m}"  # noqa: B023
+            a_in[i].grad,
+            t_in[i].grad,
+            msg=lambda m: f"{name} {dtype} gradient of `{ex.names[i]}`: {m}",  # noqa: B023
         )  # noqa: B023
 
 

@@ -126,9 +126,7 @@ def sum_to_shape(xp, g, shape):
     if tuple(g.shape) == shape:
         return g
     lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, d in enumerate(shape) if d == 1 and g.shape[lead + i] != 1
-    )
+    axes = tuple(range(lead)) + tuple(lead + i for i, d in enumerate(shape) if d == 1 and g.shape[lead + i] != 1)
     if axes:
         g = xp.sum(g, axis=axes)
     return xp.reshape(g, shape)
@@ -275,9 +273,12 @@ def _torch_unreadable(x) -> bool:
     for the device)."""
     import torch  # imported already: x is one of its tensors
 
-    return (torch.compiler.is_compiling() or x.device.type != "cpu"
-            or torch._C._functorch.is_functorch_wrapped_tensor(x)
-            or torch._C._functorch.is_legacy_batchedtensor(x))  # is_grads_batched's vmap
+    return (
+        torch.compiler.is_compiling()
+        or x.device.type != "cpu"
+        or torch._C._functorch.is_functorch_wrapped_tensor(x)
+        or torch._C._functorch.is_legacy_batchedtensor(x)
+    )  # is_grads_batched's vmap
 
 
 def read(x):
@@ -309,10 +310,30 @@ def scan(xp, step, init, xs, *, reverse=False, axis=0):
         return xp.moveaxis(ys, 0, axis)
     n = xs[0].shape[0]
     carry, out = init, [init]
-    for t in (range(n - 1, -1, -1) if reverse else range(n)):
+    for t in range(n - 1, -1, -1) if reverse else range(n):
         carry = step(carry, *(x[t, ...] for x in xs))
         out.append(carry)
-    return xp.stack(out[::-1] if reverse else out, axis=axis)
+    ys = xp.stack(out[::-1] if reverse else out, axis=axis)
+    if _compat.is_dask_array(ys):
+        # Dask stacks one chunk per step: every later operation on the result
+        # would be a task per time step. One chunk along time instead.
+        ys = ys.rechunk({axis: -1})
+    return ys
+
+
+def repeat(xp, step, init, times):
+    """``carry = step(carry)``, ``times`` times (a Python int), from ``init``.
+
+    A Python loop, except on JAX: there ``jax.lax.fori_loop`` traces ``step``
+    once (as :func:`scan`, without stacking the carries)."""
+    if _compat.is_jax_namespace(xp):
+        from jax import lax
+
+        return lax.fori_loop(0, times, lambda _, carry: step(carry), init)
+    carry = init
+    for _ in range(times):
+        carry = step(carry)
+    return carry
 
 
 def index_dtype(xp, x=None):
@@ -378,7 +399,7 @@ def _padded(y, keys, shape):
 
     if Ellipsis in keys:
         i = keys.index(Ellipsis)
-        keys = keys[:i] + (slice(None),) * (len(shape) - len(keys) + 1) + keys[i + 1:]
+        keys = keys[:i] + (slice(None),) * (len(shape) - len(keys) + 1) + keys[i + 1 :]
     keys = keys + (slice(None),) * (len(shape) - len(keys))
     pads = []
     for k, n in reversed(list(zip(keys, shape))):  # F.pad lists the last axis first

@@ -6,6 +6,12 @@ the forward (alpha) recursion of the paper's eq. (6)-(8) in log space, the
 backward (beta) recursion of eq. (10)-(11), and the gradient of eq. (16) with
 PyTorch's extra ``exp(log_probs)`` term. Both recursions loop over time steps
 only; each step is vectorized over the batch and the label positions.
+
+Every quantity is computed in the input's dtype, in the kernel's order of
+operations (its log-sum-exp of three terms, its per-class accumulation of
+alpha beta from the last position to the first, its final formula), with
+exp and log rounded as C's ``expf``/``logf`` round them: float32 results
+follow PyTorch's own float32 rounding, not merely the exact values.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction
 from .._spec import LossSpec, native_call, register_spec
-from .._xp import contiguous, device, index_dtype, read, scan, size
+from .._xp import contiguous, device, index_dtype, read, repeat, scan, size
 
 _NEG_INF = float("-inf")
 
@@ -128,7 +134,8 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
     input_lengths = _as_lengths(xp, "input_lengths", input_lengths, log_probs)
     target_lengths = _as_lengths(xp, "target_lengths", target_lengths, log_probs)
     xp, (log_probs, targets, input_lengths, target_lengths) = SPEC.adopt(
-        log_probs=log_probs, targets=targets, input_lengths=input_lengths, target_lengths=target_lengths)
+        log_probs=log_probs, targets=targets, input_lengths=input_lengths, target_lengths=target_lengths
+    )
 
     check_floating(xp, "log_probs", log_probs, TypeNotImplementedError)
     check_ndim("log_probs", log_probs, (2, 3), ValueRuntimeError)
@@ -145,21 +152,38 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
         if size(x) != n:
             fail(ValueRuntimeError, name, f"have one entry per batch element ({n})", f"shape {tuple(x.shape)}")
     if targets.ndim == 2 and targets.shape[0] != n:
-        fail(ValueRuntimeError, "targets", f"have one padded row per batch element ({n}, S)",
-             f"shape {tuple(targets.shape)}")
+        fail(
+            ValueRuntimeError,
+            "targets",
+            f"have one padded row per batch element ({n}, S)",
+            f"shape {tuple(targets.shape)}",
+        )
 
     il, tl = xp.reshape(input_lengths, (n,)), xp.reshape(target_lengths, (n,))
-    il = check_values(xp, "input_lengths", il, lambda xp, v: (v >= 0) & (v <= t_max), f"be in [0, {t_max}] (T)",
-                      ValueRuntimeError)
+    il = check_values(
+        xp, "input_lengths", il, lambda xp, v: (v >= 0) & (v <= t_max), f"be in [0, {t_max}] (T)", ValueRuntimeError
+    )
     tl = check_values(xp, "target_lengths", tl, lambda xp, v: v >= 0, "be >= 0", ValueRuntimeError)
     if targets.ndim == 2:
         s_max = targets.shape[1]
-        tl = check_values(xp, "target_lengths", tl, lambda xp, v: v <= s_max,
-                          f"be <= {s_max}, the padded length of `targets`", ValueRuntimeError)
+        tl = check_values(
+            xp,
+            "target_lengths",
+            tl,
+            lambda xp, v: v <= s_max,
+            f"be <= {s_max}, the padded length of `targets`",
+            ValueRuntimeError,
+        )
     else:
         s_max = targets.shape[0]
-        total = check_values(xp, "target_lengths", xp.sum(tl), lambda xp, v: v == s_max,
-                             f"sum to {s_max}, the length of the concatenated `targets`", ValueRuntimeError)
+        total = check_values(
+            xp,
+            "target_lengths",
+            xp.sum(tl),
+            lambda xp, v: v == s_max,
+            f"sum to {s_max}, the length of the concatenated `targets`",
+            ValueRuntimeError,
+        )
         if read(total) is not None:  # else (lazy lengths) the static bound: the concatenated length
             s_max = int(read(xp.max(tl)))
         tl = tl + xp.astype(total * 0, tl.dtype)  # the lengths as checked: their sum's check in their graph
@@ -167,9 +191,12 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
     # The lengths as checked (on Dask the checks are in their graph).
     input_lengths, target_lengths = xp.reshape(il, input_lengths.shape), xp.reshape(tl, target_lengths.shape)
     return SPEC.apply(
-        xp, (log_probs, targets, input_lengths, target_lengths), reduction,
+        xp,
+        (log_probs, targets, input_lengths, target_lengths),
+        reduction,
         {"max_target_length": s_max, "mean_over_lengths": reduction == "mean"},
-        blank=blank, zero_infinity=zero_infinity,
+        blank=blank,
+        zero_infinity=zero_infinity,
     )
 
 
@@ -210,8 +237,9 @@ def _check_labels(xp, targets, tl, c, blank):
     return targets
 
 
-def _fwd(xp, log_probs, targets, input_lengths, target_lengths, *, blank, zero_infinity, max_target_length,
-         mean_over_lengths):
+def _fwd(
+    xp, log_probs, targets, input_lengths, target_lengths, *, blank, zero_infinity, max_target_length, mean_over_lengths
+):
     unbatched = log_probs.ndim == 2
     t_max, c = log_probs.shape[0], log_probs.shape[-1]
     n = 1 if unbatched else log_probs.shape[1]
@@ -250,8 +278,9 @@ def _fwd(xp, log_probs, targets, input_lengths, target_lengths, *, blank, zero_i
 
     # lp_ext[t, n, s] = log y^t_{l'_s}: gathered once, (T, N, K + 1); the
     # sentinel reads an appended -inf column.
-    lp_flat = xp.concat([xp.reshape(lp, (t_max, n * c)), xp.full((t_max, 1), _NEG_INF, dtype=dtype, device=dev)],
-                        axis=1)
+    lp_flat = xp.concat(
+        [xp.reshape(lp, (t_max, n * c)), xp.full((t_max, 1), _NEG_INF, dtype=dtype, device=dev)], axis=1
+    )
     row = xp.reshape(xp.arange(n, device=dev), (n, 1))
     gather = xp.where(lprime >= 0, row * c + lprime, xp.full_like(lprime, n * c))
     lp_ext = xp.reshape(xp.take(lp_flat, xp.reshape(gather, (-1,)), axis=1), (t_max, n, k1))
@@ -262,14 +291,22 @@ def _fwd(xp, log_probs, targets, input_lengths, target_lengths, *, blank, zero_i
     # the sentinel) from the flattened (N, K + 1) alpha in one go.
     sentinel = xp.full_like(s_idx, k)
     one_back = xp.where((s_idx >= 1) & (s_idx < k), s_idx - 1, sentinel)
-    reads = xp.reshape(xp.stack([row * k1 + xp.broadcast_to(s_idx, (n, k1)), row * k1 + one_back,
-                                 row * k1 + xp.where(skip, s_idx - 2, sentinel)]), (-1,))
+    reads = xp.reshape(
+        xp.stack(
+            [
+                row * k1 + xp.broadcast_to(s_idx, (n, k1)),
+                row * k1 + one_back,
+                row * k1 + xp.where(skip, s_idx - 2, sentinel),
+            ]
+        ),
+        (-1,),
+    )
 
     def step(alpha, lp_t):
         return _log_add_reads(xp, alpha, reads, lp_t, zero, one)
 
     alpha0 = xp.where(s_idx < 2, lp_ext[0, ...], ninf)
-    alphas = scan(xp, step, alpha0, (lp_ext[1:, ...],), axis=1)  # (N, T, K + 1), the layout the backward's matmul wants
+    alphas = scan(xp, step, alpha0, (lp_ext[1:, ...],), axis=1)  # (N, T, K + 1), the layout the backward wants
 
     # Eq. (8): p(l|x) = alpha_{T-1}(2S) + alpha_{T-1}(2S-1) at the sample's last
     # frame T_n - 1 (only the first term for an empty target).
@@ -278,7 +315,7 @@ def _fwd(xp, log_probs, targets, input_lengths, target_lengths, *, blank, zero_i
     flat_alphas = xp.reshape(alphas, (-1,))
     end_blank = xp.take(flat_alphas, at_end)
     end_label = xp.where(tl > 0, xp.take(flat_alphas, xp.clip(at_end - 1, min=0)), ninf)
-    log_likelihood = _log_add3(xp, end_blank, end_label, ninf, zero, zero, one)
+    log_likelihood = _log_add(xp, end_blank, end_label, zero, one)
     # No frames: the empty target has probability 1, any other 0 (PyTorch's special case).
     empty_input = xp.where(tl == 0, zero, ninf)
     nll = -xp.where(il == 0, empty_input, log_likelihood)
@@ -299,31 +336,127 @@ def _fwd(xp, log_probs, targets, input_lengths, target_lengths, *, blank, zero_i
     return Forward(loss, res)
 
 
-def _log_add3(xp, a, b, c, lp, zero, one):
-    """log(exp(a) + exp(b) + exp(c)) + lp, PyTorch's kernel's formula.
-
-    Shifted by the maximum; where all three are -inf the shift is 0 and the
-    result -inf (the kernel's "cannot do neginf-neginf" case), without a log(0).
-    One exp per term and one log: with SIMD exp this is cheaper than two
-    logaddexp calls, and +inf or NaN terms give NaN exactly as in PyTorch.
-    """
-    m = xp.maximum(xp.maximum(a, b), c)
+def _log_sum_exp(xp, v, zero, one):
+    """log(exp(v[0]) + exp(v[1]) (+ exp(v[2]))), over the leading axis of ``v``
+    (2 or 3 terms), as PyTorch's kernel computes it in the input's dtype:
+    shifted by the maximum, the exponentials added left to right, then the
+    log, then the maximum added back. Where all terms are -inf the shift is 0
+    and the result -inf (the kernel's "cannot do neginf-neginf" case), without
+    a log(0); +inf or NaN terms give NaN, as in PyTorch."""
+    m = xp.max(v, axis=0)
     dead = m == _NEG_INF
-    shift = xp.where(dead, zero, m)
-    total = xp.exp(a - shift) + xp.exp(b - shift) + xp.exp(c - shift)
-    return xp.log(xp.where(dead, one, total)) + m + lp
+    e = _libm(xp, xp.exp, v - xp.where(dead, zero, m))
+    total = e[0, ...] + e[1, ...]
+    if v.shape[0] == 3:
+        total = total + e[2, ...]
+    return _libm(xp, xp.log, xp.where(dead, one, total)) + m
+
+
+def _libm(xp, f, x):
+    """``f`` (``xp.exp`` or ``xp.log``) of ``x`` as C's ``expf``/``logf`` give it
+    on float32, which PyTorch's kernel calls: correctly rounded (but for rare
+    ties), here rounded from double precision where the namespace has float64.
+    NumPy's, JAX's and PyTorch's own float32 exp and log are vectorized
+    approximations, a unit in the last place off for a good part of their
+    arguments; log alpha and log beta add one such ulp per frame, and the
+    gradient, exp of their sum, shows it beyond float32's tolerance."""
+    if x.dtype != xp.float32 or "float64" not in xp.__array_namespace_info__().dtypes(
+        device=device(x), kind="real floating"
+    ):
+        return f(x)
+    return xp.astype(f(xp.astype(x, xp.float64)), xp.float32)
 
 
 def _log_add_reads(xp, x, reads, lp, zero, one):
-    """:func:`_log_add3` of the three entries of ``x`` (N, K + 1) that ``reads``
-    picks for each position (itself, one and two along the band, or the
-    sentinel), gathered in one ``take`` and reduced along the stacked axis:
-    one array operation for each step of the formula, the fewest per frame."""
+    """One step of the alpha or beta recursion: :func:`_log_sum_exp` of the
+    three entries of ``x`` (N, K + 1) that ``reads`` picks for each position
+    (itself, one and two along the band, or the sentinel), gathered in one
+    ``take``, plus the frame's log-probabilities ``lp``."""
     v = xp.reshape(xp.take(xp.reshape(x, (-1,)), reads), (3, *x.shape))
-    m = xp.max(v, axis=0)
-    dead = m == _NEG_INF
-    total = xp.sum(xp.exp(v - xp.where(dead, zero, m)), axis=0)
-    return xp.log(xp.where(dead, one, total)) + m + lp
+    return _log_sum_exp(xp, v, zero, one) + lp
+
+
+def _log_add(xp, a, b, zero, one):
+    """``a`` "log+=" ``b``, PyTorch's accumulation of eq. (16)'s sum: exactly
+    ``b`` where ``a`` is -inf, exactly ``a`` where ``b`` is."""
+    return _log_sum_exp(xp, xp.stack([a, b]), zero, one)
+
+
+def _collect(xp, ab, lprime, tl, n_classes, blank, s_max, zero, one):
+    """PyTorch's ``lcab`` (N, T, C): for each class k, ``ab`` (N, T, K + 1, the
+    log of alpha_t(s) beta_t(s), -inf where not counted) log-added over the
+    positions s of l' holding k, from s = 2S down to 0, one rounding per term
+    as the kernel's loop makes them (float32 gradients depend on that order
+    at the level of the tolerance); -inf for a class that l' lacks.
+
+    The blank is at every even position: one pass over them. A label's
+    positions form a chain, each to the next one (further right) with the same
+    label, and its sum is the fold along the chain: ``acc(j) = acc(next(j))
+    "log+" ab(j)``, for all label positions j at once, repeated as many times
+    as the longest chain is long (a label's number of occurrences); then each
+    class reads the fold at its first position."""
+    n, t_max = ab.shape[0], ab.shape[1]
+    dev, idx = device(ab), index_dtype(xp)
+    ninf = xp.full((), _NEG_INF, dtype=ab.dtype, device=dev)
+
+    def log_add(acc, x):
+        return _log_add(xp, acc, x, zero, one)
+
+    blanks = xp.permute_dims(ab[:, :, 0 : 2 * s_max + 1 : 2], (2, 0, 1))  # (S + 1, N, T)
+    blank_sum = scan(xp, log_add, xp.full((n, t_max), _NEG_INF, dtype=ab.dtype, device=dev), (blanks,), reverse=True)[
+        0, ...
+    ]
+    classes = xp.reshape(xp.arange(n_classes, device=dev), (1, 1, n_classes))
+    if s_max == 0:
+        return xp.where(classes == blank, xp.reshape(blank_sum, (n, t_max, 1)), ninf)
+
+    # Chains over the target positions j < S_n: next(j), the next position with
+    # j's label (s_max, the -inf sentinel, at the end of a chain).
+    labels = lprime[:, 1 : 2 * s_max : 2]  # (N, S)
+    j = xp.arange(s_max, dtype=idx, device=dev)
+    counted = xp.reshape(j, (1, s_max)) < xp.reshape(tl, (n, 1))
+    same = (xp.reshape(labels, (n, s_max, 1)) == xp.reshape(labels, (n, 1, s_max))) & xp.reshape(counted, (n, 1, s_max))
+    later = same & (xp.reshape(j, (1, 1, s_max)) > xp.reshape(j, (1, s_max, 1)))
+    sentinel = xp.full((), s_max, dtype=idx, device=dev)
+    following = xp.min(xp.where(later, xp.reshape(j, (1, 1, s_max)), sentinel), axis=2)  # (N, S)
+    longest = read(xp.max(xp.sum(xp.astype(same, idx), axis=2)))
+    longest = s_max if longest is None else longest  # lazy: the static bound
+
+    # acc (N, T, S + 1), its last column the sentinel, read through flat indices.
+    cell = xp.reshape(
+        (
+            xp.reshape(xp.arange(n, dtype=idx, device=dev), (n, 1)) * t_max
+            + xp.reshape(xp.arange(t_max, dtype=idx, device=dev), (1, t_max))
+        )
+        * (s_max + 1),
+        (n, t_max, 1),
+    )
+    reads = xp.reshape(cell + xp.reshape(following, (n, 1, s_max)), (-1,))
+    at_labels = ab[:, :, 1 : 2 * s_max : 2]  # (N, T, S)
+    sentinel_column = xp.full((n, t_max, 1), _NEG_INF, dtype=ab.dtype, device=dev)
+
+    def with_sentinel(acc):
+        return xp.reshape(xp.concat([acc, sentinel_column], axis=2), (-1,))
+
+    def fold(acc):
+        return log_add(xp.reshape(xp.take(with_sentinel(acc), reads), (n, t_max, s_max)), at_labels)
+
+    acc = repeat(xp, fold, at_labels, max(longest - 1, 0))  # a chain of one is its own term
+
+    # Each class reads its first position (none: the sentinel).
+    first = xp.min(
+        xp.where(
+            (xp.reshape(labels, (n, s_max, 1)) == classes) & xp.reshape(counted, (n, s_max, 1)),
+            xp.reshape(j, (1, s_max, 1)),
+            sentinel,
+        ),
+        axis=1,
+    )  # (N, C)
+    label_sum = xp.reshape(
+        xp.take(with_sentinel(acc), xp.reshape(cell + xp.reshape(first, (n, 1, n_classes)), (-1,))),
+        (n, t_max, n_classes),
+    )
+    return xp.where(classes == blank, xp.reshape(blank_sum, (n, t_max, 1)), label_sum)
 
 
 def _padded_targets(xp, targets, tl, n, s_max):
@@ -369,46 +502,40 @@ def _bwd(xp, res, g, *, g_divisor=None, wanted=None, blank, zero_infinity, max_t
     row = xp.reshape(xp.arange(n, device=dev), (n, 1))
     one_ahead = xp.clip(s_idx + 1, max=k1 - 1)
     sentinel = xp.full_like(s_idx, k1 - 1)
-    reads = xp.reshape(xp.stack([row * k1 + xp.broadcast_to(s_idx, (n, k1)), row * k1 + one_ahead,
-                                 row * k1 + xp.where(skip_back, two_ahead, sentinel)]), (-1,))
+    reads = xp.reshape(
+        xp.stack(
+            [
+                row * k1 + xp.broadcast_to(s_idx, (n, k1)),
+                row * k1 + one_ahead,
+                row * k1 + xp.where(skip_back, two_ahead, sentinel),
+            ]
+        ),
+        (-1,),
+    )
 
     def step(beta, lp_t, recurse_t, start_t):
         return xp.where(recurse_t, _log_add_reads(xp, beta, reads, lp_t, zero, one), start_t)
 
-    betas = scan(xp, step, start[t_max - 1, ...], (lp_ext[:-1, ...], recurse[:-1, ...], start[:-1, ...]),
-                 reverse=True, axis=1)  # (N, T, K + 1), as alphas
+    betas = scan(
+        xp, step, start[t_max - 1, ...], (lp_ext[:-1, ...], recurse[:-1, ...], start[:-1, ...]), reverse=True, axis=1
+    )  # (N, T, K + 1), as alphas
 
     # Eq. (16): collect alpha_t(s) beta_t(s) over the positions s of each class
     # (PyTorch's `lcab`, in log space) for t < T_n (at T_n - 1 only the two end
-    # positions, as the kernel does). To sum per class without a scatter,
-    # exponentiate relative to the per-(n, t) maximum and multiply by the
-    # (N, K, C) one-hot matrix of l'. Terms that would be subnormal are dropped
-    # (they are below any tolerance, and subnormals make the matmul crawl).
-    # One known difference: a NaN alpha * beta (a NaN log-probability on a path
-    # that cannot reach the target's end, so the loss stays finite) spreads over
-    # all classes of its frame in the matmul, where PyTorch's NaN stays in its class.
+    # positions, as the kernel does); see _collect.
     t_row = xp.reshape(xp.arange(t_max, device=dev), (1, t_max, 1))
     last, end, valid = xp.reshape(last, (n, 1, 1)), xp.reshape(end, (n, 1, k1)), xp.reshape(valid, (n, 1, k1))
     counted = ((t_row < last) & valid) | ((t_row == last) & end)
     ab = xp.where(counted, alphas + betas, ninf)
-    m = xp.max(ab, axis=2, keepdims=True)
-    m = xp.where(m == _NEG_INF, zero, m)
-    rel = ab - m
-    rel = xp.where(rel < math.log(xp.finfo(dtype).smallest_normal), ninf, rel)
-    onehot = xp.astype(xp.reshape(lprime, (n, k1, 1)) == xp.reshape(xp.arange(c, device=dev), (1, 1, c)), dtype)
-    collected = xp.matmul(xp.exp(rel), onehot)  # (N, T, C)
-    none = collected == 0
-    log_collected = xp.where(none, ninf, xp.log(xp.where(none, one, collected)))  # lcab - m
+    lcab = _collect(xp, ab, lprime, tl, c, blank, max_target_length, zero, one)  # (N, T, C)
 
-    # PyTorch's formula: (exp(lp) - exp(lcab + nll - lp)) * g, here in (N, T, C).
-    # lcab and nll are both about +-(the loss), large; adding m + nll first
-    # (nearly exact: they nearly cancel) keeps float32 rounding at the level of
-    # alpha and beta themselves. An infinite loss makes the gradient NaN
-    # (computed here without the inf - inf); zero_infinity zeroes it.
+    # PyTorch's formula, in its order: (exp(lp) - exp(lcab + nll - lp)) * g, here
+    # in (N, T, C). An infinite loss makes the gradient NaN (computed here
+    # without the inf - inf); zero_infinity zeroes it.
     infinite = nll == float("inf")
     nll_finite = xp.reshape(xp.where(infinite, zero, nll), (n, 1, 1))
     lp_ntc = xp.permute_dims(lp, (1, 0, 2))
-    grad = xp.exp(lp_ntc) - xp.exp(log_collected + ((m + nll_finite) - lp_ntc))
+    grad = _libm(xp, xp.exp, lp_ntc) - _libm(xp, xp.exp, lcab + nll_finite - lp_ntc)
     grad = grad * xp.reshape(g, (n, 1, 1))
     if zero_infinity:
         grad = xp.where(xp.reshape(infinite, (n, 1, 1)), zero, grad)
@@ -420,12 +547,13 @@ def _bwd(xp, res, g, *, g_divisor=None, wanted=None, blank, zero_infinity, max_t
     return xp.reshape(grad, shape), None, None, None
 
 
-
 # With numba (the `fast` extra), NumPy calls run the recursions as compiled
 # loops (_accel/ctc.py); these two are fwd/bwd around them, same contract.
 
-def _compiled_fwd(xp, log_probs, targets, input_lengths, target_lengths, *, blank, zero_infinity,
-                  max_target_length, mean_over_lengths):
+
+def _compiled_fwd(
+    xp, log_probs, targets, input_lengths, target_lengths, *, blank, zero_infinity, max_target_length, mean_over_lengths
+):
     """``_fwd`` on NumPy arrays through the compiled loops (same results and contract);
     ``xp`` is NumPy's namespace, and every array here a NumPy array."""
     unbatched = log_probs.ndim == 2
@@ -438,29 +566,31 @@ def _compiled_fwd(xp, log_probs, targets, input_lengths, target_lengths, *, blan
     labels = _padded_targets(xp, targets, tl, n, s_max)
     lprime = xp.full((n, 2 * s_max + 1), blank, dtype=xp.int64)
     lprime[:, 1::2] = xp.where(xp.arange(s_max) < tl[:, None], labels, blank)
-    la = xp.full((n, t_max, 2 * s_max + 1), -math.inf, dtype=lp.dtype)  # in log_probs' dtype, as PyTorch
-    nll = xp.empty((n,), dtype=xp.float64)
+    # Everything in log_probs' dtype, as PyTorch computes it.
+    la = xp.full((n, t_max, 2 * s_max + 1), -math.inf, dtype=lp.dtype)
+    nll = xp.empty((n,), dtype=lp.dtype)
     _ctc_kernels.alpha(lp, lprime, il, tl, la, nll, blank)
-    loss = xp.where(zero_infinity & (nll == math.inf), 0.0, nll)
-    lengths = xp.astype(xp.maximum(tl, 1), xp.float64) if mean_over_lengths else None
+    loss = xp.where(zero_infinity & (nll == math.inf), xp.zeros((), dtype=lp.dtype), nll)
+    lengths = xp.astype(xp.maximum(tl, 1), lp.dtype) if mean_over_lengths else None
     if lengths is not None:
         loss = loss / lengths
-    loss = xp.astype(loss, log_probs.dtype)
     if unbatched:
         loss = xp.reshape(loss, ())
     return Forward(loss, (log_probs.shape, lp, lprime, il, tl, la, nll, lengths))
 
 
-def _compiled_bwd(xp, res, g, *, g_divisor=None, wanted=None, blank, zero_infinity, max_target_length, mean_over_lengths):
+def _compiled_bwd(
+    xp, res, g, *, g_divisor=None, wanted=None, blank, zero_infinity, max_target_length, mean_over_lengths
+):
     shape, lp, lprime, il, tl, la, nll, lengths = res
-    g = xp.reshape(xp.asarray(g, dtype=xp.float64), (lp.shape[1],))
+    g = xp.reshape(xp.asarray(g, dtype=lp.dtype), (lp.shape[1],))
     if lengths is not None:
         g = g / lengths
-    grad = xp.empty(lp.shape, dtype=xp.float64)
+    grad = xp.empty(lp.shape, dtype=lp.dtype)
     n, k = lprime.shape
     beta, lcab = xp.empty((n, 2, k), dtype=lp.dtype), xp.empty((n, lp.shape[2]), dtype=lp.dtype)
     _ctc_kernels.grad(lp, lprime, il, tl, la, nll, g, bool(zero_infinity), grad, beta, lcab)
-    return xp.reshape(xp.astype(grad, lp.dtype), shape), None, None, None
+    return xp.reshape(grad, shape), None, None, None
 
 
 class CTCLoss(Loss):
@@ -472,8 +602,9 @@ class CTCLoss(Loss):
         self.zero_infinity = zero_infinity
 
     def forward(self, log_probs, targets, input_lengths, target_lengths):
-        return ctc_loss(log_probs, targets, input_lengths, target_lengths, self.blank, self.reduction,
-                        self.zero_infinity)
+        return ctc_loss(
+            log_probs, targets, input_lengths, target_lengths, self.blank, self.reduction, self.zero_infinity
+        )
 
 
 def _example(xp):
@@ -483,18 +614,20 @@ def _example(xp):
 
 
 # PyTorch's ctc_loss has data-dependent output shapes inside: torch.compile cannot trace it (fullgraph).
-SPEC = register_spec(LossSpec(
-    name="ctc_loss",
-    native_traces=False,
-    native=native_call("ctc_loss"),
-    fwd=_fwd,
-    bwd=_bwd,
-    argnames=("log_probs", "targets", "input_lengths", "target_lengths"),
-    differentiable=("log_probs",),
-    summary="connectionist temporal classification; sequences without alignment",
-    functional=ctc_loss,
-    cls=CTCLoss,
-    example=_example,
-    curve=False,  # no 1-D curve: each sample is a sequence (log_probs is (T, N, C))
-    accel=Hints(compiled=(_compiled_fwd, _compiled_bwd)),
-))
+SPEC = register_spec(
+    LossSpec(
+        name="ctc_loss",
+        native_traces=False,
+        native=native_call("ctc_loss"),
+        fwd=_fwd,
+        bwd=_bwd,
+        argnames=("log_probs", "targets", "input_lengths", "target_lengths"),
+        differentiable=("log_probs",),
+        summary="connectionist temporal classification; sequences without alignment",
+        functional=ctc_loss,
+        cls=CTCLoss,
+        example=_example,
+        curve=False,  # no 1-D curve: each sample is a sequence (log_probs is (T, N, C))
+        accel=Hints(compiled=(_compiled_fwd, _compiled_bwd)),
+    )
+)
