@@ -17,13 +17,21 @@ from .._engine import Forward
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
+from .._typing import Array, Reduction
 from .._xp import as_float
 
 # PyTorch's floor under (1 - x) x in the input gradient (EPSILON in ATen's Loss.cpp).
 _EPS = 1e-12
 
 
-def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+def binary_cross_entropy(
+    input: Array,
+    target: Array,
+    weight: Array | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: Reduction = "mean",
+) -> Array:
     r"""Binary cross entropy between probabilities ``input`` and ``target``.
 
     .. math::

@@ -16,12 +16,19 @@ from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
+from .._typing import Array, Reduction
 from .._xp import _half_dtype, as_float, device, log_sigmoid, result_float_dtype
 
 
 def binary_cross_entropy_with_logits(
-    input, target, weight=None, size_average=None, reduce=None, reduction="mean", pos_weight=None
-):
+    input: Array,
+    target: Array,
+    weight: Array | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: Reduction = "mean",
+    pos_weight: Array | None = None,
+) -> Array:
     r"""Binary cross entropy between ``sigmoid(input)`` and ``target``, computed from the logits.
 
     .. math::

@@ -8,6 +8,7 @@ from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
+from .._typing import Array, Reduction
 from .._xp import as_float, broadcast_shapes, broadcast_to, result_float_dtype, sum_to_shape, vecdot
 from ._curves import cosine_angle
 
@@ -16,7 +17,15 @@ from ._curves import cosine_angle
 EPSILON = 1e-12
 
 
-def cosine_embedding_loss(input1, input2, target, margin=0, size_average=None, reduce=None, reduction="mean"):
+def cosine_embedding_loss(
+    input1: Array,
+    input2: Array,
+    target: Array,
+    margin: float | Array = 0,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: Reduction = "mean",
+) -> Array:
     r"""Whether pairs of vectors are similar (``y = 1``) or dissimilar (``y = -1``), by their cosine.
 
     .. math::

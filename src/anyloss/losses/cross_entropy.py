@@ -21,6 +21,7 @@ from .._engine import Forward
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
+from .._typing import Array, Reduction
 from .._xp import as_float, device, exp_into, log_softmax_parts, result_float_dtype, shifted_by_max, size
 from ._curves import two_class_logits
 from .nll_loss import _bwd as _nll_bwd
@@ -29,8 +30,15 @@ from .nll_loss import _rows_divisor as _nll_rows_divisor
 
 
 def cross_entropy(
-    input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean", label_smoothing=0.0
-):
+    input: Array,
+    target: Array,
+    weight: Array | None = None,
+    size_average: bool | None = None,
+    ignore_index: int = -100,
+    reduce: bool | None = None,
+    reduction: Reduction = "mean",
+    label_smoothing: float | Array = 0.0,
+) -> Array:
     r"""Cross entropy between the softmax of the logits ``input`` and ``target``:
     class indices or class probabilities.
 

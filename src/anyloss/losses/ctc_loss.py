@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 
 from .._accel import Hints
 from .._accel import ctc as _ctc_kernels
@@ -38,12 +39,21 @@ from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction
 from .._spec import LossSpec, native_call, register_spec
+from .._typing import Array, Reduction
 from .._xp import contiguous, device, index_dtype, read, repeat, scan, size
 
 _NEG_INF = float("-inf")
 
 
-def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean", zero_infinity=False):
+def ctc_loss(
+    log_probs: Array,
+    targets: Array,
+    input_lengths: Array | Sequence[int],
+    target_lengths: Array | Sequence[int],
+    blank: int = 0,
+    reduction: Reduction = "mean",
+    zero_infinity: bool = False,
+) -> Array:
     r"""Connectionist Temporal Classification loss: the negative log-likelihood
     of a target sequence summed over all its alignments to the input frames.
 

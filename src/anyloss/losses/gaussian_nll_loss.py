@@ -21,10 +21,18 @@ from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction
 from .._spec import Curve, LossSpec, register_spec
+from .._typing import Array, Reduction
 from .._xp import as_float, broadcast_shapes, device, result_float_dtype, sum_to_shape
 
 
-def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
+def gaussian_nll_loss(
+    input: Array,
+    target: Array,
+    var: Array | float,
+    full: bool = False,
+    eps: float | Array = 1e-06,
+    reduction: Reduction = "mean",
+) -> Array:
     r"""Negative log-likelihood of ``target`` under Gaussians with means ``input``
     and variances ``var``.
 

@@ -8,9 +8,17 @@ from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
+from .._typing import Array, Reduction
 
 
-def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=None, reduction="mean"):
+def hinge_embedding_loss(
+    input: Array,
+    target: Array,
+    margin: float | Array = 1.0,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: Reduction = "mean",
+) -> Array:
     r"""Hinge embedding loss: is ``input`` (a distance) small for similar pairs
     (``target = 1``) and at least ``margin`` for dissimilar ones (``target = -1``)?
 

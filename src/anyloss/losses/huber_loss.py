@@ -21,10 +21,17 @@ from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction
 from .._spec import Curve, LossSpec, register_spec
+from .._typing import Array, Reduction
 from .._xp import as_float, read, result_float_dtype
 
 
-def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+def huber_loss(
+    input: Array,
+    target: Array,
+    reduction: Reduction = "mean",
+    delta: float | Array = 1.0,
+    weight: Array | None = None,
+) -> Array:
     r"""Huber loss: squared below ``delta``, ``delta``-scaled absolute above; optionally weighted.
 
     .. math::

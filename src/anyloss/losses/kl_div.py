@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Literal
 
 from .._accel import Hints
 from .._checks import TypeRuntimeError, ValueRuntimeError, check_bool, check_broadcastable, check_floating
@@ -11,6 +12,7 @@ from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
+from .._typing import Array
 from .._xp import as_float, result_float_dtype
 from ._curves import kl_two_class
 
@@ -21,7 +23,14 @@ _MEAN_WARNING = (
 )
 
 
-def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+def kl_div(
+    input: Array,
+    target: Array,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: Literal["none", "batchmean", "sum", "mean"] = "mean",
+    log_target: bool = False,
+) -> Array:
     r"""Kullback-Leibler divergence of ``target`` from the distribution whose
     log-probabilities are ``input``, pointwise.
 

@@ -8,10 +8,18 @@ from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
+from .._typing import Array, Reduction
 from .._xp import as_float, result_float_dtype, sum_to_shape
 
 
-def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+def l1_loss(
+    input: Array,
+    target: Array,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: Reduction = "mean",
+    weight: Array | None = None,
+) -> Array:
     r"""Mean absolute error between ``input`` and ``target``, optionally weighted.
 
     .. math::

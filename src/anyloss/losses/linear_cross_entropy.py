@@ -22,6 +22,7 @@ from .._engine import Forward
 from .._module import ParameterLoss
 from .._reduction import check_reduction
 from .._spec import LossSpec, native_call, register_spec
+from .._typing import Array, Reduction
 from .._xp import add_at, as_float, device, is_lazy, result_float_dtype, size
 from ._curves import linear_two_class
 from .cross_entropy import _bwd as _ce_bwd
@@ -39,17 +40,17 @@ _BLOCK_BYTES = 8 * 2**20
 
 
 def linear_cross_entropy(
-    input,
-    linear_weight,
-    target,
+    input: Array,
+    linear_weight: Array,
+    target: Array,
     *,
-    linear_bias=None,
-    weight=None,
-    reduction="mean",
-    ignore_index=None,
-    label_smoothing=0.0,
-    options=None,
-):
+    linear_bias: Array | None = None,
+    weight: Array | None = None,
+    reduction: Reduction = "mean",
+    ignore_index: int | None = None,
+    label_smoothing: float | Array = 0.0,
+    options: object | None = None,
+) -> Array:
     r"""Cross entropy of the logits of a linear layer, :math:`z = x W^T + b`,
     computed chunk by chunk: the full logits never exist at once.
 

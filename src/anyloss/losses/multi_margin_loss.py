@@ -22,11 +22,21 @@ from .._engine import Forward
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
+from .._typing import Array, Reduction
 from .._xp import device, index_dtype, size
 from ._curves import two_class_logits
 
 
-def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None, reduce=None, reduction="mean"):
+def multi_margin_loss(
+    input: Array,
+    target: Array,
+    p: int = 1,
+    margin: float | Array = 1.0,
+    weight: Array | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: Reduction = "mean",
+) -> Array:
     r"""Multi-class hinge loss: the score of the target class should beat every
     other class's score by at least ``margin``.
 

@@ -18,11 +18,18 @@ from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, native_call, register_spec
+from .._typing import Array, Reduction
 from .._xp import device, index_dtype, read, size, take_along
 from ._curves import multilabel_two_class
 
 
-def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+def multilabel_margin_loss(
+    input: Array,
+    target: Array,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: Reduction = "mean",
+) -> Array:
     r"""Multi-label hinge loss: every target class should score at least 1
     above every non-target class.
 

@@ -16,10 +16,18 @@ from .._engine import Forward
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
+from .._typing import Array, Reduction
 from .._xp import as_float, broadcast_to, log_sigmoid, result_float_dtype, sigmoid, zero_dim
 
 
-def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+def multilabel_soft_margin_loss(
+    input: Array,
+    target: Array,
+    weight: Array | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: Reduction = "mean",
+) -> Array:
     r"""Multi-label one-versus-all logistic loss, averaged over the C classes.
 
     .. math::

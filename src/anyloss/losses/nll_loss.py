@@ -9,11 +9,20 @@ from .._engine import Forward
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
+from .._typing import Array, Reduction
 from .._xp import add_along, device, ignored, index_dtype, item, log_softmax, take_along
 from ._curves import nll_two_class
 
 
-def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+def nll_loss(
+    input: Array,
+    target: Array,
+    weight: Array | None = None,
+    size_average: bool | None = None,
+    ignore_index: int = -100,
+    reduce: bool | None = None,
+    reduction: Reduction = "mean",
+) -> Array:
     r"""Negative log likelihood of class-index targets, given log-probabilities.
 
     For a sample with log-probabilities :math:`x` over :math:`C` classes and

@@ -12,11 +12,19 @@ from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
+from .._typing import Array, Reduction
 from .._xp import as_float, read, result_float_dtype
 from .l1_loss import l1_loss
 
 
-def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+def smooth_l1_loss(
+    input: Array,
+    target: Array,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: Reduction = "mean",
+    beta: float | Array = 1.0,
+) -> Array:
     r"""Smooth L1 loss: squared below ``beta``, absolute above.
 
     .. math::

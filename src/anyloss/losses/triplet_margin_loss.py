@@ -8,6 +8,7 @@ from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
+from .._typing import Array, Reduction
 from .._xp import sum_to_shape
 from ._curves import triplet
 from ._distance import (
@@ -20,8 +21,17 @@ from ._distance import (
 
 
 def triplet_margin_loss(
-    anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False, size_average=None, reduce=None, reduction="mean"
-):
+    anchor: Array,
+    positive: Array,
+    negative: Array,
+    margin: float | Array = 1.0,
+    p: float | Array = 2,
+    eps: float | Array = 1e-06,
+    swap: bool = False,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: Reduction = "mean",
+) -> Array:
     r"""Triplet loss: the anchor should be closer to the positive than to the negative, by a margin.
 
     .. math::

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .._checks import TypeRuntimeError, check_number, describe, fail
 from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction
 from .._spec import LossSpec, register_spec
+from .._typing import Array, Reduction
 from .._xp import sum_to_shape
 from ._curves import triplet
 from ._distance import (
@@ -20,8 +23,15 @@ from ._distance import (
 
 
 def triplet_margin_with_distance_loss(
-    anchor, positive, negative, *, distance_function=None, margin=1.0, swap=False, reduction="mean"
-):
+    anchor: Array,
+    positive: Array,
+    negative: Array,
+    *,
+    distance_function: Callable[[Array, Array], Array] | None = None,
+    margin: float | Array = 1.0,
+    swap: bool = False,
+    reduction: Reduction = "mean",
+) -> Array:
     r"""Triplet loss with any distance: the anchor should be closer to the positive than to the negative.
 
     .. math::

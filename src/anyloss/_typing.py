@@ -1,0 +1,31 @@
+"""The types of anyloss's public API.
+
+``Array`` is any Array API array: NumPy arrays, PyTorch tensors, JAX arrays, Dask
+and CuPy arrays, array-api-strict arrays. anyloss reads only what every such array
+has (``shape``, ``dtype``, ``ndim``); the rest goes through the array's own
+namespace, so a static checker accepts each library's arrays as they are.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol, runtime_checkable
+
+__all__ = ["Array", "Reduction"]
+
+
+@runtime_checkable
+class Array(Protocol):
+    """An array of any Array API library (structural: no base class to inherit)."""
+
+    @property
+    def shape(self) -> Any: ...
+
+    @property
+    def dtype(self) -> Any: ...
+
+    @property
+    def ndim(self) -> int: ...
+
+
+# The reductions of torch.nn.functional's losses.
+Reduction = Literal["none", "mean", "sum"]

@@ -1,0 +1,64 @@
+"""The typed API: a static checker (mypy) accepts every library's arrays in the
+loss functions and refuses what PyTorch refuses (an unknown reduction, a list)."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytestmark = pytest.mark.integration
+pytest.importorskip("mypy")
+
+GOOD = """
+    import jax.numpy as jnp
+    import numpy as np
+    import torch
+
+    import anyloss.functional as F
+    from anyloss._typing import Array
+
+    x = np.ones((4, 3))
+    t = np.array([0, 1, 2, 1])
+    a: Array = F.cross_entropy(x, t, label_smoothing=0.1)
+    b: Array = F.cross_entropy(torch.ones(4, 3), torch.tensor([0, 1, 2, 1]), reduction="sum")
+    c: Array = F.mse_loss(jnp.ones(3), jnp.zeros(3), reduction="none")
+    d: Array = F.kl_div(x, x, reduction="batchmean")
+    e: Array = F.ctc_loss(np.zeros((5, 1, 3)), np.array([[1]]), [5], [1])
+"""
+
+BAD = """
+    import numpy as np
+
+    import anyloss.functional as F
+
+    F.mse_loss(np.ones(3), np.zeros(3), reduction="avg")
+    F.nll_loss(np.ones((2, 3)), [0, 1])
+"""
+
+
+def _mypy(tmp_path, source):
+    path = tmp_path / "user.py"
+    path.write_text(textwrap.dedent(source))
+    cmd = [
+        sys.executable,
+        "-m",
+        "mypy",
+        "--ignore-missing-imports",
+        "--follow-imports=silent",
+        "--no-incremental",
+        str(path),
+    ]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+
+
+def test_arrays_of_every_library_type_check(tmp_path):
+    res = _mypy(tmp_path, GOOD)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_wrong_calls_are_refused(tmp_path):
+    res = _mypy(tmp_path, BAD)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert 'Argument "reduction" to "mse_loss"' in res.stdout
+    assert 'Argument 2 to "nll_loss" has incompatible type "list[int]"; expected "Array"' in res.stdout
