@@ -15,6 +15,7 @@ GOOD = """
     import numpy as np
     import torch
 
+    import anyloss
     import anyloss.functional as F
     from anyloss._typing import Array
 
@@ -25,15 +26,25 @@ GOOD = """
     c: Array = F.mse_loss(jnp.ones(3), jnp.zeros(3), reduction="none")
     d: Array = F.kl_div(x, x, reduction="batchmean")
     e: Array = F.ctc_loss(np.zeros((5, 1, 3)), np.array([[1]]), [5], [1])
+
+    value, g = anyloss.value_and_grad(F.mse_loss)(x, x)
+    v: Array = value
+    gx: Array = g
+    value, (g0, g1) = anyloss.value_and_grad(F.mse_loss, argnums=(0, 1))(x, x)
+    h: Array = anyloss.grad(F.l1_loss)(x, x)
+    out, pullback = anyloss.vjp(F.l1_loss, x, x, reduction="none")
+    gv: Array = pullback(np.ones(4))
 """
 
 BAD = """
     import numpy as np
 
+    import anyloss
     import anyloss.functional as F
 
     F.mse_loss(np.ones(3), np.zeros(3), reduction="avg")
     F.nll_loss(np.ones((2, 3)), [0, 1])
+    g: tuple = anyloss.grad(F.mse_loss)(np.ones(3), np.zeros(3))
 """
 
 
@@ -62,3 +73,4 @@ def test_wrong_calls_are_refused(tmp_path):
     assert res.returncode == 1, res.stdout + res.stderr
     assert 'Argument "reduction" to "mse_loss"' in res.stdout
     assert 'Argument 2 to "nll_loss" has incompatible type "list[int]"; expected "Array"' in res.stdout
+    assert 'Incompatible types in assignment (expression has type "Array", variable has type "tuple' in res.stdout

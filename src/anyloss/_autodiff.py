@@ -17,11 +17,14 @@ given a wrong gradient.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
+from typing import Any, overload
 
 from array_api_compat import array_namespace
 
 from ._call import taping
 from ._engine import backward
+from ._typing import Array
 from ._xp import origin
 
 
@@ -121,7 +124,15 @@ def _pullback(fun, value, rec, args, nums, single, share=False):
     return pullback
 
 
-def vjp(fun, *args, argnums=0, **kwargs):
+@overload
+def vjp(
+    fun: Callable[..., Array], *args: Any, argnums: int = 0, **kwargs: Any
+) -> tuple[Array, Callable[[Array], Array]]: ...
+@overload
+def vjp(
+    fun: Callable[..., Array], *args: Any, argnums: tuple[int, ...], **kwargs: Any
+) -> tuple[Array, Callable[[Array], tuple[Array, ...]]]: ...
+def vjp(fun: Callable[..., Array], *args: Any, argnums: int | tuple[int, ...] = 0, **kwargs: Any) -> Any:
     """``(value, pullback)``: ``pullback(cotangent)`` gives the vector-Jacobian
     product for the positional arguments selected by ``argnums`` (a tuple of
     gradients when ``argnums`` is a tuple). Works for any reduction, including
@@ -139,14 +150,20 @@ def _vjp(fun, args, kwargs, argnums, share=False):
     return value, _pullback(fun, value, rec, args, nums, single, share)
 
 
-def value_and_grad(fun, argnums=0):
+@overload
+def value_and_grad(fun: Callable[..., Array], argnums: int = 0) -> Callable[..., tuple[Array, Array]]: ...
+@overload
+def value_and_grad(
+    fun: Callable[..., Array], argnums: tuple[int, ...]
+) -> Callable[..., tuple[Array, tuple[Array, ...]]]: ...
+def value_and_grad(fun: Callable[..., Array], argnums: int | tuple[int, ...] = 0) -> Callable[..., Any]:
     """Wrap ``fun`` so that it returns ``(value, gradient)``.
 
     ``value`` must be a scalar (0-d) loss; the gradient is with respect to the
     positional argument ``argnums`` (a tuple of gradients for a tuple).
     """
 
-    def wrapped(*args, **kwargs):
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
         value, pullback = _vjp(fun, args, kwargs, argnums, share=True)
         if value.ndim != 0:
             raise ValueError(
@@ -160,11 +177,15 @@ def value_and_grad(fun, argnums=0):
     return wrapped
 
 
-def grad(fun, argnums=0):
+@overload
+def grad(fun: Callable[..., Array], argnums: int = 0) -> Callable[..., Array]: ...
+@overload
+def grad(fun: Callable[..., Array], argnums: tuple[int, ...]) -> Callable[..., tuple[Array, ...]]: ...
+def grad(fun: Callable[..., Array], argnums: int | tuple[int, ...] = 0) -> Callable[..., Any]:
     """Wrap ``fun`` so that it returns the gradient of its scalar loss only."""
-    vg = value_and_grad(fun, argnums)
+    vg: Callable[..., Any] = value_and_grad(fun, argnums)  # type: ignore[call-overload]
 
-    def wrapped(*args, **kwargs):
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
         return vg(*args, **kwargs)[1]
 
     wrapped.__name__ = f"grad({_name(fun)})"
