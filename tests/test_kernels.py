@@ -1,8 +1,11 @@
-"""The compiled elementwise kernels (_kernels.py, numba): every loss that gives
-a ``point`` reruns its own conformance cases through the kernel, with no
-minimum size, against PyTorch: values, warnings and gradients."""
+"""The compiled elementwise kernels (_accel/kernels.py, numba), generated from
+each elementwise loss's own fwd/bwd (_accel/trace.py): every such loss reruns
+its own conformance cases through the kernel, with no minimum size, against
+PyTorch: values, warnings and gradients."""
 
 from __future__ import annotations
+
+import warnings
 
 import array_api_compat.numpy as np_xp
 import numpy as np
@@ -18,10 +21,10 @@ from helpers import check_against_torch, loss_test_module
 pytest.importorskip("numba")
 pytest.importorskip("torch")
 
-POINT = sorted(name for name, spec in anyloss.losses().items() if spec.accel.point is not None)
+ELEMENTWISE = sorted(name for name, spec in anyloss.losses().items() if spec.accel.elementwise)
 
 
-CASES = [(name, c) for name in POINT for c in loss_test_module(name).CASES if "none" not in c.id]
+CASES = [(name, c) for name in ELEMENTWISE for c in loss_test_module(name).CASES if "none" not in c.id]
 
 
 @pytest.fixture
@@ -29,12 +32,31 @@ def kernel(monkeypatch):
     monkeypatch.setattr(_kernels, "MIN_SIZE", 0)
     ran = []
     run = _kernels.run
-    monkeypatch.setattr(_kernels, "run", lambda spec, *a: ran.append(spec.name) or run(spec, *a))
+
+    def recorded(spec, *args):
+        out = run(spec, *args)
+        if out is not None:  # the kernel ran (None: the definition did not trace)
+            ran.append(spec.name)
+        return out
+
+    monkeypatch.setattr(_kernels, "run", recorded)
     return ran
 
 
-def test_losses_with_a_point():
-    assert set(POINT) == {"mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss"}
+def test_elementwise_losses():
+    assert set(ELEMENTWISE) == {
+        "mse_loss",
+        "l1_loss",
+        "smooth_l1_loss",
+        "huber_loss",
+        "binary_cross_entropy",
+        "binary_cross_entropy_with_logits",
+        "soft_margin_loss",
+        "poisson_nll_loss",
+        "kl_div",
+        "margin_ranking_loss",
+        "hinge_embedding_loss",
+    }
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -63,18 +85,42 @@ def test_kernel_runs_and_agrees_with_the_array_api_path(name, kernel, monkeypatc
     assert np.isnan(value) and np.isnan(ref)
 
 
-def test_only_plain_layouts_use_the_kernel(kernel):
+LAYOUTS = {
+    "weight": lambda x, y, rng: ((x, y), {"weight": rng.uniform(size=x.shape)}),
+    "broadcast target": lambda x, y, rng: ((x, y[0]), {}),
+    "mixed dtypes": lambda x, y, rng: ((x, y.astype(np.float32)), {}),
+    "fortran order": lambda x, y, rng: ((np.asfortranarray(x), y), {}),
+    "float32": lambda x, y, rng: ((x.astype(np.float32), y.astype(np.float32)), {}),
+}
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+@pytest.mark.parametrize("name", ["mse_loss", "l1_loss", "huber_loss"])
+def test_every_layout_uses_the_kernel(name, layout, kernel, monkeypatch):
+    """Weights of any broadcast, broadcast targets, mixed dtypes and any memory
+    order run the generated kernel too, and agree with the Array API path."""
     rng = np.random.default_rng(0)
-    x, y = rng.standard_normal((6, 5)), rng.standard_normal((6, 5))
-    F.mse_loss(x, y, weight=rng.uniform(size=(6, 5)))  # a weight: the general path
-    with pytest.warns(UserWarning, match="target size"):
-        F.mse_loss(x, y[0])  # broadcast target (with PyTorch's warning)
-    F.mse_loss(x, y.astype(np.float32))  # mixed dtypes
-    F.mse_loss(x, y, reduction="none")
-    F.mse_loss(np.asfortranarray(x), y)
+    args, kwargs = LAYOUTS[layout](rng.standard_normal((60, 5)), rng.standard_normal((60, 5)), rng)
+    fn = getattr(F, name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the broadcast target's warning
+        value, grads = anyloss.value_and_grad(fn, argnums=(0, 1))(*args, **kwargs)
+        assert kernel == [name]
+        monkeypatch.setattr(_config, "compiled", False)
+        monkeypatch.setattr(_blocks, "MIN_SIZE", 1 << 40)
+        ref, refs = anyloss.value_and_grad(fn, argnums=(0, 1))(*args, **kwargs)
+    assert kernel == [name]
+    tol = 1e-5 if value.dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(value, ref, rtol=tol)
+    for g, r in zip(grads, refs):
+        assert g.shape == r.shape and g.dtype == r.dtype
+        np.testing.assert_allclose(g, r, rtol=tol, atol=tol)
+
+
+def test_reduction_none_runs_as_written(kernel):
+    rng = np.random.default_rng(0)
+    F.mse_loss(rng.standard_normal((6, 5)), rng.standard_normal((6, 5)), reduction="none")
     assert kernel == []
-    F.mse_loss(x, y)
-    assert kernel == ["mse_loss"]
 
 
 # ---------------------------------------------------------------- whole-loss kernels (ctc_loss)

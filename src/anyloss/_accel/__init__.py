@@ -2,7 +2,8 @@
 eager, concrete arrays, each the loss's own definition run differently.
 
 * ``kernels``: optional numba kernels (the ``fast`` extra): one compiled pass
-  for an elementwise loss that gives its point form (``Hints.point``), and
+  for an elementwise loss (``Hints.elementwise``), generated from its own
+  ``fwd``/``bwd`` (``trace``), and
   compiled whole ``fwd``/``bwd`` forms for a recursion (``Hints.compiled``;
   CTC's loops are in ``ctc``).
 * ``blocks``: the loss's ``fwd``/``bwd`` on row blocks that stay in cache
@@ -38,11 +39,10 @@ class Hints:
     # divisor of the whole call, for a loss computed by row blocks whose fwd
     # returns a divisor (each block's fwd only sees its rows).
     rows_divisor: Callable | None = None
-    # point(x, y, *params) -> (loss, d/dx, d/dy): an elementwise loss of an input
-    # and a target at one point, for the compiled one-pass kernel (kernels.py);
-    # point_params(options) -> its numbers, or None where it does not apply.
-    point: Callable | None = None
-    point_params: Callable | None = None
+    # elementwise: the loss at element n depends only on element n of each
+    # array (after broadcasting), and its fwd/bwd are elementwise code: the
+    # compiled one-pass kernel (kernels.py) is generated from them (trace.py).
+    elementwise: bool = False
     # compiled: (fwd, bwd) with fwd/bwd's contract, for NumPy arrays, running
     # loops numba compiles (kernels.compiled); for a loss whose Array API form
     # is a recursion.
@@ -54,8 +54,10 @@ def run(spec, xp, arrays, reduction, options, computed, wanted):
     cotangent 1 of the value (``None`` where not ``wanted``); or ``None``."""
     if _xp.is_lazy(arrays[0]) or _xp.any_complex(xp, arrays):
         return None
-    if kernels.eligible(spec, arrays, reduction, options):
-        return kernels.run(spec, arrays, reduction, options, wanted)
+    if kernels.eligible(spec, arrays, reduction):
+        out = kernels.run(spec, arrays, reduction, options, computed, wanted)
+        if out is not None:
+            return out
     if blocks.eligible(spec, arrays, reduction) and (not any(wanted) or spec.has_gradient(options)):
         try:
             return blocks.run(spec, xp, arrays, reduction, options, computed, wanted)

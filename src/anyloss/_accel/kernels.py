@@ -2,28 +2,24 @@
 
 An elementwise loss is memory-bound: its floor is one read of the inputs and
 one write of the gradient. NumPy cannot get there (each operation is a pass,
-even over a cache-sized block, see blocks.py); a loop compiled by numba can,
-for losses of plain arithmetic (mse, l1, smooth_l1, huber). Those with exp or
-log (BCE, Poisson, Gaussian) stay with NumPy's blocks: numba calls scalar libm
-where NumPy has SIMD loops, and is slower there (measured).
+even over a cache-sized block, see blocks.py); one loop compiled by numba can.
 
-So such a loss may give, besides its Array API ``fwd``/``bwd`` (which stay the
-definition, used everywhere else), its value and derivatives at one point as a
-plain scalar function, ``Hints.point``::
+The loop's body is the loss's own ``fwd`` and ``bwd``, traced at one element
+(trace.py) for the dtypes, layouts, options and wanted gradients of the call,
+and compiled once for each such combination (the options' numbers are
+parameters: a new ``beta`` compiles nothing). A loss allows it by declaring
+``Hints(elementwise=True)``: the loss at element n depends only on element n
+of each array (after broadcasting).
 
-    def _point(x, y, beta):        # input, target, then the options' numbers
-        ...
-        return loss, dloss_dx, dloss_dy
-
-and ``point_params(options)``, the numbers it takes (``None`` for options it
-does not cover). With numba installed (the ``fast`` extra) and
-``anyloss.configure(compiled=True)`` (the default), a call with an input and a target only (a ``weight``
-keeps the general path), NumPy arrays of one float dtype and one shape,
-reduction ``'mean'`` or ``'sum'`` and at least ``MIN_SIZE`` elements runs one
-compiled parallel loop: each thread sums its share of the loss in double
-precision and writes the wanted gradients, scaled for the reduction. The tests
-run every such loss's cases through this path and through the Array API one
-against PyTorch.
+With numba installed (the ``fast`` extra) and
+``anyloss.configure(compiled=True)`` (the default), a call on NumPy arrays of
+float dtypes, reduction ``'mean'`` or ``'sum'`` and at least ``MIN_SIZE``
+elements runs one compiled parallel loop: each thread sums its share of the
+loss in double precision and writes the wanted gradients, scaled for the
+reduction. An array that broadcasts (a ``weight`` or ``pos_weight`` of the
+trailing shape, a scalar) is read in place; any other broadcast is expanded
+first. The tests run every such loss's cases through this path and through the
+Array API one against PyTorch.
 
 A loss whose Array API form is a recursion (``ctc_loss``) may instead give
 compiled forms of its whole ``fwd`` and ``bwd`` (``Hints.compiled``), below.
@@ -33,10 +29,12 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 
 import numpy as np
 
 from .. import _config
+from . import trace, vmath
 
 MIN_SIZE = 1 << 16
 
@@ -56,78 +54,228 @@ def available() -> bool:
     return _config.compiled and _numba() is not None
 
 
-def eligible(spec, arrays, reduction, options) -> bool:
-    if spec.accel.point is None or reduction not in ("mean", "sum") or not available():
+def eligible(spec, arrays, reduction) -> bool:
+    if not spec.accel.elementwise or reduction not in ("mean", "sum") or not available():
         return False
-    x, y = arrays[:2]
-    if any(a is not None for a in arrays[2:]) or type(x) is not np.ndarray or type(y) is not np.ndarray:
+    present = [a for a in arrays if a is not None]
+    if not all(type(a) is np.ndarray and a.dtype in (np.float32, np.float64) for a in present):
         return False
-    return (
-        x.dtype in (np.float32, np.float64)
-        and y.dtype == x.dtype
-        and y.shape == x.shape
-        and x.ndim > 0
-        and x.size >= max(MIN_SIZE, 1)
-        and x.flags.c_contiguous
-        and y.flags.c_contiguous
-        and spec.accel.point_params(options) is not None
-    )
+    try:
+        shape = np.broadcast_shapes(*(a.shape for a in present))
+    except ValueError:
+        return False
+    return len(shape) > 0 and math.prod(shape) >= max(MIN_SIZE, 1)
 
 
-def run(spec, arrays, reduction, options, wanted):
-    """``(value, cotangents)`` for the cotangent 1 of the value, as ``blocks.run``."""
-    x, y = arrays[:2]
-    n = x.size
-    grads = tuple(np.empty(n if w else 1, dtype=x.dtype) for w in wanted[:2])
-    scale = 1.0 if reduction == "sum" else 1.0 / n
+def _layout(a, shape):
+    """How the loop reads ``a`` for the broadcast ``shape``: ``(mode, array)``,
+    mode "full" (element i), "one" (element 0) or "mod" (element i % size, an
+    array of the trailing shape)."""
+    if a.size == 1:
+        return "one", a.reshape(1)
+    lead = len(shape) - a.ndim
+    squeezed = a.shape
+    while squeezed and squeezed[0] == 1:
+        squeezed = squeezed[1:]
+    if tuple(shape[len(shape) - len(squeezed) :]) == squeezed and (squeezed == tuple(shape) or lead >= 0):
+        mode = "full" if math.prod(squeezed) == math.prod(shape) else "mod"
+        return mode, np.ascontiguousarray(a).reshape(-1)
+    return "full", np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(-1)
+
+
+def run(spec, arrays, reduction, options, computed, wanted):
+    """``(value, cotangents)`` for the cotangent 1 of the value, as ``blocks.run``;
+    ``None`` if the loss's definition does not trace to one element."""
+    present = [a for a in arrays if a is not None]
+    shape = tuple(np.broadcast_shapes(*(a.shape for a in present)))
+    n = math.prod(shape)
+    layouts = [None if a is None else _layout(a, shape) for a in arrays]
+    wanted = tuple(bool(w) for w in wanted) + (False,) * (len(arrays) - len(wanted))
+    mean = reduction == "mean"
+    kernel = _kernel_for(spec, arrays, layouts, options, computed, wanted, mean)
+    if kernel is None:
+        return None
+    loop, body, numbers_ = kernel
+    loss_dtype = body.dtypes[0]
     numba = _numba()
     numba.set_num_threads(max(1, min(_config.threads, numba.config.NUMBA_NUM_THREADS)))
     chunks = max(1, min(n // 65536, 64))
-    parts = _loop(spec.accel.point)(
-        x.reshape(-1),
-        y.reshape(-1),
-        *grads,
-        bool(wanted[0]),
-        bool(wanted[1]),
-        tuple(float(p) for p in spec.accel.point_params(options)),
-        scale,
-        chunks,
-    )
-    value = np.asarray(math.fsum(parts) * scale, dtype=x.dtype)
-    cts = tuple(g.reshape(x.shape) if w else None for g, w in zip(grads, wanted[:2]))
-    return value, cts + (None,) * (len(arrays) - 2)
+    inputs = tuple(lay[1] for lay in layouts if lay is not None)
+
+    def sweep(loop, outs, g, gd):
+        parts = loop(*inputs, *outs, *numbers_, loss_dtype.type(g), loss_dtype.type(gd), n, chunks)
+        return [math.fsum(parts[:, j]) for j in range(parts.shape[1])]
+
+    def unused():
+        return [np.empty(1) for a in arrays if a is not None]
+
+    outs = [
+        np.empty(n if w else 1, dtype=a.dtype if w else np.float64) for a, w in zip(arrays, wanted) if a is not None
+    ]
+    if body.divisor is None:
+        g = 1.0 if reduction == "sum" else 1.0 / n
+        value = sweep(loop, outs, g, 0.0)[0] * g
+    else:
+        # A weighted 'mean', sum(loss) / sum(weight): the cotangents need both
+        # totals, so a first sweep computes them (the weight counted once per
+        # element: every array has the full shape here).
+        if any(a.shape != shape for a in present):
+            return None
+        first = _kernel_for(spec, arrays, layouts, options, computed, (False,) * len(arrays), mean)
+        if first is None:
+            return None
+        total, divisor = sweep(first[0], unused(), 0.0, 0.0)
+        value = total / divisor
+        if any(wanted):
+            sweep(loop, outs, 1.0 / divisor, -total / (divisor * divisor))
+    cts, k = [], 0
+    for a, w in zip(arrays, wanted):
+        if a is None:
+            cts.append(None)
+            continue
+        out = outs[k]
+        k += 1
+        if not w or body.outputs[1 + len(cts)] is None:
+            cts.append(None)
+            continue
+        g = out.reshape(shape)
+        if g.shape != a.shape:
+            from .._xp import sum_to_shape
+
+            g = sum_to_shape(np, g, a.shape)
+        cts.append(g)
+    return np.asarray(value, dtype=loss_dtype), tuple(cts)
 
 
-# Reassociation (the sums vectorize), contraction (FMA) and reciprocal division
-# may change the last bit, as PyTorch's own vectorized kernels do; NaN and
-# infinity keep their IEEE meaning (no 'nnan'/'ninf').
-_FASTMATH = {"reassoc", "contract", "arcp", "nsz"}
+# Contraction (FMA) may change the last bit, as in PyTorch's own vectorized
+# kernels; nothing is reassociated or approximated, and NaN and infinity keep
+# their IEEE meaning (no 'nnan'/'ninf').
+_FASTMATH = {"contract", "nsz"}
+
+_KERNELS: dict = {}
+_LIMIT = 256  # compiled loops kept (each: a combination of dtypes, layouts and options)
 
 
-@functools.cache
-def _loop(point):
-    """The compiled parallel loop over ``point``: per-thread sums of the loss in
-    double precision, and the wanted gradients scaled for the reduction."""
+def _kernel_for(spec, arrays, layouts, options, computed, wanted, mean):
+    """``(loop, body, numbers)`` for this call, compiled once; ``None`` where the
+    definition does not trace (or needs a transcendental function, for which
+    NumPy's vector loops are faster than numba's scalar calls)."""
+    dtypes = tuple(None if a is None else a.dtype.name for a in arrays)
+    modes = tuple(None if lay is None else lay[0] for lay in layouts)
+    numeric = numeric_options(options)
+    rest = tuple(sorted((k, _hashable(v)) for k, v in options.items() if k not in numeric))
+    structure = (spec.name, dtypes, modes, wanted, mean, rest, tuple(sorted(numeric)), _hashable(computed))
+    for key, params in ((structure, True), (structure + (tuple(sorted(numeric.items())),), False)):
+        if key not in _KERNELS:
+            if len(_KERNELS) >= _LIMIT:
+                _KERNELS.clear()
+            _KERNELS[key] = _compile(spec, dtypes, modes, options, computed, wanted, params, mean)
+        found = _KERNELS[key]
+        if found == "constants":  # the definition branches on a number: traced with them as constants
+            continue
+        if found is None:
+            return None
+        loop, body = found
+        return loop, body, tuple(float(numeric[p[2:]]) for p in body.params)
+    return None
+
+
+def numeric_options(options):
+    """The options that are (non-integer) numbers: parameters of the kernel."""
+    return {k: v for k, v in options.items() if isinstance(v, numbers.Real) and not isinstance(v, numbers.Integral)}
+
+
+def _hashable(v):
+    if isinstance(v, dict):
+        return tuple(sorted((k, _hashable(x)) for k, x in v.items()))
+    try:
+        hash(v)
+    except TypeError:
+        return ("unhashable", id(v))
+    return v if not hasattr(v, "shape") else ("array", id(v))
+
+
+def _compile(spec, dtypes, modes, options, computed, wanted, params, mean):
+    try:
+        body = trace.trace(spec, dtypes, options, computed, wanted, params=params, mean=mean)
+    except trace.Untraceable:
+        # With the numbers as parameters, a definition may branch on one: try constants.
+        return "constants" if params and numeric_options(options) else None
+    vector = vmath.functions()
+    if body.transcendental and (set(body.functions) - set(vector) or any(d != "float32" for d in body.dtypes if d)):
+        return None  # NumPy's vector loops beat numba's scalar calls of the C library
+    source = _source(body, dtypes, modes)
     numba = _numba()
-    f = numba.njit(point, fastmath=_FASTMATH)
+    env = {"np": np, "prange": numba.prange}
+    env.update({f"FN_{name}": getattr(np, name) for name in trace._FLOAT_FUNCTIONS})
+    env.update({f"FN_{name}": fn for name, fn in vector.items()})
+    exec(compile(source, f"<anyloss kernel: {spec.name}>", "exec"), env)
+    return numba.njit(parallel=True, fastmath=_FASTMATH)(env["kernel"]), body
 
-    def loop(x, y, gx, gy, want_x, want_y, params, scale, chunks):
-        n = x.size
-        step = (n + chunks - 1) // chunks
-        parts = np.zeros(chunks)
-        for part in numba.prange(chunks):
-            total = 0.0
-            for i in range(part * step, min(n, (part + 1) * step)):
-                loss, dx, dy = f(x[i], y[i], *params)
-                total += loss
-                if want_x:
-                    gx[i] = dx * scale
-                if want_y:
-                    gy[i] = dy * scale
-            parts[part] = total
-        return parts
 
-    return numba.njit(parallel=True, fastmath=_FASTMATH)(loop)
+def _source(body, dtypes, modes):
+    """The loop over the elements, ``body`` inside it. The losses of a stretch of
+    ``_STRETCH`` elements go to a buffer, summed after it in 8 running sums:
+    the sum vectorizes without letting the compiler reassociate the loss's own
+    arithmetic (which would undo a compensated ``x - (u - 1)``)."""
+    present = [k for k, d in enumerate(dtypes) if d is not None]
+    ins = [f"A{k}" for k in present]
+    outs = [f"O{k}" for k in present]
+    args = ins + outs + list(body.params) + ["g", "gd", "n", "chunks"]
+    summed = [body.outputs[0]] + ([body.divisor] if body.divisor is not None else [])
+    src = [
+        f"def kernel({', '.join(args)}):",
+        "    step = (n + chunks - 1) // chunks",
+        f"    parts = np.zeros((chunks, {len(summed)}))",
+        "    for part in prange(chunks):",
+        *(f"        buf{m} = np.empty({_STRETCH})" for m in range(len(summed))),
+        "        " + " = ".join(f"s{m}_{j}" for m in range(len(summed)) for j in range(8)) + " = 0.0",
+        "        lo = part * step",
+        "        hi = min(n, lo + step)",
+    ]
+    for k in present:
+        if modes[k] == "one":
+            src.append(f"        a{k} = A{k}[0]")
+        elif modes[k] == "mod":
+            src.append(f"        m{k} = A{k}.size")
+    src += [
+        f"        for start in range(lo, hi, {_STRETCH}):",
+        f"            stop = min(hi, start + {_STRETCH})",
+        "            for i in range(start, stop):",
+    ]
+    for k in present:
+        if modes[k] == "full":
+            src.append(f"                a{k} = A{k}[i]")
+        elif modes[k] == "mod":
+            src.append(f"                a{k} = A{k}[i % m{k}]")
+    src += [f"                {name} = {expr}" for name, expr in body.lines]
+    src += [f"                buf{m}[i - start] = np.float64({name})" for m, name in enumerate(summed)]
+    for k in present:
+        out = body.outputs[1 + k]
+        if out is not None:
+            src.append(f"                O{k}[i] = np.{dtypes[k]}({out})")
+    src.append("            count = stop - start")
+    for m in range(len(summed)):
+        src += [
+            "            j = 0",
+            "            while j + 8 <= count:",
+            *(f"                s{m}_{j} += buf{m}[j + {j}]" for j in range(8)),
+            "                j += 8",
+            "            while j < count:",
+            f"                s{m}_0 += buf{m}[j]",
+            "                j += 1",
+        ]
+    src += [
+        *(
+            f"        parts[part, {m}] = ((s{m}_0 + s{m}_1) + (s{m}_2 + s{m}_3)) + ((s{m}_4 + s{m}_5) + (s{m}_6 + s{m}_7))"
+            for m in range(len(summed))
+        ),
+        "    return parts",
+    ]
+    return "\n".join(src) + "\n"
+
+
+_STRETCH = 1024
 
 
 # ---------------------------------------------------------------- whole-loss kernels

@@ -140,7 +140,7 @@ SPEC = register_spec(
         name="binary_cross_entropy",
         fwd=_fwd,
         bwd=_bwd,
-        accel=Hints(rows={"input": 0, "target": 0, "weight": 0}),
+        accel=Hints(rows={"input": 0, "target": 0, "weight": 0}, elementwise=True),
         argnames=("input", "target", "weight"),
         optional=("weight",),
         differentiable=("input", "target"),

@@ -158,7 +158,7 @@ SPEC = register_spec(
         name="binary_cross_entropy_with_logits",
         fwd=_fwd,
         bwd=_bwd,
-        accel=Hints(rows={"input": 0, "target": 0, "weight": 0, "pos_weight": 0}),
+        accel=Hints(rows={"input": 0, "target": 0, "weight": 0, "pos_weight": 0}, elementwise=True),
         argnames=("input", "target", "weight", "pos_weight"),
         optional=("weight", "pos_weight"),
         differentiable=("input", "target"),

@@ -103,7 +103,7 @@ SPEC = register_spec(
         name="hinge_embedding_loss",
         fwd=_fwd,
         bwd=_bwd,
-        accel=Hints(rows={"input": 0, "target": 0}),
+        accel=Hints(rows={"input": 0, "target": 0}, elementwise=True),
         argnames=("input", "target"),
         differentiable=("input",),
         summary="x if y = 1, max(0, margin - x) if y = -1; distance-based similarity",

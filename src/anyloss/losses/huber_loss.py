@@ -22,7 +22,7 @@ from .._module import Loss
 from .._reduction import check_reduction
 from .._spec import Curve, LossSpec, register_spec
 from .._typing import Array, Reduction
-from .._xp import as_float, read, result_float_dtype
+from .._xp import as_float, result_float_dtype
 
 
 def huber_loss(
@@ -124,24 +124,6 @@ def _in_dtype(xp, delta, dtype):
     return xp.astype(delta, dtype) if _compat.array_namespace(delta) is xp else xp.asarray(delta, dtype=dtype)
 
 
-def _point_params(options):
-    """delta for the compiled kernel: an array's value where it can be read."""
-    delta = options["delta"]
-    if not isinstance(delta, numbers.Real):
-        delta = read(delta)
-    return None if delta is None else (float(delta),)
-
-
-def _point(x, y, delta):
-    """The loss and its derivatives at one point (the compiled kernel, _accel/kernels.py):
-    PyTorch's branches without a branch, as in _fwd. min/max keep a NaN given first."""
-    d = x - y
-    z = abs(d)
-    m = min(z, delta)
-    s = max(min(d, delta), -delta)
-    return m * (z - 0.5 * m), s, -s
-
-
 class HuberLoss(Loss):
     """Object form of :func:`huber_loss` (``torch.nn.HuberLoss``)."""
 
@@ -160,7 +142,7 @@ SPEC = register_spec(
         name="huber_loss",
         fwd=_fwd,
         bwd=_bwd,
-        accel=Hints(rows={"input": 0, "target": 0, "weight": 0}, point=_point, point_params=_point_params),
+        accel=Hints(rows={"input": 0, "target": 0, "weight": 0}, elementwise=True),
         argnames=("input", "target", "weight"),
         optional=("weight",),
         differentiable=("input", "target", "weight"),

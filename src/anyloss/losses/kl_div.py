@@ -182,6 +182,7 @@ SPEC = register_spec(
         accel=Hints(
             rows={"input": 0, "target": 0},
             rows_divisor=lambda xp, arrays, options, computed: computed.get("divisor"),
+            elementwise=True,
         ),
         argnames=("input", "target"),
         differentiable=("input", "target"),

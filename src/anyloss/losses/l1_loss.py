@@ -117,14 +117,6 @@ def _bwd(xp, res, g, *, g_divisor=None, wanted=None):
     return gi, -gi, gw
 
 
-def _point(x, y):
-    """The loss and its derivatives at one point (the compiled kernel, _accel/kernels.py):
-    sign(0) = sign(NaN) = 0, as in PyTorch."""
-    d = x - y
-    s = (d > 0) * 1.0 - (d < 0) * 1.0
-    return abs(d), s, -s
-
-
 class L1Loss(Loss):
     """Object form of :func:`l1_loss` (``torch.nn.L1Loss``)."""
 
@@ -140,7 +132,7 @@ SPEC = register_spec(
         name="l1_loss",
         fwd=_fwd,
         bwd=_bwd,
-        accel=Hints(rows={"input": 0, "target": 0, "weight": 0}, point=_point, point_params=lambda options: ()),
+        accel=Hints(rows={"input": 0, "target": 0, "weight": 0}, elementwise=True),
         argnames=("input", "target", "weight"),
         optional=("weight",),
         complex=("input", "target", "weight"),

@@ -105,7 +105,7 @@ SPEC = register_spec(
         name="margin_ranking_loss",
         fwd=_fwd,
         bwd=_bwd,
-        accel=Hints(rows={"input1": 0, "input2": 0, "target": 0}),
+        accel=Hints(rows={"input1": 0, "input2": 0, "target": 0}, elementwise=True),
         argnames=("input1", "input2", "target"),
         differentiable=("input1", "input2", "target"),
         summary="max(0, -y (x1 - x2) + margin); pairwise ranking",

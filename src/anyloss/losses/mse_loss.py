@@ -80,12 +80,6 @@ def _bwd(xp, res, g, *, g_divisor=None, wanted=None):
     return gi, -gi, gw
 
 
-def _point(x, y):
-    """The loss and its derivatives at one point (the compiled kernel, _accel/kernels.py)."""
-    d = x - y
-    return d * d, 2.0 * d, -2.0 * d
-
-
 class MSELoss(Loss):
     """Object form of :func:`mse_loss` (``torch.nn.MSELoss``)."""
 
@@ -101,7 +95,7 @@ SPEC = register_spec(
         name="mse_loss",
         fwd=_fwd,
         bwd=_bwd,
-        accel=Hints(rows={"input": 0, "target": 0, "weight": 0}, point=_point, point_params=lambda options: ()),
+        accel=Hints(rows={"input": 0, "target": 0, "weight": 0}, elementwise=True),
         argnames=("input", "target", "weight"),
         optional=("weight",),
         differentiable=("input", "target", "weight"),

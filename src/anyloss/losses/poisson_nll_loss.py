@@ -185,7 +185,7 @@ SPEC = register_spec(
         name="poisson_nll_loss",
         fwd=_fwd,
         bwd=_bwd,
-        accel=Hints(rows={"input": 0, "target": 0}),
+        accel=Hints(rows={"input": 0, "target": 0}, elementwise=True),
         argnames=("input", "target"),
         differentiable=("input", "target"),
         summary="Poisson negative log likelihood, optional Stirling term; count regression",

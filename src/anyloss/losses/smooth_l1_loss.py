@@ -13,7 +13,7 @@ from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
 from .._typing import Array, Reduction
-from .._xp import as_float, read, result_float_dtype
+from .._xp import as_float, result_float_dtype
 from .l1_loss import l1_loss
 
 
@@ -120,26 +120,6 @@ def _array_beta(xp, beta, dtype):
     return b, zero, xp.where(zero, xp.ones_like(b), b)
 
 
-def _point_params(options):
-    """beta for the compiled kernel: an array's value where it can be read, and
-    not 0 (the kernel divides by it; a Python 0 never gets here: l1_loss)."""
-    beta = options["beta"]
-    if isinstance(beta, numbers.Real):
-        return (beta,)
-    beta = read(beta)
-    return None if beta is None or beta == 0 else (float(beta),)
-
-
-def _point(x, y, beta):
-    """The loss and its derivatives at one point (the compiled kernel, _accel/kernels.py):
-    PyTorch's branches without a branch, as in _fwd. min/max keep a NaN given first."""
-    d = x - y
-    z = abs(d)
-    m = min(z, beta)
-    s = max(min(d, beta), -beta) / beta
-    return m * (z - 0.5 * m) / beta, s, -s
-
-
 class SmoothL1Loss(Loss):
     """Object form of :func:`smooth_l1_loss` (``torch.nn.SmoothL1Loss``)."""
 
@@ -156,7 +136,7 @@ SPEC = register_spec(
         name="smooth_l1_loss",
         fwd=_fwd,
         bwd=_bwd,
-        accel=Hints(rows={"input": 0, "target": 0}, point=_point, point_params=_point_params),
+        accel=Hints(rows={"input": 0, "target": 0}, elementwise=True),
         argnames=("input", "target"),
         differentiable=("input", "target"),
         summary="squared below beta, absolute above; robust regression (Fast R-CNN)",

@@ -93,7 +93,7 @@ SPEC = register_spec(
         native_traces=False,
         fwd=_fwd,
         bwd=_bwd,
-        accel=Hints(rows={"input": 0, "target": 0}),
+        accel=Hints(rows={"input": 0, "target": 0}, elementwise=True),
         argnames=("input", "target"),
         differentiable=("input",),
         summary="logistic loss log(1 + exp(-y x)) for labels in {1, -1}; binary classification",
