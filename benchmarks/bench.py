@@ -1,7 +1,7 @@
 """anyloss benchmark: value + gradient of every workload of issues 6 and 13, for
 each contender, measured in one process (memory: one fresh subprocess per contender).
 
-    python benchmarks/bench.py                      # full run (about 10-12 min on 2 cores)
+    python benchmarks/bench.py                      # full run (about 10 min on 2 cores, estimated)
     python benchmarks/bench.py --quick              # small sizes, no torch.compile (about 1 min; CI smoke test)
     python benchmarks/bench.py --only mse_loss ctc_loss_T50 --json out.json
     python benchmarks/bench.py --only 'smooth_l1_loss*'   # one loss on every data distribution
@@ -76,8 +76,10 @@ line per family gives slowest / fastest of the medians over its distributions,
 for anyloss-np (target <= 1.3), and for context anyloss-np-nofast, torch,
 compile and jax-hand.
 
-The new workloads and contenders add about 4-5 minutes to the full run (it was
-under 6 minutes): the variants keep the default --repeat; anyloss-np-nofast and
+The new workloads and contenders add an estimated 3-5 minutes to the full run
+(it was under 6 minutes; estimated from a full-mode run of the smooth_l1_loss
+and multi_margin_loss families, about 10 s per 16M variant, not measured over
+every workload): the variants keep the default --repeat; anyloss-np-nofast and
 compile-any are not timed on linear_cross_entropy (--no-skip times them), and
 the memory subprocesses leave out anyloss-np-nofast (no compiled kernel applies
 to those workloads) and both torch.compile contenders.
@@ -1476,7 +1478,7 @@ def targets(rows, quick, fast=True) -> list[tuple[str, bool | None, str]]:
         x = m["peak_mib"] / r["grad_mib"]
         res.append(
             (
-                "cross_entropy (2048, 32000) peak additional memory <= 1.05x its gradient",
+                f"{r['label']} peak additional memory <= 1.05x its gradient",
                 x <= 1.05,
                 f"{m['peak_mib']:.0f} MiB vs gradient {r['grad_mib']:.0f} MiB ({x:.2f}x)"
                 + (f"; torch eager {tm:.0f} MiB" if tm is not None else ""),
@@ -1489,7 +1491,7 @@ def targets(rows, quick, fast=True) -> list[tuple[str, bool | None, str]]:
         x = m["peak_mib"] / r["logits_mib"]
         res.append(
             (
-                "linear_cross_entropy peak additional memory <= 0.25x the logits",
+                f"{r['label']} peak additional memory <= 0.25x the logits",
                 x <= 0.25,
                 f"{m['peak_mib']:.0f} MiB vs logits {r['logits_mib']:.0f} MiB ({x:.2f}x)"
                 + (f"; torch chunked {tm:.0f} MiB" if tm is not None else ""),
