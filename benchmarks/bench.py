@@ -1,29 +1,96 @@
-"""anyloss benchmark: value + gradient of every workload of issue 6, for each
-contender, measured in one process (memory: one fresh subprocess per contender).
+"""anyloss benchmark: value + gradient of every workload of issues 6 and 13, for
+each contender, measured in one process (memory: one fresh subprocess per contender).
 
-    python benchmarks/bench.py                      # full run (< 10 min on 2 cores)
-    python benchmarks/bench.py --quick              # small sizes, no torch.compile (< 1 min; CI smoke test)
+    python benchmarks/bench.py                      # full run (about 10 min on 2 cores, estimated)
+    python benchmarks/bench.py --quick              # small sizes, no torch.compile (about 1 min; CI smoke test)
     python benchmarks/bench.py --only mse_loss ctc_loss_T50 --json out.json
+    python benchmarks/bench.py --only 'smooth_l1_loss*'   # one loss on every data distribution
+    python benchmarks/bench.py --no-fast            # anyloss with its compiled kernels (numba) off
     python benchmarks/bench.py --list               # workload ids
 
 Contenders (each computes the loss value and the gradient of the arguments the
 workload names, float32, on the CPU):
 
   anyloss-np   anyloss.value_and_grad(F.<loss>, argnums)(*numpy arrays)
+  anyloss-np-nofast
+               the same inside anyloss.configure(compiled=False): as without the `fast`
+               extra (numba); differs from anyloss-np only where a compiled kernel
+               applies (mse, l1, smooth_l1, huber, ctc). Not with --no-fast, which
+               turns the kernels off for anyloss-np itself (and sets ANYLOSS_NUMBA=0
+               for the memory subprocesses).
   torch        PyTorch eager: torch.nn.functional.<loss> on fresh leaves + .backward()
                (linear_cross_entropy: PyTorch's chunked path, options=LinearCrossEntropyOptions())
   compile      torch.compile(torch.nn.functional.<loss>) + .backward(), when it compiles
                within --compile-timeout seconds (not in --quick)
+  compile-any  torch.compile(anyloss.functional.<loss>) + .backward() on tensors with
+               requires_grad, inside anyloss.configure(native=False): anyloss's own
+               code (its torch.autograd.Function bridge, or plain operations), not its
+               hand-over to torch.nn.functional, traced by dynamo (the switch is a
+               guarded module constant). Not in --quick; same --compile-timeout, and a
+               --compile-budget of its own.
   torch-any    anyloss.functional.<loss> on torch tensors with requires_grad + .backward()
+               (default configuration: built-in losses hand over to PyTorch's kernels)
   jax-any      jax.jit(jax.value_and_grad(anyloss.functional.<loss>)) on JAX arrays
   jax-hand     the best of the hand-written jnp versions of the loss (jit of value_and_grad
                of a jnp forward; for cross_entropy also an analytic softmax-minus-one-hot)
+
+Best anchor: `best` = the smallest median (or minimum, in the second table) of
+torch eager, compile and jax-hand, among those whose value and gradient agree
+with PyTorch eager (compile on multilabel_margin_loss does not, a PyTorch bug);
+the letter after it says which (t, c, j). Issue 13's goal for anyloss-np with
+the fast extra is np/best <= 1. In --quick there is no compile, so `best` is
+the faster of torch and jax-hand.
+
+Ratio columns (of medians in the first table, of minima in the second):
+np/best, np/torch, nf/torch (anyloss-np-nofast / torch), np/floor, jA/jH
+(jax-any / jax-hand), tA/t (torch-any / torch), cA/c (compile-any / compile).
+
+Data-distribution variants (issue 13, "no cliffs"): for a loss with a kink, the
+same loss and size on data placed all on one side of the kink, all on the
+other, and mixed (each element's side drawn at random, 50/50), every element at
+least 0.1 from the kink; drawn with plain NumPy (never by anyloss's code), and
+every contender of a workload runs on the same arrays. Ids (`--list`):
+
+  l1_loss_pos / _mixed             x - y all > 0 / of random sign (|x - y| in [0.1, 2))
+  smooth_l1_loss_inside / _outside / _mixed
+                                   |x - y| all < beta / all > beta / either (beta = 1)
+  huber_loss_inside / _outside / _mixed          the same about delta = 1
+  bce_with_logits_pos / _neg / _mixed            logits all in [1, 7) / (-7, -1] / either
+                                                 (the stable log-sigmoid branches on the sign)
+  hinge_embedding_loss_inside / _outside / _mixed
+                                   16M, y = +-1, x all < margin / > margin / either (margin = 1)
+  margin_ranking_loss_inside / _outside / _mixed
+                                   16M, -y*(x1 - x2) + margin all > 0 / < 0 / either (margin = 0)
+  multi_margin_loss_inside / _outside / _mixed   (4096, 100): every hinge term
+                                   margin - x[t] + x[j] > 0 / < 0 / either
+
+The default workloads (l1_loss, smooth_l1_loss, huber_loss, bce_with_logits,
+multi_margin_loss) stay as they were: inputs and targets ~N(0, 1) (BCE: logits
+~N(0, 1), targets uniform), so about half of the elements lie on each side of the
+kink, at random (smooth_l1: 52% of |x - y| < 1); they belong to their loss's
+family too. hinge_embedding_loss and margin_ranking_loss (16M, gradient of the
+first argument) are new, with the three variants only. The workloads of one
+family (one loss, one size) are measured together: their calls, every contender
+of every variant, are interleaved in the same rounds. After the tables a spread
+line per family gives slowest / fastest of the medians over its distributions,
+for anyloss-np (target <= 1.3), and for context anyloss-np-nofast, torch,
+compile and jax-hand.
+
+The new workloads and contenders add an estimated 3-5 minutes to the full run
+(it was under 6 minutes; estimated from a full-mode run of the smooth_l1_loss
+and multi_margin_loss families, about 10 s per 16M variant, not measured over
+every workload): the variants keep the default --repeat; anyloss-np-nofast and
+compile-any are not timed on linear_cross_entropy (--no-skip times them), and
+the memory subprocesses leave out anyloss-np-nofast (no compiled kernel applies
+to those workloads) and both torch.compile contenders.
 
 Timing: every contender's first call is a warm-up (compiles; its value and
 gradient are checked against PyTorch eager, a "!" marks a mismatch), then
 --warmup more rounds, then --repeat timed rounds; in each round every
 contender runs once, in an order rotated from round to round so that load from
-other processes falls on all alike. Reported: median (and minimum), in ms.
+other processes falls on all alike (for a family of data-distribution
+variants, every contender of every variant: see below). Reported: median (and
+minimum), in ms.
 
 Bandwidth floor: the minimum bytes a value + gradient must move, over a
 memory bandwidth measured at start (the best of a NumPy copy and a PyTorch
@@ -35,8 +102,9 @@ copy of a 256 MiB array, bytes read + written / fastest of 9 copies):
 for two inputs, 4*4n for three; cross_entropy: logits + targets + gradient).
 For linear_cross_entropy, which is bound by its three matrix products, the
 floor is printed but means little; there the "torch" column is PyTorch's
-chunked path, and to keep the full run under 10 minutes torch.compile and
-jax-hand are not timed (--no-skip times them; --quick always does), while
+chunked path, and to keep the full run short compile, compile-any, jax-hand
+and anyloss-np-nofast are not timed (--no-skip times them; --quick times all
+but the torch.compile ones), while
 PyTorch's reference path (options=None) is measured for memory only.
 
 Gradients: of the first argument (input / logits / log_probs / anchor /
@@ -51,6 +119,16 @@ the peak RSS counter is reset (/proc/self/clear_refs) and the figure is peak
 RSS during one call minus RSS just before it. The returned gradients count.
 (--quick: anyloss-np and torch only.)
 
+Targets (printed at the end, "met" / "MISSED" with how many workloads meet each
+and which miss; from issue 13): anyloss-np (fast extra) <= best anchor;
+anyloss-np <= torch eager; without the extra (anyloss-np-nofast, or anyloss-np
+under --no-fast) <= torch eager; elementwise losses within 3x of the floor;
+ctc_loss <= torch eager at both sizes; cross_entropy (2048, 32000) peak memory
+<= 1.05x its gradient and linear_cross_entropy <= 0.25x its logits (N x C
+float32); jax-any within 1.1x of jax-hand; compile-any within 1.1x of compile;
+each family's anyloss-np spread <= 1.3; and, from issue 6, torch-any within
+1.2x of torch.
+
 Threads: --threads (default 2, the machine's cores) for PyTorch intra-op,
 OpenMP, OpenBLAS and MKL, set before any library is imported, and
 OMP_WAIT_POLICY=PASSIVE unless set (see below). NumPy's elementwise kernels are
@@ -60,7 +138,9 @@ single-threaded whatever the setting; XLA's CPU client uses one thread per core.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fnmatch
+import functools
 import gc
 import json
 import math
@@ -100,7 +180,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 MiB = 2**20
-CONTENDERS = ("anyloss-np", "torch", "compile", "torch-any", "jax-any", "jax-hand")
+CONTENDERS = ("anyloss-np", "anyloss-np-nofast", "torch", "compile", "compile-any", "torch-any", "jax-any", "jax-hand")
+COMPILED = ("compile", "compile-any")  # the torch.compile contenders: full mode only, under the time budget
+ANCHORS = ("torch", "compile", "jax-hand")  # the "best anchor": the fastest of these that agrees with torch
 
 
 # --------------------------------------------------------------------------- workloads
@@ -121,6 +203,7 @@ class Workload:
     extra_torch: dict = field(default_factory=dict)  # name -> torch keyword options (extra, memory-only contenders)
     skip: dict = field(default_factory=dict)  # contender -> why it is not timed (--no-skip times it anyway)
     floor_note: str = ""
+    family: str = ""  # workloads of one loss and size on differently placed data (spread line)
 
 
 def _f32(a):
@@ -218,6 +301,110 @@ def _make_ctc(t_len, n, c, s, qt, qn, qs):
         il = np.full(nn_, tl_, dtype=np.int64)
         tl = rng.integers(ss // 2, ss + 1, size=nn_)
         return [lp, targets, il, tl], {}
+
+    return make
+
+
+# Data-distribution variants: the same loss and size on data placed all on one
+# side of a kink, all on the other, and mixed (each element's side drawn at
+# random, 50/50: the worst case for a branch). Plain NumPy RNG; every element
+# stays at least 0.1 away from the kink, so that no contender's subgradient
+# choice at the kink itself is timed or checked.
+
+
+def _side(rng, kind, s, lo=0.1, hi=1.9):
+    """Signed offsets from a kink, |offset| in [lo, hi): +1 side ('in'), -1 side
+    ('out'), or each element's side at random ('mixed')."""
+    mag = rng.uniform(lo, hi, size=s).astype(np.float32)
+    if kind == "in":
+        return mag
+    if kind == "out":
+        return -mag
+    return _f32(np.where(rng.random(s, dtype=np.float32) < 0.5, mag, -mag))
+
+
+def _make_abs_kink(kind, beta=1.0):
+    """x ~ N(0, 1), y = x - d, with |d| inside beta ('in': |d| in [0, beta - 0.1)),
+    outside ('out': |d| in [beta + 0.1, beta + 2)) or either at random
+    ('mixed'); the sign of d is random."""
+
+    def make(rng, q):
+        s = _elem_shape(q)
+        x = _normal(rng, s)
+        inside = rng.uniform(0.0, beta - 0.1, size=s).astype(np.float32)
+        outside = rng.uniform(beta + 0.1, beta + 2.0, size=s).astype(np.float32)
+        mag = {"in": inside, "out": outside}.get(kind)
+        if mag is None:
+            mag = np.where(rng.random(s, dtype=np.float32) < 0.5, inside, outside)
+        return [x, _f32(x - _pm1(rng, s) * mag)], {}
+
+    return make
+
+
+def _make_l1_sign(kind):
+    """x ~ N(0, 1), y = x - d, |d| in [0.1, 2): d > 0 everywhere ('pos') or of
+    random sign ('mixed'); l1's kink is at d = 0."""
+
+    def make(rng, q):
+        s = _elem_shape(q)
+        x = _normal(rng, s)
+        return [x, _f32(x - _side(rng, "in" if kind == "pos" else "mixed", s))], {}
+
+    return make
+
+
+def _make_bce_side(kind):
+    """Logits all in [1, 7) ('pos'), all in (-7, -1] ('neg') or either at random
+    ('mixed'): the stable log-sigmoid branches on the sign of x."""
+
+    def make(rng, q):
+        s = _elem_shape(q)
+        x = _side(rng, {"pos": "in", "neg": "out"}.get(kind, kind), s, 1.0, 7.0)
+        return [x, rng.random(s, dtype=np.float32)], {}
+
+    return make
+
+
+def _make_multi_margin_side(kind):
+    """Rows x_t = b (b ~ N(0, 1) per row), x_j = b - margin + s_j for j != t, so
+    that the hinge term margin - x_t + x_j = s_j: s_j > 0 ('in': every margin
+    violated), s_j < 0 ('out': none), either at random ('mixed')."""
+
+    def make(rng, q):
+        n, c = (1024, 100) if q else (4096, 100)
+        t = rng.integers(0, c, size=n)
+        b = _normal(rng, (n, 1))
+        x = b - np.float32(1.0) + _side(rng, kind, (n, c), 0.1, 1.5)
+        x[np.arange(n), t] = b[:, 0]
+        return [_f32(x), t], {}
+
+    return make
+
+
+def _pm1(rng, s):
+    return _f32(np.where(rng.random(s, dtype=np.float32) < 0.5, 1.0, -1.0))
+
+
+def _make_hinge_embedding(kind):
+    """y = +-1 at random; x = margin - s (margin = 1) with s > 0 ('in': the
+    y = -1 terms are positive), s < 0 ('out': they are 0), or either ('mixed')."""
+
+    def make(rng, q):
+        s = _elem_shape(q)
+        return [_f32(np.float32(1.0) - _side(rng, kind, s)), _pm1(rng, s)], {}
+
+    return make
+
+
+def _make_margin_ranking(kind):
+    """y = +-1 at random, x1 ~ N(0, 1), x2 = x1 + y*s so that the hinge term
+    -y*(x1 - x2) + margin (margin = 0) is s: positive ('in'), negative ('out')
+    or either ('mixed')."""
+
+    def make(rng, q):
+        s = _elem_shape(q)
+        x1, y = _normal(rng, s), _pm1(rng, s)
+        return [x1, _f32(x1 + y * _side(rng, kind, s)), y], {}
 
     return make
 
@@ -353,6 +540,16 @@ def h_multi_margin(x, t, margin=1.0):
     return jnp.mean(jnp.sum(z, axis=-1) / x.shape[-1])
 
 
+def h_hinge_embedding(x, y, margin=1.0):
+    jnp = _jnp()
+    return jnp.mean(jnp.where(y != 1, jnp.maximum(margin - x, 0.0), 0.0) + jnp.where(y != -1, x, 0.0))
+
+
+def h_margin_ranking(x1, x2, y, margin=0.0):
+    jnp = _jnp()
+    return jnp.mean(jnp.maximum(-y * (x1 - x2) + margin, 0.0))
+
+
 def h_lce(x, w, t):
     import jax
 
@@ -365,18 +562,83 @@ def _ad(f):
     return (("autodiff", f),)
 
 
+def _variants(base: str, label: str, loss: str, makes: dict, **kw) -> list[Workload]:
+    """One workload per data distribution: id base_<suffix>, label "<label> <text>";
+    ``makes``: suffix -> (text, make). All of one family (``base``)."""
+    return [
+        Workload(f"{base}_{sfx}", f"{label} {text}", loss, mk, family=base, **kw) for sfx, (text, mk) in makes.items()
+    ]
+
+
+def _kink3(make, inside, outside, mixed="mixed"):
+    return {"inside": (inside, make("in")), "outside": (outside, make("out")), "mixed": (mixed, make("mixed"))}
+
+
+CTC_COMPILE_ANY = (
+    "not timed (time budget): torch.compile of anyloss's ctc_loss did not finish its first call "
+    "in 60 s in a trial run (in another, inductor failed with a C++ compile error)"
+)
+
+
 def workloads() -> list[Workload]:
     E = "elementwise"
     ws = [
         Workload("mse_loss", "mse_loss 16M", "mse_loss", _make_pair, hand=_ad(h_mse), group=E),
-        Workload("l1_loss", "l1_loss 16M", "l1_loss", _make_pair, hand=_ad(h_l1), group=E),
-        Workload("smooth_l1_loss", "smooth_l1_loss 16M", "smooth_l1_loss", _make_pair, hand=_ad(h_smooth_l1), group=E),
-        Workload("huber_loss", "huber_loss 16M", "huber_loss", _make_pair, hand=_ad(h_huber), group=E),
+        Workload("l1_loss", "l1_loss 16M", "l1_loss", _make_pair, hand=_ad(h_l1), group=E, family="l1_loss"),
+        *_variants(
+            "l1_loss",
+            "l1_loss 16M",
+            "l1_loss",
+            {"pos": ("all d>0", _make_l1_sign("pos")), "mixed": ("mixed sign", _make_l1_sign("mixed"))},
+            hand=_ad(h_l1),
+            group=E,
+        ),
+        Workload(
+            "smooth_l1_loss",
+            "smooth_l1_loss 16M",
+            "smooth_l1_loss",
+            _make_pair,
+            hand=_ad(h_smooth_l1),
+            group=E,
+            family="smooth_l1_loss",
+        ),
+        *_variants(
+            "smooth_l1_loss",
+            "smooth_l1_loss 16M",
+            "smooth_l1_loss",
+            _kink3(_make_abs_kink, "all |d|<beta", "all |d|>beta"),
+            hand=_ad(h_smooth_l1),
+            group=E,
+        ),
+        Workload(
+            "huber_loss", "huber_loss 16M", "huber_loss", _make_pair, hand=_ad(h_huber), group=E, family="huber_loss"
+        ),
+        *_variants(
+            "huber_loss",
+            "huber_loss 16M",
+            "huber_loss",
+            _kink3(_make_abs_kink, "all |d|<delta", "all |d|>delta"),
+            hand=_ad(h_huber),
+            group=E,
+        ),
         Workload(
             "bce_with_logits",
             "bce_with_logits 16M",
             "binary_cross_entropy_with_logits",
             _make_bce(False),
+            hand=_ad(h_bce_logits),
+            group=E,
+            family="bce_with_logits",
+        ),
+        *_variants(
+            "bce_with_logits",
+            "bce_with_logits 16M",
+            "binary_cross_entropy_with_logits",
+            {
+                "pos": ("all x in [1,7)", _make_bce_side("pos")),
+                "neg": ("all x in (-7,-1]", _make_bce_side("neg")),
+                "mixed": ("mixed sign", _make_bce_side("mixed")),
+            },
             hand=_ad(h_bce_logits),
             group=E,
         ),
@@ -397,6 +659,22 @@ def workloads() -> list[Workload]:
             "gaussian_nll_loss",
             _make_gaussian,
             hand=_ad(h_gaussian),
+            group=E,
+        ),
+        *_variants(
+            "hinge_embedding_loss",
+            "hinge_embedding_loss 16M",
+            "hinge_embedding_loss",
+            _kink3(_make_hinge_embedding, "all x<margin", "all x>margin"),
+            hand=_ad(h_hinge_embedding),
+            group=E,
+        ),
+        *_variants(
+            "margin_ranking_loss",
+            "margin_ranking_loss 16M",
+            "margin_ranking_loss",
+            _kink3(_make_margin_ranking, "all violated", "none violated"),
+            hand=_ad(h_margin_ranking),
             group=E,
         ),
     ]
@@ -454,6 +732,14 @@ def workloads() -> list[Workload]:
             "multi_margin_loss",
             _make_multi_margin,
             hand=_ad(h_multi_margin),
+            family="multi_margin_loss",
+        ),
+        *_variants(
+            "multi_margin_loss",
+            "multi_margin_loss (4096, 100)",
+            "multi_margin_loss",
+            _kink3(_make_multi_margin_side, "all violated", "none violated"),
+            hand=_ad(h_multi_margin),
         ),
         Workload(
             "multilabel_margin_loss",
@@ -468,6 +754,7 @@ def workloads() -> list[Workload]:
             "ctc_loss",
             _make_ctc(200, 32, 40, 60, 50, 8, 20),
             group="target",
+            skip={"compile-any": CTC_COMPILE_ANY},
         ),
         Workload(
             "ctc_loss_T50",
@@ -475,6 +762,7 @@ def workloads() -> list[Workload]:
             "ctc_loss",
             _make_ctc(50, 16, 20, 30, 25, 4, 10),
             group="target",
+            skip={"compile-any": CTC_COMPILE_ANY},
         ),
         Workload(
             "linear_cross_entropy",
@@ -490,6 +778,8 @@ def workloads() -> list[Workload]:
             skip={
                 "compile": "not timed (time budget): in a trial run 10.4 s a call, eager chunked 10.7 s",
                 "jax-hand": "not timed (time budget; no target needs it): in a trial run 6.3 s a call, jax-any 7.9 s",
+                "compile-any": "not timed (time budget): anyloss's own code, about 3 s a call, under torch.compile",
+                "anyloss-np-nofast": "not timed (time budget): no compiled kernel applies, the same code as anyloss-np",
             },
             floor_note="compute-bound (3 GEMMs)",
         ),
@@ -533,23 +823,37 @@ def _torch_kw(w: Workload, which: str | None = None):
 
 def build(w: Workload, name: str, arrays, kwarrays):
     """A zero-argument callable computing (value, gradients) for contender ``name``."""
-    if name == "anyloss-np":
+    if name in ("anyloss-np", "anyloss-np-nofast"):
         import anyloss
         import anyloss.functional as F
 
         vg = anyloss.value_and_grad(getattr(F, w.loss), argnums=w.argnums)
         kw = {**w.kw, **kwarrays}
-        return lambda: vg(*arrays, **kw)
+        if name == "anyloss-np":
+            return lambda: vg(*arrays, **kw)
 
-    if name in ("torch", "compile", "torch-any") or name in w.extra_torch:
+        def nofast():
+            with anyloss.configure(compiled=False):  # as without the `fast` extra (numba)
+                return vg(*arrays, **kw)
+
+        return nofast
+
+    if name in ("torch", "compile", "compile-any", "torch-any") or name in w.extra_torch:
         import torch
 
         ts = [torch.from_numpy(a) for a in arrays]
         kwt = {k: torch.from_numpy(v) for k, v in kwarrays.items()}
-        if name == "torch-any":
+        own = contextlib.nullcontext
+        if name in ("torch-any", "compile-any"):
+            import anyloss
             import anyloss.functional as F
 
             fn, kw = getattr(F, w.loss), dict(w.kw)
+            if name == "compile-any":
+                # anyloss's own code (no hand-over to torch.nn.functional), traced by
+                # torch.compile; the switch is a module constant to dynamo (a guard).
+                fn = torch.compile(fn)
+                own = functools.partial(anyloss.configure, native=False)
         else:
             fn = getattr(torch.nn.functional, w.loss)
             kw = _torch_kw(w, name if name in w.extra_torch else None)
@@ -562,8 +866,9 @@ def build(w: Workload, name: str, arrays, kwarrays):
             ins = list(ts)
             for i in argnums:
                 ins[i] = ts[i].detach().requires_grad_()
-            out = fn(*ins, **kw)
-            out.backward()
+            with own():
+                out = fn(*ins, **kw)
+                out.backward()
             return out, tuple(ins[i].grad for i in argnums)
 
         return call
@@ -642,6 +947,16 @@ class _Timeout(Exception):
 
 def _alarm(signum, frame):
     raise _Timeout()
+
+
+def _timed_out(e) -> bool:
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, _Timeout) or "_Timeout" in str(e):
+            return True
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return False
 
 
 # --------------------------------------------------------------------------- machine / bandwidth
@@ -778,7 +1093,9 @@ def run_memory(w: Workload, names, quick: bool) -> dict:
 # --------------------------------------------------------------------------- one workload
 
 
-def run_workload(w: Workload, args, compile_budget: list) -> dict:
+def prepare(w: Workload, args, compile_budget: dict):
+    """Make the workload's data, build every contender and make its first call
+    (compiles; checked against PyTorch eager): (row, contender names, calls, first-call times)."""
     rng = np.random.default_rng(zlib.crc32(w.id.encode()))
     arrays, kwarrays = w.make(rng, args.quick)
     floor = (
@@ -786,8 +1103,10 @@ def run_workload(w: Workload, args, compile_budget: list) -> dict:
         + sum(a.nbytes for a in kwarrays.values())
         + sum(arrays[i].nbytes for i in w.argnums)
     )
-    skip = {} if args.no_skip or args.quick else w.skip
-    names = [c for c in CONTENDERS if not (c == "compile" and args.no_compile) and c not in skip]
+    skip = {} if args.no_skip or args.quick else dict(w.skip)
+    if args.no_fast:
+        skip["anyloss-np-nofast"] = "--no-fast: anyloss-np itself runs without the compiled kernels"
+    names = [c for c in CONTENDERS if not (c in COMPILED and args.no_compile) and c not in skip]
     row = {
         "id": w.id,
         "label": quick_label(w) if args.quick else w.label,
@@ -798,24 +1117,28 @@ def run_workload(w: Workload, args, compile_budget: list) -> dict:
         "notes": {},
         "mismatch": {},
         "grad_mib": sum(arrays[i].nbytes for i in w.argnums) / MiB,
+        "family": w.family,
     }
+    if w.loss == "linear_cross_entropy":
+        row["logits_mib"] = arrays[0].shape[0] * arrays[1].shape[0] * 4 / MiB
     if args.no_compile:
-        row["errors"]["compile"] = "skipped (--quick)" if args.quick else "skipped (--no-compile)"
+        for c in COMPILED:
+            row["errors"][c] = "skipped (--quick)" if args.quick else "skipped (--no-compile)"
     for c, why in skip.items():
         row["errors"].setdefault(c, why)
 
     calls, first, ref = {}, {}, None
     for name in ["torch"] + [n for n in names if n != "torch"]:
         t0 = time.perf_counter()
-        timeout = name == "compile"
+        timeout = name in COMPILED
         try:
             fn = build(w, name, arrays, kwarrays)
             variants = fn if isinstance(fn, dict) else {"": fn}
             if timeout:
-                if compile_budget[0] <= 0:
+                if compile_budget[name] <= 0:
                     raise _Timeout("budget")
                 signal.signal(signal.SIGALRM, _alarm)
-                signal.alarm(max(1, int(min(args.compile_timeout, compile_budget[0]))))
+                signal.alarm(max(1, int(min(args.compile_timeout, compile_budget[name]))))
             try:
                 for vname, f in list(variants.items()):
                     try:
@@ -847,7 +1170,7 @@ def run_workload(w: Workload, args, compile_budget: list) -> dict:
             finally:
                 if timeout:
                     signal.alarm(0)
-                    compile_budget[0] -= time.perf_counter() - t0
+                    compile_budget[name] -= time.perf_counter() - t0
             for vname, f in variants.items():
                 calls[(name, vname)] = f
         except _Timeout as e:
@@ -855,12 +1178,20 @@ def run_workload(w: Workload, args, compile_budget: list) -> dict:
                 "compile budget exhausted" if str(e) == "budget" else f"compile > {args.compile_timeout:.0f} s"
             )
         except Exception as e:  # noqa: BLE001 - report and go on
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            row["errors"][name] = f"{type(e).__name__}: {msg}"[:110]
-        if name == "compile":
-            row["compile_s"] = time.perf_counter() - t0
+            if timeout and _timed_out(e):  # the alarm, wrapped by dynamo / inductor
+                row["errors"][name] = f"compile > {args.compile_timeout:.0f} s ({type(e).__name__})"
+            else:
+                msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+                row["errors"][name] = f"{type(e).__name__}: {msg}"[:110]
+        if name in COMPILED:
+            row.setdefault("compile_s", {})[name] = time.perf_counter() - t0
     gc.collect()
+    return row, names, calls, first
 
+
+def time_rounds(calls: dict, first: dict, args) -> dict:
+    """--warmup untimed rounds, then --repeat timed ones; in each round every call
+    runs once, in an order rotated from round to round. key -> list of seconds."""
     keys = list(calls)
     times = {k: [] for k in keys}
     for r in range(args.warmup + args.repeat):
@@ -874,35 +1205,61 @@ def run_workload(w: Workload, args, compile_budget: list) -> dict:
             del res
             if r >= args.warmup:
                 times[k].append(dt)
-    # Contenders with several variants (jax-hand): keep the best median.
-    for name in names:
-        vs = {v: t for (n, v), t in times.items() if n == name}
-        if not vs:
-            continue
-        best = min(vs, key=lambda v: statistics.median(vs[v]))
-        row["times"][name] = vs[best]
-        if len(vs) > 1:
-            row["notes"][name] = (
-                "best: " + best + "; " + ", ".join(f"{v} {statistics.median(t) * 1e3:.1f} ms" for v, t in vs.items())
-            )
-    del calls, arrays, kwarrays
+    return times
+
+
+def run_workloads(ws: list, args, compile_budget: dict) -> list[dict]:
+    """Rows for ``ws``: one workload, or the workloads of one family (one loss and
+    size, data placed differently), whose calls, every contender of every
+    variant, are then interleaved in the same rounds: load from other processes
+    falls on all of them alike, and the family's spread compares like with like."""
+    preps = [prepare(w, args, compile_budget) for w in ws]
+    calls = {(i, *k): f for i, p in enumerate(preps) for k, f in p[2].items()}
+    first = {(i, *k): t for i, p in enumerate(preps) for k, t in p[3].items()}
+    times = time_rounds(calls, first, args)
+    rows = []
+    for i, (row, names, _, _) in enumerate(preps):
+        # Contenders with several variants (jax-hand): keep the best median.
+        for name in names:
+            vs = {v: t for (j, n, v), t in times.items() if j == i and n == name}
+            if not vs:
+                continue
+            best = min(vs, key=lambda v: statistics.median(vs[v]))  # noqa: B023
+            row["times"][name] = vs[best]
+            if len(vs) > 1:
+                row["notes"][name] = (
+                    "best: "
+                    + best
+                    + "; "
+                    + ", ".join(f"{v} {statistics.median(t) * 1e3:.1f} ms" for v, t in vs.items())
+                )
+        rows.append(row)
+    del preps, calls
     gc.collect()
     try:
         import torch
 
-        if "compile" in names:
-            torch._dynamo.reset()
+        torch._dynamo.reset()
     except Exception:  # noqa: BLE001
         pass
-    if w.memory and not args.no_memory:
-        mem_names = [n for n in names if n != "compile" and n not in row["errors"]] + list(w.extra_torch)
-        if args.quick:  # a smoke test of the mechanism: two subprocesses
-            mem_names = [n for n in mem_names if n in ("anyloss-np", "torch")]
-        row["memory"] = run_memory(w, mem_names, args.quick)
-    return row
+    for w, row in zip(ws, rows):
+        if w.memory and not args.no_memory:
+            # Not the torch.compile contenders, nor anyloss-np-nofast (no compiled kernel
+            # applies to these workloads: the same code as anyloss-np).
+            mem_names = [
+                n for n in CONTENDERS if n in row["times"] and n not in (*COMPILED, "anyloss-np-nofast")
+            ] + list(w.extra_torch)
+            if args.quick:  # a smoke test of the mechanism: two subprocesses
+                mem_names = [n for n in mem_names if n in ("anyloss-np", "torch")]
+            row["memory"] = run_memory(w, mem_names, args.quick)
+    return rows
 
 
 # --------------------------------------------------------------------------- report
+
+
+def _medians(row) -> dict:
+    return {n: statistics.median(t) for n, t in row["times"].items() if t}
 
 
 def med(row, name):
@@ -921,35 +1278,113 @@ def fmt_r(a, b):
     return "n/a" if a is None or b is None or b == 0 else f"{a / b:.2f}"
 
 
-COLS = ("anyloss-np", "torch", "compile", "torch-any", "jax-any", "jax-hand")
+# (contender, column header): the table's time columns, then the best anchor.
+COLS = (
+    ("anyloss-np", "anyloss-np"),
+    ("anyloss-np-nofast", "np-nofast"),
+    ("torch", "torch"),
+    ("compile", "compile"),
+    ("compile-any", "comp-any"),
+    ("torch-any", "torch-any"),
+    ("jax-any", "jax-any"),
+    ("jax-hand", "jax-hand"),
+)
+# (header, numerator, denominator); "best" is the best anchor, "floor" the bandwidth floor.
+RATIOS = (
+    ("np/best", "anyloss-np", "best"),
+    ("np/torch", "anyloss-np", "torch"),
+    ("nf/torch", "anyloss-np-nofast", "torch"),
+    ("np/floor", "anyloss-np", "floor"),
+    ("jA/jH", "jax-any", "jax-hand"),
+    ("tA/t", "torch-any", "torch"),
+    ("cA/c", "compile-any", "compile"),
+)
+ANCHOR_MARK = {"torch": "t", "compile": "c", "jax-hand": "j"}
+
+
+def mismatched(row, name) -> bool:
+    return name in row["mismatch"] or any(k.startswith(name + ":") for k in row["mismatch"])
+
+
+def best_anchor(row, stat=statistics.median):
+    """(contender, time): the fastest of PyTorch eager, torch.compile and the best
+    hand-written jax.jit, by ``stat`` of its timed rounds; a contender whose value
+    or gradient disagrees with PyTorch eager does not count. (None, None) if none ran."""
+    ts = [(n, stat(row["times"][n])) for n in ANCHORS if row["times"].get(n) and not mismatched(row, n)]
+    return min(ts, key=lambda t: t[1]) if ts else (None, None)
+
+
+def _get(row, name, stat=statistics.median):
+    if name == "best":
+        return best_anchor(row, stat)[1]
+    if name == "floor":
+        return row["floor_s"]
+    t = row["times"].get(name)
+    return stat(t) if t else None
 
 
 def table(rows, stat) -> str:
+    w = {h: max(len(h), 7) for _, h in COLS}
     head = (
-        f"{'workload':44s} {'floor':>7s} "
-        + " ".join(f"{c:>10s}" for c in COLS)
-        + f" {'np/torch':>8s} {'np/floor':>8s} {'jA/jH':>6s} {'tA/t':>6s}"
+        f"{'workload':44s} {'floor':>6s} "
+        + " ".join(f"{h:>{w[h]}s}" for _, h in COLS)
+        + f" {'best':>7s} "
+        + " ".join(f"{h:>8s}" for h, _, _ in RATIOS)
     )
     lines = [head, "-" * len(head)]
     for row in rows:
-
-        def get(n):
-            t = row["times"].get(n)  # noqa: B023
-            return stat(t) if t else None
-
         cells = []
-        for c in COLS:
-            s = fmt_t(get(c))
-            if c in row["mismatch"] or any(k.startswith(c + ":") for k in row["mismatch"]):
-                s += "!"
-            cells.append(f"{s:>10s}")
-        a, t = get("anyloss-np"), get("torch")
+        for c, h in COLS:
+            s = fmt_t(_get(row, c, stat)) + ("!" if mismatched(row, c) else "")
+            cells.append(f"{s:>{w[h]}s}")
+        bn, bt = best_anchor(row, stat)
+        best = fmt_t(bt) + ANCHOR_MARK[bn] if bn else "n/a"
         lines.append(
-            f"{row['label']:44s} {fmt_t(row['floor_s']):>7s} "
+            f"{row['label']:44s} {fmt_t(row['floor_s']):>6s} "
             + " ".join(cells)
-            + f" {fmt_r(a, t):>8s} {fmt_r(a, row['floor_s']):>8s}"
-            f" {fmt_r(get('jax-any'), get('jax-hand')):>6s} {fmt_r(get('torch-any'), t):>6s}"
+            + f" {best:>7s} "
+            + " ".join(f"{fmt_r(_get(row, a, stat), _get(row, b, stat)):>8s}" for _, a, b in RATIOS)
         )
+    return "\n".join(lines)
+
+
+SPREAD_COLS = ("anyloss-np", "anyloss-np-nofast", "torch", "compile", "jax-hand")
+
+
+def spreads(rows) -> list[dict]:
+    """Per family (one loss and size, data placed differently): the medians of each
+    contender in SPREAD_COLS and slowest / fastest of them."""
+    fams: dict = {}
+    for r in rows:
+        if r.get("family"):
+            fams.setdefault(r["family"], []).append(r)
+    out = []
+    for fam, rs in fams.items():
+        if len(rs) < 2:
+            continue
+        d = {"family": fam, "label": rs[0]["label"], "workloads": [r["id"] for r in rs], "spread": {}, "medians": {}}
+        for c in SPREAD_COLS:
+            ms = {r["id"]: med(r, c) for r in rs}
+            if all(m is not None for m in ms.values()):
+                d["medians"][c] = ms
+                d["spread"][c] = max(ms.values()) / min(ms.values())
+        out.append(d)
+    return out
+
+
+def spread_lines(sp) -> str:
+    lines = []
+    for d in sp:
+        bits = []
+        for c, x in d["spread"].items():
+            ms = d["medians"][c]
+            if c == "anyloss-np":
+                lo, hi = min(ms, key=ms.get), max(ms, key=ms.get)
+                bits.append(f"anyloss-np {x:.2f} (fastest {lo} {fmt_t(ms[lo])}, slowest {hi} {fmt_t(ms[hi])} ms)")
+            else:
+                bits.append(f"{dict(COLS).get(c, c)} {x:.2f}")
+        lab = d["label"].split(" all ")[0].split(" mixed")[0]
+        lines.append(f"  {lab} ({len(d['workloads'])} distributions): " + "; ".join(bits))
     return "\n".join(lines)
 
 
@@ -958,13 +1393,14 @@ def notes(rows) -> str:
     for row in rows:
         bits = []
         for n, e in row["errors"].items():
-            if n == "compile" and e.startswith("skipped"):
+            if n in COMPILED and e.startswith("skipped"):
                 continue
             if n == "jax-hand" and e.startswith("NotImplementedError"):
                 continue
             bits.append(f"{n}: n/a ({e})")
-        if "compile_s" in row and "compile" in row["times"]:
-            bits.append(f"compile: first call {row['compile_s']:.1f} s")
+        for c, dt in row.get("compile_s", {}).items():
+            if c in row["times"]:
+                bits.append(f"{c}: first call {dt:.1f} s")
         for n, m in row["mismatch"].items():
             bits.append(f"{n}: MISMATCH {m}")
         for n, m in row["notes"].items():
@@ -976,121 +1412,118 @@ def notes(rows) -> str:
             )
             bits.append(f"peak additional MiB (own subprocess each): {ms}")
             for n, v in row["memory"].items():
-                if n not in COLS and "call_s" in v:
+                if n not in dict(COLS) and "call_s" in v:
                     bits.append(f"{n}: one call {v['call_s']:.2f} s (in its memory subprocess; not in the table)")
         if bits:
             out.append(f"  {row['label']}:\n" + "\n".join(f"      {b}" for b in bits))
     return "\n".join(out)
 
 
-def targets(rows, quick) -> list[tuple[str, bool | None, str]]:
+def targets(rows, quick, fast=True) -> list[tuple[str, bool | None, str]]:
+    """Issue 13's goals, each with how many workloads meet it and which miss.
+    ``fast``: anyloss-np ran with the compiled kernels (numba installed, no --no-fast)."""
     by = {r["id"]: r for r in rows}
     res = []
 
     def ratio(r, a, b):
-        x, y = med(r, a), med(r, b)
-        return None if x is None or y is None else x / y
+        x, y = _get(r, a), _get(r, b)
+        return None if x is None or y is None or y == 0 else x / y
 
-    def every_workload(title, a, b, bound):
-        """A target on the ratio a/b over every workload that has both: met, count, worst, misses."""
-        rs = [(r["label"], ratio(r, a, b)) for r in rows]
-        rs = [(lab, x) for lab, x in rs if x is not None]
-        if rs:
-            bad = [f"{lab} {x:.2f}x" for lab, x in rs if x > bound]
-            worst = max(rs, key=lambda t: t[1])
-            res.append(
-                (
-                    title,
-                    not bad,
-                    f"{len(rs) - len(bad)}/{len(rs)} met; worst {worst[0]} {worst[1]:.2f}x"
-                    + (f"; missed: {'; '.join(bad)}" if bad else ""),
-                )
-            )
+    def over(title, pairs, bound, short=False, none="no workload measured both"):
+        """A target on ratios: met if every one is <= bound; count, worst, misses."""
+        pairs = [(lab, x) for lab, x in pairs if x is not None]
+        if not pairs:
+            res.append((title, None, none))
+            return
+        bad = [f"{lab} {x:.2f}x" for lab, x in pairs if x > bound]
+        worst = max(pairs, key=lambda t: t[1])
+        fig = f"{len(pairs) - len(bad)}/{len(pairs)} met; worst {worst[0]} {worst[1]:.2f}x"
+        if short:
+            fig = f"{len(pairs) - len(bad)}/{len(pairs)} met: " + ", ".join(f"{lab} {x:.2f}x" for lab, x in pairs)
+        elif bad:
+            fig += f"; missed: {'; '.join(bad)}"
+        res.append((title, not bad, fig))
 
-    # 1. anyloss-np <= torch eager on every workload
-    every_workload("anyloss on NumPy <= PyTorch eager time, every workload", "anyloss-np", "torch", 1.0)
-    # 2. elementwise within 3x of the bandwidth floor
-    rs = [
-        (r["label"], med(r, "anyloss-np") / r["floor_s"])
-        for r in rows
-        if r["id"] in ELEMENTWISE and med(r, "anyloss-np") is not None
-    ]
-    if rs:
-        bad = [f"{lab} {x:.2f}x" for lab, x in rs if x > 3.0]
-        res.append(
-            (
-                "elementwise losses (16M) within 3x of the bandwidth floor",
-                not bad,
-                ", ".join(f"{lab.split()[0]}{' pw' if 'pos_weight' in lab else ''} {x:.2f}x" for lab, x in rs),
-            )
-        )
-    # 3. cross_entropy (2048, 32000): memory <= gradient, time <= 0.5x torch
+    def every(title, a, b, bound, sel=None):
+        over(title, [(r["label"], ratio(r, a, b)) for r in rows if sel is None or sel(r)], bound)
+
+    # 1. with the fast extra: at most the fastest of eager, compile and hand-written jax.jit
+    title = "anyloss on NumPy (fast extra) <= best anchor (fastest of torch eager, torch.compile, jax-hand)"
+    if not fast:
+        res.append((title, None, "n/a: anyloss-np ran without the compiled kernels (no numba, or --no-fast)"))
+    else:
+        every(title + ("" if not quick else " [--quick: no torch.compile]"), "anyloss-np", "best", 1.0)
+    # 2. anyloss on NumPy <= PyTorch eager (with the kernels, and without: anyloss-np-nofast)
+    every("anyloss on NumPy <= PyTorch eager, every workload", "anyloss-np", "torch", 1.0)
+    nf = "anyloss-np" if not fast else "anyloss-np-nofast"
+    every("anyloss on NumPy without the fast extra (numba) <= PyTorch eager", nf, "torch", 1.0)
+    # 3. elementwise within 3x of the bandwidth floor
+    over(
+        "elementwise losses (16M) within 3x of the bandwidth floor",
+        [(r["label"], ratio(r, "anyloss-np", "floor")) for r in rows if r["id"] in ELEMENTWISE],
+        3.0,
+    )
+    # 4. ctc_loss <= eager at both sizes
+    over(
+        "ctc_loss <= PyTorch eager at both sizes",
+        [(r["label"], ratio(r, "anyloss-np", "torch")) for r in rows if r["id"].startswith("ctc_loss")],
+        1.0,
+        short=True,
+    )
+    # 5. memory stays where it is
     r = by.get("cross_entropy_2048x32000")
-    if r:
-        grad_mib = r["grad_mib"]
-        m = r.get("memory", {}).get("anyloss-np", {})
-        if "peak_mib" in m:
-            tm = r.get("memory", {}).get("torch", {}).get("peak_mib")
-            res.append(
-                (
-                    "cross_entropy (2048, 32000) peak additional memory <= gradient size",
-                    m["peak_mib"] <= grad_mib * 1.01,
-                    f"{m['peak_mib']:.0f} MiB vs gradient {grad_mib:.0f} MiB ({m['peak_mib'] / grad_mib:.2f}x; "
-                    f"torch eager {tm:.0f} MiB)"
-                    if tm is not None
-                    else f"{m['peak_mib']:.0f} MiB vs gradient {grad_mib:.0f} MiB",
-                )
-            )
-        x = ratio(r, "anyloss-np", "torch")
-        if x is not None:
-            extra = []
-            for sfx in ("_ignore", "_ls"):
-                rr = by.get("cross_entropy_2048x32000" + sfx)
-                if rr and ratio(rr, "anyloss-np", "torch") is not None:
-                    extra.append(f"{sfx[1:]} {ratio(rr, 'anyloss-np', 'torch'):.2f}x")
-            res.append(
-                (
-                    "cross_entropy (2048, 32000) time <= 0.5x PyTorch eager",
-                    x <= 0.5,
-                    f"{x:.2f}x ({fmt_t(med(r, 'anyloss-np'))} vs {fmt_t(med(r, 'torch'))} ms)"
-                    + (f"; variants: {', '.join(extra)}" if extra else ""),
-                )
-            )
-    # 4. ctc_loss and multilabel_margin_loss <= torch eager
-    rs = [(r["label"], ratio(r, "anyloss-np", "torch")) for r in rows if r["id"] in TARGET_TORCH]
-    rs = [(lab, x) for lab, x in rs if x is not None]
-    if rs:
+    m = (r or {}).get("memory", {}).get("anyloss-np", {})
+    if r and "peak_mib" in m:
+        tm = r["memory"].get("torch", {}).get("peak_mib")
+        x = m["peak_mib"] / r["grad_mib"]
         res.append(
             (
-                "ctc_loss and multilabel_margin_loss <= PyTorch eager",
-                all(x <= 1.0 for _, x in rs),
-                ", ".join(f"{lab.split(' (')[0]} {x:.2f}x" for lab, x in rs),
+                f"{r['label']} peak additional memory <= 1.05x its gradient",
+                x <= 1.05,
+                f"{m['peak_mib']:.0f} MiB vs gradient {r['grad_mib']:.0f} MiB ({x:.2f}x)"
+                + (f"; torch eager {tm:.0f} MiB" if tm is not None else ""),
             )
         )
-    # 5. JAX: anyloss under jit within 1.2x of the best hand-written jnp
-    every_workload("JAX: anyloss under jit within 1.2x of hand-written jnp", "jax-any", "jax-hand", 1.2)
-    # 6. torch tensors through anyloss within 1.2x of torch.nn.functional
-    every_workload("PyTorch tensors through anyloss within 1.2x of torch.nn.functional", "torch-any", "torch", 1.2)
-    # linear_cross_entropy against PyTorch's chunked path (time and memory)
     r = by.get("linear_cross_entropy")
-    if r:
-        x = ratio(r, "anyloss-np", "torch")
-        m = r.get("memory", {})
-        am, tm = m.get("anyloss-np", {}).get("peak_mib"), m.get("torch", {}).get("peak_mib")
-        ok = None if x is None else (x <= 1.0 and (am is None or tm is None or am <= tm))
+    m = (r or {}).get("memory", {}).get("anyloss-np", {})
+    if r and "peak_mib" in m:
+        tm = r["memory"].get("torch", {}).get("peak_mib")
+        x = m["peak_mib"] / r["logits_mib"]
         res.append(
             (
-                "linear_cross_entropy vs PyTorch chunked: time <= and peak memory <=",
-                ok,
-                (f"time {x:.2f}x ({fmt_t(med(r, 'anyloss-np'))} vs {fmt_t(med(r, 'torch'))} ms)" if x else "time n/a")
-                + (f"; memory {am:.0f} vs {tm:.0f} MiB" if am is not None and tm is not None else ""),
+                f"{r['label']} peak additional memory <= 0.25x the logits",
+                x <= 0.25,
+                f"{m['peak_mib']:.0f} MiB vs logits {r['logits_mib']:.0f} MiB ({x:.2f}x)"
+                + (f"; torch chunked {tm:.0f} MiB" if tm is not None else ""),
             )
         )
+    # 6. the other backends
+    every("JAX: anyloss under jax.jit within 1.1x of the best hand-written jnp", "jax-any", "jax-hand", 1.1)
+    every(
+        "PyTorch: anyloss's own code under torch.compile within 1.1x of torch.compile(F.<loss>)",
+        "compile-any",
+        "compile",
+        1.1,
+    )
+    every(
+        "PyTorch tensors through anyloss (eager) within 1.2x of torch.nn.functional (issue 6)",
+        "torch-any",
+        "torch",
+        1.2,
+    )
+    # 7. no cliffs: timing does not depend on where the data lie
+    sp = spreads(rows)
+    over(
+        "no cliffs: anyloss-np slowest/fastest across data distributions <= 1.3",
+        [(d["label"].split(" all ")[0].split(" mixed")[0], d["spread"].get("anyloss-np")) for d in sp],
+        1.3,
+        short=True,
+        none="no family of data-distribution variants measured",
+    )
     return res
 
 
 ELEMENTWISE = {w.id for w in workloads() if w.group == "elementwise"}
-TARGET_TORCH = {"ctc_loss_T200", "ctc_loss_T50", "multilabel_margin_loss"}
 
 
 # --------------------------------------------------------------------------- main
@@ -1110,17 +1543,32 @@ def main(argv=None) -> int:
     p.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument(
+        "--no-fast",
+        action="store_true",
+        help="run anyloss with its compiled kernels off (anyloss.configure(compiled=False), as without the "
+        "`fast` extra), and drop the then identical anyloss-np-nofast contender",
+    )
+    p.add_argument(
         "--no-skip",
         action="store_true",
         help="also time the contenders a workload leaves out to keep the full run under 10 minutes",
     )
     p.add_argument("--compile-timeout", type=float, default=60.0, help="seconds per torch.compile (default 60)")
     p.add_argument(
-        "--compile-budget", type=float, default=240.0, help="seconds for all torch.compile calls together (default 240)"
+        "--compile-budget",
+        type=float,
+        default=240.0,
+        help="seconds for all first calls of one torch.compile contender together (compile, compile-any: "
+        "each its own budget; default 240)",
     )
     p.add_argument("--memory-worker", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
+    if args.no_fast:
+        os.environ["ANYLOSS_NUMBA"] = "0"  # read when anyloss is imported, here and in the memory workers
+        import anyloss
+
+        anyloss.configure(compiled=False)
     if args.memory_worker:
         print(json.dumps(memory_worker(*args.memory_worker, args.quick)))
         return 0
@@ -1166,13 +1614,18 @@ def main(argv=None) -> int:
         flush=True,
     )
 
-    compile_budget = [args.compile_budget]
+    compile_budget = dict.fromkeys(COMPILED, args.compile_budget)
     rows = []
+    groups = []  # consecutive workloads of one family are measured together
     for w in ws:
+        if groups and w.family and groups[-1][-1].family == w.family:
+            groups[-1].append(w)
+        else:
+            groups.append([w])
+    for g in groups:
         t0 = time.perf_counter()
-        row = run_workload(w, args, compile_budget)
-        rows.append(row)
-        print(f"  {w.id}: {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+        rows += run_workloads(g, args, compile_budget)
+        print(f"  {', '.join(w.id for w in g)}: {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
 
     print(
         "median time, ms (floor = minimum bytes / bandwidth; ratios of medians; '!' = value or gradient "
@@ -1181,12 +1634,19 @@ def main(argv=None) -> int:
     print(table(rows, statistics.median))
     print("\nminimum time, ms")
     print(table(rows, min))
+    sp = spreads(rows)
+    if sp:
+        print("\nspread across data distributions (slowest / fastest median of one loss and size; target <= 1.3):")
+        print(spread_lines(sp))
     nt = notes(rows)
     if nt:
         print("\nnotes:")
         print(nt)
     print("\ntargets" + (" (--quick: sizes are small, the targets apply to the full run)" if args.quick else "") + ":")
-    tg = targets(rows, args.quick)
+    from anyloss._accel import kernels as _kernels
+
+    fast = _kernels.available()  # numba installed and not --no-fast
+    tg = targets(rows, args.quick, fast)
     for name, ok, fig in tg:
         print(f"  [{'met' if ok else 'n/a' if ok is None else 'MISSED'}] {name}: {fig}")
     total = time.perf_counter() - t_start
@@ -1199,7 +1659,13 @@ def main(argv=None) -> int:
                     "bandwidth": bw,
                     "quick": args.quick,
                     "repeat": args.repeat,
-                    "rows": rows,
+                    "fast_kernels": fast,
+                    "no_fast": args.no_fast,
+                    "rows": [
+                        dict(r, best=dict(zip(("contender", "median_s"), best_anchor(r))), median_s=_medians(r))
+                        for r in rows
+                    ],
+                    "spreads": sp,
                     "targets": [{"target": n, "met": ok, "figure": fig} for n, ok, fig in tg],
                     "total_s": total,
                 },

@@ -29,7 +29,9 @@ def test_bench_quick_runs():
     assert out.startswith("machine:")
     assert "bandwidth:" in out
     header = [line for line in out.splitlines() if line.startswith("workload")]
-    assert header and all(c in header[0] for c in ("floor", "anyloss-np", "torch", "jax-any", "np/torch"))
+    assert header and all(
+        c in header[0] for c in ("floor", "anyloss-np", "np-nofast", "torch", "jax-any", "best", "np/best", "np/torch")
+    )
     assert "mse_loss 1M" in out and "nll_loss (1024, 1000)" in out
     assert "targets" in out
     assert "MISMATCH" not in out
