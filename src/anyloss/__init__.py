@@ -5,6 +5,8 @@ gradients, on any Array API library (NumPy by default).
 classes live here, with ``value_and_grad``, ``grad``, ``vjp`` and the registry.
 """
 
+from typing import Any
+
 from . import functional
 from ._config import configure
 from ._checks import TypeNotImplementedError, TypeRuntimeError, ValueIndexError, ValueRuntimeError
@@ -40,7 +42,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name):
+def __getattr__(name: Any) -> Any:
     # The tooling modules load on first use: they import optional libraries
     # (matplotlib, Dask, ...) only when called, and `import anyloss` stays light.
     if name in ("plot", "stream", "compat"):

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Any
 
 import numpy as np
 
@@ -42,7 +43,7 @@ MIN_SIZE = 1 << 16
 
 
 @functools.cache
-def _numba():
+def _numba() -> Any:
     # numba's threading layer is the user's to choose (NUMBA_THREADING_LAYER);
     # nothing here changes numba's or any other library's global configuration.
     try:
@@ -56,7 +57,7 @@ def available() -> bool:
     return _config.compiled and _numba() is not None
 
 
-def eligible(spec, arrays, reduction, options) -> bool:
+def eligible(spec: Any, arrays: Any, reduction: Any, options: Any) -> bool:
     if spec.accel.point is None or reduction not in ("mean", "sum") or not available():
         return False
     x, y = arrays[:2]
@@ -74,7 +75,7 @@ def eligible(spec, arrays, reduction, options) -> bool:
     )
 
 
-def run(spec, arrays, reduction, options, wanted):
+def run(spec: Any, arrays: Any, reduction: Any, options: Any, wanted: Any) -> Any:
     """``(value, cotangents)`` for the cotangent 1 of the value, as ``blocks.run``."""
     x, y = arrays[:2]
     n = x.size
@@ -105,13 +106,13 @@ _FASTMATH = {"reassoc", "contract", "arcp", "nsz"}
 
 
 @functools.cache
-def _loop(point):
+def _loop(point: Any) -> Any:
     """The compiled parallel loop over ``point``: per-thread sums of the loss in
     double precision, and the wanted gradients scaled for the reduction."""
     numba = _numba()
     f = numba.njit(point, fastmath=_FASTMATH)
 
-    def loop(x, y, gx, gy, want_x, want_y, params, scale, chunks):
+    def loop(x: Any, y: Any, gx: Any, gy: Any, want_x: Any, want_y: Any, params: Any, scale: Any, chunks: Any) -> Any:
         n = x.size
         step = (n + chunks - 1) // chunks
         parts = np.zeros(chunks)
@@ -141,7 +142,7 @@ def _loop(point):
 COMPILED_MIN_SIZE = 4096
 
 
-def compiled_eligible(spec, arrays) -> bool:
+def compiled_eligible(spec: Any, arrays: Any) -> bool:
     if spec.accel.compiled is None or not available():
         return False
     first = arrays[0]
@@ -153,7 +154,7 @@ def compiled_eligible(spec, arrays) -> bool:
 
 
 @functools.cache
-def compiled(fn):
+def compiled(fn: Any) -> Any:
     """``fn`` compiled by numba (parallel), its ``_kernels_prange`` a ``prange``
     and the ``_compiled_*`` functions it calls compiled too."""
     import types
