@@ -55,4 +55,13 @@ napoleon_custom_sections = ["Shape", "Gradients"]
 napoleon_use_rtype = False
 
 autodoc_member_order = "bysource"
-autodoc_typehints = "none"  # the signatures already read like PyTorch's
+# The signatures read like PyTorch's; the types (anyloss.typing) go in the
+# parameter lists below them, under the names users annotate with.
+autodoc_typehints = "description"
+autodoc_typehints_description_target = "documented_params"
+autodoc_type_aliases = {
+    "Array": "anyloss.typing.Array",
+    "Reduction": "anyloss.typing.Reduction",
+    "KLDivReduction": "anyloss.typing.KLDivReduction",
+    "Namespace": "typing.Any",
+}

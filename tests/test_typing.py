@@ -1,9 +1,11 @@
 """The typed API: a static checker (mypy) accepts every library's arrays in the
-loss functions and refuses what PyTorch refuses (an unknown reduction, a list)."""
+loss functions and refuses what PyTorch refuses (an unknown reduction, a list);
+and the package itself passes mypy in strict mode (pyproject.toml's [tool.mypy])."""
 
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +19,8 @@ GOOD = """
 
     import anyloss
     import anyloss.functional as F
-    from anyloss._typing import Array
+    from anyloss.extras import dice_loss
+    from anyloss.typing import Array, Reduction
 
     x = np.ones((4, 3))
     t = np.array([0, 1, 2, 1])
@@ -34,6 +37,12 @@ GOOD = """
     h: Array = anyloss.grad(F.l1_loss)(x, x)
     out, pullback = anyloss.vjp(F.l1_loss, x, x, reduction="none")
     gv: Array = pullback(np.ones(4))
+
+    r: Reduction = "sum"
+    m: Array = anyloss.MSELoss(reduction=r)(torch.ones(3), torch.zeros(3))
+    k: Array = anyloss.KLDivLoss(reduction="batchmean")(x, x)
+    dl: Array = dice_loss(x, x, reduction="mean")
+    lin: Array = anyloss.LinearCrossEntropyLoss(3, 2)(x, t)
 """
 
 BAD = """
@@ -45,6 +54,8 @@ BAD = """
     F.mse_loss(np.ones(3), np.zeros(3), reduction="avg")
     F.nll_loss(np.ones((2, 3)), [0, 1])
     g: tuple = anyloss.grad(F.mse_loss)(np.ones(3), np.zeros(3))
+    anyloss.MSELoss(reduction="avg")
+    anyloss.MultiMarginLoss(p=3)
 """
 
 
@@ -74,3 +85,31 @@ def test_wrong_calls_are_refused(tmp_path):
     assert 'Argument "reduction" to "mse_loss"' in res.stdout
     assert 'Argument 2 to "nll_loss" has incompatible type "list[int]"; expected "Array"' in res.stdout
     assert 'Incompatible types in assignment (expression has type "Array", variable has type "tuple' in res.stdout
+    assert 'Argument "reduction" to "MSELoss"' in res.stdout
+    assert 'Argument "p" to "MultiMarginLoss"' in res.stdout
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_package_passes_strict_mypy(tmp_path):
+    """CI's static check: mypy over src/anyloss with pyproject.toml's [tool.mypy]
+    (strict), from a fresh cache."""
+    assert "\nstrict = true\n" in (ROOT / "pyproject.toml").read_text()
+    cmd = [sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path / "mypy_cache")]
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.stdout.startswith("Success: no issues found"), res.stdout
+
+
+def test_type_checkers_see_every_loss_class():
+    """`import *` of the index's computed __all__ is opaque to a checker:
+    anyloss/__init__.py names the classes again under TYPE_CHECKING."""
+    import ast
+
+    from anyloss.losses import CLASSES
+
+    tree = ast.parse((ROOT / "src" / "anyloss" / "__init__.py").read_text())
+    block = next(n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "_TYPE_CHECKING")
+    named = [a.asname for node in block.body if isinstance(node, ast.ImportFrom) for a in node.names]
+    assert named == list(CLASSES)

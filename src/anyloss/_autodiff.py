@@ -17,24 +17,24 @@ given a wrong gradient.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, overload
 
 from array_api_compat import array_namespace
 
 from ._call import taping
-from ._engine import backward
+from ._engine import Record, backward
 from ._typing import Array
 from ._xp import origin
 
 
 class _Tape:
-    def __init__(self, fname: str, wanted=()):
+    def __init__(self, fname: str, wanted: Iterable[Any] = ()) -> None:
         self.fname = fname
-        self.rec = None
+        self.rec: Record | None = None
         self.wanted = {id(a) for a in wanted}  # the arguments whose gradients will be asked for
 
-    def record(self, rec):
+    def record(self, rec: Record) -> None:
         if self.rec is not None:
             raise ValueError(
                 f"`fun` ({self.fname}) must compute exactly one anyloss loss to be differentiated; "
@@ -43,11 +43,11 @@ class _Tape:
         self.rec = rec
 
 
-def _name(fun) -> str:
+def _name(fun: Any) -> str:
     return getattr(fun, "__name__", type(fun).__name__)
 
 
-def _normalize_argnums(argnums, nargs: int):
+def _normalize_argnums(argnums: Any, nargs: int) -> Any:
     single = isinstance(argnums, int) and not isinstance(argnums, bool)
     nums = (argnums,) if single else argnums
     if not isinstance(nums, tuple) or not nums or not all(isinstance(i, int) and not isinstance(i, bool) for i in nums):
@@ -58,7 +58,7 @@ def _normalize_argnums(argnums, nargs: int):
     return single, tuple(i % nargs for i in nums)
 
 
-def _param_name(fun, i: int) -> str:
+def _param_name(fun: Any, i: int) -> str:
     try:
         params = [
             p
@@ -70,7 +70,7 @@ def _param_name(fun, i: int) -> str:
         return f"argument {i}"
 
 
-def _trace(fun, args, kwargs, wanted=()):
+def _trace(fun: Any, args: Any, kwargs: Any, wanted: Any = ()) -> Any:
     """Run ``fun`` on a tape; return ``(value, record)``."""
     tape = _Tape(_name(fun), wanted)
     with taping(tape):
@@ -80,7 +80,7 @@ def _trace(fun, args, kwargs, wanted=()):
     return value, tape.rec
 
 
-def _pullback(fun, value, rec, args, nums, single, share=False):
+def _pullback(fun: Any, value: Any, rec: Any, args: Any, nums: Any, single: Any, share: bool = False) -> Any:
     """The function mapping a cotangent of ``value`` to the gradients of ``args[nums]``."""
     xp = rec.xp
     spec = rec.spec
@@ -108,7 +108,7 @@ def _pullback(fun, value, rec, args, nums, single, share=False):
                 )
         positions.append(where)
 
-    def pullback(cotangent):
+    def pullback(cotangent: Any) -> Any:
         g = xp.asarray(cotangent, dtype=value.dtype)
         if tuple(g.shape) != tuple(value.shape):
             raise ValueError(f"`cotangent` must have the output's shape {tuple(value.shape)}; got {tuple(g.shape)}")
@@ -140,7 +140,7 @@ def vjp(fun: Callable[..., Array], *args: Any, argnums: int | tuple[int, ...] = 
     return _vjp(fun, args, kwargs, argnums)
 
 
-def _vjp(fun, args, kwargs, argnums, share=False):
+def _vjp(fun: Any, args: Any, kwargs: Any, argnums: Any, share: bool = False) -> Any:
     """``vjp``; with ``share`` the pullback is called once (``value_and_grad``)
     and may hand over gradients the forward already computed."""
     single, nums = _normalize_argnums(argnums, len(args))
@@ -183,7 +183,7 @@ def grad(fun: Callable[..., Array], argnums: int = 0) -> Callable[..., Array]: .
 def grad(fun: Callable[..., Array], argnums: tuple[int, ...]) -> Callable[..., tuple[Array, ...]]: ...
 def grad(fun: Callable[..., Array], argnums: int | tuple[int, ...] = 0) -> Callable[..., Any]:
     """Wrap ``fun`` so that it returns the gradient of its scalar loss only."""
-    vg: Callable[..., Any] = value_and_grad(fun, argnums)  # type: ignore[call-overload]
+    vg: Callable[..., Any] = value_and_grad(fun, argnums)
 
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         return vg(*args, **kwargs)[1]

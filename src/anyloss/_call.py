@@ -25,22 +25,29 @@ Nothing here reads array values, and nothing is kept between calls but
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import array_api_compat as _compat
 
 from . import _config, _engine
+from ._typing import Namespace
 from ._xp import adopt_numpy, any_complex, origin
+
+if TYPE_CHECKING:
+    from ._autodiff import _Tape
+    from ._spec import LossSpec
 
 # The active gradient tape of this thread or task (see _autodiff.py), or None.
 # Read only while some tape is active anywhere (_tapes > 0): tracers do not
 # follow context variables, and without a tape there is nothing to read.
-_TAPE: contextvars.ContextVar = contextvars.ContextVar("anyloss_tape", default=None)
+_TAPE: contextvars.ContextVar[_Tape | None] = contextvars.ContextVar("anyloss_tape", default=None)
 _tapes = 0
 
 
 @contextmanager
-def taping(tape):
+def taping(tape: _Tape) -> Iterator[_Tape]:
     """Make ``tape`` the active tape inside the block."""
     global _tapes
     token = _TAPE.set(tape)
@@ -52,11 +59,18 @@ def taping(tape):
         _TAPE.reset(token)
 
 
-def _active_tape():
+def _active_tape() -> _Tape | None:
     return _TAPE.get() if _tapes else None
 
 
-def apply(spec, xp, arrays, reduction, options, computed):
+def apply(
+    spec: LossSpec,
+    xp: Namespace,
+    arrays: tuple[Any, ...],
+    reduction: str,
+    options: dict[str, Any],
+    computed: dict[str, Any],
+) -> Any:
     arrays = adopt_numpy(xp, arrays)
     tape = _active_tape()
     if tape is not None:
@@ -84,13 +98,13 @@ def apply(spec, xp, arrays, reduction, options, computed):
         if _bridged(spec, xp, arrays, options) and bridge.wants_grad(arrays):
             return bridge.apply(spec, xp, arrays, reduction, options, computed)
     elif _compat.is_jax_array(first) and _bridged(spec, xp, arrays, options):
-        from ._bridges import jax as bridge
+        from ._bridges import jax as jax_bridge
 
-        return bridge.apply(spec, xp, arrays, reduction, options, computed)
+        return jax_bridge.apply(spec, xp, arrays, reduction, options, computed)
     return _engine.forward(spec, xp, arrays, reduction, options, computed, wanted=())[0]
 
 
-def _bridged(spec, xp, arrays, options) -> bool:
+def _bridged(spec: LossSpec, xp: Namespace, arrays: tuple[Any, ...], options: dict[str, Any]) -> bool:
     """Whether a bridge may carry the call, with the loss's analytic gradient.
     Not without one; not when a hyperparameter is an array (a traced margin, a
     scheduled label_smoothing: the bridge closes over static options only); not
@@ -105,7 +119,7 @@ def _bridged(spec, xp, arrays, options) -> bool:
     return True
 
 
-def gradient_wanted(arrays) -> bool:
+def gradient_wanted(arrays: Sequence[Any]) -> bool:
     """Whether a call on ``arrays`` will be differentiated: it is on an
     anyloss gradient tape, or goes through a framework bridge. A loss may then
     compute its gradient during the forward (``linear_cross_entropy``)."""

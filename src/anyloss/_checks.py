@@ -23,11 +23,13 @@ import functools
 import numbers
 import warnings
 from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 import array_api_compat as _compat
 import numpy as np
 
 from . import _xp
+from ._typing import Namespace
 
 
 class ValueRuntimeError(ValueError, RuntimeError):
@@ -52,19 +54,28 @@ class TypeNotImplementedError(TypeError, NotImplementedError):
     raises for other dtypes at the same check)."""
 
 
-def fail(kind: type[Exception], name: str, expected: str, got: object) -> None:
+# numbers.Real and numbers.Integral as a static checker is to see them: typeshed does
+# not register int and float with the ABCs (at run time they are registered), so
+# `isinstance(x, numbers.Real)` on a value annotated float would look always false to
+# mypy, and the code after such a check of a user's argument unreachable. These are the
+# ABCs themselves; typed type[Any], the check narrows nothing.
+REAL: type[Any] = numbers.Real
+INTEGRAL: type[Any] = numbers.Integral
+
+
+def fail(kind: type[Exception], name: str, expected: str, got: object) -> NoReturn:
     """Raise ``kind`` with the project's message format."""
     raise kind(f"`{name}` must {expected}; got {got}")
 
 
-def describe(x) -> str:
+def describe(x: Any) -> str:
     """Short description of an argument for an error message."""
     if hasattr(x, "shape") and hasattr(x, "dtype"):
         return f"array of shape {tuple(x.shape)} and dtype {x.dtype}"
     return f"{type(x).__name__} {x!r}"
 
 
-def namespace(*, optional=(), complex=(), **arrays):
+def namespace(*, optional: Any = (), complex: Any = (), **arrays: Any) -> Any:
     """The array namespace shared by the named arrays (``None`` entries of the
     arrays named in ``optional`` ignored; a loss's are ``LossSpec.optional``;
     those named in ``complex`` may have a complex dtype, ``LossSpec.complex``).
@@ -77,6 +88,7 @@ def namespace(*, optional=(), complex=(), **arrays):
     for name, x in given.items():
         if not _compat.is_array_api_obj(x):
             fail(TypeError, name, "be an array (NumPy, PyTorch, JAX, Dask, CuPy or array-api-strict)", describe(x))
+    xp: Namespace | None
     try:
         xp = _compat.array_namespace(*given.values())
     except TypeError:
@@ -100,7 +112,7 @@ def namespace(*, optional=(), complex=(), **arrays):
     return _check_real(xp, given, complex)
 
 
-def _check_real(xp, given, complex=()):
+def _check_real(xp: Namespace, given: Any, complex: Any = ()) -> Any:
     for name, x in given.items():
         if x is None or xp.isdtype(x.dtype, ("bool", "integral", "real floating")):
             continue
@@ -111,31 +123,33 @@ def _check_real(xp, given, complex=()):
     return xp
 
 
-def check_floating(xp, name: str, x, kind: type[TypeError] = TypeError) -> None:
+def check_floating(xp: Namespace, name: str, x: Any, kind: type[TypeError] = TypeError) -> None:
     """``x`` must have a real floating dtype (``kind``, a ``TypeError``, otherwise)."""
     if x is not None and not xp.isdtype(x.dtype, "real floating"):
         fail(kind, name, "have a floating-point dtype", x.dtype)
 
 
-def check_integer(xp, name: str, x, kind: type[TypeError] = TypeError) -> None:
+def check_integer(xp: Namespace, name: str, x: Any, kind: type[TypeError] = TypeError) -> None:
     """``x`` must have an integer dtype (``kind``, a ``TypeError``, otherwise)."""
     if x is not None and not xp.isdtype(x.dtype, "integral"):
         fail(kind, name, "have an integer dtype", x.dtype)
 
 
-def check_ndim(name: str, x, allowed: Sequence[int], kind: type[ValueError] = ValueError) -> None:
+def check_ndim(name: str, x: Any, allowed: Sequence[int], kind: type[ValueError] = ValueError) -> None:
     if x.ndim not in allowed:
         want = " or ".join(str(n) for n in allowed)
         fail(kind, name, f"be {want}-dimensional", f"shape {tuple(x.shape)}")
 
 
-def check_same_shape(name_a: str, a, name_b: str, b, kind: type[ValueError] = ValueError) -> None:
+def check_same_shape(name_a: str, a: Any, name_b: str, b: Any, kind: type[ValueError] = ValueError) -> None:
     """``a`` and ``b`` must have exactly the same shape (``kind``, a ``ValueError``, otherwise)."""
     if tuple(a.shape) != tuple(b.shape):
         fail(kind, name_b, f"have the same shape as `{name_a}` {tuple(a.shape)}", f"shape {tuple(b.shape)}")
 
 
-def check_broadcastable(shape, name: str, x, to: str = "`input`", kind: type[ValueError] = ValueError) -> tuple:
+def check_broadcastable(
+    shape: Any, name: str, x: Any, to: str = "`input`", kind: type[ValueError] = ValueError
+) -> tuple[Any, ...]:
     """``x`` must broadcast against ``shape`` (``kind``, a ``ValueError``,
     otherwise: PyTorch's is ``ValueRuntimeError``); returns the broadcast shape."""
     try:
@@ -144,7 +158,7 @@ def check_broadcastable(shape, name: str, x, to: str = "`input`", kind: type[Val
         fail(kind, name, f"be broadcastable with {to} of shape {tuple(shape)}", f"shape {tuple(x.shape)}")
 
 
-def check_target_broadcast(input, target, name: str = "target") -> tuple:
+def check_target_broadcast(input: Any, target: Any, name: str = "target") -> tuple[Any, ...]:
     """PyTorch's rule for the pointwise regression losses: a ``target`` of
     another shape is broadcast against ``input`` with a ``UserWarning``
     (same text as PyTorch); one that does not broadcast is a ``ValueRuntimeError``."""
@@ -159,11 +173,11 @@ def check_target_broadcast(input, target, name: str = "target") -> tuple:
     return check_broadcastable(input.shape, name, target, kind=ValueRuntimeError)
 
 
-def _torch_size(x) -> str:
+def _torch_size(x: Any) -> str:
     return f"torch.Size({list(x.shape)})"
 
 
-def check_option(name: str, value, allowed: Sequence) -> None:
+def check_option(name: str, value: Any, allowed: Sequence[Any]) -> None:
     """A string or enum-like option from a fixed set."""
     if not isinstance(value, str) or value not in allowed:
         want = ", ".join(repr(a) for a in allowed)
@@ -172,7 +186,7 @@ def check_option(name: str, value, allowed: Sequence) -> None:
 
 def check_number(
     name: str,
-    value,
+    value: Any,
     *,
     integer: bool = False,
     min: float | None = None,
@@ -192,7 +206,7 @@ def check_number(
         value = _xp.read(value)
         if value is None:
             return
-    number = numbers.Integral if integer else numbers.Real
+    number: type[Any] = numbers.Integral if integer else numbers.Real
     if isinstance(value, bool) or not isinstance(value, number):
         fail(TypeError, name, "be an int" if integer else "be a real number", describe(value))
     # Written as "not (ok)" so that NaN fails the bound.
@@ -202,12 +216,14 @@ def check_number(
         fail(kind, name, f"be <= {max}", value)
 
 
-def check_bool(name: str, value) -> None:
+def check_bool(name: str, value: Any) -> None:
     if not isinstance(value, bool):
         fail(TypeError, name, "be a bool", describe(value))
 
 
-def check_values(xp, name: str, x, ok: Callable, expected: str, kind: type[ValueError] = ValueError):
+def check_values(
+    xp: Namespace, name: str, x: Any, ok: Callable[..., Any], expected: str, kind: type[ValueError] = ValueError
+) -> Any:
     """Value check ``all(ok(xp, x))``; returns ``x``, which the caller uses from then on.
 
     ``ok(xp, v)`` maps an array to a boolean array. On concrete arrays it runs
@@ -223,7 +239,10 @@ def check_values(xp, name: str, x, ok: Callable, expected: str, kind: type[Value
     if x is None:
         return x
     if _compat.is_dask_array(x):
-        checked = x.map_blocks(
+        # Dask's stubs type Array.map_blocks as the module function it wraps (`func`
+        # first, then the array): the method is called untyped.
+        blocks: Any = x
+        checked = blocks.map_blocks(
             _checked_block, ok=ok, name_=name, expected=expected, kind=kind, dtype=x.dtype, meta=x._meta
         )
         checked.anyloss_checks = x  # the same array to anyloss's gradient tape (_xp.origin)
@@ -242,21 +261,21 @@ def check_values(xp, name: str, x, ok: Callable, expected: str, kind: type[Value
 
 
 @functools.cache
-def _numpy():
+def _numpy() -> Any:
     """array-api-compat's NumPy namespace (imported on first use: it loads much of NumPy)."""
     import array_api_compat.numpy
 
     return array_api_compat.numpy
 
 
-def _checked_block(block, *, ok, name_, expected, kind):
+def _checked_block(block: Any, *, ok: Any, name_: Any, expected: Any, kind: Any) -> Any:
     """One Dask block of an array under :func:`check_values`, checked as it is computed."""
     if block.size and not np.all(ok(_numpy(), block)):
         fail(kind, name_, expected, f"values in [{block.min()}, {block.max()}]")
     return block
 
 
-def check_any_floating(xp, **arrays) -> None:
+def check_any_floating(xp: Namespace, **arrays: Any) -> None:
     """At least one of the named arrays must have a real floating dtype
     (``TypeError`` naming the first otherwise). PyTorch computes a pointwise
     loss in the promoted dtype of its arrays, so an integer ``input`` with a
@@ -268,7 +287,9 @@ def check_any_floating(xp, **arrays) -> None:
         fail(TypeNotImplementedError, name, f"have a floating-point dtype (or {others} one)", x.dtype)
 
 
-def check_broadcasts_to(shape, name: str, x, to: str = "`input`", kind: type[ValueError] = ValueError) -> None:
+def check_broadcasts_to(
+    shape: Any, name: str, x: Any, to: str = "`input`", kind: type[ValueError] = ValueError
+) -> None:
     """``x`` must broadcast to ``shape`` without enlarging it (``kind``, a
     ``ValueError``, otherwise): PyTorch's rule for a weight multiplied in place
     into the loss, as in ``binary_cross_entropy``'s ``weight``."""
@@ -281,7 +302,16 @@ def check_broadcasts_to(shape, name: str, x, to: str = "`input`", kind: type[Val
 _INT64 = (-(2**63), 2**63 - 1)
 
 
-def check_class_target(xp, shape, target, ignore_index=None, *, of="`input`", single=True, probabilities=False):
+def check_class_target(
+    xp: Namespace,
+    shape: Any,
+    target: Any,
+    ignore_index: Any = None,
+    *,
+    of: str = "`input`",
+    single: bool = True,
+    probabilities: bool = False,
+) -> Any:
     """Class-index ``target`` for scores of ``shape`` (C), (N, C) or (N, C, d1, ..., dK),
     classes along axis 0 of (C), else axis 1 (``of`` names the scores in messages):
     an integer dtype, ``shape`` without its class axis (and PyTorch's (1) for
@@ -312,19 +342,19 @@ def check_class_target(xp, shape, target, ignore_index=None, *, of="`input`", si
 
 
 def check_class_values(
-    xp,
-    target,
-    n_classes,
-    ignore_index=None,
+    xp: Namespace,
+    target: Any,
+    n_classes: Any,
+    ignore_index: Any = None,
     *,
-    name="target",
-    ignore_name="ignore_index",
+    name: str = "target",
+    ignore_name: str = "ignore_index",
     kind: type[ValueError] = ValueError,
-):
+) -> Any:
     """Values of ``target`` in [0, ``n_classes``) or ``ignore_index`` (None: none),
     else ``kind`` (a ``ValueError``); returns ``target`` (see :func:`check_values`)."""
 
-    def ok(xp, t):
+    def ok(xp: Namespace, t: Any) -> Any:
         if xp.isdtype(t.dtype, "integral"):
             t = xp.astype(t, _xp.index_dtype(xp, t))
         inside = (t >= 0) & (t < n_classes)
@@ -335,7 +365,7 @@ def check_class_values(
     return check_values(xp, name, target, ok, f"be class indices in [0, {n_classes}){also}", kind)
 
 
-def check_class_weight(weight, n_classes, dtype=None, *, name="weight") -> None:
+def check_class_weight(weight: Any, n_classes: Any, dtype: Any = None, *, name: str = "weight") -> None:
     """Per-class ``weight`` (None: not given): 1-D with one entry per class, and of
     ``dtype`` when given (PyTorch's class-index kernels want ``input``'s);
     PyTorch's classes: ``ValueRuntimeError``, ``TypeRuntimeError``."""

@@ -18,6 +18,7 @@ when they change.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 
 def _default_threads() -> int:
@@ -32,7 +33,7 @@ compiled: bool = os.environ.get("ANYLOSS_NUMBA", "1") != "0"
 _NAMES = ("native", "threads", "compiled")
 
 
-def configure(*, native: bool | None = None, threads: int | None = None, compiled: bool | None = None):
+def configure(*, native: bool | None = None, threads: int | None = None, compiled: bool | None = None) -> _Configured:
     """Set anyloss's switches, for the rest of the program or, used as a
     context manager, for a block::
 
@@ -59,18 +60,18 @@ class _Configured:
     """What ``configure`` returns: a context manager that restores the
     switches as they were before the call."""
 
-    def __init__(self, saved: dict) -> None:
+    def __init__(self, saved: dict[str, Any]) -> None:
         self._saved = saved
 
     @property
-    def current(self) -> dict:
+    def current(self) -> dict[str, Any]:
         """The switches in force."""
         return {k: globals()[k] for k in _NAMES}
 
     def __enter__(self) -> _Configured:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: Any) -> None:
         globals().update(self._saved)
 
     def __repr__(self) -> str:

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._autodiff import value_and_grad
 
+if TYPE_CHECKING:
+    from ._spec import LossSpec
+
 EXAMPLE_HEADING = "Worked example (computed now, on NumPy):"
 
 
-def call_name(spec) -> str:
+def call_name(spec: LossSpec) -> str:
     """How a user calls the loss: ``F.mse_loss``, ``anyloss.extras.dice_loss`` or its bare name."""
     if spec.catalogue == "torch":
         return f"F.{spec.name}"
@@ -26,11 +30,11 @@ def call_name(spec) -> str:
     return spec.name
 
 
-def _array(a) -> np.ndarray:
+def _array(a: Any) -> np.ndarray:
     return np.asarray(a)
 
 
-def example_gradients(spec, args, kwargs):
+def example_gradients(spec: Any, args: Any, kwargs: Any) -> Any:
     """``(value, {argname: gradient})`` of a loss's worked example on NumPy, for
     every floating argument the loss differentiates."""
     argnums = tuple(
@@ -49,7 +53,7 @@ def example_gradients(spec, args, kwargs):
     return value, {spec.argnames[i]: g for i, g in zip(argnums, grads)}
 
 
-def example_text(spec) -> str | None:
+def example_text(spec: Any) -> str | None:
     """The worked example of ``spec`` computed now on NumPy, as lines of text:
     the call, its inputs, the value and the gradient of each differentiable
     argument (None for a loss without an example)."""
@@ -72,7 +76,7 @@ def example_text(spec) -> str | None:
     return "\n".join(lines)
 
 
-def show_text(spec) -> str:
+def show_text(spec: Any) -> str:
     """What ``anyloss show NAME`` prints: signature, class, docstring and the
     worked example computed now."""
     fn = spec.functional

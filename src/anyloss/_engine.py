@@ -11,15 +11,20 @@ forward on concrete arrays may be computed by an accelerator (``_accel``).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import array_api_compat as _compat
 import numpy as np
 
 from . import _accel
 from ._reduction import reduce, reduce_vjp
+from ._typing import Namespace
 from ._xp import read, sum_to_shape
+
+if TYPE_CHECKING:
+    from ._spec import LossSpec
 
 
 class Forward(NamedTuple):
@@ -36,24 +41,26 @@ class Forward(NamedTuple):
 class Record:
     """One loss call as the backward pass needs it."""
 
-    spec: object
-    xp: object
-    arrays: tuple
-    options: dict  # the user's, as checked
-    computed: dict  # what the loss's function derived for its fwd/bwd
+    spec: LossSpec
+    xp: Namespace
+    arrays: tuple[Any, ...]
+    options: dict[str, Any]  # the user's, as checked
+    computed: dict[str, Any]  # what the loss's function derived for its fwd/bwd
     reduction: str
     value: object  # the reduced loss returned to the caller
     loss: object = None  # the unreduced loss
     divisor: object = None
     res: object = None
-    wanted: tuple | None = None  # which arrays' cotangents will be asked for (None: all)
+    wanted: tuple[bool, ...] | None = None  # which arrays' cotangents will be asked for (None: all)
     # Cotangents the forward already computed (an accelerator) for the cotangent
     # 1 of the value; None where not wanted.
-    cts: tuple | None = None
-    bwd: object = None  # a compiled bwd to run instead of the spec's (the forward ran its fwd)
+    cts: tuple[Any, ...] | None = None
+    bwd: Callable[..., Any] | None = None  # a compiled bwd to run instead of the spec's (the forward ran its fwd)
 
 
-def wanted_mask(spec, xp, arrays, wanted=None) -> tuple:
+def wanted_mask(
+    spec: LossSpec, xp: Namespace, arrays: Sequence[Any], wanted: Sequence[Any] | None = None
+) -> tuple[bool, ...]:
     """Which arrays get a cotangent: given, floating, named differentiable by
     the spec, and asked for in ``wanted`` (``None``: any)."""
     return tuple(
@@ -71,13 +78,23 @@ def wanted_mask(spec, xp, arrays, wanted=None) -> tuple:
 # halves run with NumPy's warnings off there: the numbers are unchanged. (Only
 # there: other libraries do not warn, and tracers such as torch.compile's
 # cannot follow NumPy's error state.)
-def _quiet(xp):
+def _quiet(xp: Namespace) -> contextlib.AbstractContextManager[Any]:
     if _compat.is_numpy_namespace(xp) or _compat.is_array_api_strict_namespace(xp):
         return np.errstate(all="ignore")
     return contextlib.nullcontext()
 
 
-def forward(spec, xp, arrays, reduction, options, computed, wanted=None, *, accelerate=True):
+def forward(
+    spec: LossSpec,
+    xp: Namespace,
+    arrays: Iterable[Any],
+    reduction: str,
+    options: dict[str, Any],
+    computed: dict[str, Any],
+    wanted: Sequence[Any] | None = None,
+    *,
+    accelerate: bool = True,
+) -> tuple[Any, Record]:
     """Unreduced forward, then the reduction: ``(value, Record)``.
 
     ``wanted`` says which arrays' gradients will be asked for (``None``: any
@@ -89,7 +106,16 @@ def forward(spec, xp, arrays, reduction, options, computed, wanted=None, *, acce
         return _forward(spec, xp, tuple(arrays), reduction, options, computed, wanted, accelerate)
 
 
-def _forward(spec, xp, arrays, reduction, options, computed, wanted, accelerate):
+def _forward(
+    spec: LossSpec,
+    xp: Namespace,
+    arrays: tuple[Any, ...],
+    reduction: str,
+    options: dict[str, Any],
+    computed: dict[str, Any],
+    wanted: Sequence[Any] | None,
+    accelerate: bool,
+) -> tuple[Any, Record]:
     wanted = wanted_mask(spec, xp, arrays, wanted)
     if accelerate:
         done = _accel.run(spec, xp, arrays, reduction, options, computed, wanted)
@@ -122,7 +148,7 @@ def _forward(spec, xp, arrays, reduction, options, computed, wanted, accelerate)
     )
 
 
-def backward(rec: Record, g, share: bool = False) -> tuple:
+def backward(rec: Record, g: Any, share: bool = False) -> tuple[Any, ...]:
     """Cotangents of ``rec.arrays`` given the cotangent ``g`` of the reduced value.
 
     The loss's ``bwd`` may return a cotangent in the broadcast shape of the
@@ -135,7 +161,7 @@ def backward(rec: Record, g, share: bool = False) -> tuple:
         return _backward(rec, g, share)
 
 
-def _backward(rec: Record, g, share: bool) -> tuple:
+def _backward(rec: Record, g: Any, share: bool) -> tuple[Any, ...]:
     xp, spec = rec.xp, rec.spec
     if spec.bwd is None:
         raise ValueError(

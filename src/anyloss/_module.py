@@ -9,13 +9,15 @@ representation.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import array_api_compat as _compat
 import numpy as _np  # ParameterLoss draws initial parameters with numpy.random
 
 from ._checks import describe, fail
 from ._reduction import legacy_reduction
+from ._typing import Array, Namespace
 
 
 class Loss:
@@ -23,13 +25,13 @@ class Loss:
 
     reduction: str
 
-    def __init__(self, size_average=None, reduce=None, reduction: str = "mean") -> None:
+    def __init__(self, size_average: bool | None = None, reduce: bool | None = None, reduction: str = "mean") -> None:
         self.reduction = legacy_reduction(size_average, reduce, reduction, stacklevel=4)
 
-    def forward(self, *args, **kwargs):  # pragma: no cover - every subclass defines it
+    def forward(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - every subclass defines it
         raise NotImplementedError
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
 
     def __repr__(self) -> str:
@@ -39,7 +41,13 @@ class Loss:
 class WeightedLoss(Loss):
     """A loss with a per-class ``weight`` array (PyTorch's ``_WeightedLoss``)."""
 
-    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean") -> None:
+    def __init__(
+        self,
+        weight: Array | None = None,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+    ) -> None:
         super().__init__(size_average, reduce, reduction)
         self.weight = weight
 
@@ -79,10 +87,18 @@ class ParameterLoss(Loss):
     ``_loss_argument`` shapes them) in place of its own.
     """
 
-    _buffer_names: tuple = ()
-    _grad_inputs: tuple = ("input",)
+    _buffer_names: tuple[str, ...] = ()
+    _grad_inputs: tuple[str, ...] = ("input",)
 
-    def __init__(self, reduction: str = "mean", *, xp=None, dtype=None, device=None, seed=None) -> None:
+    def __init__(
+        self,
+        reduction: str = "mean",
+        *,
+        xp: Namespace = None,
+        dtype: Any = None,
+        device: Any = None,
+        seed: int | None = None,
+    ) -> None:
         super().__init__(None, None, reduction)
         if xp is None:
             from array_api_compat import numpy as xp
@@ -106,12 +122,12 @@ class ParameterLoss(Loss):
 
     # ------------------------------------------------------------ parameters
 
-    def _init_uniform(self, name: str, shape: tuple, bound: float) -> None:
+    def _init_uniform(self, name: str, shape: tuple[int, ...], bound: float) -> None:
         """A parameter drawn from U(-bound, bound), as ``torch.nn.init.uniform_``."""
         values = self._rng.uniform(-bound, bound, size=tuple(shape)) if bound > 0 else _np.zeros(tuple(shape))
         self._params[name] = self._asarray(values, self._dtype)
 
-    def _asarray(self, value, dtype=None, name: str = "value"):
+    def _asarray(self, value: Any, dtype: Any = None, name: str = "value") -> Any:
         """``value`` (an array of any library, or a nested sequence) copied into
         this instance's library, ``dtype`` (kept when None) and device."""
         xp = self._xp
@@ -127,14 +143,14 @@ class ParameterLoss(Loss):
         kwargs = {} if self._device is None else {"device": self._device}
         return xp.asarray(arr, dtype=arr.dtype if dtype is None else dtype, copy=True, **kwargs)
 
-    def _set_parameter(self, name: str, value) -> None:
+    def _set_parameter(self, name: str, value: Any) -> None:
         old = self._params[name]
         new = self._asarray(value, old.dtype, name)
         if tuple(new.shape) != tuple(old.shape):
             raise ValueError(f"`{name}` must have shape {tuple(old.shape)}; got shape {tuple(new.shape)}")
         self._params[name] = new
 
-    def __getattr__(self, name):  # only reached when normal lookup fails
+    def __getattr__(self, name: str) -> Any:  # only reached when normal lookup fails
         params = self.__dict__.get("_params")
         if params is not None:
             if name in params:
@@ -143,27 +159,27 @@ class ParameterLoss(Loss):
                 return _ParameterView(self, name)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         params = self.__dict__.get("_params")
         if params is not None and name in params:
             self._set_parameter(name, value)
         else:
             object.__setattr__(self, name, value)
 
-    def named_parameters(self) -> dict:
+    def named_parameters(self) -> dict[str, Array]:
         """``{name: array}`` under PyTorch's parameter names (the arrays themselves, not copies)."""
         return dict(self._params)
 
-    def parameters(self) -> list:
+    def parameters(self) -> list[Array]:
         return list(self._params.values())
 
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict[str, Any]:
         """PyTorch's ``state_dict()`` keys: the buffers that are set, then the parameters."""
         out = {b: getattr(self, b) for b in self._buffer_names if getattr(self, b, None) is not None}
         out.update(self._params)
         return out
 
-    def load_state_dict(self, state_dict, strict: bool = True):
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
         """Copy ``state_dict`` (name -> array of any library) into this instance.
 
         As PyTorch: with ``strict``, the names must be exactly ``state_dict()``'s
@@ -201,18 +217,20 @@ class ParameterLoss(Loss):
 
     # ------------------------------------------------------------ computing
 
-    def _loss_argument(self, name: str, array):
+    def _loss_argument(self, name: str, array: Any) -> Any:
         """The parameter ``name`` as the loss function takes it (a reshape at most)."""
         return array
 
-    def _forward_with(self, params: dict, *args, **kwargs):  # pragma: no cover - every subclass defines it
+    def _forward_with(
+        self, params: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> Any:  # pragma: no cover - every subclass defines it
         raise NotImplementedError
 
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
         params = {n: self._loss_argument(n, p) for n, p in self._params.items()}
         return self._forward_with(params, *args, **kwargs)
 
-    def value_and_grad(self, *args, **kwargs):
+    def value_and_grad(self, *args: Any, **kwargs: Any) -> tuple[Array, dict[str, Array]]:
         """``(value, grads)``: the scalar loss of ``forward(*args, **kwargs)`` and
         its gradients ``{"input": g, <parameter name>: g, ...}`` (each in its
         array's shape), from anyloss's analytic VJPs."""
@@ -222,7 +240,7 @@ class ParameterLoss(Loss):
         names = list(self._params)
         params = [self._loss_argument(n, self._params[n]) for n in names]
 
-        def fun(*arrays):
+        def fun(*arrays: Any) -> Any:
             return self._forward_with(dict(zip(names, arrays[k:])), *arrays[:k], *args[k:], **kwargs)
 
         fun.__name__ = f"{type(self).__name__}.forward"
@@ -237,19 +255,19 @@ class ParameterLoss(Loss):
 class IncompatibleKeys(NamedTuple):
     """What ``load_state_dict`` returns (PyTorch's ``_IncompatibleKeys``)."""
 
-    missing_keys: list
-    unexpected_keys: list
+    missing_keys: list[str]
+    unexpected_keys: list[str]
 
 
 class _ParameterView:
     """``loss.linear`` of a :class:`ParameterLoss`: the parameters under a dotted
     prefix, as attributes (``.weight``) or items (``[0]``, as a ``ModuleList``)."""
 
-    def __init__(self, owner, prefix):
+    def __init__(self, owner: ParameterLoss, prefix: str) -> None:
         object.__setattr__(self, "_owner", owner)
         object.__setattr__(self, "_prefix", prefix)
 
-    def _get(self, name):
+    def _get(self, name: str) -> Any:
         full = f"{self._prefix}.{name}"
         params = self._owner._params
         if full in params:
@@ -258,16 +276,16 @@ class _ParameterView:
             return _ParameterView(self._owner, full)
         raise AttributeError(f"{type(self._owner).__name__!r} has no parameter {full!r}")
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return self._get(name)
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int | str) -> Any:
         try:
             return self._get(str(index))
         except AttributeError as e:
             raise IndexError(str(e)) from None
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         full = f"{self._prefix}.{name}"
         if full not in self._owner._params:
             raise AttributeError(f"{type(self._owner).__name__!r} has no parameter {full!r}")

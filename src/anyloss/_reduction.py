@@ -10,14 +10,17 @@ its gradient are then the same code for all losses.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
+from typing import Any, cast, overload
 
 from . import _xp
 from ._checks import check_option
+from ._typing import Namespace, Reduction
 
 REDUCTIONS = ("none", "mean", "sum")
 
 
-def legacy_reduction(size_average, reduce, reduction: str, *, stacklevel: int = 3) -> str:
+def legacy_reduction(size_average: bool | None, reduce: bool | None, reduction: str, *, stacklevel: int = 3) -> str:
     """Resolve PyTorch's deprecated ``size_average``/``reduce`` arguments.
 
     When either is given it wins over ``reduction``, exactly as in PyTorch:
@@ -38,12 +41,17 @@ def legacy_reduction(size_average, reduce, reduction: str, *, stacklevel: int = 
     return ret
 
 
-def check_reduction(reduction, allowed=REDUCTIONS) -> str:
+@overload
+def check_reduction(reduction: object) -> Reduction: ...
+@overload
+def check_reduction(reduction: object, allowed: Sequence[str]) -> str: ...
+def check_reduction(reduction: object, allowed: Sequence[str] = REDUCTIONS) -> str:
+    """``reduction`` when it is one of ``allowed`` (``REDUCTIONS``: then a ``Reduction``); else a ``ValueError``."""
     check_option("reduction", reduction, allowed)
-    return reduction
+    return cast(str, reduction)
 
 
-def reduce(xp, loss, reduction: str, divisor=None):
+def reduce(xp: Namespace, loss: Any, reduction: str, divisor: Any = None) -> Any:
     """Reduce the unreduced ``loss``.
 
     ``'mean'`` divides the sum by ``divisor`` (default: the number of
@@ -58,7 +66,7 @@ def reduce(xp, loss, reduction: str, divisor=None):
     return _xp.zero_dim(xp, total)
 
 
-def reduce_vjp(xp, g, reduction: str, loss, divisor=None):
+def reduce_vjp(xp: Namespace, g: Any, reduction: str, loss: Any, divisor: Any = None) -> Any:
     """VJP of :func:`reduce`: ``(g_loss, g_divisor)``.
 
     ``g_loss`` is the cotangent of the unreduced loss. ``g_divisor`` is the
@@ -75,7 +83,7 @@ def reduce_vjp(xp, g, reduction: str, loss, divisor=None):
     return _xp.broadcast_to(xp, g / d, loss.shape), g_divisor
 
 
-def _divisor(loss, divisor):
+def _divisor(loss: Any, divisor: Any) -> Any:
     if divisor is not None:
         return divisor
     n = _xp.size(loss)

@@ -48,12 +48,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, overload
 
 from ._checks import check_broadcastable, check_option, fail
 from ._engine import Forward
 from ._reduction import REDUCTIONS, check_reduction
 from ._spec import _REGISTRY, LossSpec, register_spec
+from ._typing import Array, Namespace, Reduction
 
 # Catalogues that ship with anyloss: their losses cannot be replaced or removed.
 BUILTIN_CATALOGUES = ("torch", "extras")
@@ -64,16 +66,16 @@ class RegisteredLoss:
 
     def __init__(
         self,
-        forward: Callable,
+        forward: Callable[..., Any],
         *,
         name: str,
-        differentiable,
+        differentiable: Sequence[str] | None,
         summary: str,
-        example,
+        example: Callable[..., Any] | None,
         catalogue: str = "user",
-        default_reduction: str = "mean",
-        check: Callable | None = None,
-        curve=None,
+        default_reduction: Reduction = "mean",
+        check: Callable[..., Any] | None = None,
+        curve: Callable[..., Any] | Literal[False] | None = None,
     ) -> None:
         self.forward = forward
         self.name = name
@@ -99,7 +101,7 @@ class RegisteredLoss:
         self.catalogue = catalogue
         self.default_reduction = default_reduction
         self.check = check
-        self._gradient = None
+        self._gradient: Callable[..., Any] | None = None
         old = _REGISTRY.get(name)
         if old is not None and isinstance(old.functional, RegisteredLoss) and old.catalogue not in BUILTIN_CATALOGUES:
             del _REGISTRY[name]  # a user's loss registered again (a notebook cell run twice) replaces it
@@ -114,17 +116,21 @@ class RegisteredLoss:
             + [inspect.Parameter("reduction", kw, default=default_reduction)]
         )
 
-    def _spec(self, summary, example, curve=None) -> LossSpec:
+    def _spec(
+        self, summary: str, example: Callable[..., Any] | None, curve: Callable[..., Any] | Literal[False] | None = None
+    ) -> LossSpec:
         forward = self.forward
 
-        def fwd(xp, *arrays, **options):
+        def fwd(xp: Namespace, *arrays: Any, **options: Any) -> Forward:
             out = forward(xp, *arrays, **options)
             if isinstance(out, tuple):  # (loss, divisor of 'mean')
                 loss, divisor = out
                 return Forward(loss, arrays, divisor)
             return Forward(out, arrays)
 
-        extra = {} if curve is None else {"curve": curve}  # the plot's description of the loss (plot.py)
+        extra: dict[str, Any] = (
+            {} if curve is None else {"curve": curve}
+        )  # the plot's description of the loss (plot.py)
         return LossSpec(
             name=self.name,
             fwd=fwd,
@@ -139,13 +145,15 @@ class RegisteredLoss:
             **extra,
         )
 
-    def _bwd(self):
+    def _bwd(self) -> Callable[..., tuple[Any, ...]] | None:
         gradient, argnames = self._gradient, self.argnames
         if gradient is None:
             return None
         where = [argnames.index(d) for d in self.differentiable]
 
-        def bwd(xp, res, g, *, g_divisor=None, wanted=None, **options):
+        def bwd(
+            xp: Namespace, res: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None, **options: Any
+        ) -> tuple[Any, ...]:
             # g_divisor: a forward's 'mean' divisor is a constant, it gets no gradient.
             cts = gradient(xp, g, *res, **options)
             cts = (cts,) if not isinstance(cts, (tuple, list)) else tuple(cts)
@@ -154,14 +162,14 @@ class RegisteredLoss:
                     f"the gradient of `{self.name}` must return one cotangent per differentiable "
                     f"argument {self.differentiable}; got {len(cts)}"
                 )
-            out = [None] * len(argnames)
+            out: list[Any] = [None] * len(argnames)
             for i, ct in zip(where, cts):
                 out[i] = None if res[i] is None else ct
             return tuple(out)
 
         return bwd
 
-    def gradient(self, fn: Callable) -> Callable:
+    def gradient(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """Attach the analytic gradient: ``fn(xp, g, *arrays, **options)`` returns the
         cotangent of each differentiable argument given the cotangent ``g`` of the
         unreduced loss (in the shape the forward returns; broadcasting against an
@@ -172,7 +180,7 @@ class RegisteredLoss:
         self.spec = spec
         return fn
 
-    def __call__(self, *arrays, reduction: str | None = None, **options):
+    def __call__(self, *arrays: Array | None, reduction: Reduction | None = None, **options: Any) -> Array:
         if len(arrays) > len(self.argnames):
             fail(
                 TypeError,
@@ -202,7 +210,7 @@ class RegisteredLoss:
             if checked is not None:  # the arrays, as the check passes them on (see `register`)
                 arrays = tuple(checked) + arrays[len(checked) :]
         else:
-            first = arrays[0]
+            first: Any = arrays[0]
             for k, v in named.items():
                 if v is not None:
                     check_broadcastable(first.shape, k, v, to=f"`{self.argnames[0]}`")
@@ -212,19 +220,47 @@ class RegisteredLoss:
         return f"<anyloss loss {self.name}{self.argnames}>"
 
 
+@overload
 def register(
-    forward: Callable | None = None,
+    forward: Callable[..., Any],
     *,
     name: str | None = None,
-    gradient: Callable | None = None,
-    differentiable=None,
+    gradient: Callable[..., Any] | None = None,
+    differentiable: Sequence[str] | None = None,
     summary: str = "",
-    example: Callable | None = None,
-    check: Callable | None = None,
-    default_reduction: str = "mean",
+    example: Callable[..., Any] | None = None,
+    check: Callable[..., Any] | None = None,
+    default_reduction: Reduction = "mean",
     catalogue: str = "user",
-    curve=None,
-):
+    curve: Callable[..., Any] | Literal[False] | None = None,
+) -> RegisteredLoss: ...
+@overload
+def register(
+    forward: None = None,
+    *,
+    name: str | None = None,
+    gradient: Callable[..., Any] | None = None,
+    differentiable: Sequence[str] | None = None,
+    summary: str = "",
+    example: Callable[..., Any] | None = None,
+    check: Callable[..., Any] | None = None,
+    default_reduction: Reduction = "mean",
+    catalogue: str = "user",
+    curve: Callable[..., Any] | Literal[False] | None = None,
+) -> Callable[[Callable[..., Any]], RegisteredLoss]: ...
+def register(
+    forward: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    gradient: Callable[..., Any] | None = None,
+    differentiable: Sequence[str] | None = None,
+    summary: str = "",
+    example: Callable[..., Any] | None = None,
+    check: Callable[..., Any] | None = None,
+    default_reduction: Reduction = "mean",
+    catalogue: str = "user",
+    curve: Callable[..., Any] | Literal[False] | None = None,
+) -> RegisteredLoss | Callable[[Callable[..., Any]], RegisteredLoss]:
     """Turn an Array-API forward into a loss with reductions, checks, gradients and every backend.
 
     Use as ``@anyloss.register`` or ``@anyloss.register(differentiable=("input", "target"))``,
@@ -256,7 +292,7 @@ def register(
         The loss, callable as ``loss(*arrays, reduction=default_reduction, **options)``.
     """
 
-    def wrap(fn):
+    def wrap(fn: Callable[..., Any]) -> RegisteredLoss:
         loss = RegisteredLoss(
             fn,
             name=name or fn.__name__,

@@ -30,11 +30,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from ._accel import Hints
 from ._checks import namespace
 from ._engine import Forward
+from ._typing import Array, Namespace
 from ._xp import adopt_numpy
 
 
@@ -51,17 +52,17 @@ class Curve(NamedTuple):
     defined (``None``: any ``x``); the plot's default range is clipped to it.
     """
 
-    args: tuple
+    args: tuple[Any, ...]
     label: str
-    tangents: dict | None = None
-    domain: tuple | None = None
+    tangents: dict[int, Any] | None = None
+    domain: tuple[float | None, float | None] | None = None
 
 
 @dataclass(frozen=True)
 class LossSpec:
     name: str
-    fwd: Callable
-    bwd: Callable | None
+    fwd: Callable[..., Any]
+    bwd: Callable[..., Any] | None
     argnames: tuple[str, ...]
     differentiable: tuple[str, ...] = ()
     # The arrays that may be None (not given): weights, biases.
@@ -75,16 +76,16 @@ class LossSpec:
     catalogue: str = "torch"
     # example(xp) -> (args, kwargs): a small worked example (PyTorch's docs' one
     # where it has one), used by the demo, the docs and the CLI.
-    example: Callable | None = field(default=None, compare=False)
+    example: Callable[..., Any] | None = field(default=None, compare=False)
     # has_gradient(options) -> bool, for a loss whose analytic gradient exists
     # only for some options (a user's distance function without a vjp).
-    gradient_for: Callable | None = field(default=None, compare=False)
+    gradient_for: Callable[..., Any] | None = field(default=None, compare=False)
     # curve(xp, x, **options) -> Curve (or a plain tuple of its fields): the loss
     # along one number, for `anyloss plot` (plot.py). x is a 1-D float64 array;
     # the curve may take any of the loss's options (beta, log_input) as keyword
     # parameters to see their values. None: x is the first array, the other
     # required arrays zeros like it (elementwise losses). False: no 1-D curve.
-    curve: Callable | bool | None = field(default=None, compare=False)
+    curve: Callable[..., Any] | Literal[False] | None = field(default=None, compare=False)
     # How the accelerators (_accel) may compute the loss: its batch rows, point
     # form or compiled forms (_accel.Hints). Empty: the fwd/bwd as written.
     accel: Hints = field(default=Hints(), compare=False)
@@ -92,53 +93,84 @@ class LossSpec:
     # same call through a framework's own function of the same semantics (F is
     # torch.nn.functional); see native_call. Built-ins default to F.<name> taking
     # the arrays and options by name; None: the loss has no native twin.
-    native: Callable | None = field(default=None, compare=False)
+    native: Callable[..., Any] | None = field(default=None, compare=False)
     # Whether the native twin runs without reading data -- under
     # torch.compile(fullgraph=True), with PyTorch's numbers, and on meta tensors;
     # where not, anyloss's own code runs there.
     native_traces: bool = field(default=True, compare=False)
-    functional: Callable | None = field(default=None, compare=False)
-    cls: type | None = field(default=None, compare=False)
+    functional: Callable[..., Any] | None = field(default=None, compare=False)
+    cls: type[Any] | None = field(default=None, compare=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.native is None and self.catalogue == "torch":
             object.__setattr__(self, "native", native_call(self.name))
 
-    def has_gradient(self, options: dict) -> bool:
+    def has_gradient(self, options: dict[str, Any]) -> bool:
         """Whether ``bwd`` can differentiate a call with these options."""
         return self.bwd is not None and (self.gradient_for is None or self.gradient_for(options))
 
-    def run_fwd(self, xp, arrays, options, computed) -> Forward:
+    def run_fwd(
+        self, xp: Namespace, arrays: tuple[Any, ...], options: dict[str, Any], computed: dict[str, Any]
+    ) -> Forward:
         """``fwd`` on ``arrays``."""
-        return self.fwd(xp, *arrays, **options, **computed)
+        out: Forward = self.fwd(xp, *arrays, **options, **computed)
+        return out
 
-    def run_bwd(self, xp, res, g, options, computed, *, g_divisor=None, wanted=None, bwd=None) -> tuple:
+    def run_bwd(
+        self,
+        xp: Namespace,
+        res: Any,
+        g: Any,
+        options: dict[str, Any],
+        computed: dict[str, Any],
+        *,
+        g_divisor: Any = None,
+        wanted: tuple[bool, ...] | None = None,
+        bwd: Callable[..., Any] | None = None,
+    ) -> tuple[Any, ...]:
         """``bwd`` (or the given ``bwd``, a compiled form) for the cotangent ``g``
         of the unreduced loss."""
         bwd = self.bwd if bwd is None else bwd
-        return bwd(xp, res, g, g_divisor=g_divisor, wanted=wanted, **options, **computed)
+        assert bwd is not None  # the caller checked has_gradient
+        cts: tuple[Any, ...] = bwd(xp, res, g, g_divisor=g_divisor, wanted=wanted, **options, **computed)
+        return cts
 
-    def adopt(self, **arrays) -> tuple:
+    def adopt(self, **arrays: Any) -> tuple[Namespace, tuple[Array, ...]]:
         """``(xp, arrays)``: the array namespace of the loss's named arrays
         (``_checks.namespace``; ``None`` allowed for the ``optional`` ones), and
         the arrays in order, NumPy arrays among another library's converted to it."""
         xp = namespace(optional=self.optional, complex=self.complex, **arrays)
         return xp, adopt_numpy(xp, tuple(arrays.values()))
 
-    def apply(self, xp, arrays: tuple, reduction: str = "mean", computed: dict | None = None, **options):
+    def apply(
+        self,
+        xp: Namespace,
+        arrays: tuple[Any, ...],
+        reduction: str = "mean",
+        computed: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> Array:
         """Run this loss on already-checked ``arrays`` (see ``_call.apply``);
         ``computed``: auxiliaries the ``fwd`` takes beside the options."""
         from ._call import apply
 
-        return apply(self, xp, arrays, reduction, options, computed or {})
+        value: Array = apply(self, xp, arrays, reduction, options, computed or {})
+        return value
 
 
-def native_call(name: str) -> Callable:
+def native_call(name: str) -> Callable[..., Any]:
     """``LossSpec.native`` for a loss whose native twin is ``F.<name>`` taking the
     loss's arrays by their ``argnames`` and its options by their names, plus
     ``reduction`` (what anyloss computed for its own ``fwd`` is not passed)."""
 
-    def native(F, spec, arrays, reduction, options, computed):
+    def native(
+        F: Any,
+        spec: LossSpec,
+        arrays: tuple[Any, ...],
+        reduction: str,
+        options: dict[str, Any],
+        computed: dict[str, Any],
+    ) -> Any:
         if not hasattr(F, name):
             return NotImplemented
         kwargs = dict(options)

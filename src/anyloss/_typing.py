@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Protocol, runtime_checkable
 
-__all__ = ["Array", "Reduction"]
+__all__ = ["Array", "KLDivReduction", "Namespace", "Reduction"]
 
 
 @runtime_checkable
@@ -29,3 +29,11 @@ class Array(Protocol):
 
 # The reductions of torch.nn.functional's losses.
 Reduction = Literal["none", "mean", "sum"]
+# kl_div's, with the KL divergence per sample.
+KLDivReduction = Literal["none", "batchmean", "sum", "mean"]
+
+# An array library's namespace (``numpy``, ``torch``, ``jax.numpy``, array-api-strict,
+# array-api-compat's wrappers): modules with no common base a static type could
+# name, whose functions each library types its own way. The losses' internals call
+# it as the standard describes; a checker can say nothing more about it than Any.
+Namespace = Any

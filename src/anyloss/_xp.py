@@ -5,12 +5,16 @@ backend workaround lives here, with a comment naming the backend and why.
 
 from __future__ import annotations
 
+from typing import Any
+
 import array_api_compat as _compat
 import array_api_extra as xpx
 import numpy as np  # core dependency: NumPy scalars, and the in-place and layout forms NumPy has
 
+from ._typing import Namespace
 
-def size(x) -> int:
+
+def size(x: Any) -> int:
     """Number of elements (the standard's ``x.size`` may be ``None`` for lazy arrays)."""
     n = 1
     for d in x.shape:  # a loop, not a generator: torch.compile traces this
@@ -18,7 +22,7 @@ def size(x) -> int:
     return n
 
 
-def item(x):
+def item(x: Any) -> Any:
     """A Python scalar (bool, int or float, as the dtype) from a 0-d array."""
     if hasattr(x, "item"):
         return x.item()
@@ -28,16 +32,16 @@ def item(x):
     return int(x) if xp.isdtype(x.dtype, "integral") else float(x)
 
 
-def zero_dim(xp, x):
+def zero_dim(xp: Namespace, x: Any) -> Any:
     """NumPy reductions give NumPy scalars; the contract is a 0-d array."""
     return xp.asarray(x) if isinstance(x, np.generic) else x
 
 
-def device(x):
+def device(x: Any) -> Any:
     return _compat.device(x)
 
 
-def broadcast_to(xp, x, shape):
+def broadcast_to(xp: Namespace, x: Any, shape: Any) -> Any:
     """``xp.broadcast_to``; on PyTorch ``Tensor.expand``, which the batching of
     ``torch.autograd.grad(..., is_grads_batched=True)`` knows (not broadcast_to)."""
     if _compat.is_torch_array(x):
@@ -45,7 +49,7 @@ def broadcast_to(xp, x, shape):
     return xp.broadcast_to(x, shape)
 
 
-def vecdot(xp, a, b):
+def vecdot(xp: Namespace, a: Any, b: Any) -> Any:
     """Dot products along the last axis of two real arrays of one dtype. On
     PyTorch ``torch.linalg.vecdot``: array-api-compat's goes through
     ``moveaxis``, which ``torch.func.vmap`` cannot batch."""
@@ -56,7 +60,7 @@ def vecdot(xp, a, b):
     return xp.vecdot(a, b)
 
 
-def adopt_numpy(xp, arrays) -> tuple:
+def adopt_numpy(xp: Namespace, arrays: tuple[Any, ...]) -> tuple[Any, ...]:
     """``arrays`` with any NumPy array among arrays of another library ``xp``
     converted to ``xp``, on the device of the first of the others."""
     if _compat.is_numpy_namespace(xp):
@@ -72,12 +76,12 @@ def adopt_numpy(xp, arrays) -> tuple:
     return tuple(out)
 
 
-def origin(a):
+def origin(a: Any) -> Any:
     """The array a checked Dask array stands for (``_checks.check_values``), else ``a``."""
     return getattr(a, "anyloss_checks", a)
 
 
-def any_complex(xp, arrays) -> bool:
+def any_complex(xp: Namespace, arrays: Any) -> bool:
     """Whether one of ``arrays`` (``None`` entries skipped) has a complex dtype."""
     for a in arrays:
         if a is not None and xp.isdtype(a.dtype, "complex floating"):
@@ -85,7 +89,7 @@ def any_complex(xp, arrays) -> bool:
     return False
 
 
-def broadcast_shapes(*shapes) -> tuple:
+def broadcast_shapes(*shapes: Any) -> tuple[Any, ...]:
     """NumPy/PyTorch broadcasting of shapes; ``ValueError`` if they do not broadcast."""
     # Plain loops (no generators, no sets): torch.compile traces this. Kept by hand:
     # array-api-extra's is deprecated (for xp.broadcast_shapes of the 2025.12
@@ -106,7 +110,7 @@ def broadcast_shapes(*shapes) -> tuple:
     return tuple(out)
 
 
-def result_float_dtype(xp, *arrays):
+def result_float_dtype(xp: Namespace, *arrays: Any) -> Any:
     """PyTorch's type promotion for a loss: floating arrays (real or complex)
     promote among themselves (float32 with float64 gives float64), integer and
     boolean arrays never widen a floating one (float32 with int64 stays float32,
@@ -115,12 +119,12 @@ def result_float_dtype(xp, *arrays):
     return xp.result_type(*floats)
 
 
-def as_float(xp, x, dtype):
+def as_float(xp: Namespace, x: Any, dtype: Any) -> Any:
     """``x`` in ``dtype`` (no copy when it already is)."""
     return x if x.dtype == dtype else xp.astype(x, dtype)
 
 
-def sum_to_shape(xp, g, shape):
+def sum_to_shape(xp: Namespace, g: Any, shape: Any) -> Any:
     """Sum a broadcast cotangent ``g`` back to ``shape`` (the VJP of broadcasting)."""
     shape = tuple(shape)
     if tuple(g.shape) == shape:
@@ -132,7 +136,7 @@ def sum_to_shape(xp, g, shape):
     return xp.reshape(g, shape)
 
 
-def _half_dtype(xp, x):
+def _half_dtype(xp: Namespace, x: Any) -> Any:
     """``x``'s dtype if it is float16 or bfloat16, else None. PyTorch's CPU kernels
     for sigmoid, softplus and log_sigmoid compute those in float32 and round once;
     op by op in half precision, 1 + exp(-|x|) alone loses the bits that matter."""
@@ -140,7 +144,7 @@ def _half_dtype(xp, x):
     return x.dtype if any(x.dtype == h for h in halves) else None
 
 
-def softplus(xp, x):
+def softplus(xp: Namespace, x: Any) -> Any:
     """log(1 + exp(x)) without overflow: max(x, 0) + log1p(exp(-|x|))."""
     half = _half_dtype(xp, x)
     if half is not None:
@@ -151,7 +155,7 @@ def softplus(xp, x):
     return xp.maximum(x, zero) + xp.log1p(xp.exp(-xp.abs(x)))
 
 
-def sigmoid(xp, x):
+def sigmoid(xp: Namespace, x: Any) -> Any:
     """1 / (1 + exp(-x)), computed from exp(-|x|) so that it never overflows."""
     half = _half_dtype(xp, x)
     if half is not None:
@@ -162,7 +166,7 @@ def sigmoid(xp, x):
     return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
-def log_sigmoid(xp, x, *, parts=False):
+def log_sigmoid(xp: Namespace, x: Any, *, parts: bool = False) -> Any:
     """log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), PyTorch's form: it never
     overflows and equals -softplus(-x). With ``parts``, ``(log_sigmoid(x), e, l)``
     with ``e = exp(-|x|)`` and ``l = log1p(e)`` (in float32 for a half ``x``), for a
@@ -182,7 +186,7 @@ def log_sigmoid(xp, x, *, parts=False):
     return (out, e, lg) if parts else out
 
 
-def shifted_by_max(xp, x, axis, *, overwrite=False):
+def shifted_by_max(xp: Namespace, x: Any, axis: Any, *, overwrite: bool = False) -> Any:
     """``x - max(x)`` along ``axis`` (an int or a tuple): the first step of
     log-softmax, so that no exponential overflows. With ``overwrite`` (``x`` is
     the caller's own temporary) ``x`` is shifted in place where the library
@@ -197,7 +201,7 @@ def shifted_by_max(xp, x, axis, *, overwrite=False):
     return x - m
 
 
-def log_softmax_parts(xp, x, axis, *, overwrite=False):
+def log_softmax_parts(xp: Namespace, x: Any, axis: Any, *, overwrite: bool = False) -> Any:
     """``(shifted, e, s)`` along ``axis`` (kept dims): ``shifted = x - max``,
     ``e = exp(shifted)``, ``s = sum(e)``; then ``log_softmax = shifted - log(s)``
     and ``softmax = e / s``. PyTorch's order of operations: nothing overflows,
@@ -211,7 +215,7 @@ def log_softmax_parts(xp, x, axis, *, overwrite=False):
     return shifted, e, xp.sum(e, axis=axis, keepdims=True)
 
 
-def log_softmax(xp, x, axis):
+def log_softmax(xp: Namespace, x: Any, axis: Any) -> Any:
     """``log(softmax(x))`` along ``axis``, as :func:`log_softmax_parts` computes it.
 
     >>> import numpy as np
@@ -222,7 +226,7 @@ def log_softmax(xp, x, axis):
     return shifted - xp.log(s)
 
 
-def logsumexp(xp, x, axis, keepdims=False):
+def logsumexp(xp: Namespace, x: Any, axis: Any, keepdims: bool = False) -> Any:
     """``log(sum(exp(x)))`` along ``axis`` (an int or a tuple): ``m + log(sum(exp(x - m)))``
     with ``m`` the max, or 0 where that is not finite (SciPy's, JAX's and
     TensorFlow's way): a row of ``-inf`` gives ``-inf``, one holding ``+inf`` gives ``+inf``."""
@@ -235,7 +239,7 @@ def logsumexp(xp, x, axis, keepdims=False):
     return out if keepdims else xp.squeeze(out, axis=axis)
 
 
-def ignored(xp, t, ignore_index):
+def ignored(xp: Namespace, t: Any, ignore_index: Any) -> Any:
     """``t == ignore_index`` for class-index targets ``t``, or None when an integer
     ``t``'s dtype cannot hold ``ignore_index`` (then no target is ignored)."""
     if xp.isdtype(t.dtype, "integral"):
@@ -245,7 +249,7 @@ def ignored(xp, t, ignore_index):
     return t == ignore_index
 
 
-def is_lazy(x) -> bool:
+def is_lazy(x: Any) -> bool:
     """True when ``x``'s values cannot be read without tracing or computing
     (JAX tracers under ``jit``/``grad``/``vmap``, Dask arrays): the test
     ``_checks.check_values`` uses to skip. A loss whose static sizes depend on
@@ -265,7 +269,7 @@ def is_lazy(x) -> bool:
     return _compat.is_lazy_array(x)
 
 
-def _torch_unreadable(x) -> bool:
+def _torch_unreadable(x: Any) -> bool:
     """A PyTorch tensor whose values are not read on the host: while
     ``torch.compile`` traces (a read would break the graph), inside a
     ``torch.func`` transform (``vmap``'s batched tensors have no ``.item()``),
@@ -281,14 +285,14 @@ def _torch_unreadable(x) -> bool:
     )  # is_grads_batched's vmap
 
 
-def read(x):
+def read(x: Any) -> Any:
     """The Python scalar of the 0-d array ``x``, or None when it cannot be read
     without tracing or computing (see :func:`is_lazy`). A value computed from a
     concrete JAX array inside ``jit`` is a tracer, so the test is on ``x``."""
     return None if is_lazy(x) else item(x)
 
 
-def scan(xp, step, init, xs, *, reverse=False, axis=0):
+def scan(xp: Namespace, step: Any, init: Any, xs: Any, *, reverse: bool = False, axis: int = 0) -> Any:
     """A recurrence over time: ``carry = step(carry, *x_t)`` for each ``t`` along
     the leading axis of the arrays ``xs`` (last to first with ``reverse``).
     Returns ``init`` and every carry stacked along ``axis`` in time order
@@ -300,7 +304,7 @@ def scan(xp, step, init, xs, *, reverse=False, axis=0):
     if _compat.is_jax_namespace(xp):
         from jax import lax
 
-        def body(carry, x):
+        def body(carry: Any, x: Any) -> Any:
             carry = step(carry, *x)
             return carry, carry
 
@@ -321,7 +325,7 @@ def scan(xp, step, init, xs, *, reverse=False, axis=0):
     return ys
 
 
-def repeat(xp, step, init, times):
+def repeat(xp: Namespace, step: Any, init: Any, times: Any) -> Any:
     """``carry = step(carry)``, ``times`` times (a Python int), from ``init``.
 
     A Python loop, except on JAX: there ``jax.lax.fori_loop`` traces ``step``
@@ -336,7 +340,7 @@ def repeat(xp, step, init, times):
     return carry
 
 
-def index_dtype(xp, x=None):
+def index_dtype(xp: Namespace, x: Any = None) -> Any:
     """The namespace's default integer dtype for indexing: int64 on NumPy,
     PyTorch and Dask, int32 on JAX without x64 (so no int64 request warns)."""
     try:
@@ -346,7 +350,7 @@ def index_dtype(xp, x=None):
         return xp.int64
 
 
-def take_along(xp, x, index, axis):
+def take_along(xp: Namespace, x: Any, index: Any, axis: Any) -> Any:
     """``x`` picked at ``index`` along ``axis``: ``out[n, d] = x[n, index[n, d], d]``.
 
     ``index`` has ``x``'s shape without ``axis``, an integer dtype and values
@@ -363,7 +367,7 @@ def take_along(xp, x, index, axis):
     return xp.sum(picked, axis=axis)
 
 
-def one_hot_mask(xp, index, n, axis):
+def one_hot_mask(xp: Namespace, index: Any, n: Any, axis: Any) -> Any:
     """Boolean ``index == c`` for every class ``c`` in ``range(n)``, the class
     axis inserted at ``axis``: the scatter pattern of :func:`take_along`'s VJP.
     ``index`` should have a dtype that holds ``n`` (see :func:`index_dtype`)."""
@@ -375,7 +379,7 @@ def one_hot_mask(xp, index, n, axis):
     return xp.expand_dims(index, axis=axis) == classes
 
 
-def add_at(xp, x, key, y):
+def add_at(xp: Namespace, x: Any, key: Any, y: Any) -> Any:
     """``x[key] += y``; returns ``x``. In place where arrays are mutable (NumPy,
     PyTorch, CuPy, Dask, array-api-strict), so a loop accumulating into a large
     array (``linear_cross_entropy``'s weight gradient) allocates nothing of its
@@ -392,7 +396,7 @@ def add_at(xp, x, key, y):
     return xpx.at(x, key).add(y, copy=None, xp=xp)
 
 
-def _padded(y, keys, shape):
+def _padded(y: Any, keys: Any, shape: Any) -> Any:
     """PyTorch ``y`` zero-padded to ``shape``, placed at ``keys`` (slices of step 1
     and at most one Ellipsis) -- an out-of-place ``zeros(shape)[keys] = y``."""
     import torch.nn.functional as F
@@ -408,7 +412,7 @@ def _padded(y, keys, shape):
     return F.pad(y, pads)
 
 
-def exp_into(xp, x):
+def exp_into(xp: Namespace, x: Any) -> Any:
     """``exp(x)``, written over ``x`` where the library allows it (NumPy,
     PyTorch), else a new array: for a large temporary that is not needed
     afterwards (``linear_cross_entropy``'s chunk of logits), so that its
@@ -421,7 +425,7 @@ def exp_into(xp, x):
     return xp.exp(x)
 
 
-def contiguous(x):
+def contiguous(x: Any) -> Any:
     """``x`` in C order, copied only if it is not: NumPy arrays for loops compiled
     by numba (``_kernels.compiled``). Other arrays are returned as they are."""
     if _compat.is_numpy_array(x) and not isinstance(x, np.generic):
@@ -429,7 +433,7 @@ def contiguous(x):
     return x
 
 
-def log1p_unit(xp, x):
+def log1p_unit(xp: Namespace, x: Any) -> Any:
     """``log(1 + x)`` for ``x`` in [0, 1] (``exp(-|z|)`` in a softplus), to an ulp.
 
     NumPy's ``log1p`` costs several of its ``log``; there it is ``log(u)``
@@ -437,12 +441,12 @@ def log1p_unit(xp, x):
     ``log(1 + x) = log(u) + (x - (u - 1)) / u`` to first order, where
     ``u - 1`` is exact. Other libraries' ``log1p`` is used as it is."""
     if _compat.is_numpy_array(x) or isinstance(x, np.generic):
-        u = 1.0 + x
-        return xp.log(u) + (x - (u - 1.0)) / u
+        u = 1.0 + x  # type: ignore[operator]  # numpy's stubs give a bare np.generic no arithmetic
+        return xp.log(u) + (x - (u - 1.0)) / u  # type: ignore[operator]  # (as above)
     return xp.log1p(x)
 
 
-def add_along(xp, x, index, values, axis):
+def add_along(xp: Namespace, x: Any, index: Any, values: Any, axis: Any) -> Any:
     """``x`` plus ``values`` at ``index`` along ``axis`` (the VJP of
     :func:`take_along`): ``x[n, index[n, d], d] += values[n, d]``. ``x`` must be
     the caller's own array: NumPy and PyTorch add into it in place, touching

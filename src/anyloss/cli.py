@@ -17,17 +17,19 @@ import argparse
 import importlib
 import sys
 import warnings
+from typing import Any
 
 import numpy as np
 
 from . import __version__, _spec
 from ._autodiff import value_and_grad
 from ._doc import show_text  # show: the same text as the loss's page of the docs
+from ._typing import Namespace
 
 BACKENDS = ("numpy", "array_api_strict", "torch", "jax", "dask")
 
 
-def cmd_list(args) -> int:
+def cmd_list(args: Any) -> int:
     specs = _spec.losses()
     width = max(map(len, specs))
     for name, spec in specs.items():
@@ -37,7 +39,7 @@ def cmd_list(args) -> int:
     return 0
 
 
-def cmd_show(args) -> int:
+def cmd_show(args: Any) -> int:
     spec = _spec.losses().get(args.name)
     if spec is None:
         print(f"anyloss: no loss named {args.name!r}; `anyloss list` shows them all", file=sys.stderr)
@@ -47,7 +49,7 @@ def cmd_show(args) -> int:
     return 0
 
 
-def cmd_plot(args) -> int:
+def cmd_plot(args: Any) -> int:
     try:
         from . import plot
 
@@ -61,7 +63,7 @@ def cmd_plot(args) -> int:
     return 0
 
 
-def _namespace(backend):
+def _namespace(backend: Any) -> Any:
     """The array namespace of an installed backend, or None."""
     try:
         if backend == "numpy":
@@ -81,7 +83,7 @@ def _namespace(backend):
         return None
 
 
-def _on_backend(backend, xp, spec, args, kwargs, argnames):
+def _on_backend(backend: Any, xp: Namespace, spec: Any, args: Any, kwargs: Any, argnames: Any) -> Any:
     """Value and gradients of ``argnames`` of the example on ``backend``,
     through its own autodiff where it has one, as NumPy arrays."""
     conv = [xp.asarray(a) if isinstance(a, np.ndarray) else a for a in args]
@@ -96,7 +98,7 @@ def _on_backend(backend, xp, spec, args, kwargs, argnames):
     if backend == "jax":
         import jax
 
-        def f(*d):
+        def f(*d: Any) -> Any:
             full = list(conv)
             for i, a in zip(diff, d):
                 full[i] = a
@@ -112,14 +114,14 @@ def _on_backend(backend, xp, spec, args, kwargs, argnames):
     return _to_numpy(value), [_to_numpy(g) for g in grads]
 
 
-def _to_numpy(x):
+def _to_numpy(x: Any) -> Any:
     try:
         return np.asarray(x)
     except (TypeError, ValueError, RuntimeError):
         return np.from_dlpack(x)
 
 
-def _reference(spec, args, kwargs, argnames):
+def _reference(spec: Any, args: Any, kwargs: Any, argnames: Any) -> Any:
     """PyTorch's value and autograd gradients (or anyloss on NumPy, without PyTorch)."""
     try:
         import torch
@@ -136,10 +138,16 @@ def _reference(spec, args, kwargs, argnames):
     out = fn(*tensors, **kwargs)
     if diff:
         out.backward()
-    return "torch", out.detach().numpy(), [tensors[i].grad.numpy() for i in diff]
+    # A tensor the output does not depend on gets no .grad from PyTorch: its gradient is zero.
+    grads = [tensors[i].grad for i in diff]
+    return (
+        "torch",
+        out.detach().numpy(),
+        [torch.zeros_like(tensors[i]).numpy() if g is None else g.numpy() for i, g in zip(diff, grads)],
+    )
 
 
-def cmd_check(args) -> int:
+def cmd_check(args: Any) -> int:
     backends = BACKENDS if args.backend == "all" else (args.backend,)
     installed = {b: xp for b in backends if (xp := _namespace(b)) is not None}
     missing = [b for b in backends if b not in installed]
@@ -148,6 +156,8 @@ def cmd_check(args) -> int:
     print(f"{'loss':<{width}}  {'vs':<6}" + "".join(f"{b:>18}" for b in installed))
     failures = 0
     for name, spec in specs.items():
+        if spec.example is None:  # filtered out above
+            continue
         ex_args, ex_kwargs = spec.example(np)
         argnames = [
             spec.argnames[i]
@@ -179,7 +189,7 @@ def cmd_check(args) -> int:
     return 1 if failures else 0
 
 
-def _err(a, b) -> float:
+def _err(a: Any, b: Any) -> float:
     """Largest error relative to max(1, |b|), NaNs and infinities compared as equal where both are."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
@@ -189,7 +199,7 @@ def _err(a, b) -> float:
     return float(np.max(d, initial=0.0))
 
 
-def _params(pairs) -> dict:
+def _params(pairs: Any) -> dict[str, Any]:
     """``NAME=VALUE`` options, each value a Python literal (``0.1``, ``True``,
     ``[1, 2]``) or else the plain string."""
     import ast
@@ -206,10 +216,10 @@ def _params(pairs) -> dict:
     return options
 
 
-def cmd_eval(args) -> int:
+def cmd_eval(args: Any) -> int:
     from . import stream
 
-    def report(line):
+    def report(line: Any) -> None:
         print(f"anyloss eval: {line}", file=sys.stderr)
 
     try:
@@ -237,7 +247,7 @@ def cmd_eval(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
+def main(argv: Any = None) -> int:
     parser = argparse.ArgumentParser(prog="anyloss", description="Every PyTorch loss, on any array library.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -325,7 +335,8 @@ def main(argv=None) -> int:
     )
     ev.set_defaults(run=cmd_eval)
     args = parser.parse_args(argv)
-    return args.run(args)
+    code: int = args.run(args)
+    return code
 
 
 if __name__ == "__main__":

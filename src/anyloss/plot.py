@@ -39,14 +39,20 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
 import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from ._checks import fail
 from ._spec import Curve, LossSpec, losses
+from ._typing import Namespace
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["Curve", "CurveData", "curves", "figure", "save"]
 
@@ -69,7 +75,14 @@ class CurveData(NamedTuple):
     dy: np.ndarray | None
 
 
-def curves(names, *, range=None, params=None, grad=False, num=401) -> list[CurveData]:
+def curves(
+    names: str | Sequence[str],
+    *,
+    range: tuple[float, float] | None = None,
+    params: dict[str, Any] | None = None,
+    grad: bool = False,
+    num: int = 401,
+) -> list[CurveData]:
     """The curves of the losses ``names`` (one name or a list), as NumPy arrays.
 
     Args:
@@ -108,13 +121,13 @@ def curves(names, *, range=None, params=None, grad=False, num=401) -> list[Curve
     out = []
     for spec in specs:
         low, high = first[spec.name].domain or (-math.inf, math.inf)
-        inside = (x >= low) & (x <= high)
+        inside = (x >= low) & (x <= high)  # type: ignore[operator]  # _curve made the bounds floats
         y = np.full(num, np.nan)
         dy = np.full(num, np.nan) if grad else None
         if inside.any():
             c = _curve(spec, x[inside], opts[spec.name])
             y[inside], g = _evaluate(spec, c, int(inside.sum()), opts[spec.name], grad)
-            if grad:
+            if dy is not None:  # grad
                 dy[inside] = g
         applied = ", ".join(f"{k}={v!r}" for k, v in opts[spec.name].items())
         legend = f"{spec.name} ({applied})" if applied else spec.name
@@ -122,7 +135,14 @@ def curves(names, *, range=None, params=None, grad=False, num=401) -> list[Curve
     return out
 
 
-def figure(names, *, range=None, params=None, grad=False, num=401):
+def figure(
+    names: str | Sequence[str],
+    *,
+    range: tuple[float, float] | None = None,
+    params: dict[str, Any] | None = None,
+    grad: bool = False,
+    num: int = 401,
+) -> Figure:
     """A matplotlib ``Figure`` of the losses ``names`` against their error or
     margin, with a legend; ``grad=True`` adds a panel of the derivatives below.
     Arguments as in :func:`curves`. Uses no pyplot: the global backend is untouched."""
@@ -143,7 +163,7 @@ def figure(names, *, range=None, params=None, grad=False, num=401):
     )
     if grad:
         ax, gax = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
-        axes = (ax, gax)
+        axes: tuple[Any, ...] = (ax, gax)
     else:
         ax = fig.subplots()
         axes = (ax,)
@@ -170,7 +190,15 @@ def figure(names, *, range=None, params=None, grad=False, num=401):
     return fig
 
 
-def save(names, path, *, range=None, params=None, grad=False, num=401) -> Path:
+def save(
+    names: str | Sequence[str],
+    path: str | os.PathLike[str],
+    *,
+    range: tuple[float, float] | None = None,
+    params: dict[str, Any] | None = None,
+    grad: bool = False,
+    num: int = 401,
+) -> Path:
     """Draw :func:`figure` and write it to ``path`` (``.png`` or ``.svg``, by its
     suffix); return the path. SVG output is reproducible (fixed ids, no date)."""
     path = Path(path)
@@ -186,7 +214,7 @@ def save(names, path, *, range=None, params=None, grad=False, num=401) -> Path:
     return path
 
 
-def _specs(names) -> list[LossSpec]:
+def _specs(names: Any) -> list[LossSpec]:
     if isinstance(names, str):
         names = [names]
     if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) for n in names):
@@ -198,8 +226,10 @@ def _specs(names) -> list[LossSpec]:
     return [registry[n] for n in dict.fromkeys(names)]
 
 
-def _options(spec: LossSpec) -> set:
+def _options(spec: LossSpec) -> set[Any]:
     """The options the loss's functional takes (its non-array parameters)."""
+    if spec.functional is None:
+        return set()
     try:
         sig = inspect.signature(spec.functional)
     except (TypeError, ValueError):
@@ -213,7 +243,7 @@ def _options(spec: LossSpec) -> set:
     }
 
 
-def _curve(spec: LossSpec, x, options: dict) -> Curve:
+def _curve(spec: LossSpec, x: Any, options: dict[str, Any]) -> Curve:
     """``spec.curve`` at ``x`` (or the elementwise default), as a ``Curve``."""
     import array_api_compat.numpy as xp
 
@@ -236,12 +266,14 @@ def _curve(spec: LossSpec, x, options: dict) -> Curve:
     return c
 
 
-def _default_curve(spec: LossSpec, xp, x) -> Curve:
+def _default_curve(spec: LossSpec, xp: Namespace, x: Any) -> Curve:
     """``x`` as the first array, zeros for the other required ones."""
+    sig: Mapping[str, inspect.Parameter] = {}
     try:
-        sig = inspect.signature(spec.functional).parameters
+        if spec.functional is not None:
+            sig = inspect.signature(spec.functional).parameters
     except (TypeError, ValueError):
-        sig = {}
+        pass
     args = [x]
     for name in spec.argnames[1:]:
         p = sig.get(name)
@@ -252,10 +284,12 @@ def _default_curve(spec: LossSpec, xp, x) -> Curve:
     return Curve(tuple(args), f"{spec.argnames[0]}" + (f" ({others})" if others else ""))
 
 
-def _evaluate(spec: LossSpec, c: Curve, n: int, options: dict, grad: bool):
+def _evaluate(spec: LossSpec, c: Curve, n: int, options: dict[str, Any], grad: bool) -> Any:
     """The loss (and its derivative along the tangents) at each of the ``n`` samples."""
     from ._autodiff import vjp
 
+    if spec.functional is None:  # a LossSpec registered without a function to call
+        fail(ValueError, "names", "name losses with a function to call", repr(spec.name))
     tangents = {0: 1.0} if c.tangents is None else c.tangents
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. the broadcast warning of a user's loss: the curve is per sample
@@ -294,7 +328,7 @@ def _evaluate(spec: LossSpec, c: Curve, n: int, options: dict, grad: bool):
     return y, dy
 
 
-def _range(span, domains) -> tuple[float, float]:
+def _range(span: Any, domains: Any) -> tuple[float, float]:
     """The abscissa's range: ``span`` as given, or the default clipped to the domains."""
     if span is not None:
         try:

@@ -47,11 +47,13 @@ import struct
 import sys
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any, Literal
 
 import numpy as np
 
 from ._checks import describe, fail
+from ._typing import Array
 
 __all__ = ["NpyRows", "NpyRowsWriter", "open_array", "evaluate", "DEFAULT_CHUNKS"]
 
@@ -71,7 +73,7 @@ _LOCAL_SCHEDULERS = ("threads", "synchronous", "sync", "single-threaded", "proce
 _LARGE = 256 * 2**20  # bytes of input + target above which a progress bar is shown on a terminal
 
 
-def _dask():
+def _dask() -> Any:
     try:
         import dask.array as da
     except ImportError:
@@ -79,7 +81,7 @@ def _dask():
     return da
 
 
-def _read_npy_header(f):
+def _read_npy_header(f: Any) -> Any:
     """``(shape, fortran_order, dtype)`` of the ``.npy`` data at ``f``'s position; ``f`` is left at the data."""
     version = np.lib.format.read_magic(f)
     if version == (1, 0):
@@ -108,21 +110,21 @@ class NpyRows:
         self.ndim = len(self.shape)
         self.row_bytes = self.dtype.itemsize * math.prod(self.shape[1:])
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: Any) -> Any:
         key = key if isinstance(key, tuple) else (key,)
         rows = range(*key[0].indices(self.shape[0]))
         if rows.step != 1:
             raise IndexError(f"NpyRows reads contiguous blocks of rows only; got the rows {rows}")
         count = len(rows) * self.row_bytes // self.dtype.itemsize
         block = np.fromfile(self.path, dtype=self.dtype, count=count, offset=self.offset + rows.start * self.row_bytes)
-        return block.reshape((len(rows), *self.shape[1:]))[(slice(None), *key[1:])]
+        return block.reshape((len(rows), *self.shape[1:]))[(slice(None),) + key[1:]]
 
-    def __dask_tokenize__(self):  # the same file, unchanged, gives the same Dask keys
+    def __dask_tokenize__(self) -> Any:  # the same file, unchanged, gives the same Dask keys
         st = os.stat(self.path)
         return ("anyloss.NpyRows", self.path, self.offset, self.shape, self.dtype.str, st.st_mtime_ns, st.st_size)
 
 
-def _npz_member_offset(f, key: str):
+def _npz_member_offset(f: Any, key: str) -> Any:
     """Offset in the zip file ``f`` of the data of the stored (uncompressed)
     member ``key``, and its ``.npy`` header."""
     with zipfile.ZipFile(f) as z:
@@ -153,14 +155,14 @@ class NpyRowsWriter:
     by plain writes at an offset (so it also works from a cluster's workers,
     which a NumPy memory map, copied when pickled, would not)."""
 
-    def __init__(self, path: str, shape: tuple, dtype) -> None:
+    def __init__(self, path: str, shape: tuple[Any, ...], dtype: Any) -> None:
         self.path, self.shape, self.dtype = os.path.abspath(path), tuple(shape), np.dtype(dtype)
         mm = np.lib.format.open_memmap(self.path, mode="w+", dtype=self.dtype, shape=self.shape)
         self.offset = mm.offset
         del mm
         self.row_bytes = self.dtype.itemsize * math.prod(self.shape[1:])
 
-    def __setitem__(self, key, value) -> None:
+    def __setitem__(self, key: Any, value: Any) -> None:
         key = key if isinstance(key, tuple) else (key,)
         rows = range(*key[0].indices(self.shape[0]))
         if rows.step != 1 or any(
@@ -172,7 +174,7 @@ class NpyRowsWriter:
             f.write(np.ascontiguousarray(value, dtype=self.dtype).tobytes())
 
 
-def _rows_per_block(chunks, row_bytes: int, arg: str) -> int:
+def _rows_per_block(chunks: Any, row_bytes: int, arg: str) -> int:
     """Rows per block from ``chunks`` (rows, or a byte size with a unit)."""
     if isinstance(chunks, bool) or not isinstance(chunks, (int, np.integer, str)):
         fail(TypeError, arg, "be a number of rows (int) or a size such as '64MiB' (str)", describe(chunks))
@@ -207,7 +209,7 @@ def _kind(path: str, arg: str) -> str:
     fail(ValueError, arg, "be a .npy or .npz file or a Zarr store", f"{path!r}, which is none of them")
 
 
-def _pick_member(names: list, key, arg: str, key_arg: str, path: str):
+def _pick_member(names: list[Any], key: Any, arg: str, key_arg: str, path: str) -> Any:
     """The member ``key`` of a ``.npz``/Zarr group: given, or the only one, or
     the one named like the argument (``input``, ``target``)."""
     if key is not None:
@@ -227,7 +229,7 @@ def _pick_member(names: list, key, arg: str, key_arg: str, path: str):
     )
 
 
-def _check_dtype(dtype, arg: str, path: str) -> None:
+def _check_dtype(dtype: Any, arg: str, path: str) -> None:
     if dtype.hasobject or dtype.fields is not None or dtype.kind not in "biuf":
         fail(
             TypeError,
@@ -237,7 +239,7 @@ def _check_dtype(dtype, arg: str, path: str) -> None:
         )
 
 
-def _open(path, key, chunks, arg: str, key_arg: str):
+def _open(path: Any, key: Any, chunks: Any, arg: str, key_arg: str) -> Any:
     """The Dask array behind ``open_array``, with messages naming ``arg``/``key_arg``."""
     da = _dask()
     if not isinstance(path, (str, os.PathLike)):
@@ -279,7 +281,7 @@ def _open(path, key, chunks, arg: str, key_arg: str):
     )
 
 
-def _row_chunks(shape, chunks, dtype, arg):
+def _row_chunks(shape: Any, chunks: Any, dtype: Any, arg: Any) -> Any:
     """Dask chunks for an array of ``shape``: blocks of rows, whole along the other axes."""
     if len(shape) == 0:
         return ()
@@ -291,7 +293,7 @@ def _row_chunks(shape, chunks, dtype, arg):
     return (min(rows, max(1, shape[0])), *shape[1:])
 
 
-def _open_zarr(da, path, key, chunks, arg, key_arg):
+def _open_zarr(da: Any, path: Any, key: Any, chunks: Any, arg: Any, key_arg: Any) -> Any:
     try:
         import zarr
     except ImportError:
@@ -299,7 +301,7 @@ def _open_zarr(da, path, key, chunks, arg, key_arg):
             f"reading the Zarr store {path!r} (`{arg}`) needs zarr: pip install 'anyloss[zarr]'"
         ) from None
     try:
-        node = zarr.open(path, mode="r")
+        node: Any = zarr.open(path, mode="r")  # an array or a group (then one of its members)
     except Exception as e:  # zarr raises several kinds for a missing or malformed store
         fail(
             FileNotFoundError if not os.path.exists(path) else ValueError,
@@ -316,7 +318,9 @@ def _open_zarr(da, path, key, chunks, arg, key_arg):
     return da.from_zarr(node, chunks=_row_chunks(node.shape, chunks, node.dtype, arg))
 
 
-def open_array(path, *, key: str | None = None, chunks=DEFAULT_CHUNKS):
+def open_array(
+    path: str | os.PathLike[str], *, key: str | None = None, chunks: int | str | tuple[int, ...] = DEFAULT_CHUNKS
+) -> Any:
     """Open ``path`` as a lazy Dask array split into blocks of rows.
 
     Args:
@@ -336,7 +340,7 @@ def open_array(path, *, key: str | None = None, chunks=DEFAULT_CHUNKS):
     return _open(path, key, chunks, "path", "key")
 
 
-def _resolve_loss(loss) -> Callable:
+def _resolve_loss(loss: str | Callable[..., Any]) -> Callable[..., Any]:
     if callable(loss):
         return loss
     from ._spec import losses
@@ -349,10 +353,13 @@ def _resolve_loss(loss) -> Callable:
             "be a callable or the name of a loss in anyloss.losses() (`anyloss list` shows them)",
             repr(loss),
         )
-    return specs[loss].functional
+    functional = specs[loss].functional
+    if functional is None:  # a LossSpec registered without a function to call
+        fail(ValueError, "loss", "name a loss with a function to call", repr(loss))
+    return functional
 
 
-def _as_dask(da, x, key, chunks, arg, key_arg):
+def _as_dask(da: Any, x: Any, key: Any, chunks: Any, arg: Any, key_arg: Any) -> Any:
     if isinstance(x, da.Array):
         return x
     if isinstance(x, np.ndarray):
@@ -361,7 +368,7 @@ def _as_dask(da, x, key, chunks, arg, key_arg):
     return _open(x, key, chunks, arg, key_arg)
 
 
-def _scheduler(scheduler):
+def _scheduler(scheduler: Any) -> Any:
     """``(client or None, local scheduler name or None)``; the client is one we must close, or a given one."""
     if scheduler is None:
         return None, "threads"
@@ -392,20 +399,20 @@ def _scheduler(scheduler):
 
 
 def evaluate(
-    loss,
-    input,
-    target,
+    loss: str | Callable[..., Any],
+    input: str | os.PathLike[str] | Array,
+    target: str | os.PathLike[str] | Array,
     *,
-    reduction: str = "mean",
-    chunks=DEFAULT_CHUNKS,
+    reduction: Literal["none", "mean", "sum", "batchmean"] = "mean",
+    chunks: int | str | tuple[int, ...] = DEFAULT_CHUNKS,
     input_key: str | None = None,
     target_key: str | None = None,
-    scheduler=None,
+    scheduler: Any = None,
     progress: bool | None = None,
-    output=None,
+    output: Any = None,
     report: Callable[[str], None] | None = None,
-    **options,
-):
+    **options: Any,
+) -> Any:
     """The loss over ``input`` and ``target`` on disk, streamed through Dask.
 
     Args:
@@ -501,7 +508,7 @@ def evaluate(
     return float(value) if value.ndim == 0 and reduction != "none" else value
 
 
-def _option(da, value, dtype):
+def _option(da: Any, value: Any, dtype: Any) -> Any:
     """A loss option for Dask arrays: a NumPy array becomes a Dask array; a list
     of numbers (``weight=[1, 2, 0.5]`` from the command line) one in ``input``'s
     floating dtype."""
@@ -510,24 +517,24 @@ def _option(da, value, dtype):
     return da.from_array(value) if isinstance(value, np.ndarray) else value
 
 
-def _dask_compute(result, local):
-    import dask
+def _dask_compute(result: Any, local: Any) -> Any:
+    from dask.base import compute
 
-    return dask.compute(result, scheduler=local)
+    return compute(result, scheduler=local)
 
 
 @contextlib.contextmanager
-def _local_progress(show: bool):
+def _local_progress(show: bool) -> Iterator[Any]:
     if not show:
         yield
         return
-    from dask.diagnostics import ProgressBar
+    from dask.diagnostics.progress import ProgressBar
 
     with ProgressBar(out=sys.stderr):
         yield
 
 
-def _cluster_progress(client, future) -> None:
+def _cluster_progress(client: Any, future: Any) -> None:
     import distributed
 
     with contextlib.redirect_stdout(sys.stderr):  # distributed's text bar writes to stdout
@@ -535,7 +542,7 @@ def _cluster_progress(client, future) -> None:
     print(file=sys.stderr)
 
 
-def _store(da, result, output, client, local, show):
+def _store(da: Any, result: Any, output: Any, client: Any, local: Any, show: Any) -> Any:
     """Write the unreduced loss to the ``.npy`` file ``output``, a block at a time."""
     if not isinstance(output, (str, os.PathLike)):
         fail(TypeError, "output", "be a path to a .npy file", describe(output))

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from .. import _xp
+from .._typing import Namespace
 from . import blocks, kernels
 
 
@@ -34,11 +36,11 @@ class Hints:
     # dimensions relative to the first array ({"input": 0, "target": -1}), for a
     # loss whose row i depends only on row i of those (and the other arrays
     # whole): it may then be computed by row blocks (blocks.py).
-    rows: dict | None = None
+    rows: dict[str, Any] | None = None
     # rows_divisor(xp, arrays, options, computed) -> float | None: the 'mean'
     # divisor of the whole call, for a loss computed by row blocks whose fwd
     # returns a divisor (each block's fwd only sees its rows).
-    rows_divisor: Callable | None = None
+    rows_divisor: Callable[..., Any] | None = None
     # elementwise: the loss at element n depends only on element n of each
     # array (after broadcasting), and its fwd/bwd are elementwise code: the
     # compiled one-pass kernel (kernels.py) is generated from them (trace.py).
@@ -46,10 +48,10 @@ class Hints:
     # compiled: (fwd, bwd) with fwd/bwd's contract, for NumPy arrays, running
     # loops numba compiles (kernels.compiled); for a loss whose Array API form
     # is a recursion.
-    compiled: tuple | None = None
+    compiled: tuple[Any, ...] | None = None
 
 
-def run(spec, xp, arrays, reduction, options, computed, wanted):
+def run(spec: Any, xp: Namespace, arrays: Any, reduction: Any, options: Any, computed: Any, wanted: Any) -> Any:
     """``(value, cotangents)`` of the reduced loss, the cotangents for the
     cotangent 1 of the value (``None`` where not ``wanted``); or ``None``."""
     if _xp.is_lazy(arrays[0]) or _xp.any_complex(xp, arrays):
@@ -66,7 +68,7 @@ def run(spec, xp, arrays, reduction, options, computed, wanted):
     return None
 
 
-def compiled_forms(spec, arrays):
+def compiled_forms(spec: Any, arrays: Any) -> Any:
     """The loss's compiled ``(fwd, bwd)`` for these arrays, or ``None``."""
     if spec.accel.compiled is None or _xp.is_lazy(arrays[0]):
         return None

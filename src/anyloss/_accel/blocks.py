@@ -33,10 +33,12 @@ scales them by the actual cotangent.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import array_api_compat as _compat
 
 from .. import _config
+from .._typing import Namespace
 from .._xp import device, sum_to_shape
 
 # Elements of the first array per block: 1 MiB of float32. Measured on the
@@ -51,7 +53,7 @@ class Fallback(Exception):
     """The loss turned out not to be computable by blocks (a data-dependent divisor)."""
 
 
-def eligible(spec, arrays, reduction) -> bool:
+def eligible(spec: Any, arrays: Any, reduction: Any) -> bool:
     rows = spec.accel.rows
     if rows is None or reduction not in ("mean", "sum"):
         return False
@@ -79,11 +81,11 @@ def eligible(spec, arrays, reduction) -> bool:
     return True
 
 
-def _offsets(rank) -> tuple:
+def _offsets(rank: Any) -> tuple[Any, ...]:
     return rank if isinstance(rank, tuple) else (rank,)
 
 
-def _sliced(spec, arrays):
+def _sliced(spec: Any, arrays: Any) -> Any:
     """Which arrays are cut into row blocks (the others are passed whole)."""
     first, rows = arrays[0], spec.accel.rows
     return tuple(
@@ -92,7 +94,7 @@ def _sliced(spec, arrays):
     )
 
 
-def run(spec, xp, arrays, reduction, options, computed, wanted):
+def run(spec: Any, xp: Namespace, arrays: Any, reduction: Any, options: Any, computed: Any, wanted: Any) -> Any:
     """``(value, cotangents)`` of the reduced loss, cotangents for the cotangent 1
     of the value (``None`` where not ``wanted``). Raises ``Fallback`` if the loss
     cannot be computed by blocks after all."""
@@ -100,14 +102,14 @@ def run(spec, xp, arrays, reduction, options, computed, wanted):
     n = first.shape[0]
     step = max(1, BLOCK // max(1, math.prod(first.shape[1:])))
     sliced = _sliced(spec, arrays)
-    outs = [
+    outs: list[Any] = [
         xp.empty(a.shape, dtype=a.dtype, device=device(a)) if w and s else None
         for a, w, s in zip(arrays, wanted, sliced)
     ]
     g_divisor = None
-    state = {}
+    state: dict[str, Any] = {}
 
-    def one(i):
+    def one(i: Any) -> Any:
         """Block ``i:i+step``: its loss sum and the cotangents of the arrays
         passed whole (the others are written into ``outs``; True marks them)."""
         j = min(n, i + step)
@@ -126,7 +128,7 @@ def run(spec, xp, arrays, reduction, options, computed, wanted):
             state["scale"] = 1.0 if reduction == "sum" else 1.0 / (divisor if divisor is not None else count)
             state["dtype"] = loss.dtype
         total = float(xp.sum(loss))
-        whole = [None] * len(arrays)
+        whole: list[Any] = [None] * len(arrays)
         if not any(wanted):
             return total, whole
         g = xp.broadcast_to(xp.asarray(state["scale"], dtype=state["dtype"], device=device(loss)), loss.shape)
@@ -149,7 +151,7 @@ def run(spec, xp, arrays, reduction, options, computed, wanted):
     pool = _pool() if _compat.is_numpy_array(first) and len(starts) > 2 else None
     results += pool.map(one, starts[1:]) if pool is not None else map(one, starts[1:])
     total = math.fsum(r[0] for r in results)
-    cts = []
+    cts: list[Any] = []
     for k, (_a, s) in enumerate(zip(arrays, sliced)):
         parts = [r[1][k] for r in results if r[1][k] is not None]
         if not parts:
@@ -168,7 +170,7 @@ def run(spec, xp, arrays, reduction, options, computed, wanted):
 _POOL = None
 
 
-def _pool():
+def _pool() -> Any:
     """Worker threads for NumPy's blocks (NumPy releases the GIL inside its
     loops): ``anyloss.configure(threads=...)`` of them, by default the cores
     this process may use, at most 2 -- as many as the other libraries are

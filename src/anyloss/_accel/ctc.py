@@ -13,16 +13,29 @@ numba compiles them on first use (``alpha`` and ``grad``).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from . import kernels
 
 
-def alpha(lp, lprime, il, tl, la, nll, blank):
+def alpha(lp: Any, lprime: Any, il: Any, tl: Any, la: Any, nll: Any, blank: Any) -> None:
     """The forward variables, compiled: see ``_compiled_alpha``."""
     kernels.compiled(_compiled_alpha)(lp, lprime, il, tl, la, nll, blank, lp.dtype.type(-math.inf))
 
 
-def grad(lp, lprime, il, tl, la, nll, g, zero_infinity, out, beta, lcab):
+def grad(
+    lp: Any,
+    lprime: Any,
+    il: Any,
+    tl: Any,
+    la: Any,
+    nll: Any,
+    g: Any,
+    zero_infinity: Any,
+    out: Any,
+    beta: Any,
+    lcab: Any,
+) -> None:
     """The gradient, compiled: see ``_compiled_grad``."""
     kernels.compiled(_compiled_grad)(
         lp, lprime, il, tl, la, nll, g, zero_infinity, out, beta, lcab, lp.dtype.type(-math.inf)
@@ -33,7 +46,7 @@ def grad(lp, lprime, il, tl, la, nll, g, zero_infinity, out, beta, lcab):
 # and no float literal meets a value (numba would compute in double then).
 
 
-def _compiled_alpha(lp, lprime, il, tl, la, nll, blank, ninf):
+def _compiled_alpha(lp: Any, lprime: Any, il: Any, tl: Any, la: Any, nll: Any, blank: Any, ninf: Any) -> None:
     """alpha (N, T, K) in ``la`` (pre-filled with -inf) and -log p(l|x) in ``nll``."""
     n_batch = lp.shape[1]
     for n in _kernels_prange(n_batch):
@@ -55,7 +68,7 @@ def _compiled_alpha(lp, lprime, il, tl, la, nll, blank, ninf):
         nll[n] = -_compiled_log_sum_exp(la[n, t, k - 1], b, ninf)
 
 
-def _compiled_log_sum_exp(a, b, c):
+def _compiled_log_sum_exp(a: Any, b: Any, c: Any) -> Any:
     """log(exp(a) + exp(b) + exp(c)) as PyTorch's kernel: shifted by the maximum,
     the exponentials added left to right (-inf when all terms are); NaN or +inf
     terms give NaN, as ``_log_sum_exp`` in ctc_loss.py."""
@@ -67,7 +80,20 @@ def _compiled_log_sum_exp(a, b, c):
     return math.log(math.exp(a - m) + math.exp(b - m) + math.exp(c - m)) + m
 
 
-def _compiled_grad(lp, lprime, il, tl, la, nll, g, zero_infinity, grad, beta, lcab_all, ninf):
+def _compiled_grad(
+    lp: Any,
+    lprime: Any,
+    il: Any,
+    tl: Any,
+    la: Any,
+    nll: Any,
+    g: Any,
+    zero_infinity: Any,
+    grad: Any,
+    beta: Any,
+    lcab_all: Any,
+    ninf: Any,
+) -> None:
     """beta, then PyTorch's gradient (exp(lp) - exp(lcab + nll - lp)) g into ``grad`` (T, N, C);
     ``beta`` (N, 2, K) and ``lcab_all`` (N, C) are scratch space, one row per sample."""
     t_max, n_batch, n_classes = lp.shape
@@ -106,6 +132,6 @@ def _compiled_grad(lp, lprime, il, tl, la, nll, g, zero_infinity, grad, beta, lc
                 grad[t, n, ch] = (math.exp(x) - math.exp(lcab[ch] + nll[n] - x)) * g[n]
 
 
-def _kernels_prange(n):
+def _kernels_prange(n: Any) -> Any:
     """``range``, a parallel one once numba compiles the loop (_kernels.compiled)."""
     return range(n)

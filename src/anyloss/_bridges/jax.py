@@ -16,19 +16,21 @@ differentiates the backward's operations.
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import jax
 from jax.custom_derivatives import SymbolicZero
 
 from .._engine import backward, forward, wanted_mask
+from .._typing import Namespace
 
 
-def _make(spec, xp, reduction, options, computed):
+def _make(spec: Any, xp: Namespace, reduction: Any, options: Any, computed: Any) -> Any:
     @jax.custom_jvp
-    def loss(*arrays):
+    def loss(*arrays: Any) -> Any:
         return forward(spec, xp, arrays, reduction, options, computed)[0]
 
-    def loss_jvp(primals, tangents):
+    def loss_jvp(primals: Any, tangents: Any) -> Any:
         value, rec = forward(spec, xp, primals, reduction, options, computed)
         # Only the arrays with a tangent: a cotangent that is NaN somewhere (the
         # target's of kl_div at 0) must not reach an output through a zero tangent.
@@ -38,7 +40,7 @@ def _make(spec, xp, reduction, options, computed):
         if not diff:
             return value, xp.zeros_like(value)
 
-        def vjp(g):
+        def vjp(g: Any) -> Any:
             cts = backward(rec, g)
             return tuple(xp.zeros_like(primals[k]) if cts[k] is None else cts[k] for k in diff)
 
@@ -54,11 +56,11 @@ def _make(spec, xp, reduction, options, computed):
 
 
 @functools.lru_cache(maxsize=256)
-def _cached(spec, xp, reduction, options_items, computed_items):
+def _cached(spec: Any, xp: Namespace, reduction: Any, options_items: Any, computed_items: Any) -> Any:
     return _make(spec, xp, reduction, dict(options_items), dict(computed_items))
 
 
-def apply(spec, xp, arrays, reduction, options, computed):
+def apply(spec: Any, xp: Namespace, arrays: Any, reduction: Any, options: Any, computed: Any) -> Any:
     try:
         fn = _cached(spec, xp, reduction, tuple(sorted(options.items())), tuple(sorted(computed.items())))
     except TypeError:  # an unhashable option: build the function for this call only

@@ -18,13 +18,15 @@ inputs, so that second derivatives see how they depend on them.
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import torch
 
 from .._engine import backward, forward
+from .._typing import Namespace
 
 
-def native(spec, arrays, reduction, options, computed):
+def native(spec: Any, arrays: Any, reduction: Any, options: Any, computed: Any) -> Any:
     """The call through ``torch.nn.functional``, or ``NotImplemented``."""
     import torch.nn.functional as F
 
@@ -39,7 +41,7 @@ def native(spec, arrays, reduction, options, computed):
         return spec.native(F, spec, arrays, reduction, options, computed)
 
 
-def wants_grad(arrays) -> bool:
+def wants_grad(arrays: Any) -> bool:
     """Whether the call will be differentiated: a tensor requires a gradient
     (under grad mode), or carries a forward-mode tangent, or is a torch.func
     transform's (which may differentiate it in either mode)."""
@@ -48,7 +50,7 @@ def wants_grad(arrays) -> bool:
     return _forward_or_transformed(arrays)
 
 
-def _forward_or_transformed(arrays) -> bool:
+def _forward_or_transformed(arrays: Any) -> bool:
     """A tensor with a forward-mode tangent, or inside a torch.func transform."""
     if torch.compiler.is_compiling():
         return False
@@ -68,7 +70,9 @@ class _LossFunction(torch.autograd.Function):
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(spec, xp, reduction, options, computed, wanted, *arrays):
+    def forward(
+        spec: Any, xp: Namespace, reduction: Any, options: Any, computed: Any, wanted: Any, *arrays: Any
+    ) -> Any:
         value, rec = forward(spec, xp, arrays, reduction, options, computed, wanted)
         # A loss that returned one of its inputs unchanged must still give autograd a new tensor.
         if any(value is a for a in arrays):
@@ -76,7 +80,7 @@ class _LossFunction(torch.autograd.Function):
         return value, rec
 
     @staticmethod
-    def setup_context(ctx, inputs, output):
+    def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
         ctx.static = inputs[:_STATIC]
         ctx.rec = output[1]
         arrays = inputs[_STATIC:]
@@ -84,7 +88,7 @@ class _LossFunction(torch.autograd.Function):
         ctx.save_for_forward(*arrays)
 
     @staticmethod
-    def backward(ctx, g, _rec):
+    def backward(ctx: Any, g: Any, _rec: Any) -> Any:
         needed = ctx.needs_input_grad[_STATIC:]
         if not any(needed):
             return (None,) * (_STATIC + len(needed))
@@ -105,7 +109,7 @@ class _LossFunctionJvp(_LossFunction):
     that defines ``jvp``, so under ``torch.compile`` the one above runs."""
 
     @staticmethod
-    def jvp(ctx, *tangents):
+    def jvp(ctx: Any, *tangents: Any) -> Any:
         # J t from the analytic VJP, which is linear in its cotangent u:
         # J t = d/du <VJP(u), t>.
         tangents = tangents[_STATIC:]
@@ -120,7 +124,7 @@ class _LossFunctionJvp(_LossFunction):
         return jt, None
 
 
-def apply(spec, xp, arrays, reduction, options, computed):
+def apply(spec: Any, xp: Namespace, arrays: Any, reduction: Any, options: Any, computed: Any) -> Any:
     # Which gradients will be asked for: those of the tensors that require one
     # (in forward mode and inside torch.func, any input's may be).
     wanted = (
@@ -129,4 +133,4 @@ def apply(spec, xp, arrays, reduction, options, computed):
         else tuple(isinstance(a, torch.Tensor) and a.requires_grad for a in arrays)
     )
     function = _LossFunction if torch.compiler.is_compiling() else _LossFunctionJvp
-    return function.apply(spec, xp, reduction, options, computed, wanted, *arrays)[0]
+    return function.apply(spec, xp, reduction, options, computed, wanted, *arrays)[0]  # type: ignore[no-untyped-call]  # Function.apply: unannotated in torch

@@ -20,11 +20,12 @@ PyTorch loss of the same name.
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 __all__ = ["differences", "keras", "optax", "tensorflow"]
 
 
-def __getattr__(name):  # `from anyloss.compat import keras` without importing all three up front
+def __getattr__(name: Any) -> Any:  # `from anyloss.compat import keras` without importing all three up front
     if name in ("keras", "optax", "tensorflow"):
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -254,7 +255,7 @@ print("torch cosine_embedding_loss (y = 1):", F.cosine_embedding_loss(b, a, np.a
 ]
 
 
-def differences() -> list[dict]:
+def differences() -> list[dict[str, Any]]:
     """Where TensorFlow's, optax's and Keras's losses differ from PyTorch's of the same name.
 
     Returns a list of dicts with ``title``, ``code`` (a self-contained snippet

@@ -10,13 +10,21 @@ array-api-strict, ``loss.backward()`` on PyTorch tensors and ``jax.grad``.
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 from .._checks import check_number, describe, fail
 from .._spec import LossSpec
+from .._typing import Array, Namespace
 
 
 def spec(
-    name: str, fwd, bwd, argnames: tuple, differentiable: tuple, summary: str = "", optional: tuple = ()
+    name: str,
+    fwd: Any,
+    bwd: Any,
+    argnames: tuple[Any, ...],
+    differentiable: tuple[Any, ...],
+    summary: str = "",
+    optional: tuple[Any, ...] = (),
 ) -> LossSpec:
     """An unregistered spec (catalogue ``'compat'``) for ``fwd``/``bwd``."""
     return LossSpec(
@@ -31,7 +39,7 @@ def spec(
     )
 
 
-def hyperparameter(name: str, value, **bounds):
+def hyperparameter(name: str, value: Any, **bounds: Any) -> Any:
     """A real hyperparameter checked (``_checks.check_number``): a Python float,
     or the 0-d array it was given as (a traced or scheduled one), which makes
     the call run plainly so that JAX or PyTorch differentiates through it."""
@@ -39,12 +47,14 @@ def hyperparameter(name: str, value, **bounds):
     return float(value) if isinstance(value, numbers.Real) else value
 
 
-def unreduced(s: LossSpec, xp, arrays: tuple, **options):
+def unreduced(s: LossSpec, xp: Namespace, arrays: tuple[Any, ...], **options: Any) -> Array:
     """Run ``s`` and return its unreduced value (optax and tf.nn reduce nothing)."""
     return s.apply(xp, arrays, "none", **options)
 
 
-def axes(axis, ndim: int, *, allow_none: bool = False, name: str = "axis", keep_order: bool = False) -> tuple:
+def axes(
+    axis: Any, ndim: int, *, allow_none: bool = False, name: str = "axis", keep_order: bool = False
+) -> tuple[Any, ...]:
     """``axis`` (an int, a tuple of ints, or None for all axes when allowed) as a
     tuple of non-negative axes (sorted, unless ``keep_order``); ``TypeError``/``ValueError`` naming it."""
     if axis is None and allow_none:
@@ -54,7 +64,7 @@ def axes(axis, ndim: int, *, allow_none: bool = False, name: str = "axis", keep_
     for a in items:
         if isinstance(a, bool) or not isinstance(a, numbers.Integral):
             fail(TypeError, name, "be an int or a tuple of ints" + (" or None" if allow_none else ""), describe(axis))
-        if not -ndim <= a < ndim:
+        if not -ndim <= int(a) < ndim:
             fail(ValueError, name, f"be in [-{ndim}, {ndim}) for an array of {ndim} dimensions", axis)
         out.append(int(a) % ndim)
     if len(set(out)) != len(out):
@@ -62,7 +72,7 @@ def axes(axis, ndim: int, *, allow_none: bool = False, name: str = "axis", keep_
     return tuple(out) if keep_order else tuple(sorted(out))
 
 
-def half_at_tie(xp, v):
+def half_at_tie(xp: Namespace, v: Any) -> Any:
     """Derivative of ``max(v, 0)``: 1 above, 0 below, and 1/2 at the tie ``v == 0``,
     which is what ``jax.grad`` gives for ``maximum`` (optax's and Keras's JAX
     backend numbers)."""
@@ -70,6 +80,6 @@ def half_at_tie(xp, v):
     return xp.where(v > 0, one, xp.where(v == 0, 0.5 * one, 0.0 * one))
 
 
-def shapes_equal(name_a: str, a, name_b: str, b, what: str = "the same shape as") -> None:
+def shapes_equal(name_a: str, a: Any, name_b: str, b: Any, what: str = "the same shape as") -> None:
     if tuple(a.shape) != tuple(b.shape):
         fail(ValueError, name_b, f"have {what} `{name_a}` {tuple(a.shape)}", f"shape {tuple(b.shape)}")

@@ -49,11 +49,13 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
+from typing import Any
 
 import array_api_compat as _compat
 
 from .._checks import check_bool, check_broadcastable, check_class_values, check_number, describe, fail, namespace
 from .._engine import Forward
+from .._typing import Array, Namespace
 from .._xp import (
     broadcast_shapes,
     device,
@@ -111,7 +113,7 @@ REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "
 # ----------------------------------------------------------------------------- the machinery
 
 
-def _match_rank(xp, x1, x2):
+def _match_rank(xp: Namespace, x1: Any, x2: Any) -> Any:
     """Keras's ``squeeze_or_expand_to_same_rank``: ranks that differ by one
     where the longer has a last axis of 1 are made equal (a rank-1 partner is
     expanded, else the 1 is squeezed). Anything else is left to broadcasting."""
@@ -135,14 +137,31 @@ class _KerasLoss:
     and ``y_pred`` first; ``cast_true``: ``y_true`` is cast to ``y_pred``'s dtype.
     """
 
-    def __init__(self, name, core_fwd, core_bwd, prepare=None, *, match_rank=False, cast_true=True):
+    def __init__(
+        self,
+        name: Any,
+        core_fwd: Any,
+        core_bwd: Any,
+        prepare: Any = None,
+        *,
+        match_rank: bool = False,
+        cast_true: bool = True,
+    ) -> None:
         self.name = name
         self.prepare = prepare or (_check_matched if match_rank else _check_broadcast)
         self.spec = spec(f"keras.{name}", self._fwd, self._bwd, ("y_true", "y_pred", "sample_weight"), ("y_pred",))
         self.core_fwd, self.core_bwd = core_fwd, core_bwd
         self.match_rank, self.cast_true = match_rank, cast_true
 
-    def __call__(self, y_true, y_pred, sample_weight=None, reduction=None, dtype=None, **options):
+    def __call__(
+        self,
+        y_true: Any,
+        y_pred: Any,
+        sample_weight: Any = None,
+        reduction: Any = None,
+        dtype: Any = None,
+        **options: Any,
+    ) -> Array:
         xp = namespace(y_true=y_true, y_pred=y_pred)
         if y_pred.ndim == 0:
             fail(ValueError, "y_pred", "have at least one dimension (Keras averages over its last axis)", "a 0-d array")
@@ -160,7 +179,17 @@ class _KerasLoss:
             **options,
         )
 
-    def _fwd(self, xp, y_true, y_pred, sample_weight, *, keras_reduction, dtype, **options):
+    def _fwd(
+        self,
+        xp: Namespace,
+        y_true: Any,
+        y_pred: Any,
+        sample_weight: Any,
+        *,
+        keras_reduction: Any,
+        dtype: Any,
+        **options: Any,
+    ) -> Forward:
         yp = y_pred if y_pred.dtype == dtype else xp.astype(y_pred, dtype)  # Keras's convert_to_tensor(dtype=)
         yt = xp.astype(y_true, dtype) if self.cast_true and y_true.dtype != dtype else y_true
         if self.match_rank:
@@ -181,7 +210,18 @@ class _KerasLoss:
         shapes = (tuple(matched.shape), tuple(values.shape), tuple(yp.shape), tuple(y_pred.shape))
         return Forward(loss, (res, w, shapes), divisor)
 
-    def _bwd(self, xp, res, g, *, g_divisor=None, wanted=None, keras_reduction, dtype, **options):
+    def _bwd(
+        self,
+        xp: Namespace,
+        res: Any,
+        g: Any,
+        *,
+        g_divisor: Any = None,
+        wanted: Any = None,
+        keras_reduction: Any,
+        dtype: Any,
+        **options: Any,
+    ) -> tuple[Any, ...]:
         res_core, w, (matched_shape, values_shape, yp_shape, y_pred_shape) = res
         if w is not None:
             g = sum_to_shape(xp, g * w, matched_shape)
@@ -200,7 +240,7 @@ _ANYLOSS_REDUCTION = {
 }
 
 
-def _compute_dtype(xp, y_pred, dtype):
+def _compute_dtype(xp: Namespace, y_pred: Any, dtype: Any) -> Any:
     """The dtype a loss computes in: ``dtype`` (a name such as ``"float32"``, or a
     dtype of ``xp``), else ``y_pred``'s if floating, else float32 (Keras's floatx)."""
     if dtype is None:
@@ -215,7 +255,7 @@ def _compute_dtype(xp, y_pred, dtype):
     return d
 
 
-def _sample_weight(xp, sample_weight, dtype, where):
+def _sample_weight(xp: Namespace, sample_weight: Any, dtype: Any, where: Any) -> Any:
     """``sample_weight`` as Keras's ``convert_to_tensor`` takes it: an array, or a
     number or (nested) list of numbers made an array of the loss's dtype."""
     if _compat.is_array_api_obj(sample_weight):
@@ -228,7 +268,7 @@ def _sample_weight(xp, sample_weight, dtype, where):
     fail(TypeError, "sample_weight", "be an array, a number or a list of numbers", describe(sample_weight))
 
 
-def _weights(xp, values, sample_weight, mask, reduction):
+def _weights(xp: Namespace, values: Any, sample_weight: Any, mask: Any, reduction: Any) -> Any:
     """Keras's ``apply_mask`` merged with ``sample_weight``: the weights that
     multiply the per-sample losses (None: none)."""
     weights = None
@@ -249,24 +289,24 @@ def _weights(xp, values, sample_weight, mask, reduction):
     return weights
 
 
-def _check_broadcast(xp, y_true, y_pred, **options):
+def _check_broadcast(xp: Namespace, y_true: Any, y_pred: Any, **options: Any) -> Any:
     check_broadcastable(y_pred.shape, "y_true", y_true, "`y_pred`")
     return options
 
 
-def _check_matched(xp, y_true, y_pred, **options):
+def _check_matched(xp: Namespace, y_true: Any, y_pred: Any, **options: Any) -> Any:
     yt, yp = _match_rank(xp, y_true, y_pred)
     check_broadcastable(yp.shape, "y_true", yt, "`y_pred`")
     return options
 
 
-def _pointwise(xp, v, dv, axis=-1):
+def _pointwise(xp: Namespace, v: Any, dv: Any, axis: int = -1) -> Any:
     """Per-sample mean over ``axis`` of the element-wise loss ``v``; residuals for :func:`_pointwise_bwd`."""
     axis = axis % v.ndim
     return xp.mean(v, axis=axis), (dv, axis), None
 
 
-def _pointwise_bwd(xp, res, g, **options):
+def _pointwise_bwd(xp: Namespace, res: Any, g: Any, **options: Any) -> Any:
     dv, axis = res
     return xp.expand_dims(g, axis=axis) * dv / dv.shape[axis]
 
@@ -274,7 +314,7 @@ def _pointwise_bwd(xp, res, g, **options):
 # ----------------------------------------------------------------------------- regression
 
 
-def mean_squared_error(y_true, y_pred):
+def mean_squared_error(y_true: Array, y_pred: Array) -> Array:
     r"""``keras.losses.mean_squared_error``: ``mean((y_true - y_pred)**2, axis=-1)``, per sample.
 
     Ranks differing by a trailing axis of 1 are matched (Keras's
@@ -284,7 +324,7 @@ def mean_squared_error(y_true, y_pred):
     return _MSE(y_true, y_pred)
 
 
-def _mse_fwd(xp, yt, yp):
+def _mse_fwd(xp: Namespace, yt: Any, yp: Any) -> Any:
     d = yp - yt
     return _pointwise(xp, d * d, 2.0 * d)
 
@@ -292,12 +332,12 @@ def _mse_fwd(xp, yt, yp):
 _MSE = _KerasLoss("mean_squared_error", _mse_fwd, _pointwise_bwd, match_rank=True)
 
 
-def mean_absolute_error(y_true, y_pred):
+def mean_absolute_error(y_true: Array, y_pred: Array) -> Array:
     r"""``keras.losses.mean_absolute_error``: ``mean(abs(y_true - y_pred), axis=-1)``."""
     return _MAE(y_true, y_pred)
 
 
-def _mae_fwd(xp, yt, yp):
+def _mae_fwd(xp: Namespace, yt: Any, yp: Any) -> Any:
     d = yp - yt
     return _pointwise(xp, xp.abs(d), xp.sign(d))
 
@@ -305,13 +345,13 @@ def _mae_fwd(xp, yt, yp):
 _MAE = _KerasLoss("mean_absolute_error", _mae_fwd, _pointwise_bwd, match_rank=True)
 
 
-def mean_absolute_percentage_error(y_true, y_pred):
+def mean_absolute_percentage_error(y_true: Array, y_pred: Array) -> Array:
     r"""``keras.losses.mean_absolute_percentage_error``:
     ``100 * mean(abs((y_true - y_pred) / maximum(abs(y_true), 1e-7)), axis=-1)``."""
     return _MAPE(y_true, y_pred)
 
 
-def _mape_fwd(xp, yt, yp):
+def _mape_fwd(xp: Namespace, yt: Any, yp: Any) -> Any:
     den = xp.maximum(xp.abs(yt), EPSILON)
     return _pointwise(xp, 100.0 * xp.abs((yt - yp) / den), 100.0 * xp.sign(yp - yt) / den)
 
@@ -319,13 +359,13 @@ def _mape_fwd(xp, yt, yp):
 _MAPE = _KerasLoss("mean_absolute_percentage_error", _mape_fwd, _pointwise_bwd, match_rank=True)
 
 
-def mean_squared_logarithmic_error(y_true, y_pred):
+def mean_squared_logarithmic_error(y_true: Array, y_pred: Array) -> Array:
     r"""``keras.losses.mean_squared_logarithmic_error``:
     ``mean((log(maximum(y_pred, 1e-7) + 1) - log(maximum(y_true, 1e-7) + 1))**2, axis=-1)``."""
     return _MSLE(y_true, y_pred)
 
 
-def _msle_fwd(xp, yt, yp):
+def _msle_fwd(xp: Namespace, yt: Any, yp: Any) -> Any:
     p = xp.maximum(yp, EPSILON) + 1.0
     d = xp.log(p) - xp.log(xp.maximum(yt, EPSILON) + 1.0)
     return _pointwise(xp, d * d, 2.0 * d / p * half_at_tie(xp, yp - EPSILON))
@@ -334,7 +374,7 @@ def _msle_fwd(xp, yt, yp):
 _MSLE = _KerasLoss("mean_squared_logarithmic_error", _msle_fwd, _pointwise_bwd, match_rank=True)
 
 
-def huber(y_true, y_pred, delta=1.0):
+def huber(y_true: Array, y_pred: Array, delta: float = 1.0) -> Array:
     r"""``keras.losses.huber``: ``mean(where(|e| <= delta, e**2 / 2, delta * |e| - delta**2 / 2), axis=-1)``.
 
     Element-wise it is ``F.huber_loss(y_pred, y_true, delta=delta, reduction='none')``
@@ -343,12 +383,12 @@ def huber(y_true, y_pred, delta=1.0):
     return _HUBER(y_true, y_pred, delta=delta)
 
 
-def _huber_prepare(xp, y_true, y_pred, *, delta):
+def _huber_prepare(xp: Namespace, y_true: Any, y_pred: Any, *, delta: Any) -> Any:
     check_number("delta", delta, min=0.0)
     return _check_matched(xp, y_true, y_pred, delta=float(delta))
 
 
-def _huber_fwd(xp, yt, yp, *, delta):
+def _huber_fwd(xp: Namespace, yt: Any, yp: Any, *, delta: Any) -> Any:
     e = yp - yt
     a = xp.abs(e)
     small = a <= delta
@@ -360,12 +400,12 @@ def _huber_fwd(xp, yt, yp, *, delta):
 _HUBER = _KerasLoss("huber", _huber_fwd, _pointwise_bwd, _huber_prepare, match_rank=True)
 
 
-def log_cosh(y_true, y_pred):
+def log_cosh(y_true: Array, y_pred: Array) -> Array:
     r"""``keras.losses.log_cosh``: ``mean(x + softplus(-2 x) - log 2, axis=-1)``, ``x = y_pred - y_true``."""
     return _LOG_COSH(y_true, y_pred)
 
 
-def _log_cosh_fwd(xp, yt, yp):
+def _log_cosh_fwd(xp: Namespace, yt: Any, yp: Any) -> Any:
     x = yp - yt
     return _pointwise(xp, x + softplus(xp, -2.0 * x) - math.log(2.0), xp.tanh(x))
 
@@ -373,7 +413,7 @@ def _log_cosh_fwd(xp, yt, yp):
 _LOG_COSH = _KerasLoss("log_cosh", _log_cosh_fwd, _pointwise_bwd, match_rank=True)
 
 
-def poisson(y_true, y_pred):
+def poisson(y_true: Array, y_pred: Array) -> Array:
     r"""``keras.losses.poisson``: ``mean(y_pred - y_true * log(y_pred + 1e-7), axis=-1)``.
 
     ``F.poisson_nll_loss(y_pred, y_true, log_input=False)`` uses ``eps=1e-8`` and
@@ -381,7 +421,7 @@ def poisson(y_true, y_pred):
     return _POISSON(y_true, y_pred)
 
 
-def _poisson_fwd(xp, yt, yp):
+def _poisson_fwd(xp: Namespace, yt: Any, yp: Any) -> Any:
     p = yp + EPSILON
     return _pointwise(xp, yp - yt * xp.log(p), 1.0 - yt / p)
 
@@ -389,7 +429,7 @@ def _poisson_fwd(xp, yt, yp):
 _POISSON = _KerasLoss("poisson", _poisson_fwd, _pointwise_bwd)
 
 
-def kl_divergence(y_true, y_pred):
+def kl_divergence(y_true: Array, y_pred: Array) -> Array:
     r"""``keras.losses.kl_divergence``: ``sum(t * log(t / p), axis=-1)`` with both clipped to ``[1e-7, 1]``.
 
     Both are *probabilities*, targets first -- unlike ``F.kl_div(log_p, t)`` and
@@ -398,14 +438,14 @@ def kl_divergence(y_true, y_pred):
     return _KL(y_true, y_pred)
 
 
-def _kl_fwd(xp, yt, yp):
+def _kl_fwd(xp: Namespace, yt: Any, yp: Any) -> Any:
     t, p = xp.clip(yt, EPSILON, 1.0), xp.clip(yp, EPSILON, 1.0)
     inside = (yp >= EPSILON) & (yp <= 1.0)
     t, p = xp.broadcast_arrays(t, p)
     return xp.sum(t * xp.log(t / p), axis=-1), (t, p, inside), None
 
 
-def _kl_bwd(xp, res, g):
+def _kl_bwd(xp: Namespace, res: Any, g: Any) -> Any:
     t, p, inside = res
     return xp.where(inside, -xp.expand_dims(g, axis=-1) * t / p, xp.zeros_like(p))
 
@@ -413,7 +453,7 @@ def _kl_bwd(xp, res, g):
 _KL = _KerasLoss("kl_divergence", _kl_fwd, _kl_bwd)
 
 
-def cosine_similarity(y_true, y_pred, axis=-1):
+def cosine_similarity(y_true: Array, y_pred: Array, axis: int = -1) -> Array:
     r"""``keras.losses.cosine_similarity``: ``-sum(l2_normalize(y_true) * l2_normalize(y_pred), axis)``.
 
     *Negative* (-1 is best), where ``F.cosine_embedding_loss`` gives ``1 - cos``.
@@ -421,7 +461,7 @@ def cosine_similarity(y_true, y_pred, axis=-1):
     return _COSINE(y_true, y_pred, axis=axis)
 
 
-def _cosine_prepare(xp, y_true, y_pred, *, axis):
+def _cosine_prepare(xp: Namespace, y_true: Any, y_pred: Any, *, axis: Any) -> Any:
     _check_matched(xp, y_true, y_pred)
     yt, yp = _match_rank(xp, y_true, y_pred)
     if isinstance(axis, tuple):
@@ -429,21 +469,21 @@ def _cosine_prepare(xp, y_true, y_pred, *, axis):
     return {"axis": axes(axis, len(broadcast_shapes(tuple(yt.shape), tuple(yp.shape))))}
 
 
-def _normalize(xp, x, axis):
+def _normalize(xp: Namespace, x: Any, axis: Any) -> Any:
     r = 1.0 / xp.sqrt(xp.sum(x * x, axis=axis, keepdims=True))
     clipped = r >= 1.0 / EPSILON
     r = xp.where(clipped, xp.asarray(1.0 / EPSILON, dtype=x.dtype, device=device(x)), r)
     return x * r, r, clipped
 
 
-def _cosine_fwd(xp, yt, yp, *, axis):
+def _cosine_fwd(xp: Namespace, yt: Any, yp: Any, *, axis: Any) -> Any:
     ut, _, _ = _normalize(xp, yt, axis)
     up, r, clipped = _normalize(xp, yp, axis)
     ut, up = xp.broadcast_arrays(ut, up)
     return -xp.sum(ut * up, axis=axis), (ut, up, r, clipped), None
 
 
-def _cosine_bwd(xp, res, g, *, axis):
+def _cosine_bwd(xp: Namespace, res: Any, g: Any, *, axis: Any) -> Any:
     ut, up, r, clipped = res
     w = -xp.reshape(g, tuple(1 if i in axis else d for i, d in enumerate(up.shape))) * ut
     proj = xp.sum(up * w, axis=axis, keepdims=True) * up  # through the norm, unless it was clipped
@@ -456,13 +496,13 @@ _COSINE = _KerasLoss("cosine_similarity", _cosine_fwd, _cosine_bwd, _cosine_prep
 # ----------------------------------------------------------------------------- hinges
 
 
-def _hinge_labels(xp, yt):
+def _hinge_labels(xp: Namespace, yt: Any) -> Any:
     """Keras's ``convert_binary_labels_to_hinge``: labels all in {0, 1} become -1/1; others stay."""
     binary = xp.all((yt == 0) | (yt == 1))
     return xp.where(binary, 2.0 * yt - 1.0, yt)
 
 
-def hinge(y_true, y_pred):
+def hinge(y_true: Array, y_pred: Array) -> Array:
     r"""``keras.losses.hinge``: ``mean(maximum(1 - y_true * y_pred, 0), axis=-1)``.
 
     ``y_true`` in {-1, 1}; labels that are *all* in {0, 1} are first mapped to -1/1.
@@ -470,7 +510,7 @@ def hinge(y_true, y_pred):
     return _HINGE(y_true, y_pred)
 
 
-def _hinge_fwd(xp, yt, yp):
+def _hinge_fwd(xp: Namespace, yt: Any, yp: Any) -> Any:
     t = _hinge_labels(xp, yt)
     v = 1.0 - t * yp
     return _pointwise(xp, xp.maximum(v, 0.0), -t * half_at_tie(xp, v))
@@ -479,12 +519,12 @@ def _hinge_fwd(xp, yt, yp):
 _HINGE = _KerasLoss("hinge", _hinge_fwd, _pointwise_bwd)
 
 
-def squared_hinge(y_true, y_pred):
+def squared_hinge(y_true: Array, y_pred: Array) -> Array:
     r"""``keras.losses.squared_hinge``: ``mean(maximum(1 - y_true * y_pred, 0)**2, axis=-1)`` (labels as :func:`hinge`)."""
     return _SQUARED_HINGE(y_true, y_pred)
 
 
-def _squared_hinge_fwd(xp, yt, yp):
+def _squared_hinge_fwd(xp: Namespace, yt: Any, yp: Any) -> Any:
     t = _hinge_labels(xp, yt)
     m = xp.maximum(1.0 - t * yp, 0.0)
     return _pointwise(xp, m * m, -2.0 * t * m)
@@ -493,13 +533,13 @@ def _squared_hinge_fwd(xp, yt, yp):
 _SQUARED_HINGE = _KerasLoss("squared_hinge", _squared_hinge_fwd, _pointwise_bwd)
 
 
-def categorical_hinge(y_true, y_pred):
+def categorical_hinge(y_true: Array, y_pred: Array) -> Array:
     r"""``keras.losses.categorical_hinge``: ``maximum(neg - pos + 1, 0)`` with
     ``pos = sum(y_true * y_pred, -1)`` and ``neg = max((1 - y_true) * y_pred, -1)``."""
     return _CATEGORICAL_HINGE(y_true, y_pred)
 
 
-def _categorical_hinge_fwd(xp, yt, yp):
+def _categorical_hinge_fwd(xp: Namespace, yt: Any, yp: Any) -> Any:
     yt, yp = xp.broadcast_arrays(yt, yp)
     other = (1.0 - yt) * yp
     neg = xp.max(other, axis=-1, keepdims=True)
@@ -509,7 +549,7 @@ def _categorical_hinge_fwd(xp, yt, yp):
     return xp.maximum(v, 0.0), (yt, top, v), None
 
 
-def _categorical_hinge_bwd(xp, res, g):
+def _categorical_hinge_bwd(xp: Namespace, res: Any, g: Any) -> Any:
     yt, top, v = res
     h = xp.expand_dims(g * half_at_tie(xp, v), axis=-1)
     return h * ((1.0 - yt) * top - yt)
@@ -521,17 +561,19 @@ _CATEGORICAL_HINGE = _KerasLoss("categorical_hinge", _categorical_hinge_fwd, _ca
 # ----------------------------------------------------------------------------- cross entropies
 
 
-def _not_int_axis(axis):
+def _not_int_axis(axis: Any) -> None:
     fail(TypeError, "axis", "be an int", describe(axis))
 
 
-def _class_axis(axis, ndim):
+def _class_axis(axis: Any, ndim: Any) -> Any:
     if isinstance(axis, tuple):
         _not_int_axis(axis)
     return axes(axis, ndim)[0]
 
 
-def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+def binary_crossentropy(
+    y_true: Array, y_pred: Array, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1
+) -> Array:
     r"""``keras.losses.binary_crossentropy``: the element-wise binary cross entropy, averaged over ``axis``.
 
     With ``z = y_true * (1 - label_smoothing) + label_smoothing / 2`` (labels
@@ -544,7 +586,9 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     return _BCE(y_true, y_pred, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
 
 
-def _smoothing_prepare(xp, y_true, y_pred, *, from_logits, label_smoothing, axis):
+def _smoothing_prepare(
+    xp: Namespace, y_true: Any, y_pred: Any, *, from_logits: Any, label_smoothing: Any, axis: Any
+) -> Any:
     check_bool("from_logits", from_logits)
     check_number("label_smoothing", label_smoothing, min=0.0, max=1.0)
     shapes_equal("y_pred", y_pred, "y_true", y_true)
@@ -555,7 +599,7 @@ def _smoothing_prepare(xp, y_true, y_pred, *, from_logits, label_smoothing, axis
     }
 
 
-def _bce_fwd(xp, yt, yp, *, from_logits, label_smoothing, axis):
+def _bce_fwd(xp: Namespace, yt: Any, yp: Any, *, from_logits: Any, label_smoothing: Any, axis: Any) -> Any:
     z = yt * (1.0 - label_smoothing) + 0.5 * label_smoothing if label_smoothing else yt
     if from_logits:
         return _pointwise(xp, z * softplus(xp, -yp) + (1.0 - z) * softplus(xp, yp), sigmoid(xp, yp) - z, axis)
@@ -568,7 +612,9 @@ def _bce_fwd(xp, yt, yp, *, from_logits, label_smoothing, axis):
 _BCE = _KerasLoss("binary_crossentropy", _bce_fwd, _pointwise_bwd, _smoothing_prepare)
 
 
-def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+def categorical_crossentropy(
+    y_true: Array, y_pred: Array, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1
+) -> Array:
     r"""``keras.losses.categorical_crossentropy``: ``-sum(z * log q, axis)`` against probability (one-hot) targets.
 
     ``q`` is ``softmax(y_pred)`` with ``from_logits``, else ``y_pred`` divided by
@@ -580,7 +626,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     return _CCE(y_true, y_pred, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
 
 
-def _log_probs(xp, yp, axis, from_logits):
+def _log_probs(xp: Namespace, yp: Any, axis: Any, from_logits: Any) -> Any:
     """log q and what its gradient needs: the log-softmax, or Keras's normalised and clipped probabilities."""
     if from_logits:
         return log_softmax(xp, yp, axis), None
@@ -590,7 +636,7 @@ def _log_probs(xp, yp, axis, from_logits):
     return xp.log(q), (s, r, q, (r >= EPSILON) & (r <= 1.0 - EPSILON))
 
 
-def _log_probs_bwd(xp, lq, probs, dlq, axis):
+def _log_probs_bwd(xp: Namespace, lq: Any, probs: Any, dlq: Any, axis: Any) -> Any:
     """Cotangent of ``y_pred`` given ``dlq``, the cotangent of log q."""
     if probs is None:  # log-softmax's VJP
         return dlq - xp.exp(lq) * xp.sum(dlq, axis=axis, keepdims=True)
@@ -599,13 +645,13 @@ def _log_probs_bwd(xp, lq, probs, dlq, axis):
     return (dr - xp.sum(dr * r, axis=axis, keepdims=True)) / s  # through r = y / sum(y)
 
 
-def _cce_fwd(xp, yt, yp, *, from_logits, label_smoothing, axis):
+def _cce_fwd(xp: Namespace, yt: Any, yp: Any, *, from_logits: Any, label_smoothing: Any, axis: Any) -> Any:
     z = yt * (1.0 - label_smoothing) + label_smoothing / yt.shape[-1] if label_smoothing else yt
     lq, probs = _log_probs(xp, yp, axis, from_logits)
     return -xp.sum(z * lq, axis=axis), (z, lq, probs), None
 
 
-def _cce_bwd(xp, res, g, *, from_logits, label_smoothing, axis):
+def _cce_bwd(xp: Namespace, res: Any, g: Any, *, from_logits: Any, label_smoothing: Any, axis: Any) -> Any:
     z, lq, probs = res
     return _log_probs_bwd(xp, lq, probs, -xp.expand_dims(g, axis=axis) * z, axis)
 
@@ -613,7 +659,9 @@ def _cce_bwd(xp, res, g, *, from_logits, label_smoothing, axis):
 _CCE = _KerasLoss("categorical_crossentropy", _cce_fwd, _cce_bwd, _smoothing_prepare)
 
 
-def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
+def sparse_categorical_crossentropy(
+    y_true: Array, y_pred: Array, from_logits: bool = False, ignore_class: Any = None, axis: int = -1
+) -> Array:
     r"""``keras.losses.sparse_categorical_crossentropy``: categorical cross entropy against class indices.
 
     ``y_true`` holds class indices (integer, or floating as Keras allows: cast
@@ -631,7 +679,9 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     return _SCCE(y_true, y_pred, from_logits=from_logits, ignore_class=ignore_class, axis=axis)
 
 
-def _scce_prepare(xp, y_true, y_pred, *, from_logits, ignore_class, axis=-1):
+def _scce_prepare(
+    xp: Namespace, y_true: Any, y_pred: Any, *, from_logits: Any, ignore_class: Any, axis: int = -1
+) -> Any:
     check_bool("from_logits", from_logits)
     if ignore_class is not None:
         check_number("ignore_class", ignore_class, integer=True)
@@ -653,7 +703,7 @@ def _scce_prepare(xp, y_true, y_pred, *, from_logits, ignore_class, axis=-1):
     return {"from_logits": from_logits, "ignore_class": None if ignore_class is None else int(ignore_class)}
 
 
-def _scce_fwd(xp, yt, yp, *, from_logits, ignore_class):
+def _scce_fwd(xp: Namespace, yt: Any, yp: Any, *, from_logits: Any, ignore_class: Any) -> Any:
     if yt.ndim == yp.ndim:
         yt = xp.squeeze(yt, axis=-1)
     n, axis = yp.shape[-1], yp.ndim - 1
@@ -672,7 +722,7 @@ def _scce_fwd(xp, yt, yp, *, from_logits, ignore_class):
     return values, (index, keep, lq, probs), valid
 
 
-def _scce_bwd(xp, res, g, *, from_logits, ignore_class):
+def _scce_bwd(xp: Namespace, res: Any, g: Any, *, from_logits: Any, ignore_class: Any) -> Any:
     index, keep, lq, probs = res
     axis = lq.ndim - 1
     hot = xp.astype(one_hot_mask(xp, index, lq.shape[-1], axis), lq.dtype)
@@ -715,9 +765,9 @@ class Loss:
     """
 
     _loss: _KerasLoss
-    _params: dict = {"reduction": "sum_over_batch_size", "name": None, "dtype": None}  # Keras's, in its order
+    _params: dict[str, Any] = {"reduction": "sum_over_batch_size", "name": None, "dtype": None}  # Keras's, in its order
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         names = tuple(self._params)
         if len(args) > len(names):
             fail(TypeError, "args", f"be at most {len(names)} positional arguments {names}", len(args))
@@ -742,34 +792,34 @@ class Loss:
         self.options = options
 
     @property
-    def dtype(self):
+    def dtype(self) -> Any:
         """The ``dtype`` given (``None``: ``y_pred``'s, float32 for integers)."""
         return self._dtype
 
-    def __call__(self, y_true, y_pred, sample_weight=None):
+    def __call__(self, y_true: Array, y_pred: Array, sample_weight: Array | None = None) -> Array:
         return self._loss(y_true, y_pred, sample_weight, self.reduction, self._dtype, **self.options)
 
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         config = {"name": self.name, "reduction": self.reduction, **self.options}
         if self._dtype is not None:
             config["dtype"] = self._dtype
         return config
 
     @classmethod
-    def from_config(cls, config: dict):
+    def from_config(cls, config: dict[str, Any]) -> Any:
         return cls(**config)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
 
 
-def _class(name, function, loss, *params, keras_name=None):
+def _class(name: Any, function: Any, loss: Any, *params: Any, keras_name: Any = None) -> Any:
     """A :class:`Loss` subclass with Keras's constructor ``params`` (``(option, default)``
     pairs, and ``"reduction"`` where Keras puts it, else after the options)."""
     if "reduction" not in params:
         params += ("reduction",)
     defaults = {"reduction": "sum_over_batch_size", "name": keras_name or function.__name__, "dtype": None}
-    ordered = dict(p if isinstance(p, tuple) else (p, defaults[p]) for p in params + ("name", "dtype"))
+    ordered: dict[str, Any] = dict(p if isinstance(p, tuple) else (p, defaults[p]) for p in params + ("name", "dtype"))
     signature = inspect.Signature(
         [inspect.Parameter(k, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=v) for k, v in ordered.items()]
     )

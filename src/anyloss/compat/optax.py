@@ -34,9 +34,12 @@ Each docstring says which arguments are differentiable.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from .._checks import check_broadcastable, check_broadcasts_to, check_floating, check_integer, describe, fail, namespace
 from .._engine import Forward
+from .._spec import LossSpec
+from .._typing import Array, Namespace
 from .._xp import (
     as_float,
     device,
@@ -69,7 +72,9 @@ __all__ = [
 ]
 
 
-def _pair(predictions, targets, *, same_shape=False, first="predictions", second="targets"):
+def _pair(
+    predictions: Any, targets: Any, *, same_shape: bool = False, first: str = "predictions", second: str = "targets"
+) -> Any:
     """namespace, floating check, and the targets (zeros when None), optax's way."""
     xp = namespace(**{first: predictions}) if targets is None else namespace(**{first: predictions, second: targets})
     check_floating(xp, first, predictions)
@@ -82,7 +87,7 @@ def _pair(predictions, targets, *, same_shape=False, first="predictions", second
     return xp, targets
 
 
-def _where(xp, where, shape, expand=()):
+def _where(xp: Namespace, where: Any, shape: Any, expand: Any = ()) -> Any:
     """optax's ``where`` mask checked: ``None``, or a boolean array that broadcasts to
     ``shape``, the loss's elements before the sum over its axis. With ``expand``
     (the class axes of the cross entropies), a mask of fewer dimensions first gets
@@ -98,13 +103,13 @@ def _where(xp, where, shape, expand=()):
     return where
 
 
-def _masked(xp, v, where):
+def _masked(xp: Namespace, v: Any, where: Any) -> Any:
     """``v`` where ``where`` holds and 0 elsewhere (``where=None``: ``v``), in
     their broadcast shape; a sum of it is ``jnp.sum(v, where=where)``."""
     return v if where is None else xp.where(where, v, xp.zeros_like(v))
 
 
-def _kept(xp, g, axis, shape):
+def _kept(xp: Namespace, g: Any, axis: Any, shape: Any) -> Any:
     """The cotangent ``g`` of a sum over ``axis`` reshaped to broadcast against ``shape``."""
     return xp.reshape(g, tuple(1 if i in axis else d for i, d in enumerate(shape)))
 
@@ -112,12 +117,12 @@ def _kept(xp, g, axis, shape):
 # ----------------------------------------------------------------------------- regression
 
 
-def _difference(xp, predictions, targets):
+def _difference(xp: Namespace, predictions: Any, targets: Any) -> Any:
     dtype = result_float_dtype(xp, predictions, targets)
     return as_float(xp, predictions, dtype) - as_float(xp, targets, dtype)
 
 
-def squared_error(predictions, targets=None):
+def squared_error(predictions: Array, targets: Array | None = None) -> Array:
     r"""``optax.squared_error``: :math:`(p - t)^2`, element-wise.
 
     ``targets`` (default zeros) must have ``predictions``' shape exactly, as
@@ -128,7 +133,7 @@ def squared_error(predictions, targets=None):
     return unreduced(_SQUARED, xp, (predictions, targets), scale=1.0)
 
 
-def l2_loss(predictions, targets=None):
+def l2_loss(predictions: Array, targets: Array | None = None) -> Array:
     r"""``optax.l2_loss``: :math:`\tfrac12 (p - t)^2`, element-wise -- *half* the squared error.
 
     The 1/2 (Bishop's convention) makes it half of ``F.mse_loss(..., reduction='none')``.
@@ -139,12 +144,12 @@ def l2_loss(predictions, targets=None):
     return unreduced(_SQUARED, xp, (predictions, targets), scale=0.5)
 
 
-def _squared_fwd(xp, predictions, targets, *, scale):
+def _squared_fwd(xp: Namespace, predictions: Any, targets: Any, *, scale: Any) -> Any:
     d = _difference(xp, predictions, targets)
     return Forward(scale * (d * d), d)
 
 
-def _squared_bwd(xp, d, g, *, g_divisor=None, wanted=None, scale):
+def _squared_bwd(xp: Namespace, d: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None, scale: Any) -> Any:
     gp = (2.0 * scale) * g * d
     return gp, -gp
 
@@ -154,7 +159,7 @@ _SQUARED = spec(
 )
 
 
-def huber_loss(predictions, targets=None, *, delta=1.0):
+def huber_loss(predictions: Array, targets: Array | None = None, *, delta: float = 1.0) -> Array:
     r"""``optax.huber_loss``: :math:`\tfrac12 e^2` for :math:`|e| \le \delta`, else
     :math:`\delta(|e| - \tfrac12\delta)`, element-wise, :math:`e = p - t`.
 
@@ -169,14 +174,14 @@ def huber_loss(predictions, targets=None, *, delta=1.0):
     return unreduced(_HUBER, xp, (predictions, targets), delta=delta)
 
 
-def _huber_fwd(xp, predictions, targets, *, delta):
+def _huber_fwd(xp: Namespace, predictions: Any, targets: Any, *, delta: Any) -> Any:
     e = _difference(xp, predictions, targets)
     a = xp.abs(e)
     quadratic = xp.minimum(a, delta)
     return Forward(0.5 * quadratic * quadratic + delta * (a - quadratic), e)
 
 
-def _huber_bwd(xp, e, g, *, g_divisor=None, wanted=None, delta):
+def _huber_bwd(xp: Namespace, e: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None, delta: Any) -> Any:
     gp = g * xp.clip(e, -delta, delta)
     return gp, -gp
 
@@ -184,19 +189,19 @@ def _huber_bwd(xp, e, g, *, g_divisor=None, wanted=None, delta):
 _HUBER = spec("optax.huber_loss", _huber_fwd, _huber_bwd, ("predictions", "targets"), ("predictions", "targets"))
 
 
-def log_cosh(predictions, targets=None):
+def log_cosh(predictions: Array, targets: Array | None = None) -> Array:
     r"""``optax.log_cosh``: :math:`\log\cosh(p - t)`, element-wise, as
     ``logaddexp(e, -e) - log 2`` (no overflow). Gradients: ``predictions``, ``targets``."""
     xp, targets = _pair(predictions, targets)
     return unreduced(_LOG_COSH, xp, (predictions, targets))
 
 
-def _log_cosh_fwd(xp, predictions, targets):
+def _log_cosh_fwd(xp: Namespace, predictions: Any, targets: Any) -> Any:
     e = _difference(xp, predictions, targets)
     return Forward(xp.logaddexp(e, -e) - math.log(2.0), e)
 
 
-def _log_cosh_bwd(xp, e, g, *, g_divisor=None, wanted=None):
+def _log_cosh_bwd(xp: Namespace, e: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None) -> Any:
     gp = g * xp.tanh(e)
     return gp, -gp
 
@@ -204,7 +209,14 @@ def _log_cosh_bwd(xp, e, g, *, g_divisor=None, wanted=None):
 _LOG_COSH = spec("optax.log_cosh", _log_cosh_fwd, _log_cosh_bwd, ("predictions", "targets"), ("predictions", "targets"))
 
 
-def cosine_similarity(predictions, targets, *, epsilon=0.0, axis=-1, where=None):
+def cosine_similarity(
+    predictions: Array,
+    targets: Array,
+    *,
+    epsilon: float = 0.0,
+    axis: int | tuple[int, ...] = -1,
+    where: Array | None = None,
+) -> Array:
     r"""``optax.cosine_similarity``: :math:`\sum (p / \|p\|)(t / \|t\|)` over ``axis``.
 
     Each norm is :math:`\sqrt{\max(\|\cdot\|^2, \epsilon)}`: with the default
@@ -218,13 +230,20 @@ def cosine_similarity(predictions, targets, *, epsilon=0.0, axis=-1, where=None)
     return _cosine(predictions, targets, epsilon, axis, where, distance=False)
 
 
-def cosine_distance(predictions, targets, *, epsilon=0.0, axis=-1, where=None):
+def cosine_distance(
+    predictions: Array,
+    targets: Array,
+    *,
+    epsilon: float = 0.0,
+    axis: int | tuple[int, ...] = -1,
+    where: Array | None = None,
+) -> Array:
     r"""``optax.cosine_distance``: ``1 - cosine_similarity(predictions, targets)`` (so 1 for a
     vector ``where`` masks out entirely). Gradients: ``predictions``, ``targets``."""
     return _cosine(predictions, targets, epsilon, axis, where, distance=True)
 
 
-def _cosine(predictions, targets, epsilon, axis, where, distance):
+def _cosine(predictions: Any, targets: Any, epsilon: Any, axis: Any, where: Any, distance: bool) -> Array:
     epsilon = hyperparameter("epsilon", epsilon, min=0.0)
     xp = namespace(predictions=predictions, targets=targets, where=where, optional=("where",))
     check_floating(xp, "predictions", predictions)
@@ -235,7 +254,7 @@ def _cosine(predictions, targets, epsilon, axis, where, distance):
     return unreduced(_COSINE, xp, (predictions, targets, where), epsilon=epsilon, axis=ax, distance=distance)
 
 
-def _unit(xp, a, epsilon, axis, where):
+def _unit(xp: Namespace, a: Any, epsilon: Any, axis: Any, where: Any) -> Any:
     ss = xp.sum(_masked(xp, a * a, where), axis=axis, keepdims=True)
     if isinstance(epsilon, float) and epsilon == 0.0:  # optax's clip at 0 leaves a sum of squares as it is
         n = xp.sqrt(ss)
@@ -244,7 +263,9 @@ def _unit(xp, a, epsilon, axis, where):
     return a / n, n, ss > epsilon
 
 
-def _cosine_fwd(xp, predictions, targets, where, *, epsilon, axis, distance):
+def _cosine_fwd(
+    xp: Namespace, predictions: Any, targets: Any, where: Any, *, epsilon: Any, axis: Any, distance: Any
+) -> Any:
     dtype = result_float_dtype(xp, predictions, targets)
     a, b = as_float(xp, predictions, dtype), as_float(xp, targets, dtype)
     shape = tuple(xp.broadcast_arrays(a, b)[0].shape)
@@ -255,11 +276,21 @@ def _cosine_fwd(xp, predictions, targets, where, *, epsilon, axis, distance):
     return Forward(1.0 - s if distance else s, (ua, na, ma, ub, nb, mb, where))
 
 
-def _cosine_bwd(xp, res, g, *, g_divisor=None, wanted=None, epsilon, axis, distance):
+def _cosine_bwd(
+    xp: Namespace,
+    res: Any,
+    g: Any,
+    *,
+    g_divisor: Any = None,
+    wanted: Any = None,
+    epsilon: Any,
+    axis: Any,
+    distance: Any,
+) -> Any:
     ua, na, ma, ub, nb, mb, where = res
     g = _masked(xp, _kept(xp, -g if distance else g, axis, ua.shape), where)
 
-    def through(u, n, m, v):  # d sum(u v) / d a for u = a / n
+    def through(u: Any, n: Any, m: Any, v: Any) -> Any:  # d sum(u v) / d a for u = a / n
         proj = xp.sum(_masked(xp, u * v, where), axis=axis, keepdims=True) * u  # the part from n's dependence on a
         if m is not None:  # the norm is clipped at sqrt(epsilon) and then constant
             proj = xp.where(m, proj, xp.zeros_like(proj))
@@ -281,7 +312,7 @@ _COSINE = spec(
 # ----------------------------------------------------------------------------- classification
 
 
-def sigmoid_binary_cross_entropy(logits, labels):
+def sigmoid_binary_cross_entropy(logits: Array, labels: Array) -> Array:
     r"""``optax.sigmoid_binary_cross_entropy``: :math:`-z\log\sigma(x) - (1 - z)\log(1 - \sigma(x))`, element-wise.
 
     ``labels`` are cast to ``logits``' dtype and broadcast against it (optax
@@ -292,12 +323,12 @@ def sigmoid_binary_cross_entropy(logits, labels):
     return unreduced(_SIGMOID_BCE, xp, (logits, labels))
 
 
-def _sigmoid_bce_fwd(xp, logits, labels):
+def _sigmoid_bce_fwd(xp: Namespace, logits: Any, labels: Any) -> Any:
     z = as_float(xp, labels, logits.dtype)
     return Forward(z * softplus(xp, -logits) + (1.0 - z) * softplus(xp, logits), (logits, z))
 
 
-def _sigmoid_bce_bwd(xp, res, g, *, g_divisor=None, wanted=None):
+def _sigmoid_bce_bwd(xp: Namespace, res: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None) -> Any:
     x, z = res
     return g * (sigmoid(xp, x) - z), g * -x
 
@@ -307,7 +338,9 @@ _SIGMOID_BCE = spec(
 )
 
 
-def sigmoid_focal_loss(logits, labels, *, alpha=None, gamma=2.0):
+def sigmoid_focal_loss(
+    logits: Array, labels: Array, *, alpha: float | Array | None = None, gamma: float | Array = 2.0
+) -> Array:
     r"""``optax.sigmoid_focal_loss``: :math:`\alpha_t (1 - p_t)^\gamma` times the sigmoid
     cross entropy, element-wise (Lin et al. 2017).
 
@@ -323,7 +356,7 @@ def sigmoid_focal_loss(logits, labels, *, alpha=None, gamma=2.0):
     return unreduced(_FOCAL, xp, (logits, labels), alpha=alpha, gamma=gamma)
 
 
-def _focal_fwd(xp, logits, labels, *, alpha, gamma):
+def _focal_fwd(xp: Namespace, logits: Any, labels: Any, *, alpha: Any, gamma: Any) -> Any:
     z = as_float(xp, labels, logits.dtype)
     log_p, log_q = log_sigmoid(xp, logits), log_sigmoid(xp, -logits)
     ce = -z * log_p - (1.0 - z) * log_q
@@ -334,7 +367,9 @@ def _focal_fwd(xp, logits, labels, *, alpha, gamma):
     return Forward(a * ce * w, (logits, z, ce, w, log_p, log_q, log_1mpt, a))
 
 
-def _focal_bwd(xp, res, g, *, g_divisor=None, wanted=None, alpha, gamma):
+def _focal_bwd(
+    xp: Namespace, res: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None, alpha: Any, gamma: Any
+) -> Any:
     x, z, ce, w, log_p, log_q, log_1mpt, a = res
     # d log(1 - p_t) / dx = (1 - 2z) p q / ((1 - z) p + z q), with p q / (...) = exp(log p + log q - log(1 - p_t)).
     dlog = (1.0 - 2.0 * z) * xp.exp(log_p + log_q - log_1mpt)
@@ -344,7 +379,9 @@ def _focal_bwd(xp, res, g, *, g_divisor=None, wanted=None, alpha, gamma):
 _FOCAL = spec("optax.sigmoid_focal_loss", _focal_fwd, _focal_bwd, ("logits", "labels"), ("logits",))
 
 
-def softmax_cross_entropy(logits, labels, axis=-1, where=None):
+def softmax_cross_entropy(
+    logits: Array, labels: Array, axis: int | tuple[int, ...] | None = -1, where: Array | None = None
+) -> Array:
     r"""``optax.softmax_cross_entropy``: :math:`-\sum_c z_c \log\operatorname{softmax}(x)_c` over ``axis``.
 
     ``labels`` (probabilities, not checked) broadcast against ``logits``;
@@ -373,7 +410,7 @@ def softmax_cross_entropy(logits, labels, axis=-1, where=None):
     return unreduced(_SOFTMAX_CE, xp, (logits, labels, where), axis=ax)
 
 
-def _logsumexp_where(xp, x, where, axis):
+def _logsumexp_where(xp: Namespace, x: Any, where: Any, axis: Any) -> Any:
     """``jax.nn.logsumexp(x, axis, where=where, keepdims=True)`` for a mask ``where``
     (a slice it masks out entirely gives 0 here, -inf in JAX: callers mask it)."""
     if where is None:
@@ -385,7 +422,7 @@ def _logsumexp_where(xp, x, where, axis):
     return m + xp.log(xp.where(s == 0, xp.ones_like(s), s))
 
 
-def _softmax_ce_fwd(xp, logits, labels, where, *, axis):
+def _softmax_ce_fwd(xp: Namespace, logits: Any, labels: Any, where: Any, *, axis: Any) -> Any:
     z = as_float(xp, labels, logits.dtype)
     if where is None:
         ls = log_softmax(xp, logits, axis)
@@ -398,7 +435,7 @@ def _softmax_ce_fwd(xp, logits, labels, where, *, axis):
     return Forward(-xp.sum(z * _masked(xp, ls, where), axis=axis), (z, ls, where))
 
 
-def _softmax_ce_bwd(xp, res, g, *, g_divisor=None, wanted=None, axis):
+def _softmax_ce_bwd(xp: Namespace, res: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None, axis: Any) -> Any:
     z, ls, where = res
     g = _kept(xp, g, axis, ls.shape)
     zw = _masked(xp, xp.broadcast_to(z, ls.shape), where)
@@ -420,7 +457,9 @@ _SOFTMAX_CE = spec(
 )
 
 
-def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1, where=None):
+def softmax_cross_entropy_with_integer_labels(
+    logits: Array, labels: Array, axis: int | tuple[int, ...] = -1, where: Array | None = None
+) -> Array:
     r"""``optax.softmax_cross_entropy_with_integer_labels``: :math:`\log\sum_c e^{x_c} - x_y` over ``axis``.
 
     ``axis`` is an int or a tuple of ints (then a label is a flat index into
@@ -451,14 +490,14 @@ def softmax_cross_entropy_with_integer_labels(logits, labels, axis=-1, where=Non
     return unreduced(_INTEGER_CE, xp, (logits, labels, where), axis=ax)
 
 
-def _flat_classes(xp, x, axis):
+def _flat_classes(xp: Namespace, x: Any, axis: Any) -> Any:
     """``x`` with the class axes moved last and flattened into one."""
     batch = tuple(i for i in range(x.ndim) if i not in axis)
     x = xp.permute_dims(x, batch + axis)
     return xp.reshape(x, tuple(x.shape[: len(batch)]) + (-1,)), batch
 
 
-def _integer_ce_fwd(xp, logits, labels, where, *, axis):
+def _integer_ce_fwd(xp: Namespace, logits: Any, labels: Any, where: Any, *, axis: Any) -> Any:
     x, batch = _flat_classes(xp, logits, axis)
     if where is not None:
         where = _flat_classes(xp, xp.broadcast_to(where, tuple(logits.shape)), axis)[0]
@@ -475,7 +514,7 @@ def _integer_ce_fwd(xp, logits, labels, where, *, axis):
     return Forward(_masked(xp, out, rows), (x, lse, index, valid, batch, tuple(logits.shape), where, rows))
 
 
-def _integer_ce_bwd(xp, res, g, *, g_divisor=None, wanted=None, axis):
+def _integer_ce_bwd(xp: Namespace, res: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None, axis: Any) -> Any:
     x, lse, index, valid, batch, shape, where, rows = res
     hot = one_hot_mask(xp, index, x.shape[-1], -1) & xp.expand_dims(valid, axis=-1)
     g = _masked(xp, g, rows)
@@ -497,7 +536,7 @@ _INTEGER_CE = spec(
 )
 
 
-def hinge_loss(predictor_outputs, targets):
+def hinge_loss(predictor_outputs: Array, targets: Array) -> Array:
     r"""``optax.hinge_loss``: :math:`\max(0, 1 - y\,t)`, element-wise, ``targets`` in {-1, 1} (not checked).
 
     Broadcasts. Gradients: ``predictor_outputs``, ``targets`` (1/2 at the kink, as ``jax.grad`` of optax).
@@ -506,14 +545,14 @@ def hinge_loss(predictor_outputs, targets):
     return unreduced(_HINGE, xp, (predictor_outputs, targets))
 
 
-def _hinge_fwd(xp, predictor_outputs, targets):
+def _hinge_fwd(xp: Namespace, predictor_outputs: Any, targets: Any) -> Any:
     dtype = result_float_dtype(xp, predictor_outputs, targets)
     y, t = as_float(xp, predictor_outputs, dtype), as_float(xp, targets, dtype)
     v = 1.0 - y * t
     return Forward(xp.maximum(v, 0.0), (y, t, v))
 
 
-def _hinge_bwd(xp, res, g, *, g_divisor=None, wanted=None):
+def _hinge_bwd(xp: Namespace, res: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None) -> Any:
     y, t, v = res
     d = -g * half_at_tie(xp, v)
     return d * t, d * y
@@ -527,7 +566,9 @@ _HINGE = spec(
 # ----------------------------------------------------------------------------- divergences
 
 
-def kl_divergence(log_predictions, targets, axis=-1, where=None):
+def kl_divergence(
+    log_predictions: Array, targets: Array, axis: int | tuple[int, ...] | None = -1, where: Array | None = None
+) -> Array:
     r"""``optax.kl_divergence``: :math:`\sum t\,(\log t - \log q)` over ``axis``, with :math:`0 \log 0 = 0`.
 
     Note the order and the spaces: **log**-predictions first, then targets as
@@ -542,7 +583,9 @@ def kl_divergence(log_predictions, targets, axis=-1, where=None):
     return _kl(log_predictions, targets, axis, where, "targets", _KL)
 
 
-def kl_divergence_with_log_targets(log_predictions, log_targets, axis=-1, where=None):
+def kl_divergence_with_log_targets(
+    log_predictions: Array, log_targets: Array, axis: int | tuple[int, ...] | None = -1, where: Array | None = None
+) -> Array:
     r"""``optax.kl_divergence_with_log_targets``: :math:`\sum e^{\log t}(\log t - \log q)` over ``axis``.
 
     Like ``F.kl_div(..., log_target=True)`` summed over ``axis``; ``where`` as in
@@ -550,7 +593,7 @@ def kl_divergence_with_log_targets(log_predictions, log_targets, axis=-1, where=
     return _kl(log_predictions, log_targets, axis, where, "log_targets", _KL_LOG)
 
 
-def _kl(log_predictions, targets, axis, where, second, s):
+def _kl(log_predictions: Any, targets: Any, axis: Any, where: Any, second: str, s: LossSpec) -> Array:
     xp = namespace(log_predictions=log_predictions, **{second: targets}, where=where, optional=("where",))
     check_floating(xp, "log_predictions", log_predictions)
     check_floating(xp, second, targets)
@@ -559,7 +602,7 @@ def _kl(log_predictions, targets, axis, where, second, s):
     return unreduced(s, xp, (log_predictions, targets, where), axis=axes(axis, len(shape), allow_none=True))
 
 
-def _kl_fwd(xp, log_predictions, targets, where, *, axis):
+def _kl_fwd(xp: Namespace, log_predictions: Any, targets: Any, where: Any, *, axis: Any) -> Any:
     dtype = result_float_dtype(xp, log_predictions, targets)
     lq, t = as_float(xp, log_predictions, dtype), as_float(xp, targets, dtype)
     zero = xp.zeros((), dtype=dtype, device=device(t))
@@ -568,7 +611,7 @@ def _kl_fwd(xp, log_predictions, targets, where, *, axis):
     return Forward(xp.sum(_masked(xp, t * (log_t - lq), where), axis=axis), (lq, t, log_t, where))
 
 
-def _kl_bwd(xp, res, g, *, g_divisor=None, wanted=None, axis):
+def _kl_bwd(xp: Namespace, res: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None, axis: Any) -> Any:
     lq, t, log_t, where = res
     g = _masked(xp, _kept(xp, g, axis, lq.shape), where)
     # d/dt of t (log t - lq) is log t + 1 - lq; at t == 0 jax.grad of optax gives NaN (the
@@ -587,14 +630,14 @@ _KL = spec(
 )
 
 
-def _kl_log_fwd(xp, log_predictions, log_targets, where, *, axis):
+def _kl_log_fwd(xp: Namespace, log_predictions: Any, log_targets: Any, where: Any, *, axis: Any) -> Any:
     dtype = result_float_dtype(xp, log_predictions, log_targets)
     lq, lt = xp.broadcast_arrays(as_float(xp, log_predictions, dtype), as_float(xp, log_targets, dtype))
     t = xp.exp(lt)
     return Forward(xp.sum(_masked(xp, t * (lt - lq), where), axis=axis), (lq, lt, t, where))
 
 
-def _kl_log_bwd(xp, res, g, *, g_divisor=None, wanted=None, axis):
+def _kl_log_bwd(xp: Namespace, res: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None, axis: Any) -> Any:
     lq, lt, t, where = res
     g = _masked(xp, _kept(xp, g, axis, lq.shape), where)
     return -g * t, g * t * (lt - lq + 1.0), None

@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import numbers
 import types
+from typing import Any
 
 from .._checks import check_broadcasts_to, check_class_values, check_floating, check_integer, describe, fail, namespace
 from .._engine import Forward
+from .._typing import Array, Namespace
 from .._xp import device, index_dtype, log_softmax, one_hot_mask, sigmoid, softplus, take_along
 from ._common import shapes_equal, spec, unreduced
 
@@ -40,19 +42,21 @@ __all__ = [
 ]
 
 
-def _required(name, x):
+def _required(name: Any, x: Any) -> None:
     if x is None:
         fail(TypeError, name, "be given (TensorFlow's functions take `labels=` and `logits=` by name)", None)
 
 
-def _same_float(xp, labels, logits):
+def _same_float(xp: Namespace, labels: Any, logits: Any) -> None:
     check_floating(xp, "logits", logits)
     if labels.dtype != logits.dtype:
         fail(TypeError, "labels", f"have the dtype of `logits` ({logits.dtype}), as TensorFlow requires", labels.dtype)
     shapes_equal("logits", logits, "labels", labels)
 
 
-def sigmoid_cross_entropy_with_logits(labels=None, logits=None, name=None):
+def sigmoid_cross_entropy_with_logits(
+    labels: Array | None = None, logits: Array | None = None, name: str | None = None
+) -> Array:
     r"""``tf.nn.sigmoid_cross_entropy_with_logits``: element-wise logistic loss, unreduced.
 
     With :math:`x` = ``logits`` and :math:`z` = ``labels``,
@@ -87,12 +91,12 @@ def sigmoid_cross_entropy_with_logits(labels=None, logits=None, name=None):
     return unreduced(_SIGMOID, xp, (labels, logits))
 
 
-def _sigmoid_fwd(xp, labels, logits):
+def _sigmoid_fwd(xp: Namespace, labels: Any, logits: Any) -> Any:
     x, z = logits, labels
     return Forward(xp.maximum(x, 0.0) - x * z + xp.log1p(xp.exp(-xp.abs(x))), (x, z))
 
 
-def _sigmoid_bwd(xp, res, g, *, g_divisor=None, wanted=None):
+def _sigmoid_bwd(xp: Namespace, res: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None) -> Any:
     x, z = res
     return g * -x, g * (sigmoid(xp, x) - z)
 
@@ -102,7 +106,9 @@ _SIGMOID = spec(
 )
 
 
-def weighted_cross_entropy_with_logits(labels, logits, pos_weight, name=None):
+def weighted_cross_entropy_with_logits(
+    labels: Array, logits: Array, pos_weight: Array, name: str | None = None
+) -> Array:
     r"""``tf.nn.weighted_cross_entropy_with_logits``: logistic loss with the positive term weighted.
 
     With :math:`x` = ``logits``, :math:`z` = ``labels`` and :math:`q` = ``pos_weight``,
@@ -145,14 +151,14 @@ def weighted_cross_entropy_with_logits(labels, logits, pos_weight, name=None):
     return unreduced(_WEIGHTED, xp, (labels, logits, pos_weight))
 
 
-def _weighted_fwd(xp, labels, logits, pos_weight):
+def _weighted_fwd(xp: Namespace, labels: Any, logits: Any, pos_weight: Any) -> Any:
     x, z, q = logits, labels, pos_weight
     sp = softplus(xp, -x)  # log(1 + exp(-|x|)) + max(-x, 0)
     log_weight = 1.0 + (q - 1.0) * z
     return Forward((1.0 - z) * x + log_weight * sp, (x, z, q, sp, log_weight))
 
 
-def _weighted_bwd(xp, res, g, *, g_divisor=None, wanted=None):
+def _weighted_bwd(xp: Namespace, res: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None) -> Any:
     x, z, q, sp, log_weight = res
     # TensorFlow differentiates its formula log1p(exp(-|x|)) + relu(-x) term by term, and both
     # |x| and relu have the derivative 0 at x == 0: there the softplus term adds nothing to the
@@ -171,7 +177,7 @@ _WEIGHTED = spec(
 )
 
 
-def softmax_cross_entropy_with_logits(labels, logits, axis=-1, name=None):
+def softmax_cross_entropy_with_logits(labels: Array, logits: Array, axis: int = -1, name: str | None = None) -> Array:
     r"""``tf.nn.softmax_cross_entropy_with_logits`` (TF 2's, ``_v2`` in TF 1): softmax cross entropy per row.
 
     .. math::
@@ -211,12 +217,12 @@ def softmax_cross_entropy_with_logits(labels, logits, axis=-1, name=None):
     return unreduced(_SOFTMAX, xp, (labels, logits), axis=int(axis) % logits.ndim)
 
 
-def _softmax_fwd(xp, labels, logits, *, axis):
+def _softmax_fwd(xp: Namespace, labels: Any, logits: Any, *, axis: Any) -> Any:
     ls = log_softmax(xp, logits, axis)
     return Forward(-xp.sum(labels * ls, axis=axis), (labels, ls))
 
 
-def _softmax_bwd(xp, res, g, *, g_divisor=None, wanted=None, axis):
+def _softmax_bwd(xp: Namespace, res: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None, axis: Any) -> Any:
     z, ls = res
     g = xp.expand_dims(g, axis=axis)
     # TensorFlow's kernel gives softmax(x) - z for the logits, the derivative only where a row of
@@ -229,7 +235,7 @@ _SOFTMAX = spec(
 )
 
 
-def sparse_softmax_cross_entropy_with_logits(labels, logits, name=None):
+def sparse_softmax_cross_entropy_with_logits(labels: Array, logits: Array, name: str | None = None) -> Array:
     r"""``tf.nn.sparse_softmax_cross_entropy_with_logits``: softmax cross entropy against class indices.
 
     .. math::
@@ -268,7 +274,7 @@ def sparse_softmax_cross_entropy_with_logits(labels, logits, name=None):
     return unreduced(_SPARSE, xp, (labels, logits))
 
 
-def _sparse_fwd(xp, labels, logits):
+def _sparse_fwd(xp: Namespace, labels: Any, logits: Any) -> Any:
     n = logits.shape[-1]
     labels = xp.astype(labels, index_dtype(xp, logits))  # PyTorch gathers with int64 only
     valid = (labels >= 0) & (labels < n)
@@ -278,7 +284,7 @@ def _sparse_fwd(xp, labels, logits):
     return Forward(xp.where(valid, -take_along(xp, ls, safe, -1), nan), (ls, safe, valid))
 
 
-def _sparse_bwd(xp, res, g, *, g_divisor=None, wanted=None):
+def _sparse_bwd(xp: Namespace, res: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None) -> Any:
     ls, safe, valid = res
     nan = xp.asarray(float("nan"), dtype=ls.dtype, device=device(ls))
     g = xp.expand_dims(xp.where(valid, g, nan), axis=-1)

@@ -4,21 +4,23 @@ overlap ratios of the segmentation losses (Dice, Jaccard, Tversky)."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from .._checks import check_bool, check_class_weight, check_floating, check_number, check_same_shape, check_values, fail
 from .._checks import check_class_target as _check_class_target
 from .._spec import Curve
+from .._typing import Namespace
 from .._xp import as_float, index_dtype, one_hot_mask, result_float_dtype, sigmoid, take_along
 
 # --------------------------------------------------------------------------- checks
 
 
-def check_unit_interval(xp, name, x):
+def check_unit_interval(xp: Namespace, name: Any, x: Any) -> Any:
     """Values in [0, 1] (probabilities, soft labels); returns ``x`` (``_checks.check_values``)."""
     return check_values(xp, name, x, lambda xp, v: (v >= 0) & (v <= 1), "have values in [0, 1]")
 
 
-def float_pair(xp, input, target):
+def float_pair(xp: Namespace, input: Any, target: Any) -> Any:
     """``input`` and ``target`` in their common floating dtype (PyTorch's promotion)."""
     dtype = result_float_dtype(xp, input, target)
     return as_float(xp, input, dtype), as_float(xp, target, dtype)
@@ -27,12 +29,14 @@ def float_pair(xp, input, target):
 # --------------------------------------------------------------------------- class axis
 
 
-def class_axis(x) -> int:
+def class_axis(x: Any) -> int:
     """PyTorch's class axis: 0 for a single sample (C,), else 1: (N, C, d1, ...)."""
     return 0 if x.ndim == 1 else 1
 
 
-def check_class_target(xp, input, target, ignore_index, weight=None, weight_name="weight"):
+def check_class_target(
+    xp: Namespace, input: Any, target: Any, ignore_index: Any, weight: Any = None, weight_name: str = "weight"
+) -> Any:
     """A floating ``input`` (C,), (N, C) or (N, C, d1, ...) and its class-index
     ``target`` (:func:`anyloss._checks.check_class_target`, with the exact shape:
     no (1) for a (C,) input); an optional floating per-class ``weight``. Returns ``target``."""
@@ -44,7 +48,7 @@ def check_class_target(xp, input, target, ignore_index, weight=None, weight_name
     return target
 
 
-def class_pick(xp, target, ignore_index, n, axis):
+def class_pick(xp: Namespace, target: Any, ignore_index: Any, n: Any, axis: Any) -> Any:
     """``(valid, index, onehot)``: where the target is not ignored, the target as
     a safe index (0 where ignored) and its one-hot mask along ``axis``."""
     valid = target != ignore_index
@@ -52,12 +56,12 @@ def class_pick(xp, target, ignore_index, n, axis):
     return valid, index, one_hot_mask(xp, index, n, axis)
 
 
-def gather(xp, x, index, axis):
+def gather(xp: Namespace, x: Any, index: Any, axis: Any) -> Any:
     """``x`` at ``index`` along ``axis`` (the axis dropped)."""
     return take_along(xp, x, index, axis)
 
 
-def count(xp, valid, dtype):
+def count(xp: Namespace, valid: Any, dtype: Any) -> Any:
     """Number of True in ``valid``, as a 0-d array of ``dtype`` (the 'mean' divisor)."""
     return xp.sum(xp.astype(valid, dtype))
 
@@ -65,7 +69,9 @@ def count(xp, valid, dtype):
 # --------------------------------------------------------------------------- overlap ratios
 
 
-def check_overlap(xp, input, target, *, dim, smooth, eps, from_logits=None):
+def check_overlap(
+    xp: Namespace, input: Any, target: Any, *, dim: Any, smooth: Any, eps: Any, from_logits: Any = None
+) -> Any:
     """Checks shared by Dice, Jaccard and Tversky: same shapes, floating input,
     probabilities (unless ``from_logits``) and targets in [0, 1], ``dim`` valid
     for the input, ``smooth`` and ``eps`` >= 0. Returns ``(input, target)``."""
@@ -82,7 +88,7 @@ def check_overlap(xp, input, target, *, dim, smooth, eps, from_logits=None):
     return input, target
 
 
-def axes(ndim: int, dim) -> tuple:
+def axes(ndim: int, dim: Any) -> tuple[Any, ...]:
     """The axes a ratio sums over: ``dim`` normalized (sorted, non-negative);
     ``None`` is every axis but the first (one ratio per sample)."""
     if dim is None:
@@ -111,7 +117,7 @@ def axes(ndim: int, dim) -> tuple:
     return tuple(sorted(out))
 
 
-def probabilities(xp, input, from_logits):
+def probabilities(xp: Namespace, input: Any, from_logits: Any) -> Any:
     return sigmoid(xp, input) if from_logits else input
 
 
@@ -120,7 +126,21 @@ class Ratio:
     ``axes``, with TP = sum(p t): the one shape of the Dice, Jaccard and
     Tversky indices (their coefficients are in each loss's docstring)."""
 
-    def __init__(self, xp, p, t, ax, *, cn, ct, cp, cq, k=1, smooth, eps):
+    def __init__(
+        self,
+        xp: Namespace,
+        p: Any,
+        t: Any,
+        ax: Any,
+        *,
+        cn: Any,
+        ct: Any,
+        cp: Any,
+        cq: Any,
+        k: int = 1,
+        smooth: Any,
+        eps: Any,
+    ) -> None:
         self.xp, self.p, self.t, self.ax = xp, p, t, ax
         self.cn, self.ct, self.cp, self.cq, self.k = cn, ct, cp, cq, k
         tp = xp.sum(p * t, axis=ax, keepdims=True)
@@ -132,17 +152,17 @@ class Ratio:
         self.eps = eps
         self.ratio = num / self.den_c  # keepdims shape
 
-    def reduced(self, x):
+    def reduced(self, x: Any) -> Any:
         """``x`` of the keepdims shape with the summed axes dropped."""
         shape = tuple(d for i, d in enumerate(self.p.shape) if i not in self.ax)
         return self.xp.reshape(x, shape)
 
-    def expand(self, g):
+    def expand(self, g: Any) -> Any:
         """The cotangent ``g`` of a reduced value back in the keepdims shape."""
         shape = tuple(1 if i in self.ax else d for i, d in enumerate(self.p.shape))
         return self.xp.reshape(g, shape)
 
-    def vjp(self, g_ratio):
+    def vjp(self, g_ratio: Any) -> Any:
         """Cotangent of ``p`` given that of ``R`` (keepdims shape). dR/dp =
         (dnum - R dden) / den, where dden vanishes below the ``eps`` clamp
         (PyTorch's clamp_min passes the gradient where den >= eps)."""
@@ -152,13 +172,13 @@ class Ratio:
         return (g_ratio / self.den_c) * (self.cn * self.t - r * dden)
 
 
-def mean_over(xp, x, ax, shape):
+def mean_over(xp: Namespace, x: Any, ax: Any, shape: Any) -> Any:
     """Mean of ``x`` over ``ax`` (kept), NaN for no elements as PyTorch's 0/0."""
     n = math.prod(shape[a] for a in ax)
     return xp.sum(x, axis=ax, keepdims=True) / (float(n) if n else float("nan"))
 
 
-def overlap_example(xp):
+def overlap_example(xp: Namespace) -> Any:
     """The worked example of the overlap losses (Dice, Jaccard, Tversky): two
     samples of four pixels, probabilities against binary masks."""
     input = xp.asarray([[0.9, 0.2, 0.7, 0.1], [0.3, 0.8, 0.6, 0.4]], dtype=xp.float64)
@@ -166,7 +186,7 @@ def overlap_example(xp):
     return (input, target), {}
 
 
-def overlap_curve(xp, x):
+def overlap_curve(xp: Namespace, x: Any) -> Any:
     """The overlap losses' plot: one pixel per sample, target 1, against its probability."""
     return Curve(
         (x[:, None], xp.ones((x.shape[0], 1), dtype=x.dtype)), "probability p of a pixel (target 1)", domain=(0.0, 1.0)

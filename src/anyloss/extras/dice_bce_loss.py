@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .._checks import check_bool, check_number
 from .._register import register
+from .._typing import Namespace
 from .._xp import softplus
 from ._common import Ratio, axes, check_overlap, float_pair, mean_over, probabilities
 
 
-def _check(xp, input, target, *, bce_weight, dice_weight, dim, smooth, eps, squared):
+def _check(
+    xp: Namespace,
+    input: Any,
+    target: Any,
+    *,
+    bce_weight: Any,
+    dice_weight: Any,
+    dim: Any,
+    smooth: Any,
+    eps: Any,
+    squared: Any,
+) -> Any:
     checked = check_overlap(xp, input, target, dim=dim, smooth=smooth, eps=eps)
     check_number("bce_weight", bce_weight, min=0.0)
     check_number("dice_weight", dice_weight, min=0.0)
@@ -16,18 +30,18 @@ def _check(xp, input, target, *, bce_weight, dice_weight, dim, smooth, eps, squa
     return checked
 
 
-def _example(xp):
+def _example(xp: Namespace) -> Any:
     input = xp.asarray([[2.0, -1.0, 0.5, -3.0], [-0.5, 1.5, 0.2, 0.8]], dtype=xp.float64)
     target = xp.asarray([[1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 1.0, 1.0]], dtype=xp.float64)
     return (input, target), {}
 
 
-def _curve(xp, x):
+def _curve(xp: Namespace, x: Any) -> Any:
     # One pixel per sample, target 1.
     return (x[:, None], xp.ones((x.shape[0], 1), dtype=x.dtype)), "logit x of a pixel (target 1)"
 
 
-def _parts(xp, input, target, dim, smooth, eps, squared):
+def _parts(xp: Namespace, input: Any, target: Any, dim: Any, smooth: Any, eps: Any, squared: Any) -> Any:
     x, t = float_pair(xp, input, target)
     p = probabilities(xp, x, True)
     ax = axes(x.ndim, dim)
@@ -40,7 +54,19 @@ def _parts(xp, input, target, dim, smooth, eps, squared):
     )
 
 
-def _gradient(xp, g, input, target, *, bce_weight=1.0, dice_weight=1.0, dim=None, smooth=1.0, eps=1e-7, squared=False):
+def _gradient(
+    xp: Namespace,
+    g: Any,
+    input: Any,
+    target: Any,
+    *,
+    bce_weight: float = 1.0,
+    dice_weight: float = 1.0,
+    dim: Any = None,
+    smooth: float = 1.0,
+    eps: float = 1e-7,
+    squared: bool = False,
+) -> Any:
     x, t, p, ax, r = _parts(xp, input, target, dim, smooth, eps, squared)
     g = r.expand(g)
     gx = r.vjp(-float(dice_weight) * g) * (p * (1.0 - p))
@@ -60,7 +86,18 @@ def _gradient(xp, g, input, target, *, bce_weight=1.0, dice_weight=1.0, dim=None
     curve=_curve,
     summary="BCE on logits + soft Dice, per sample; segmentation",
 )
-def dice_bce_loss(xp, input, target, *, bce_weight=1.0, dice_weight=1.0, dim=None, smooth=1.0, eps=1e-7, squared=False):
+def dice_bce_loss(
+    xp: Namespace,
+    input: Any,
+    target: Any,
+    *,
+    bce_weight: float = 1.0,
+    dice_weight: float = 1.0,
+    dim: Any = None,
+    smooth: float = 1.0,
+    eps: float = 1e-7,
+    squared: bool = False,
+) -> Any:
     r"""Binary cross-entropy plus soft Dice, both from logits: the common segmentation combination.
 
     Per sample (the positions not in ``dim``; by default one value per sample),

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .._checks import check_bool
 from .._register import register
+from .._typing import Namespace
 from ._common import Ratio, axes, check_overlap, float_pair, overlap_curve, overlap_example, probabilities
 
 
-def _check(xp, input, target, *, dim, smooth, eps, squared, from_logits):
+def _check(
+    xp: Namespace, input: Any, target: Any, *, dim: Any, smooth: Any, eps: Any, squared: Any, from_logits: Any
+) -> Any:
     checked = check_overlap(xp, input, target, dim=dim, smooth=smooth, eps=eps, from_logits=from_logits)
     check_bool("squared", squared)
     return checked
 
 
-def _ratio(xp, input, target, dim, smooth, eps, squared, from_logits):
+def _ratio(
+    xp: Namespace, input: Any, target: Any, dim: Any, smooth: Any, eps: Any, squared: Any, from_logits: Any
+) -> Any:
     x, t = float_pair(xp, input, target)
     p = probabilities(xp, x, from_logits)
     return p, Ratio(
@@ -21,7 +28,18 @@ def _ratio(xp, input, target, dim, smooth, eps, squared, from_logits):
     )
 
 
-def _gradient(xp, g, input, target, *, dim=None, smooth=1.0, eps=1e-7, squared=False, from_logits=False):
+def _gradient(
+    xp: Namespace,
+    g: Any,
+    input: Any,
+    target: Any,
+    *,
+    dim: Any = None,
+    smooth: float = 1.0,
+    eps: float = 1e-7,
+    squared: bool = False,
+    from_logits: bool = False,
+) -> Any:
     p, r = _ratio(xp, input, target, dim, smooth, eps, squared, from_logits)
     gp = r.vjp(-r.expand(g))
     return gp * (p * (1.0 - p)) if from_logits else gp
@@ -37,7 +55,17 @@ def _gradient(xp, g, input, target, *, dim=None, smooth=1.0, eps=1e-7, squared=F
     curve=overlap_curve,
     summary="1 - soft Dice coefficient, per sample; segmentation",
 )
-def dice_loss(xp, input, target, *, dim=None, smooth=1.0, eps=1e-7, squared=False, from_logits=False):
+def dice_loss(
+    xp: Namespace,
+    input: Any,
+    target: Any,
+    *,
+    dim: Any = None,
+    smooth: float = 1.0,
+    eps: float = 1e-7,
+    squared: bool = False,
+    from_logits: bool = False,
+) -> Any:
     r"""Soft Dice loss: one minus the soft Dice coefficient (F1 score) of each sample.
 
     With probabilities :math:`p` (``input``, or :math:`\sigma(\text{input})`

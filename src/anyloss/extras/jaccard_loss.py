@@ -2,23 +2,36 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .._register import register
+from .._typing import Namespace
 from ._common import Ratio, axes, check_overlap, float_pair, overlap_curve, overlap_example, probabilities
 
 
-def _check(xp, input, target, *, dim, smooth, eps, from_logits):
+def _check(xp: Namespace, input: Any, target: Any, *, dim: Any, smooth: Any, eps: Any, from_logits: Any) -> Any:
     checked = check_overlap(xp, input, target, dim=dim, smooth=smooth, eps=eps, from_logits=from_logits)
     return checked
 
 
-def _ratio(xp, input, target, dim, smooth, eps, from_logits):
+def _ratio(xp: Namespace, input: Any, target: Any, dim: Any, smooth: Any, eps: Any, from_logits: Any) -> Any:
     x, t = float_pair(xp, input, target)
     p = probabilities(xp, x, from_logits)
     # |A ∩ B| / |A ∪ B| = TP / (sum p + sum t - TP)
     return p, Ratio(xp, p, t, axes(x.ndim, dim), cn=1.0, ct=-1.0, cp=1.0, cq=1.0, smooth=smooth, eps=eps)
 
 
-def _gradient(xp, g, input, target, *, dim=None, smooth=1.0, eps=1e-7, from_logits=False):
+def _gradient(
+    xp: Namespace,
+    g: Any,
+    input: Any,
+    target: Any,
+    *,
+    dim: Any = None,
+    smooth: float = 1.0,
+    eps: float = 1e-7,
+    from_logits: bool = False,
+) -> Any:
     p, r = _ratio(xp, input, target, dim, smooth, eps, from_logits)
     gp = r.vjp(-r.expand(g))
     return gp * (p * (1.0 - p)) if from_logits else gp
@@ -34,7 +47,16 @@ def _gradient(xp, g, input, target, *, dim=None, smooth=1.0, eps=1e-7, from_logi
     curve=overlap_curve,
     summary="1 - soft Jaccard index (IoU), per sample; segmentation",
 )
-def jaccard_loss(xp, input, target, *, dim=None, smooth=1.0, eps=1e-7, from_logits=False):
+def jaccard_loss(
+    xp: Namespace,
+    input: Any,
+    target: Any,
+    *,
+    dim: Any = None,
+    smooth: float = 1.0,
+    eps: float = 1e-7,
+    from_logits: bool = False,
+) -> Any:
     r"""Soft Jaccard (IoU) loss: one minus the soft intersection over union of each sample.
 
     With probabilities :math:`p` (``input``, or :math:`\sigma(\text{input})`

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 import array_api_compat as _compat
 
 from .._checks import check_floating, check_number, check_same_shape
 from .._register import register
+from .._typing import Namespace
 from .._xp import sigmoid, softplus
 from ._common import check_unit_interval, float_pair
 
 
-def _check(xp, inputs, targets, *, alpha, gamma):
+def _check(xp: Namespace, inputs: Any, targets: Any, *, alpha: Any, gamma: Any) -> Any:
     check_floating(xp, "inputs", inputs)
     check_same_shape("inputs", inputs, "targets", targets)
     check_number("alpha", alpha, max=1.0)
@@ -20,17 +22,17 @@ def _check(xp, inputs, targets, *, alpha, gamma):
     return inputs, check_unit_interval(xp, "targets", targets)
 
 
-def _example(xp):
+def _example(xp: Namespace) -> Any:
     inputs = xp.asarray([[2.0, -1.0, 0.5], [-3.0, 0.0, 4.0]], dtype=xp.float64)
     targets = xp.asarray([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]], dtype=xp.float64)
     return (inputs, targets), {"reduction": "mean"}
 
 
-def _curve(xp, x):
+def _curve(xp: Namespace, x: Any) -> Any:
     return (x, xp.ones_like(x)), "logit x (target 1)"
 
 
-def _parts(xp, inputs, targets, alpha):
+def _parts(xp: Namespace, inputs: Any, targets: Any, alpha: Any) -> Any:
     x, t = float_pair(xp, inputs, targets)
     p, q = sigmoid(xp, x), sigmoid(xp, -x)  # q = 1 - p, without cancellation
     ce = softplus(xp, x) - x * t  # binary_cross_entropy_with_logits, stable
@@ -43,7 +45,7 @@ def _parts(xp, inputs, targets, alpha):
     return x, t, p, q, ce, m, a
 
 
-def _in_dtype(xp, v, dtype):
+def _in_dtype(xp: Namespace, v: Any, dtype: Any) -> Any:
     """``float(v)`` for a number; a 0-d array (a traced ``gamma``) cast to ``dtype``,
     as a Python float does not widen the inputs either."""
     if isinstance(v, numbers.Real):
@@ -51,7 +53,7 @@ def _in_dtype(xp, v, dtype):
     return xp.astype(v, dtype) if _compat.array_namespace(v) is xp else xp.asarray(v, dtype=dtype)
 
 
-def _gradient(xp, g, inputs, targets, *, alpha=0.25, gamma=2.0):
+def _gradient(xp: Namespace, g: Any, inputs: Any, targets: Any, *, alpha: float = 0.25, gamma: float = 2.0) -> Any:
     # dL/dx = a_t m^gamma [(p - t) + gamma ce (1 - 2t) p q / m]. p q / m is bounded
     # (by 2) and its limit where m = 0 (a saturated, correct hard label) multiplies
     # m^gamma = 0, so it is taken as 0 there: the gradient stays finite.
@@ -73,7 +75,7 @@ def _gradient(xp, g, inputs, targets, *, alpha=0.25, gamma=2.0):
     curve=_curve,
     summary="focal loss on logits, binary/multi-label (RetinaNet; torchvision.ops)",
 )
-def sigmoid_focal_loss(xp, inputs, targets, *, alpha=0.25, gamma=2.0):
+def sigmoid_focal_loss(xp: Namespace, inputs: Any, targets: Any, *, alpha: float = 0.25, gamma: float = 2.0) -> Any:
     r"""Sigmoid focal loss (Lin et al., 2017), with ``torchvision.ops.sigmoid_focal_loss``'s semantics.
 
     Binary cross-entropy on logits, down-weighted where the prediction is

@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .._checks import check_number
 from .._register import register
 from .._spec import Curve
+from .._typing import Namespace
 from .._xp import as_float, log_softmax
 from ._common import check_class_target, class_axis, class_pick, count, gather
 
 
-def _check(xp, input, target, alpha=None, *, gamma, ignore_index):
+def _check(xp: Namespace, input: Any, target: Any, alpha: Any = None, *, gamma: Any, ignore_index: Any) -> Any:
     target = check_class_target(xp, input, target, ignore_index, alpha, "alpha")
     check_number("gamma", gamma, min=0.0)
     return input, target, alpha
 
 
-def _example(xp):
+def _example(xp: Namespace) -> Any:
     input = xp.asarray([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0], [1.0, -2.0, 0.3]], dtype=xp.float64)
     target = xp.asarray([0, 2, 1])
     return (input, target), {}
 
 
-def _curve(xp, x):
+def _curve(xp: Namespace, x: Any) -> Any:
     # Two classes, logits (x, 0), target class 0: the loss against the target's logit margin.
     zero = xp.zeros_like(x)
     tangent = xp.stack([xp.ones_like(x), zero], axis=1)
@@ -32,7 +35,7 @@ def _curve(xp, x):
     )
 
 
-def _parts(xp, input, target, alpha, ignore_index):
+def _parts(xp: Namespace, input: Any, target: Any, alpha: Any, ignore_index: Any) -> Any:
     axis = class_axis(input)
     lp = log_softmax(xp, input, axis)
     valid, index, onehot = class_pick(xp, target, ignore_index, input.shape[axis], axis)
@@ -56,12 +59,14 @@ def _parts(xp, input, target, alpha, ignore_index):
     return axis, lp, valid, onehot, lpt, u, a
 
 
-def _exponent(xp, gamma, dtype):
+def _exponent(xp: Namespace, gamma: Any, dtype: Any) -> Any:
     """gamma as a float, or a 0-d array (scheduled or traced) in the loss's dtype."""
     return float(gamma) if not hasattr(gamma, "shape") else xp.asarray(gamma, dtype=dtype)
 
 
-def _gradient(xp, g, input, target, alpha=None, *, gamma=2.0, ignore_index=-100):
+def _gradient(
+    xp: Namespace, g: Any, input: Any, target: Any, alpha: Any = None, *, gamma: float = 2.0, ignore_index: int = -100
+) -> Any:
     # d loss / dx_j = a_t F (p_j - [j = t]), F = u^gamma - gamma u^(gamma-1) p_t log p_t,
     # written u^gamma (1 - gamma p_t (log p_t / u)): log p_t / u -> -1 as u -> 0, so F
     # stays finite for every gamma >= 0 where p_t saturates at 1.
@@ -83,7 +88,9 @@ def _gradient(xp, g, input, target, alpha=None, *, gamma=2.0, ignore_index=-100)
     curve=_curve,
     summary="focal loss on softmax logits, multi-class classification",
 )
-def softmax_focal_loss(xp, input, target, alpha=None, *, gamma=2.0, ignore_index=-100):
+def softmax_focal_loss(
+    xp: Namespace, input: Any, target: Any, alpha: Any = None, *, gamma: float = 2.0, ignore_index: int = -100
+) -> Any:
     r"""Multi-class (softmax) focal loss: cross-entropy down-weighted on easy examples.
 
     The multi-class form of the focal loss (Lin et al., 2017). With

@@ -3,27 +3,33 @@
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 import array_api_compat as _compat
 
 from .._checks import check_number
 from .._register import register
+from .._typing import Namespace
 from ._common import Ratio, axes, check_overlap, float_pair, overlap_curve, overlap_example, probabilities
 
 
-def _check(xp, input, target, *, alpha, beta, dim, smooth, eps, from_logits):
+def _check(
+    xp: Namespace, input: Any, target: Any, *, alpha: Any, beta: Any, dim: Any, smooth: Any, eps: Any, from_logits: Any
+) -> Any:
     checked = check_overlap(xp, input, target, dim=dim, smooth=smooth, eps=eps, from_logits=from_logits)
     check_number("alpha", alpha, min=0.0)
     check_number("beta", beta, min=0.0)
     return checked
 
 
-def _example(xp):
+def _example(xp: Namespace) -> Any:
     # The overlap losses' example, with unequal weights of false positives and negatives.
     return overlap_example(xp)[0], {"alpha": 0.3, "beta": 0.7}
 
 
-def _ratio(xp, input, target, alpha, beta, dim, smooth, eps, from_logits):
+def _ratio(
+    xp: Namespace, input: Any, target: Any, alpha: Any, beta: Any, dim: Any, smooth: Any, eps: Any, from_logits: Any
+) -> Any:
     x, t = float_pair(xp, input, target)
     p = probabilities(xp, x, from_logits)
     # TP + alpha FP + beta FN, with FP = sum p - TP and FN = sum t - TP.
@@ -34,13 +40,13 @@ def _ratio(xp, input, target, alpha, beta, dim, smooth, eps, from_logits):
     return p, Ratio(xp, p, t, axes(x.ndim, dim), cn=1.0, ct=ct, cp=cp, cq=cq, smooth=smooth, eps=eps)
 
 
-def _array_weights(xp, alpha, beta, dtype):
+def _array_weights(xp: Namespace, alpha: Any, beta: Any, dtype: Any) -> Any:
     """``(1 - alpha - beta, alpha, beta)`` in ``dtype`` when a weight is a 0-d
     array (a traced one): as a Python float, it does not widen the input.
     ``1 - alpha - beta`` is computed in the wider of the weights' and the
     input's floating dtypes, then cast, as Python computes it in double."""
 
-    def cast(v, to):
+    def cast(v: Any, to: Any) -> Any:
         if isinstance(v, numbers.Real):
             return float(v)
         return xp.astype(v, to) if _compat.array_namespace(v) is xp else xp.asarray(v, dtype=to)
@@ -55,7 +61,19 @@ def _array_weights(xp, alpha, beta, dtype):
     return cast(1.0 - a - b, dtype), cast(a, dtype), cast(b, dtype)
 
 
-def _gradient(xp, g, input, target, *, alpha=0.5, beta=0.5, dim=None, smooth=1.0, eps=1e-7, from_logits=False):
+def _gradient(
+    xp: Namespace,
+    g: Any,
+    input: Any,
+    target: Any,
+    *,
+    alpha: float = 0.5,
+    beta: float = 0.5,
+    dim: Any = None,
+    smooth: float = 1.0,
+    eps: float = 1e-7,
+    from_logits: bool = False,
+) -> Any:
     p, r = _ratio(xp, input, target, alpha, beta, dim, smooth, eps, from_logits)
     gp = r.vjp(-r.expand(g))
     return gp * (p * (1.0 - p)) if from_logits else gp
@@ -71,7 +89,18 @@ def _gradient(xp, g, input, target, *, alpha=0.5, beta=0.5, dim=None, smooth=1.0
     curve=overlap_curve,
     summary="1 - Tversky index: Dice with weighted FP/FN; imbalanced segmentation",
 )
-def tversky_loss(xp, input, target, *, alpha=0.5, beta=0.5, dim=None, smooth=1.0, eps=1e-7, from_logits=False):
+def tversky_loss(
+    xp: Namespace,
+    input: Any,
+    target: Any,
+    *,
+    alpha: float = 0.5,
+    beta: float = 0.5,
+    dim: Any = None,
+    smooth: float = 1.0,
+    eps: float = 1e-7,
+    from_logits: bool = False,
+) -> Any:
     r"""Tversky loss: one minus the Tversky index, a Dice that weighs false positives and negatives apart.
 
     With probabilities :math:`p` (``input``, or :math:`\sigma(\text{input})`

@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .._checks import check_number
 from .._register import register
 from .._spec import Curve
+from .._typing import Namespace
 from .._xp import log_softmax, logsumexp
 from ._common import check_class_target, class_axis, class_pick, count, gather
 
 
-def _check(xp, input, target, *, z_loss, ignore_index, label_smoothing):
+def _check(xp: Namespace, input: Any, target: Any, *, z_loss: Any, ignore_index: Any, label_smoothing: Any) -> Any:
     target = check_class_target(xp, input, target, ignore_index)
     check_number("z_loss", z_loss, min=0.0)
     check_number("label_smoothing", label_smoothing, min=0.0, max=1.0)
     return input, target
 
 
-def _example(xp):
+def _example(xp: Namespace) -> Any:
     input = xp.asarray([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0], [1.0, -2.0, 0.3]], dtype=xp.float64)
     target = xp.asarray([0, 2, 1])
     return (input, target), {"z_loss": 0.1}
 
 
-def _curve(xp, x):
+def _curve(xp: Namespace, x: Any) -> Any:
     # Two classes, logits (x, 0), target class 0: the loss against the target's logit margin.
     zero = xp.zeros_like(x)
     tangent = xp.stack([xp.ones_like(x), zero], axis=1)
@@ -33,14 +36,23 @@ def _curve(xp, x):
     )
 
 
-def _parts(xp, input, target, ignore_index):
+def _parts(xp: Namespace, input: Any, target: Any, ignore_index: Any) -> Any:
     axis = class_axis(input)
     lp, lse = log_softmax(xp, input, axis), logsumexp(xp, input, axis)
     valid, index, onehot = class_pick(xp, target, ignore_index, input.shape[axis], axis)
     return axis, lp, lse, valid, index, onehot
 
 
-def _gradient(xp, g, input, target, *, z_loss=1e-4, ignore_index=-100, label_smoothing=0.0):
+def _gradient(
+    xp: Namespace,
+    g: Any,
+    input: Any,
+    target: Any,
+    *,
+    z_loss: float = 1e-4,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+) -> Any:
     # d/dx_j: p_j - ((1 - eps) [j = y] + eps / C) + 2 z_loss lse p_j.
     axis, lp, lse, valid, index, onehot = _parts(xp, input, target, ignore_index)
     eps, n = float(label_smoothing), input.shape[axis]
@@ -60,7 +72,15 @@ def _gradient(xp, g, input, target, *, z_loss=1e-4, ignore_index=-100, label_smo
     curve=_curve,
     summary="cross-entropy + z_loss * logsumexp(x)^2, keeps logits small (PaLM, ST-MoE)",
 )
-def z_loss_cross_entropy(xp, input, target, *, z_loss=1e-4, ignore_index=-100, label_smoothing=0.0):
+def z_loss_cross_entropy(
+    xp: Namespace,
+    input: Any,
+    target: Any,
+    *,
+    z_loss: float = 1e-4,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+) -> Any:
     r"""Cross-entropy with an auxiliary z-loss on the softmax normalizer.
 
     The z-loss pushes :math:`\log Z = \operatorname{logsumexp}(x)` towards 0,

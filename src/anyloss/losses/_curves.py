@@ -6,13 +6,16 @@ see ``anyloss.plot`` for the contract.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .._spec import Curve
+from .._typing import Namespace
 from .._xp import log_sigmoid, sigmoid
 
 MARGIN = "margin input[target] − input[other] (2 classes)"
 
 
-def two_class_logits(xp, x, label: str = MARGIN) -> Curve:
+def two_class_logits(xp: Namespace, x: Any, label: str = MARGIN) -> Curve:
     """Scores ``(0, x)`` of two classes, target class 1: ``x`` is the margin."""
     n = x.shape[0]
     scores = xp.stack([xp.zeros_like(x), x], axis=1)
@@ -20,7 +23,7 @@ def two_class_logits(xp, x, label: str = MARGIN) -> Curve:
     return Curve((scores, xp.ones(n, dtype=xp.int64)), label, {0: tangent})
 
 
-def two_class_log_probs(xp, x):
+def two_class_log_probs(xp: Namespace, x: Any) -> Any:
     """``log_softmax((0, x))`` of two classes and its derivative in ``x``."""
     # log p = (log sigmoid(-x), log sigmoid(x)); d/dx = (-sigmoid(x), sigmoid(-x)).
     return (
@@ -29,7 +32,7 @@ def two_class_log_probs(xp, x):
     )
 
 
-def triplet(xp, x, distance_function=None) -> Curve:
+def triplet(xp: Namespace, x: Any, distance_function: Any = None) -> Curve:
     """1-D points: positive at -10, negative at +10, anchor at ``x / 2``, so that
     d(anchor, positive) - d(anchor, negative) = ``x`` for ``|x| < 20``."""
     n = x.shape[0]
@@ -44,7 +47,7 @@ def triplet(xp, x, distance_function=None) -> Curve:
     return Curve((anchor, positive, negative), label, {0: 0.5}, (-20.0, 20.0))
 
 
-def nll_two_class(xp, x) -> Curve:
+def nll_two_class(xp: Namespace, x: Any) -> Curve:
     """``nll_loss`` of the log-probabilities ``log_softmax((0, x))``, target 1."""
     log_p, tangent = two_class_log_probs(xp, x)
     return Curve(
@@ -52,7 +55,7 @@ def nll_two_class(xp, x) -> Curve:
     )
 
 
-def kl_two_class(xp, x, log_target=False) -> Curve:
+def kl_two_class(xp: Namespace, x: Any, log_target: bool = False) -> Curve:
     """KL(p || q) of two classes, p = (1/4, 3/4) and q = softmax((0, x))."""
     log_q, tangent = two_class_log_probs(xp, x)
     p = xp.zeros_like(log_q) + xp.asarray([0.25, 0.75], dtype=x.dtype)
@@ -61,7 +64,7 @@ def kl_two_class(xp, x, log_target=False) -> Curve:
     )
 
 
-def cosine_angle(xp, x) -> Curve:
+def cosine_angle(xp: Namespace, x: Any) -> Curve:
     """Unit vectors at angle ``x`` (radians) to each other, target 1."""
     c, s = xp.cos(x), xp.sin(x)
     input1 = xp.stack([c, s], axis=1)
@@ -73,14 +76,14 @@ def cosine_angle(xp, x) -> Curve:
     )
 
 
-def multilabel_two_class(xp, x) -> Curve:
+def multilabel_two_class(xp: Namespace, x: Any) -> Curve:
     """Scores ``(0, x)`` of two classes, class 1 the only label (target ``[1, -1]``)."""
     c = two_class_logits(xp, x)
     one = xp.ones(x.shape[0], dtype=xp.int64)
     return c._replace(args=(c.args[0], xp.stack([one, -one], axis=1)))
 
 
-def linear_two_class(xp, x) -> Curve:
+def linear_two_class(xp: Namespace, x: Any) -> Curve:
     """One feature ``x``, weight rows ``(0, 1)``: logits ``(0, x)``, target 1."""
     n = x.shape[0]
     return Curve(

@@ -21,18 +21,21 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
+from typing import Any
 
 import array_api_compat as _compat
 
 from .._checks import ValueRuntimeError, check_number, describe, fail, namespace
+from .._typing import Array, Namespace
 from .._xp import as_float, broadcast_shapes, device, read, result_float_dtype, sum_to_shape, vecdot
 
 
-def _is_number(v) -> bool:
+def _is_number(v: Any) -> bool:
     return isinstance(v, numbers.Number)
 
 
-def _in_dtype(xp, v, dtype):
+def _in_dtype(xp: Namespace, v: Any, dtype: Any) -> Any:
     """A hyperparameter for arithmetic in ``dtype``: a Python number as it is,
     a 0-d array cast to ``dtype``."""
     if _is_number(v):
@@ -43,7 +46,7 @@ def _in_dtype(xp, v, dtype):
 # --------------------------------------------------------------------------- pairwise distance
 
 
-def pairwise_distance_fwd(xp, x1, x2, p: float, eps: float):
+def pairwise_distance_fwd(xp: Namespace, x1: Any, x2: Any, p: float, eps: float) -> Any:
     """``(||x1 - x2 + eps||_p over the last axis, res)``."""
     diff = _difference(xp, x1, x2)
     diff = diff + _in_dtype(xp, eps, diff.dtype)
@@ -56,7 +59,7 @@ def pairwise_distance_fwd(xp, x1, x2, p: float, eps: float):
     return xp.squeeze(norm, axis=-1), (diff, norm, shape)
 
 
-def pairwise_distance_bwd(xp, res, g, p: float, second: bool = True):
+def pairwise_distance_bwd(xp: Namespace, res: Any, g: Any, p: float, second: bool = True) -> Any:
     """``(g1, g2)``: cotangents of ``x1`` and ``x2`` (in the broadcast shape);
     ``g2`` is None unless ``second``."""
     diff, norm, shape = res
@@ -66,7 +69,7 @@ def pairwise_distance_bwd(xp, res, g, p: float, second: bool = True):
     return gd, -gd if second else None
 
 
-def _difference(xp, x1, x2):
+def _difference(xp: Namespace, x1: Any, x2: Any) -> Any:
     """``x1 - x2`` with PyTorch's promotion. Integers are subtracted in their
     own dtype (wrapping around, as PyTorch does), and only adding ``eps``
     makes them floating: the default float32."""
@@ -76,7 +79,7 @@ def _difference(xp, x1, x2):
     return xp.astype(x1 - x2, xp.float32)
 
 
-def _norm(xp, d, p, single=True):
+def _norm(xp: Namespace, d: Any, p: Any, single: bool = True) -> Any:
     """PyTorch's vector ``p``-norm of ``d`` over its last axis (keepdims)."""
     if d.shape[-1] == 0:
         # An empty sum: 0 for every order PyTorch accepts here (NaN included).
@@ -101,7 +104,7 @@ def _norm(xp, d, p, single=True):
     return xp.sum(a**p, axis=-1, keepdims=True) ** (1.0 / p)
 
 
-def _norm_array(xp, d, a, p, single):
+def _norm_array(xp: Namespace, d: Any, a: Any, p: Any, single: Any) -> Any:
     """``_norm`` for a 0-d array ``p`` (of ``d``'s dtype): the general formula,
     with selects for the orders it does not give (0: a count; +-inf: the largest
     or smallest ``|d|``; a last dimension of size 1: ``|d|``). The general
@@ -118,7 +121,7 @@ def _norm_array(xp, d, a, p, single):
     return xp.where(zero, count, xp.where(inf, extreme, general))
 
 
-def _norm_vjp(xp, d, norm, g, p):
+def _norm_vjp(xp: Namespace, d: Any, norm: Any, g: Any, p: Any) -> Any:
     """PyTorch's ``norm_backward``, one branch per order, in its order."""
     if not _is_number(p):
         return _norm_vjp_array(xp, d, norm, g, _in_dtype(xp, p, d.dtype))
@@ -153,7 +156,7 @@ def _norm_vjp(xp, d, norm, g, p):
     return scaled * scale
 
 
-def _norm_vjp_array(xp, d, norm, g, p):
+def _norm_vjp_array(xp: Namespace, d: Any, norm: Any, g: Any, p: Any) -> Any:
     """``_norm_vjp`` for a 0-d array ``p``: PyTorch's branches, selected by value.
     The finite orders share one form, sign(d) |d|^(p-1) g / norm^(p-1), 0 where
     d = 0 or norm = 0 (it is each of PyTorch's: exactly at p = 1 and 2); each
@@ -174,7 +177,7 @@ def _norm_vjp_array(xp, d, norm, g, p):
     return xp.where(p == 0, zeros, xp.where(inf, extreme, finite))
 
 
-def _pow(xp, x, e):
+def _pow(xp: Namespace, x: Any, e: Any) -> Any:
     """``x ** e`` as PyTorch's ``pow(Tensor, Scalar)`` computes it: its special
     cases round (and overflow) differently from a general power, e.g.
     ``x.pow(-2)`` is ``1 / (x * x)``, which is 0, not a subnormal, for a large float32 ``x``."""
@@ -195,7 +198,7 @@ def _pow(xp, x, e):
     return x**e
 
 
-def check_pairwise_shapes(x1_name, x1, x2_name, x2, p) -> tuple:
+def check_pairwise_shapes(x1_name: Any, x1: Any, x2_name: Any, x2: Any, p: Any) -> tuple[Any, ...]:
     """Shape of the distance of ``x1`` and ``x2``: they must broadcast, and an
     empty last dimension has no ``p``-norm for ``p < 0`` or infinite ``p``
     (PyTorch: "the operation does not have an identity")."""
@@ -217,14 +220,14 @@ def check_pairwise_shapes(x1_name, x1, x2_name, x2, p) -> tuple:
     return shape[:-1]
 
 
-def check_triplet_ndim(anchor, positive, negative) -> None:
+def check_triplet_ndim(anchor: Any, positive: Any, negative: Any) -> None:
     """The three inputs of a triplet loss have the same number of dimensions."""
     for name, x in (("positive", positive), ("negative", negative)):
         if x.ndim != anchor.ndim:
             fail(ValueRuntimeError, name, f"have as many dimensions as `anchor` ({anchor.ndim})", f"{x.ndim}")
 
 
-def check_triplet_shapes(anchor, positive, negative, swap: bool, p: float = 2.0) -> None:
+def check_triplet_shapes(anchor: Any, positive: Any, negative: Any, swap: bool, p: float | Array = 2.0) -> None:
     """PyTorch's shape rules for the triplet losses: the same number of
     dimensions, each pair of distances' inputs broadcastable, and the
     distances broadcastable against each other."""
@@ -249,7 +252,7 @@ def check_triplet_shapes(anchor, positive, negative, swap: bool, p: float = 2.0)
 # --------------------------------------------------------------------------- the triplet hinge
 
 
-def triplet_hinge(xp, margin, d_pos, d_neg, d_swap=None):
+def triplet_hinge(xp: Namespace, margin: Any, d_pos: Any, d_neg: Any, d_swap: Any = None) -> Any:
     """``max(margin + d(a, p) - d(a, n), 0)``; with ``d_swap`` = d(p, n),
     ``d(a, n)`` is replaced by ``min(d(a, n), d(p, n))`` (the distance swap).
     Returns ``(loss, res)``."""
@@ -261,7 +264,7 @@ def triplet_hinge(xp, margin, d_pos, d_neg, d_swap=None):
     return xp.clip(z, min=0.0), (z >= 0, d_pos.shape, d_neg, d_swap)
 
 
-def triplet_hinge_vjp(xp, res, g):
+def triplet_hinge_vjp(xp: Namespace, res: Any, g: Any) -> Any:
     """Cotangents of ``(d_pos, d_neg, d_swap)`` (``None`` without a swap)."""
     active, pos_shape, d_neg, d_swap = res
     # clamp_min passes the gradient at exactly 0 (PyTorch's self >= min).
@@ -307,7 +310,13 @@ class Distance:
         array([4.])
     """
 
-    def __init__(self, fn, vjp=None, *, name: str | None = None) -> None:
+    def __init__(
+        self,
+        fn: Callable[[Any, Any], Array],
+        vjp: Callable[[Any, Any, Any], tuple[Any, Any]] | None = None,
+        *,
+        name: str | None = None,
+    ) -> None:
         if not callable(fn):
             fail(TypeError, "fn", "be callable (x1, x2) -> distances", describe(fn))
         if vjp is not None and not callable(vjp):
@@ -316,7 +325,7 @@ class Distance:
         self.vjp = vjp
         self.name = name or getattr(fn, "__name__", type(fn).__name__)
 
-    def __call__(self, x1, x2):
+    def __call__(self, x1: Array, x2: Array) -> Array:
         return self.fn(x1, x2)
 
     def __repr__(self) -> str:
@@ -329,11 +338,11 @@ class Distance:
         check_number("p", p)
         check_number("eps", eps)
 
-        def fn(x1, x2):
+        def fn(x1: Any, x2: Any) -> Any:
             xp = namespace(x1=x1, x2=x2)
             return pairwise_distance_fwd(xp, x1, x2, p, eps)[0]
 
-        def vjp(x1, x2, g):
+        def vjp(x1: Any, x2: Any, g: Any) -> Any:
             xp = namespace(x1=x1, x2=x2)
             return pairwise_distance_bwd(xp, pairwise_distance_fwd(xp, x1, x2, p, eps)[1], g, p)
 

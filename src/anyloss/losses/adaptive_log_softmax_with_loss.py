@@ -22,7 +22,8 @@ from __future__ import annotations
 import itertools
 import math
 import numbers
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .._checks import (
     TypeRuntimeError,
@@ -39,14 +40,15 @@ from .._engine import Forward
 from .._module import ParameterLoss
 from .._reduction import reduce
 from .._spec import LossSpec
+from .._typing import Array, Namespace, Reduction
 from .._xp import device, index_dtype, is_lazy, log_softmax, log_softmax_parts, one_hot_mask, take_along
 
 
 class _ASMoutput(NamedTuple):
     """What :meth:`AdaptiveLogSoftmaxWithLoss.forward` returns (PyTorch's ``_ASMoutput``)."""
 
-    output: object
-    loss: object
+    output: Array
+    loss: Array
 
 
 class AdaptiveLogSoftmaxWithLoss(ParameterLoss):
@@ -125,14 +127,14 @@ class AdaptiveLogSoftmaxWithLoss(ParameterLoss):
         self,
         in_features: int,
         n_classes: int,
-        cutoffs,
+        cutoffs: Sequence[int],
         div_value: float = 4.0,
         head_bias: bool = False,
-        device=None,
-        dtype=None,
+        device: Any = None,
+        dtype: Any = None,
         *,
-        xp=None,
-        seed=None,
+        xp: Namespace = None,
+        seed: int | None = None,
     ) -> None:
         check_number("in_features", in_features, integer=True, min=0)
         check_number("n_classes", n_classes, integer=True)
@@ -170,7 +172,7 @@ class AdaptiveLogSoftmaxWithLoss(ParameterLoss):
             self._linear_init(f"tail.{i}.0", hsz, self.in_features)
             self._linear_init(f"tail.{i}.1", osz, hsz)
 
-    def _linear_init(self, prefix, out_features, in_features, bias=False):
+    def _linear_init(self, prefix: Any, out_features: Any, in_features: Any, bias: bool = False) -> None:
         bound = 1.0 / math.sqrt(in_features) if in_features > 0 else 0.0
         self._init_uniform(f"{prefix}.weight", (out_features, in_features), bound)
         if bias:
@@ -178,17 +180,22 @@ class AdaptiveLogSoftmaxWithLoss(ParameterLoss):
 
     # ------------------------------------------------------------------ forward
 
-    def forward(self, input_, target_):
+    def forward(self, input_: Array, target_: Array) -> _ASMoutput:
         """``(output, loss)``: the target's log-probability per sample and
         their negated mean (see the class docstring)."""
-        return super().forward(input_, target_)
+        out: _ASMoutput = super().forward(input_, target_)
+        return out
 
-    def value_and_grad(self, input, target):
+    if TYPE_CHECKING:  # what Loss gives: the constructor's reduction, and a call that is `forward`
+        reduction: Reduction
+        __call__ = forward
+
+    def value_and_grad(self, input: Array, target: Array) -> tuple[Array, dict[str, Array]]:
         """``(loss, grads)``: ``forward(input, target).loss`` and its gradients
         ``{"input": ..., "head.weight": ..., ...}`` (see the class docstring)."""
         return super().value_and_grad(input, target, loss_only=True)
 
-    def _forward_with(self, params, input_, target_, loss_only=False):
+    def _forward_with(self, params: Any, input_: Any, target_: Any, loss_only: bool = False) -> Any:
         """The forward with the arrays ``params``; only the scalar loss for
         ``value_and_grad`` (``loss_only``), else PyTorch's ``(output, loss)``."""
         if loss_only:
@@ -196,7 +203,7 @@ class AdaptiveLogSoftmaxWithLoss(ParameterLoss):
         xp, loss = self._nll(params, input_, target_, "none")
         return _ASMoutput(-loss, reduce(xp, loss, "mean"))
 
-    def _nll(self, params, input, target, reduction):
+    def _nll(self, params: Any, input: Any, target: Any, reduction: Any) -> Any:
         """``(xp, loss)``: the negative log-likelihood per sample, reduced by
         ``reduction``, through the shared call path."""
         xp = self._check_input(params, input, target=target)
@@ -239,7 +246,7 @@ class AdaptiveLogSoftmaxWithLoss(ParameterLoss):
         )
         return xp, self._spec.apply(xp, arrays, reduction, cutoffs=tuple(self.cutoffs))
 
-    def _check_input(self, params, input, min_ndim=1, **others):
+    def _check_input(self, params: Any, input: Any, min_ndim: int = 1, **others: Any) -> Any:
         """Namespace of ``input`` (and ``others``) and the parameters; ``input``
         must be floating, of the parameters' dtype, with ``in_features`` features."""
         xp = namespace(input=input, **others, **params)
@@ -263,12 +270,13 @@ class AdaptiveLogSoftmaxWithLoss(ParameterLoss):
 
     # ------------------------------------------------------------------ log_prob and predict
 
-    def log_prob(self, input):
+    def log_prob(self, input: Array) -> Array:
         r"""Log-probabilities of all ``n_classes`` classes, (N, n_classes), for ``input`` (N, in_features)."""
         xp = self._check_input(self._params, input, min_ndim=2)
-        return self._full_log_prob(xp, input, self._head(xp, input))
+        log_prob: Array = self._full_log_prob(xp, input, self._head(xp, input))
+        return log_prob
 
-    def predict(self, input):
+    def predict(self, input: Array) -> Array:
         r"""The most probable class per sample, (N), as PyTorch's ``predict``:
         ``log_prob(input).argmax(1)``, computing the tail clusters only for the
         rows whose head argmax is a cluster."""
@@ -279,20 +287,23 @@ class AdaptiveLogSoftmaxWithLoss(ParameterLoss):
         rows = _rows(xp, beyond)
         if rows is None:  # lazy: every row
             full = xp.astype(xp.argmax(self._full_log_prob(xp, input, head), axis=1), out.dtype)
-            return xp.where(beyond, full, out)
+            predicted: Array = xp.where(beyond, full, out)
+            return predicted
         idx, pos = rows
         if idx.shape[0] == 0:
-            return out
+            predicted = out
+            return predicted
         sub = self._full_log_prob(xp, xp.take(input, idx, axis=0), xp.take(head, idx, axis=0))
         full = xp.astype(xp.argmax(sub, axis=1), out.dtype)
-        return xp.where(beyond, xp.take(full, pos, axis=0), out)
+        predicted = xp.where(beyond, xp.take(full, pos, axis=0), out)
+        return predicted
 
-    def _head(self, xp, input):
+    def _head(self, xp: Namespace, input: Any) -> Any:
         h = _linear(xp, input, self._params["head.weight"])
         bias = self._params.get("head.bias")
         return h if bias is None else h + bias
 
-    def _full_log_prob(self, xp, input, head):
+    def _full_log_prob(self, xp: Namespace, input: Any, head: Any) -> Any:
         head_logprob = log_softmax(xp, head, 1)
         parts = [head_logprob[:, : self.shortlist_size]]
         for i in range(self.n_clusters):
@@ -308,7 +319,7 @@ class AdaptiveLogSoftmaxWithLoss(ParameterLoss):
         )
 
 
-def _check_cutoffs(cutoffs, n_classes):
+def _check_cutoffs(cutoffs: Any, n_classes: int) -> list[int]:
     """PyTorch's rules for ``cutoffs``, in PyTorch's order (ValueError first, then TypeError)."""
     try:
         cutoffs = list(cutoffs)
@@ -340,19 +351,19 @@ def _check_cutoffs(cutoffs, n_classes):
 # ---------------------------------------------------------------------- forward and gradient
 
 
-def _linear(xp, x, weight):
+def _linear(xp: Namespace, x: Any, weight: Any) -> Any:
     """``x @ weight.T``: a bias-free ``torch.nn.Linear``."""
     return xp.matmul(x, xp.matrix_transpose(weight))
 
 
-def _log_softmax_at(xp, z, index):
+def _log_softmax_at(xp: Namespace, z: Any, index: Any) -> Any:
     """``log_softmax(z, 1)[n, index[n]]`` (the full log-softmax is never
     built), and the softmax parts ``(e, s)`` its gradient needs."""
     shifted, e, s = log_softmax_parts(xp, z, 1)
     return take_along(xp, shifted, index, 1) - xp.squeeze(xp.log(s), axis=1), e, s
 
 
-def _log_softmax_at_vjp(xp, e, s, index, g):
+def _log_softmax_at_vjp(xp: Namespace, e: Any, s: Any, index: Any, g: Any) -> Any:
     """VJP of ``z -> -log_softmax(z, 1)[n, index[n]]`` for the cotangent ``g`` (N):
     ``g * (softmax(z) - onehot(index))``."""
     gcol = xp.expand_dims(g, axis=1)
@@ -360,7 +371,7 @@ def _log_softmax_at_vjp(xp, e, s, index, g):
     return xp.where(one_hot_mask(xp, index, e.shape[1], 1), base - gcol, base)
 
 
-def _rows(xp, mask):
+def _rows(xp: Namespace, mask: Any) -> Any:
     """``(idx, pos)``: the rows where ``mask`` holds, and for every row its
     position among them (0 elsewhere), so that ``take(sub, pos)`` puts a
     per-selected-row result back in place without a scatter. None for a lazy
@@ -372,7 +383,7 @@ def _rows(xp, mask):
     return idx, xp.where(mask, pos, xp.zeros((), dtype=pos.dtype, device=device(pos)))
 
 
-def _fwd(xp, input, target, head_weight, head_bias, *tail, cutoffs):
+def _fwd(xp: Namespace, input: Any, target: Any, head_weight: Any, head_bias: Any, *tail: Any, cutoffs: Any) -> Forward:
     """Per-sample ``-log p(target | input)``; ``tail`` holds each cluster's two weights in turn."""
     x = input if input.ndim == 2 else xp.reshape(input, (1, input.shape[0]))  # unbatched: a batch of one
     t = xp.reshape(xp.astype(target, index_dtype(xp, target)), (-1,))
@@ -387,7 +398,7 @@ def _fwd(xp, input, target, head_weight, head_bias, *tail, cutoffs):
         col = xp.where(t >= cutoffs[i], zero_t + (shortlist + i), col)
     head_out, e, s = _log_softmax_at(xp, h, col)
     tail_out = xp.zeros(t.shape, dtype=h.dtype, device=device(h))
-    clusters = []
+    clusters: list[Any] = []
     for i, (low, high) in enumerate(itertools.pairwise(cutoffs)):
         w1, w2 = tail[2 * i], tail[2 * i + 1]
         mask = (t >= low) & (t < high)
@@ -415,7 +426,9 @@ def _fwd(xp, input, target, head_weight, head_bias, *tail, cutoffs):
     )
 
 
-def _bwd(xp, res, g, *, g_divisor=None, wanted=None, cutoffs):
+def _bwd(
+    xp: Namespace, res: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None, cutoffs: Any
+) -> tuple[Any, ...]:
     x, in_shape, head_weight, head_bias, tail, e, s, col, clusters = res
     g = xp.reshape(g, (-1,))
     zero = xp.zeros((), dtype=x.dtype, device=device(x))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .._accel import Hints
 from .._checks import (
     TypeNotImplementedError,
@@ -17,7 +19,7 @@ from .._engine import Forward
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
-from .._typing import Array, Reduction
+from .._typing import Array, Namespace, Reduction
 from .._xp import as_float
 
 # PyTorch's floor under (1 - x) x in the input gradient (EPSILON in ATen's Loss.cpp).
@@ -87,11 +89,11 @@ def binary_cross_entropy(
     return SPEC.apply(xp, (input, target, weight), reduction)
 
 
-def _in_unit_interval(xp, a):
+def _in_unit_interval(xp: Namespace, a: Any) -> Any:
     return (a >= 0.0) & (a <= 1.0)
 
 
-def _fwd(xp, input, target, weight):
+def _fwd(xp: Namespace, input: Any, target: Any, weight: Any) -> Forward:
     x, y = input, target
     zero, one = x == 0.0, x == 1.0
     # Each log is clamped at -100 (PyTorch's convention), so x = 0 or 1 gives a finite loss.
@@ -106,7 +108,7 @@ def _fwd(xp, input, target, weight):
     return Forward(loss, (x, y, w))
 
 
-def _bwd(xp, res, g, *, g_divisor=None, wanted=None):
+def _bwd(xp: Namespace, res: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None) -> tuple[Any, ...]:
     x, y, w = res
     # The floor keeps the gradient finite at x = 0 and x = 1 (+-1e12 there, as in PyTorch).
     gx = g * (x - y) / xp.clip((1.0 - x) * x, min=_EPS)
@@ -120,7 +122,7 @@ def _bwd(xp, res, g, *, g_divisor=None, wanted=None):
     return gx, gy, None
 
 
-def _fill(xp, a, at, value):
+def _fill(xp: Namespace, a: Any, at: Any, value: Any) -> Any:
     """``a`` with ``value`` where ``at``."""
     return xp.where(at, xp.full_like(a, value), a)
 
@@ -128,11 +130,21 @@ def _fill(xp, a, at, value):
 class BCELoss(WeightedLoss):
     """Object form of :func:`binary_cross_entropy` (``torch.nn.BCELoss``)."""
 
-    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean") -> None:
+    def __init__(
+        self,
+        weight: Array | None = None,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: Reduction = "mean",
+    ) -> None:
         super().__init__(weight, size_average, reduce, reduction)
 
-    def forward(self, input, target):
+    def forward(self, input: Array, target: Array) -> Array:
         return binary_cross_entropy(input, target, weight=self.weight, reduction=self.reduction)
+
+    if TYPE_CHECKING:  # what Loss gives: the constructor's reduction, and a call that is `forward`
+        reduction: Reduction
+        __call__ = forward
 
 
 SPEC = register_spec(

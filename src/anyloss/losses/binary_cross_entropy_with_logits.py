@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .._accel import Hints
 from .._checks import (
     TypeNotImplementedError,
@@ -16,7 +18,7 @@ from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
-from .._typing import Array, Reduction
+from .._typing import Array, Namespace, Reduction
 from .._xp import _half_dtype, as_float, device, log_sigmoid, result_float_dtype
 
 
@@ -89,7 +91,7 @@ def binary_cross_entropy_with_logits(
     return SPEC.apply(xp, (input, target, weight, pos_weight), reduction)
 
 
-def _fwd(xp, input, target, weight, pos_weight):
+def _fwd(xp: Namespace, input: Any, target: Any, weight: Any, pos_weight: Any) -> Forward:
     dtype = result_float_dtype(xp, input, target, weight, pos_weight)
     x, y = as_float(xp, input, dtype), as_float(xp, target, dtype)
     # log sigmoid(x), taken (and weighted) in input's dtype, as PyTorch does (it
@@ -109,7 +111,7 @@ def _fwd(xp, input, target, weight, pos_weight):
     return Forward(as_float(xp, loss, target.dtype), (x, y, w, p, xw, e, sp))
 
 
-def _bwd(xp, res, g, *, g_divisor=None, wanted=None):
+def _bwd(xp: Namespace, res: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None) -> tuple[Any, ...]:
     x, y, w, p, xw, e, sp = res
     # sigmoid(x) = 1 / (1 + e) for x >= 0 and e / (1 + e) below, e = exp(-|x|):
     # max(e, [x >= 0]) / (1 + e), without a select.
@@ -142,15 +144,26 @@ def _bwd(xp, res, g, *, g_divisor=None, wanted=None):
 class BCEWithLogitsLoss(Loss):
     """Object form of :func:`binary_cross_entropy_with_logits` (``torch.nn.BCEWithLogitsLoss``)."""
 
-    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean", pos_weight=None) -> None:
+    def __init__(
+        self,
+        weight: Array | None = None,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: Reduction = "mean",
+        pos_weight: Any = None,
+    ) -> None:
         super().__init__(size_average, reduce, reduction)
         self.weight = weight
         self.pos_weight = pos_weight
 
-    def forward(self, input, target):
+    def forward(self, input: Array, target: Array) -> Array:
         return binary_cross_entropy_with_logits(
             input, target, self.weight, pos_weight=self.pos_weight, reduction=self.reduction
         )
+
+    if TYPE_CHECKING:  # what Loss gives: the constructor's reduction, and a call that is `forward`
+        reduction: Reduction
+        __call__ = forward
 
 
 SPEC = register_spec(

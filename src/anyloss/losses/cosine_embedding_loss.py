@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .._accel import Hints
 from .._checks import ValueRuntimeError, check_broadcastable, check_number, describe, fail
 from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
-from .._typing import Array, Reduction
+from .._typing import Array, Namespace, Reduction
 from .._xp import as_float, broadcast_shapes, broadcast_to, result_float_dtype, sum_to_shape, vecdot
 from ._curves import cosine_angle
 
@@ -99,7 +101,7 @@ def cosine_embedding_loss(
     return SPEC.apply(xp, (input1, input2, target), reduction, margin=margin)
 
 
-def _fwd(xp, input1, input2, target, margin):
+def _fwd(xp: Namespace, input1: Any, input2: Any, target: Any, margin: Any) -> Forward:
     x1, x2 = _numeric(xp, input1), _numeric(xp, input2)
     floating = xp.isdtype(x1.dtype, "real floating") or xp.isdtype(x2.dtype, "real floating")
     if floating:
@@ -127,7 +129,7 @@ def _fwd(xp, input1, input2, target, margin):
     return Forward(loss, res)
 
 
-def _bwd(xp, res, g, *, g_divisor=None, wanted=None, margin):
+def _bwd(xp: Namespace, res: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None, margin: Any) -> tuple[Any, ...]:
     if res is None:  # integer inputs: nothing to differentiate
         return None, None, None
     x1, x2, prod, mag1, mag2, denom, is_pos, neg_active = res
@@ -151,19 +153,19 @@ def _bwd(xp, res, g, *, g_divisor=None, wanted=None, margin):
     return g1, g2, None
 
 
-def _numeric(xp, x):
+def _numeric(xp: Namespace, x: Any) -> Any:
     """Booleans as int64: PyTorch's bool products are logical ands, summed as int64 counts."""
     return xp.astype(x, xp.int64) if xp.isdtype(x.dtype, "bool") else x
 
 
-def _sum_of_squares(xp, x):
+def _sum_of_squares(xp: Namespace, x: Any) -> Any:
     # One pass for floats; integers are summed exactly in their own dtype.
     s = vecdot(xp, x, x) if xp.isdtype(x.dtype, "real floating") else xp.sum(x * x, axis=-1)
     # An integer sum becomes float32 (PyTorch's default dtype) when EPSILON is added.
     return s if xp.isdtype(s.dtype, "real floating") else xp.astype(s, xp.float32)
 
 
-def _target_masks(xp, target):
+def _target_masks(xp: Namespace, target: Any) -> Any:
     """``(target == 1, target == -1)`` as PyTorch compares them."""
     if xp.isdtype(target.dtype, "bool"):
         # True == 1; no boolean equals -1.
@@ -177,12 +179,22 @@ def _target_masks(xp, target):
 class CosineEmbeddingLoss(Loss):
     """Object form of :func:`cosine_embedding_loss` (``torch.nn.CosineEmbeddingLoss``)."""
 
-    def __init__(self, margin: float = 0.0, size_average=None, reduce=None, reduction: str = "mean") -> None:
+    def __init__(
+        self,
+        margin: float = 0.0,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: Reduction = "mean",
+    ) -> None:
         super().__init__(size_average, reduce, reduction)
         self.margin = margin
 
-    def forward(self, input1, input2, target):
+    def forward(self, input1: Array, input2: Array, target: Array) -> Array:
         return cosine_embedding_loss(input1, input2, target, margin=self.margin, reduction=self.reduction)
+
+    if TYPE_CHECKING:  # what Loss gives: the constructor's reduction, and a call that is `forward`
+        reduction: Reduction
+        __call__ = forward
 
 
 SPEC = register_spec(

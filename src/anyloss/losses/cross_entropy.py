@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-import numbers
+from typing import TYPE_CHECKING, Any
 
 from .._accel import Hints
 from .._checks import (
+    REAL,
     TypeNotImplementedError,
     TypeRuntimeError,
     ValueRuntimeError,
@@ -21,7 +22,7 @@ from .._engine import Forward
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
-from .._typing import Array, Reduction
+from .._typing import Array, Namespace, Reduction
 from .._xp import as_float, device, exp_into, log_softmax_parts, result_float_dtype, shifted_by_max, size
 from ._curves import two_class_logits
 from .nll_loss import _bwd as _nll_bwd
@@ -138,16 +139,16 @@ def cross_entropy(
     return SPEC.apply(xp, (input, target, weight), reduction, ignore_index=int(ignore_index), label_smoothing=eps)
 
 
-def _class_shape(x, class_dim):
+def _class_shape(x: Any, class_dim: Any) -> Any:
     """Shape that broadcasts a per-class vector along ``class_dim`` of ``x``."""
     return (x.shape[class_dim],) + (1,) * (x.ndim - class_dim - 1)
 
 
-def smoothing(xp, label_smoothing, dtype):
+def smoothing(xp: Namespace, label_smoothing: Any, dtype: Any) -> Any:
     """``label_smoothing`` checked: a float, or a 0-d array in ``dtype`` (a
     scheduled or traced one, whose range is checked where it can be read)."""
-    if isinstance(label_smoothing, numbers.Real) or not hasattr(label_smoothing, "shape"):
-        if not isinstance(label_smoothing, numbers.Real):
+    if isinstance(label_smoothing, REAL) or not hasattr(label_smoothing, "shape"):
+        if not isinstance(label_smoothing, REAL):
             fail(TypeError, "label_smoothing", "be a real number", describe(label_smoothing))
         if not 0.0 <= label_smoothing <= 1.0:  # NaN fails too
             fail(ValueRuntimeError, "label_smoothing", "be in [0, 1]", label_smoothing)
@@ -156,14 +157,14 @@ def smoothing(xp, label_smoothing, dtype):
     return xp.asarray(label_smoothing, dtype=dtype)
 
 
-def smooths(eps) -> bool:
+def smooths(eps: Any) -> bool:
     """Whether the smoothing term is computed: PyTorch takes that path for
     eps > 0 only; an array eps (its value unknown while tracing) always takes
     it, which gives the same numbers at 0."""
     return not isinstance(eps, float) or eps > 0.0
 
 
-def _smoothing_factor(eps, n_classes):
+def _smoothing_factor(eps: Any, n_classes: Any) -> Any:
     # eps / C; C = 0 leaves only ignored targets, whose 0 smoothing term PyTorch scales by eps / 0 = inf.
     return eps / n_classes if n_classes else math.inf
 
@@ -171,14 +172,16 @@ def _smoothing_factor(eps, n_classes):
 # ----------------------------------------------------------------- class-index targets
 
 
-def _fwd(xp, input, target, weight, *, ignore_index, label_smoothing, own=False):
+def _fwd(
+    xp: Namespace, input: Any, target: Any, weight: Any, *, ignore_index: Any, label_smoothing: Any, own: bool = False
+) -> Forward:
     one_hot, smooth, res, divisor = _terms(xp, input, target, weight, ignore_index, label_smoothing, own)
     if smooth is None:
         return Forward(one_hot, res, divisor)
     return Forward(one_hot + smooth, res, _smoothed_divisor(xp, divisor, xp.sum(one_hot), xp.sum(smooth)))
 
 
-def _terms(xp, input, target, weight, ignore_index, eps, own=False):
+def _terms(xp: Namespace, input: Any, target: Any, weight: Any, ignore_index: Any, eps: Any, own: bool = False) -> Any:
     """``(one_hot, smooth, res, divisor)``: the loss's two terms per sample (``smooth``
     None without smoothing), the residuals of :func:`_bwd` and nll_loss's divisor.
     ``own``: ``input`` is the caller's temporary (``linear_cross_entropy``'s chunk
@@ -213,7 +216,7 @@ def _terms(xp, input, target, weight, ignore_index, eps, own=False):
     return one_hot, smooth, (e, s, res_nll, weight), divisor
 
 
-def _smoothed_divisor(xp, divisor, a, b):
+def _smoothed_divisor(xp: Namespace, divisor: Any, a: Any, b: Any) -> Any:
     """The 'mean' divisor with smoothing, given the sums ``a`` and ``b`` of the two
     terms. PyTorch divides a and b by the divisor separately: when it is 0 (all
     targets ignored, or of weight 0), a/0 + b/0 is NaN unless a and b are nonzero
@@ -222,7 +225,17 @@ def _smoothed_divisor(xp, divisor, a, b):
     return xp.where((divisor == 0) & ~(a * b > 0), nan, divisor)
 
 
-def _bwd(xp, res, g, *, g_divisor=None, wanted=None, ignore_index, label_smoothing, own=False):
+def _bwd(
+    xp: Namespace,
+    res: Any,
+    g: Any,
+    *,
+    g_divisor: Any = None,
+    wanted: Any = None,
+    ignore_index: Any,
+    label_smoothing: Any,
+    own: bool = False,
+) -> tuple[Any, ...]:
     """``own``: the residuals are used once (``linear_cross_entropy``); the
     gradient is written over the softmax's exponentials."""
     e, s, res_nll, weight = res
@@ -259,7 +272,7 @@ def _bwd(xp, res, g, *, g_divisor=None, wanted=None, ignore_index, label_smoothi
 # ----------------------------------------------------------------- class-probability targets
 
 
-def _prob_fwd(xp, input, target, weight, *, label_smoothing, own=False):
+def _prob_fwd(xp: Namespace, input: Any, target: Any, weight: Any, *, label_smoothing: Any, own: bool = False) -> Any:
     """``own``: ``input`` is the caller's temporary, shifted in place into log p."""
     class_dim = 0 if input.ndim == 1 else 1
     n_classes = input.shape[class_dim]
@@ -288,7 +301,9 @@ def _prob_fwd(xp, input, target, weight, *, label_smoothing, own=False):
     return Forward(loss, (e, s, logp, tgt, w, class_dim), divisor)
 
 
-def _prob_bwd(xp, res, g, *, g_divisor=None, wanted=None, label_smoothing):
+def _prob_bwd(
+    xp: Namespace, res: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None, label_smoothing: Any
+) -> Any:
     e, s, logp, tgt, w, class_dim = res
     gb = xp.expand_dims(g, axis=class_dim)
     q = tgt if w is None else tgt * w  # d loss / d log p = -q g
@@ -312,18 +327,18 @@ class CrossEntropyLoss(WeightedLoss):
 
     def __init__(
         self,
-        weight=None,
-        size_average=None,
+        weight: Array | None = None,
+        size_average: bool | None = None,
         ignore_index: int = -100,
-        reduce=None,
-        reduction: str = "mean",
+        reduce: bool | None = None,
+        reduction: Reduction = "mean",
         label_smoothing: float = 0.0,
     ) -> None:
         super().__init__(weight, size_average, reduce, reduction)
         self.ignore_index = ignore_index
         self.label_smoothing = label_smoothing
 
-    def forward(self, input, target):
+    def forward(self, input: Array, target: Array) -> Array:
         return cross_entropy(
             input,
             target,
@@ -333,8 +348,12 @@ class CrossEntropyLoss(WeightedLoss):
             label_smoothing=self.label_smoothing,
         )
 
+    if TYPE_CHECKING:  # what Loss gives: the constructor's reduction, and a call that is `forward`
+        reduction: Reduction
+        __call__ = forward
 
-def _example(xp):
+
+def _example(xp: Namespace) -> Any:
     # PyTorch's docs example: a (3, 5) input and class indices; fixed numbers here.
     x = xp.asarray(
         [[0.3, -1.2, 0.8, 0.1, -0.5], [1.5, 0.2, -0.3, 0.0, 0.4], [-0.7, 0.9, 0.2, -1.1, 1.3]], dtype=xp.float64

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from .._accel import Hints
 from .._accel import ctc as _ctc_kernels
@@ -39,7 +40,7 @@ from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction
 from .._spec import LossSpec, native_call, register_spec
-from .._typing import Array, Reduction
+from .._typing import Array, Namespace, Reduction
 from .._xp import contiguous, device, index_dtype, read, repeat, scan, size
 
 _NEG_INF = float("-inf")
@@ -210,7 +211,7 @@ def ctc_loss(
     )
 
 
-def _as_lengths(xp, name, x, like):
+def _as_lengths(xp: Namespace, name: str, x: Any, like: Any) -> Any:
     """Lengths given as a tuple/list of ints (PyTorch's IntArrayRef overload) as an int64 array."""
     if not isinstance(x, (tuple, list)):
         return x
@@ -219,7 +220,7 @@ def _as_lengths(xp, name, x, like):
     return xp.asarray([int(v) for v in x], dtype=index_dtype(xp), device=device(like))
 
 
-def _check_labels(xp, targets, tl, c, blank):
+def _check_labels(xp: Namespace, targets: Any, tl: Any, c: Any, blank: Any) -> Any:
     """The labels within each target's length are class indices other than ``blank``
     (PyTorch does not check them: out of range it reads arbitrary memory).
     Returns ``targets``: as given where their values can be read now; else
@@ -248,8 +249,17 @@ def _check_labels(xp, targets, tl, c, blank):
 
 
 def _fwd(
-    xp, log_probs, targets, input_lengths, target_lengths, *, blank, zero_infinity, max_target_length, mean_over_lengths
-):
+    xp: Namespace,
+    log_probs: Any,
+    targets: Any,
+    input_lengths: Any,
+    target_lengths: Any,
+    *,
+    blank: Any,
+    zero_infinity: Any,
+    max_target_length: Any,
+    mean_over_lengths: Any,
+) -> Forward:
     unbatched = log_probs.ndim == 2
     t_max, c = log_probs.shape[0], log_probs.shape[-1]
     n = 1 if unbatched else log_probs.shape[1]
@@ -312,7 +322,7 @@ def _fwd(
         (-1,),
     )
 
-    def step(alpha, lp_t):
+    def step(alpha: Any, lp_t: Any) -> Any:
         return _log_add_reads(xp, alpha, reads, lp_t, zero, one)
 
     alpha0 = xp.where(s_idx < 2, lp_ext[0, ...], ninf)
@@ -346,7 +356,7 @@ def _fwd(
     return Forward(loss, res)
 
 
-def _log_sum_exp(xp, v, zero, one):
+def _log_sum_exp(xp: Namespace, v: Any, zero: Any, one: Any) -> Any:
     """log(exp(v[0]) + exp(v[1]) (+ exp(v[2]))), over the leading axis of ``v``
     (2 or 3 terms), as PyTorch's kernel computes it in the input's dtype:
     shifted by the maximum, the exponentials added left to right, then the
@@ -362,7 +372,7 @@ def _log_sum_exp(xp, v, zero, one):
     return _libm(xp, xp.log, xp.where(dead, one, total)) + m
 
 
-def _libm(xp, f, x):
+def _libm(xp: Namespace, f: Any, x: Any) -> Any:
     """``f`` (``xp.exp`` or ``xp.log``) of ``x`` as C's ``expf``/``logf`` give it
     on float32, which PyTorch's kernel calls: correctly rounded (but for rare
     ties), here rounded from double precision where the namespace has float64.
@@ -377,7 +387,7 @@ def _libm(xp, f, x):
     return xp.astype(f(xp.astype(x, xp.float64)), xp.float32)
 
 
-def _log_add_reads(xp, x, reads, lp, zero, one):
+def _log_add_reads(xp: Namespace, x: Any, reads: Any, lp: Any, zero: Any, one: Any) -> Any:
     """One step of the alpha or beta recursion: :func:`_log_sum_exp` of the
     three entries of ``x`` (N, K + 1) that ``reads`` picks for each position
     (itself, one and two along the band, or the sentinel), gathered in one
@@ -386,13 +396,15 @@ def _log_add_reads(xp, x, reads, lp, zero, one):
     return _log_sum_exp(xp, v, zero, one) + lp
 
 
-def _log_add(xp, a, b, zero, one):
+def _log_add(xp: Namespace, a: Any, b: Any, zero: Any, one: Any) -> Any:
     """``a`` "log+=" ``b``, PyTorch's accumulation of eq. (16)'s sum: exactly
     ``b`` where ``a`` is -inf, exactly ``a`` where ``b`` is."""
     return _log_sum_exp(xp, xp.stack([a, b]), zero, one)
 
 
-def _collect(xp, ab, lprime, tl, n_classes, blank, s_max, zero, one):
+def _collect(
+    xp: Namespace, ab: Any, lprime: Any, tl: Any, n_classes: Any, blank: Any, s_max: Any, zero: Any, one: Any
+) -> Any:
     """PyTorch's ``lcab`` (N, T, C): for each class k, ``ab`` (N, T, K + 1, the
     log of alpha_t(s) beta_t(s), -inf where not counted) log-added over the
     positions s of l' holding k, from s = 2S down to 0, one rounding per term
@@ -409,7 +421,7 @@ def _collect(xp, ab, lprime, tl, n_classes, blank, s_max, zero, one):
     dev, idx = device(ab), index_dtype(xp)
     ninf = xp.full((), _NEG_INF, dtype=ab.dtype, device=dev)
 
-    def log_add(acc, x):
+    def log_add(acc: Any, x: Any) -> Any:
         return _log_add(xp, acc, x, zero, one)
 
     blanks = xp.permute_dims(ab[:, :, 0 : 2 * s_max + 1 : 2], (2, 0, 1))  # (S + 1, N, T)
@@ -445,10 +457,10 @@ def _collect(xp, ab, lprime, tl, n_classes, blank, s_max, zero, one):
     at_labels = ab[:, :, 1 : 2 * s_max : 2]  # (N, T, S)
     sentinel_column = xp.full((n, t_max, 1), _NEG_INF, dtype=ab.dtype, device=dev)
 
-    def with_sentinel(acc):
+    def with_sentinel(acc: Any) -> Any:
         return xp.reshape(xp.concat([acc, sentinel_column], axis=2), (-1,))
 
-    def fold(acc):
+    def fold(acc: Any) -> Any:
         return log_add(xp.reshape(xp.take(with_sentinel(acc), reads), (n, t_max, s_max)), at_labels)
 
     acc = repeat(xp, fold, at_labels, max(longest - 1, 0))  # a chain of one is its own term
@@ -469,7 +481,7 @@ def _collect(xp, ab, lprime, tl, n_classes, blank, s_max, zero, one):
     return xp.where(classes == blank, xp.reshape(blank_sum, (n, t_max, 1)), label_sum)
 
 
-def _padded_targets(xp, targets, tl, n, s_max):
+def _padded_targets(xp: Namespace, targets: Any, tl: Any, n: Any, s_max: Any) -> Any:
     """Targets as an (N, s_max) int64 array (entries past each length arbitrary)."""
     t = xp.astype(targets, index_dtype(xp))
     if t.ndim == 2:
@@ -484,7 +496,18 @@ def _padded_targets(xp, targets, tl, n, s_max):
     return xp.reshape(xp.take(t, xp.reshape(idx, (-1,))), (n, s_max))
 
 
-def _bwd(xp, res, g, *, g_divisor=None, wanted=None, blank, zero_infinity, max_target_length, mean_over_lengths):
+def _bwd(
+    xp: Namespace,
+    res: Any,
+    g: Any,
+    *,
+    g_divisor: Any = None,
+    wanted: Any = None,
+    blank: Any,
+    zero_infinity: Any,
+    max_target_length: Any,
+    mean_over_lengths: Any,
+) -> tuple[Any, ...]:
     shape, lp, lp_ext, alphas, lprime, valid, skip, il, tl, nll, lengths = res
     t_max, n, c = lp.shape
     k1 = lprime.shape[1]
@@ -523,7 +546,7 @@ def _bwd(xp, res, g, *, g_divisor=None, wanted=None, blank, zero_infinity, max_t
         (-1,),
     )
 
-    def step(beta, lp_t, recurse_t, start_t):
+    def step(beta: Any, lp_t: Any, recurse_t: Any, start_t: Any) -> Any:
         return xp.where(recurse_t, _log_add_reads(xp, beta, reads, lp_t, zero, one), start_t)
 
     betas = scan(
@@ -562,8 +585,17 @@ def _bwd(xp, res, g, *, g_divisor=None, wanted=None, blank, zero_infinity, max_t
 
 
 def _compiled_fwd(
-    xp, log_probs, targets, input_lengths, target_lengths, *, blank, zero_infinity, max_target_length, mean_over_lengths
-):
+    xp: Namespace,
+    log_probs: Any,
+    targets: Any,
+    input_lengths: Any,
+    target_lengths: Any,
+    *,
+    blank: Any,
+    zero_infinity: Any,
+    max_target_length: Any,
+    mean_over_lengths: Any,
+) -> Any:
     """``_fwd`` on NumPy arrays through the compiled loops (same results and contract);
     ``xp`` is NumPy's namespace, and every array here a NumPy array."""
     unbatched = log_probs.ndim == 2
@@ -590,8 +622,17 @@ def _compiled_fwd(
 
 
 def _compiled_bwd(
-    xp, res, g, *, g_divisor=None, wanted=None, blank, zero_infinity, max_target_length, mean_over_lengths
-):
+    xp: Namespace,
+    res: Any,
+    g: Any,
+    *,
+    g_divisor: Any = None,
+    wanted: Any = None,
+    blank: Any,
+    zero_infinity: Any,
+    max_target_length: Any,
+    mean_over_lengths: Any,
+) -> Any:
     shape, lp, lprime, il, tl, la, nll, lengths = res
     g = xp.reshape(xp.asarray(g, dtype=lp.dtype), (lp.shape[1],))
     if lengths is not None:
@@ -606,18 +647,22 @@ def _compiled_bwd(
 class CTCLoss(Loss):
     """Object form of :func:`ctc_loss` (``torch.nn.CTCLoss``)."""
 
-    def __init__(self, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False) -> None:
+    def __init__(self, blank: int = 0, reduction: Reduction = "mean", zero_infinity: bool = False) -> None:
         super().__init__(reduction=reduction)
         self.blank = blank
         self.zero_infinity = zero_infinity
 
-    def forward(self, log_probs, targets, input_lengths, target_lengths):
+    def forward(self, log_probs: Array, targets: Array, input_lengths: Array, target_lengths: Array) -> Array:
         return ctc_loss(
             log_probs, targets, input_lengths, target_lengths, self.blank, self.reduction, self.zero_infinity
         )
 
+    if TYPE_CHECKING:  # what Loss gives: the constructor's reduction, and a call that is `forward`
+        reduction: Reduction
+        __call__ = forward
 
-def _example(xp):
+
+def _example(xp: Namespace) -> Any:
     # 3 frames of uniform probabilities over {blank, 1, 2}, target [1, 2]: 5 alignments.
     log_probs = xp.full((3, 1, 3), -1.0986122886681098, dtype=xp.float64)  # log(1/3)
     return (log_probs, xp.asarray([[1, 2]]), xp.asarray([3]), xp.asarray([2])), {}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import array_api_compat as _compat
 
@@ -21,7 +23,7 @@ from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction
 from .._spec import Curve, LossSpec, register_spec
-from .._typing import Array, Reduction
+from .._typing import Array, Namespace, Reduction
 from .._xp import as_float, broadcast_shapes, device, result_float_dtype, sum_to_shape
 
 
@@ -87,6 +89,7 @@ def gaussian_nll_loss(
         _check_real(xp, input=input, target=target)
         check_floating(xp, "var", var, TypeRuntimeError)
         var = check_values(xp, "var", var, lambda xp, v: xp.logical_not(v < 0), "be non-negative")
+    var = cast(Array, var)  # an array from here on (a float became one above)
     view = _var_view(input.shape, var.shape)
     shape = check_broadcastable(input.shape, "target", target, kind=ValueRuntimeError)
     try:
@@ -101,13 +104,13 @@ def gaussian_nll_loss(
     return SPEC.apply(xp, (input, target, var), reduction, full=bool(full), eps=eps)
 
 
-def _check_real(xp, **arrays):
+def _check_real(xp: Namespace, **arrays: Any) -> None:
     for name, a in arrays.items():
         if not xp.isdtype(a.dtype, ("real floating", "integral")):
             fail(TypeRuntimeError, name, "have a real floating or integer dtype", a.dtype)
 
 
-def _var_view(input_shape, var_shape) -> tuple:
+def _var_view(input_shape: Sequence[int], var_shape: Sequence[int]) -> tuple[int, ...]:
     """The shape ``var`` takes in the loss, by PyTorch's rules (``ValueError``
     for any other shape)."""
     input_shape, var_shape = tuple(input_shape), tuple(var_shape)
@@ -127,7 +130,7 @@ def _var_view(input_shape, var_shape) -> tuple:
     )
 
 
-def _fwd(xp, input, target, var, *, full, eps):
+def _fwd(xp: Namespace, input: Any, target: Any, var: Any, *, full: Any, eps: Any) -> Forward:
     dtype = result_float_dtype(xp, input, target, var)
     x, y = as_float(xp, input, dtype), as_float(xp, target, dtype)
     # Clamped in var's own dtype, then promoted, as PyTorch does.
@@ -142,7 +145,7 @@ def _fwd(xp, input, target, var, *, full, eps):
     return Forward(loss, (diff, v, tuple(var.shape)))
 
 
-def _clamp_array(xp, var, eps):
+def _clamp_array(xp: Namespace, var: Any, eps: Any) -> Any:
     """``var`` clamped below by a 0-d array ``eps`` as PyTorch's ``var.clamp_(min=eps)``
     under ``no_grad``: ``max(var, eps)`` in var's dtype (NaN where either is NaN),
     whose derivative is 1 with respect to ``var`` and 0 with respect to ``eps``.
@@ -154,7 +157,7 @@ def _clamp_array(xp, var, eps):
     return xp.where(below, _detach(xp, e) + (var - _detach(xp, var)), var)
 
 
-def _detach(xp, x):
+def _detach(xp: Namespace, x: Any) -> Any:
     """``x`` without its derivative, in the frameworks that differentiate their
     operations (the others have nothing to detach)."""
     if _compat.is_jax_namespace(xp):
@@ -166,7 +169,9 @@ def _detach(xp, x):
     return x
 
 
-def _bwd(xp, res, g, *, g_divisor=None, wanted=None, full, eps):
+def _bwd(
+    xp: Namespace, res: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None, full: Any, eps: Any
+) -> tuple[Any, ...]:
     diff, v, var_shape = res
     # PyTorch's VJPs in its order (they differ only where a term overflows).
     half = 0.5 * g
@@ -181,13 +186,17 @@ def _bwd(xp, res, g, *, g_divisor=None, wanted=None, full, eps):
 class GaussianNLLLoss(Loss):
     """Object form of :func:`gaussian_nll_loss` (``torch.nn.GaussianNLLLoss``)."""
 
-    def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean") -> None:
+    def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: Reduction = "mean") -> None:
         super().__init__(None, None, reduction)
         self.full = full
         self.eps = eps
 
-    def forward(self, input, target, var):
+    def forward(self, input: Array, target: Array, var: Array) -> Array:
         return gaussian_nll_loss(input, target, var, full=self.full, eps=self.eps, reduction=self.reduction)
+
+    if TYPE_CHECKING:  # what Loss gives: the constructor's reduction, and a call that is `forward`
+        reduction: Reduction
+        __call__ = forward
 
 
 # PyTorch's gaussian_nll_loss checks var < 0 on values: a data-dependent guard under torch.compile.

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .._accel import Hints
 from .._checks import TypeRuntimeError, ValueRuntimeError, check_broadcastable, check_number, fail
 from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
-from .._typing import Array, Reduction
+from .._typing import Array, Namespace, Reduction
 
 
 def hinge_embedding_loss(
@@ -66,7 +68,7 @@ def hinge_embedding_loss(
     return SPEC.apply(xp, (input, target), reduction, margin=margin)
 
 
-def _fwd(xp, input, target, *, margin):
+def _fwd(xp: Namespace, input: Any, target: Any, *, margin: Any) -> Forward:
     if target.dtype == xp.bool:
         target = xp.astype(target, xp.int8)  # True == 1, as PyTorch compares it
     if not xp.isdtype(input.dtype, "real floating"):
@@ -79,7 +81,7 @@ def _fwd(xp, input, target, *, margin):
     return Forward(loss, (gap, target))
 
 
-def _bwd(xp, res, g, *, g_divisor=None, wanted=None, margin):
+def _bwd(xp: Namespace, res: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None, margin: Any) -> tuple[Any, ...]:
     gap, target = res
     zeros = xp.zeros_like(g)
     # clamp_min passes the gradient where gap >= 0: -1 at the kink x == margin.
@@ -90,12 +92,22 @@ def _bwd(xp, res, g, *, g_divisor=None, wanted=None, margin):
 class HingeEmbeddingLoss(Loss):
     """Object form of :func:`hinge_embedding_loss` (``torch.nn.HingeEmbeddingLoss``)."""
 
-    def __init__(self, margin: float = 1.0, size_average=None, reduce=None, reduction: str = "mean") -> None:
+    def __init__(
+        self,
+        margin: float = 1.0,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: Reduction = "mean",
+    ) -> None:
         super().__init__(size_average, reduce, reduction)
         self.margin = margin
 
-    def forward(self, input, target):
+    def forward(self, input: Array, target: Array) -> Array:
         return hinge_embedding_loss(input, target, margin=self.margin, reduction=self.reduction)
+
+    if TYPE_CHECKING:  # what Loss gives: the constructor's reduction, and a call that is `forward`
+        reduction: Reduction
+        __call__ = forward
 
 
 SPEC = register_spec(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+from typing import TYPE_CHECKING, Any
 
 import array_api_compat as _compat
 
@@ -21,7 +22,7 @@ from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction
 from .._spec import Curve, LossSpec, register_spec
-from .._typing import Array, Reduction
+from .._typing import Array, Namespace, Reduction
 from .._xp import as_float, result_float_dtype
 
 
@@ -89,7 +90,7 @@ def huber_loss(
     return SPEC.apply(xp, (input, target, weight), reduction, delta=delta)
 
 
-def _fwd(xp, input, target, weight, delta):
+def _fwd(xp: Namespace, input: Any, target: Any, weight: Any, delta: Any) -> Forward:
     dtype = result_float_dtype(xp, input, target)
     diff = as_float(xp, input, dtype) - as_float(xp, target, dtype)
     z = xp.abs(diff)
@@ -107,7 +108,7 @@ def _fwd(xp, input, target, weight, delta):
     return Forward(loss * w, (diff, w, loss))
 
 
-def _bwd(xp, res, g, *, g_divisor=None, wanted=None, delta):
+def _bwd(xp: Namespace, res: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None, delta: Any) -> tuple[Any, ...]:
     diff, w, loss = res
     # d inside, delta sign(d) outside; NaN stays NaN, as in PyTorch.
     delta = _in_dtype(xp, delta, diff.dtype)
@@ -117,7 +118,7 @@ def _bwd(xp, res, g, *, g_divisor=None, wanted=None, delta):
     return gi, gt, None if w is None else loss * g
 
 
-def _in_dtype(xp, delta, dtype):
+def _in_dtype(xp: Namespace, delta: Any, dtype: Any) -> Any:
     """A 0-d array ``delta`` in the loss's dtype (a Python float does not widen it either)."""
     if isinstance(delta, numbers.Real):
         return delta
@@ -127,14 +128,18 @@ def _in_dtype(xp, delta, dtype):
 class HuberLoss(Loss):
     """Object form of :func:`huber_loss` (``torch.nn.HuberLoss``)."""
 
-    def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
+    def __init__(self, reduction: Reduction = "mean", delta: float = 1.0) -> None:
         if not isinstance(delta, (float, int)):  # PyTorch checks the kind here, the value per call
             fail(TypeError, "delta", "be a float or int", describe(delta))
         super().__init__(reduction=reduction)
         self.delta = delta
 
-    def forward(self, input, target):
+    def forward(self, input: Array, target: Array) -> Array:
         return huber_loss(input, target, reduction=self.reduction, delta=self.delta)
+
+    if TYPE_CHECKING:  # what Loss gives: the constructor's reduction, and a call that is `forward`
+        reduction: Reduction
+        __call__ = forward
 
 
 SPEC = register_spec(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Literal
+from typing import TYPE_CHECKING, Any
 
 from .._accel import Hints
 from .._checks import TypeRuntimeError, ValueRuntimeError, check_bool, check_broadcastable, check_floating
@@ -12,7 +12,7 @@ from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
-from .._typing import Array
+from .._typing import Array, KLDivReduction, Namespace
 from .._xp import as_float, result_float_dtype
 from ._curves import kl_two_class
 
@@ -28,7 +28,7 @@ def kl_div(
     target: Array,
     size_average: bool | None = None,
     reduce: bool | None = None,
-    reduction: Literal["none", "batchmean", "sum", "mean"] = "mean",
+    reduction: KLDivReduction = "mean",
     log_target: bool = False,
 ) -> Array:
     r"""Kullback-Leibler divergence of ``target`` from the distribution whose
@@ -84,7 +84,7 @@ def kl_div(
     return SPEC.apply(xp, (input, target), red, computed, log_target=log_target)
 
 
-def _batchmean(red, reduction, input, shape):
+def _batchmean(red: Any, reduction: Any, input: Any, shape: Any) -> Any:
     """PyTorch's 'batchmean': reduce with ``red`` (``'sum'`` unless legacy
     arguments chose another), then divide by ``input.shape[0]`` when ``input``
     is not 0-d. It is ``input``'s first dimension even when ``target``
@@ -106,7 +106,7 @@ def _batchmean(red, reduction, input, shape):
     return "mean", {"divisor": divisor or float("nan")}
 
 
-def _fwd(xp, input, target, *, log_target, divisor=None, scale=None):
+def _fwd(xp: Namespace, input: Any, target: Any, *, log_target: Any, divisor: Any = None, scale: Any = None) -> Forward:
     dtype = result_float_dtype(xp, input, target)
     x, y = as_float(xp, input, dtype), as_float(xp, target, dtype)
     if log_target:
@@ -123,7 +123,17 @@ def _fwd(xp, input, target, *, log_target, divisor=None, scale=None):
     return Forward(loss, res, divisor)
 
 
-def _bwd(xp, res, g, *, g_divisor=None, wanted=None, log_target, divisor=None, scale=None):
+def _bwd(
+    xp: Namespace,
+    res: Any,
+    g: Any,
+    *,
+    g_divisor: Any = None,
+    wanted: Any = None,
+    log_target: Any,
+    divisor: Any = None,
+    scale: Any = None,
+) -> tuple[Any, ...]:
     x, y, aux = res
     if scale is not None:
         g = g / scale
@@ -151,15 +161,25 @@ def _bwd(xp, res, g, *, g_divisor=None, wanted=None, log_target, divisor=None, s
 class KLDivLoss(Loss):
     """Object form of :func:`kl_div` (``torch.nn.KLDivLoss``)."""
 
-    def __init__(self, size_average=None, reduce=None, reduction: str = "mean", log_target: bool = False) -> None:
+    def __init__(
+        self,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: KLDivReduction = "mean",
+        log_target: bool = False,
+    ) -> None:
         super().__init__(size_average, reduce, reduction)
         self.log_target = log_target
 
-    def forward(self, input, target):
+    def forward(self, input: Array, target: Array) -> Array:
         return kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
 
+    if TYPE_CHECKING:  # what Loss gives: the constructor's reduction, and a call that is `forward`
+        reduction: KLDivReduction
+        __call__ = forward
 
-def _native(F, spec, arrays, reduction, options, computed):
+
+def _native(F: Any, spec: Any, arrays: Any, reduction: Any, options: Any, computed: Any) -> Any:
     """PyTorch's kl_div for a call without legacy arguments: 'batchmean' came
     here as 'sum', or as 'mean' over the batch size (see _batchmean)."""
     input, target = arrays

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .._accel import Hints
 from .._checks import TypeRuntimeError, check_same_shape, check_target_broadcast, fail
 from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
-from .._typing import Array, Reduction
+from .._typing import Array, Namespace, Reduction
 from .._xp import as_float, result_float_dtype, sum_to_shape
 
 
@@ -76,14 +78,14 @@ def l1_loss(
     return SPEC.apply(xp, (input, target, weight), reduction)
 
 
-def _result_dtype(xp, *arrays):
+def _result_dtype(xp: Namespace, *arrays: Any) -> Any:
     # PyTorch computes |x - y| of integers in their promoted integer dtype.
     if any(a is not None and xp.isdtype(a.dtype, ("real floating", "complex floating")) for a in arrays):
         return result_float_dtype(xp, *arrays)
     return xp.result_type(*(a.dtype for a in arrays if a is not None))
 
 
-def _fwd(xp, input, target, weight):
+def _fwd(xp: Namespace, input: Any, target: Any, weight: Any) -> Forward:
     dtype = _result_dtype(xp, input, target, weight)
     diff = as_float(xp, input, dtype) - as_float(xp, target, dtype)
     loss = xp.abs(diff)
@@ -96,7 +98,7 @@ def _fwd(xp, input, target, weight):
     return Forward(loss * w, (diff, w), xp.sum(w))
 
 
-def _bwd(xp, res, g, *, g_divisor=None, wanted=None):
+def _bwd(xp: Namespace, res: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None) -> tuple[Any, ...]:
     diff, w = res
     if xp.isdtype(diff.dtype, "complex floating"):
         # d|d| for complex d, as torch.autograd gives it: g d / |d| (0 at d = 0).
@@ -120,11 +122,17 @@ def _bwd(xp, res, g, *, g_divisor=None, wanted=None):
 class L1Loss(Loss):
     """Object form of :func:`l1_loss` (``torch.nn.L1Loss``)."""
 
-    def __init__(self, size_average=None, reduce=None, reduction: str = "mean") -> None:
+    def __init__(
+        self, size_average: bool | None = None, reduce: bool | None = None, reduction: Reduction = "mean"
+    ) -> None:
         super().__init__(size_average, reduce, reduction)
 
-    def forward(self, input, target):
+    def forward(self, input: Array, target: Array) -> Array:
         return l1_loss(input, target, reduction=self.reduction)
+
+    if TYPE_CHECKING:  # what Loss gives: the constructor's reduction, and a call that is `forward`
+        reduction: Reduction
+        __call__ = forward
 
 
 SPEC = register_spec(

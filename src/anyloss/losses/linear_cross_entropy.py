@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import TYPE_CHECKING, Any
 
 from array_api_compat import is_jax_array
 
 from .._call import gradient_wanted
 from .._checks import (
+    INTEGRAL,
+    REAL,
     TypeNotImplementedError,
     TypeRuntimeError,
     ValueRuntimeError,
@@ -22,7 +25,7 @@ from .._engine import Forward
 from .._module import ParameterLoss
 from .._reduction import check_reduction
 from .._spec import LossSpec, native_call, register_spec
-from .._typing import Array, Reduction
+from .._typing import Array, Namespace, Reduction
 from .._xp import add_at, as_float, device, is_lazy, result_float_dtype, size
 from ._curves import linear_two_class
 from .cross_entropy import _bwd as _ce_bwd
@@ -211,10 +214,11 @@ def linear_cross_entropy(
     return SPEC.apply(xp, arrays, reduction, computed, ignore_index=int(ignore_index), label_smoothing=eps)
 
 
-def _chunk_rows(xp, options, n_rows, in_features, row_classes, dtype):
+def _chunk_rows(xp: Namespace, options: Any, n_rows: Any, in_features: Any, row_classes: Any, dtype: Any) -> Any:
     """Rows per chunk, from ``options`` as PyTorch's ``LinearCrossEntropyOptions._adjust``
     reads it, or automatic (logits of about ``_CHUNK_BYTES`` per chunk)."""
-    size_, method = None, "auto"
+    size_: int | None = None
+    method: str | None = "auto"
     if options is not None:
         if not (hasattr(options, "batch_chunk_size") or hasattr(options, "chunking_method")):
             fail(
@@ -260,7 +264,7 @@ def _chunk_rows(xp, options, n_rows, in_features, row_classes, dtype):
 # ----------------------------------------------------------------- the chunks, for both target kinds
 
 
-def _flat(xp, input, linear_weight, linear_bias):
+def _flat(xp: Namespace, input: Any, linear_weight: Any, linear_bias: Any) -> Any:
     """``(x, w, b, tail)``: input as (N, in), the weight as (C * d, in), the bias
     as (C * d,) and the logits' shape after N: (C, d) for K-dimensional logits
     (d = d1 * ... * dK), (C,) otherwise."""
@@ -272,7 +276,7 @@ def _flat(xp, input, linear_weight, linear_bias):
     return x, w, b, tail
 
 
-def _logits(xp, x, w, b, i0, i1, tail):
+def _logits(xp: Namespace, x: Any, w: Any, b: Any, i0: Any, i1: Any, tail: Any) -> Any:
     """The logits of rows ``i0:i1``, shape (rows, *tail)."""
     z = xp.matmul(x[i0:i1, ...], w.T)
     if b is not None:
@@ -280,7 +284,7 @@ def _logits(xp, x, w, b, i0, i1, tail):
     return z if len(tail) == 1 else xp.reshape(z, (i1 - i0, *tail))
 
 
-def _chunks(xp, lin, rows, step, g):
+def _chunks(xp: Namespace, lin: Any, rows: Any, step: Any, g: Any) -> Any:
     """``step(z, i0, i1, gc) -> (out, dz)`` on the logits ``z`` of each chunk of rows
     ``i0:i1`` (``z`` is the step's to overwrite), ``gc`` the chunk's cotangent (rows
     of a per-sample ``g``, a 0-d ``g`` as it is, None without ``g``). Returns each
@@ -296,19 +300,20 @@ def _chunks(xp, lin, rows, step, g):
         out, dz = step(_logits(xp, x, w, b, i0, i1, tail), i0, i1, gc)
         outs.append(out)
         if dz is not None:
+            assert grads is not None  # a step gives dz only with g
             grads.add(dz, i0, i1)
             del dz
     return outs, grads
 
 
-def _concat(xp, parts, empty):
+def _concat(xp: Namespace, parts: Any, empty: Any) -> Any:
     return empty if not parts else (xp.concat(parts, axis=0) if len(parts) > 1 else parts[0])
 
 
 class _Grads:
     """Gradients of input, weight and bias accumulated chunk by chunk."""
 
-    def __init__(self, xp, x, w, b):
+    def __init__(self, xp: Namespace, x: Any, w: Any, b: Any) -> None:
         self.xp, self.x, self.w = xp, x, w
         self.gx = xp.zeros_like(x)
         self.gw = xp.zeros_like(w)
@@ -316,7 +321,7 @@ class _Grads:
         in_features = w.shape[1]
         self.block = max(1, _BLOCK_BYTES // max(1, in_features * (xp.finfo(w.dtype).bits // 8)))
 
-    def add(self, dz, i0, i1):
+    def add(self, dz: Any, i0: Any, i1: Any) -> None:
         """Chunk ``i0:i1`` with logit gradient ``dz`` (rows, C, *tail), block of
         classes by block of classes: each block feeds the input gradient, its
         rows of the weight gradient (added in place) and of the bias gradient. So
@@ -337,13 +342,13 @@ class _Grads:
         if gx is not None:
             self.gx = add_at(xp, self.gx, (slice(i0, i1), ...), gx)
 
-    def result(self, input, linear_weight, linear_bias):
+    def result(self, input: Any, linear_weight: Any, linear_bias: Any) -> Any:
         xp = self.xp
         gb = None if self.gb is None else xp.reshape(self.gb, linear_bias.shape)
         return xp.reshape(self.gx, input.shape), xp.reshape(self.gw, linear_weight.shape), gb
 
 
-def _scaled(xp, pre, g, unit):
+def _scaled(xp: Namespace, pre: Any, g: Any, unit: Any) -> Any:
     """The precomputed gradients ``pre`` (for the cotangent ``unit`` of every
     sample) for the uniform cotangent ``g``, or None when ``g`` is not finite
     (0/0 'mean' and the like: recomputing keeps PyTorch's exact zeros and NaNs)."""
@@ -359,7 +364,7 @@ def _scaled(xp, pre, g, unit):
 # ----------------------------------------------------------------- forward and gradient, both target kinds
 
 
-def _pass(xp, lin, y, weight, opts, rows, g):
+def _pass(xp: Namespace, lin: Any, y: Any, weight: Any, opts: Any, rows: Any, g: Any) -> Any:
     """All chunks, each running cross_entropy's forward -- and with a cotangent
     ``g`` its VJP -- on its own logits, in place. Returns ``(terms, grads, gy, gw)``:
     the loss's terms per sample, ``(one_hot, smooth)`` for class indices ``y``
@@ -375,7 +380,7 @@ def _pass(xp, lin, y, weight, opts, rows, g):
         if weight is not None:
             acc["gw"] = xp.zeros((y.shape[1],), dtype=dtype, device=device(y))
 
-    def step(z, i0, i1, gc):
+    def step(z: Any, i0: Any, i1: Any, gc: Any) -> Any:
         yc, zdtype = y[i0:i1, ...], z.dtype  # (the gradient of probabilities may be promoted)
         # The chunk is ours to overwrite, unless it is traced or batched (torch.func, compile).
         own = not is_lazy(z) and (gc is None or not is_lazy(gc))
@@ -401,7 +406,18 @@ def _pass(xp, lin, y, weight, opts, rows, g):
     return (loss, smooth), grads, acc["gy"], acc["gw"]
 
 
-def _fwd(xp, input, linear_weight, target, linear_bias, weight, *, chunk_rows, precompute, **opts):
+def _fwd(
+    xp: Namespace,
+    input: Any,
+    linear_weight: Any,
+    target: Any,
+    linear_bias: Any,
+    weight: Any,
+    *,
+    chunk_rows: Any,
+    precompute: Any,
+    **opts: Any,
+) -> Forward:
     lin = _flat(xp, input, linear_weight, linear_bias)
     x, _, _, tail = lin
     prob = "ignore_index" not in opts
@@ -430,9 +446,19 @@ def _fwd(xp, input, linear_weight, target, linear_bias, weight, *, chunk_rows, p
     return Forward(loss, (arrays, y, pre, unit), divisor)
 
 
-def _bwd(xp, res, g, *, g_divisor=None, wanted=None, chunk_rows, precompute, **opts):
+def _bwd(
+    xp: Namespace,
+    res: Any,
+    g: Any,
+    *,
+    g_divisor: Any = None,
+    wanted: Any = None,
+    chunk_rows: Any,
+    precompute: Any,
+    **opts: Any,
+) -> tuple[Any, ...]:
     arrays, y, pre, unit = res
-    got = None if pre is None else _scaled(xp, pre, g, unit)
+    got: tuple[Any, ...] | None = None if pre is None else _scaled(xp, pre, g, unit)
     if got is None:  # recompute, chunk by chunk
         lin = _flat(xp, arrays[0], arrays[1], arrays[3])
         g = xp.reshape(g, (y.shape[0], *y.shape[2:]) if "ignore_index" not in opts else tuple(y.shape))
@@ -440,7 +466,7 @@ def _bwd(xp, res, g, *, g_divisor=None, wanted=None, chunk_rows, precompute, **o
     return got
 
 
-def _gradients(xp, arrays, grads, gy, gw):
+def _gradients(xp: Namespace, arrays: Any, grads: Any, gy: Any, gw: Any) -> Any:
     """The gradients of ``arrays`` (input, linear_weight, target, linear_bias,
     weight) in their shapes; None for those without one."""
     input, linear_weight, target, linear_bias, _ = arrays
@@ -490,26 +516,26 @@ class LinearCrossEntropyLoss(ParameterLoss):
         *,
         out_features: tuple[int, ...] = (),
         bias: bool = False,
-        device=None,
-        dtype=None,
-        reduction: str = "mean",
-        weight=None,
+        device: Any = None,
+        dtype: Any = None,
+        reduction: Reduction = "mean",
+        weight: Array | None = None,
         ignore_index: int | None = None,
         label_smoothing: float = 0.0,
-        options=None,
-        xp=None,
-        seed=None,
+        options: object | None = None,
+        xp: Namespace = None,
+        seed: int | None = None,
     ) -> None:
         for name, value in (("in_features", in_features), ("num_classes", num_classes)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            if isinstance(value, bool) or not isinstance(value, INTEGRAL):
                 fail(TypeError, name, "be an int", describe(value))
             if value < 0:
                 fail(ValueError, name, "be >= 0", value)
         if not isinstance(out_features, (tuple, list)) or not all(
-            isinstance(d, numbers.Integral) and not isinstance(d, bool) and d >= 0 for d in out_features
+            isinstance(d, INTEGRAL) and not isinstance(d, bool) and d >= 0 for d in out_features
         ):
             fail(ValueError, "out_features", "be a tuple of non-negative ints", repr(out_features))
-        if not isinstance(label_smoothing, numbers.Real) or not 0.0 <= label_smoothing <= 1.0:
+        if not isinstance(label_smoothing, REAL) or not 0.0 <= label_smoothing <= 1.0:
             fail(ValueError, "label_smoothing", "be in [0, 1]", repr(label_smoothing))
         super().__init__(reduction, xp=xp, dtype=dtype, device=device, seed=seed)
         if weight is not None:
@@ -530,13 +556,13 @@ class LinearCrossEntropyLoss(ParameterLoss):
         if bias:
             self._init_uniform("linear.bias", (rows,), bound)
 
-    def _loss_argument(self, name, array):
+    def _loss_argument(self, name: Any, array: Any) -> Any:
         if not self.out_features:
             return array
         shape = (self.num_classes, *self.out_features) + ((self.in_features,) if name == "linear.weight" else ())
         return self._xp.reshape(array, shape)
 
-    def _forward_with(self, params, input, target):
+    def _forward_with(self, params: Any, input: Any, target: Any) -> Any:
         return linear_cross_entropy(
             input,
             params["linear.weight"],
@@ -549,8 +575,13 @@ class LinearCrossEntropyLoss(ParameterLoss):
             options=self.options,
         )
 
-    def forward(self, input, target):
-        return super().forward(input, target)
+    def forward(self, input: Array, target: Array) -> Array:
+        out: Array = super().forward(input, target)
+        return out
+
+    if TYPE_CHECKING:  # what Loss gives: the constructor's reduction, and a call that is `forward`
+        reduction: Reduction
+        __call__ = forward
 
     def __repr__(self) -> str:
         return (
@@ -561,7 +592,7 @@ class LinearCrossEntropyLoss(ParameterLoss):
         )
 
 
-def _example(xp):
+def _example(xp: Namespace) -> Any:
     x = xp.asarray([[1.0, 2.0], [0.5, -1.0], [0.0, 1.0]], dtype=xp.float64)
     w = xp.asarray([[0.1, 0.2], [-0.3, 0.4], [0.5, -0.6]], dtype=xp.float64)
     return (x, w, xp.asarray([1, 0, 2])), {}

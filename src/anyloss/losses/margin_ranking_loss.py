@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .._accel import Hints
 from .._checks import TypeRuntimeError, ValueRuntimeError, check_broadcastable, check_number, fail
 from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
-from .._typing import Array, Reduction
+from .._typing import Array, Namespace, Reduction
 from .._xp import as_float
 
 
@@ -71,7 +73,7 @@ def margin_ranking_loss(
     return SPEC.apply(xp, (input1, input2, target), reduction, margin=margin)
 
 
-def _fwd(xp, input1, input2, target, *, margin):
+def _fwd(xp: Namespace, input1: Any, input2: Any, target: Any, *, margin: Any) -> Forward:
     floats = [a.dtype for a in (input1, input2, target) if xp.isdtype(a.dtype, "real floating")]
     # PyTorch adds the (float) margin to an integer product: its default float32.
     dtype = xp.result_type(*floats) if floats else xp.float32
@@ -81,7 +83,7 @@ def _fwd(xp, input1, input2, target, *, margin):
     return Forward(xp.clip(z, min=0.0), (diff, y, z))
 
 
-def _bwd(xp, res, g, *, g_divisor=None, wanted=None, margin):
+def _bwd(xp: Namespace, res: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None, margin: Any) -> tuple[Any, ...]:
     diff, y, z = res
     # clamp_min passes the gradient where z >= 0, the kink z == 0 included.
     g = xp.where(z >= 0, g, xp.zeros_like(g))
@@ -92,12 +94,22 @@ def _bwd(xp, res, g, *, g_divisor=None, wanted=None, margin):
 class MarginRankingLoss(Loss):
     """Object form of :func:`margin_ranking_loss` (``torch.nn.MarginRankingLoss``)."""
 
-    def __init__(self, margin: float = 0.0, size_average=None, reduce=None, reduction: str = "mean") -> None:
+    def __init__(
+        self,
+        margin: float = 0.0,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: Reduction = "mean",
+    ) -> None:
         super().__init__(size_average, reduce, reduction)
         self.margin = margin
 
-    def forward(self, input1, input2, target):
+    def forward(self, input1: Array, input2: Array, target: Array) -> Array:
         return margin_ranking_loss(input1, input2, target, margin=self.margin, reduction=self.reduction)
+
+    if TYPE_CHECKING:  # what Loss gives: the constructor's reduction, and a call that is `forward`
+        reduction: Reduction
+        __call__ = forward
 
 
 SPEC = register_spec(

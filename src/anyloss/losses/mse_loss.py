@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .._accel import Hints
 from .._checks import check_any_floating, check_same_shape, check_target_broadcast
 from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
-from .._typing import Array, Reduction
+from .._typing import Array, Namespace, Reduction
 from .._xp import as_float, result_float_dtype, sum_to_shape
 
 
@@ -56,7 +58,7 @@ def mse_loss(
     return SPEC.apply(xp, (input, target, weight), reduction)
 
 
-def _fwd(xp, input, target, weight):
+def _fwd(xp: Namespace, input: Any, target: Any, weight: Any) -> Forward:
     dtype = result_float_dtype(xp, input, target, weight)
     diff = as_float(xp, input, dtype) - as_float(xp, target, dtype)
     sq = diff * diff
@@ -67,7 +69,7 @@ def _fwd(xp, input, target, weight):
     return Forward(sq * w, (diff, w), xp.sum(w))
 
 
-def _bwd(xp, res, g, *, g_divisor=None, wanted=None):
+def _bwd(xp: Namespace, res: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None) -> tuple[Any, ...]:
     diff, w = res
     if w is None:
         gi = 2.0 * diff * g
@@ -83,11 +85,17 @@ def _bwd(xp, res, g, *, g_divisor=None, wanted=None):
 class MSELoss(Loss):
     """Object form of :func:`mse_loss` (``torch.nn.MSELoss``)."""
 
-    def __init__(self, size_average=None, reduce=None, reduction: str = "mean") -> None:
+    def __init__(
+        self, size_average: bool | None = None, reduce: bool | None = None, reduction: Reduction = "mean"
+    ) -> None:
         super().__init__(size_average, reduce, reduction)
 
-    def forward(self, input, target):
+    def forward(self, input: Array, target: Array) -> Array:
         return mse_loss(input, target, reduction=self.reduction)
+
+    if TYPE_CHECKING:  # what Loss gives: the constructor's reduction, and a call that is `forward`
+        reduction: Reduction
+        __call__ = forward
 
 
 SPEC = register_spec(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numbers
+from typing import TYPE_CHECKING, Any, Literal
 
 from .._accel import Hints
 from .._checks import (
+    REAL,
     TypeNotImplementedError,
     TypeRuntimeError,
     ValueRuntimeError,
@@ -22,7 +24,7 @@ from .._engine import Forward
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
-from .._typing import Array, Reduction
+from .._typing import Array, Namespace, Reduction
 from .._xp import device, index_dtype, size
 from ._curves import two_class_logits
 
@@ -30,7 +32,7 @@ from ._curves import two_class_logits
 def multi_margin_loss(
     input: Array,
     target: Array,
-    p: int = 1,
+    p: Literal[1, 2] = 1,
     margin: float | Array = 1.0,
     weight: Array | None = None,
     size_average: bool | None = None,
@@ -77,7 +79,7 @@ def multi_margin_loss(
         0.3250
     """
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction))
-    if not (isinstance(p, numbers.Real) and p in (1, 2)):
+    if not (isinstance(p, REAL) and p in (1, 2)):
         fail(ValueError, "p", "be 1 or 2", describe(p))
     check_number("margin", margin)
     xp, (input, target, weight) = SPEC.adopt(input=input, target=target, weight=weight)
@@ -106,7 +108,7 @@ def multi_margin_loss(
     )
 
 
-def _fwd(xp, input, target, weight, *, p, margin):
+def _fwd(xp: Namespace, input: Any, target: Any, weight: Any, *, p: Any, margin: Any) -> Forward:
     n = input.shape[0] if input.ndim == 2 else 1
     c = input.shape[-1] if input.ndim else 1
     x = xp.reshape(input, (n, c))
@@ -130,7 +132,9 @@ def _fwd(xp, input, target, weight, *, p, margin):
     return Forward(xp.reshape(loss, out_shape), (z, active, is_y, w_y, tuple(input.shape)))
 
 
-def _bwd(xp, res, g, *, g_divisor=None, wanted=None, p, margin):
+def _bwd(
+    xp: Namespace, res: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None, p: Any, margin: Any
+) -> tuple[Any, ...]:
     z, active, is_y, w_y, shape = res
     n, c = z.shape
     scale = xp.reshape(g, (n, 1)) / float(c)
@@ -148,10 +152,16 @@ class MultiMarginLoss(WeightedLoss):
     """Object form of :func:`multi_margin_loss` (``torch.nn.MultiMarginLoss``)."""
 
     def __init__(
-        self, p: int = 1, margin: float = 1.0, weight=None, size_average=None, reduce=None, reduction: str = "mean"
+        self,
+        p: Literal[1, 2] = 1,
+        margin: float = 1.0,
+        weight: Array | None = None,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: Reduction = "mean",
     ) -> None:
         super().__init__(weight, size_average, reduce, reduction)
-        if not (isinstance(p, numbers.Real) and p in (1, 2)):
+        if not (isinstance(p, REAL) and p in (1, 2)):
             fail(ValueError, "p", "be 1 or 2", describe(p))
         if weight is not None:
             namespace(weight=weight)  # an array (TypeError otherwise)
@@ -160,10 +170,14 @@ class MultiMarginLoss(WeightedLoss):
         self.p = p
         self.margin = margin
 
-    def forward(self, input, target):
+    def forward(self, input: Array, target: Array) -> Array:
         return multi_margin_loss(
             input, target, p=self.p, margin=self.margin, weight=self.weight, reduction=self.reduction
         )
+
+    if TYPE_CHECKING:  # what Loss gives: the constructor's reduction, and a call that is `forward`
+        reduction: Reduction
+        __call__ = forward
 
 
 SPEC = register_spec(

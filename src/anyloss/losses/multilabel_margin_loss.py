@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
 from .._accel import Hints
 from .._checks import (
@@ -18,7 +19,7 @@ from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, native_call, register_spec
-from .._typing import Array, Reduction
+from .._typing import Array, Namespace, Reduction
 from .._xp import device, index_dtype, read, size, take_along
 from ._curves import multilabel_two_class
 
@@ -103,7 +104,7 @@ def multilabel_margin_loss(
     return SPEC.apply(xp, (input, target), reduction, computed={"positions": _positions(xp, target, c)})
 
 
-def _positions(xp, target, c) -> int:
+def _positions(xp: Namespace, target: Any, c: int) -> int:
     """How many leading positions of a row can hold labels: the longest run before
     a row's first -1 (C where there is none), read from ``target`` when it can be;
     C, the static bound, when it is lazy (JAX under ``jit``, Dask)."""
@@ -117,7 +118,7 @@ def _positions(xp, target, c) -> int:
     return c if longest is None else max(int(longest), 1)
 
 
-def _fwd(xp, input, target, *, positions=None):
+def _fwd(xp: Namespace, input: Any, target: Any, *, positions: Any = None) -> Forward:
     n = input.shape[0] if input.ndim == 2 else 1
     c = input.shape[-1] if input.ndim else 1
     p = c if positions is None else min(positions, c)
@@ -149,7 +150,9 @@ def _fwd(xp, input, target, *, positions=None):
     return Forward(xp.reshape(loss, out_shape), (active, hit, tuple(input.shape)))
 
 
-def _bwd(xp, res, g, *, g_divisor=None, wanted=None, positions=None):
+def _bwd(
+    xp: Namespace, res: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None, positions: Any = None
+) -> tuple[Any, ...]:
     active, hit, shape = res
     dtype = g.dtype  # the loss's, input's
     n, c = active.shape[0], active.shape[2]
@@ -165,11 +168,17 @@ def _bwd(xp, res, g, *, g_divisor=None, wanted=None, positions=None):
 class MultiLabelMarginLoss(Loss):
     """Object form of :func:`multilabel_margin_loss` (``torch.nn.MultiLabelMarginLoss``)."""
 
-    def __init__(self, size_average=None, reduce=None, reduction: str = "mean") -> None:
+    def __init__(
+        self, size_average: bool | None = None, reduce: bool | None = None, reduction: Reduction = "mean"
+    ) -> None:
         super().__init__(size_average, reduce, reduction)
 
-    def forward(self, input, target):
+    def forward(self, input: Array, target: Array) -> Array:
         return multilabel_margin_loss(input, target, reduction=self.reduction)
+
+    if TYPE_CHECKING:  # what Loss gives: the constructor's reduction, and a call that is `forward`
+        reduction: Reduction
+        __call__ = forward
 
 
 # Under torch.compile PyTorch 2.13's decomposition of multilabel_margin_loss gives another value (2.05 for

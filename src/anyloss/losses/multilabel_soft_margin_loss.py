@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .._accel import Hints
 from .._checks import (
     TypeNotImplementedError,
@@ -16,7 +18,7 @@ from .._engine import Forward
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
-from .._typing import Array, Reduction
+from .._typing import Array, Namespace, Reduction
 from .._xp import as_float, broadcast_to, log_sigmoid, result_float_dtype, sigmoid, zero_dim
 
 
@@ -83,7 +85,7 @@ def multilabel_soft_margin_loss(
     return SPEC.apply(xp, (input, target, weight), reduction)
 
 
-def _fwd(xp, input, target, weight):
+def _fwd(xp: Namespace, input: Any, target: Any, weight: Any) -> Forward:
     dtype = result_float_dtype(xp, input, target, weight)
     # log sigmoid(x) and log sigmoid(-x) in input's dtype, then promoted, as PyTorch's
     # `target * logsigmoid(input)` does for a wider target or weight.
@@ -114,7 +116,7 @@ def _fwd(xp, input, target, weight):
     return Forward(loss, res)
 
 
-def _bwd(xp, res, g, *, g_divisor=None, wanted=None):
+def _bwd(xp: Namespace, res: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None) -> tuple[Any, ...]:
     x, y, w, elem, log_p, log_q, axis, c, shape, grad_y, grad_w = res
     g_elem = broadcast_to(xp, _over_c(xp.expand_dims(g, axis=axis), c), shape)
     gw = g_elem * elem if grad_w else None
@@ -126,7 +128,7 @@ def _bwd(xp, res, g, *, g_divisor=None, wanted=None):
     return gx, gy, gw
 
 
-def _over_c(s, c):
+def _over_c(s: Any, c: Any) -> Any:
     # No classes: PyTorch's 0 / 0 = NaN, here without NumPy's divide warning.
     return s / float(c) if c else s * float("nan")
 
@@ -134,11 +136,21 @@ def _over_c(s, c):
 class MultiLabelSoftMarginLoss(WeightedLoss):
     """Object form of :func:`multilabel_soft_margin_loss` (``torch.nn.MultiLabelSoftMarginLoss``)."""
 
-    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean") -> None:
+    def __init__(
+        self,
+        weight: Array | None = None,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: Reduction = "mean",
+    ) -> None:
         super().__init__(weight, size_average, reduce, reduction)
 
-    def forward(self, input, target):
+    def forward(self, input: Array, target: Array) -> Array:
         return multilabel_soft_margin_loss(input, target, weight=self.weight, reduction=self.reduction)
+
+    if TYPE_CHECKING:  # what Loss gives: the constructor's reduction, and a call that is `forward`
+        reduction: Reduction
+        __call__ = forward
 
 
 SPEC = register_spec(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING, Any
 
 from .._checks import TypeNotImplementedError, check_class_target, check_class_weight, check_floating
 from .._engine import Forward
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
-from .._typing import Array, Reduction
+from .._typing import Array, Namespace, Reduction
 from .._xp import add_along, device, ignored, index_dtype, item, log_softmax, take_along
 from ._curves import nll_two_class
 
@@ -71,7 +72,7 @@ def nll_loss(
 # ----------------------------------------------------------------- forward and gradient
 
 
-def _fwd(xp, input, target, weight, *, ignore_index):
+def _fwd(xp: Namespace, input: Any, target: Any, weight: Any, *, ignore_index: Any) -> Forward:
     class_dim = 0 if input.ndim == 1 else 1
     n_classes = input.shape[class_dim]
     t = target if input.ndim != 1 else xp.reshape(target, ())
@@ -87,7 +88,7 @@ def _fwd(xp, input, target, weight, *, ignore_index):
     return Forward(loss, (safe, valid, wt, class_dim, n_classes), xp.sum(wt))
 
 
-def _class_weights(xp, target, weight, ignore_index, n_classes, dtype):
+def _class_weights(xp: Namespace, target: Any, weight: Any, ignore_index: Any, n_classes: Any, dtype: Any) -> Any:
     """``(safe, valid, wt)`` of class-index targets: the indices (in the index
     dtype) with ignored ones at class 0 (any valid index would do; they are
     masked), the mask of the others, and each target's weight in ``dtype``
@@ -105,7 +106,9 @@ def _class_weights(xp, target, weight, ignore_index, n_classes, dtype):
     return safe, valid, xp.where(valid, wt, zero)
 
 
-def _bwd(xp, res, g, *, g_divisor=None, wanted=None, ignore_index, base=None):
+def _bwd(
+    xp: Namespace, res: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None, ignore_index: Any, base: Any = None
+) -> tuple[Any, ...]:
     """Cotangent of ``input``: ``-w_y g`` at each target class, 0 elsewhere.
 
     ``base`` (used by ``cross_entropy``) is a dense array of ``input``'s shape
@@ -122,7 +125,7 @@ def _bwd(xp, res, g, *, g_divisor=None, wanted=None, ignore_index, base=None):
     return gi, None, None
 
 
-def _rows_divisor(xp, arrays, options, computed):
+def _rows_divisor(xp: Namespace, arrays: Any, options: Any, computed: Any) -> Any:
     """The 'mean' divisor of a whole call (for ``cross_entropy``'s row blocks):
     the total weight of the targets that are not ignored. (nll_loss itself reads
     one element per row: blocks would only add passes over its gradient.)"""
@@ -143,13 +146,22 @@ class NLLLoss(WeightedLoss):
     """Object form of :func:`nll_loss` (``torch.nn.NLLLoss``)."""
 
     def __init__(
-        self, weight=None, size_average=None, ignore_index: int = -100, reduce=None, reduction: str = "mean"
+        self,
+        weight: Array | None = None,
+        size_average: bool | None = None,
+        ignore_index: int = -100,
+        reduce: bool | None = None,
+        reduction: Reduction = "mean",
     ) -> None:
         super().__init__(weight, size_average, reduce, reduction)
         self.ignore_index = ignore_index
 
-    def forward(self, input, target):
+    def forward(self, input: Array, target: Array) -> Array:
         return nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index, reduction=self.reduction)
+
+    if TYPE_CHECKING:  # what Loss gives: the constructor's reduction, and a call that is `forward`
+        reduction: Reduction
+        __call__ = forward
 
 
 _NLLLOSS2D_DEPRECATION = (
@@ -163,13 +175,18 @@ class NLLLoss2d(NLLLoss):
     one emits PyTorch's ``FutureWarning``; it then behaves exactly as ``NLLLoss``."""
 
     def __init__(
-        self, weight=None, size_average=None, ignore_index: int = -100, reduce=None, reduction: str = "mean"
+        self,
+        weight: Array | None = None,
+        size_average: bool | None = None,
+        ignore_index: int = -100,
+        reduce: bool | None = None,
+        reduction: Reduction = "mean",
     ) -> None:
         warnings.warn(_NLLLOSS2D_DEPRECATION, FutureWarning, stacklevel=2)
         super().__init__(weight, size_average, ignore_index, reduce, reduction)
 
 
-def _example(xp):
+def _example(xp: Namespace) -> Any:
     # PyTorch's docs example: log_softmax of a (3, 5) input, targets [1, 0, 4].
     x = xp.asarray(
         [[0.3, -1.2, 0.8, 0.1, -0.5], [1.5, 0.2, -0.3, 0.0, 0.4], [-0.7, 0.9, 0.2, -1.1, 1.3]], dtype=xp.float64

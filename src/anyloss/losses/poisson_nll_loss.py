@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import TYPE_CHECKING, Any
 
 import array_api_compat as _compat
 
@@ -13,7 +14,7 @@ from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
-from .._typing import Array, Reduction
+from .._typing import Array, Namespace, Reduction
 from .._xp import as_float, sum_to_shape
 
 
@@ -83,19 +84,19 @@ def poisson_nll_loss(
     return SPEC.apply(xp, (input, target), reduction, log_input=log_input, full=full, eps=eps)
 
 
-def _check_numeric(xp, name, x, allow_bool):
+def _check_numeric(xp: Namespace, name: Any, x: Any, allow_bool: Any) -> None:
     kinds = ("real floating", "integral", "bool") if allow_bool else ("real floating", "integral")
     if not xp.isdtype(x.dtype, kinds):
         fail(TypeRuntimeError, name, "have a real " + ("or boolean " if allow_bool else "") + "dtype", x.dtype)
 
 
-def _float_dtype(xp, *arrays):
+def _float_dtype(xp: Namespace, *arrays: Any) -> Any:
     """PyTorch's result dtype: the promoted floating dtype, float32 (its default) if none is floating."""
     floats = [a.dtype for a in arrays if xp.isdtype(a.dtype, "real floating")]
     return xp.result_type(*floats) if floats else xp.float32
 
 
-def _fwd(xp, input, target, *, log_input, full, eps):
+def _fwd(xp: Namespace, input: Any, target: Any, *, log_input: Any, full: Any, eps: Any) -> Forward:
     dtype = _float_dtype(xp, input, target)
     x, y = as_float(xp, input, dtype), as_float(xp, target, dtype)
     # exp/log of the input run in the input's own floating dtype, as in PyTorch.
@@ -115,7 +116,9 @@ def _fwd(xp, input, target, *, log_input, full, eps):
     return Forward(loss, (x, y, input, target))
 
 
-def _bwd(xp, res, g, *, g_divisor=None, wanted=None, log_input, full, eps):
+def _bwd(
+    xp: Namespace, res: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None, log_input: Any, full: Any, eps: Any
+) -> tuple[Any, ...]:
     x, y, input, target = res
     # When target and input broadcast, PyTorch applies the derivatives of exp/log(input)
     # in input's shape, and Stirling's in target's, after summing the cotangent to that
@@ -135,14 +138,14 @@ def _bwd(xp, res, g, *, g_divisor=None, wanted=None, log_input, full, eps):
     return gx, gy
 
 
-def _in_dtype(xp, eps, dtype):
+def _in_dtype(xp: Namespace, eps: Any, dtype: Any) -> Any:
     """A 0-d array ``eps`` in ``dtype``, as a Python float is (it does not widen the input)."""
     if isinstance(eps, numbers.Real):
         return eps
     return xp.astype(eps, dtype) if _compat.array_namespace(eps) is xp else xp.asarray(eps, dtype=dtype)
 
 
-def _stirling_grad(xp, g, y):
+def _stirling_grad(xp: Namespace, g: Any, y: Any) -> Any:
     """VJP of the masked Stirling term: d/dy [y log y - y + log(2 pi y) / 2] = log y + 1/(2y)
     where y > 1, written in the order autograd chains it."""
     masked = y <= 1.0
@@ -163,21 +166,25 @@ class PoissonNLLLoss(Loss):
         self,
         log_input: bool = True,
         full: bool = False,
-        size_average=None,
+        size_average: bool | None = None,
         eps: float = 1e-8,
-        reduce=None,
-        reduction: str = "mean",
+        reduce: bool | None = None,
+        reduction: Reduction = "mean",
     ) -> None:
         super().__init__(size_average, reduce, reduction)
         self.log_input = log_input
         self.full = full
         self.eps = eps
 
-    def forward(self, log_input, target):
+    def forward(self, log_input: Array, target: Array) -> Array:
         # PyTorch names the first argument `log_input` here (whatever self.log_input says).
         return poisson_nll_loss(
             log_input, target, log_input=self.log_input, full=self.full, eps=self.eps, reduction=self.reduction
         )
+
+    if TYPE_CHECKING:  # what Loss gives: the constructor's reduction, and a call that is `forward`
+        reduction: Reduction
+        __call__ = forward
 
 
 SPEC = register_spec(

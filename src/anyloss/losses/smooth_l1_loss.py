@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+from typing import TYPE_CHECKING, Any
 
 import array_api_compat as _compat
 
@@ -12,7 +13,7 @@ from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
-from .._typing import Array, Reduction
+from .._typing import Array, Namespace, Reduction
 from .._xp import as_float, result_float_dtype
 from .l1_loss import l1_loss
 
@@ -84,7 +85,7 @@ def smooth_l1_loss(
     return SPEC.apply(xp, (input, target), reduction, beta=beta)
 
 
-def _fwd(xp, input, target, beta):
+def _fwd(xp: Namespace, input: Any, target: Any, beta: Any) -> Forward:
     dtype = result_float_dtype(xp, input, target)
     diff = as_float(xp, input, dtype) - as_float(xp, target, dtype)
     z = xp.abs(diff)
@@ -99,7 +100,7 @@ def _fwd(xp, input, target, beta):
     return Forward((z - 0.5 * m) * (m if beta == 1.0 else m / beta), (diff,))
 
 
-def _bwd(xp, res, g, *, g_divisor=None, wanted=None, beta):
+def _bwd(xp: Namespace, res: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None, beta: Any) -> tuple[Any, ...]:
     (diff,) = res
     if not isinstance(beta, numbers.Real):
         # A 0-d array: l1_loss's sign(d) where beta = 0.
@@ -112,7 +113,7 @@ def _bwd(xp, res, g, *, g_divisor=None, wanted=None, beta):
     return gi, -gi if wanted is None or wanted[1] else None
 
 
-def _array_beta(xp, beta, dtype):
+def _array_beta(xp: Namespace, beta: Any, dtype: Any) -> Any:
     """A 0-d array ``beta`` in the loss's dtype (a Python float does not widen it
     either), whether it is 0, and a divisor that is never 0."""
     b = xp.astype(beta, dtype) if _compat.array_namespace(beta) is xp else xp.asarray(beta, dtype=dtype)
@@ -123,12 +124,22 @@ def _array_beta(xp, beta, dtype):
 class SmoothL1Loss(Loss):
     """Object form of :func:`smooth_l1_loss` (``torch.nn.SmoothL1Loss``)."""
 
-    def __init__(self, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0) -> None:
+    def __init__(
+        self,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: Reduction = "mean",
+        beta: float = 1.0,
+    ) -> None:
         super().__init__(size_average, reduce, reduction)
         self.beta = beta
 
-    def forward(self, input, target):
+    def forward(self, input: Array, target: Array) -> Array:
         return smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
+
+    if TYPE_CHECKING:  # what Loss gives: the constructor's reduction, and a call that is `forward`
+        reduction: Reduction
+        __call__ = forward
 
 
 SPEC = register_spec(

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .._accel import Hints
 from .._checks import TypeRuntimeError, ValueRuntimeError, check_broadcasts_to, check_floating
 from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, LossSpec, register_spec
-from .._typing import Array, Reduction
+from .._typing import Array, Namespace, Reduction
 from .._xp import as_float, result_float_dtype, sigmoid, softplus
 
 
@@ -62,7 +64,7 @@ def soft_margin_loss(
     return SPEC.apply(xp, (input, target), reduction)
 
 
-def _fwd(xp, input, target):
+def _fwd(xp: Namespace, input: Any, target: Any) -> Forward:
     # -y x in the promoted dtype, then rounded to input's dtype, as PyTorch's in-place kernel does.
     wide = result_float_dtype(xp, input, target)
     y = as_float(xp, target, wide)
@@ -70,7 +72,7 @@ def _fwd(xp, input, target):
     return Forward(softplus(xp, m), (y, m))
 
 
-def _bwd(xp, res, g, *, g_divisor=None, wanted=None):
+def _bwd(xp: Namespace, res: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None) -> tuple[Any, ...]:
     y, m = res
     # d/dx softplus(-y x) = -y sigmoid(-y x); sigmoid from exp(-|m|) cannot overflow.
     return -y * sigmoid(xp, m) * g, None
@@ -79,11 +81,17 @@ def _bwd(xp, res, g, *, g_divisor=None, wanted=None):
 class SoftMarginLoss(Loss):
     """Object form of :func:`soft_margin_loss` (``torch.nn.SoftMarginLoss``)."""
 
-    def __init__(self, size_average=None, reduce=None, reduction: str = "mean") -> None:
+    def __init__(
+        self, size_average: bool | None = None, reduce: bool | None = None, reduction: Reduction = "mean"
+    ) -> None:
         super().__init__(size_average, reduce, reduction)
 
-    def forward(self, input, target):
+    def forward(self, input: Array, target: Array) -> Array:
         return soft_margin_loss(input, target, reduction=self.reduction)
+
+    if TYPE_CHECKING:  # what Loss gives: the constructor's reduction, and a call that is `forward`
+        reduction: Reduction
+        __call__ = forward
 
 
 # torch.compile(fullgraph=True) of PyTorch's soft_margin_loss fails in its fake-tensor pass (PyTorch 2.13).

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .._accel import Hints
 from .._checks import TypeRuntimeError, check_bool, check_number, describe, fail
 from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
-from .._typing import Array, Reduction
+from .._typing import Array, Namespace, Reduction
 from .._xp import sum_to_shape
 from ._curves import triplet
 from ._distance import (
@@ -95,7 +97,7 @@ def triplet_margin_loss(
     return SPEC.apply(xp, (anchor, positive, negative), reduction, margin=margin, p=p, eps=eps, swap=swap)
 
 
-def _fwd(xp, anchor, positive, negative, margin, p, eps, swap):
+def _fwd(xp: Namespace, anchor: Any, positive: Any, negative: Any, margin: Any, p: Any, eps: Any, swap: Any) -> Forward:
     d_pos, r_pos = pairwise_distance_fwd(xp, anchor, positive, p, eps)
     d_neg, r_neg = pairwise_distance_fwd(xp, anchor, negative, p, eps)
     d_swap, r_swap = pairwise_distance_fwd(xp, positive, negative, p, eps) if swap else (None, None)
@@ -104,7 +106,18 @@ def _fwd(xp, anchor, positive, negative, margin, p, eps, swap):
     return Forward(loss, (r_pos, r_neg, r_swap, r_hinge, shapes))
 
 
-def _bwd(xp, res, g, *, g_divisor=None, wanted=None, margin, p, eps, swap):
+def _bwd(
+    xp: Namespace,
+    res: Any,
+    g: Any,
+    *,
+    g_divisor: Any = None,
+    wanted: Any = None,
+    margin: Any,
+    p: Any,
+    eps: Any,
+    swap: Any,
+) -> tuple[Any, ...]:
     r_pos, r_neg, r_swap, r_hinge, (a_shape, p_shape, n_shape) = res
     g_pos, g_neg, g_swap = triplet_hinge_vjp(xp, r_hinge, g)
     want_p = wanted is None or wanted[1] or swap
@@ -130,9 +143,9 @@ class TripletMarginLoss(Loss):
         p: float = 2.0,
         eps: float = 1e-6,
         swap: bool = False,
-        size_average=None,
-        reduce=None,
-        reduction: str = "mean",
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: Reduction = "mean",
     ) -> None:
         super().__init__(size_average, reduce, reduction)
         check_number("margin", margin, min=0, min_inclusive=False)
@@ -141,7 +154,7 @@ class TripletMarginLoss(Loss):
         self.eps = eps
         self.swap = swap
 
-    def forward(self, anchor, positive, negative):
+    def forward(self, anchor: Array, positive: Array, negative: Array) -> Array:
         return triplet_margin_loss(
             anchor,
             positive,
@@ -152,6 +165,10 @@ class TripletMarginLoss(Loss):
             swap=self.swap,
             reduction=self.reduction,
         )
+
+    if TYPE_CHECKING:  # what Loss gives: the constructor's reduction, and a call that is `forward`
+        reduction: Reduction
+        __call__ = forward
 
 
 SPEC = register_spec(

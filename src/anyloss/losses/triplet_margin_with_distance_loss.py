@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .._checks import TypeRuntimeError, check_number, describe, fail
 from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction
 from .._spec import LossSpec, register_spec
-from .._typing import Array, Reduction
+from .._typing import Array, Namespace, Reduction
 from .._xp import sum_to_shape
 from ._curves import triplet
 from ._distance import (
@@ -97,14 +98,14 @@ def triplet_margin_with_distance_loss(
             if not xp.isdtype(x.dtype, ("integral", "real floating")):
                 fail(TypeRuntimeError, name, "have a real (integer or floating-point) dtype", describe(x))
         check_triplet_shapes(anchor, positive, negative, swap)
-    arrays, options = (
-        (anchor, positive, negative),
-        {"distance_function": distance_function, "margin": margin, "swap": swap},
-    )
+    arrays = (anchor, positive, negative)
+    options: dict[str, Any] = {"distance_function": distance_function, "margin": margin, "swap": swap}
     return SPEC.apply(xp, arrays, reduction, **options)
 
 
-def _fwd(xp, anchor, positive, negative, distance_function, margin, swap):
+def _fwd(
+    xp: Namespace, anchor: Any, positive: Any, negative: Any, distance_function: Any, margin: Any, swap: Any
+) -> Forward:
     d_pos = distance_function(anchor, positive)
     d_neg = distance_function(anchor, negative)
     d_swap = distance_function(positive, negative) if swap else None
@@ -112,7 +113,17 @@ def _fwd(xp, anchor, positive, negative, distance_function, margin, swap):
     return Forward(loss, (anchor, positive, negative, r_hinge))
 
 
-def _bwd(xp, res, g, *, g_divisor=None, wanted=None, distance_function, margin, swap):
+def _bwd(
+    xp: Namespace,
+    res: Any,
+    g: Any,
+    *,
+    g_divisor: Any = None,
+    wanted: Any = None,
+    distance_function: Any,
+    margin: Any,
+    swap: Any,
+) -> tuple[Any, ...]:
     vjp = distance_function.vjp
     if vjp is None:
         fail(
@@ -140,7 +151,7 @@ class TripletMarginWithDistanceLoss(Loss):
     """Object form of :func:`triplet_margin_with_distance_loss` (``torch.nn.TripletMarginWithDistanceLoss``)."""
 
     def __init__(
-        self, *, distance_function=None, margin: float = 1.0, swap: bool = False, reduction: str = "mean"
+        self, *, distance_function: Any = None, margin: float = 1.0, swap: bool = False, reduction: Reduction = "mean"
     ) -> None:
         super().__init__(size_average=None, reduce=None, reduction=reduction)
         check_number("margin", margin, min=0, min_inclusive=False)
@@ -148,7 +159,7 @@ class TripletMarginWithDistanceLoss(Loss):
         self.margin = margin
         self.swap = swap
 
-    def forward(self, anchor, positive, negative):
+    def forward(self, anchor: Array, positive: Array, negative: Array) -> Array:
         return triplet_margin_with_distance_loss(
             anchor,
             positive,
@@ -159,8 +170,12 @@ class TripletMarginWithDistanceLoss(Loss):
             reduction=self.reduction,
         )
 
+    if TYPE_CHECKING:  # what Loss gives: the constructor's reduction, and a call that is `forward`
+        reduction: Reduction
+        __call__ = forward
 
-def _native(F, spec, arrays, reduction, options, computed):
+
+def _native(F: Any, spec: Any, arrays: Any, reduction: Any, options: Any, computed: Any) -> Any:
     """PyTorch's own for the default distance; a user's distance function runs
     in anyloss's code (with its analytic gradient, where it has one)."""
     if options["distance_function"] is not PAIRWISE_DISTANCE:
