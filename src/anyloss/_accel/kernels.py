@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +41,7 @@ MIN_SIZE = 1 << 16
 
 
 @functools.cache
-def _numba():
+def _numba() -> Any:
     # numba's threading layer is the user's to choose (NUMBA_THREADING_LAYER);
     # nothing here changes numba's or any other library's global configuration.
     try:
@@ -54,7 +55,7 @@ def available() -> bool:
     return _config.compiled and _numba() is not None
 
 
-def eligible(spec, arrays, reduction) -> bool:
+def eligible(spec: Any, arrays: Any, reduction: Any) -> bool:
     if not spec.accel.elementwise or reduction not in ("mean", "sum") or not available():
         return False
     present = [a for a in arrays if a is not None]
@@ -67,7 +68,7 @@ def eligible(spec, arrays, reduction) -> bool:
     return len(shape) > 0 and math.prod(shape) >= max(MIN_SIZE, 1)
 
 
-def _layout(a, shape):
+def _layout(a: Any, shape: tuple[int, ...]) -> tuple[str, Any]:
     """How the loop reads ``a`` for the broadcast ``shape``: ``(mode, array)``,
     mode "full" (element i), "one" (element 0) or "mod" (element i % size, an
     array of the trailing shape)."""
@@ -83,7 +84,9 @@ def _layout(a, shape):
     return "full", np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(-1)
 
 
-def run(spec, arrays, reduction, options, computed, wanted):
+def run(
+    spec: Any, arrays: Any, reduction: Any, options: Any, computed: Any, wanted: Any
+) -> tuple[Any, tuple[Any, ...]] | None:
     """``(value, cotangents)`` for the cotangent 1 of the value, as ``blocks.run``;
     ``None`` if the loss's definition does not trace to one element."""
     present = [a for a in arrays if a is not None]
@@ -102,11 +105,11 @@ def run(spec, arrays, reduction, options, computed, wanted):
     chunks = max(1, min(n // 65536, 64))
     inputs = tuple(lay[1] for lay in layouts if lay is not None)
 
-    def sweep(loop, outs, g, gd):
+    def sweep(loop: Any, outs: list[Any], g: float, gd: float) -> list[float]:
         parts = loop(*inputs, *outs, *numbers_, loss_dtype.type(g), loss_dtype.type(gd), n, chunks)
         return [math.fsum(parts[:, j]) for j in range(parts.shape[1])]
 
-    def unused():
+    def unused() -> list[Any]:
         return [np.empty(1) for a in arrays if a is not None]
 
     outs = [
@@ -128,6 +131,7 @@ def run(spec, arrays, reduction, options, computed, wanted):
         value = total / divisor
         if any(wanted):
             sweep(loop, outs, 1.0 / divisor, -total / (divisor * divisor))
+    cts: list[Any]
     cts, k = [], 0
     for a, w in zip(arrays, wanted):
         if a is None:
@@ -152,11 +156,19 @@ def run(spec, arrays, reduction, options, computed, wanted):
 # their IEEE meaning (no 'nnan'/'ninf').
 _FASTMATH = {"contract", "nsz"}
 
-_KERNELS: dict = {}
+_KERNELS: dict[Any, Any] = {}
 _LIMIT = 256  # compiled loops kept (each: a combination of dtypes, layouts and options)
 
 
-def _kernel_for(spec, arrays, layouts, options, computed, wanted, mean):
+def _kernel_for(
+    spec: Any,
+    arrays: Any,
+    layouts: list[tuple[str, Any] | None],
+    options: Any,
+    computed: Any,
+    wanted: tuple[bool, ...],
+    mean: bool,
+) -> tuple[Any, trace.Body, tuple[float, ...]] | None:
     """``(loop, body, numbers)`` for this call, compiled once; ``None`` where the
     definition does not trace (or needs a transcendental function, for which
     NumPy's vector loops are faster than numba's scalar calls)."""
@@ -180,12 +192,12 @@ def _kernel_for(spec, arrays, layouts, options, computed, wanted, mean):
     return None
 
 
-def numeric_options(options):
+def numeric_options(options: Any) -> dict[str, Any]:
     """The options that are (non-integer) numbers: parameters of the kernel."""
     return {k: v for k, v in options.items() if isinstance(v, numbers.Real) and not isinstance(v, numbers.Integral)}
 
 
-def _hashable(v):
+def _hashable(v: Any) -> Any:
     if isinstance(v, dict):
         return tuple(sorted((k, _hashable(x)) for k, x in v.items()))
     try:
@@ -195,7 +207,16 @@ def _hashable(v):
     return v if not hasattr(v, "shape") else ("array", id(v))
 
 
-def _compile(spec, dtypes, modes, options, computed, wanted, params, mean):
+def _compile(
+    spec: Any,
+    dtypes: tuple[str | None, ...],
+    modes: tuple[str | None, ...],
+    options: Any,
+    computed: Any,
+    wanted: tuple[bool, ...],
+    params: bool,
+    mean: bool,
+) -> Any:
     try:
         body = trace.trace(spec, dtypes, options, computed, wanted, params=params, mean=mean)
     except trace.Untraceable:
@@ -213,7 +234,7 @@ def _compile(spec, dtypes, modes, options, computed, wanted, params, mean):
     return numba.njit(parallel=True, fastmath=_FASTMATH)(env["kernel"]), body
 
 
-def _source(body, dtypes, modes):
+def _source(body: trace.Body, dtypes: tuple[str | None, ...], modes: tuple[str | None, ...]) -> str:
     """The loop over the elements, ``body`` inside it. The losses of a stretch of
     ``_STRETCH`` elements go to a buffer, summed after it in 8 running sums:
     the sum vectorizes without letting the compiler reassociate the loss's own
@@ -289,7 +310,7 @@ _STRETCH = 1024
 COMPILED_MIN_SIZE = 4096
 
 
-def compiled_eligible(spec, arrays) -> bool:
+def compiled_eligible(spec: Any, arrays: Any) -> bool:
     if spec.accel.compiled is None or not available():
         return False
     first = arrays[0]
@@ -301,7 +322,7 @@ def compiled_eligible(spec, arrays) -> bool:
 
 
 @functools.cache
-def compiled(fn):
+def compiled(fn: Any) -> Any:
     """``fn`` compiled by numba (parallel), its ``_kernels_prange`` a ``prange``
     and the ``_compiled_*`` functions it calls compiled too."""
     import types

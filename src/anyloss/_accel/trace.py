@@ -23,6 +23,8 @@ numbers as constants.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -35,11 +37,11 @@ _FLOATS = ("float32", "float64")
 
 
 class _Tape:
-    def __init__(self):
-        self.lines = []  # (name, source, inputs)
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str, tuple[Any, ...]]] = []  # (name, source, inputs)
         self.count = 0
 
-    def emit(self, source, dtype, inputs):
+    def emit(self, source: str, dtype: Any, inputs: Iterable[Any]) -> Sym:
         name = f"t{self.count}"
         self.count += 1
         self.lines.append((name, source, tuple(inputs)))
@@ -55,105 +57,105 @@ class Sym:
     device = "cpu"
     __array_priority__ = 1000  # NumPy scalars defer to these operators
 
-    def __init__(self, tape, name, dtype, weak=False):
+    def __init__(self, tape: _Tape, name: str, dtype: np.dtype[Any], weak: bool = False) -> None:
         self.tape, self.name, self.dtype, self.weak = tape, name, dtype, weak
 
-    def __array_namespace__(self, api_version=None):
+    def __array_namespace__(self, api_version: str | None = None) -> _Namespace:
         return NAMESPACE
 
-    def __bool__(self):
+    def __bool__(self) -> NoReturn:
         raise Untraceable("a branch on a value")
 
     __int__ = __float__ = __index__ = __len__ = __iter__ = __bool__
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: Any) -> NoReturn:
         raise Untraceable("indexing")
 
     __hash__ = object.__hash__
 
     # arithmetic
-    def __add__(self, o):
+    def __add__(self, o: Any) -> Sym:
         return _binary("+", self, o)
 
-    def __radd__(self, o):
+    def __radd__(self, o: Any) -> Sym:
         return _binary("+", o, self)
 
-    def __sub__(self, o):
+    def __sub__(self, o: Any) -> Sym:
         return _binary("-", self, o)
 
-    def __rsub__(self, o):
+    def __rsub__(self, o: Any) -> Sym:
         return _binary("-", o, self)
 
-    def __mul__(self, o):
+    def __mul__(self, o: Any) -> Sym:
         return _binary("*", self, o)
 
-    def __rmul__(self, o):
+    def __rmul__(self, o: Any) -> Sym:
         return _binary("*", o, self)
 
-    def __truediv__(self, o):
+    def __truediv__(self, o: Any) -> Sym:
         return _binary("/", self, o)
 
-    def __rtruediv__(self, o):
+    def __rtruediv__(self, o: Any) -> Sym:
         return _binary("/", o, self)
 
-    def __pow__(self, o):
+    def __pow__(self, o: Any) -> Sym:
         return _binary("**", self, o)
 
-    def __rpow__(self, o):
+    def __rpow__(self, o: Any) -> Sym:
         return _binary("**", o, self)
 
-    def __neg__(self):
+    def __neg__(self) -> Sym:
         return _unary("-{}", self)
 
-    def __pos__(self):
+    def __pos__(self) -> Sym:
         return self
 
-    def __abs__(self):
+    def __abs__(self) -> Sym:
         return _unary("abs({})", self)
 
     # comparisons and logic give booleans
-    def __lt__(self, o):
+    def __lt__(self, o: Any) -> Sym:
         return _binary("<", self, o, boolean=True)
 
-    def __le__(self, o):
+    def __le__(self, o: Any) -> Sym:
         return _binary("<=", self, o, boolean=True)
 
-    def __gt__(self, o):
+    def __gt__(self, o: Any) -> Sym:
         return _binary(">", self, o, boolean=True)
 
-    def __ge__(self, o):
+    def __ge__(self, o: Any) -> Sym:
         return _binary(">=", self, o, boolean=True)
 
-    def __eq__(self, o):
+    def __eq__(self, o: object) -> Any:
         return _binary("==", self, o, boolean=True)
 
-    def __ne__(self, o):
+    def __ne__(self, o: object) -> Any:
         return _binary("!=", self, o, boolean=True)
 
-    def __and__(self, o):
+    def __and__(self, o: Any) -> Sym:
         return _logic("&", self, o)
 
     __rand__ = __and__
 
-    def __or__(self, o):
+    def __or__(self, o: Any) -> Sym:
         return _logic("|", self, o)
 
     __ror__ = __or__
 
-    def __invert__(self):
+    def __invert__(self) -> Sym:
         if self.dtype != np.bool_:
             raise Untraceable("~ of a number")
         return self.tape.emit(f"not {self.name}", np.bool_, (self,))
 
 
-def _tape(*xs):
+def _tape(*xs: Any) -> _Tape:
     for x in xs:
         if isinstance(x, Sym):
             return x.tape
     raise Untraceable("no symbol")
 
 
-def _operand(x, dtype):
+def _operand(x: Any, dtype: Any) -> str:
     """Source of ``x`` in ``dtype``: a symbol cast if needed, a number as a constant."""
     if isinstance(x, Sym):
         return x.name if x.dtype == dtype else f"{_caster(dtype)}({x.name})"
@@ -166,7 +168,7 @@ def _operand(x, dtype):
     raise Untraceable(f"an operand of type {type(x).__name__}")
 
 
-def _caster(dtype):
+def _caster(dtype: Any) -> str:
     dtype = np.dtype(dtype)
     if dtype == np.bool_:
         return "np.bool_"
@@ -175,7 +177,7 @@ def _caster(dtype):
     return f"np.{dtype.name}"
 
 
-def _dtype_of(*xs):
+def _dtype_of(*xs: Any) -> np.dtype[Any]:
     """NumPy's promotion, a Python number (weak) taking the other's dtype."""
     strong = [np.dtype(x.dtype) for x in xs if isinstance(x, Sym) and not x.weak]
     strong += [np.asarray(x).dtype for x in xs if isinstance(x, np.generic)]
@@ -187,7 +189,7 @@ def _dtype_of(*xs):
     return np.dtype(np.float64)
 
 
-def _binary(op, a, b, boolean=False):
+def _binary(op: str, a: Any, b: Any, boolean: bool = False) -> Sym:
     tape = _tape(a, b)
     dtype = _dtype_of(a, b)
     if op == "/" and dtype.kind in "biu":
@@ -206,21 +208,21 @@ def _binary(op, a, b, boolean=False):
     return out
 
 
-def _logic(op, a, b):
+def _logic(op: str, a: Any, b: Any) -> Sym:
     if not all(isinstance(x, Sym) and x.dtype == np.bool_ or isinstance(x, bool) for x in (a, b)):
         raise Untraceable(f"{op} of numbers")
     return _tape(a, b).emit(f"{_operand(a, np.bool_)} {op} {_operand(b, np.bool_)}", np.bool_, (a, b))
 
 
-def _unary(template, x, dtype=None):
+def _unary(template: str, x: Any, dtype: Any = None) -> Sym:
     if not isinstance(x, Sym):
         raise Untraceable("a function of a constant")
     dtype = x.dtype if dtype is None else np.dtype(dtype)
     return x.tape.emit(template.format(x.name), dtype, (x,))
 
 
-def _float_fn(name):
-    def fn(x):
+def _float_fn(name: str) -> Callable[[Any], Any]:
+    def fn(x: Any) -> Any:
         if not isinstance(x, Sym):
             return getattr(np, name)(x)
         if x.dtype.name not in _FLOATS:
@@ -230,15 +232,15 @@ def _float_fn(name):
     return fn
 
 
-def _select(c, a, b):
+def _select(c: Any, a: Any, b: Any) -> Sym:
     tape = _tape(c, a, b)
     dtype = _dtype_of(a, b)
     return tape.emit(f"{_operand(a, dtype)} if {_operand(c, np.bool_)} else {_operand(b, dtype)}", dtype, (c, a, b))
 
 
-def _extreme(which):
+def _extreme(which: str) -> Callable[[Any, Any], Any]:
     # NaN propagates, as in the standard's minimum/maximum: a NaN on either side wins.
-    def fn(a, b):
+    def fn(a: Any, b: Any) -> Any:
         if not isinstance(a, Sym) and not isinstance(b, Sym):
             return getattr(np, which)(a, b)
         tape = _tape(a, b)
@@ -260,39 +262,42 @@ class _Namespace:
     float64 = np.dtype(np.float64)
     int32 = np.dtype(np.int32)
     int64 = np.dtype(np.int64)
-    pi, e, inf, nan = np.pi, np.e, np.inf, np.nan
+    # mypy takes dask.array's module-level `except ImportError as e` for its
+    # `from numpy import e` and marks numpy's `e` deleted for the rest of the run
+    # (only where dask is installed and checked first, hence unused-ignore).
+    pi, e, inf, nan = np.pi, np.e, np.inf, np.nan  # type: ignore[misc, unused-ignore]
 
     minimum = staticmethod(_extreme("minimum"))
     maximum = staticmethod(_extreme("maximum"))
     where = staticmethod(_select)
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         if name in _FLOAT_FUNCTIONS:
             return _float_fn(name)
         raise AttributeError(name)  # hasattr() is False; a call fails the trace
 
     @staticmethod
-    def isdtype(dtype, kind):
+    def isdtype(dtype: Any, kind: Any) -> Any:
         import array_api_compat.numpy as xnp
 
-        return xnp.isdtype(np.dtype(dtype), kind)
+        return xnp.isdtype(np.dtype(dtype), kind)  # type: ignore[attr-defined]  # re-exported by a computed __all__
 
     @staticmethod
-    def result_type(*args):
+    def result_type(*args: Any) -> Any:
         return np.result_type(*[a.dtype if isinstance(a, Sym) else a for a in args])
 
     @staticmethod
-    def sum(x, axis=None, dtype=None, keepdims=False):
+    def sum(x: Any, axis: Any = None, dtype: Any = None, keepdims: Any = False) -> Total:
         if axis is not None or not isinstance(x, Sym):
             raise Untraceable("a sum along an axis, or of a constant")
         return Total(x)
 
     @staticmethod
-    def finfo(dtype):
+    def finfo(dtype: Any) -> Any:
         return np.finfo(dtype.dtype if isinstance(dtype, Sym) else dtype)
 
     @staticmethod
-    def astype(x, dtype, copy=True):
+    def astype(x: Any, dtype: Any, copy: Any = True) -> Sym:
         dtype = np.dtype(dtype)
         if not isinstance(x, Sym):
             raise Untraceable("astype of a constant")
@@ -301,25 +306,25 @@ class _Namespace:
         return x.tape.emit(f"{_caster(dtype)}({x.name})", dtype, (x,))
 
     @staticmethod
-    def asarray(x, dtype=None, device=None, copy=None):
+    def asarray(x: Any, dtype: Any = None, device: Any = None, copy: Any = None) -> Sym:
         if isinstance(x, Sym):
             return x if dtype is None else _Namespace.astype(x, dtype)
         return _Constant(x, dtype)
 
     @staticmethod
-    def abs(x):
+    def abs(x: Any) -> Any:
         return abs(x)
 
     @staticmethod
-    def negative(x):
+    def negative(x: Any) -> Any:
         return -x
 
     @staticmethod
-    def square(x):
+    def square(x: Any) -> Any:
         return x * x
 
     @staticmethod
-    def sign(x):
+    def sign(x: Any) -> Sym:
         if not isinstance(x, Sym):
             raise Untraceable("sign of a constant")
         z = _operand(0, x.dtype)
@@ -330,7 +335,7 @@ class _Namespace:
         )
 
     @staticmethod
-    def clip(x, min=None, max=None):
+    def clip(x: Any, min: Any = None, max: Any = None) -> Any:
         if min is not None:
             x = _Namespace.maximum(x, min)
         if max is not None:
@@ -338,64 +343,64 @@ class _Namespace:
         return x
 
     @staticmethod
-    def isnan(x):
+    def isnan(x: Any) -> Any:
         return x != x
 
     @staticmethod
-    def logical_not(x):
+    def logical_not(x: Any) -> Any:
         return ~x
 
     @staticmethod
-    def logical_and(a, b):
+    def logical_and(a: Any, b: Any) -> Any:
         return a & b
 
     @staticmethod
-    def logical_or(a, b):
+    def logical_or(a: Any, b: Any) -> Any:
         return a | b
 
     @staticmethod
-    def broadcast_to(x, shape):
+    def broadcast_to(x: Any, shape: Any) -> Any:
         return x
 
     @staticmethod
-    def zeros(shape, dtype=None, device=None):
+    def zeros(shape: Any, dtype: Any = None, device: Any = None) -> Sym:
         return _full(shape, 0.0, dtype)
 
     @staticmethod
-    def ones(shape, dtype=None, device=None):
+    def ones(shape: Any, dtype: Any = None, device: Any = None) -> Sym:
         return _full(shape, 1.0, dtype)
 
     @staticmethod
-    def full(shape, fill_value, dtype=None, device=None):
+    def full(shape: Any, fill_value: Any, dtype: Any = None, device: Any = None) -> Sym:
         return _full(shape, fill_value, dtype)
 
     @staticmethod
-    def zeros_like(x, dtype=None, device=None):
+    def zeros_like(x: Any, dtype: Any = None, device: Any = None) -> Sym:
         return _Constant(0.0, x.dtype if dtype is None else dtype)
 
     @staticmethod
-    def ones_like(x, dtype=None, device=None):
+    def ones_like(x: Any, dtype: Any = None, device: Any = None) -> Sym:
         return _Constant(1.0, x.dtype if dtype is None else dtype)
 
     @staticmethod
-    def full_like(x, fill_value, dtype=None, device=None):
+    def full_like(x: Any, fill_value: Any, dtype: Any = None, device: Any = None) -> Sym:
         return _Constant(fill_value, x.dtype if dtype is None else dtype)
 
 
-_FLOAT_FUNCTIONS = ("exp", "expm1", "log", "log1p", "sqrt", "tanh", "sin", "cos")
+_FLOAT_FUNCTIONS: tuple[str, ...] = ("exp", "expm1", "log", "log1p", "sqrt", "tanh", "sin", "cos")
 
 
-def _full(shape, value, dtype):
+def _full(shape: Any, value: Any, dtype: Any) -> Sym:
     if tuple(shape) != ():
         raise Untraceable("an array constant")
     return _Constant(value, dtype)
 
 
 # The tape a constant belongs to: the trace in progress (one at a time per thread).
-_CURRENT = {}
+_CURRENT: dict[int, _Tape] = {}
 
 
-def _Constant(value, dtype):
+def _Constant(value: Any, dtype: Any) -> Sym:
     """A constant as a symbol of the trace in progress (so that it has a dtype)."""
     import threading
 
@@ -414,7 +419,7 @@ NAMESPACE = _Namespace()
 class Total:
     """``xp.sum`` of every element of ``of``: the divisor of a weighted 'mean'."""
 
-    def __init__(self, of):
+    def __init__(self, of: Any) -> None:
         self.of = of
 
 
@@ -424,12 +429,20 @@ class Body:
     ``divisor``: the name of the element whose total divides a weighted 'mean'
     (its cotangent the parameter ``gd``), or ``None``."""
 
-    def __init__(self, lines, inputs, params, outputs, dtypes, divisor=None):
+    def __init__(
+        self,
+        lines: list[tuple[str, str]],
+        inputs: list[str],
+        params: list[str],
+        outputs: list[str | None],
+        dtypes: list[Any],
+        divisor: str | None = None,
+    ) -> None:
         self.lines, self.inputs, self.params, self.outputs, self.dtypes = lines, inputs, params, outputs, dtypes
         self.divisor = divisor
 
     @property
-    def functions(self) -> set:
+    def functions(self) -> set[str]:
         """The transcendental functions the body calls (``FN_<name>``)."""
         import re
 
@@ -440,7 +453,16 @@ class Body:
         return bool(self.functions)
 
 
-def trace(spec, dtypes, options, computed, wanted, *, params=True, mean=False):
+def trace(
+    spec: Any,
+    dtypes: Sequence[Any],
+    options: Any,
+    computed: Any,
+    wanted: Sequence[Any],
+    *,
+    params: bool = True,
+    mean: bool = False,
+) -> Body:
     """The scalar body of ``spec``'s fwd then bwd at one element of arrays of
     ``dtypes`` (``None``: an absent optional array), the cotangent ``g`` a
     parameter; outputs: the loss, then the gradient of each wanted array
@@ -456,7 +478,7 @@ def trace(spec, dtypes, options, computed, wanted, *, params=True, mean=False):
     _CURRENT[key] = tape
     try:
         inputs = [None if d is None else Sym(tape, f"a{k}", np.dtype(d)) for k, d in enumerate(dtypes)]
-        numeric = {}
+        numeric: dict[str, Sym] = {}
         opts = dict(options)
         if params:
             for name, v in options.items():
@@ -473,6 +495,8 @@ def trace(spec, dtypes, options, computed, wanted, *, params=True, mean=False):
             raise Untraceable("a constant loss")
         loss = fwd.loss
         g = Sym(tape, "g", loss.dtype)
+        divisor: Sym | None
+        gd: Sym | None
         divisor = gd = None
         if mean and fwd.divisor is not None:
             if not (isinstance(fwd.divisor, Total) and isinstance(fwd.divisor.of, Sym)):
@@ -486,7 +510,7 @@ def trace(spec, dtypes, options, computed, wanted, *, params=True, mean=False):
                 raise
             except Exception as e:
                 raise Untraceable(f"{type(e).__name__}: {e}") from e
-        outs = [loss]
+        outs: list[Sym | None] = [loss]
         for k, w in enumerate(wanted):
             ct = grads[k] if w else None
             if ct is not None and not isinstance(ct, Sym):
@@ -508,7 +532,7 @@ def trace(spec, dtypes, options, computed, wanted, *, params=True, mean=False):
     )
 
 
-def _live(lines, outputs):
+def _live(lines: list[tuple[str, str, tuple[Any, ...]]], outputs: list[str]) -> list[tuple[str, str]]:
     """The lines the outputs need, in order."""
     needed = set(outputs)
     keep = []

@@ -19,28 +19,32 @@ Only float32: for float64, NumPy's own functions are as fast as these would be.
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import numpy as np
 
 
 @functools.cache
-def functions():
+def functions() -> dict[str, Any]:
     """``{"exp": ..., "log": ..., "log1p": ...}``, numba-compiled float32 functions."""
     import numba
-    from llvmlite import ir
+    from llvmlite import ir  # type: ignore[import-untyped]
     from numba.core import types
     from numba.extending import intrinsic
 
+    # numba's stubs type an intrinsic's call with its typing signature (typingctx
+    # first) and as raising (Never), as it does outside compiled code: mypy flags
+    # the first call in each function below and takes the rest as unreachable.
     @intrinsic
-    def as_int(typingctx, x):
-        def codegen(context, builder, sig, args):
+    def as_int(typingctx: Any, x: Any) -> Any:
+        def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
             return builder.bitcast(args[0], ir.IntType(32))
 
         return types.int32(types.float32), codegen
 
     @intrinsic
-    def as_float(typingctx, x):
-        def codegen(context, builder, sig, args):
+    def as_float(typingctx: Any, x: Any) -> Any:
+        def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
             return builder.bitcast(args[0], ir.FloatType())
 
         return types.float32(types.int32), codegen
@@ -50,7 +54,7 @@ def functions():
     jit = numba.njit(inline="always", fastmath={"contract", "nsz"})
 
     @jit
-    def exp(x):
+    def exp(x: Any) -> Any:
         # x = n ln2 + r, |r| <= ln2 / 2; exp(x) = 2^n exp(r), 2^n in two factors
         # so that the subnormal results are reached without a special case.
         xc = min(max(x, f(-104.0)), f(89.0))
@@ -66,7 +70,7 @@ def functions():
         p = (p * r) * r + r + f(1.0)
         k = i(n)
         h = k >> 1
-        s1 = as_float(i((h + 127) << 23))
+        s1: Any = as_float(i((h + 127) << 23))  # type: ignore[call-arg]  # (see as_int)
         s2 = as_float(i((k - h + 127) << 23))
         y = p * s1 * s2
         y = f(np.inf) if x > f(88.72283935546875) else y
@@ -74,11 +78,11 @@ def functions():
         return x if x != x else y
 
     @jit
-    def log(x):
+    def log(x: Any) -> Any:
         # x = 2^e m, m in [sqrt(1/2), sqrt(2)); log(m) = 2 atanh(s), s = (m - 1) / (m + 1).
         tiny = x < f(1.1754943508222875e-38)
         xs = x * f(8388608.0) if tiny else x
-        bits = as_int(xs)
+        bits: Any = as_int(xs)  # type: ignore[call-arg]  # (see as_int)
         e = ((bits >> 23) & 255) - 127
         m = as_float(i((bits & 8388607) | 1065353216))
         big = m > f(1.4142135623730951)
@@ -100,7 +104,7 @@ def functions():
         return x if x != x else y
 
     @jit
-    def log1p(x):
+    def log1p(x: Any) -> Any:
         # log(u), u = 1 + x rounded, corrected by the rounding error x - (u - 1).
         u = f(1.0) + x
         y = log(u) + (x - (u - f(1.0))) / u
