@@ -231,7 +231,8 @@ def _compile(
     env.update({f"FN_{name}": getattr(np, name) for name in trace._FLOAT_FUNCTIONS})
     env.update({f"FN_{name}": fn for name, fn in vector.items()})
     exec(compile(source, f"<anyloss kernel: {spec.name}>", "exec"), env)
-    return numba.njit(parallel=True, fastmath=_FASTMATH)(env["kernel"]), body
+    # error_model="numpy": a division by 0 gives inf or NaN, as in NumPy and PyTorch.
+    return numba.njit(parallel=True, fastmath=_FASTMATH, error_model="numpy")(env["kernel"]), body
 
 
 def _source(body: trace.Body, dtypes: tuple[str | None, ...], modes: tuple[str | None, ...]) -> str:

@@ -40,12 +40,18 @@ class _Tape:
     def __init__(self) -> None:
         self.lines: list[tuple[str, str, tuple[Any, ...]]] = []  # (name, source, inputs)
         self.count = 0
+        self.seen: dict[tuple[str, Any], Sym] = {}
 
     def emit(self, source: str, dtype: Any, inputs: Iterable[Any]) -> Sym:
-        name = f"t{self.count}"
-        self.count += 1
-        self.lines.append((name, source, tuple(inputs)))
-        return Sym(self, name, np.dtype(dtype))
+        # Every line is pure: the same source is the same value (the bwd's exp(x)
+        # is the fwd's), computed once.
+        key = (source, np.dtype(dtype))
+        if key not in self.seen:
+            name = f"t{self.count}"
+            self.count += 1
+            self.lines.append((name, source, tuple(inputs)))
+            self.seen[key] = Sym(self, name, key[1])
+        return self.seen[key]
 
 
 class Sym:

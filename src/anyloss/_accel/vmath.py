@@ -51,7 +51,7 @@ def functions() -> dict[str, Any]:
 
     f = np.float32
     i = np.int32
-    jit = numba.njit(inline="always", fastmath={"contract", "nsz"})
+    jit = numba.njit(inline="always", fastmath={"contract", "nsz"}, error_model="numpy")
 
     @jit
     def exp(x: Any) -> Any:
@@ -108,6 +108,7 @@ def functions() -> dict[str, Any]:
         # log(u), u = 1 + x rounded, corrected by the rounding error x - (u - 1).
         u = f(1.0) + x
         y = log(u) + (x - (u - f(1.0))) / u
+        y = f(-np.inf) if u == f(0.0) else y
         y = x if x == f(np.inf) else y
         return y
 
