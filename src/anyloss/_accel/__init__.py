@@ -7,7 +7,9 @@ eager, concrete arrays, each the loss's own definition run differently.
   compiled whole ``fwd``/``bwd`` forms for a recursion (``Hints.compiled``;
   CTC's loops are in ``ctc``).
 * ``blocks``: the loss's ``fwd``/``bwd`` on row blocks that stay in cache
-  (``Hints.rows``), on ``anyloss.configure(threads=...)`` threads.
+  (``Hints.rows``), on ``anyloss.configure(threads=...)`` threads; with
+  numba, first ``rows``: one compiled loop over the rows generated from the
+  same ``fwd``/``bwd`` (``trace``).
 
 A loss says which apply in one place, its spec's ``accel`` (:class:`Hints`).
 
@@ -25,7 +27,7 @@ from typing import Any
 
 from .. import _xp
 from .._typing import Namespace
-from . import blocks, kernels
+from . import blocks, kernels, rows
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,10 @@ def run(spec: Any, xp: Namespace, arrays: Any, reduction: Any, options: Any, com
         return None
     if kernels.eligible(spec, arrays, reduction):
         out = kernels.run(spec, arrays, reduction, options, computed, wanted)
+        if out is not None:
+            return out
+    if rows.eligible(spec, arrays, reduction) and (not any(wanted) or spec.has_gradient(options)):
+        out = rows.run(spec, xp, arrays, reduction, options, computed, wanted)
         if out is not None:
             return out
     if blocks.eligible(spec, arrays, reduction) and (not any(wanted) or spec.has_gradient(options)):

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 from typing import Any
 
 import numpy as np
@@ -174,7 +173,7 @@ def _kernel_for(
     NumPy's vector loops are faster than numba's scalar calls)."""
     dtypes = tuple(None if a is None else a.dtype.name for a in arrays)
     modes = tuple(None if lay is None else lay[0] for lay in layouts)
-    numeric = numeric_options(options)
+    numeric = trace.numeric_options(options)
     rest = tuple(sorted((k, _hashable(v)) for k, v in options.items() if k not in numeric))
     structure = (spec.name, dtypes, modes, wanted, mean, rest, tuple(sorted(numeric)), _hashable(computed))
     for key, params in ((structure, True), (structure + (tuple(sorted(numeric.items())),), False)):
@@ -190,11 +189,6 @@ def _kernel_for(
         loop, body = found
         return loop, body, tuple(float(numeric[p[2:]]) for p in body.params)
     return None
-
-
-def numeric_options(options: Any) -> dict[str, Any]:
-    """The options that are (non-integer) numbers: parameters of the kernel."""
-    return {k: v for k, v in options.items() if isinstance(v, numbers.Real) and not isinstance(v, numbers.Integral)}
 
 
 def _hashable(v: Any) -> Any:
@@ -221,18 +215,29 @@ def _compile(
         body = trace.trace(spec, dtypes, options, computed, wanted, params=params, mean=mean)
     except trace.Untraceable:
         # With the numbers as parameters, a definition may branch on one: try constants.
-        return "constants" if params and numeric_options(options) else None
-    vector = vmath.functions()
-    if body.transcendental and (set(body.functions) - set(vector) or any(d != "float32" for d in body.dtypes if d)):
-        return None  # NumPy's vector loops beat numba's scalar calls of the C library
+        return "constants" if params and trace.numeric_options(options) else None
+    if not vectorizes(body):
+        return None
     source = _source(body, dtypes, modes)
     numba = _numba()
     env = {"np": np, "prange": numba.prange}
     env.update({f"FN_{name}": getattr(np, name) for name in trace._FLOAT_FUNCTIONS})
-    env.update({f"FN_{name}": fn for name, fn in vector.items()})
+    env.update({f"FN_{name}": fn for name, fn in vmath.functions().items()})
     exec(compile(source, f"<anyloss kernel: {spec.name}>", "exec"), env)
     # error_model="numpy": a division by 0 gives inf or NaN, as in NumPy and PyTorch.
     return numba.njit(parallel=True, fastmath=_FASTMATH, error_model="numpy")(env["kernel"]), body
+
+
+# Functions LLVM computes in a vector loop itself (an intrinsic, not a call).
+_INTRINSIC = {"sqrt"}
+
+
+def vectorizes(body: trace.Body) -> bool:
+    """Whether ``body``'s functions compile into a vector loop: numba calls the
+    C library's scalar functions for the others, and NumPy's vector loops beat
+    that; vmath's float32 ones vectorize."""
+    calls = body.functions - _INTRINSIC
+    return not calls or (calls <= set(vmath.functions()) and all(d == "float32" for d in body.dtypes if d))
 
 
 def _source(body: trace.Body, dtypes: tuple[str | None, ...], modes: tuple[str | None, ...]) -> str:

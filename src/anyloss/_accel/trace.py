@@ -37,34 +37,63 @@ _FLOATS = ("float32", "float64")
 
 
 class _Tape:
-    def __init__(self) -> None:
+    """The lines recorded. ``sym``: the class of the symbols (``rows.RowSym`` for a
+    row, whose ``axes`` say along which of the row's axes a value varies)."""
+
+    def __init__(self, sym: type[Sym] | None = None) -> None:
         self.lines: list[tuple[str, str, tuple[Any, ...]]] = []  # (name, source, inputs)
         self.count = 0
-        self.seen: dict[tuple[str, Any], Sym] = {}
+        self.seen: dict[tuple[str, Any, Any], Sym] = {}
+        self.sym = Sym if sym is None else sym
+        self.kinds: dict[str, str] = {}  # name -> "load", "column", "reduce", "total" (rows.py)
+        self.extent: dict[Any, int] = {}  # a row's axes -> their sizes (rows.py)
 
-    def emit(self, source: str, dtype: Any, inputs: Iterable[Any]) -> Sym:
+    def emit(self, source: str, dtype: Any, inputs: Iterable[Any], axes: Any = None, kind: str | None = None) -> Sym:
         # Every line is pure: the same source is the same value (the bwd's exp(x)
         # is the fwd's), computed once.
-        key = (source, np.dtype(dtype))
+        inputs = tuple(inputs)
+        if axes is None:
+            axes = self.sym.broadcast(*(x.axes for x in inputs if isinstance(x, Sym)))
+        key = (source, np.dtype(dtype), axes)
         if key not in self.seen:
             name = f"t{self.count}"
             self.count += 1
-            self.lines.append((name, source, tuple(inputs)))
-            self.seen[key] = Sym(self, name, key[1])
+            self.lines.append((name, source, inputs))
+            self.seen[key] = self.sym(self, name, key[1], axes=axes)
+            self.seen[key].inputs = inputs
+            self.seen[key].source = source
+            if kind is not None:
+                self.kinds[name] = kind
         return self.seen[key]
 
 
 class Sym:
     """One element of an array (or a number computed from them), of ``dtype``."""
 
-    shape = ()
-    ndim = 0
-    size = 1
     device = "cpu"
+    axes: tuple[Any, ...] = ()
     __array_priority__ = 1000  # NumPy scalars defer to these operators
 
-    def __init__(self, tape: _Tape, name: str, dtype: np.dtype[Any], weak: bool = False) -> None:
+    def __init__(self, tape: _Tape, name: str, dtype: np.dtype[Any], weak: bool = False, axes: Any = ()) -> None:
         self.tape, self.name, self.dtype, self.weak = tape, name, dtype, weak
+        self.inputs: tuple[Any, ...] = ()
+        self.source = name
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return ()
+
+    @property
+    def ndim(self) -> int:
+        return 0
+
+    @property
+    def size(self) -> int:
+        return 1
+
+    @staticmethod
+    def broadcast(*axes: Any) -> Any:
+        return ()
 
     def __array_namespace__(self, api_version: str | None = None) -> _Namespace:
         return NAMESPACE
@@ -446,17 +475,27 @@ class Body:
     ) -> None:
         self.lines, self.inputs, self.params, self.outputs, self.dtypes = lines, inputs, params, outputs, dtypes
         self.divisor = divisor
+        # A row's body (rows.py): each line's symbol (its axes, its inputs), and
+        # the lines that are reductions ("reduce") or totals over rows ("total").
+        self.syms: dict[str, Sym] = {}
+        self.kinds: dict[str, str] = {}
 
     @property
     def functions(self) -> set[str]:
-        """The transcendental functions the body calls (``FN_<name>``)."""
+        """The functions the body calls (``FN_<name>``: exp, log, sqrt...)."""
         import re
 
         return {m for _, src in self.lines for m in re.findall(r"FN_(\w+)\(", src)}
 
-    @property
-    def transcendental(self) -> bool:
-        return bool(self.functions)
+
+def numeric_options(options: Any) -> dict[str, Any]:
+    """The options traced as parameters of a kernel: the (non-integer) numbers
+    other than 0 (a 0 often switches a term off: ``label_smoothing``)."""
+    return {
+        k: v
+        for k, v in options.items()
+        if isinstance(v, numbers.Real) and not isinstance(v, numbers.Integral) and v != 0
+    }
 
 
 def trace(
@@ -468,31 +507,37 @@ def trace(
     *,
     params: bool = True,
     mean: bool = False,
+    row: Any = None,
 ) -> Body:
     """The scalar body of ``spec``'s fwd then bwd at one element of arrays of
     ``dtypes`` (``None``: an absent optional array), the cotangent ``g`` a
     parameter; outputs: the loss, then the gradient of each wanted array
     (``None`` where the definition gives none). Under ``mean``, a divisor that
     is the total of an element (the weight) is kept, its cotangent the
-    parameter ``gd``. Raises :class:`Untraceable`."""
+    parameter ``gd``. ``row``: a ``rows.Row``, to trace one row of a row-wise
+    loss instead (its 'mean' divisor is not traced: ``Body.divisor`` is
+    ``"rows"`` where the loss has one). Raises :class:`Untraceable`."""
     import threading
 
     from .. import _xp  # noqa: F401  (the helpers the definitions call see these symbols)
 
-    tape = _Tape()
+    tape = _Tape() if row is None else row.tape()
+    namespace = NAMESPACE if row is None else row.namespace
     key = threading.get_ident()
     _CURRENT[key] = tape
     try:
-        inputs = [None if d is None else Sym(tape, f"a{k}", np.dtype(d)) for k, d in enumerate(dtypes)]
+        if row is None:
+            inputs = [None if d is None else Sym(tape, f"a{k}", np.dtype(d)) for k, d in enumerate(dtypes)]
+        else:
+            inputs = [None if d is None else row.input(tape, k, np.dtype(d)) for k, d in enumerate(dtypes)]
         numeric: dict[str, Sym] = {}
         opts = dict(options)
         if params:
-            for name, v in options.items():
-                if isinstance(v, numbers.Real) and not isinstance(v, numbers.Integral):
-                    numeric[name] = Sym(tape, f"p_{name}", np.dtype(np.float64), weak=True)
-                    opts[name] = numeric[name]
+            for name in numeric_options(options):
+                numeric[name] = tape.sym(tape, f"p_{name}", np.dtype(np.float64), weak=True)
+                opts[name] = numeric[name]
         try:
-            fwd = spec.run_fwd(NAMESPACE, tuple(inputs), opts, computed)
+            fwd = spec.run_fwd(namespace, tuple(inputs), opts, computed)
         except Untraceable:
             raise
         except Exception as e:  # a definition that needs more than one element
@@ -500,18 +545,18 @@ def trace(
         if not isinstance(fwd.loss, Sym):
             raise Untraceable("a constant loss")
         loss = fwd.loss
-        g = Sym(tape, "g", loss.dtype)
+        g = tape.sym(tape, "g", loss.dtype, axes=loss.axes)
         divisor: Sym | None
         gd: Sym | None
         divisor = gd = None
-        if mean and fwd.divisor is not None:
+        if mean and fwd.divisor is not None and row is None:
             if not (isinstance(fwd.divisor, Total) and isinstance(fwd.divisor.of, Sym)):
                 raise Untraceable("a divisor that is not the total of an element")
             divisor, gd = fwd.divisor.of, Sym(tape, "gd", loss.dtype)
         grads = (None,) * len(dtypes)
         if any(wanted):
             try:
-                grads = spec.run_bwd(NAMESPACE, fwd.res, g, opts, computed, g_divisor=gd, wanted=tuple(wanted))
+                grads = spec.run_bwd(namespace, fwd.res, g, opts, computed, g_divisor=gd, wanted=tuple(wanted))
             except Untraceable:
                 raise
             except Exception as e:
@@ -528,14 +573,23 @@ def trace(
     finally:
         _CURRENT.pop(key, None)
     live = [o.name for o in outs if o is not None] + ([divisor.name] if divisor is not None else [])
-    return Body(
-        _live(tape.lines, live),
+    lines = _live(tape.lines, live)
+    body = Body(
+        lines,
         [f"a{k}" for k, d in enumerate(dtypes) if d is not None],
         [f"p_{n}" for n in numeric],
         [None if o is None else o.name for o in outs],
         [None if o is None else o.dtype for o in outs],
         None if divisor is None else divisor.name,
     )
+    if row is not None:
+        if fwd.divisor is not None:
+            body.divisor = "rows"
+        kept = {name for name, _ in lines}
+        body.syms = {s.name: s for s in tape.seen.values() if s.name in kept}
+        body.syms.update((o.name, o) for o in outs if o is not None)
+        body.kinds = {n: k for n, k in tape.kinds.items() if n in kept}
+    return body
 
 
 def _live(lines: list[tuple[str, str, tuple[Any, ...]]], outputs: list[str]) -> list[tuple[str, str]]:

@@ -25,7 +25,7 @@ from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import LossSpec, register_spec
 from .._typing import Array, Namespace, Reduction
-from .._xp import device, index_dtype, size
+from .._xp import device, index_dtype, size, take_along
 from ._curves import two_class_logits
 
 
@@ -115,8 +115,7 @@ def _fwd(xp: Namespace, input: Any, target: Any, weight: Any, *, p: Any, margin:
     t = xp.reshape(xp.astype(target, index_dtype(xp)), (n,))
     cls = xp.arange(c, dtype=index_dtype(xp), device=device(x))
     is_y = cls == t[:, None]
-    # x_y by a flat gather: x[n, t[n]].
-    x_y = xp.take(xp.reshape(x, (n * c,)), xp.arange(n, dtype=index_dtype(xp), device=device(x)) * c + t)
+    x_y = take_along(xp, x, t, 1)  # x[n, t[n]]
     z = margin - x_y[:, None] + x
     # Strictly positive terms only: the kink z == 0 and NaN add nothing (PyTorch's `if (z > 0)`).
     active = (z > 0) & ~is_y
