@@ -498,12 +498,19 @@ def _source(body: trace.Body, row: Row) -> str:
         outputs.append((k, out, "j" in axes))
     reductions = [n for n in order if kinds.get(n) == "reduce"]
     last = max([stage.get(n, 0) for n in order] + [0])
+    # A reduction of an input row itself reads it in place; the others, a buffer.
+    direct = {
+        r: syms[r].inputs[0].source.replace("j]", "{}]")
+        for r in reductions
+        if kinds.get(syms[r].inputs[0].name) == "load" and syms[r].inputs[0].source.endswith("[i, j]")
+    }
+    buffered = [r for r in reductions if r not in direct]
 
     present = [k for k, ax in enumerate(row.axes) if ax is not None]
     args = [f"A{k}" for k in present] + [f"O{k}" for k, _, _ in outputs] + list(body.params) + ["g", "lo", "hi", "C"]
     src = [
         f"def kernel({', '.join(args)}):",
-        *(f"    buf_{r} = np.empty(C, dtype=np.{_acc(r, syms)})" for r in reductions),
+        *(f"    buf_{r} = np.empty(C, dtype=np.{_acc(r, syms)})" for r in buffered),
         "    acc = 0.0",
         "    for i in range(lo, hi):",
     ]
@@ -513,10 +520,10 @@ def _source(body: trace.Body, row: Row) -> str:
             if stage[name] != k or vec(name):
                 continue
             if kinds.get(name) == "reduce":
-                src += _combine(name, syms, pad)
+                src += _combine(name, syms, pad, direct.get(name, f"buf_{name}[{{}}]"))
             else:
                 src.append(f"{pad}{name} = {lines[name]}")
-        here = [r for r in reductions if stage[syms[r].inputs[0].name] == k]
+        here = [r for r in buffered if stage[syms[r].inputs[0].name] == k]
         written = [(o, name, along) for o, name, along in outputs if along and stage.get(name, 0) == k]
         if not here and not written:
             continue
@@ -544,14 +551,15 @@ def _acc(reduction: str, syms: dict[str, Any]) -> str:
     return "float64" if syms[reduction].source.startswith("sum(") else syms[reduction].inputs[0].dtype.name
 
 
-def _combine(name: str, syms: dict[str, Any], pad: str) -> list[str]:
-    """``name`` = the sum, maximum or minimum of its buffer; NaN propagates."""
+def _combine(name: str, syms: dict[str, Any], pad: str, element: str) -> list[str]:
+    """``name`` = the sum, maximum or minimum of the row's ``element.format(j)``
+    (its buffer, or an input row); NaN propagates."""
     op = syms[name].source.split("(")[0]
-    buf, dtype = f"buf_{name}", syms[name].dtype.name
+    dtype = syms[name].dtype.name
     s = [f"{name}_{m}" for m in range(8)]
     if op == "sum":
-        init, step = "0.0", [f"{v} += {buf}[jj + {m}]" for m, v in enumerate(s)]
-        tail = [f"{s[0]} += {buf}[jj]"]
+        init, step = "0.0", [f"{v} += {element.format(f'jj + {m}')}" for m, v in enumerate(s)]
+        tail = [f"{s[0]} += {element.format('jj')}"]
         end = [
             f"{pad}{name} = np.{dtype}((({s[0]} + {s[1]}) + ({s[2]} + {s[3]})) + (({s[4]} + {s[5]}) + ({s[6]} + {s[7]})))"
         ]
@@ -562,8 +570,8 @@ def _combine(name: str, syms: dict[str, Any], pad: str) -> list[str]:
         def pick(v: str, x: str) -> str:  # x wins if it is beyond v or NaN (a NaN v stays)
             return f"{v} = {x} if (({x} {cmp} {v}) | ({x} != {x})) else {v}"
 
-        step = [pick(v, f"{buf}[jj + {m}]") for m, v in enumerate(s)]
-        tail = [pick(s[0], f"{buf}[jj]")]
+        step = [pick(v, element.format(f"jj + {m}")) for m, v in enumerate(s)]
+        tail = [pick(s[0], element.format("jj"))]
         end = [f"{pad}{pick(s[0], v)}" for v in s[1:]] + [f"{pad}{name} = np.{dtype}({s[0]})"]
     return [
         f"{pad}{' = '.join(s)} = np.{'float64' if op == 'sum' else dtype}({init})",
