@@ -746,7 +746,6 @@ def sharded_summary(mode):
 # decide alone; automatic sharding (XLA propagates) runs every loss. Declared,
 # strictly: a loss that starts working in explicit mode fails the test.
 EXPLICIT_LIMITS = {
-    "multi_margin_loss": "the class-index gather needs `.at[...].get(out_sharding=...)`",
     "linear_cross_entropy": "the contraction with linear_weight has an ambiguous output sharding",
     "ctc_loss": "the recursion flattens the batch into a (T, N*K + 1) table, whose axis 8 devices cannot divide",
 }
