@@ -210,3 +210,24 @@ def test_vector_math_within_two_ulp(name):
         np.testing.assert_array_equal(got[~finite], want[~finite].astype(np.float32))
         special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, -1.0, 1e-45, 88.8, -104.0], dtype=np.float32)
         np.testing.assert_array_equal(apply(special), getattr(np, name)(special.astype(np.float64)).astype(np.float32))
+
+
+def test_a_schedule_of_numbers_compiles_twice(kernel, monkeypatch):
+    """The first value of ``beta`` is a constant of its kernel; from the second on,
+    one kernel takes it as a parameter: two compilations for four values, each
+    value PyTorch's."""
+    import torch
+
+    rng = np.random.default_rng(4)
+    x, y = rng.standard_normal((300, 7)), rng.standard_normal((300, 7))
+    monkeypatch.setattr(_kernels, "_KERNELS", {})
+    monkeypatch.setattr(_kernels, "_SEEN", {})
+    for beta in (0.5, 0.7, 0.9, 1.1):
+        value, grad = anyloss.value_and_grad(F.smooth_l1_loss)(x, y, beta=beta)
+        xt = torch.tensor(x, requires_grad=True)
+        ref = torch.nn.functional.smooth_l1_loss(xt, torch.tensor(y), beta=beta)
+        ref.backward()
+        torch.testing.assert_close(torch.tensor(np.asarray(value)), ref.detach())
+        torch.testing.assert_close(torch.tensor(grad), xt.grad)
+    assert kernel == ["smooth_l1_loss"] * 4
+    assert len(_kernels._KERNELS) == 2

@@ -7,7 +7,7 @@ even over a cache-sized block, see blocks.py); one loop compiled by numba can.
 The loop's body is the loss's own ``fwd`` and ``bwd``, traced at one element
 (trace.py) for the dtypes, layouts, options and wanted gradients of the call,
 and compiled once for each such combination (the options' numbers are
-parameters: a new ``beta`` compiles nothing). A loss allows it by declaring
+constants, and parameters once a second value is seen: see :func:`cached`). A loss allows it by declaring
 ``Hints(elementwise=True)``: the loss at element n depends only on element n
 of each array (after broadcasting).
 
@@ -176,13 +176,39 @@ def _kernel_for(
     numeric = trace.numeric_options(options)
     rest = tuple(sorted((k, _hashable(v)) for k, v in options.items() if k not in numeric))
     structure = (spec.name, dtypes, modes, wanted, mean, rest, tuple(sorted(numeric)), _hashable(computed))
-    for key, params in ((structure, True), (structure + (tuple(sorted(numeric.items())),), False)):
+    return cached(
+        structure, numeric, lambda params: _compile(spec, dtypes, modes, options, computed, wanted, params, mean)
+    )
+
+
+_SEEN: dict[Any, set[Any]] = {}  # structure -> the options' numbers it was called with (up to 2)
+
+
+def cached(structure: Any, numeric: dict[str, Any], build: Any) -> Any:
+    """``(loop, body, numbers)`` for a call of ``structure`` with the options'
+    ``numeric`` values, ``build(params)`` once per kernel; ``None`` where the
+    definition does not trace.
+
+    While a structure has been called with one set of numbers, they are traced
+    as constants (the definition's own branches on them, ``beta == 1.0``, fold
+    away); called with another, as parameters (one more compilation, then none
+    for any new value). ``build`` returns ``"constants"`` for a definition that
+    branches on a parameter: then each value has its own kernel."""
+    values = tuple(sorted(numeric.items()))
+    seen = _SEEN.setdefault(structure, set())
+    if len(seen) < 2:
+        seen.add(values)
+    tries = [(structure + (values,), False)]
+    if numeric and len(seen) > 1:
+        tries.insert(0, (structure + ("parameters",), True))
+    for key, params in tries:
         if key not in _KERNELS:
             if len(_KERNELS) >= _LIMIT:
                 _KERNELS.clear()
-            _KERNELS[key] = _compile(spec, dtypes, modes, options, computed, wanted, params, mean)
+                _SEEN.clear()
+            _KERNELS[key] = build(params)
         found = _KERNELS[key]
-        if found == "constants":  # the definition branches on a number: traced with them as constants
+        if found == "constants":
             continue
         if found is None:
             return None

@@ -397,35 +397,18 @@ def run(spec: Any, xp: Any, arrays: Any, reduction: Any, options: Any, computed:
     return np.asarray(value, dtype=loss_dtype), cts
 
 
-_KERNELS: dict[Any, Any] = {}
-_LIMIT = 256
-
-
 def _kernel_for(spec: Any, arrays: Any, row: Row, options: Any, computed: Any, wanted: tuple[bool, ...]) -> Any:
     """``(loop, body, numbers)``, traced once per structure of the call (the
     number of rows included: a definition may use it) and compiled once per
-    distinct generated source. The options' numbers are parameters, or, for a
-    definition that branches on one (``p`` of a norm), constants."""
+    distinct generated source; the options' numbers as ``kernels.cached`` says."""
     dtypes = tuple(None if a is None else a.dtype.name for a in arrays)
     numeric = trace.numeric_options(options)
     rest = tuple(sorted((k, kernels._hashable(v)) for k, v in options.items() if k not in numeric))
-    structure = (spec.name, dtypes, tuple(row.axes), row.n, row.c, wanted, rest, kernels._hashable(computed))
-    for key, params in (
-        (structure + (tuple(sorted(numeric)),), True),
-        (structure + (tuple(sorted(numeric.items())),), False),
-    ):
-        if key not in _KERNELS:
-            if len(_KERNELS) >= _LIMIT:
-                _KERNELS.clear()
-            _KERNELS[key] = _build(spec, dtypes, row, options, computed, wanted, params)
-        found = _KERNELS[key]
-        if found == "constants":
-            continue
-        if found is None:
-            return None
-        loop, body = found
-        return loop, body, tuple(float(numeric[p[2:]]) for p in body.params)
-    return None
+    structure = ("rows", spec.name, dtypes, tuple(row.axes), row.n, row.c, wanted, rest, tuple(sorted(numeric)))
+    structure += (kernels._hashable(computed),)
+    return kernels.cached(
+        structure, numeric, lambda params: _build(spec, dtypes, row, options, computed, wanted, params)
+    )
 
 
 def _build(spec: Any, dtypes: Any, row: Row, options: Any, computed: Any, wanted: Any, params: bool) -> Any:

@@ -14,10 +14,10 @@ A definition that does something a single element cannot express (a
 reduction, a branch on a value, a shape) raises :class:`Untraceable`; the loss
 then runs as written (row blocks or whole arrays).
 
-The numbers among the options (``beta``, ``delta``, ``eps``...) are traced as
-parameters of the kernel, so that a new value needs no new compilation; a
-definition that branches on one (``if beta == 1.0``) is traced again with the
-numbers as constants.
+The numbers among the options (``beta``, ``delta``, ``eps``...) may be traced
+as parameters of the kernel (``params``), so that a new value needs no new
+compilation (``kernels.cached`` decides when); a definition that branches on
+one (``if beta == 1.0``) is then traced again with the numbers as constants.
 """
 
 from __future__ import annotations
