@@ -184,7 +184,7 @@ def _kernel_for(
 _SEEN: dict[Any, set[Any]] = {}  # structure -> the options' numbers it was called with (up to 2)
 
 
-def cached(structure: Any, numeric: dict[str, Any], build: Any) -> Any:
+def cached(structure: Any, numeric: dict[str, Any], build: Any) -> tuple[Any, trace.Body, tuple[float, ...]] | None:
     """``(loop, body, numbers)`` for a call of ``structure`` with the options'
     ``numeric`` values, ``build(params)`` once per kernel; ``None`` where the
     definition does not trace.

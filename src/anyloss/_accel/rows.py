@@ -404,8 +404,8 @@ def _kernel_for(spec: Any, arrays: Any, row: Row, options: Any, computed: Any, w
     dtypes = tuple(None if a is None else a.dtype.name for a in arrays)
     numeric = trace.numeric_options(options)
     rest = tuple(sorted((k, kernels._hashable(v)) for k, v in options.items() if k not in numeric))
-    structure = ("rows", spec.name, dtypes, tuple(row.axes), row.n, row.c, wanted, rest, tuple(sorted(numeric)))
-    structure += (kernels._hashable(computed),)
+    structure: tuple[Any, ...] = ("rows", spec.name, dtypes, tuple(row.axes), row.n, row.c, wanted, rest)
+    structure += (tuple(sorted(numeric)), kernels._hashable(computed))
     return kernels.cached(
         structure, numeric, lambda params: _build(spec, dtypes, row, options, computed, wanted, params)
     )
