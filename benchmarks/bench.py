@@ -15,7 +15,8 @@ workload names, float32, on the CPU):
   anyloss-np-nofast
                the same inside anyloss.configure(compiled=False): as without the `fast`
                extra (numba); differs from anyloss-np only where a compiled kernel
-               applies (mse, l1, smooth_l1, huber, ctc). Not with --no-fast, which
+               applies (the elementwise losses, the row-wise ones on (N, C) arrays,
+               ctc). Not with --no-fast, which
                turns the kernels off for anyloss-np itself (and sets ANYLOSS_NUMBA=0
                for the memory subprocesses).
   torch        PyTorch eager: torch.nn.functional.<loss> on fresh leaves + .backward()

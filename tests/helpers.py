@@ -545,3 +545,21 @@ def loss_test_module(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def record_runs(monkeypatch, module):
+    """Let ``module``'s accelerator (``_accel.kernels`` or ``_accel.rows``) apply at
+    any size, and record the losses it ran (a ``run`` returning ``None``: the
+    definition did not trace, nothing recorded)."""
+    monkeypatch.setattr(module, "MIN_SIZE", 0)
+    ran = []
+    run = module.run
+
+    def recorded(spec, *args):
+        out = run(spec, *args)
+        if out is not None:
+            ran.append(spec.name)
+        return out
+
+    monkeypatch.setattr(module, "run", recorded)
+    return ran

@@ -16,7 +16,7 @@ import anyloss.functional as F
 from anyloss import _config
 from anyloss._accel import blocks as _blocks
 from anyloss._accel import kernels as _kernels
-from helpers import check_against_torch, loss_test_module
+from helpers import check_against_torch, loss_test_module, record_runs
 
 pytest.importorskip("numba")
 pytest.importorskip("torch")
@@ -29,18 +29,7 @@ CASES = [(name, c) for name in ELEMENTWISE for c in loss_test_module(name).CASES
 
 @pytest.fixture
 def kernel(monkeypatch):
-    monkeypatch.setattr(_kernels, "MIN_SIZE", 0)
-    ran = []
-    run = _kernels.run
-
-    def recorded(spec, *args):
-        out = run(spec, *args)
-        if out is not None:  # the kernel ran (None: the definition did not trace)
-            ran.append(spec.name)
-        return out
-
-    monkeypatch.setattr(_kernels, "run", recorded)
-    return ran
+    return record_runs(monkeypatch, _kernels)
 
 
 def test_elementwise_losses():

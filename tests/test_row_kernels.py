@@ -15,7 +15,7 @@ import anyloss.functional as F
 from anyloss import _config
 from anyloss._accel import blocks as _blocks
 from anyloss._accel import rows as _rows
-from helpers import check_against_torch, loss_test_module
+from helpers import check_against_torch, loss_test_module, record_runs
 
 pytest.importorskip("numba")
 torch = pytest.importorskip("torch")
@@ -38,18 +38,7 @@ CASES = [(name, c) for name in ROWS for c in loss_test_module(name).CASES if "no
 
 @pytest.fixture
 def kernel(monkeypatch):
-    monkeypatch.setattr(_rows, "MIN_SIZE", 0)
-    ran = []
-    run = _rows.run
-
-    def recorded(spec, *args):
-        out = run(spec, *args)
-        if out is not None:  # the kernel ran (None: the definition did not trace)
-            ran.append(spec.name)
-        return out
-
-    monkeypatch.setattr(_rows, "run", recorded)
-    return ran
+    return record_runs(monkeypatch, _rows)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
