@@ -75,6 +75,8 @@ CALLS = {
     "cross_entropy ls": lambda x, t, x2, x3, y: F.cross_entropy(x, t, label_smoothing=0.1),
     "cross_entropy weight": lambda x, t, x2, x3, y: F.cross_entropy(x, t, weight=W),
     "cross_entropy ignore_index 3": lambda x, t, x2, x3, y: F.cross_entropy(x, np.abs(t) % 13, ignore_index=3),
+    "nll_loss": lambda x, t, x2, x3, y: F.nll_loss(x, t),
+    "nll_loss weight sum": lambda x, t, x2, x3, y: F.nll_loss(x, t, weight=W, reduction="sum"),
     "multi_margin_loss": lambda x, t, x2, x3, y: F.multi_margin_loss(x, np.abs(t) % 13),
     "multi_margin_loss p=2 weight margin": lambda x, t, x2, x3, y: F.multi_margin_loss(
         x, np.abs(t) % 13, p=2, weight=W, margin=0.7

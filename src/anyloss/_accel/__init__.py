@@ -43,6 +43,10 @@ class Hints:
     # divisor of the whole call, for a loss computed by row blocks whose fwd
     # returns a divisor (each block's fwd only sees its rows).
     rows_divisor: Callable[..., Any] | None = None
+    # blocks: whether the row blocks pay for this loss; not for one that reads one
+    # element per row (nll_loss: a block's zeros and scatter would only add passes
+    # over the gradient), which still gets the compiled row kernel (rows.py).
+    blocks: bool = True
     # elementwise: the loss at element n depends only on element n of each
     # array (after broadcasting), and its fwd/bwd are elementwise code: the
     # compiled one-pass kernel (kernels.py) is generated from them (trace.py).

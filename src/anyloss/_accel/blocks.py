@@ -55,7 +55,7 @@ class Fallback(Exception):
 
 def eligible(spec: Any, arrays: Any, reduction: Any) -> bool:
     rows = spec.accel.rows
-    if rows is None or reduction not in ("mean", "sum"):
+    if rows is None or not spec.accel.blocks or reduction not in ("mean", "sum"):
         return False
     first = arrays[0]
     if not (_compat.is_numpy_array(first) or _compat.is_torch_array(first) or _compat.is_cupy_array(first)):

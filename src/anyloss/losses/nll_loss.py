@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING, Any
 
+from .._accel import Hints
 from .._checks import TypeNotImplementedError, check_class_target, check_class_weight, check_floating
 from .._engine import Forward
 from .._module import WeightedLoss
@@ -127,8 +128,8 @@ def _bwd(
 
 def _rows_divisor(xp: Namespace, arrays: Any, options: Any, computed: Any) -> Any:
     """The 'mean' divisor of a whole call (for ``cross_entropy``'s row blocks):
-    the total weight of the targets that are not ignored. (nll_loss itself reads
-    one element per row: blocks would only add passes over its gradient.)"""
+    the total weight of the targets that are not ignored (also nll_loss's own, for
+    its compiled row kernel)."""
     input, target, weight = arrays[:3]
     target = xp.astype(target, index_dtype(xp, target))
     valid = target != options["ignore_index"]
@@ -199,6 +200,7 @@ SPEC = register_spec(
         name="nll_loss",
         fwd=_fwd,
         bwd=_bwd,
+        accel=Hints(rows={"input": 0, "target": -1}, rows_divisor=_rows_divisor, blocks=False),
         argnames=("input", "target", "weight"),
         optional=("weight",),
         differentiable=("input",),
