@@ -14,7 +14,8 @@ of each array (after broadcasting).
 With numba installed (the ``fast`` extra) and
 ``anyloss.configure(compiled=True)`` (the default), a call on NumPy arrays of
 float dtypes, reduction ``'mean'`` or ``'sum'`` and at least ``MIN_SIZE``
-elements runs one compiled parallel loop: each thread sums its share of the
+elements runs one compiled loop, on a few ranges of the elements on
+``anyloss.configure(threads=...)`` threads: each range's call sums its share of the
 loss in double precision and writes the wanted gradients, scaled for the
 reduction. An array that broadcasts (a ``weight`` or ``pos_weight`` of the
 trailing shape, a scalar) is read in place; any other broadcast is expanded
@@ -34,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from .. import _config
-from . import trace, vmath
+from . import blocks, trace, vmath
 
 MIN_SIZE = 1 << 16
 
@@ -99,14 +100,19 @@ def run(
         return None
     loop, body, numbers_ = kernel
     loss_dtype = body.dtypes[0]
-    numba = _numba()
-    numba.set_num_threads(max(1, min(_config.threads, numba.config.NUMBA_NUM_THREADS)))
-    chunks = max(1, min(n // 65536, 64))
     inputs = tuple(lay[1] for lay in layouts if lay is not None)
+    # A few ranges of elements, one kernel call each on the row blocks' threads
+    # (the kernel releases the GIL).
+    pool = blocks._pool()
+    parts = 1 if pool is None else max(1, min(n // 65536, 4 * _config.threads))
+    bounds = [n * k // parts for k in range(parts + 1)]
 
     def sweep(loop: Any, outs: list[Any], g: float, gd: float) -> list[float]:
-        parts = loop(*inputs, *outs, *numbers_, loss_dtype.type(g), loss_dtype.type(gd), n, chunks)
-        return [math.fsum(parts[:, j]) for j in range(parts.shape[1])]
+        def one(k: int) -> Any:
+            return loop(*inputs, *outs, *numbers_, loss_dtype.type(g), loss_dtype.type(gd), bounds[k], bounds[k + 1])
+
+        sums = list(map(one, range(parts)) if pool is None else pool.map(one, range(parts)))
+        return [math.fsum(part[j] for part in sums) for j in range(len(sums[0]))]
 
     def unused() -> list[Any]:
         return [np.empty(1) for a in arrays if a is not None]
@@ -246,12 +252,14 @@ def _compile(
         return None
     source = _source(body, dtypes, modes)
     numba = _numba()
-    env = {"np": np, "prange": numba.prange}
+    env = {"np": np}
     env.update({f"FN_{name}": getattr(np, name) for name in trace._FLOAT_FUNCTIONS})
     env.update({f"FN_{name}": fn for name, fn in vmath.functions().items()})
     exec(compile(source, f"<anyloss kernel: {spec.name}>", "exec"), env)
     # error_model="numpy": a division by 0 gives inf or NaN, as in NumPy and PyTorch.
-    return numba.njit(parallel=True, fastmath=_FASTMATH, error_model="numpy")(env["kernel"]), body
+    # Threads are the caller's (numba's parallel loops compile slowly, and their
+    # OpenMP threads contend with other libraries' in one process).
+    return numba.njit(nogil=True, fastmath=_FASTMATH, error_model="numpy")(env["kernel"]), body
 
 
 # Functions LLVM computes in a vector loop itself (an intrinsic, not a call).
@@ -274,57 +282,49 @@ def _source(body: trace.Body, dtypes: tuple[str | None, ...], modes: tuple[str |
     present = [k for k, d in enumerate(dtypes) if d is not None]
     ins = [f"A{k}" for k in present]
     outs = [f"O{k}" for k in present]
-    args = ins + outs + list(body.params) + ["g", "gd", "n", "chunks"]
+    args = ins + outs + list(body.params) + ["g", "gd", "lo", "hi"]
     summed = [body.outputs[0]] + ([body.divisor] if body.divisor is not None else [])
     src = [
         f"def kernel({', '.join(args)}):",
-        "    step = (n + chunks - 1) // chunks",
-        f"    parts = np.zeros((chunks, {len(summed)}))",
-        "    for part in prange(chunks):",
-        *(f"        buf{m} = np.empty({_STRETCH})" for m in range(len(summed))),
-        "        " + " = ".join(f"s{m}_{j}" for m in range(len(summed)) for j in range(8)) + " = 0.0",
-        "        lo = part * step",
-        "        hi = min(n, lo + step)",
+        *(f"    buf{m} = np.empty({_STRETCH})" for m in range(len(summed))),
+        "    " + " = ".join(f"s{m}_{j}" for m in range(len(summed)) for j in range(8)) + " = 0.0",
     ]
     for k in present:
         if modes[k] == "one":
-            src.append(f"        a{k} = A{k}[0]")
+            src.append(f"    a{k} = A{k}[0]")
         elif modes[k] == "mod":
-            src.append(f"        m{k} = A{k}.size")
+            src.append(f"    m{k} = A{k}.size")
     src += [
-        f"        for start in range(lo, hi, {_STRETCH}):",
-        f"            stop = min(hi, start + {_STRETCH})",
-        "            for i in range(start, stop):",
+        f"    for start in range(lo, hi, {_STRETCH}):",
+        f"        stop = min(hi, start + {_STRETCH})",
+        "        for i in range(start, stop):",
     ]
     for k in present:
         if modes[k] == "full":
-            src.append(f"                a{k} = A{k}[i]")
+            src.append(f"            a{k} = A{k}[i]")
         elif modes[k] == "mod":
-            src.append(f"                a{k} = A{k}[i % m{k}]")
-    src += [f"                {name} = {expr}" for name, expr in body.lines]
-    src += [f"                buf{m}[i - start] = np.float64({name})" for m, name in enumerate(summed)]
+            src.append(f"            a{k} = A{k}[i % m{k}]")
+    src += [f"            {name} = {expr}" for name, expr in body.lines]
+    src += [f"            buf{m}[i - start] = np.float64({name})" for m, name in enumerate(summed)]
     for k in present:
         out = body.outputs[1 + k]
         if out is not None:
-            src.append(f"                O{k}[i] = np.{dtypes[k]}({out})")
-    src.append("            count = stop - start")
+            src.append(f"            O{k}[i] = np.{dtypes[k]}({out})")
+    src.append("        count = stop - start")
     for m in range(len(summed)):
         src += [
-            "            j = 0",
-            "            while j + 8 <= count:",
-            *(f"                s{m}_{j} += buf{m}[j + {j}]" for j in range(8)),
-            "                j += 8",
-            "            while j < count:",
-            f"                s{m}_0 += buf{m}[j]",
-            "                j += 1",
+            "        j = 0",
+            "        while j + 8 <= count:",
+            *(f"            s{m}_{j} += buf{m}[j + {j}]" for j in range(8)),
+            "            j += 8",
+            "        while j < count:",
+            f"            s{m}_0 += buf{m}[j]",
+            "            j += 1",
         ]
-    src += [
-        *(
-            f"        parts[part, {m}] = ((s{m}_0 + s{m}_1) + (s{m}_2 + s{m}_3)) + ((s{m}_4 + s{m}_5) + (s{m}_6 + s{m}_7))"
-            for m in range(len(summed))
-        ),
-        "    return parts",
+    totals = [
+        f"((s{m}_0 + s{m}_1) + (s{m}_2 + s{m}_3)) + ((s{m}_4 + s{m}_5) + (s{m}_6 + s{m}_7))" for m in range(len(summed))
     ]
+    src.append(f"    return ({', '.join(totals)},)")
     return "\n".join(src) + "\n"
 
 
