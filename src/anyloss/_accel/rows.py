@@ -498,6 +498,35 @@ def _source(body: trace.Body, row: Row) -> str:
         "    for i in range(lo, hi):",
     ]
     pad = "        "
+    # Each loop over the row: the reductions it feeds, the gradients it writes, and
+    # the values along the row those need. A value with a transcendental function
+    # that a later loop needs again is kept in a row buffer (spilled) by the first.
+    loops = {}
+    for k in range(last + 1):
+        here = [r for r in buffered if stage[syms[r].inputs[0].name] == k]
+        written = [(o, name, along) for o, name, along in outputs if along and stage.get(name, 0) == k]
+        if here or written:
+            loops[k] = (here, written, [syms[r].inputs[0].name for r in here] + [n for _, n, _ in written])
+
+    def along(roots: list[str], leaves: set[str]) -> set[str]:
+        found: set[str] = set()
+        todo = list(roots)
+        while todo:
+            name = todo.pop()
+            if vec(name) and name in lines and name not in found:
+                found.add(name)
+                if name not in leaves:
+                    todo += [x.name for x in syms[name].inputs if isinstance(x, Sym)]
+        return found
+
+    first: dict[str, int] = {}
+    for k, (_, _, roots) in loops.items():
+        for name in along(roots, set()):
+            first.setdefault(name, k)
+    again = {n for k, (_, _, roots) in loops.items() for n in along(roots, set()) if first[n] < k}
+    spilled = sorted(n for n in again if "FN_" in lines[n])
+    src[1:1] = [f"    sv_{n} = np.empty(C, dtype=np.{syms[n].dtype.name})" for n in spilled]
+
     for k in range(last + 1):
         for name in order:
             if stage[name] != k or vec(name):
@@ -506,19 +535,17 @@ def _source(body: trace.Body, row: Row) -> str:
                 src += _combine(name, syms, pad, direct.get(name, f"buf_{name}[{{}}]"))
             else:
                 src.append(f"{pad}{name} = {lines[name]}")
-        here = [r for r in buffered if stage[syms[r].inputs[0].name] == k]
-        written = [(o, name, along) for o, name, along in outputs if along and stage.get(name, 0) == k]
-        if not here and not written:
+        if k not in loops:
             continue
-        needed: set[str] = set()
-        todo = [syms[r].inputs[0].name for r in here] + [name for _, name, _ in written]
-        while todo:
-            name = todo.pop()
-            if vec(name) and name in lines and name not in needed:
-                needed.add(name)
-                todo += [x.name for x in syms[name].inputs if isinstance(x, Sym)]
+        here, written, roots = loops[k]
+        kept = {n for n in spilled if first[n] < k}
+        needed = along(roots, kept)
         src.append(f"{pad}for j in range(C):")
-        src += [f"{pad}    {name} = {lines[name]}" for name in order if name in needed]
+        for name in order:
+            if name in needed:
+                src.append(f"{pad}    {name} = {f'sv_{name}[j]' if name in kept else lines[name]}")
+                if name in spilled and first[name] == k:
+                    src.append(f"{pad}    sv_{name}[j] = {name}")
         src += [f"{pad}    buf_{r}[j] = {syms[r].inputs[0].name}" for r in here]
         src += [f"{pad}    O{o}[i, j] = np.{body.dtypes[1 + o].name}({name})" for o, name, _ in written]
     # what is computed once per row after the last loop, and the loss
