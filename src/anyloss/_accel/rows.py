@@ -13,7 +13,8 @@ row (trace.py): every value is a symbol that varies along the row's axes or
 not (its ``axes``: ``"i"`` the row, ``"j"`` the column, ``1`` a broadcast
 axis). A reduction along the row (``xp.sum``/``xp.max`` over ``"j"``) ends a
 loop over the row; what depends on it is computed in the next loop (values
-along the row are recomputed there rather than stored). A gather at a column
+along the row are recomputed there, except those with an ``exp`` or ``log``,
+kept in a row buffer). A gather at a column
 given per row (``take_along_axis``, ``take``: the target class) is the same
 code evaluated at that column. Totals over rows (the ``'mean'`` divisor) are
 not traced: the driver gets the call's divisor from ``Hints.rows_divisor``, as
