@@ -552,14 +552,20 @@ def record_runs(monkeypatch, module):
     any size, and record the losses it ran (a ``run`` returning ``None``: the
     definition did not trace, nothing recorded)."""
     monkeypatch.setattr(module, "MIN_SIZE", 0)
-    ran = []
-    run = module.run
+    return spy_calls(monkeypatch, module, "run", declined=None)
 
-    def recorded(spec, *args):
-        out = run(spec, *args)
-        if out is not None:
+
+def spy_calls(monkeypatch, module, name, declined):
+    """Wrap ``module.<name>(spec, ...)``; the names of the specs whose call did not
+    return ``declined``, in call order."""
+    ran = []
+    fn = getattr(module, name)
+
+    def spy(spec, *args):
+        out = fn(spec, *args)
+        if out is not declined:
             ran.append(spec.name)
         return out
 
-    monkeypatch.setattr(module, "run", recorded)
+    monkeypatch.setattr(module, name, spy)
     return ran

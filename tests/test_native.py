@@ -16,7 +16,7 @@ import pytest
 import anyloss
 import anyloss.functional as F
 from anyloss._bridges import torch as torch_bridge
-from helpers import _bind, _call_with, _get, check_error, loss_test_module
+from helpers import _bind, _call_with, _get, check_error, loss_test_module, spy_calls
 
 torch = pytest.importorskip("torch")
 
@@ -31,17 +31,7 @@ ERRORS = [(name, e) for name in NATIVE for e in getattr(MODULES[name], "ERRORS",
 @pytest.fixture
 def handed(monkeypatch):
     """The names of the losses handed to torch.nn.functional, in call order."""
-    ran = []
-    native = torch_bridge.native
-
-    def spy(spec, *a):
-        out = native(spec, *a)
-        if out is not NotImplemented:
-            ran.append(spec.name)
-        return out
-
-    monkeypatch.setattr(torch_bridge, "native", spy)
-    return ran
+    return spy_calls(monkeypatch, torch_bridge, "native", declined=NotImplemented)
 
 
 def test_every_torch_loss_has_a_native_twin():
