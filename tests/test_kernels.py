@@ -220,3 +220,20 @@ def test_a_schedule_of_numbers_compiles_twice(kernel, monkeypatch):
         torch.testing.assert_close(torch.tensor(grad), xt.grad)
     assert kernel == ["smooth_l1_loss"] * 4
     assert len(_kernels._KERNELS) == 2
+
+
+@pytest.mark.parametrize("name", ["mse_loss", "binary_cross_entropy_with_logits"])
+def test_threaded_kernel_agrees_with_the_array_api_path(name, kernel, monkeypatch):
+    """A call large enough to be split over threads (the default configuration)."""
+    rng = np.random.default_rng(6)
+    shape = (1 << 10, (_kernels.THREADED_SIZE >> 10) + 3)
+    x = rng.standard_normal(shape).astype(np.float32)
+    y = rng.uniform(size=shape).astype(np.float32)
+    fn = getattr(F, name)
+    value, (gx, gy) = anyloss.value_and_grad(fn, argnums=(0, 1))(x, y)
+    assert kernel == [name]
+    monkeypatch.setattr(_config, "compiled", False)
+    ref, (rx, ry) = anyloss.value_and_grad(fn, argnums=(0, 1))(x, y)
+    np.testing.assert_allclose(value, ref, rtol=1e-5)
+    np.testing.assert_allclose(gx, rx, rtol=1e-5, atol=1e-12)
+    np.testing.assert_allclose(gy, ry, rtol=1e-5, atol=1e-12)

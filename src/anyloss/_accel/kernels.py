@@ -38,6 +38,9 @@ from .. import _config
 from . import blocks, trace, vmath
 
 MIN_SIZE = 1 << 16
+# Elements from which a kernel's call is split over threads: below, waking the
+# threads costs about what they save (measured on multi_margin_loss (4096, 100)).
+THREADED_SIZE = 1 << 20
 
 
 @functools.cache
@@ -102,8 +105,8 @@ def run(
     loss_dtype = body.dtypes[0]
     inputs = tuple(lay[1] for lay in layouts if lay is not None)
     # A few ranges of elements, one kernel call each on the row blocks' threads
-    # (the kernel releases the GIL).
-    pool = blocks._pool()
+    # (the kernel releases the GIL); a small call runs in the caller's thread.
+    pool = blocks._pool() if n >= THREADED_SIZE else None
     parts = 1 if pool is None else max(1, min(n // 65536, 4 * _config.threads))
     bounds = [n * k // parts for k in range(parts + 1)]
 

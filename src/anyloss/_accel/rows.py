@@ -380,8 +380,8 @@ def run(spec: Any, xp: Any, arrays: Any, reduction: Any, options: Any, computed:
     ]
     loss_dtype = body.dtypes[0]
     # The rows in a few ranges, one kernel call each on the row blocks' threads
-    # (the kernel releases the GIL).
-    pool = blocks._pool()
+    # (the kernel releases the GIL); a small call runs in the caller's thread.
+    pool = blocks._pool() if row.n * row.c >= kernels.THREADED_SIZE else None
     parts = 1 if pool is None else min(row.n, 4 * _config.threads)
     bounds = [row.n * k // parts for k in range(parts + 1)]
 
