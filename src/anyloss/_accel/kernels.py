@@ -104,17 +104,11 @@ def run(
     loop, body, numbers_ = kernel
     loss_dtype = body.dtypes[0]
     inputs = tuple(lay[1] for lay in layouts if lay is not None)
-    # A few ranges of elements, one kernel call each on the row blocks' threads
-    # (the kernel releases the GIL); a small call runs in the caller's thread.
-    pool = blocks._pool() if n >= THREADED_SIZE else None
-    parts = 1 if pool is None else max(1, min(n // 65536, 4 * _config.threads))
-    bounds = [n * k // parts for k in range(parts + 1)]
 
     def sweep(loop: Any, outs: list[Any], g: float, gd: float) -> list[float]:
-        def one(k: int) -> Any:
-            return loop(*inputs, *outs, *numbers_, loss_dtype.type(g), loss_dtype.type(gd), bounds[k], bounds[k + 1])
-
-        sums = list(map(one, range(parts)) if pool is None else pool.map(one, range(parts)))
+        sums = in_ranges(
+            lambda lo, hi: loop(*inputs, *outs, *numbers_, loss_dtype.type(g), loss_dtype.type(gd), lo, hi), n, n
+        )
         return [math.fsum(part[j] for part in sums) for j in range(len(sums[0]))]
 
     def unused() -> list[Any]:
@@ -246,23 +240,49 @@ def _compile(
     params: bool,
     mean: bool,
 ) -> Any:
-    try:
+    def make() -> tuple[trace.Body, str]:
         body = trace.trace(spec, dtypes, options, computed, wanted, params=params, mean=mean)
+        return body, _source(body, dtypes, modes)
+
+    return build(make, spec.name, params, options)
+
+
+def build(make: Any, name: str, params: bool, options: Any) -> Any:
+    """``(loop, body)`` from ``make() -> (body, source)``, for :func:`cached`:
+    ``"constants"`` where the definition branches on a number traced as a
+    parameter, ``None`` where it does not trace or would not vectorize."""
+    try:
+        body, source = make()
     except trace.Untraceable:
-        # With the numbers as parameters, a definition may branch on one: try constants.
         return "constants" if params and trace.numeric_options(options) else None
     if not vectorizes(body):
         return None
-    source = _source(body, dtypes, modes)
+    return compile_source(source, name), body
+
+
+@functools.cache
+def compile_source(source: str, name: str) -> Any:
+    """The generated ``kernel`` of ``source``, compiled once per distinct source."""
     numba = _numba()
     env = {"np": np}
-    env.update({f"FN_{name}": getattr(np, name) for name in trace._FLOAT_FUNCTIONS})
-    env.update({f"FN_{name}": fn for name, fn in vmath.functions().items()})
-    exec(compile(source, f"<anyloss kernel: {spec.name}>", "exec"), env)
+    env.update({f"FN_{fn}": getattr(np, fn) for fn in trace._FLOAT_FUNCTIONS})
+    env.update({f"FN_{fn}": f for fn, f in vmath.functions().items()})
+    exec(compile(source, f"<anyloss kernel: {name}>", "exec"), env)
     # error_model="numpy": a division by 0 gives inf or NaN, as in NumPy and PyTorch.
     # Threads are the caller's (numba's parallel loops compile slowly, and their
     # OpenMP threads contend with other libraries' in one process).
-    return numba.njit(nogil=True, fastmath=_FASTMATH, error_model="numpy")(env["kernel"]), body
+    return numba.njit(nogil=True, fastmath=_FASTMATH, error_model="numpy")(env["kernel"])
+
+
+def in_ranges(call: Any, n: int, size: int) -> list[Any]:
+    """``call(lo, hi)`` over ``range(n)`` cut into a few ranges, in order: on the
+    row blocks' threads (the kernels release the GIL) for a call of at least
+    ``THREADED_SIZE`` elements in all (``size``), else in the caller's thread."""
+    pool = blocks._pool() if size >= THREADED_SIZE else None
+    parts = 1 if pool is None else max(1, min(n, size // 65536, 4 * _config.threads))
+    bounds = [n * k // parts for k in range(parts + 1)]
+    ranges = [(bounds[k], bounds[k + 1]) for k in range(parts)]
+    return [call(*r) for r in ranges] if pool is None else list(pool.map(lambda r: call(*r), ranges))
 
 
 # Functions LLVM computes in a vector loop itself (an intrinsic, not a call).

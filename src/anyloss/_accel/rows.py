@@ -27,7 +27,6 @@ row blocks; so does any call that is not a 2-D NumPy array of float dtype
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 import threading
@@ -35,8 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _config
-from . import blocks, kernels, trace, vmath
+from . import kernels, trace
 from .trace import Sym, Untraceable
 
 MIN_SIZE = 1 << 16
@@ -379,16 +377,11 @@ def run(spec: Any, xp: Any, arrays: Any, reduction: Any, options: Any, computed:
         if a is not None and o is not None
     ]
     loss_dtype = body.dtypes[0]
-    # The rows in a few ranges, one kernel call each on the row blocks' threads
-    # (the kernel releases the GIL); a small call runs in the caller's thread.
-    pool = blocks._pool() if row.n * row.c >= kernels.THREADED_SIZE else None
-    parts = 1 if pool is None else min(row.n, 4 * _config.threads)
-    bounds = [row.n * k // parts for k in range(parts + 1)]
-
-    def one(k: int) -> float:
-        return float(loop(*ins, *outs, *numbers_, loss_dtype.type(scale), bounds[k], bounds[k + 1], row.c))
-
-    sums = list(map(one, range(parts)) if pool is None else pool.map(one, range(parts)))
+    sums = kernels.in_ranges(
+        lambda lo, hi: float(loop(*ins, *outs, *numbers_, loss_dtype.type(scale), lo, hi, row.c)),
+        row.n,
+        row.n * row.c,
+    )
     value = math.fsum(sums) * scale
     it = iter(outs)
     cts = tuple(
@@ -413,25 +406,11 @@ def _kernel_for(spec: Any, arrays: Any, row: Row, options: Any, computed: Any, w
 
 
 def _build(spec: Any, dtypes: Any, row: Row, options: Any, computed: Any, wanted: Any, params: bool) -> Any:
-    try:
+    def make() -> tuple[trace.Body, str]:
         body = trace.trace(spec, dtypes, options, computed, wanted, row=row, params=params)
-        source = _source(body, row)
-    except Untraceable:
-        return "constants" if params and trace.numeric_options(options) else None
-    if not kernels.vectorizes(body):
-        return None
-    return _compile(source, spec.name), body
+        return body, _source(body, row)
 
-
-@functools.cache
-def _compile(source: str, name: str) -> Any:
-    numba = kernels._numba()
-    env = {"np": np}
-    env.update({f"FN_{fn}": getattr(np, fn) for fn in trace._FLOAT_FUNCTIONS})
-    env.update({f"FN_{fn}": f for fn, f in vmath.functions().items()})
-    exec(compile(source, f"<anyloss row kernel: {name}>", "exec"), env)
-    # Not numba's parallel loops: compiling them takes seconds per kernel here.
-    return numba.njit(nogil=True, fastmath=kernels._FASTMATH, error_model="numpy")(env["kernel"])
+    return kernels.build(make, spec.name, params, options)
 
 
 # ---------------------------------------------------------------- the generated loops
