@@ -112,57 +112,6 @@ def test_reduction_none_runs_as_written(kernel):
     assert kernel == []
 
 
-# ---------------------------------------------------------------- whole-loss kernels (ctc_loss)
-
-COMPILED = sorted(name for name, spec in anyloss.losses().items() if spec.accel.compiled is not None)
-COMPILED_CASES = [(name, c) for name in COMPILED for c in loss_test_module(name).CASES]
-
-
-@pytest.fixture
-def compiled(monkeypatch):
-    monkeypatch.setattr(_kernels, "COMPILED_MIN_SIZE", 0)
-    ran = []
-    eligible = _kernels.compiled_eligible
-    monkeypatch.setattr(
-        _kernels, "compiled_eligible", lambda spec, arrays: eligible(spec, arrays) and (ran.append(spec.name) or True)
-    )
-    return ran
-
-
-def test_losses_with_a_compiled_form():
-    assert COMPILED == ["ctc_loss"]
-
-
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("name,case", COMPILED_CASES, ids=[f"{n}-{c.id}" for n, c in COMPILED_CASES])
-def test_compiled_matches_torch(name, case, dtype, compiled):
-    args, kwargs = case.make(np.random.default_rng(0), np.dtype(dtype))
-    check_against_torch(name, args, kwargs, np_xp, grads=case.grads, tol=case.tol)
-    assert compiled or np.asarray(args[0]).size == 0 or np.asarray(args[0]).dtype.kind != "f"
-
-
-def test_compiled_ctc_runs_and_agrees_with_the_array_api_path(compiled, monkeypatch):
-    rng = np.random.default_rng(0)
-    t, n, c, s = 30, 4, 6, 5
-    logits = rng.standard_normal((t, n, c))
-    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
-    targets = rng.integers(1, c, (n, s))
-    targets[1, 1] = targets[1, 0]  # a repeated label needs a blank between
-    il, tl = np.array([30, 25, 3, 0]), np.array([5, 3, 5, 0])  # too short for its target: inf
-    for zero_infinity in (False, True):
-        kw = dict(reduction="mean", zero_infinity=zero_infinity)
-        value, g = anyloss.value_and_grad(F.ctc_loss)(log_probs, targets, il, tl, **kw)
-        assert compiled[-1:] == ["ctc_loss"]
-        monkeypatch.setattr(_config, "compiled", False)
-        ref, rg = anyloss.value_and_grad(F.ctc_loss)(log_probs, targets, il, tl, **kw)
-        monkeypatch.setattr(_config, "compiled", True)
-        np.testing.assert_allclose(value, ref, rtol=1e-12)
-        np.testing.assert_allclose(g, rg, rtol=1e-9, atol=1e-12)
-
-
-# ---------------------------------------------------------------- vector math (vmath.py)
-
-
 def _ulps(got, want):
     """Distance in float32 ulps of the float32 ``got`` from the exact (float64) ``want``."""
     want32 = want.astype(np.float32)

@@ -11,7 +11,7 @@ forward on concrete arrays may be computed by an accelerator (``_accel``).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -55,7 +55,6 @@ class Record:
     # Cotangents the forward already computed (an accelerator) for the cotangent
     # 1 of the value; None where not wanted.
     cts: tuple[Any, ...] | None = None
-    bwd: Callable[..., Any] | None = None  # a compiled bwd to run instead of the spec's (the forward ran its fwd)
 
 
 def wanted_mask(
@@ -124,13 +123,7 @@ def _forward(
             return value, Record(
                 spec, xp, arrays, dict(options), dict(computed), reduction, value, wanted=wanted, cts=cts
             )
-        compiled = _accel.compiled_forms(spec, arrays)
-    else:
-        compiled = None
-    if compiled is not None:
-        loss, res, divisor = compiled[0](xp, *arrays, **options, **computed)
-    else:
-        loss, res, divisor = spec.run_fwd(xp, arrays, options, computed)
+    loss, res, divisor = spec.run_fwd(xp, arrays, options, computed)
     value = reduce(xp, loss, reduction, divisor)
     return value, Record(
         spec,
@@ -144,7 +137,6 @@ def _forward(
         divisor,
         res,
         wanted,
-        bwd=None if compiled is None else compiled[1],
     )
 
 
@@ -173,9 +165,7 @@ def _backward(rec: Record, g: Any, share: bool) -> tuple[Any, ...]:
             return rec.cts
         return tuple(None if ct is None else ct * xp.astype(g, ct.dtype) for ct in rec.cts)
     g_loss, g_divisor = reduce_vjp(xp, g, rec.reduction, rec.loss, rec.divisor)
-    cts = spec.run_bwd(
-        xp, rec.res, g_loss, rec.options, rec.computed, g_divisor=g_divisor, wanted=rec.wanted, bwd=rec.bwd
-    )
+    cts = spec.run_bwd(xp, rec.res, g_loss, rec.options, rec.computed, g_divisor=g_divisor, wanted=rec.wanted)
     if len(cts) != len(rec.arrays):
         raise RuntimeError(f"bwd of {spec.name} returned {len(cts)} cotangents for {len(rec.arrays)} arrays")
     out = []

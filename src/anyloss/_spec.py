@@ -87,7 +87,7 @@ class LossSpec:
     # required arrays zeros like it (elementwise losses). False: no 1-D curve.
     curve: Callable[..., Any] | Literal[False] | None = field(default=None, compare=False)
     # How the accelerators (_accel) may compute the loss: its batch rows, point
-    # form or compiled forms (_accel.Hints). Empty: the fwd/bwd as written.
+    # or elementwise form (_accel.Hints). Empty: the fwd/bwd as written.
     accel: Hints = field(default=Hints(), compare=False)
     # native(F, spec, arrays, reduction, options, computed) -> value, or NotImplemented: the
     # same call through a framework's own function of the same semantics (F is
@@ -126,11 +126,9 @@ class LossSpec:
         *,
         g_divisor: Any = None,
         wanted: tuple[bool, ...] | None = None,
-        bwd: Callable[..., Any] | None = None,
     ) -> tuple[Any, ...]:
-        """``bwd`` (or the given ``bwd``, a compiled form) for the cotangent ``g``
-        of the unreduced loss."""
-        bwd = self.bwd if bwd is None else bwd
+        """``bwd`` for the cotangent ``g`` of the unreduced loss."""
+        bwd = self.bwd
         assert bwd is not None  # the caller checked has_gradient
         cts: tuple[Any, ...] = bwd(xp, res, g, g_divisor=g_divisor, wanted=wanted, **options, **computed)
         return cts

@@ -292,54 +292,6 @@ def read(x: Any) -> Any:
     return None if is_lazy(x) else item(x)
 
 
-def scan(xp: Namespace, step: Any, init: Any, xs: Any, *, reverse: bool = False, axis: int = 0) -> Any:
-    """A recurrence over time: ``carry = step(carry, *x_t)`` for each ``t`` along
-    the leading axis of the arrays ``xs`` (last to first with ``reverse``).
-    Returns ``init`` and every carry stacked along ``axis`` in time order
-    (``init`` first, or last with ``reverse``).
-
-    A Python loop, except on JAX: there ``jax.lax.scan`` traces ``step`` once,
-    where a loop would unroll T steps into the traced program (slow to trace
-    and compile under ``jit``, ``grad`` and the custom_vjp bridge)."""
-    if _compat.is_jax_namespace(xp):
-        from jax import lax
-
-        def body(carry: Any, x: Any) -> Any:
-            carry = step(carry, *x)
-            return carry, carry
-
-        _, ys = lax.scan(body, init, tuple(xs), reverse=reverse)
-        first = xp.expand_dims(init, axis=0)
-        ys = xp.concat([ys, first] if reverse else [first, ys], axis=0)
-        return xp.moveaxis(ys, 0, axis)
-    n = xs[0].shape[0]
-    carry, out = init, [init]
-    for t in range(n - 1, -1, -1) if reverse else range(n):
-        carry = step(carry, *(x[t, ...] for x in xs))
-        out.append(carry)
-    ys = xp.stack(out[::-1] if reverse else out, axis=axis)
-    if _compat.is_dask_array(ys):
-        # Dask stacks one chunk per step: every later operation on the result
-        # would be a task per time step. One chunk along time instead.
-        ys = ys.rechunk({axis: -1})
-    return ys
-
-
-def repeat(xp: Namespace, step: Any, init: Any, times: Any) -> Any:
-    """``carry = step(carry)``, ``times`` times (a Python int), from ``init``.
-
-    A Python loop, except on JAX: there ``jax.lax.fori_loop`` traces ``step``
-    once (as :func:`scan`, without stacking the carries)."""
-    if _compat.is_jax_namespace(xp):
-        from jax import lax
-
-        return lax.fori_loop(0, times, lambda _, carry: step(carry), init)
-    carry = init
-    for _ in range(times):
-        carry = step(carry)
-    return carry
-
-
 def index_dtype(xp: Namespace, x: Any = None) -> Any:
     """The namespace's default integer dtype for indexing: int64 on NumPy,
     PyTorch and Dask, int32 on JAX without x64 (so no int64 request warns)."""
@@ -423,14 +375,6 @@ def exp_into(xp: Namespace, x: Any) -> Any:
     if _compat.is_torch_array(x) and not x.requires_grad and not is_lazy(x):
         return x.exp_()
     return xp.exp(x)
-
-
-def contiguous(x: Any) -> Any:
-    """``x`` in C order, copied only if it is not: NumPy arrays for loops compiled
-    by numba (``_kernels.compiled``). Other arrays are returned as they are."""
-    if _compat.is_numpy_array(x) and not isinstance(x, np.generic):
-        return np.ascontiguousarray(x)
-    return x
 
 
 def log1p_unit(xp: Namespace, x: Any) -> Any:

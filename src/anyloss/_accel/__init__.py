@@ -3,9 +3,9 @@ eager, concrete arrays, each the loss's own definition run differently.
 
 * ``kernels``: optional numba kernels (the ``fast`` extra): one compiled pass
   for an elementwise loss (``Hints.elementwise``), generated from its own
-  ``fwd``/``bwd`` (``trace``), and
-  compiled whole ``fwd``/``bwd`` forms for a recursion (``Hints.compiled``;
-  CTC's loops are in ``ctc``).
+  ``fwd``/``bwd`` (``trace``).
+* ``recurrence``: the ``scan``/``repeat`` a recursive definition (``ctc_loss``)
+  calls; on NumPy with numba, a compiled loop generated from its step.
 * ``blocks``: the loss's ``fwd``/``bwd`` on row blocks that stay in cache
   (``Hints.rows``), on ``anyloss.configure(threads=...)`` threads; with
   numba, first ``rows``: one compiled loop over the rows generated from the
@@ -51,10 +51,6 @@ class Hints:
     # array (after broadcasting), and its fwd/bwd are elementwise code: the
     # compiled one-pass kernel (kernels.py) is generated from them (trace.py).
     elementwise: bool = False
-    # compiled: (fwd, bwd) with fwd/bwd's contract, for NumPy arrays, running
-    # loops numba compiles (kernels.compiled); for a loss whose Array API form
-    # is a recursion.
-    compiled: tuple[Any, ...] | None = None
 
 
 def run(spec: Any, xp: Namespace, arrays: Any, reduction: Any, options: Any, computed: Any, wanted: Any) -> Any:
@@ -76,10 +72,3 @@ def run(spec: Any, xp: Namespace, arrays: Any, reduction: Any, options: Any, com
         except blocks.Fallback:
             return None
     return None
-
-
-def compiled_forms(spec: Any, arrays: Any) -> Any:
-    """The loss's compiled ``(fwd, bwd)`` for these arrays, or ``None``."""
-    if spec.accel.compiled is None or _xp.is_lazy(arrays[0]):
-        return None
-    return spec.accel.compiled if kernels.compiled_eligible(spec, arrays) else None

@@ -22,8 +22,8 @@ trailing shape, a scalar) is read in place; any other broadcast is expanded
 first. The tests run every such loss's cases through this path and through the
 Array API one against PyTorch.
 
-A loss whose Array API form is a recursion (``ctc_loss``) may instead give
-compiled forms of its whole ``fwd`` and ``bwd`` (``Hints.compiled``), below.
+A loss whose Array API form is a recursion (``ctc_loss``) gets compiled loops
+of its steps instead (recurrence.py).
 """
 
 from __future__ import annotations
@@ -261,12 +261,15 @@ def build(make: Any, name: str, params: bool, options: Any) -> Any:
 
 
 @functools.cache
-def compile_source(source: str, name: str) -> Any:
-    """The generated ``kernel`` of ``source``, compiled once per distinct source."""
+def compile_source(source: str, name: str, exact: bool = False) -> Any:
+    """The generated ``kernel`` of ``source``, compiled once per distinct source;
+    its functions (``FN_exp``...) vmath's where it has them, or with ``exact``
+    the C library's."""
     numba = _numba()
     env = {"np": np}
     env.update({f"FN_{fn}": getattr(np, fn) for fn in trace._FLOAT_FUNCTIONS})
-    env.update({f"FN_{fn}": f for fn, f in vmath.functions().items()})
+    if not exact:
+        env.update({f"FN_{fn}": f for fn, f in vmath.functions().items()})
     exec(compile(source, f"<anyloss kernel: {name}>", "exec"), env)
     # error_model="numpy": a division by 0 gives inf or NaN, as in NumPy and PyTorch.
     # Threads are the caller's (numba's parallel loops compile slowly, and their
@@ -274,12 +277,15 @@ def compile_source(source: str, name: str) -> Any:
     return numba.njit(nogil=True, fastmath=_FASTMATH, error_model="numpy")(env["kernel"])
 
 
-def in_ranges(call: Any, n: int, size: int) -> list[Any]:
+def in_ranges(call: Any, n: int, size: int = 0, *, threaded: bool | None = None) -> list[Any]:
     """``call(lo, hi)`` over ``range(n)`` cut into a few ranges, in order: on the
     row blocks' threads (the kernels release the GIL) for a call of at least
-    ``THREADED_SIZE`` elements in all (``size``), else in the caller's thread."""
-    pool = blocks._pool() if size >= THREADED_SIZE else None
-    parts = 1 if pool is None else max(1, min(n, size // 65536, 4 * _config.threads))
+    ``THREADED_SIZE`` elements in all (``size``) or where ``threaded`` says so,
+    else in the caller's thread."""
+    if threaded is None:
+        threaded = size >= THREADED_SIZE
+    pool = blocks._pool() if threaded else None
+    parts = 1 if pool is None else max(1, min(n, 4 * _config.threads, size // 65536 if size else n))
     bounds = [n * k // parts for k in range(parts + 1)]
     ranges = [(bounds[k], bounds[k + 1]) for k in range(parts)]
     return [call(*r) for r in ranges] if pool is None else list(pool.map(lambda r: call(*r), ranges))
@@ -352,42 +358,3 @@ def _source(body: trace.Body, dtypes: tuple[str | None, ...], modes: tuple[str |
 
 
 _STRETCH = 1024
-
-
-# ---------------------------------------------------------------- whole-loss kernels
-#
-# A loss whose Array API form is a recursion (ctc_loss) may give compiled
-# forms of its fwd and bwd (``Hints.compiled``), same contract, around loops
-# written as plain Python over NumPy arrays in this package (ctc.py), with
-# ``_kernels_prange`` for a parallel loop and helpers named ``_compiled_*``;
-# numba compiles them here.
-
-COMPILED_MIN_SIZE = 4096
-
-
-def compiled_eligible(spec: Any, arrays: Any) -> bool:
-    if spec.accel.compiled is None or not available():
-        return False
-    first = arrays[0]
-    return (
-        all(type(a) is np.ndarray for a in arrays if a is not None)
-        and first.dtype in (np.float32, np.float64)
-        and first.size >= COMPILED_MIN_SIZE
-    )
-
-
-@functools.cache
-def compiled(fn: Any) -> Any:
-    """``fn`` compiled by numba (parallel), its ``_kernels_prange`` a ``prange``
-    and the ``_compiled_*`` functions it calls compiled too."""
-    import types
-
-    numba = _numba()
-    names = fn.__code__.co_names
-    env = dict(fn.__globals__, _kernels_prange=numba.prange)
-    for name in names:
-        if name.startswith("_compiled_") and name in fn.__globals__:
-            env[name] = compiled(fn.__globals__[name])
-    clone = types.FunctionType(fn.__code__, env, fn.__name__, fn.__defaults__)
-    parallel = "_kernels_prange" in names
-    return numba.njit(parallel=parallel, fastmath={"contract", "nsz"})(clone)

@@ -215,7 +215,9 @@ def _caster(dtype: Any) -> str:
 def _dtype_of(*xs: Any) -> np.dtype[Any]:
     """NumPy's promotion, a Python number (weak) taking the other's dtype."""
     strong = [np.dtype(x.dtype) for x in xs if isinstance(x, Sym) and not x.weak]
-    strong += [np.asarray(x).dtype for x in xs if isinstance(x, np.generic)]
+    strong += [
+        np.asarray(x).dtype for x in xs if isinstance(x, np.generic) or (isinstance(x, np.ndarray) and x.ndim == 0)
+    ]
     if strong:
         dtype = np.result_type(*strong)
         if dtype.kind in "biu" and any(isinstance(x, float) or (isinstance(x, Sym) and x.weak) for x in xs):
@@ -270,7 +272,9 @@ def _float_fn(name: str) -> Callable[[Any], Any]:
 def _select(c: Any, a: Any, b: Any) -> Sym:
     tape = _tape(c, a, b)
     dtype = _dtype_of(a, b)
-    return tape.emit(f"{_operand(a, dtype)} if {_operand(c, np.bool_)} else {_operand(b, dtype)}", dtype, (c, a, b))
+    return tape.emit(
+        f"{_operand(a, dtype)} if {_operand(c, np.bool_)} else {_operand(b, dtype)}", dtype, (c, a, b), kind="select"
+    )
 
 
 def _extreme(which: str) -> Callable[[Any, Any], Any]:

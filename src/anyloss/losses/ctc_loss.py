@@ -21,8 +21,7 @@ import numbers
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._accel import Hints
-from .._accel import ctc as _ctc_kernels
+from .._accel.recurrence import scan
 from .._checks import (
     TypeNotImplementedError,
     TypeRuntimeError,
@@ -41,7 +40,7 @@ from .._module import Loss
 from .._reduction import check_reduction
 from .._spec import LossSpec, native_call, register_spec
 from .._typing import Array, Namespace, Reduction
-from .._xp import contiguous, device, index_dtype, read, repeat, scan, size
+from .._xp import device, index_dtype, read, size
 
 _NEG_INF = float("-inf")
 
@@ -311,22 +310,13 @@ def _fwd(
     # the sentinel) from the flattened (N, K + 1) alpha in one go.
     sentinel = xp.full_like(s_idx, k)
     one_back = xp.where((s_idx >= 1) & (s_idx < k), s_idx - 1, sentinel)
-    reads = xp.reshape(
-        xp.stack(
-            [
-                row * k1 + xp.broadcast_to(s_idx, (n, k1)),
-                row * k1 + one_back,
-                row * k1 + xp.where(skip, s_idx - 2, sentinel),
-            ]
-        ),
-        (-1,),
+    reads = tuple(
+        xp.reshape(row * k1 + r, (-1,))
+        for r in (xp.broadcast_to(s_idx, (n, k1)), one_back, xp.where(skip, s_idx - 2, sentinel))
     )
 
-    def step(alpha: Any, lp_t: Any) -> Any:
-        return _log_add_reads(xp, alpha, reads, lp_t, zero, one)
-
     alpha0 = xp.where(s_idx < 2, lp_ext[0, ...], ninf)
-    alphas = scan(xp, step, alpha0, (lp_ext[1:, ...],), axis=1)  # (N, T, K + 1), the layout the backward wants
+    alphas = scan(xp, _alpha_step, alpha0, (lp_ext[1:, ...],), (*reads, zero, one), axis=1)  # (N, T, K + 1)
 
     # Eq. (8): p(l|x) = alpha_{T-1}(2S) + alpha_{T-1}(2S-1) at the sample's last
     # frame T_n - 1 (only the first term for an empty target).
@@ -356,19 +346,21 @@ def _fwd(
     return Forward(loss, res)
 
 
-def _log_sum_exp(xp: Namespace, v: Any, zero: Any, one: Any) -> Any:
-    """log(exp(v[0]) + exp(v[1]) (+ exp(v[2]))), over the leading axis of ``v``
-    (2 or 3 terms), as PyTorch's kernel computes it in the input's dtype:
-    shifted by the maximum, the exponentials added left to right, then the
-    log, then the maximum added back. Where all terms are -inf the shift is 0
-    and the result -inf (the kernel's "cannot do neginf-neginf" case), without
-    a log(0); +inf or NaN terms give NaN, as in PyTorch."""
-    m = xp.max(v, axis=0)
+def _log_sum_exp(xp: Namespace, terms: Sequence[Any], zero: Any, one: Any) -> Any:
+    """log(exp(a) + exp(b) (+ exp(c))) of the 2 or 3 arrays ``terms``, elementwise,
+    as PyTorch's kernel computes it in the input's dtype: shifted by the
+    maximum, the exponentials added left to right, then the log, then the
+    maximum added back. Where all terms are -inf the shift is 0 and the result
+    -inf (the kernel's "cannot do neginf-neginf" case), without a log(0); +inf
+    or NaN terms give NaN, as in PyTorch."""
+    m = terms[0]
+    for x in terms[1:]:
+        m = xp.maximum(m, x)
     dead = m == _NEG_INF
-    e = _libm(xp, xp.exp, v - xp.where(dead, zero, m))
-    total = e[0, ...] + e[1, ...]
-    if v.shape[0] == 3:
-        total = total + e[2, ...]
+    shift = xp.where(dead, zero, m)
+    total = _libm(xp, xp.exp, terms[0] - shift)
+    for x in terms[1:]:
+        total = total + _libm(xp, xp.exp, x - shift)
     return _libm(xp, xp.log, xp.where(dead, one, total)) + m
 
 
@@ -389,96 +381,82 @@ def _libm(xp: Namespace, f: Any, x: Any) -> Any:
 
 def _log_add_reads(xp: Namespace, x: Any, reads: Any, lp: Any, zero: Any, one: Any) -> Any:
     """One step of the alpha or beta recursion: :func:`_log_sum_exp` of the
-    three entries of ``x`` (N, K + 1) that ``reads`` picks for each position
-    (itself, one and two along the band, or the sentinel), gathered in one
-    ``take``, plus the frame's log-probabilities ``lp``."""
-    v = xp.reshape(xp.take(xp.reshape(x, (-1,)), reads), (3, *x.shape))
-    return _log_sum_exp(xp, v, zero, one) + lp
+    three entries of ``x`` (N, K + 1) that ``reads`` (three flat index arrays)
+    pick for each position (itself, one and two along the band, or the
+    sentinel), plus the frame's log-probabilities ``lp``."""
+    flat = xp.reshape(x, (-1,))
+    terms = [xp.reshape(xp.take(flat, r), x.shape) for r in reads]
+    return _log_sum_exp(xp, terms, zero, one) + lp
+
+
+# The steps of the recursions (recurrence.scan): the carry, the step's slices, then the
+# arrays every step reads (the three index arrays of _log_add_reads, zero and one).
+
+
+def _alpha_step(xp: Namespace, alpha: Any, lp_t: Any, r0: Any, r1: Any, r2: Any, zero: Any, one: Any) -> Any:
+    return _log_add_reads(xp, alpha, (r0, r1, r2), lp_t, zero, one)
+
+
+def _beta_step(
+    xp: Namespace, beta: Any, lp_t: Any, recurse_t: Any, start_t: Any, r0: Any, r1: Any, r2: Any, zero: Any, one: Any
+) -> Any:
+    return xp.where(recurse_t, _log_add_reads(xp, beta, (r0, r1, r2), lp_t, zero, one), start_t)
+
+
+def _run_step(xp: Namespace, acc: Any, x: Any, start: Any, zero: Any, one: Any) -> Any:
+    # A run of a class's positions (_collect) starts with its term: -inf "log+" x is x.
+    return xp.where(start, x, _log_add(xp, acc, x, zero, one))
 
 
 def _log_add(xp: Namespace, a: Any, b: Any, zero: Any, one: Any) -> Any:
     """``a`` "log+=" ``b``, PyTorch's accumulation of eq. (16)'s sum: exactly
     ``b`` where ``a`` is -inf, exactly ``a`` where ``b`` is."""
-    return _log_sum_exp(xp, xp.stack([a, b]), zero, one)
+    return _log_sum_exp(xp, (a, b), zero, one)
 
 
-def _collect(
-    xp: Namespace, ab: Any, lprime: Any, tl: Any, n_classes: Any, blank: Any, s_max: Any, zero: Any, one: Any
-) -> Any:
+def _collect(xp: Namespace, ab: Any, lprime: Any, n_classes: Any, zero: Any, one: Any) -> Any:
     """PyTorch's ``lcab`` (N, T, C): for each class k, ``ab`` (N, T, K + 1, the
     log of alpha_t(s) beta_t(s), -inf where not counted) log-added over the
     positions s of l' holding k, from s = 2S down to 0, one rounding per term
     as the kernel's loop makes them (float32 gradients depend on that order
     at the level of the tolerance); -inf for a class that l' lacks.
 
-    The blank is at every even position: one pass over them. A label's
-    positions form a chain, each to the next one (further right) with the same
-    label, and its sum is the fold along the chain: ``acc(j) = acc(next(j))
-    "log+" ab(j)``, for all label positions j at once, repeated as many times
-    as the longest chain is long (a label's number of occurrences); then each
-    class reads the fold at its first position."""
-    n, t_max = ab.shape[0], ab.shape[1]
+    With the positions sorted by class, and within a class from the last to
+    the first, each class's positions are a run, and one scan along the sorted
+    positions log-adds every run from its start: one addition per position, as
+    the kernel makes. Each class then reads the scan at the end of its run."""
+    n, t_max, k1 = ab.shape
+    k = k1 - 1  # without the sentinel
     dev, idx = device(ab), index_dtype(xp)
     ninf = xp.full((), _NEG_INF, dtype=ab.dtype, device=dev)
+    s_idx = xp.reshape(xp.arange(k, dtype=idx, device=dev), (1, k))
+    labels = xp.astype(lprime[:, :k], idx)
+    order = xp.argsort(labels * k + (k - 1 - s_idx), axis=1)  # (N, K): class, then s descending
+    row = xp.reshape(xp.arange(n, dtype=idx, device=dev), (n, 1))
+    ordered = xp.reshape(xp.take(xp.reshape(labels, (-1,)), xp.reshape(row * k + order, (-1,))), (n, k))
+    first = xp.concat([xp.ones((n, 1), dtype=xp.bool, device=dev), ordered[:, 1:] != ordered[:, :-1]], axis=1)
 
-    def log_add(acc: Any, x: Any) -> Any:
-        return _log_add(xp, acc, x, zero, one)
-
-    blanks = xp.permute_dims(ab[:, :, 0 : 2 * s_max + 1 : 2], (2, 0, 1))  # (S + 1, N, T)
-    blank_sum = scan(xp, log_add, xp.full((n, t_max), _NEG_INF, dtype=ab.dtype, device=dev), (blanks,), reverse=True)[
-        0, ...
-    ]
-    classes = xp.reshape(xp.arange(n_classes, device=dev), (1, 1, n_classes))
-    if s_max == 0:
-        return xp.where(classes == blank, xp.reshape(blank_sum, (n, t_max, 1)), ninf)
-
-    # Chains over the target positions j < S_n: next(j), the next position with
-    # j's label (s_max, the -inf sentinel, at the end of a chain).
-    labels = lprime[:, 1 : 2 * s_max : 2]  # (N, S)
-    j = xp.arange(s_max, dtype=idx, device=dev)
-    counted = xp.reshape(j, (1, s_max)) < xp.reshape(tl, (n, 1))
-    same = (xp.reshape(labels, (n, s_max, 1)) == xp.reshape(labels, (n, 1, s_max))) & xp.reshape(counted, (n, 1, s_max))
-    later = same & (xp.reshape(j, (1, 1, s_max)) > xp.reshape(j, (1, s_max, 1)))
-    sentinel = xp.full((), s_max, dtype=idx, device=dev)
-    following = xp.min(xp.where(later, xp.reshape(j, (1, 1, s_max)), sentinel), axis=2)  # (N, S)
-    longest = read(xp.max(xp.sum(xp.astype(same, idx), axis=2)))
-    longest = s_max if longest is None else longest  # lazy: the static bound
-
-    # acc (N, T, S + 1), its last column the sentinel, read through flat indices.
-    cell = xp.reshape(
-        (
-            xp.reshape(xp.arange(n, dtype=idx, device=dev), (n, 1)) * t_max
-            + xp.reshape(xp.arange(t_max, dtype=idx, device=dev), (1, t_max))
-        )
-        * (s_max + 1),
-        (n, t_max, 1),
+    # ab at the sorted positions, (K, N, T): the scan's inputs.
+    cell = xp.reshape(xp.arange(n, dtype=idx, device=dev), (1, n, 1)) * t_max + xp.reshape(
+        xp.arange(t_max, dtype=idx, device=dev), (1, 1, t_max)
     )
-    reads = xp.reshape(cell + xp.reshape(following, (n, 1, s_max)), (-1,))
-    at_labels = ab[:, :, 1 : 2 * s_max : 2]  # (N, T, S)
-    sentinel_column = xp.full((n, t_max, 1), _NEG_INF, dtype=ab.dtype, device=dev)
+    at = cell * k1 + xp.reshape(xp.permute_dims(order, (1, 0)), (k, n, 1))
+    runs = xp.reshape(xp.take(xp.reshape(ab, (-1,)), xp.reshape(at, (-1,))), (k, n, t_max))
+    starts = xp.broadcast_to(xp.reshape(xp.permute_dims(first, (1, 0)), (k, n, 1)), (k, n, t_max))
 
-    def with_sentinel(acc: Any) -> Any:
-        return xp.reshape(xp.concat([acc, sentinel_column], axis=2), (-1,))
-
-    def fold(acc: Any) -> Any:
-        return log_add(xp.reshape(xp.take(with_sentinel(acc), reads), (n, t_max, s_max)), at_labels)
-
-    acc = repeat(xp, fold, at_labels, max(longest - 1, 0))  # a chain of one is its own term
-
-    # Each class reads its first position (none: the sentinel).
-    first = xp.min(
-        xp.where(
-            (xp.reshape(labels, (n, s_max, 1)) == classes) & xp.reshape(counted, (n, s_max, 1)),
-            xp.reshape(j, (1, s_max, 1)),
-            sentinel,
-        ),
-        axis=1,
-    )  # (N, C)
-    label_sum = xp.reshape(
-        xp.take(with_sentinel(acc), xp.reshape(cell + xp.reshape(first, (n, 1, n_classes)), (-1,))),
-        (n, t_max, n_classes),
+    sums = scan(
+        xp, _run_step, xp.full((n, t_max), _NEG_INF, dtype=ab.dtype, device=dev), (runs, starts), (zero, one), axis=2
     )
-    return xp.where(classes == blank, xp.reshape(blank_sum, (n, t_max, 1)), label_sum)
+
+    # Class c's run ends after the positions of classes <= c (sums has the
+    # initial -inf first, so that count indexes the sum after the run).
+    classes = xp.reshape(xp.arange(n_classes, dtype=idx, device=dev), (1, 1, n_classes))
+    ordered = xp.reshape(ordered, (n, k, 1))
+    end = xp.sum(xp.astype(ordered <= classes, idx), axis=1)  # (N, C)
+    present = xp.any(ordered == classes, axis=1)
+    at = xp.reshape(cell, (n, t_max, 1)) * k1 + xp.reshape(end, (n, 1, n_classes))
+    lcab = xp.reshape(xp.take(xp.reshape(sums, (-1,)), xp.reshape(at, (-1,))), (n, t_max, n_classes))
+    return xp.where(xp.reshape(present, (n, 1, n_classes)), lcab, ninf)
 
 
 def _padded_targets(xp: Namespace, targets: Any, tl: Any, n: Any, s_max: Any) -> Any:
@@ -535,23 +513,13 @@ def _bwd(
     row = xp.reshape(xp.arange(n, device=dev), (n, 1))
     one_ahead = xp.clip(s_idx + 1, max=k1 - 1)
     sentinel = xp.full_like(s_idx, k1 - 1)
-    reads = xp.reshape(
-        xp.stack(
-            [
-                row * k1 + xp.broadcast_to(s_idx, (n, k1)),
-                row * k1 + one_ahead,
-                row * k1 + xp.where(skip_back, two_ahead, sentinel),
-            ]
-        ),
-        (-1,),
+    reads = tuple(
+        xp.reshape(row * k1 + r, (-1,))
+        for r in (xp.broadcast_to(s_idx, (n, k1)), one_ahead, xp.where(skip_back, two_ahead, sentinel))
     )
 
-    def step(beta: Any, lp_t: Any, recurse_t: Any, start_t: Any) -> Any:
-        return xp.where(recurse_t, _log_add_reads(xp, beta, reads, lp_t, zero, one), start_t)
-
-    betas = scan(
-        xp, step, start[t_max - 1, ...], (lp_ext[:-1, ...], recurse[:-1, ...], start[:-1, ...]), reverse=True, axis=1
-    )  # (N, T, K + 1), as alphas
+    xs = (lp_ext[:-1, ...], recurse[:-1, ...], start[:-1, ...])
+    betas = scan(xp, _beta_step, start[t_max - 1, ...], xs, (*reads, zero, one), reverse=True, axis=1)  # as alphas
 
     # Eq. (16): collect alpha_t(s) beta_t(s) over the positions s of each class
     # (PyTorch's `lcab`, in log space) for t < T_n (at T_n - 1 only the two end
@@ -560,7 +528,7 @@ def _bwd(
     last, end, valid = xp.reshape(last, (n, 1, 1)), xp.reshape(end, (n, 1, k1)), xp.reshape(valid, (n, 1, k1))
     counted = ((t_row < last) & valid) | ((t_row == last) & end)
     ab = xp.where(counted, alphas + betas, ninf)
-    lcab = _collect(xp, ab, lprime, tl, c, blank, max_target_length, zero, one)  # (N, T, C)
+    lcab = _collect(xp, ab, lprime, c, zero, one)  # (N, T, C)
 
     # PyTorch's formula, in its order: (exp(lp) - exp(lcab + nll - lp)) * g, here
     # in (N, T, C). An infinite loss makes the gradient NaN (computed here
@@ -577,70 +545,6 @@ def _bwd(
         grad = grad * xp.reshape(xp.where(infinite, nan, xp.ones_like(nll)), (n, 1, 1))
     grad = xp.where(t_row < xp.reshape(il, (n, 1, 1)), grad, zero)
     grad = xp.permute_dims(grad, (1, 0, 2))  # (T, N, C)
-    return xp.reshape(grad, shape), None, None, None
-
-
-# With numba (the `fast` extra), NumPy calls run the recursions as compiled
-# loops (_accel/ctc.py); these two are fwd/bwd around them, same contract.
-
-
-def _compiled_fwd(
-    xp: Namespace,
-    log_probs: Any,
-    targets: Any,
-    input_lengths: Any,
-    target_lengths: Any,
-    *,
-    blank: Any,
-    zero_infinity: Any,
-    max_target_length: Any,
-    mean_over_lengths: Any,
-) -> Any:
-    """``_fwd`` on NumPy arrays through the compiled loops (same results and contract);
-    ``xp`` is NumPy's namespace, and every array here a NumPy array."""
-    unbatched = log_probs.ndim == 2
-    t_max, c = log_probs.shape[0], log_probs.shape[-1]
-    n = 1 if unbatched else log_probs.shape[1]
-    lp = contiguous(xp.reshape(log_probs, (t_max, n, c)))
-    il = xp.astype(xp.reshape(input_lengths, (n,)), xp.int64)
-    tl = xp.astype(xp.reshape(target_lengths, (n,)), xp.int64)
-    s_max = max_target_length
-    labels = _padded_targets(xp, targets, tl, n, s_max)
-    lprime = xp.full((n, 2 * s_max + 1), blank, dtype=xp.int64)
-    lprime[:, 1::2] = xp.where(xp.arange(s_max) < tl[:, None], labels, blank)
-    # Everything in log_probs' dtype, as PyTorch computes it.
-    la = xp.full((n, t_max, 2 * s_max + 1), -math.inf, dtype=lp.dtype)
-    nll = xp.empty((n,), dtype=lp.dtype)
-    _ctc_kernels.alpha(lp, lprime, il, tl, la, nll, blank)
-    loss = xp.where(zero_infinity & (nll == math.inf), xp.zeros((), dtype=lp.dtype), nll)
-    lengths = xp.astype(xp.maximum(tl, 1), lp.dtype) if mean_over_lengths else None
-    if lengths is not None:
-        loss = loss / lengths
-    if unbatched:
-        loss = xp.reshape(loss, ())
-    return Forward(loss, (log_probs.shape, lp, lprime, il, tl, la, nll, lengths))
-
-
-def _compiled_bwd(
-    xp: Namespace,
-    res: Any,
-    g: Any,
-    *,
-    g_divisor: Any = None,
-    wanted: Any = None,
-    blank: Any,
-    zero_infinity: Any,
-    max_target_length: Any,
-    mean_over_lengths: Any,
-) -> Any:
-    shape, lp, lprime, il, tl, la, nll, lengths = res
-    g = xp.reshape(xp.asarray(g, dtype=lp.dtype), (lp.shape[1],))
-    if lengths is not None:
-        g = g / lengths
-    grad = xp.empty(lp.shape, dtype=lp.dtype)
-    n, k = lprime.shape
-    beta, lcab = xp.empty((n, 2, k), dtype=lp.dtype), xp.empty((n, lp.shape[2]), dtype=lp.dtype)
-    _ctc_kernels.grad(lp, lprime, il, tl, la, nll, g, bool(zero_infinity), grad, beta, lcab)
     return xp.reshape(grad, shape), None, None, None
 
 
@@ -683,6 +587,5 @@ SPEC = register_spec(
         cls=CTCLoss,
         example=_example,
         curve=False,  # no 1-D curve: each sample is a sequence (log_probs is (T, N, C))
-        accel=Hints(compiled=(_compiled_fwd, _compiled_bwd)),
     )
 )

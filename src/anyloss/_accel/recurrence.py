@@ -1,0 +1,310 @@
+"""Recurrences in a loss's definition (:func:`scan`), run the best way for
+the arrays at hand.
+
+A loss whose math is a recursion over time (``ctc_loss``'s alpha and beta)
+writes each step once, as Array API code of a namespace it is given:
+``step(xp, carry, *x_t, *consts)``. How the steps run is chosen here, not in
+the loss:
+
+* on JAX, ``jax.lax.scan`` traces the step once (a Python loop would unroll
+  every step into the traced program);
+* on NumPy arrays with numba (the ``fast`` extra, ``configure(compiled=True)``),
+  the step is traced at one element of the carry (trace.py) into a compiled
+  loop over time and elements: its body is the step's own code; a ``take``
+  from the carry at indices given in ``consts`` becomes a read of the previous
+  carry at that index, and a ``where`` an ``if`` (the side not taken is not
+  computed: a dead band of -inf skips its exp and log, as a hand-written
+  kernel's loops would). On NumPy a step is a dozen small array operations,
+  each paying its dispatch whatever the size; the loop pays none. A step that
+  does not trace (a reduction, a branch on a value) runs as the loop below;
+* otherwise, a Python loop over the steps.
+"""
+
+from __future__ import annotations
+
+import threading
+import types
+from typing import Any
+
+import array_api_compat as _compat
+import numpy as np
+
+from .._typing import Namespace
+from . import kernels, trace
+
+# Element-steps (elements of the carry times steps) from which the compiled loop
+# is split over threads, where each thread's rows of the carry only read
+# themselves: a step costs a few calls of exp and log per element.
+THREADED_WORK = 1 << 16
+
+
+def scan(
+    xp: Namespace, step: Any, init: Any, xs: Any, consts: Any = (), *, reverse: bool = False, axis: int = 0
+) -> Any:
+    """A recurrence over time: ``carry = step(xp, carry, *x_t, *consts)`` for
+    each ``t`` along the leading axis of the arrays ``xs`` (last to first with
+    ``reverse``); ``consts``: arrays every step reads whole (index arrays of a
+    ``take`` from the carry, 0-d numbers, arrays of the carry's shape).
+    Returns ``init`` and every carry stacked along ``axis`` in time order
+    (``init`` first, or last with ``reverse``).
+
+    Give the step every array it reads through ``xs`` and ``consts``, not
+    through a closure: the compiled loop is traced once per step function and
+    dtypes, and reads its arrays from there."""
+    xs, consts = tuple(xs), tuple(consts)
+    if _compat.is_jax_namespace(xp):
+        from jax import lax
+
+        def body(carry: Any, x: Any) -> Any:
+            carry = step(xp, carry, *x, *consts)
+            return carry, carry
+
+        _, ys = lax.scan(body, init, xs, reverse=reverse)
+        first = xp.expand_dims(init, axis=0)
+        ys = xp.concat([ys, first] if reverse else [first, ys], axis=0)
+        return xp.moveaxis(ys, 0, axis)
+    steps = xs[0].shape[0]
+    ys = _compiled(step, init, xs, consts, steps, reverse, axis)
+    if ys is not None:
+        return ys
+    carry, out = init, [init]
+    for t in range(steps - 1, -1, -1) if reverse else range(steps):
+        carry = step(xp, carry, *(x[t, ...] for x in xs), *consts)
+        out.append(carry)
+    ys = xp.stack(out[::-1] if reverse else out, axis=axis)
+    if _compat.is_dask_array(ys):
+        # Dask stacks one chunk per step: every later operation on the result
+        # would be a task per time step. One chunk along time instead.
+        ys = ys.rechunk({axis: -1})
+    return ys
+
+
+# ---------------------------------------------------------------- compiled loops
+
+
+def _compiled(
+    step: Any, init: Any, xs: tuple[Any, ...], consts: tuple[Any, ...], steps: int, reverse: bool, axis: int
+) -> Any:
+    """The stacked carries computed by the compiled loop; ``None`` where it does not apply."""
+    if not kernels.available() or not all(type(a) is np.ndarray for a in (init, *xs, *consts)):
+        return None
+    lanes = init.size
+    if init.dtype not in (np.float32, np.float64) or lanes == 0 or steps == 0 or not 0 <= axis <= init.ndim:
+        return None
+    if any(x.shape[1:] != init.shape for x in xs) or any(c.ndim and c.size != lanes for c in consts):
+        return None
+    kinds = tuple("number" if c.ndim == 0 else "lanes" for c in consts)
+    loop = _loop(step, (init.dtype, *(x.dtype for x in (*xs, *consts))), kinds, len(xs), reverse)
+    if loop is None:
+        return None
+    inner = int(np.prod(init.shape[axis:]))
+    blocks = lanes // inner if inner else 0
+    ys = np.empty((blocks, steps + 1, inner), dtype=init.dtype)
+    buf = np.empty((2, lanes), dtype=init.dtype)
+    buf[0] = init.reshape(-1)
+    ys[:, steps if reverse else 0, :] = init.reshape(blocks, inner)
+    inputs = [np.ascontiguousarray(x).reshape(steps, lanes) for x in xs]
+    inputs += [c.reshape(1) if c.ndim == 0 else np.ascontiguousarray(c).reshape(lanes) for c in consts]
+    # Threads own blocks of `inner` elements when every index a step reads
+    # from the carry stays in its element's block.
+    gathered = [inputs[len(xs) + k] for k in loop.gathers]
+    own = all(np.array_equal(g // inner, np.arange(lanes) // inner) for g in gathered)
+    threaded = own and blocks > 1 and steps * lanes >= THREADED_WORK
+
+    def run(lo: int, hi: int) -> None:
+        loop.kernel(ys, buf, *inputs, steps, inner, lo, hi)
+
+    if threaded:
+        kernels.in_ranges(run, blocks, threaded=True)
+    else:
+        run(0, blocks)
+    return ys.reshape(*init.shape[:axis], steps + 1, *init.shape[axis:])
+
+
+class _Loop:
+    """A compiled loop: ``kernel`` and the positions among ``consts`` of the
+    index arrays it reads the carry at (``gathers``)."""
+
+    def __init__(self, kernel: Any, gathers: list[int]) -> None:
+        self.kernel, self.gathers = kernel, gathers
+
+
+_LOOPS: dict[Any, _Loop | None] = {}
+
+
+def _loop(step: Any, dtypes: tuple[Any, ...], kinds: tuple[str, ...], n_xs: int, reverse: bool) -> _Loop | None:
+    """The compiled loop of ``step`` for these dtypes (carry, xs, consts) and
+    kinds of consts, traced and compiled once; ``None`` where it does not trace.
+    A step whose closure holds anything but functions and numbers is traced at
+    each call (its source may depend on what it holds)."""
+    key = (_closure_key(step), dtypes, kinds, n_xs, reverse)
+    if key[0] is not None and key in _LOOPS:
+        return _LOOPS[key]
+    try:
+        lines, gathers = _trace(step, dtypes, kinds, n_xs)
+        source = _source(lines, n_xs, len(kinds), kinds, reverse)
+        found: _Loop | None = _Loop(kernels.compile_source(source, "scan step", exact=True), gathers)
+    except trace.Untraceable:
+        found = None
+    if key[0] is not None:
+        if len(_LOOPS) >= 256:
+            _LOOPS.clear()
+        _LOOPS[key] = found
+    return found
+
+
+def _closure_key(fn: Any) -> Any:
+    """A key for what ``fn``'s code and closure compute, or ``None``."""
+    if not isinstance(fn, types.FunctionType):
+        return None
+    cells = []
+    for cell in fn.__closure__ or ():
+        v = cell.cell_contents
+        if isinstance(v, types.FunctionType):
+            v = _closure_key(v)
+            if v is None:
+                return None
+        elif not (v is None or isinstance(v, (bool, int, float, str))):
+            return None
+        cells.append((type(v).__name__, v))
+    return fn.__code__, tuple(cells)
+
+
+class _Lanes(trace._Namespace):
+    """The namespace a step is traced with: trace's elementwise one, plus a
+    ``take`` from the carry at an index array among ``consts`` (one index per
+    element), and the reshapes around it (an element stays itself)."""
+
+    def __init__(self, carry: trace.Sym, consts: list[trace.Sym]) -> None:
+        self.carry, self.consts = carry, consts
+        self.gathers: list[int] = []
+
+    def reshape(self, x: Any, shape: Any, copy: Any = None) -> Any:
+        if not isinstance(x, trace.Sym):
+            raise trace.Untraceable("a reshape of a constant")
+        return x
+
+    def take(self, x: Any, indices: Any, axis: Any = None) -> Any:
+        if x is not self.carry or not any(indices is c for c in self.consts) or indices.dtype.kind not in "iu":
+            raise trace.Untraceable("a take other than from the carry at integers given in consts")
+        k = next(k for k, c in enumerate(self.consts) if indices is c)
+        if k not in self.gathers:
+            self.gathers.append(k)
+        return x.tape.emit(f"buf[src, C{k}[i]]", x.dtype, (x,))
+
+    @staticmethod
+    def __array_namespace_info__() -> Any:
+        import array_api_compat.numpy as xnp
+
+        return xnp.__array_namespace_info__()  # type: ignore[attr-defined]  # re-exported by a computed __all__
+
+
+def _trace(step: Any, dtypes: tuple[Any, ...], kinds: tuple[str, ...], n_xs: int) -> tuple[list[str], list[int]]:
+    """The step at one element, as the lines of code computing the new carry
+    ``new`` from ``a0`` (the carry), ``a1``... (``xs`` at the step) and ``c0``...
+    (the consts); and the positions of the consts it gathers the carry at."""
+    tape = trace._Tape()
+    carry = tape.sym(tape, "a0", np.dtype(dtypes[0]))
+    xs = [tape.sym(tape, f"a{k + 1}", np.dtype(d)) for k, d in enumerate(dtypes[1 : 1 + n_xs])]
+    consts = [tape.sym(tape, f"c{k}", np.dtype(d)) for k, d in enumerate(dtypes[1 + n_xs :])]
+    namespace = _Lanes(carry, consts)
+    key = threading.get_ident()
+    trace._CURRENT[key] = tape
+    try:
+        try:
+            new = step(namespace, carry, *xs, *consts)
+        except trace.Untraceable:
+            raise
+        except Exception as e:  # a step that needs more than one element
+            raise trace.Untraceable(f"{type(e).__name__}: {e}") from e
+    finally:
+        trace._CURRENT.pop(key, None)
+    if not isinstance(new, trace.Sym) or new.dtype != carry.dtype:
+        raise trace.Untraceable("a carry that is not an element of the carry's dtype")
+    _c_functions(tape)
+    return [*_lazy(tape, [new.name], set()), f"new = {new.name}"], namespace.gathers
+
+
+def _c_functions(tape: trace._Tape) -> None:
+    """``float32(exp(float64(x)))`` of a float32 ``x``, a definition's way of
+    computing C's ``expf`` (correctly rounded but for rare ties: PyTorch's CPU
+    kernels call it) on arrays, becomes the C library's float32 function itself
+    (which numba calls for a float32 ``np.exp``); likewise ``log``."""
+    lines = {name: (src, inputs) for name, src, inputs in tape.lines}
+
+    def only(name: str, template: str) -> Any:
+        src, inputs = lines.get(name, ("", ()))
+        x = inputs[0] if len(inputs) == 1 and isinstance(inputs[0], trace.Sym) else None
+        return x if x is not None and src == template.format(x.name) else None
+
+    for k, (name, src, inputs) in enumerate(tape.lines):
+        narrowed = inputs[0] if len(inputs) == 1 and isinstance(inputs[0], trace.Sym) else None
+        if narrowed is None or src != f"np.float32({narrowed.name})":
+            continue
+        for fn in ("exp", "log"):
+            arg = only(narrowed.name, f"np.float64(FN_{fn}({{}}))")
+            x = None if arg is None else only(arg.name, "np.float64({})")
+            if x is not None and x.dtype == np.float32:
+                tape.lines[k] = (name, f"np.float32(FN_{fn}({x.name}))", (x,))
+
+
+def _lazy(tape: trace._Tape, targets: list[str], done: set[str]) -> list[str]:
+    """Code computing ``targets`` given the names ``done``: each line once, in
+    order, and a ``where`` as an ``if``, so that the lines only one side needs
+    run only where that side is taken. The values are the same: every line is
+    pure."""
+    lines = {name: (src, inputs) for name, src, inputs in tape.lines}
+    order = {name: k for k, (name, _, _) in enumerate(tape.lines)}
+    dtypes = {s.name: s.dtype for s in tape.seen.values()}
+    needed: set[str] = set()
+    stack = list(targets)
+    while stack:  # what the targets need whichever side each where takes
+        name = stack.pop()
+        if name in needed or name in done or name not in lines:
+            continue
+        needed.add(name)
+        inputs = lines[name][1]
+        follow = inputs[:1] if tape.kinds.get(name) == "select" else inputs
+        stack += [x.name for x in follow if isinstance(x, trace.Sym)]
+    code, done = [], set(done)
+    for name in sorted(needed, key=order.__getitem__):
+        src, inputs = lines[name]
+        if tape.kinds.get(name) == "select":
+            cond, *sides = inputs
+            code.append(f"if {trace._operand(cond, np.bool_)}:")
+            for k, side in enumerate(sides):
+                if k:
+                    code.append("else:")
+                inner = _lazy(tape, [side.name], done) if isinstance(side, trace.Sym) else []
+                code += [f"    {line}" for line in inner] + [f"    {name} = {trace._operand(side, dtypes[name])}"]
+        else:
+            code.append(f"{name} = {src}")
+        done.add(name)
+    return code
+
+
+def _source(body: list[str], n_xs: int, n_consts: int, kinds: tuple[str, ...], reverse: bool) -> str:
+    """The loop over the steps, and in each over the elements of the blocks
+    ``[lo, hi)``: the carry ping-pongs between the rows of ``buf``; each new
+    carry also goes to its row of ``ys`` (blocks, steps + 1, inner)."""
+    xs = [f"X{k}" for k in range(n_xs)]
+    consts = [f"C{k}" for k in range(n_consts)]
+    when = ("t = steps - 1 - s", "row = t") if reverse else ("t = s", "row = s + 1")
+    src = [
+        f"def kernel({', '.join(['ys', 'buf', *xs, *consts, 'steps', 'inner', 'lo', 'hi'])}):",
+        *(f"    c{k} = C{k}[0]" for k in range(n_consts) if kinds[k] == "number"),
+        "    for s in range(steps):",
+        *(f"        {line}" for line in when),
+        "        src = s % 2",
+        "        dst = 1 - src",
+        "        for b in range(lo, hi):",
+        "            for j in range(inner):",
+        "                i = b * inner + j",
+        "                a0 = buf[src, i]",
+        *(f"                a{k + 1} = X{k}[t, i]" for k in range(n_xs)),
+        *(f"                c{k} = C{k}[i]" for k in range(n_consts) if kinds[k] == "lanes"),
+        *(f"                {line}" for line in body),
+        "                buf[dst, i] = new",
+        "                ys[b, row, j] = new",
+    ]
+    return "\n".join(src) + "\n"
