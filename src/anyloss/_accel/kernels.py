@@ -280,12 +280,15 @@ def compile_source(source: str, name: str, exact: bool = False) -> Any:
 def in_ranges(call: Any, n: int, size: int = 0, *, threaded: bool | None = None) -> list[Any]:
     """``call(lo, hi)`` over ``range(n)`` cut into a few ranges, in order: on the
     row blocks' threads (the kernels release the GIL) for a call of at least
-    ``THREADED_SIZE`` elements in all (``size``) or where ``threaded`` says so,
-    else in the caller's thread."""
-    if threaded is None:
-        threaded = size >= THREADED_SIZE
-    pool = blocks._pool() if threaded else None
-    parts = 1 if pool is None else max(1, min(n, 4 * _config.threads, size // 65536 if size else n))
+    ``THREADED_SIZE`` elements in all (``size``), else in the caller's thread;
+    or, with ``threaded``, one range per thread."""
+    pool = blocks._pool() if (size >= THREADED_SIZE if threaded is None else threaded) else None
+    if pool is None:
+        parts = 1
+    elif threaded:
+        parts = min(n, _config.threads)
+    else:
+        parts = max(1, min(n, 4 * _config.threads, size // 65536))
     bounds = [n * k // parts for k in range(parts + 1)]
     ranges = [(bounds[k], bounds[k + 1]) for k in range(parts)]
     return [call(*r) for r in ranges] if pool is None else list(pool.map(lambda r: call(*r), ranges))

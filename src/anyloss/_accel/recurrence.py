@@ -22,6 +22,7 @@ the loss:
 
 from __future__ import annotations
 
+import re
 import threading
 import types
 from typing import Any
@@ -97,28 +98,26 @@ def _compiled(
     loop = _loop(step, (init.dtype, *(x.dtype for x in (*xs, *consts))), kinds, len(xs), reverse)
     if loop is None:
         return None
-    inner = int(np.prod(init.shape[axis:]))
-    blocks = lanes // inner if inner else 0
-    ys = np.empty((blocks, steps + 1, inner), dtype=init.dtype)
-    buf = np.empty((2, lanes), dtype=init.dtype)
-    buf[0] = init.reshape(-1)
-    ys[:, steps if reverse else 0, :] = init.reshape(blocks, inner)
+    ys = np.empty((steps + 1, lanes), dtype=init.dtype)  # time first: each step writes one row
+    ys[steps if reverse else 0] = init.reshape(-1)
     inputs = [np.ascontiguousarray(x).reshape(steps, lanes) for x in xs]
     inputs += [c.reshape(1) if c.ndim == 0 else np.ascontiguousarray(c).reshape(lanes) for c in consts]
-    # Threads own blocks of `inner` elements when every index a step reads
-    # from the carry stays in its element's block.
+    # Threads own rows of the carry (along its first axis) when every index a
+    # step reads from the carry stays in its element's row.
+    rows = init.shape[0] if init.ndim else 1
+    width = lanes // rows
     gathered = [inputs[len(xs) + k] for k in loop.gathers]
-    own = all(np.array_equal(g // inner, np.arange(lanes) // inner) for g in gathered)
-    threaded = own and blocks > 1 and steps * lanes >= THREADED_WORK
+    own = all(np.array_equal(g // width, np.arange(lanes) // width) for g in gathered)
+    threaded = own and rows > 1 and steps * lanes >= THREADED_WORK
 
     def run(lo: int, hi: int) -> None:
-        loop.kernel(ys, buf, *inputs, steps, inner, lo, hi)
+        loop.kernel(ys, *inputs, steps, lo * width, hi * width)
 
     if threaded:
-        kernels.in_ranges(run, blocks, threaded=True)
+        kernels.in_ranges(run, rows, threaded=True)
     else:
-        run(0, blocks)
-    return ys.reshape(*init.shape[:axis], steps + 1, *init.shape[axis:])
+        run(0, rows)
+    return np.moveaxis(ys.reshape(steps + 1, *init.shape), 0, axis)
 
 
 class _Loop:
@@ -190,7 +189,7 @@ class _Lanes(trace._Namespace):
         k = next(k for k, c in enumerate(self.consts) if indices is c)
         if k not in self.gathers:
             self.gathers.append(k)
-        return x.tape.emit(f"buf[src, C{k}[i]]", x.dtype, (x,))
+        return x.tape.emit(f"ys[src, C{k}[i]]", x.dtype, (x,))
 
     @staticmethod
     def __array_namespace_info__() -> Any:
@@ -284,27 +283,22 @@ def _lazy(tape: trace._Tape, targets: list[str], done: set[str]) -> list[str]:
 
 
 def _source(body: list[str], n_xs: int, n_consts: int, kinds: tuple[str, ...], reverse: bool) -> str:
-    """The loop over the steps, and in each over the elements of the blocks
-    ``[lo, hi)``: the carry ping-pongs between the rows of ``buf``; each new
-    carry also goes to its row of ``ys`` (blocks, steps + 1, inner)."""
+    """The loop over the steps, and in each over the elements ``[lo, hi)`` of
+    the carry: row ``row`` of ``ys`` (steps + 1, elements) from row ``src``."""
     xs = [f"X{k}" for k in range(n_xs)]
     consts = [f"C{k}" for k in range(n_consts)]
-    when = ("t = steps - 1 - s", "row = t") if reverse else ("t = s", "row = s + 1")
+    used = [k for k in range(n_consts) if re.search(rf"\bc{k}\b", "\n".join(body))]  # not only gathered at
+    when = ("t = steps - 1 - s", "src = t + 1", "row = t") if reverse else ("t = s", "src = s", "row = s + 1")
     src = [
-        f"def kernel({', '.join(['ys', 'buf', *xs, *consts, 'steps', 'inner', 'lo', 'hi'])}):",
-        *(f"    c{k} = C{k}[0]" for k in range(n_consts) if kinds[k] == "number"),
+        f"def kernel({', '.join(['ys', *xs, *consts, 'steps', 'lo', 'hi'])}):",
+        *(f"    c{k} = C{k}[0]" for k in used if kinds[k] == "number"),
         "    for s in range(steps):",
         *(f"        {line}" for line in when),
-        "        src = s % 2",
-        "        dst = 1 - src",
-        "        for b in range(lo, hi):",
-        "            for j in range(inner):",
-        "                i = b * inner + j",
-        "                a0 = buf[src, i]",
-        *(f"                a{k + 1} = X{k}[t, i]" for k in range(n_xs)),
-        *(f"                c{k} = C{k}[i]" for k in range(n_consts) if kinds[k] == "lanes"),
-        *(f"                {line}" for line in body),
-        "                buf[dst, i] = new",
-        "                ys[b, row, j] = new",
+        "        for i in range(lo, hi):",
+        "            a0 = ys[src, i]",
+        *(f"            a{k + 1} = X{k}[t, i]" for k in range(n_xs)),
+        *(f"            c{k} = C{k}[i]" for k in used if kinds[k] == "lanes"),
+        *(f"            {line}" for line in body),
+        "            ys[row, i] = new",
     ]
     return "\n".join(src) + "\n"

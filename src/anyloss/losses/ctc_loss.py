@@ -296,13 +296,18 @@ def _fwd(
     skip = (s_idx >= 2) & (s_idx < k) & (lprime != two_back)
 
     # lp_ext[t, n, s] = log y^t_{l'_s}: gathered once, (T, N, K + 1); the
-    # sentinel reads an appended -inf column.
+    # sentinel, the positions past 2 * target_length and the frames past
+    # input_length read -inf (an appended column): no alpha or beta there is
+    # ever read, and -inf ones cost no exp or log in the compiled recursions.
     lp_flat = xp.concat(
         [xp.reshape(lp, (t_max, n * c)), xp.full((t_max, 1), _NEG_INF, dtype=dtype, device=dev)], axis=1
     )
     row = xp.reshape(xp.arange(n, device=dev), (n, 1))
-    gather = xp.where(lprime >= 0, row * c + lprime, xp.full_like(lprime, n * c))
+    gather = xp.where((lprime >= 0) & valid, row * c + lprime, xp.full_like(lprime, n * c))
     lp_ext = xp.reshape(xp.take(lp_flat, xp.reshape(gather, (-1,)), axis=1), (t_max, n, k1))
+    if read(xp.min(il)) != t_max:  # some sample shorter than T (or lengths not known now)
+        frames = xp.reshape(xp.arange(t_max, device=dev), (t_max, 1, 1)) < xp.reshape(il, (1, n, 1))
+        lp_ext = xp.where(frames, lp_ext, ninf)
 
     # Forward recursion, eq. (6): alpha_0 is non-zero at s = 0, 1 only; then
     # alpha_t(s) = y^t_{l'_s} (alpha_{t-1}(s) + alpha_{t-1}(s-1) + [skip] alpha_{t-1}(s-2)),
@@ -316,12 +321,12 @@ def _fwd(
     )
 
     alpha0 = xp.where(s_idx < 2, lp_ext[0, ...], ninf)
-    alphas = scan(xp, _alpha_step, alpha0, (lp_ext[1:, ...],), (*reads, zero, one), axis=1)  # (N, T, K + 1)
+    alphas = scan(xp, _alpha_step, alpha0, (lp_ext[1:, ...],), (*reads, zero, one))  # (T, N, K + 1)
 
     # Eq. (8): p(l|x) = alpha_{T-1}(2S) + alpha_{T-1}(2S-1) at the sample's last
     # frame T_n - 1 (only the first term for an empty target).
     last = xp.clip(il, min=1) - 1
-    at_end = (xp.arange(n, device=dev) * t_max + last) * k1 + 2 * tl
+    at_end = (last * n + xp.arange(n, device=dev)) * k1 + 2 * tl
     flat_alphas = xp.reshape(alphas, (-1,))
     end_blank = xp.take(flat_alphas, at_end)
     end_label = xp.where(tl > 0, xp.take(flat_alphas, xp.clip(at_end - 1, min=0)), ninf)
@@ -361,7 +366,8 @@ def _log_sum_exp(xp: Namespace, terms: Sequence[Any], zero: Any, one: Any) -> An
     total = _libm(xp, xp.exp, terms[0] - shift)
     for x in terms[1:]:
         total = total + _libm(xp, xp.exp, x - shift)
-    return _libm(xp, xp.log, xp.where(dead, one, total)) + m
+    # All -inf: the maximum itself (the compiled recursions skip the log there).
+    return xp.where(dead, m, _libm(xp, xp.log, xp.where(dead, one, total)) + m)
 
 
 def _libm(xp: Namespace, f: Any, x: Any) -> Any:
@@ -414,8 +420,8 @@ def _log_add(xp: Namespace, a: Any, b: Any, zero: Any, one: Any) -> Any:
     return _log_sum_exp(xp, (a, b), zero, one)
 
 
-def _collect(xp: Namespace, ab: Any, lprime: Any, n_classes: Any, zero: Any, one: Any) -> Any:
-    """PyTorch's ``lcab`` (N, T, C): for each class k, ``ab`` (N, T, K + 1, the
+def _collect(xp: Namespace, ab: Any, lprime: Any, valid: Any, n_classes: Any, zero: Any, one: Any) -> Any:
+    """PyTorch's ``lcab`` (N, T, C): for each class k, ``ab`` (T, N, K + 1, the
     log of alpha_t(s) beta_t(s), -inf where not counted) log-added over the
     positions s of l' holding k, from s = 2S down to 0, one rounding per term
     as the kernel's loop makes them (float32 gradients depend on that order
@@ -424,29 +430,27 @@ def _collect(xp: Namespace, ab: Any, lprime: Any, n_classes: Any, zero: Any, one
     With the positions sorted by class, and within a class from the last to
     the first, each class's positions are a run, and one scan along the sorted
     positions log-adds every run from its start: one addition per position, as
-    the kernel makes. Each class then reads the scan at the end of its run."""
-    n, t_max, k1 = ab.shape
+    the kernel makes. Each class then reads the scan at the end of its run.
+    The positions past 2 * target_length (``valid`` false) sort last, as a
+    class of their own that nothing reads."""
+    t_max, n, k1 = ab.shape
     k = k1 - 1  # without the sentinel
     dev, idx = device(ab), index_dtype(xp)
     ninf = xp.full((), _NEG_INF, dtype=ab.dtype, device=dev)
     s_idx = xp.reshape(xp.arange(k, dtype=idx, device=dev), (1, k))
-    labels = xp.astype(lprime[:, :k], idx)
+    labels = xp.where(valid[:, :k], xp.astype(lprime[:, :k], idx), n_classes)
     order = xp.argsort(labels * k + (k - 1 - s_idx), axis=1)  # (N, K): class, then s descending
     row = xp.reshape(xp.arange(n, dtype=idx, device=dev), (n, 1))
     ordered = xp.reshape(xp.take(xp.reshape(labels, (-1,)), xp.reshape(row * k + order, (-1,))), (n, k))
     first = xp.concat([xp.ones((n, 1), dtype=xp.bool, device=dev), ordered[:, 1:] != ordered[:, :-1]], axis=1)
 
-    # ab at the sorted positions, (K, N, T): the scan's inputs.
-    cell = xp.reshape(xp.arange(n, dtype=idx, device=dev), (1, n, 1)) * t_max + xp.reshape(
-        xp.arange(t_max, dtype=idx, device=dev), (1, 1, t_max)
-    )
-    at = cell * k1 + xp.reshape(xp.permute_dims(order, (1, 0)), (k, n, 1))
-    runs = xp.reshape(xp.take(xp.reshape(ab, (-1,)), xp.reshape(at, (-1,))), (k, n, t_max))
+    # ab's rows along T, one per position, in sorted order, (K, N, T): the scan's inputs.
+    at = xp.reshape(xp.permute_dims(row * k1 + order, (1, 0)), (-1,))
+    ab = xp.reshape(xp.permute_dims(ab, (1, 2, 0)), (n * k1, t_max))
+    runs = xp.reshape(xp.take(ab, at, axis=0), (k, n, t_max))
     starts = xp.broadcast_to(xp.reshape(xp.permute_dims(first, (1, 0)), (k, n, 1)), (k, n, t_max))
 
-    sums = scan(
-        xp, _run_step, xp.full((n, t_max), _NEG_INF, dtype=ab.dtype, device=dev), (runs, starts), (zero, one), axis=2
-    )
+    sums = scan(xp, _run_step, xp.full((n, t_max), _NEG_INF, dtype=ab.dtype, device=dev), (runs, starts), (zero, one))
 
     # Class c's run ends after the positions of classes <= c (sums has the
     # initial -inf first, so that count indexes the sum after the run).
@@ -454,7 +458,10 @@ def _collect(xp: Namespace, ab: Any, lprime: Any, n_classes: Any, zero: Any, one
     ordered = xp.reshape(ordered, (n, k, 1))
     end = xp.sum(xp.astype(ordered <= classes, idx), axis=1)  # (N, C)
     present = xp.any(ordered == classes, axis=1)
-    at = xp.reshape(cell, (n, t_max, 1)) * k1 + xp.reshape(end, (n, 1, n_classes))
+    cell = xp.reshape(xp.arange(n, dtype=idx, device=dev), (n, 1, 1)) * t_max + xp.reshape(
+        xp.arange(t_max, dtype=idx, device=dev), (1, t_max, 1)
+    )
+    at = xp.reshape(end, (n, 1, n_classes)) * (n * t_max) + cell  # sums is (K + 1, N, T)
     lcab = xp.reshape(xp.take(xp.reshape(sums, (-1,)), xp.reshape(at, (-1,))), (n, t_max, n_classes))
     return xp.where(xp.reshape(present, (n, 1, n_classes)), lcab, ninf)
 
@@ -519,16 +526,15 @@ def _bwd(
     )
 
     xs = (lp_ext[:-1, ...], recurse[:-1, ...], start[:-1, ...])
-    betas = scan(xp, _beta_step, start[t_max - 1, ...], xs, (*reads, zero, one), reverse=True, axis=1)  # as alphas
+    betas = scan(xp, _beta_step, start[t_max - 1, ...], xs, (*reads, zero, one), reverse=True)  # (T, N, K + 1)
 
     # Eq. (16): collect alpha_t(s) beta_t(s) over the positions s of each class
     # (PyTorch's `lcab`, in log space) for t < T_n (at T_n - 1 only the two end
     # positions, as the kernel does); see _collect.
-    t_row = xp.reshape(xp.arange(t_max, device=dev), (1, t_max, 1))
-    last, end, valid = xp.reshape(last, (n, 1, 1)), xp.reshape(end, (n, 1, k1)), xp.reshape(valid, (n, 1, k1))
-    counted = ((t_row < last) & valid) | ((t_row == last) & end)
+    counted = recurse | ((t_col == last) & end)  # (T, N, K + 1), as alphas and betas
     ab = xp.where(counted, alphas + betas, ninf)
-    lcab = _collect(xp, ab, lprime, c, zero, one)  # (N, T, C)
+    lcab = _collect(xp, ab, lprime, valid, c, zero, one)  # (N, T, C)
+    t_row = xp.reshape(xp.arange(t_max, device=dev), (1, t_max, 1))
 
     # PyTorch's formula, in its order: (exp(lp) - exp(lcab + nll - lp)) * g, here
     # in (N, T, C). An infinite loss makes the gradient NaN (computed here
