@@ -17,30 +17,15 @@ given a wrong gradient.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, overload
 
 from array_api_compat import array_namespace
 
-from ._call import taping
-from ._engine import Record, backward
+from ._call import _Tape, taping
+from ._engine import backward
 from ._typing import Array
 from ._xp import origin
-
-
-class _Tape:
-    def __init__(self, fname: str, wanted: Iterable[Any] = ()) -> None:
-        self.fname = fname
-        self.rec: Record | None = None
-        self.wanted = {id(a) for a in wanted}  # the arguments whose gradients will be asked for
-
-    def record(self, rec: Record) -> None:
-        if self.rec is not None:
-            raise ValueError(
-                f"`fun` ({self.fname}) must compute exactly one anyloss loss to be differentiated; "
-                f"got {self.rec.spec.name} and then {rec.spec.name}"
-            )
-        self.rec = rec
 
 
 def _name(fun: Any) -> str:

@@ -1,7 +1,6 @@
 """The one place that chooses how a loss call runs, once its arguments are checked.
 
-A loss function checks its arguments, then calls ``SPEC.apply``, which lands in
-:func:`apply`. In order, the first that fits runs the call:
+A loss function checks its arguments, then calls :func:`apply`. In order, the first that fits runs the call:
 
 1. **tape**: inside ``anyloss.value_and_grad``/``grad``/``vjp`` (``_autodiff``),
    the engine's forward runs and its record goes on the tape, for the
@@ -25,19 +24,37 @@ Nothing here reads array values, and nothing is kept between calls but
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import array_api_compat as _compat
 
 from . import _config, _engine
-from ._typing import Namespace
+from ._typing import Array, Namespace
 from ._xp import adopt_numpy, any_complex, origin
 
 if TYPE_CHECKING:
-    from ._autodiff import _Tape
     from ._spec import LossSpec
+
+
+class _Tape:
+    """What ``anyloss.value_and_grad`` and its kin (``_autodiff``) run a function
+    on: the one loss call it makes records its ``Record`` here (:func:`apply`)."""
+
+    def __init__(self, fname: str, wanted: Iterable[Any] = ()) -> None:
+        self.fname = fname
+        self.rec: _engine.Record | None = None
+        self.wanted = {id(a) for a in wanted}  # the arguments whose gradients will be asked for
+
+    def record(self, rec: _engine.Record) -> None:
+        if self.rec is not None:
+            raise ValueError(
+                f"`fun` ({self.fname}) must compute exactly one anyloss loss to be differentiated; "
+                f"got {self.rec.spec.name} and then {rec.spec.name}"
+            )
+        self.rec = rec
+
 
 # The active gradient tape of this thread or task (see _autodiff.py), or None.
 # Read only while some tape is active anywhere (_tapes > 0): tracers do not
@@ -67,11 +84,25 @@ def apply(
     spec: LossSpec,
     xp: Namespace,
     arrays: tuple[Any, ...],
+    reduction: str = "mean",
+    computed: dict[str, Any] | None = None,
+    **options: Any,
+) -> Array:
+    """Run ``spec`` on already-checked ``arrays`` (its loss function's last
+    step); ``computed``: what the function derived for the ``fwd`` beside the
+    options."""
+    value: Array = _apply(spec, xp, adopt_numpy(xp, arrays), reduction, options, {} if computed is None else computed)
+    return value
+
+
+def _apply(
+    spec: LossSpec,
+    xp: Namespace,
+    arrays: tuple[Any, ...],
     reduction: str,
     options: dict[str, Any],
     computed: dict[str, Any],
 ) -> Any:
-    arrays = adopt_numpy(xp, arrays)
     tape = _active_tape()
     if tape is not None:
         # Only the outermost loss call is recorded: a loss built on another

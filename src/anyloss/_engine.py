@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import array_api_compat as _compat
 import numpy as np
@@ -25,16 +25,6 @@ from ._xp import read, sum_to_shape
 
 if TYPE_CHECKING:
     from ._spec import LossSpec
-
-
-class Forward(NamedTuple):
-    """What every loss's ``fwd`` returns: the unreduced ``loss``, the residuals
-    ``res`` its ``bwd`` needs, and the divisor of ``'mean'`` where it is not
-    the number of elements (``None``)."""
-
-    loss: Any
-    res: Any
-    divisor: Any = None
 
 
 @dataclass

@@ -51,10 +51,10 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, overload
 
+from ._call import apply
 from ._checks import check_broadcastable, check_option, fail
-from ._engine import Forward
 from ._reduction import REDUCTIONS, check_reduction
-from ._spec import _REGISTRY, LossSpec, register_spec
+from ._spec import _REGISTRY, Forward, LossSpec, register_spec
 from ._typing import Array, Namespace, Reduction
 
 # Catalogues that ship with anyloss: their losses cannot be replaced or removed.
@@ -214,7 +214,7 @@ class RegisteredLoss:
             for k, v in named.items():
                 if v is not None:
                     check_broadcastable(first.shape, k, v, to=f"`{self.argnames[0]}`")
-        return self.spec.apply(xp, arrays, reduction, **options)
+        return apply(self.spec, xp, arrays, reduction, **options)
 
     def __repr__(self) -> str:
         return f"<anyloss loss {self.name}{self.argnames}>"

@@ -34,9 +34,18 @@ from typing import Any, Literal, NamedTuple
 
 from ._accel import Hints
 from ._checks import namespace
-from ._engine import Forward
 from ._typing import Array, Namespace
 from ._xp import adopt_numpy
+
+
+class Forward(NamedTuple):
+    """What every loss's ``fwd`` returns: the unreduced ``loss``, the residuals
+    ``res`` its ``bwd`` needs, and the divisor of ``'mean'`` where it is not
+    the number of elements (``None``)."""
+
+    loss: Any
+    res: Any
+    divisor: Any = None
 
 
 class Curve(NamedTuple):
@@ -139,21 +148,6 @@ class LossSpec:
         the arrays in order, NumPy arrays among another library's converted to it."""
         xp = namespace(optional=self.optional, complex=self.complex, **arrays)
         return xp, adopt_numpy(xp, tuple(arrays.values()))
-
-    def apply(
-        self,
-        xp: Namespace,
-        arrays: tuple[Any, ...],
-        reduction: str = "mean",
-        computed: dict[str, Any] | None = None,
-        **options: Any,
-    ) -> Array:
-        """Run this loss on already-checked ``arrays`` (see ``_call.apply``);
-        ``computed``: auxiliaries the ``fwd`` takes beside the options."""
-        from ._call import apply
-
-        value: Array = apply(self, xp, arrays, reduction, options, computed or {})
-        return value
 
 
 def native_call(name: str) -> Callable[..., Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
+from .._call import apply
 from .._checks import check_number, describe, fail
 from .._spec import LossSpec
 from .._typing import Array, Namespace
@@ -49,7 +50,7 @@ def hyperparameter(name: str, value: Any, **bounds: Any) -> Any:
 
 def unreduced(s: LossSpec, xp: Namespace, arrays: tuple[Any, ...], **options: Any) -> Array:
     """Run ``s`` and return its unreduced value (optax and tf.nn reduce nothing)."""
-    return s.apply(xp, arrays, "none", **options)
+    return apply(s, xp, arrays, "none", **options)
 
 
 def axes(

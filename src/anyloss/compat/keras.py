@@ -53,8 +53,9 @@ from typing import Any
 
 import array_api_compat as _compat
 
+from .._call import apply
 from .._checks import check_bool, check_broadcastable, check_class_values, check_number, describe, fail, namespace
-from .._engine import Forward
+from .._spec import Forward
 from .._typing import Array, Namespace
 from .._xp import (
     broadcast_shapes,
@@ -170,7 +171,8 @@ class _KerasLoss:
             sample_weight = _sample_weight(xp, sample_weight, dtype, device(y_pred))
             xp = namespace(y_true=y_true, y_pred=y_pred, sample_weight=sample_weight)
         options = self.prepare(xp, y_true, y_pred, **options)
-        return self.spec.apply(
+        return apply(
+            self.spec,
             xp,
             (y_true, y_pred, sample_weight),
             _ANYLOSS_REDUCTION[reduction],

@@ -37,8 +37,7 @@ import math
 from typing import Any
 
 from .._checks import check_broadcastable, check_broadcasts_to, check_floating, check_integer, describe, fail, namespace
-from .._engine import Forward
-from .._spec import LossSpec
+from .._spec import Forward, LossSpec
 from .._typing import Array, Namespace
 from .._xp import (
     as_float,

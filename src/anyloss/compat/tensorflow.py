@@ -28,7 +28,7 @@ import types
 from typing import Any
 
 from .._checks import check_broadcasts_to, check_class_values, check_floating, check_integer, describe, fail, namespace
-from .._engine import Forward
+from .._spec import Forward
 from .._typing import Array, Namespace
 from .._xp import device, index_dtype, log_softmax, one_hot_mask, sigmoid, softplus, take_along
 from ._common import shapes_equal, spec, unreduced

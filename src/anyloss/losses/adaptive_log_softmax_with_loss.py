@@ -25,6 +25,7 @@ import numbers
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .._call import apply
 from .._checks import (
     TypeRuntimeError,
     ValueIndexError,
@@ -36,10 +37,9 @@ from .._checks import (
     fail,
     namespace,
 )
-from .._engine import Forward
 from .._module import ParameterLoss
 from .._reduction import reduce
-from .._spec import LossSpec
+from .._spec import Forward, LossSpec
 from .._typing import Array, Namespace, Reduction
 from .._xp import device, index_dtype, is_lazy, log_softmax, log_softmax_parts, one_hot_mask, take_along
 
@@ -244,7 +244,7 @@ class AdaptiveLogSoftmaxWithLoss(ParameterLoss):
             params.get("head.bias"),
             *(params[name] for name in self._spec.argnames[4:]),
         )
-        return xp, self._spec.apply(xp, arrays, reduction, cutoffs=tuple(self.cutoffs))
+        return xp, apply(self._spec, xp, arrays, reduction, cutoffs=tuple(self.cutoffs))
 
     def _check_input(self, params: Any, input: Any, min_ndim: int = 1, **others: Any) -> Any:
         """Namespace of ``input`` (and ``others``) and the parameters; ``input``

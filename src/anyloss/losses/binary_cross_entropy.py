@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .._accel import Hints
+from .._call import apply
 from .._checks import (
     TypeNotImplementedError,
     TypeRuntimeError,
@@ -15,10 +16,9 @@ from .._checks import (
     check_values,
     fail,
 )
-from .._engine import Forward
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
-from .._spec import Curve, LossSpec, register_spec
+from .._spec import Curve, Forward, LossSpec, register_spec
 from .._typing import Array, Namespace, Reduction
 from .._xp import as_float
 
@@ -86,7 +86,7 @@ def binary_cross_entropy(
     target = check_values(
         xp, "target", target, _in_unit_interval, "have all elements between 0 and 1", ValueRuntimeError
     )
-    return SPEC.apply(xp, (input, target, weight), reduction)
+    return apply(SPEC, xp, (input, target, weight), reduction)
 
 
 def _in_unit_interval(xp: Namespace, a: Any) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .._accel import Hints
+from .._call import apply
 from .._checks import (
     TypeNotImplementedError,
     TypeRuntimeError,
@@ -14,10 +15,9 @@ from .._checks import (
     check_same_shape,
     fail,
 )
-from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
-from .._spec import Curve, LossSpec, register_spec
+from .._spec import Curve, Forward, LossSpec, register_spec
 from .._typing import Array, Namespace, Reduction
 from .._xp import _half_dtype, as_float, device, log_sigmoid, result_float_dtype
 
@@ -88,7 +88,7 @@ def binary_cross_entropy_with_logits(
         check_broadcasts_to(input.shape, "pos_weight", pos_weight, kind=ValueRuntimeError)
     if weight is not None:
         check_broadcasts_to(input.shape, "weight", weight, kind=ValueRuntimeError)
-    return SPEC.apply(xp, (input, target, weight, pos_weight), reduction)
+    return apply(SPEC, xp, (input, target, weight, pos_weight), reduction)
 
 
 def _fwd(xp: Namespace, input: Any, target: Any, weight: Any, pos_weight: Any) -> Forward:

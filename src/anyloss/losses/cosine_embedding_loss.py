@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .._accel import Hints
+from .._call import apply
 from .._checks import ValueRuntimeError, check_broadcastable, check_number, describe, fail
-from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
-from .._spec import LossSpec, register_spec
+from .._spec import Forward, LossSpec, register_spec
 from .._typing import Array, Namespace, Reduction
 from .._xp import as_float, broadcast_shapes, broadcast_to, result_float_dtype, sum_to_shape, vecdot
 from ._curves import cosine_angle
@@ -98,7 +98,7 @@ def cosine_embedding_loss(
             )
     shape = check_broadcastable(input1.shape, "input2", input2, to="`input1`", kind=ValueRuntimeError)
     check_broadcastable(shape[:-1], "target", target, to="the cosines of `input1` and `input2`", kind=ValueRuntimeError)
-    return SPEC.apply(xp, (input1, input2, target), reduction, margin=margin)
+    return apply(SPEC, xp, (input1, input2, target), reduction, margin=margin)
 
 
 def _fwd(xp: Namespace, input1: Any, input2: Any, target: Any, margin: Any) -> Forward:

@@ -6,6 +6,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from .._accel import Hints
+from .._call import apply
 from .._checks import (
     REAL,
     TypeNotImplementedError,
@@ -18,10 +19,9 @@ from .._checks import (
     describe,
     fail,
 )
-from .._engine import Forward
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
-from .._spec import LossSpec, register_spec
+from .._spec import Forward, LossSpec, register_spec
 from .._typing import Array, Namespace, Reduction
 from .._xp import as_float, device, exp_into, log_softmax_parts, result_float_dtype, shifted_by_max, size
 from ._curves import two_class_logits
@@ -133,10 +133,10 @@ def cross_entropy(
         check_class_weight(weight, input.shape[0 if input.ndim == 1 else 1])
         if weight is not None and not xp.isdtype(weight.dtype, ("integral", "real floating")):
             fail(TypeError, "weight", "have a real dtype", weight.dtype)
-        return PROB_SPEC.apply(xp, (input, target, weight), reduction, label_smoothing=eps)
+        return apply(PROB_SPEC, xp, (input, target, weight), reduction, label_smoothing=eps)
     target = check_class_target(xp, input.shape, target, ignore_index, probabilities=True)
     check_class_weight(weight, input.shape[0 if input.ndim == 1 else 1], input.dtype)
-    return SPEC.apply(xp, (input, target, weight), reduction, ignore_index=int(ignore_index), label_smoothing=eps)
+    return apply(SPEC, xp, (input, target, weight), reduction, ignore_index=int(ignore_index), label_smoothing=eps)
 
 
 def _class_shape(x: Any, class_dim: Any) -> Any:

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._accel.recurrence import scan
+from .._call import apply
 from .._checks import (
     TypeNotImplementedError,
     TypeRuntimeError,
@@ -35,10 +36,9 @@ from .._checks import (
     describe,
     fail,
 )
-from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction
-from .._spec import LossSpec, native_call, register_spec
+from .._spec import Forward, LossSpec, native_call, register_spec
 from .._typing import Array, Namespace, Reduction
 from .._xp import device, index_dtype, read, size
 
@@ -200,7 +200,8 @@ def ctc_loss(
     targets = _check_labels(xp, targets, tl, c, blank)
     # The lengths as checked (on Dask the checks are in their graph).
     input_lengths, target_lengths = xp.reshape(il, input_lengths.shape), xp.reshape(tl, target_lengths.shape)
-    return SPEC.apply(
+    return apply(
+        SPEC,
         xp,
         (log_probs, targets, input_lengths, target_lengths),
         reduction,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, cast
 import array_api_compat as _compat
 
 from .._accel import Hints
+from .._call import apply
 from .._checks import (
     TypeRuntimeError,
     ValueRuntimeError,
@@ -19,10 +20,9 @@ from .._checks import (
     check_values,
     fail,
 )
-from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction
-from .._spec import Curve, LossSpec, register_spec
+from .._spec import Curve, Forward, LossSpec, register_spec
 from .._typing import Array, Namespace, Reduction
 from .._xp import as_float, broadcast_shapes, device, result_float_dtype, sum_to_shape
 
@@ -101,7 +101,7 @@ def gaussian_nll_loss(
             f"broadcast with `input` and `target` to shape {shape}",
             f"shape {tuple(var.shape)}",
         )
-    return SPEC.apply(xp, (input, target, var), reduction, full=bool(full), eps=eps)
+    return apply(SPEC, xp, (input, target, var), reduction, full=bool(full), eps=eps)
 
 
 def _check_real(xp: Namespace, **arrays: Any) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .._accel import Hints
+from .._call import apply
 from .._checks import TypeRuntimeError, ValueRuntimeError, check_broadcastable, check_number, fail
-from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
-from .._spec import Curve, LossSpec, register_spec
+from .._spec import Curve, Forward, LossSpec, register_spec
 from .._typing import Array, Namespace, Reduction
 
 
@@ -65,7 +65,7 @@ def hinge_embedding_loss(
     if not xp.isdtype(target.dtype, ("real floating", "integral", "bool")):
         fail(TypeError, "target", "have a real or boolean dtype", target.dtype)
     check_broadcastable(input.shape, "target", target, kind=ValueRuntimeError)
-    return SPEC.apply(xp, (input, target), reduction, margin=margin)
+    return apply(SPEC, xp, (input, target), reduction, margin=margin)
 
 
 def _fwd(xp: Namespace, input: Any, target: Any, *, margin: Any) -> Forward:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import array_api_compat as _compat
 
 from .._accel import Hints
+from .._call import apply
 from .._checks import (
     TypeNotImplementedError,
     ValueRuntimeError,
@@ -18,10 +19,9 @@ from .._checks import (
     describe,
     fail,
 )
-from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction
-from .._spec import Curve, LossSpec, register_spec
+from .._spec import Curve, Forward, LossSpec, register_spec
 from .._typing import Array, Namespace, Reduction
 from .._xp import as_float, result_float_dtype
 
@@ -87,7 +87,7 @@ def huber_loss(
     check_target_broadcast(input, target)
     if weight is not None:
         check_same_shape("input", input, "weight", weight)
-    return SPEC.apply(xp, (input, target, weight), reduction, delta=delta)
+    return apply(SPEC, xp, (input, target, weight), reduction, delta=delta)
 
 
 def _fwd(xp: Namespace, input: Any, target: Any, weight: Any, delta: Any) -> Forward:

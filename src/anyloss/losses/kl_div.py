@@ -7,11 +7,11 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from .._accel import Hints
+from .._call import apply
 from .._checks import TypeRuntimeError, ValueRuntimeError, check_bool, check_broadcastable, check_floating
-from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
-from .._spec import LossSpec, register_spec
+from .._spec import Forward, LossSpec, register_spec
 from .._typing import Array, KLDivReduction, Namespace
 from .._xp import as_float, result_float_dtype
 from ._curves import kl_two_class
@@ -81,7 +81,7 @@ def kl_div(
     check_floating(xp, "target", target, TypeRuntimeError)
     shape = check_broadcastable(input.shape, "target", target, kind=ValueRuntimeError)
     red, computed = _batchmean(red, reduction, input, shape)
-    return SPEC.apply(xp, (input, target), red, computed, log_target=log_target)
+    return apply(SPEC, xp, (input, target), red, computed, log_target=log_target)
 
 
 def _batchmean(red: Any, reduction: Any, input: Any, shape: Any) -> Any:

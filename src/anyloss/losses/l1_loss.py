@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .._accel import Hints
+from .._call import apply
 from .._checks import TypeRuntimeError, check_same_shape, check_target_broadcast, fail
-from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
-from .._spec import Curve, LossSpec, register_spec
+from .._spec import Curve, Forward, LossSpec, register_spec
 from .._typing import Array, Namespace, Reduction
 from .._xp import as_float, result_float_dtype, sum_to_shape
 
@@ -75,7 +75,7 @@ def l1_loss(
             "have a floating-point dtype (or `target` or `weight` one) for reduction='mean'",
             input.dtype,
         )
-    return SPEC.apply(xp, (input, target, weight), reduction)
+    return apply(SPEC, xp, (input, target, weight), reduction)
 
 
 def _result_dtype(xp: Namespace, *arrays: Any) -> Any:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from array_api_compat import is_jax_array
 
-from .._call import gradient_wanted
+from .._call import apply, gradient_wanted
 from .._checks import (
     INTEGRAL,
     REAL,
@@ -21,10 +21,9 @@ from .._checks import (
     describe,
     fail,
 )
-from .._engine import Forward
 from .._module import ParameterLoss
 from .._reduction import check_reduction
-from .._spec import LossSpec, native_call, register_spec
+from .._spec import Forward, LossSpec, native_call, register_spec
 from .._typing import Array, Namespace, Reduction
 from .._xp import add_at, as_float, device, is_lazy, result_float_dtype, size
 from ._curves import linear_two_class
@@ -206,12 +205,12 @@ def linear_cross_entropy(
             )
         if weight is not None and not xp.isdtype(weight.dtype, ("integral", "real floating")):
             fail(TypeError, "weight", "have a real dtype", weight.dtype)
-        return PROB_SPEC.apply(xp, arrays, reduction, computed, label_smoothing=eps)
+        return apply(PROB_SPEC, xp, arrays, reduction, computed, label_smoothing=eps)
     ignore_index = -100 if ignore_index is None else ignore_index
     target = check_class_target(xp, logits_shape, target, ignore_index, of="the logits", probabilities=True)
     check_class_weight(weight, n_classes, input.dtype)
     arrays = (input, linear_weight, target, linear_bias, weight)
-    return SPEC.apply(xp, arrays, reduction, computed, ignore_index=int(ignore_index), label_smoothing=eps)
+    return apply(SPEC, xp, arrays, reduction, computed, ignore_index=int(ignore_index), label_smoothing=eps)
 
 
 def _chunk_rows(xp: Namespace, options: Any, n_rows: Any, in_features: Any, row_classes: Any, dtype: Any) -> Any:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .._accel import Hints
+from .._call import apply
 from .._checks import TypeRuntimeError, ValueRuntimeError, check_broadcastable, check_number, fail
-from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
-from .._spec import Curve, LossSpec, register_spec
+from .._spec import Curve, Forward, LossSpec, register_spec
 from .._typing import Array, Namespace, Reduction
 from .._xp import as_float
 
@@ -70,7 +70,7 @@ def margin_ranking_loss(
             )
     shape = check_broadcastable(input1.shape, "input2", input2, to="`input1`", kind=ValueRuntimeError)
     check_broadcastable(shape, "target", target, to="`input1` and `input2`", kind=ValueRuntimeError)
-    return SPEC.apply(xp, (input1, input2, target), reduction, margin=margin)
+    return apply(SPEC, xp, (input1, input2, target), reduction, margin=margin)
 
 
 def _fwd(xp: Namespace, input1: Any, input2: Any, target: Any, *, margin: Any) -> Forward:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .._accel import Hints
+from .._call import apply
 from .._checks import check_any_floating, check_same_shape, check_target_broadcast
-from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
-from .._spec import Curve, LossSpec, register_spec
+from .._spec import Curve, Forward, LossSpec, register_spec
 from .._typing import Array, Namespace, Reduction
 from .._xp import as_float, result_float_dtype, sum_to_shape
 
@@ -55,7 +55,7 @@ def mse_loss(
     check_target_broadcast(input, target)
     if weight is not None:
         check_same_shape("input", input, "weight", weight)
-    return SPEC.apply(xp, (input, target, weight), reduction)
+    return apply(SPEC, xp, (input, target, weight), reduction)
 
 
 def _fwd(xp: Namespace, input: Any, target: Any, weight: Any) -> Forward:

@@ -6,6 +6,7 @@ import numbers
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._accel import Hints
+from .._call import apply
 from .._checks import (
     REAL,
     TypeNotImplementedError,
@@ -20,10 +21,9 @@ from .._checks import (
     fail,
     namespace,
 )
-from .._engine import Forward
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
-from .._spec import LossSpec, register_spec
+from .._spec import Forward, LossSpec, register_spec
 from .._typing import Array, Namespace, Reduction
 from .._xp import device, index_dtype, size, take_along
 from ._curves import two_class_logits
@@ -99,7 +99,8 @@ def multi_margin_loss(
         )
     check_class_weight(weight, c, input.dtype)
     target = check_class_values(xp, target, c, kind=ValueRuntimeError)
-    return SPEC.apply(
+    return apply(
+        SPEC,
         xp,
         (input, target, weight),
         reduction,

@@ -6,6 +6,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from .._accel import Hints
+from .._call import apply
 from .._checks import (
     TypeNotImplementedError,
     TypeRuntimeError,
@@ -15,10 +16,9 @@ from .._checks import (
     check_values,
     fail,
 )
-from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
-from .._spec import LossSpec, native_call, register_spec
+from .._spec import Forward, LossSpec, native_call, register_spec
 from .._typing import Array, Namespace, Reduction
 from .._xp import device, index_dtype, read, size, take_along
 from ._curves import multilabel_two_class
@@ -101,7 +101,7 @@ def multilabel_margin_loss(
         xp, "target", target, lambda xp, t: (t >= -1) & (t < c), f"be labels in [0, {c}) or -1", ValueRuntimeError
     )
     c = input.shape[-1] if input.ndim else 1
-    return SPEC.apply(xp, (input, target), reduction, computed={"positions": _positions(xp, target, c)})
+    return apply(SPEC, xp, (input, target), reduction, computed={"positions": _positions(xp, target, c)})
 
 
 def _positions(xp: Namespace, target: Any, c: int) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .._accel import Hints
+from .._call import apply
 from .._checks import (
     TypeNotImplementedError,
     TypeRuntimeError,
@@ -14,10 +15,9 @@ from .._checks import (
     check_floating,
     fail,
 )
-from .._engine import Forward
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
-from .._spec import Curve, LossSpec, register_spec
+from .._spec import Curve, Forward, LossSpec, register_spec
 from .._typing import Array, Namespace, Reduction
 from .._xp import as_float, broadcast_to, log_sigmoid, result_float_dtype, sigmoid, zero_dim
 
@@ -82,7 +82,7 @@ def multilabel_soft_margin_loss(
     shape = check_broadcastable(input.shape, "target", target, kind=ValueRuntimeError)
     if weight is not None:
         check_broadcastable(shape, "weight", weight, to="`input` and `target`", kind=ValueRuntimeError)
-    return SPEC.apply(xp, (input, target, weight), reduction)
+    return apply(SPEC, xp, (input, target, weight), reduction)
 
 
 def _fwd(xp: Namespace, input: Any, target: Any, weight: Any) -> Forward:

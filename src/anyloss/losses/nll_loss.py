@@ -6,11 +6,11 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from .._accel import Hints
+from .._call import apply
 from .._checks import TypeNotImplementedError, check_class_target, check_class_weight, check_floating
-from .._engine import Forward
 from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
-from .._spec import LossSpec, register_spec
+from .._spec import Forward, LossSpec, register_spec
 from .._typing import Array, Namespace, Reduction
 from .._xp import add_along, device, ignored, index_dtype, item, log_softmax, take_along
 from ._curves import nll_two_class
@@ -67,7 +67,7 @@ def nll_loss(
     check_floating(xp, "input", input, TypeNotImplementedError)
     target = check_class_target(xp, input.shape, target, ignore_index)
     check_class_weight(weight, input.shape[0 if input.ndim == 1 else 1], input.dtype)
-    return SPEC.apply(xp, (input, target, weight), reduction, ignore_index=int(ignore_index))
+    return apply(SPEC, xp, (input, target, weight), reduction, ignore_index=int(ignore_index))
 
 
 # ----------------------------------------------------------------- forward and gradient

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 import array_api_compat as _compat
 
 from .._accel import Hints
+from .._call import apply
 from .._checks import TypeRuntimeError, ValueRuntimeError, check_bool, check_broadcastable, check_number, fail
-from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
-from .._spec import Curve, LossSpec, register_spec
+from .._spec import Curve, Forward, LossSpec, register_spec
 from .._typing import Array, Namespace, Reduction
 from .._xp import as_float, sum_to_shape
 
@@ -81,7 +81,7 @@ def poisson_nll_loss(
     _check_numeric(xp, "input", input, allow_bool=log_input)
     _check_numeric(xp, "target", target, allow_bool=not full)
     check_broadcastable(input.shape, "target", target, kind=ValueRuntimeError)
-    return SPEC.apply(xp, (input, target), reduction, log_input=log_input, full=full, eps=eps)
+    return apply(SPEC, xp, (input, target), reduction, log_input=log_input, full=full, eps=eps)
 
 
 def _check_numeric(xp: Namespace, name: Any, x: Any, allow_bool: Any) -> None:

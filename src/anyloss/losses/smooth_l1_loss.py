@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 import array_api_compat as _compat
 
 from .._accel import Hints
+from .._call import apply
 from .._checks import ValueRuntimeError, check_any_floating, check_number, check_target_broadcast, fail
-from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
-from .._spec import Curve, LossSpec, register_spec
+from .._spec import Curve, Forward, LossSpec, register_spec
 from .._typing import Array, Namespace, Reduction
 from .._xp import as_float, result_float_dtype
 from .l1_loss import l1_loss
@@ -73,7 +73,7 @@ def smooth_l1_loss(
         check_number("beta", beta, min=0, kind=ValueRuntimeError)
         check_any_floating(xp, input=input, target=target)
         check_target_broadcast(input, target)
-        return SPEC.apply(xp, (input, target), reduction, beta=beta)
+        return apply(SPEC, xp, (input, target), reduction, beta=beta)
     beta = float(beta)  # PyTorch's `float beta`: True, 1 and np.float32(1) all mean 1.0
     if not beta >= 0:  # also refuses NaN, as PyTorch does
         fail(ValueRuntimeError, "beta", "be >= 0", beta)
@@ -82,7 +82,7 @@ def smooth_l1_loss(
         return l1_loss(input, target, reduction=reduction)
     check_any_floating(xp, input=input, target=target)
     check_target_broadcast(input, target)
-    return SPEC.apply(xp, (input, target), reduction, beta=beta)
+    return apply(SPEC, xp, (input, target), reduction, beta=beta)
 
 
 def _fwd(xp: Namespace, input: Any, target: Any, beta: Any) -> Forward:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .._accel import Hints
+from .._call import apply
 from .._checks import TypeRuntimeError, ValueRuntimeError, check_broadcasts_to, check_floating
-from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
-from .._spec import Curve, LossSpec, register_spec
+from .._spec import Curve, Forward, LossSpec, register_spec
 from .._typing import Array, Namespace, Reduction
 from .._xp import as_float, result_float_dtype, sigmoid, softplus
 
@@ -61,7 +61,7 @@ def soft_margin_loss(
     check_floating(xp, "input", input, TypeRuntimeError)
     # PyTorch writes the loss in place into an array of input's shape.
     check_broadcasts_to(input.shape, "target", target, kind=ValueRuntimeError)
-    return SPEC.apply(xp, (input, target), reduction)
+    return apply(SPEC, xp, (input, target), reduction)
 
 
 def _fwd(xp: Namespace, input: Any, target: Any) -> Forward:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .._accel import Hints
+from .._call import apply
 from .._checks import TypeRuntimeError, check_bool, check_number, describe, fail
-from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
-from .._spec import LossSpec, register_spec
+from .._spec import Forward, LossSpec, register_spec
 from .._typing import Array, Namespace, Reduction
 from .._xp import sum_to_shape
 from ._curves import triplet
@@ -94,7 +94,7 @@ def triplet_margin_loss(
         if not xp.isdtype(x.dtype, ("integral", "real floating")):
             fail(TypeRuntimeError, name, "have a real (integer or floating-point) dtype", describe(x))
     check_triplet_shapes(anchor, positive, negative, swap, p)
-    return SPEC.apply(xp, (anchor, positive, negative), reduction, margin=margin, p=p, eps=eps, swap=swap)
+    return apply(SPEC, xp, (anchor, positive, negative), reduction, margin=margin, p=p, eps=eps, swap=swap)
 
 
 def _fwd(xp: Namespace, anchor: Any, positive: Any, negative: Any, margin: Any, p: Any, eps: Any, swap: Any) -> Forward:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .._call import apply
 from .._checks import TypeRuntimeError, check_number, describe, fail
-from .._engine import Forward
 from .._module import Loss
 from .._reduction import check_reduction
-from .._spec import LossSpec, register_spec
+from .._spec import Forward, LossSpec, register_spec
 from .._typing import Array, Namespace, Reduction
 from .._xp import sum_to_shape
 from ._curves import triplet
@@ -100,7 +100,7 @@ def triplet_margin_with_distance_loss(
         check_triplet_shapes(anchor, positive, negative, swap)
     arrays = (anchor, positive, negative)
     options: dict[str, Any] = {"distance_function": distance_function, "margin": margin, "swap": swap}
-    return SPEC.apply(xp, arrays, reduction, **options)
+    return apply(SPEC, xp, arrays, reduction, **options)
 
 
 def _fwd(
