@@ -106,6 +106,26 @@ def test_every_layout_uses_the_kernel(name, layout, kernel, monkeypatch):
         np.testing.assert_allclose(g, r, rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("width", [7, 1024, 1500])
+def test_a_repeated_trailing_block_over_many_stretches(width, kernel, monkeypatch):
+    """A ``pos_weight`` of the trailing shape is read from its repeated block at
+    each stretch's offset in it: several stretches of 1024 elements, blocks that
+    divide a stretch, and blocks longer than one."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5000 // width + 3, width)).astype(np.float32)
+    y = rng.random(x.shape, dtype=np.float32)
+    pos_weight = rng.uniform(0.5, 2.0, width).astype(np.float32)
+    fn = F.binary_cross_entropy_with_logits
+    value, (gx, gy) = anyloss.value_and_grad(fn, argnums=(0, 1))(x, y, pos_weight=pos_weight)
+    assert kernel == ["binary_cross_entropy_with_logits"]
+    monkeypatch.setattr(_config, "compiled", False)
+    monkeypatch.setattr(_blocks, "MIN_SIZE", 1 << 40)
+    ref, (rx, ry) = anyloss.value_and_grad(fn, argnums=(0, 1))(x, y, pos_weight=pos_weight)
+    np.testing.assert_allclose(value, ref, rtol=1e-5)
+    np.testing.assert_allclose(gx, rx, rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(gy, ry, rtol=1e-5, atol=1e-9)
+
+
 def test_reduction_none_runs_as_written(kernel):
     rng = np.random.default_rng(0)
     F.mse_loss(rng.standard_normal((6, 5)), rng.standard_normal((6, 5)), reduction="none")

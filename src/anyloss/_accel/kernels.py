@@ -325,17 +325,26 @@ def _source(body: trace.Body, dtypes: tuple[str | None, ...], modes: tuple[str |
         if modes[k] == "one":
             src.append(f"    a{k} = A{k}[0]")
         elif modes[k] == "mod":
-            src.append(f"    m{k} = A{k}.size")
+            # The trailing block repeated over a stretch and one block more: a
+            # stretch from `start` reads it from `start % m` on, in order (an
+            # `i % m` per element would keep the loop from vectorizing).
+            src += [
+                f"    m{k} = A{k}.size",
+                f"    T{k} = np.empty({_STRETCH} + m{k}, dtype=A{k}.dtype)",
+                f"    for q in range({_STRETCH} + m{k}):",
+                f"        T{k}[q] = A{k}[q % m{k}]",
+            ]
     src += [
         f"    for start in range(lo, hi, {_STRETCH}):",
         f"        stop = min(hi, start + {_STRETCH})",
+        *(f"        b{k} = start % m{k} - start" for k in present if modes[k] == "mod"),
         "        for i in range(start, stop):",
     ]
     for k in present:
         if modes[k] == "full":
             src.append(f"            a{k} = A{k}[i]")
         elif modes[k] == "mod":
-            src.append(f"            a{k} = A{k}[i % m{k}]")
+            src.append(f"            a{k} = T{k}[b{k} + i]")
     src += [f"            {name} = {expr}" for name, expr in body.lines]
     src += [f"            buf{m}[i - start] = np.float64({name})" for m, name in enumerate(summed)]
     for k in present:
