@@ -144,6 +144,17 @@ def _half_dtype(xp: Namespace, x: Any) -> Any:
     return x.dtype if any(x.dtype == h for h in halves) else None
 
 
+def torch_sign(xp: Namespace, x: Any) -> Any:
+    """``sign(x)`` of a real ``x`` with ``sign(NaN) = 0``, as ``torch.sign`` (PyTorch's
+    subgradient of ``|x|``); NumPy's and JAX's sign of NaN is NaN. On PyTorch
+    tensors ``torch.sign`` itself: array-api-compat's ``sign`` sets NaN back with an
+    in-place ``index_put``, after which ``torch.compile`` keeps boolean masks for
+    the backward, whose stores inductor's CPU code makes slow."""
+    if _compat.is_torch_array(x):
+        return x.sign()
+    return xp.where(xp.isnan(x), xp.zeros_like(x), xp.sign(x))
+
+
 def softplus(xp: Namespace, x: Any) -> Any:
     """log(1 + exp(x)) without overflow: max(x, 0) + log1p(exp(-|x|))."""
     half = _half_dtype(xp, x)

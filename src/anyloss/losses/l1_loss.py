@@ -11,7 +11,7 @@ from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, Forward, LossSpec, register_spec
 from .._typing import Array, Namespace, Reduction
-from .._xp import as_float, result_float_dtype, sum_to_shape
+from .._xp import as_float, result_float_dtype, sum_to_shape, torch_sign
 
 
 def l1_loss(
@@ -108,7 +108,7 @@ def _bwd(xp: Namespace, res: Any, g: Any, *, g_divisor: Any = None, wanted: Any 
     else:
         # sign(0) = 0: PyTorch's subgradient of |d| at d = 0. PyTorch's sign of NaN
         # is 0 too (NumPy's and JAX's is NaN): a NaN difference gets gradient 0.
-        sign = xp.astype(diff > 0, diff.dtype) - xp.astype(diff < 0, diff.dtype)
+        sign = torch_sign(xp, diff)
     gi = sign * (g if w is None else w * g)
     if w is None:
         return gi, -gi, None
