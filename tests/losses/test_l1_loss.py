@@ -1,6 +1,7 @@
 """F.l1_loss / anyloss.L1Loss against PyTorch."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -23,6 +24,7 @@ from helpers import (
     re_arg,
     run_case,
     run_error,
+    to_numpy,
     uniform,
     with_options,
 )
@@ -203,3 +205,23 @@ def _cancellation_tol(x, y, w):
         scale = d.max() / total + (d * w64).sum() / total**2 if d.size else 0.0
     f32 = x.dtype == np.float32
     return {"rtol": 1.3e-6 if f32 else 1e-7, "atol": max(1e-5 if f32 else 1e-7, 8 * np.finfo(x.dtype).eps * scale)}
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch-own", "jax", "array_api_strict"])
+def test_nan_difference_gets_torchs_zero_gradient(backend):
+    """PyTorch's subgradient of |d| is torch.sign(d): 0 at d = 0 and at NaN (NumPy's
+    and JAX's sign of NaN is NaN). The gradient of the other elements is untouched."""
+    torch = pytest.importorskip("torch")
+    x = np.array([np.nan, 1.5, -2.0, 0.0, np.nan])
+    y = np.array([0.0, 0.5, 1.0, 0.0, np.nan])
+    xt = torch.tensor(x, requires_grad=True)
+    torch.nn.functional.l1_loss(xt, torch.tensor(y), reduction="sum").backward()
+    if backend == "torch-own":
+        a = torch.tensor(x, requires_grad=True)
+        with anyloss.configure(native=False):
+            F.l1_loss(a, torch.tensor(y), reduction="sum").backward()
+        g = a.grad
+    else:
+        xp = np if backend == "numpy" else pytest.importorskip({"jax": "jax.numpy"}.get(backend, backend))
+        g = anyloss.grad(lambda a: F.l1_loss(a, xp.asarray(y), reduction="sum"))(xp.asarray(x))
+    torch.testing.assert_close(torch.as_tensor(to_numpy(g), dtype=torch.float64), xt.grad)
