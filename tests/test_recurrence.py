@@ -192,3 +192,14 @@ def test_a_traced_step_compiles_once(monkeypatch):
         init, xs = rng.standard_normal((n, k)), (rng.standard_normal((t, n, k)),)
         _scan_both(monkeypatch, _chain_step, init, xs, (rng.standard_normal((n, k)), back, np.asarray(0.1 * t)))
     assert len(compiles) <= 1  # traced at most once (zero if an earlier test traced it)
+
+
+def test_an_index_off_the_carry_raises_as_the_loop(loops):
+    """The compiled loop reads without bounds checks: an index past the carry
+    leaves it to the loop, whose take raises."""
+    rng = np.random.default_rng(0)
+    init, xs = rng.standard_normal((2, 3)), (rng.standard_normal((4, 2, 3)),)
+    back = np.array([0, 1, 2, 3, 4, 6])  # 6: one past the 6 elements
+    with pytest.raises(IndexError):
+        recurrence.scan(np_xp, _chain_step, init, xs, (np.ones((2, 3)), back, np.asarray(0.5)))
+    assert loops == []

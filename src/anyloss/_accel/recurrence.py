@@ -107,6 +107,8 @@ def _compiled(
     rows = init.shape[0] if init.ndim else 1
     width = lanes // rows
     gathered = [inputs[len(xs) + k] for k in loop.gathers]
+    if any(g.min() < 0 or g.max() >= lanes for g in gathered):
+        return None  # an index off the carry: the loop's take raises (the compiled one would read anywhere)
     own = all(np.array_equal(g // width, np.arange(lanes) // width) for g in gathered)
     threaded = own and rows > 1 and steps * lanes >= THREADED_WORK
 

@@ -5,7 +5,9 @@ computed as PyTorch's CPU kernel computes it (``aten/src/ATen/native/LossCTC.cpp
 the forward (alpha) recursion of the paper's eq. (6)-(8) in log space, the
 backward (beta) recursion of eq. (10)-(11), and the gradient of eq. (16) with
 PyTorch's extra ``exp(log_probs)`` term. Both recursions loop over time steps
-only; each step is vectorized over the batch and the label positions.
+only, each step vectorized over the batch and the label positions; they are
+``_accel.recurrence.scan`` steps, which run as ``jax.lax.scan`` on JAX and as one
+compiled loop traced from the same steps on NumPy with numba.
 
 Every quantity is computed in the input's dtype, in the kernel's order of
 operations (its log-sum-exp of three terms, its per-class accumulation of
