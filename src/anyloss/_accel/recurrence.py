@@ -87,7 +87,7 @@ def _compiled(
     step: Any, init: Any, xs: tuple[Any, ...], consts: tuple[Any, ...], steps: int, reverse: bool, axis: int
 ) -> Any:
     """The stacked carries computed by the compiled loop; ``None`` where it does not apply."""
-    if not kernels.available() or not all(type(a) is np.ndarray for a in (init, *xs, *consts)):
+    if not all(type(a) is np.ndarray for a in (init, *xs, *consts)) or not kernels.available():
         return None
     lanes = init.size
     if init.dtype not in (np.float32, np.float64) or lanes == 0 or steps == 0 or not 0 <= axis <= init.ndim:

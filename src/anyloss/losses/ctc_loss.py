@@ -441,7 +441,7 @@ def _collect(xp: Namespace, ab: Any, lprime: Any, valid: Any, n_classes: Any, ze
     dev, idx = device(ab), index_dtype(xp)
     ninf = xp.full((), _NEG_INF, dtype=ab.dtype, device=dev)
     s_idx = xp.reshape(xp.arange(k, dtype=idx, device=dev), (1, k))
-    labels = xp.where(valid[:, :k], xp.astype(lprime[:, :k], idx), n_classes)
+    labels = xp.where(valid[:, :k], xp.astype(lprime[:, :k], idx), xp.full((), n_classes, dtype=idx, device=dev))
     order = xp.argsort(labels * k + (k - 1 - s_idx), axis=1)  # (N, K): class, then s descending
     row = xp.reshape(xp.arange(n, dtype=idx, device=dev), (n, 1))
     ordered = xp.reshape(xp.take(xp.reshape(labels, (-1,)), xp.reshape(row * k + order, (-1,))), (n, k))
