@@ -314,8 +314,8 @@ def _fwd(
 
     # Forward recursion, eq. (6): alpha_0 is non-zero at s = 0, 1 only; then
     # alpha_t(s) = y^t_{l'_s} (alpha_{t-1}(s) + alpha_{t-1}(s-1) + [skip] alpha_{t-1}(s-2)),
-    # in log space. `reads` gathers alpha_{t-1}(s-1) and alpha_{t-1}(s-2) (or
-    # the sentinel) from the flattened (N, K + 1) alpha in one go.
+    # in log space. `reads`: for each position, the flat indices into the
+    # (N, K + 1) alpha of s itself, s - 1 and s - 2 (or the sentinel).
     sentinel = xp.full_like(s_idx, k)
     one_back = xp.where((s_idx >= 1) & (s_idx < k), s_idx - 1, sentinel)
     reads = tuple(
