@@ -203,3 +203,16 @@ def test_an_index_off_the_carry_raises_as_the_loop(loops):
     with pytest.raises(IndexError):
         recurrence.scan(np_xp, _chain_step, init, xs, (np.ones((2, 3)), back, np.asarray(0.5)))
     assert loops == []
+
+
+def test_consts_of_another_shape_run_as_the_loop(loops, monkeypatch):
+    """An array of the carry's size but another shape broadcasts otherwise (or
+    not at all) in the loop; the compiled loop, which reads element i of it,
+    leaves it to the loop."""
+    rng = np.random.default_rng(0)
+    init, xs = rng.standard_normal((3, 1)), (rng.standard_normal((4, 3, 1)),)
+    back = np.arange(3)
+    w = rng.standard_normal((1, 3))  # broadcasts with (3, 1) to (3, 3) in the loop
+    with pytest.raises(ValueError):  # the loop's carry changes shape: stacking fails
+        recurrence.scan(np_xp, _chain_step, init, xs, (w, back, np.asarray(0.5)))
+    assert loops == []

@@ -98,6 +98,9 @@ def _compiled(
     loop = _loop(step, (init.dtype, *(x.dtype for x in (*xs, *consts))), kinds, len(xs), reverse)
     if loop is None:
         return None
+    for k, c in enumerate(consts):  # an element's own value has the carry's shape; indices are flat
+        if c.ndim and c.shape != ((lanes,) if k in loop.gathers else init.shape):
+            return None
     ys = np.empty((steps + 1, lanes), dtype=init.dtype)  # time first: each step writes one row
     ys[steps if reverse else 0] = init.reshape(-1)
     inputs = [np.ascontiguousarray(x).reshape(steps, lanes) for x in xs]
