@@ -51,7 +51,9 @@ def scan(
 
     Give the step every array it reads through ``xs`` and ``consts``, not
     through a closure: the compiled loop is traced once per step function and
-    dtypes, and reads its arrays from there."""
+    dtypes, and reads its arrays from there. The step returns a carry of the
+    carry's shape and dtype (the traced loop takes a reshape of an element as
+    that element)."""
     xs, consts = tuple(xs), tuple(consts)
     if _compat.is_jax_namespace(xp):
         from jax import lax
