@@ -42,7 +42,7 @@ from .._module import Loss
 from .._reduction import check_reduction
 from .._spec import Forward, LossSpec, native_call, register_spec
 from .._typing import Array, Namespace, Reduction
-from .._xp import device, index_dtype, read, size
+from .._xp import clip, device, index_dtype, read, size
 
 _NEG_INF = float("-inf")
 
@@ -287,7 +287,7 @@ def _fwd(
     labels = xp.where(counted, labels, xp.full_like(labels, blank))
     blank_or_sentinel = xp.where(s_idx < k, xp.full_like(s_idx, blank), xp.full_like(s_idx, -1))
     if s_max:
-        at_label = xp.reshape(xp.clip((xp.arange(k1, device=dev) - 1) // 2, min=0, max=s_max - 1), (-1,))
+        at_label = xp.reshape(clip(xp, (xp.arange(k1, device=dev) - 1) // 2, min=0, max=s_max - 1), (-1,))
         odd = (s_idx % 2 == 1) & (s_idx < k)
         lprime = xp.where(odd, xp.take(labels, at_label, axis=1), blank_or_sentinel)
     else:
@@ -295,7 +295,7 @@ def _fwd(
     valid = s_idx <= 2 * xp.reshape(tl, (n, 1))
     # The skip transition s-2 -> s (eq. 7): only into a label that differs from
     # the label two positions back, so repeated labels need a blank between them.
-    two_back = xp.take(lprime, xp.reshape(xp.clip(s_idx - 2, min=0), (-1,)), axis=1)
+    two_back = xp.take(lprime, xp.reshape(clip(xp, s_idx - 2, min=0), (-1,)), axis=1)
     skip = (s_idx >= 2) & (s_idx < k) & (lprime != two_back)
 
     # lp_ext[t, n, s] = log y^t_{l'_s}: gathered once, (T, N, K + 1); the
@@ -328,11 +328,11 @@ def _fwd(
 
     # Eq. (8): p(l|x) = alpha_{T-1}(2S) + alpha_{T-1}(2S-1) at the sample's last
     # frame T_n - 1 (only the first term for an empty target).
-    last = xp.clip(il, min=1) - 1
+    last = clip(xp, il, min=1) - 1
     at_end = (last * n + xp.arange(n, device=dev)) * k1 + 2 * tl
     flat_alphas = xp.reshape(alphas, (-1,))
     end_blank = xp.take(flat_alphas, at_end)
-    end_label = xp.where(tl > 0, xp.take(flat_alphas, xp.clip(at_end - 1, min=0)), ninf)
+    end_label = xp.where(tl > 0, xp.take(flat_alphas, clip(xp, at_end - 1, min=0)), ninf)
     log_likelihood = _log_add(xp, end_blank, end_label, zero, one)
     # No frames: the empty target has probability 1, any other 0 (PyTorch's special case).
     empty_input = xp.where(tl == 0, zero, ninf)
@@ -345,7 +345,7 @@ def _fwd(
     # sum_n loss_n expresses. So the public function asks for the per-sample
     # quotient here, and the plain 'mean' over N of _reduction averages it; the
     # backward divides the cotangent by the same lengths.
-    lengths = xp.astype(xp.clip(tl, min=1), dtype) if mean_over_lengths else None
+    lengths = xp.astype(clip(xp, tl, min=1), dtype) if mean_over_lengths else None
     if lengths is not None:
         loss = loss / lengths
     if unbatched:
@@ -480,7 +480,7 @@ def _padded_targets(xp: Namespace, targets: Any, tl: Any, n: Any, s_max: Any) ->
     # Concatenated: sample n's labels start at the sum of the lengths before it.
     starts = xp.cumulative_sum(tl) - tl
     idx = xp.reshape(starts, (n, 1)) + xp.reshape(xp.arange(s_max, device=dev), (1, s_max))
-    idx = xp.clip(idx, min=0, max=t.shape[0] - 1)
+    idx = clip(xp, idx, min=0, max=t.shape[0] - 1)
     return xp.reshape(xp.take(t, xp.reshape(idx, (-1,))), (n, s_max))
 
 
@@ -518,10 +518,10 @@ def _bwd(
     recurse = (t_col < last) & valid
     start = xp.where((t_col == last) & end, lp_ext, ninf)
     # The skip into s from s + 2 is allowed when it is allowed out of s + 2 forward.
-    two_ahead = xp.clip(s_idx + 2, max=k1 - 1)
+    two_ahead = clip(xp, s_idx + 2, max=k1 - 1)
     skip_back = xp.take(skip, xp.reshape(two_ahead, (-1,)), axis=1)
     row = xp.reshape(xp.arange(n, device=dev), (n, 1))
-    one_ahead = xp.clip(s_idx + 1, max=k1 - 1)
+    one_ahead = clip(xp, s_idx + 1, max=k1 - 1)
     sentinel = xp.full_like(s_idx, k1 - 1)
     reads = tuple(
         xp.reshape(row * k1 + r, (-1,))
