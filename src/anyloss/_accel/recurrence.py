@@ -147,7 +147,7 @@ def _loop(step: Any, dtypes: tuple[Any, ...], kinds: tuple[str, ...], n_xs: int,
     if key[0] is not None and key in _LOOPS:
         return _LOOPS[key]
     try:
-        lines, gathers = _trace(step, dtypes, kinds, n_xs)
+        lines, gathers = _trace(step, dtypes, n_xs)
         source = _source(lines, n_xs, len(kinds), kinds, reverse)
         found: _Loop | None = _Loop(kernels.compile_source(source, "scan step", exact=True), gathers)
     except trace.Untraceable:
@@ -205,7 +205,7 @@ class _Lanes(trace._Namespace):
         return xnp.__array_namespace_info__()  # type: ignore[attr-defined]  # re-exported by a computed __all__
 
 
-def _trace(step: Any, dtypes: tuple[Any, ...], kinds: tuple[str, ...], n_xs: int) -> tuple[list[str], list[int]]:
+def _trace(step: Any, dtypes: tuple[Any, ...], n_xs: int) -> tuple[list[str], list[int]]:
     """The step at one element, as the lines of code computing the new carry
     ``new`` from ``a0`` (the carry), ``a1``... (``xs`` at the step) and ``c0``...
     (the consts); and the positions of the consts it gathers the carry at."""
