@@ -555,16 +555,16 @@ def record_runs(monkeypatch, module):
     return spy_calls(monkeypatch, module, "run", declined=None)
 
 
-def spy_calls(monkeypatch, module, name, declined):
-    """Wrap ``module.<name>(spec, ...)``; the names of the specs whose call did not
-    return ``declined``, in call order."""
+def spy_calls(monkeypatch, module, name, declined, record=lambda spec: spec.name):
+    """Wrap ``module.<name>(spec, ...)``; ``record(spec)`` (the spec's name) of each
+    call that did not return ``declined``, in call order."""
     ran = []
     fn = getattr(module, name)
 
-    def spy(spec, *args):
-        out = fn(spec, *args)
+    def spy(spec, *args, **kwargs):
+        out = fn(spec, *args, **kwargs)
         if out is not declined:
-            ran.append(spec.name)
+            ran.append(record(spec))
         return out
 
     monkeypatch.setattr(module, name, spy)

@@ -15,40 +15,17 @@ import anyloss
 import anyloss.functional as F
 from anyloss import _config
 from anyloss._accel import recurrence
-from helpers import check_against_torch, loss_test_module
+from helpers import check_against_torch, loss_test_module, spy_calls
 
 pytest.importorskip("numba")
 
 CTC_CASES = loss_test_module("ctc_loss").CASES
 
 
-def _calls(monkeypatch, module, name):
-    """Record each call of ``module.<name>`` (its first argument)."""
-    calls = []
-    fn = getattr(module, name)
-
-    def spy(first, *args, **kwargs):
-        calls.append(first)
-        return fn(first, *args, **kwargs)
-
-    monkeypatch.setattr(module, name, spy)
-    return calls
-
-
 @pytest.fixture
 def loops(monkeypatch):
     """The compiled loops that ran (their step functions' names)."""
-    ran = []
-    compiled = recurrence._compiled
-
-    def spy(step, *args):
-        out = compiled(step, *args)
-        if out is not None:
-            ran.append(step.__name__)
-        return out
-
-    monkeypatch.setattr(recurrence, "_compiled", spy)
-    return ran
+    return spy_calls(monkeypatch, recurrence, "_compiled", declined=None, record=lambda step: step.__name__)
 
 
 @pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "loop"])
@@ -151,7 +128,7 @@ def test_threaded_scan_agrees_with_the_loop(loops, monkeypatch):
     rng = np.random.default_rng(0)
     n, k, t = 64, 33, 40
     monkeypatch.setattr(recurrence, "THREADED_WORK", 0)
-    threads = _calls(monkeypatch, recurrence.kernels, "in_ranges")
+    threads = spy_calls(monkeypatch, recurrence.kernels, "in_ranges", declined=object(), record=lambda call: call)
     init, xs = rng.standard_normal((n, k)), (rng.standard_normal((t, n, k)),)
     w, scale = rng.standard_normal((n, k)), np.asarray(0.25)
     lane = np.arange(n * k).reshape(n, k)
@@ -184,7 +161,7 @@ def test_a_step_that_does_not_trace_runs_as_the_loop(loops, monkeypatch):
 
 
 def test_a_traced_step_compiles_once(monkeypatch):
-    compiles = _calls(monkeypatch, recurrence, "_trace")
+    compiles = spy_calls(monkeypatch, recurrence, "_trace", declined=object(), record=lambda step: step)
     rng = np.random.default_rng(0)
     n, k = 4, 6
     back = np.arange(n * k)

@@ -94,7 +94,7 @@ def _compiled(
     lanes = init.size
     if init.dtype not in (np.float32, np.float64) or lanes == 0 or steps == 0 or not 0 <= axis <= init.ndim:
         return None
-    if any(x.shape[1:] != init.shape for x in xs) or any(c.ndim and c.size != lanes for c in consts):
+    if any(x.shape[1:] != init.shape for x in xs):
         return None
     kinds = tuple("number" if c.ndim == 0 else "lanes" for c in consts)
     loop = _loop(step, (init.dtype, *(x.dtype for x in (*xs, *consts))), kinds, len(xs), reverse)
