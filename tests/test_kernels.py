@@ -170,6 +170,33 @@ def test_vector_math_within_two_ulp(name):
         np.testing.assert_array_equal(apply(special), getattr(np, name)(special.astype(np.float64)).astype(np.float32))
 
 
+@pytest.mark.parametrize("name", ["exp", "log"])
+def test_rounded_math_is_the_float64_function_rounded_once(name):
+    """vmath.rounded's float32 exp and log (the recurrences' loops) give what a
+    definition's ``float32(exp(float64(x)))`` gives: every exponent of the float32
+    range, both signs, 2^13 mantissas each, and the special values."""
+    import numba
+
+    from anyloss._accel import vmath
+
+    fn = vmath.rounded()[name]
+
+    @numba.njit(error_model="numpy")
+    def apply(x):
+        out = np.empty_like(x)
+        for i in range(x.size):
+            out[i] = fn(x[i])
+        return out
+
+    bits = np.arange(0, 1 << 31, 1 << 10, dtype=np.uint32)
+    x = np.concatenate([bits.view(np.float32), -bits.view(np.float32)])
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, -1.0, 1e-45, 88.72, 88.73, -103.9, -104.0], np.float32)
+    x = np.concatenate([x, special])
+    with np.errstate(all="ignore"):
+        want = getattr(np, name)(x.astype(np.float64)).astype(np.float32)
+    np.testing.assert_array_equal(apply(x), want)
+
+
 def test_a_schedule_of_numbers_compiles_twice(kernel, monkeypatch):
     """The first value of ``beta`` is a constant of its kernel; from the second on,
     one kernel takes it as a parameter: two compilations for four values, each

@@ -62,10 +62,11 @@ def test_ctc_compiled_agrees_with_the_loop(loops, monkeypatch):
         np.testing.assert_allclose(g, rg, rtol=1e-9, atol=1e-12)
 
 
-def test_ctc_float32_exp_and_log_are_the_c_librarys(loops):
-    """In float32 the compiled loops call C's expf/logf where the definition
-    rounds them from double (they differ in rare ties): the gradients stay
-    within PyTorch's tolerance on a long sequence, where such differences add up."""
+def test_ctc_float32_on_a_long_sequence(loops):
+    """In float32 the compiled loops compute exp and log as the definition does,
+    in double rounded once (vmath.rounded); PyTorch's kernel calls C's
+    expf/logf, which differ from that in rare ties: the gradients stay within
+    PyTorch's tolerance on a long sequence, where such differences add up."""
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(1)
     t, n, c, s = 200, 8, 40, 60
@@ -139,6 +140,46 @@ def test_threaded_scan_agrees_with_the_loop(loops, monkeypatch):
         fast, slow = _scan_both(monkeypatch, _chain_step, init, xs, (w, back, scale), axis=1)
         np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-14)
         assert bool(threads) == split
+
+
+def _rounded(xp, f, x):
+    """``f`` of float32 ``x`` computed in float64 and rounded once, as ctc_loss's _libm."""
+    return xp.astype(f(xp.astype(x, xp.float64)), xp.float32) if x.dtype == xp.float32 else f(x)
+
+
+def _log_add_step(xp, carry, x, keep, back, zero):
+    """A log-add of each element and the one at ``back``, a dead band of -inf
+    kept without a log of 0, and a boolean slice choosing the new value: the
+    kind of step ctc_loss's recursions are."""
+    prev = xp.reshape(xp.take(xp.reshape(carry, (-1,)), back), carry.shape)
+    m = xp.maximum(carry, prev)
+    dead = m == -xp.inf
+    shift = xp.where(dead, zero, m)
+    total = _rounded(xp, xp.exp, carry - shift) + _rounded(xp, xp.exp, prev - shift)
+    added = xp.where(dead, m, _rounded(xp, xp.log, xp.where(dead, zero + 1, total)) + m)
+    return xp.where(keep, added + x, x)
+
+
+@pytest.mark.parametrize("threaded", [False, True], ids=["one thread", "threads"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+def test_a_float32_step_of_rounded_exp_and_log_runs_as_a_vector_loop(reverse, threaded, loops, monkeypatch):
+    """Its reads of the carry at an index go into buffers first and each where
+    becomes a select (no ``if``), which LLVM vectorizes; its exp and log are
+    vmath's rounded ones, the definition's own numbers: equal to the loop's."""
+    sources = spy_calls(monkeypatch, recurrence.kernels, "compile_source", declined=object(), record=lambda s, *a: s)
+    monkeypatch.setattr(recurrence, "_LOOPS", {})
+    monkeypatch.setattr(recurrence, "THREADED_WORK", 0 if threaded else 1 << 62)
+    rng = np.random.default_rng(0)
+    n, k, t = 6, 21, 30
+    init = np.where(rng.random((n, k)) < 0.3, -np.inf, rng.standard_normal((n, k))).astype(np.float32)
+    xs = (rng.standard_normal((t, n, k)).astype(np.float32), rng.random((t, n, k)) < 0.8)
+    lane = np.arange(n * k).reshape(n, k)
+    back = np.where(lane % k > 0, lane - 1, lane).reshape(-1)
+    fast, slow = _scan_both(monkeypatch, _log_add_step, init, xs, (back, np.zeros((), np.float32)), reverse=reverse)
+    assert loops == ["_log_add_step"]
+    (source,) = sources
+    assert "G_new" in source and "if " not in source.replace(" if ", "")
+    np.testing.assert_array_equal(fast, slow)
 
 
 def test_a_step_that_does_not_trace_runs_as_the_loop(loops, monkeypatch):

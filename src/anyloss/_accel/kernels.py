@@ -264,10 +264,11 @@ def build(make: Any, name: str, params: bool, options: Any) -> Any:
 def compile_source(source: str, name: str, exact: bool = False) -> Any:
     """The generated ``kernel`` of ``source``, compiled once per distinct source;
     its functions (``FN_exp``...) vmath's where it has them, or with ``exact``
-    the C library's."""
+    the C library's; ``FN_expf`` and ``FN_logf`` vmath's rounded float32 ones."""
     numba = _numba()
     env = {"np": np}
     env.update({f"FN_{fn}": getattr(np, fn) for fn in trace._FLOAT_FUNCTIONS})
+    env.update({f"FN_{fn}f": f for fn, f in vmath.rounded().items()})
     if not exact:
         env.update({f"FN_{fn}": f for fn, f in vmath.functions().items()})
     exec(compile(source, f"<anyloss kernel: {name}>", "exec"), env)

@@ -107,6 +107,7 @@ def _compiled(
     ys[steps if reverse else 0] = init.reshape(-1)
     inputs = [np.ascontiguousarray(x).reshape(steps, lanes) for x in xs]
     inputs += [c.reshape(1) if c.ndim == 0 else np.ascontiguousarray(c).reshape(lanes) for c in consts]
+    inputs = [a.view(np.uint8) if a.dtype == np.bool_ else a for a in inputs]  # see _source
     # Threads own rows of the carry (along its first axis) when every index a
     # step reads from the carry stays in its element's row.
     rows = init.shape[0] if init.ndim else 1
@@ -147,8 +148,9 @@ def _loop(step: Any, dtypes: tuple[Any, ...], kinds: tuple[str, ...], n_xs: int,
     if key[0] is not None and key in _LOOPS:
         return _LOOPS[key]
     try:
-        lines, gathers = _trace(step, dtypes, n_xs)
-        source = _source(lines, n_xs, len(kinds), kinds, reverse)
+        tape, new, gathers = _trace(step, dtypes, n_xs)
+        bools = tuple(np.dtype(d) == np.bool_ for d in dtypes[1:])
+        source = _source(tape, new, n_xs, kinds, bools, reverse)
         found: _Loop | None = _Loop(kernels.compile_source(source, "scan step", exact=True), gathers)
     except trace.Untraceable:
         found = None
@@ -205,10 +207,11 @@ class _Lanes(trace._Namespace):
         return xnp.__array_namespace_info__()  # type: ignore[attr-defined]  # re-exported by a computed __all__
 
 
-def _trace(step: Any, dtypes: tuple[Any, ...], n_xs: int) -> tuple[list[str], list[int]]:
-    """The step at one element, as the lines of code computing the new carry
-    ``new`` from ``a0`` (the carry), ``a1``... (``xs`` at the step) and ``c0``...
-    (the consts); and the positions of the consts it gathers the carry at."""
+def _trace(step: Any, dtypes: tuple[Any, ...], n_xs: int) -> tuple[trace._Tape, str, list[int]]:
+    """The step at one element: the tape of the lines computing the new carry
+    from ``a0`` (the carry), ``a1``... (``xs`` at the step) and ``c0``... (the
+    consts), the new carry's name, and the positions of the consts it gathers
+    the carry at."""
     tape = trace._Tape()
     carry = tape.sym(tape, "a0", np.dtype(dtypes[0]))
     xs = [tape.sym(tape, f"a{k + 1}", np.dtype(d)) for k, d in enumerate(dtypes[1 : 1 + n_xs])]
@@ -228,14 +231,14 @@ def _trace(step: Any, dtypes: tuple[Any, ...], n_xs: int) -> tuple[list[str], li
     if not isinstance(new, trace.Sym) or new.dtype != carry.dtype:
         raise trace.Untraceable("a carry that is not an element of the carry's dtype")
     _c_functions(tape)
-    return [*_lazy(tape, [new.name], set()), f"new = {new.name}"], namespace.gathers
+    return tape, new.name, namespace.gathers
 
 
 def _c_functions(tape: trace._Tape) -> None:
     """``float32(exp(float64(x)))`` of a float32 ``x``, a definition's way of
     computing C's ``expf`` (correctly rounded but for rare ties: PyTorch's CPU
-    kernels call it) on arrays, becomes the C library's float32 function itself
-    (which numba calls for a float32 ``np.exp``); likewise ``log``."""
+    kernels call it) on arrays, becomes ``FN_expf``: vmath's rounded float32
+    function, the same numbers, which vectorizes; likewise ``log``."""
     lines = {name: (src, inputs) for name, src, inputs in tape.lines}
 
     def only(name: str, template: str) -> Any:
@@ -251,7 +254,7 @@ def _c_functions(tape: trace._Tape) -> None:
             arg = only(narrowed.name, f"np.float64(FN_{fn}({{}}))")
             x = None if arg is None else only(arg.name, "np.float64({})")
             if x is not None and x.dtype == np.float32:
-                tape.lines[k] = (name, f"np.float32(FN_{fn}({x.name}))", (x,))
+                tape.lines[k] = (name, f"FN_{fn}f({x.name})", (x,))
 
 
 def _lazy(tape: trace._Tape, targets: list[str], done: set[str]) -> list[str]:
@@ -289,23 +292,78 @@ def _lazy(tape: trace._Tape, targets: list[str], done: set[str]) -> list[str]:
     return code
 
 
-def _source(body: list[str], n_xs: int, n_consts: int, kinds: tuple[str, ...], reverse: bool) -> str:
+def _straight(tape: trace._Tape, target: str) -> list[str]:
+    """Code computing ``target``: every line it needs, in order, each ``where``
+    a select of two computed sides (which a vector loop needs)."""
+    lines = {name: (src, inputs) for name, src, inputs in tape.lines}
+    needed: set[str] = set()
+    stack = [target]
+    while stack:
+        name = stack.pop()
+        if name in needed or name not in lines:
+            continue
+        needed.add(name)
+        stack += [x.name for x in lines[name][1] if isinstance(x, trace.Sym)]
+    return [f"{name} = {src}" for name, src, _ in tape.lines if name in needed]
+
+
+# The functions of a step's lines with which its loop still vectorizes.
+_VECTOR_FUNCTIONS = {"expf", "logf", "sqrt"}
+# A read of the previous carry: its own element, or at an index.
+_READ = re.compile(r"^(\w+) = (ys\[src, (?:C\d+\[i\]|i)\])$")
+
+
+def _source(
+    tape: trace._Tape, new: str, n_xs: int, kinds: tuple[str, ...], bools: tuple[bool, ...], reverse: bool
+) -> str:
     """The loop over the steps, and in each over the elements ``[lo, hi)`` of
-    the carry: row ``row`` of ``ys`` (steps + 1, elements) from row ``src``."""
+    the carry: row ``row`` of ``ys`` (steps + 1, elements) from row ``src``.
+    ``bools``: which of ``xs`` and ``consts`` are boolean arrays, which the loop
+    reads as bytes (numba's loads of booleans keep a loop scalar).
+
+    Where every function the step calls vectorizes (vmath's rounded float32
+    ``exp`` and ``log``), each ``where`` is a select of both sides, and the
+    loop of the arithmetic touches buffers of its own and the step's slices
+    only, which LLVM vectorizes: the reads of the previous carry go into
+    buffers in a loop before it (an indexed read of the array it writes keeps
+    it scalar), and its results are copied into ``ys`` in a loop after it (a
+    store into ``ys`` there ran at scalar speed for some placements of ``ys``
+    in memory, 5x slower, measured). Otherwise each ``where`` is an ``if`` that
+    computes only the side taken (_lazy)."""
+    body = _straight(tape, new)
+    vector = set(re.findall(r"\bFN_(\w+)\(", "\n".join(body))) <= _VECTOR_FUNCTIONS
+    if not vector:
+        body = _lazy(tape, [new], set())
+    if new == "a0" or re.search(r"\ba0\b", "\n".join(body)):
+        body.insert(0, "a0 = ys[src, i]")
+    reads = [m.groups() for m in map(_READ.match, body) if m] if vector else []
+    if reads:
+        body = [f"{m[1]} = G_{m[1]}[i - lo]" if (m := _READ.match(line)) else line for line in body]
+    n_consts = len(kinds)
     xs = [f"X{k}" for k in range(n_xs)]
     consts = [f"C{k}" for k in range(n_consts)]
     used = [k for k in range(n_consts) if re.search(rf"\bc{k}\b", "\n".join(body))]  # not only gathered at
-    when = ("t = steps - 1 - s", "src = t + 1", "row = t") if reverse else ("t = s", "src = s", "row = s + 1")
+    byte = [" != 0" if b else "" for b in bools]
+    # (max: a time that LLVM knows is not negative, so not wrapped around as
+    # NumPy's negative indices are, which would keep the loop scalar.)
+    when = ("t = max(steps - 1 - s, 0)", "src = t + 1", "row = t") if reverse else ("t = s", "src = s", "row = s + 1")
+    buffers = [name for name, _ in reads] + (["new"] if reads else [])
     src = [
         f"def kernel({', '.join(['ys', *xs, *consts, 'steps', 'lo', 'hi'])}):",
-        *(f"    c{k} = C{k}[0]" for k in used if kinds[k] == "number"),
+        *(f"    c{k} = C{k}[0]{byte[n_xs + k]}" for k in used if kinds[k] == "number"),
+        *(f"    G_{name} = np.empty(hi - lo, ys.dtype)" for name in buffers),
         "    for s in range(steps):",
         *(f"        {line}" for line in when),
-        "        for i in range(lo, hi):",
-        "            a0 = ys[src, i]",
-        *(f"            a{k + 1} = X{k}[t, i]" for k in range(n_xs)),
-        *(f"            c{k} = C{k}[i]" for k in used if kinds[k] == "lanes"),
-        *(f"            {line}" for line in body),
-        "            ys[row, i] = new",
     ]
+    if reads:
+        src += ["        for i in range(lo, hi):", *(f"            G_{name}[i - lo] = {read}" for name, read in reads)]
+    src += [
+        "        for i in range(lo, hi):",
+        *(f"            a{k + 1} = X{k}[t, i]{byte[k]}" for k in range(n_xs)),
+        *(f"            c{k} = C{k}[i]{byte[n_xs + k]}" for k in used if kinds[k] == "lanes"),
+        *(f"            {line}" for line in body),
+        f"            {'G_new[i - lo]' if reads else 'ys[row, i]'} = {new}",
+    ]
+    if reads:
+        src += ["        for i in range(lo, hi):", "            ys[row, i] = G_new[i - lo]"]
     return "\n".join(src) + "\n"

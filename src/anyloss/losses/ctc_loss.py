@@ -532,11 +532,13 @@ def _bwd(
     betas = scan(xp, _beta_step, start[t_max - 1, ...], xs, (*reads, zero, one), reverse=True)  # (T, N, K + 1)
 
     # Eq. (16): collect alpha_t(s) beta_t(s) over the positions s of each class
-    # (PyTorch's `lcab`, in log space) for t < T_n (at T_n - 1 only the two end
-    # positions, as the kernel does); see _collect.
-    counted = recurse | ((t_col == last) & end)  # (T, N, K + 1), as alphas and betas
-    ab = xp.where(counted, alphas + betas, ninf)
-    lcab = _collect(xp, ab, lprime, valid, c, zero, one)  # (N, T, C)
+    # (PyTorch's `lcab`, in log space) for t < T_n; see _collect. Beta is -inf
+    # wherever the kernel does not count a term (past 2 * target_length, past the
+    # last frame, and at the last frame but at the two end positions), so their
+    # sum is too; it can be NaN there instead (alpha NaN or +inf from such
+    # log_probs) only past 2 * target_length, which no class reads, or from the
+    # last frame on, whose gradient is 0.
+    lcab = _collect(xp, alphas + betas, lprime, valid, c, zero, one)  # (N, T, C)
     t_row = xp.reshape(xp.arange(t_max, device=dev), (1, t_max, 1))
 
     # PyTorch's formula, in its order: (exp(lp) - exp(lcab + nll - lp)) * g, here
