@@ -407,9 +407,11 @@ def _alpha_step(xp: Namespace, alpha: Any, lp_t: Any, r0: Any, r1: Any, r2: Any,
 
 
 def _beta_step(
-    xp: Namespace, beta: Any, lp_t: Any, recurse_t: Any, start_t: Any, r0: Any, r1: Any, r2: Any, zero: Any, one: Any
+    xp: Namespace, beta: Any, lp_t: Any, recurse_t: Any, end_t: Any, r0: Any, r1: Any, r2: Any, zero: Any, one: Any
 ) -> Any:
-    return xp.where(recurse_t, _log_add_reads(xp, beta, (r0, r1, r2), lp_t, zero, one), start_t)
+    # Recursing, or at a last frame's end position (its emission), or -inf.
+    start = xp.where(end_t, lp_t, xp.full_like(lp_t, _NEG_INF))
+    return xp.where(recurse_t, _log_add_reads(xp, beta, (r0, r1, r2), lp_t, zero, one), start)
 
 
 def _run_step(xp: Namespace, acc: Any, x: Any, start: Any, zero: Any, one: Any) -> Any:
@@ -424,7 +426,7 @@ def _log_add(xp: Namespace, a: Any, b: Any, zero: Any, one: Any) -> Any:
 
 
 def _collect(xp: Namespace, ab: Any, lprime: Any, valid: Any, n_classes: Any, zero: Any, one: Any) -> Any:
-    """PyTorch's ``lcab`` (N, T, C): for each class k, ``ab`` (T, N, K + 1, the
+    """PyTorch's ``lcab`` (T, N, C): for each class k, ``ab`` (T, N, K + 1, the
     log of alpha_t(s) beta_t(s), -inf where not counted) log-added over the
     positions s of l' holding k, from s = 2S down to 0, one rounding per term
     as the kernel's loop makes them (float32 gradients depend on that order
@@ -439,7 +441,6 @@ def _collect(xp: Namespace, ab: Any, lprime: Any, valid: Any, n_classes: Any, ze
     t_max, n, k1 = ab.shape
     k = k1 - 1  # without the sentinel
     dev, idx = device(ab), index_dtype(xp)
-    ninf = xp.full((), _NEG_INF, dtype=ab.dtype, device=dev)
     s_idx = xp.reshape(xp.arange(k, dtype=idx, device=dev), (1, k))
     labels = xp.where(valid[:, :k], xp.astype(lprime[:, :k], idx), xp.full((), n_classes, dtype=idx, device=dev))
     order = xp.argsort(labels * k + (k - 1 - s_idx), axis=1)  # (N, K): class, then s descending
@@ -456,17 +457,18 @@ def _collect(xp: Namespace, ab: Any, lprime: Any, valid: Any, n_classes: Any, ze
     sums = scan(xp, _run_step, xp.full((n, t_max), _NEG_INF, dtype=ab.dtype, device=dev), (runs, starts), (zero, one))
 
     # Class c's run ends after the positions of classes <= c (sums has the
-    # initial -inf first, so that count indexes the sum after the run).
+    # initial -inf first, so that count indexes the sum after the run); a class
+    # that l' lacks reads that initial -inf.
     classes = xp.reshape(xp.arange(n_classes, dtype=idx, device=dev), (1, 1, n_classes))
     ordered = xp.reshape(ordered, (n, k, 1))
     end = xp.sum(xp.astype(ordered <= classes, idx), axis=1)  # (N, C)
-    present = xp.any(ordered == classes, axis=1)
-    cell = xp.reshape(xp.arange(n, dtype=idx, device=dev), (n, 1, 1)) * t_max + xp.reshape(
-        xp.arange(t_max, dtype=idx, device=dev), (1, t_max, 1)
+    end = xp.where(xp.any(ordered == classes, axis=1), end, xp.zeros_like(end))
+    cell = (
+        xp.reshape(xp.arange(t_max, dtype=idx, device=dev), (t_max, 1, 1))
+        + xp.reshape(xp.arange(n, dtype=idx, device=dev), (1, n, 1)) * t_max
     )
-    at = xp.reshape(end, (n, 1, n_classes)) * (n * t_max) + cell  # sums is (K + 1, N, T)
-    lcab = xp.reshape(xp.take(xp.reshape(sums, (-1,)), xp.reshape(at, (-1,))), (n, t_max, n_classes))
-    return xp.where(xp.reshape(present, (n, 1, n_classes)), lcab, ninf)
+    at = xp.reshape(end, (1, n, n_classes)) * (n * t_max) + cell  # sums is (K + 1, N, T)
+    return xp.reshape(xp.take(xp.reshape(sums, (-1,)), xp.reshape(at, (-1,))), (t_max, n, n_classes))
 
 
 def _padded_targets(xp: Namespace, targets: Any, tl: Any, n: Any, s_max: Any) -> Any:
@@ -516,7 +518,7 @@ def _bwd(
     end = (s_idx >= 2 * xp.reshape(tl, (n, 1)) - 1) & valid
     t_col = xp.reshape(xp.arange(t_max, device=dev), (t_max, 1, 1))
     recurse = (t_col < last) & valid
-    start = xp.where((t_col == last) & end, lp_ext, ninf)
+    at_end = (t_col == last) & end
     # The skip into s from s + 2 is allowed when it is allowed out of s + 2 forward.
     two_ahead = clip(xp, s_idx + 2, max=k1 - 1)
     skip_back = xp.take(skip, xp.reshape(two_ahead, (-1,)), axis=1)
@@ -528,8 +530,9 @@ def _bwd(
         for r in (xp.broadcast_to(s_idx, (n, k1)), one_ahead, xp.where(skip_back, two_ahead, sentinel))
     )
 
-    xs = (lp_ext[:-1, ...], recurse[:-1, ...], start[:-1, ...])
-    betas = scan(xp, _beta_step, start[t_max - 1, ...], xs, (*reads, zero, one), reverse=True)  # (T, N, K + 1)
+    xs = (lp_ext[:-1, ...], recurse[:-1, ...], at_end[:-1, ...])
+    beta0 = xp.where(at_end[t_max - 1, ...], lp_ext[t_max - 1, ...], ninf)
+    betas = scan(xp, _beta_step, beta0, xs, (*reads, zero, one), reverse=True)  # (T, N, K + 1)
 
     # Eq. (16): collect alpha_t(s) beta_t(s) over the positions s of each class
     # (PyTorch's `lcab`, in log space) for t < T_n; see _collect. Beta is -inf
@@ -538,24 +541,20 @@ def _bwd(
     # sum is too; it can be NaN there instead (alpha NaN or +inf from such
     # log_probs) only past 2 * target_length, which no class reads, or from the
     # last frame on, whose gradient is 0.
-    lcab = _collect(xp, alphas + betas, lprime, valid, c, zero, one)  # (N, T, C)
-    t_row = xp.reshape(xp.arange(t_max, device=dev), (1, t_max, 1))
+    lcab = _collect(xp, alphas + betas, lprime, valid, c, zero, one)  # (T, N, C)
 
-    # PyTorch's formula, in its order: (exp(lp) - exp(lcab + nll - lp)) * g, here
-    # in (N, T, C). An infinite loss makes the gradient NaN (computed here
-    # without the inf - inf); zero_infinity zeroes it.
+    # PyTorch's formula, in its order: (exp(lp) - exp(lcab + nll - lp)) * g. An
+    # infinite loss makes the gradient NaN (computed here without the inf - inf);
+    # zero_infinity zeroes it.
     infinite = nll == float("inf")
-    nll_finite = xp.reshape(xp.where(infinite, zero, nll), (n, 1, 1))
-    lp_ntc = xp.permute_dims(lp, (1, 0, 2))
-    grad = _libm(xp, xp.exp, lp_ntc) - _libm(xp, xp.exp, lcab + nll_finite - lp_ntc)
-    grad = grad * xp.reshape(g, (n, 1, 1))
+    nll_finite = xp.reshape(xp.where(infinite, zero, nll), (1, n, 1))
+    if not zero_infinity:  # NaN as a factor: linear in g, as every bwd is (JAX transposes it)
+        g = g * xp.where(infinite, xp.full((), math.nan, dtype=dtype, device=dev), one)
+    grad = _libm(xp, xp.exp, lp) - _libm(xp, xp.exp, lcab + nll_finite - lp)
+    grad = grad * xp.reshape(g, (1, n, 1))
     if zero_infinity:
-        grad = xp.where(xp.reshape(infinite, (n, 1, 1)), zero, grad)
-    else:  # NaN as a factor: linear in g, as every bwd is (JAX transposes it)
-        nan = xp.full((), math.nan, dtype=dtype, device=dev)
-        grad = grad * xp.reshape(xp.where(infinite, nan, xp.ones_like(nll)), (n, 1, 1))
-    grad = xp.where(t_row < xp.reshape(il, (n, 1, 1)), grad, zero)
-    grad = xp.permute_dims(grad, (1, 0, 2))  # (T, N, C)
+        grad = xp.where(xp.reshape(infinite, (1, n, 1)), zero, grad)
+    grad = xp.where(t_col < xp.reshape(il, (1, n, 1)), grad, zero)
     return xp.reshape(grad, shape), None, None, None
 
 
