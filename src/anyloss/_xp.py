@@ -206,15 +206,17 @@ def log_sigmoid(xp: Namespace, x: Any, *, parts: bool = False) -> Any:
     return (out, e, lg) if parts else out
 
 
-def shifted_by_max(xp: Namespace, x: Any, axis: Any, *, overwrite: bool = False) -> Any:
+def shifted_by_max(xp: Namespace, x: Any, axis: Any, *, overwrite: bool = False, m: Any = None) -> Any:
     """``x - max(x)`` along ``axis`` (an int or a tuple): the first step of
     log-softmax, so that no exponential overflows. With ``overwrite`` (``x`` is
     the caller's own temporary) ``x`` is shifted in place where the library
-    allows it (in-place operators rebind on JAX and Dask). An empty ``x`` needs
-    no shift (and Dask cannot take the max of an empty array)."""
+    allows it (in-place operators rebind on JAX and Dask). ``m``: the maximum
+    (kept dims) if the caller has it. An empty ``x`` needs no shift (and Dask
+    cannot take the max of an empty array)."""
     if not size(x):
         return x
-    m = xp.max(x, axis=axis, keepdims=True)
+    if m is None:
+        m = xp.max(x, axis=axis, keepdims=True)
     if overwrite:
         x -= m
         return x

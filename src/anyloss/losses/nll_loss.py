@@ -73,7 +73,8 @@ def nll_loss(
 # ----------------------------------------------------------------- forward and gradient
 
 
-def _fwd(xp: Namespace, input: Any, target: Any, weight: Any, *, ignore_index: Any) -> Forward:
+def _fwd(xp: Namespace, input: Any, target: Any, weight: Any, *, ignore_index: Any, shift: Any = None) -> Forward:
+    # shift (cross_entropy's): subtracted from each picked value, input_y - shift.
     class_dim = 0 if input.ndim == 1 else 1
     n_classes = input.shape[class_dim]
     t = target if input.ndim != 1 else xp.reshape(target, ())
@@ -83,6 +84,8 @@ def _fwd(xp: Namespace, input: Any, target: Any, weight: Any, *, ignore_index: A
         picked = xp.zeros(safe.shape, dtype=input.dtype, device=device(input))
     else:
         picked = take_along(xp, input, safe, class_dim)
+        if shift is not None:
+            picked = picked - shift
     loss = xp.where(valid, -picked if weight is None else -picked * wt, zero)
     # 'mean' divides by the total weight of the non-ignored targets; 0/0 = NaN
     # when all are ignored, as in PyTorch.
