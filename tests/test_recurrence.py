@@ -178,7 +178,7 @@ def test_a_float32_step_of_rounded_exp_and_log_runs_as_a_vector_loop(reverse, th
     fast, slow = _scan_both(monkeypatch, _log_add_step, init, xs, (back, np.zeros((), np.float32)), reverse=reverse)
     assert loops == ["_log_add_step"]
     (source,) = sources
-    assert "G_new" in source and "if " not in source.replace(" if ", "")
+    assert "G_t0 = " in source and "if " not in source.replace(" if ", "")
     np.testing.assert_array_equal(fast, slow)
 
 

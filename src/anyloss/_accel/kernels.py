@@ -335,19 +335,23 @@ def _source(body: trace.Body, dtypes: tuple[str | None, ...], modes: tuple[str |
                 f"    for q in range({_STRETCH} + m{k}):",
                 f"        T{k}[q] = A{k}[q % m{k}]",
             ]
+    # Unsigned positions: numba wraps a negative signed index around, and LLVM,
+    # unable to rule that out, reads the arrays with gathers (measured: the
+    # bce_with_logits kernel 44 -> 26 ms).
     src += [
         f"    for start in range(lo, hi, {_STRETCH}):",
         f"        stop = min(hi, start + {_STRETCH})",
-        *(f"        b{k} = start % m{k} - start" for k in present if modes[k] == "mod"),
-        "        for i in range(start, stop):",
+        "        u = np.uint64(start)",
+        *(f"        b{k} = np.uint64(start % m{k})" for k in present if modes[k] == "mod"),
+        "        for i in range(u, np.uint64(stop)):",
     ]
     for k in present:
         if modes[k] == "full":
             src.append(f"            a{k} = A{k}[i]")
         elif modes[k] == "mod":
-            src.append(f"            a{k} = T{k}[b{k} + i]")
+            src.append(f"            a{k} = T{k}[b{k} + (i - u)]")
     src += [f"            {name} = {expr}" for name, expr in body.lines]
-    src += [f"            buf{m}[i - start] = np.float64({name})" for m, name in enumerate(summed)]
+    src += [f"            buf{m}[i - u] = np.float64({name})" for m, name in enumerate(summed)]
     for k in present:
         out = body.outputs[1 + k]
         if out is not None:

@@ -323,12 +323,9 @@ def _source(
 
     Where every function the step calls vectorizes (vmath's rounded float32
     ``exp`` and ``log``), each ``where`` is a select of both sides, and the
-    loop of the arithmetic touches buffers of its own and the step's slices
-    only, which LLVM vectorizes: the reads of the previous carry go into
-    buffers in a loop before it (an indexed read of the array it writes keeps
-    it scalar), and its results are copied into ``ys`` in a loop after it (a
-    store into ``ys`` there ran at scalar speed for some placements of ``ys``
-    in memory, 5x slower, measured). Otherwise each ``where`` is an ``if`` that
+    reads of the previous carry go into buffers in a loop before the loop of
+    the arithmetic (an indexed read of the array it writes keeps it scalar),
+    which LLVM then vectorizes. Otherwise each ``where`` is an ``if`` that
     computes only the side taken (_lazy)."""
     body = _straight(tape, new)
     vector = set(re.findall(r"\bFN_(\w+)\(", "\n".join(body))) <= _VECTOR_FUNCTIONS
@@ -338,32 +335,33 @@ def _source(
         body.insert(0, "a0 = ys[src, i]")
     reads = [m.groups() for m in map(_READ.match, body) if m] if vector else []
     if reads:
-        body = [f"{m[1]} = G_{m[1]}[i - lo]" if (m := _READ.match(line)) else line for line in body]
+        body = [f"{m[1]} = G_{m[1]}[i - u]" if (m := _READ.match(line)) else line for line in body]
     n_consts = len(kinds)
     xs = [f"X{k}" for k in range(n_xs)]
     consts = [f"C{k}" for k in range(n_consts)]
     used = [k for k in range(n_consts) if re.search(rf"\bc{k}\b", "\n".join(body))]  # not only gathered at
     byte = [" != 0" if b else "" for b in bools]
-    # (max: a time that LLVM knows is not negative, so not wrapped around as
-    # NumPy's negative indices are, which would keep the loop scalar.)
+    # A time and element positions that LLVM knows are not negative (max,
+    # unsigned): numba wraps negative indices around, and LLVM, unable to rule
+    # that out, keeps the loop scalar or reads with gathers.
     when = ("t = max(steps - 1 - s, 0)", "src = t + 1", "row = t") if reverse else ("t = s", "src = s", "row = s + 1")
-    buffers = [name for name, _ in reads] + (["new"] if reads else [])
+    buffers = [name for name, _ in reads]
     src = [
         f"def kernel({', '.join(['ys', *xs, *consts, 'steps', 'lo', 'hi'])}):",
         *(f"    c{k} = C{k}[0]{byte[n_xs + k]}" for k in used if kinds[k] == "number"),
         *(f"    G_{name} = np.empty(hi - lo, ys.dtype)" for name in buffers),
+        "    u = np.uint64(lo)",
+        "    v = np.uint64(hi)",
         "    for s in range(steps):",
         *(f"        {line}" for line in when),
     ]
     if reads:
-        src += ["        for i in range(lo, hi):", *(f"            G_{name}[i - lo] = {read}" for name, read in reads)]
+        src += ["        for i in range(u, v):", *(f"            G_{name}[i - u] = {read}" for name, read in reads)]
     src += [
-        "        for i in range(lo, hi):",
+        "        for i in range(u, v):",
         *(f"            a{k + 1} = X{k}[t, i]{byte[k]}" for k in range(n_xs)),
         *(f"            c{k} = C{k}[i]{byte[n_xs + k]}" for k in used if kinds[k] == "lanes"),
         *(f"            {line}" for line in body),
-        f"            {'G_new[i - lo]' if reads else 'ys[row, i]'} = {new}",
+        f"            ys[row, i] = {new}",
     ]
-    if reads:
-        src += ["        for i in range(lo, hi):", "            ys[row, i] = G_new[i - lo]"]
     return "\n".join(src) + "\n"
