@@ -182,6 +182,48 @@ def test_a_float32_step_of_rounded_exp_and_log_runs_as_a_vector_loop(reverse, th
     np.testing.assert_array_equal(fast, slow)
 
 
+def _table_step(xp, carry, row, at, zero):
+    """The carry log-added to an entry of the step's row of a table (another
+    shape than the carry), read at ``at``: ctc_loss's emissions."""
+    picked = xp.reshape(xp.take(xp.reshape(row, (-1,)), at), carry.shape)
+    m = xp.maximum(carry, picked)
+    total = _rounded(xp, xp.exp, carry - m) + _rounded(xp, xp.exp, picked - m)
+    return _rounded(xp, xp.log, total) + m
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+def test_a_step_reads_a_table_at_indices(dtype, reverse, loops, monkeypatch):
+    """An array of xs whose slices are not of the carry's shape is a table the
+    step reads by a take at an index array among consts: compiled, as the loop."""
+    rng = np.random.default_rng(0)
+    n, k, t, width = 4, 9, 12, 31
+    init = rng.standard_normal((n, k)).astype(dtype)
+    table = rng.standard_normal((t, width)).astype(dtype)
+    at = rng.integers(0, width, n * k)
+    fast, slow = _scan_both(
+        monkeypatch, _table_step, init, (table,), (at, np.zeros((), dtype)), reverse=reverse, axis=1
+    )
+    assert loops == ["_table_step"]
+    np.testing.assert_allclose(fast, slow, rtol=1e-6 if dtype == "float32" else 1e-13)
+
+
+def test_a_table_read_otherwise_or_off_its_end_runs_as_the_loop(loops, monkeypatch):
+    rng = np.random.default_rng(0)
+    n, k, t, width = 3, 4, 5, 7
+    init, table = rng.standard_normal((n, k)), rng.standard_normal((t, width))
+
+    def adds_the_row(xp, carry, row, at, zero):  # the table's element is not one value
+        return carry + xp.reshape(xp.take(xp.reshape(row, (-1,)), at), carry.shape) + row
+
+    with pytest.raises(ValueError):  # as the loop: (3, 4) + (7,) do not broadcast
+        recurrence.scan(np_xp, adds_the_row, init, (table,), (np.arange(n * k) % width, np.zeros(())))
+    assert loops == []
+    with pytest.raises(IndexError):  # the loop's take: index 7 of 7 entries
+        recurrence.scan(np_xp, _table_step, init, (table,), (np.full(n * k, width), np.zeros(())))
+    assert loops == []
+
+
 def test_a_step_that_does_not_trace_runs_as_the_loop(loops, monkeypatch):
     rng = np.random.default_rng(0)
     init, xs = rng.standard_normal((3, 4)), (rng.standard_normal((5, 3, 4)),)

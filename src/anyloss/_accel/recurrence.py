@@ -47,7 +47,10 @@ def scan(
     ``reverse``); ``consts``: arrays every step reads whole (index arrays of a
     ``take`` from the carry, 0-d numbers, arrays of the carry's shape).
     Returns ``init`` and every carry stacked along ``axis`` in time order
-    (``init`` first, or last with ``reverse``).
+    (``init`` first, or last with ``reverse``). An array of ``xs`` whose step
+    slices have another shape than the carry is a table the step reads with a
+    ``take`` (of its flattened slice, at an index array among ``consts``, one
+    index per element of the carry).
 
     Give the step every array it reads through ``xs`` and ``consts``, not
     through a closure: the compiled loop is traced once per step function and
@@ -94,27 +97,29 @@ def _compiled(
     lanes = init.size
     if init.dtype not in (np.float32, np.float64) or lanes == 0 or steps == 0 or not 0 <= axis <= init.ndim:
         return None
-    if any(x.shape[1:] != init.shape for x in xs):
-        return None
+    tables = tuple(x.shape[1:] != init.shape for x in xs)
     kinds = tuple("number" if c.ndim == 0 else "lanes" for c in consts)
-    loop = _loop(step, (init.dtype, *(x.dtype for x in (*xs, *consts))), kinds, len(xs), reverse)
+    loop = _loop(step, (init.dtype, *(x.dtype for x in (*xs, *consts))), kinds, tables, reverse)
     if loop is None:
         return None
+    indices = {k for k, _ in loop.gathers}
     for k, c in enumerate(consts):  # an element's own value has the carry's shape; indices are flat
-        if c.ndim and c.shape != ((lanes,) if k in loop.gathers else init.shape):
+        if c.ndim and c.shape != ((lanes,) if k in indices else init.shape):
             return None
     ys = np.empty((steps + 1, lanes), dtype=init.dtype)  # time first: each step writes one row
     ys[steps if reverse else 0] = init.reshape(-1)
-    inputs = [np.ascontiguousarray(x).reshape(steps, lanes) for x in xs]
+    inputs = [np.ascontiguousarray(x).reshape(steps, x[0].size) for x in xs]
     inputs += [c.reshape(1) if c.ndim == 0 else np.ascontiguousarray(c).reshape(lanes) for c in consts]
     inputs = [a.view(np.uint8) if a.dtype == np.bool_ else a for a in inputs]  # see _source
     # Threads own rows of the carry (along its first axis) when every index a
     # step reads from the carry stays in its element's row.
     rows = init.shape[0] if init.ndim else 1
     width = lanes // rows
-    gathered = [inputs[len(xs) + k] for k in loop.gathers]
-    if any(g.min() < 0 or g.max() >= lanes for g in gathered):
-        return None  # an index off the carry: the loop's take raises (the compiled one would read anywhere)
+    for k, m in loop.gathers:
+        g, size = inputs[len(xs) + k], lanes if m is None else inputs[m].shape[1]
+        if g.min() < 0 or g.max() >= size:
+            return None  # an index off the array: the loop's take raises (the compiled one would read anywhere)
+    gathered = [inputs[len(xs) + k] for k, m in loop.gathers if m is None]
     own = all(np.array_equal(g // width, np.arange(lanes) // width) for g in gathered)
     threaded = own and rows > 1 and steps * lanes >= THREADED_WORK
 
@@ -129,28 +134,31 @@ def _compiled(
 
 
 class _Loop:
-    """A compiled loop: ``kernel`` and the positions among ``consts`` of the
-    index arrays it reads the carry at (``gathers``)."""
+    """A compiled loop: ``kernel`` and its indexed reads (``gathers``): the
+    position among ``consts`` of each index array and what it reads, the carry
+    (``None``) or the position of a table among ``xs``."""
 
-    def __init__(self, kernel: Any, gathers: list[int]) -> None:
+    def __init__(self, kernel: Any, gathers: list[tuple[int, int | None]]) -> None:
         self.kernel, self.gathers = kernel, gathers
 
 
 _LOOPS: dict[Any, _Loop | None] = {}
 
 
-def _loop(step: Any, dtypes: tuple[Any, ...], kinds: tuple[str, ...], n_xs: int, reverse: bool) -> _Loop | None:
-    """The compiled loop of ``step`` for these dtypes (carry, xs, consts) and
-    kinds of consts, traced and compiled once; ``None`` where it does not trace.
-    A step whose closure holds anything but functions and numbers is traced at
-    each call (its source may depend on what it holds)."""
-    key = (_closure_key(step), dtypes, kinds, n_xs, reverse)
+def _loop(
+    step: Any, dtypes: tuple[Any, ...], kinds: tuple[str, ...], tables: tuple[bool, ...], reverse: bool
+) -> _Loop | None:
+    """The compiled loop of ``step`` for these dtypes (carry, xs, consts), kinds
+    of consts and tables among ``xs``, traced and compiled once; ``None`` where
+    it does not trace. A step whose closure holds anything but functions and
+    numbers is traced at each call (its source may depend on what it holds)."""
+    key = (_closure_key(step), dtypes, kinds, tables, reverse)
     if key[0] is not None and key in _LOOPS:
         return _LOOPS[key]
     try:
-        tape, new, gathers = _trace(step, dtypes, n_xs)
+        tape, new, gathers = _trace(step, dtypes, tables)
         bools = tuple(np.dtype(d) == np.bool_ for d in dtypes[1:])
-        source = _source(tape, new, n_xs, kinds, bools, reverse)
+        source = _source(tape, new, tables, kinds, bools, reverse)
         found: _Loop | None = _Loop(kernels.compile_source(source, "scan step", exact=True), gathers)
     except trace.Untraceable:
         found = None
@@ -180,12 +188,13 @@ def _closure_key(fn: Any) -> Any:
 
 class _Lanes(trace._Namespace):
     """The namespace a step is traced with: trace's elementwise one, plus a
-    ``take`` from the carry at an index array among ``consts`` (one index per
-    element), and the reshapes around it (an element stays itself)."""
+    ``take`` from the carry or a table's slice at an index array among
+    ``consts`` (one index per element), and the reshapes around it (an element
+    stays itself)."""
 
-    def __init__(self, carry: trace.Sym, consts: list[trace.Sym]) -> None:
-        self.carry, self.consts = carry, consts
-        self.gathers: list[int] = []
+    def __init__(self, carry: trace.Sym, tables: dict[int, trace.Sym], consts: list[trace.Sym]) -> None:
+        self.carry, self.tables, self.consts = carry, tables, consts
+        self.gathers: list[tuple[int, int | None]] = []
 
     def reshape(self, x: Any, shape: Any, copy: Any = None) -> Any:
         if not isinstance(x, trace.Sym):
@@ -193,12 +202,17 @@ class _Lanes(trace._Namespace):
         return x
 
     def take(self, x: Any, indices: Any, axis: Any = None) -> Any:
-        if x is not self.carry or not any(indices is c for c in self.consts) or indices.dtype.kind not in "iu":
-            raise trace.Untraceable("a take other than from the carry at integers given in consts")
+        table = next((m for m, sym in self.tables.items() if x is sym), None)
+        if (x is not self.carry and table is None) or not any(indices is c for c in self.consts):
+            raise trace.Untraceable("a take other than from the carry or a table at an index array in consts")
+        if indices.dtype.kind not in "iu":
+            raise trace.Untraceable("a take at indices that are not integers")
         k = next(k for k, c in enumerate(self.consts) if indices is c)
-        if k not in self.gathers:
-            self.gathers.append(k)
-        return x.tape.emit(f"ys[src, C{k}[i]]", x.dtype, (x,))
+        if (k, table) not in self.gathers:
+            self.gathers.append((k, table))
+        if table is None:
+            return x.tape.emit(f"ys[src, C{k}[i]]", x.dtype, (x,))
+        return x.tape.emit(f"X{table}[t, C{k}[i]]", x.dtype, ())  # (the table's element is not a value)
 
     @staticmethod
     def __array_namespace_info__() -> Any:
@@ -207,16 +221,19 @@ class _Lanes(trace._Namespace):
         return xnp.__array_namespace_info__()  # type: ignore[attr-defined]  # re-exported by a computed __all__
 
 
-def _trace(step: Any, dtypes: tuple[Any, ...], n_xs: int) -> tuple[trace._Tape, str, list[int]]:
+def _trace(
+    step: Any, dtypes: tuple[Any, ...], tables: tuple[bool, ...]
+) -> tuple[trace._Tape, str, list[tuple[int, int | None]]]:
     """The step at one element: the tape of the lines computing the new carry
-    from ``a0`` (the carry), ``a1``... (``xs`` at the step) and ``c0``... (the
-    consts), the new carry's name, and the positions of the consts it gathers
-    the carry at."""
+    from ``a0`` (the carry), ``a1``... (``xs`` at the step; a table only through
+    a ``take``) and ``c0``... (the consts), the new carry's name, and its indexed
+    reads (_Loop.gathers)."""
+    n_xs = len(tables)
     tape = trace._Tape()
     carry = tape.sym(tape, "a0", np.dtype(dtypes[0]))
     xs = [tape.sym(tape, f"a{k + 1}", np.dtype(d)) for k, d in enumerate(dtypes[1 : 1 + n_xs])]
     consts = [tape.sym(tape, f"c{k}", np.dtype(d)) for k, d in enumerate(dtypes[1 + n_xs :])]
-    namespace = _Lanes(carry, consts)
+    namespace = _Lanes(carry, {m: x for m, x in enumerate(xs) if tables[m]}, consts)
     key = threading.get_ident()
     trace._CURRENT[key] = tape
     try:
@@ -230,6 +247,11 @@ def _trace(step: Any, dtypes: tuple[Any, ...], n_xs: int) -> tuple[trace._Tape, 
         trace._CURRENT.pop(key, None)
     if not isinstance(new, trace.Sym) or new.dtype != carry.dtype:
         raise trace.Untraceable("a carry that is not an element of the carry's dtype")
+    table_names = {x.name for m, x in enumerate(xs) if tables[m]}
+    if new.name in table_names or any(
+        isinstance(x, trace.Sym) and x.name in table_names for _, _, inputs in tape.lines for x in inputs
+    ):
+        raise trace.Untraceable("a table read other than by a take")
     _c_functions(tape)
     return tape, new.name, namespace.gathers
 
@@ -309,12 +331,17 @@ def _straight(tape: trace._Tape, target: str) -> list[str]:
 
 # The functions of a step's lines with which its loop still vectorizes.
 _VECTOR_FUNCTIONS = {"expf", "logf", "sqrt"}
-# A read of the previous carry: its own element, or at an index.
-_READ = re.compile(r"^(\w+) = (ys\[src, (?:C\d+\[i\]|i)\])$")
+# An indexed read: of the previous carry (its own element, or at an index), or of a table.
+_READ = re.compile(r"^(\w+) = (ys\[src, (?:C\d+\[i\]|i)\]|X\d+\[t, C\d+\[i\]\])$")
 
 
 def _source(
-    tape: trace._Tape, new: str, n_xs: int, kinds: tuple[str, ...], bools: tuple[bool, ...], reverse: bool
+    tape: trace._Tape,
+    new: str,
+    tables: tuple[bool, ...],
+    kinds: tuple[str, ...],
+    bools: tuple[bool, ...],
+    reverse: bool,
 ) -> str:
     """The loop over the steps, and in each over the elements ``[lo, hi)`` of
     the carry: row ``row`` of ``ys`` (steps + 1, elements) from row ``src``.
@@ -323,9 +350,9 @@ def _source(
 
     Where every function the step calls vectorizes (vmath's rounded float32
     ``exp`` and ``log``), each ``where`` is a select of both sides, and the
-    reads of the previous carry go into buffers in a loop before the loop of
-    the arithmetic (an indexed read of the array it writes keeps it scalar),
-    which LLVM then vectorizes. Otherwise each ``where`` is an ``if`` that
+    indexed reads (of the previous carry, or of a table) go into buffers in a
+    loop before the loop of the arithmetic (an indexed read of the array it
+    writes keeps it scalar), which LLVM then vectorizes. Otherwise each ``where`` is an ``if`` that
     computes only the side taken (_lazy)."""
     body = _straight(tape, new)
     vector = set(re.findall(r"\bFN_(\w+)\(", "\n".join(body))) <= _VECTOR_FUNCTIONS
@@ -336,7 +363,7 @@ def _source(
     reads = [m.groups() for m in map(_READ.match, body) if m] if vector else []
     if reads:
         body = [f"{m[1]} = G_{m[1]}[i - u]" if (m := _READ.match(line)) else line for line in body]
-    n_consts = len(kinds)
+    n_xs, n_consts = len(tables), len(kinds)
     xs = [f"X{k}" for k in range(n_xs)]
     consts = [f"C{k}" for k in range(n_consts)]
     used = [k for k in range(n_consts) if re.search(rf"\bc{k}\b", "\n".join(body))]  # not only gathered at
@@ -359,7 +386,7 @@ def _source(
         src += ["        for i in range(u, v):", *(f"            G_{name}[i - u] = {read}" for name, read in reads)]
     src += [
         "        for i in range(u, v):",
-        *(f"            a{k + 1} = X{k}[t, i]{byte[k]}" for k in range(n_xs)),
+        *(f"            a{k + 1} = X{k}[t, i]{byte[k]}" for k in range(n_xs) if not tables[k]),
         *(f"            c{k} = C{k}[i]{byte[n_xs + k]}" for k in used if kinds[k] == "lanes"),
         *(f"            {line}" for line in body),
         f"            ys[row, i] = {new}",

@@ -298,19 +298,15 @@ def _fwd(
     two_back = xp.take(lprime, xp.reshape(clip(xp, s_idx - 2, min=0), (-1,)), axis=1)
     skip = (s_idx >= 2) & (s_idx < k) & (lprime != two_back)
 
-    # lp_ext[t, n, s] = log y^t_{l'_s}: gathered once, (T, N, K + 1); the
-    # sentinel, the positions past 2 * target_length and the frames past
-    # input_length read -inf (an appended column): no alpha or beta there is
-    # ever read, and -inf ones cost no exp or log in the compiled recursions.
+    # log y^t_{l'_s}: each step reads it from its frame of lp_flat (T, N * C + 1)
+    # at `emit` (_emission); the sentinel and the positions past 2 * target_length
+    # read the appended column of -inf. (Frames past input_length are read as they
+    # are: no alpha there reaches the loss, and their gradient is 0.)
     lp_flat = xp.concat(
         [xp.reshape(lp, (t_max, n * c)), xp.full((t_max, 1), _NEG_INF, dtype=dtype, device=dev)], axis=1
     )
     row = xp.reshape(xp.arange(n, device=dev), (n, 1))
-    gather = xp.where((lprime >= 0) & valid, row * c + lprime, xp.full_like(lprime, n * c))
-    lp_ext = xp.reshape(xp.take(lp_flat, xp.reshape(gather, (-1,)), axis=1), (t_max, n, k1))
-    if read(xp.min(il)) != t_max:  # some sample shorter than T (or lengths not known now)
-        frames = xp.reshape(xp.arange(t_max, device=dev), (t_max, 1, 1)) < xp.reshape(il, (1, n, 1))
-        lp_ext = xp.where(frames, lp_ext, ninf)
+    emit = xp.reshape(xp.where((lprime >= 0) & valid, row * c + lprime, xp.full_like(lprime, n * c)), (-1,))
 
     # Forward recursion, eq. (6): alpha_0 is non-zero at s = 0, 1 only; then
     # alpha_t(s) = y^t_{l'_s} (alpha_{t-1}(s) + alpha_{t-1}(s-1) + [skip] alpha_{t-1}(s-2)),
@@ -323,8 +319,8 @@ def _fwd(
         for r in (xp.broadcast_to(s_idx, (n, k1)), one_back, xp.where(skip, s_idx - 2, sentinel))
     )
 
-    alpha0 = xp.where(s_idx < 2, lp_ext[0, ...], ninf)
-    alphas = scan(xp, _alpha_step, alpha0, (lp_ext[1:, ...],), (*reads, zero, one))  # (T, N, K + 1)
+    alpha0 = xp.where(s_idx < 2, _emission(xp, lp_flat[0, ...], emit, (n, k1)), ninf)
+    alphas = scan(xp, _alpha_step, alpha0, (lp_flat[1:, ...],), (*reads, emit, zero, one))  # (T, N, K + 1)
 
     # Eq. (8): p(l|x) = alpha_{T-1}(2S) + alpha_{T-1}(2S-1) at the sample's last
     # frame T_n - 1 (only the first term for an empty target).
@@ -350,7 +346,7 @@ def _fwd(
         loss = loss / lengths
     if unbatched:
         loss = xp.reshape(loss, ())
-    res = (log_probs.shape, lp, lp_ext, alphas, lprime, valid, skip, il, tl, nll, lengths)
+    res = (log_probs.shape, lp, lp_flat, emit, alphas, lprime, valid, skip, il, tl, nll, lengths)
     return Forward(loss, res)
 
 
@@ -398,20 +394,38 @@ def _log_add_reads(xp: Namespace, x: Any, reads: Any, lp: Any, zero: Any, one: A
     return _log_sum_exp(xp, terms, zero, one) + lp
 
 
-# The steps of the recursions (recurrence.scan): the carry, the step's slices, then the
-# arrays every step reads (the three index arrays of _log_add_reads, zero and one).
+def _emission(xp: Namespace, lp_t: Any, emit: Any, shape: Any) -> Any:
+    """log y^t_{l'_s} of a frame ``lp_t`` (N * C + 1, a row of lp_flat) at each
+    position (``emit``: flat indices into it), of the shape ``shape``."""
+    return xp.reshape(xp.take(xp.reshape(lp_t, (-1,)), emit), shape)
 
 
-def _alpha_step(xp: Namespace, alpha: Any, lp_t: Any, r0: Any, r1: Any, r2: Any, zero: Any, one: Any) -> Any:
-    return _log_add_reads(xp, alpha, (r0, r1, r2), lp_t, zero, one)
+# The steps of the recursions (recurrence.scan): the carry, the step's slices (the
+# frame of lp_flat, a table the step reads at `emit`), then the arrays every step
+# reads (the three index arrays of _log_add_reads, `emit`, zero and one).
+
+
+def _alpha_step(xp: Namespace, alpha: Any, lp_t: Any, r0: Any, r1: Any, r2: Any, emit: Any, zero: Any, one: Any) -> Any:
+    return _log_add_reads(xp, alpha, (r0, r1, r2), _emission(xp, lp_t, emit, alpha.shape), zero, one)
 
 
 def _beta_step(
-    xp: Namespace, beta: Any, lp_t: Any, recurse_t: Any, end_t: Any, r0: Any, r1: Any, r2: Any, zero: Any, one: Any
+    xp: Namespace,
+    beta: Any,
+    lp_t: Any,
+    recurse_t: Any,
+    end_t: Any,
+    r0: Any,
+    r1: Any,
+    r2: Any,
+    emit: Any,
+    zero: Any,
+    one: Any,
 ) -> Any:
     # Recursing, or at a last frame's end position (its emission), or -inf.
-    start = xp.where(end_t, lp_t, xp.full_like(lp_t, _NEG_INF))
-    return xp.where(recurse_t, _log_add_reads(xp, beta, (r0, r1, r2), lp_t, zero, one), start)
+    lp_s = _emission(xp, lp_t, emit, beta.shape)
+    start = xp.where(end_t, lp_s, xp.full_like(lp_s, _NEG_INF))
+    return xp.where(recurse_t, _log_add_reads(xp, beta, (r0, r1, r2), lp_s, zero, one), start)
 
 
 def _run_step(xp: Namespace, acc: Any, x: Any, start: Any, zero: Any, one: Any) -> Any:
@@ -498,7 +512,7 @@ def _bwd(
     max_target_length: Any,
     mean_over_lengths: Any,
 ) -> tuple[Any, ...]:
-    shape, lp, lp_ext, alphas, lprime, valid, skip, il, tl, nll, lengths = res
+    shape, lp, lp_flat, emit, alphas, lprime, valid, skip, il, tl, nll, lengths = res
     t_max, n, c = lp.shape
     k1 = lprime.shape[1]
     dtype, dev = lp.dtype, device(lp)
@@ -530,9 +544,9 @@ def _bwd(
         for r in (xp.broadcast_to(s_idx, (n, k1)), one_ahead, xp.where(skip_back, two_ahead, sentinel))
     )
 
-    xs = (lp_ext[:-1, ...], recurse[:-1, ...], at_end[:-1, ...])
-    beta0 = xp.where(at_end[t_max - 1, ...], lp_ext[t_max - 1, ...], ninf)
-    betas = scan(xp, _beta_step, beta0, xs, (*reads, zero, one), reverse=True)  # (T, N, K + 1)
+    xs = (lp_flat[:-1, ...], recurse[:-1, ...], at_end[:-1, ...])
+    beta0 = xp.where(at_end[t_max - 1, ...], _emission(xp, lp_flat[t_max - 1, ...], emit, (n, k1)), ninf)
+    betas = scan(xp, _beta_step, beta0, xs, (*reads, emit, zero, one), reverse=True)  # (T, N, K + 1)
 
     # Eq. (16): collect alpha_t(s) beta_t(s) over the positions s of each class
     # (PyTorch's `lcab`, in log space) for t < T_n; see _collect. Beta is -inf
