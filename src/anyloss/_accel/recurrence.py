@@ -352,8 +352,8 @@ def _source(
     ``exp`` and ``log``), each ``where`` is a select of both sides, and the
     indexed reads (of the previous carry, or of a table) go into buffers in a
     loop before the loop of the arithmetic (an indexed read of the array it
-    writes keeps it scalar), which LLVM then vectorizes. Otherwise each ``where`` is an ``if`` that
-    computes only the side taken (_lazy)."""
+    writes keeps it scalar), which LLVM then vectorizes. Otherwise each
+    ``where`` is an ``if`` that computes only the side taken (_lazy)."""
     body = _straight(tape, new)
     vector = set(re.findall(r"\bFN_(\w+)\(", "\n".join(body))) <= _VECTOR_FUNCTIONS
     if not vector:
@@ -372,11 +372,10 @@ def _source(
     # unsigned): numba wraps negative indices around, and LLVM, unable to rule
     # that out, keeps the loop scalar or reads with gathers.
     when = ("t = max(steps - 1 - s, 0)", "src = t + 1", "row = t") if reverse else ("t = s", "src = s", "row = s + 1")
-    buffers = [name for name, _ in reads]
     src = [
         f"def kernel({', '.join(['ys', *xs, *consts, 'steps', 'lo', 'hi'])}):",
         *(f"    c{k} = C{k}[0]{byte[n_xs + k]}" for k in used if kinds[k] == "number"),
-        *(f"    G_{name} = np.empty(hi - lo, ys.dtype)" for name in buffers),
+        *(f"    G_{name} = np.empty(hi - lo, ys.dtype)" for name, _ in reads),
         "    u = np.uint64(lo)",
         "    v = np.uint64(hi)",
         "    for s in range(steps):",
