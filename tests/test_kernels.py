@@ -139,15 +139,9 @@ def _ulps(got, want):
     return np.abs(got.astype(np.float64) - want) / spacing
 
 
-@pytest.mark.parametrize("name", ["exp", "log", "log1p"])
-def test_vector_math_within_two_ulp(name):
-    """Every exponent of the float32 range, both signs, 2^13 mantissas each, and the
-    special values, against NumPy's float64 function (rounded once)."""
+def _elementwise(fn):
+    """A compiled loop applying the numba function ``fn`` to each element."""
     import numba
-
-    from anyloss._accel import vmath
-
-    fn = vmath.functions()[name]
 
     @numba.njit(error_model="numpy")
     def apply(x):
@@ -156,8 +150,23 @@ def test_vector_math_within_two_ulp(name):
             out[i] = fn(x[i])
         return out
 
+    return apply
+
+
+def _every_exponent():
+    """Float32 values of every exponent, both signs, 2^13 mantissas each."""
     bits = np.arange(0, 1 << 31, 1 << 10, dtype=np.uint32)
-    x = np.concatenate([bits.view(np.float32), -bits.view(np.float32)])
+    return np.concatenate([bits.view(np.float32), -bits.view(np.float32)])
+
+
+@pytest.mark.parametrize("name", ["exp", "log", "log1p"])
+def test_vector_math_within_two_ulp(name):
+    """Every exponent of the float32 range, both signs, 2^13 mantissas each, and the
+    special values, against NumPy's float64 function (rounded once)."""
+    from anyloss._accel import vmath
+
+    apply = _elementwise(vmath.functions()[name])
+    x = _every_exponent()
     x = x[np.isfinite(x)]
     with np.errstate(all="ignore"):
         want = getattr(np, name)(x.astype(np.float64))
@@ -175,21 +184,10 @@ def test_rounded_math_is_the_float64_function_rounded_once(name):
     """vmath.rounded's float32 exp and log (the recurrences' loops) give what a
     definition's ``float32(exp(float64(x)))`` gives: every exponent of the float32
     range, both signs, 2^13 mantissas each, and the special values."""
-    import numba
-
     from anyloss._accel import vmath
 
-    fn = vmath.rounded()[name]
-
-    @numba.njit(error_model="numpy")
-    def apply(x):
-        out = np.empty_like(x)
-        for i in range(x.size):
-            out[i] = fn(x[i])
-        return out
-
-    bits = np.arange(0, 1 << 31, 1 << 10, dtype=np.uint32)
-    x = np.concatenate([bits.view(np.float32), -bits.view(np.float32)])
+    apply = _elementwise(vmath.rounded()[name])
+    x = _every_exponent()
     special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, -1.0, 1e-45, 88.72, 88.73, -103.9, -104.0], np.float32)
     x = np.concatenate([x, special])
     with np.errstate(all="ignore"):

@@ -30,31 +30,30 @@ from typing import Any
 import numpy as np
 
 
+def _bitcast(to: Any, signature: Any) -> Any:
+    """A numba intrinsic reinterpreting the bits of a value (``signature``: numba's
+    types, result of argument) as the LLVM type ``to``."""
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def bitcast(typingctx: Any, x: Any) -> Any:
+        def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+            return builder.bitcast(args[0], to)
+
+        return signature, codegen
+
+    return bitcast
+
+
 @functools.cache
 def functions() -> dict[str, Any]:
     """``{"exp": ..., "log": ..., "log1p": ...}``, numba-compiled float32 functions."""
     import numba
     from llvmlite import ir  # type: ignore[import-untyped]
     from numba.core import types
-    from numba.extending import intrinsic
 
-    # numba's stubs type an intrinsic's call with its typing signature (typingctx
-    # first) and as raising (Never), as it does outside compiled code: mypy flags
-    # the first call in each function below and takes the rest as unreachable.
-    @intrinsic
-    def as_int(typingctx: Any, x: Any) -> Any:
-        def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
-            return builder.bitcast(args[0], ir.IntType(32))
-
-        return types.int32(types.float32), codegen
-
-    @intrinsic
-    def as_float(typingctx: Any, x: Any) -> Any:
-        def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
-            return builder.bitcast(args[0], ir.FloatType())
-
-        return types.float32(types.int32), codegen
-
+    as_int = _bitcast(ir.IntType(32), types.int32(types.float32))
+    as_float = _bitcast(ir.FloatType(), types.float32(types.int32))
     f = np.float32
     i = np.int32
     jit = numba.njit(inline="always", fastmath={"contract", "nsz"}, error_model="numpy")
@@ -76,7 +75,7 @@ def functions() -> dict[str, Any]:
         p = (p * r) * r + r + f(1.0)
         k = i(n)
         h = k >> 1
-        s1: Any = as_float(i((h + 127) << 23))  # type: ignore[call-arg]  # (see as_int)
+        s1: Any = as_float(i((h + 127) << 23))
         s2 = as_float(i((k - h + 127) << 23))
         y = p * s1 * s2
         y = f(np.inf) if x > f(88.72283935546875) else y
@@ -88,7 +87,7 @@ def functions() -> dict[str, Any]:
         # x = 2^e m, m in [sqrt(1/2), sqrt(2)); log(m) = 2 atanh(s), s = (m - 1) / (m + 1).
         tiny = x < f(1.1754943508222875e-38)
         xs = x * f(8388608.0) if tiny else x
-        bits: Any = as_int(xs)  # type: ignore[call-arg]  # (see as_int)
+        bits: Any = as_int(xs)
         e = ((bits >> 23) & 255) - 127
         m = as_float(i((bits & 8388607) | 1065353216))
         big = m > f(1.4142135623730951)
@@ -131,22 +130,9 @@ def rounded() -> dict[str, Any]:
     import numba
     from llvmlite import ir
     from numba.core import types
-    from numba.extending import intrinsic
 
-    @intrinsic
-    def as_int(typingctx: Any, x: Any) -> Any:
-        def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
-            return builder.bitcast(args[0], ir.IntType(64))
-
-        return types.int64(types.float64), codegen
-
-    @intrinsic
-    def as_float(typingctx: Any, x: Any) -> Any:
-        def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
-            return builder.bitcast(args[0], ir.DoubleType())
-
-        return types.float64(types.int64), codegen
-
+    as_int = _bitcast(ir.IntType(64), types.int64(types.float64))
+    as_float = _bitcast(ir.DoubleType(), types.float64(types.int64))
     d = np.float64
     jit = numba.njit(inline="always", fastmath={"contract", "nsz"}, error_model="numpy")
 
@@ -171,14 +157,14 @@ def rounded() -> dict[str, Any]:
         p = p * r + 1.0 / 6.0
         p = p * r + 0.5
         p = (p * r + 1.0) * r + 1.0
-        y = np.float32(p * as_float(np.int64(n) + 1023 << 52))  # type: ignore[call-arg]  # (see functions)
+        y = np.float32(p * as_float(np.int64(n) + 1023 << 52))
         return x if x != x else y
 
     @jit
     def log(x: Any) -> Any:
         # x = 2^e m, m in [sqrt(1/2), sqrt(2)) (subnormal float32 are normal float64);
         # log(m) = 2 atanh(s), s = (m - 1) / (m + 1).
-        bits: Any = as_int(d(x))  # type: ignore[call-arg]  # (see functions)
+        bits: Any = as_int(d(x))
         e = (bits >> 52) - 1023
         m = as_float((bits & 0xFFFFFFFFFFFFF) | 0x3FF0000000000000)
         big = m > 1.4142135623730951
