@@ -95,9 +95,11 @@ def _fwd(xp: Namespace, input: Any, target: Any, weight: Any, delta: Any) -> For
     diff = as_float(xp, input, dtype) - as_float(xp, target, dtype)
     z = xp.abs(diff)
     delta = _in_dtype(xp, delta, dtype)
-    # With m = min(|d|, delta): 0.5 |d|^2 strictly inside (-delta, delta), and
+    # With m = |clip(d, -delta, delta)|: 0.5 |d|^2 strictly inside (-delta, delta), and
     # delta (|d| - 0.5 delta) from |d| = delta on (PyTorch's branches), without a select.
-    m = xp.clip(z, max=delta)
+    # The clipped d is also the backward's slope: a compiler that fuses the forward into
+    # one loop keeps it from that loop.
+    m = xp.abs(xp.clip(diff, min=-delta, max=delta))
     loss = m * (z - 0.5 * m)
     # PyTorch's kernel computes in the promoted dtype and writes into an array like input.
     loss = as_float(xp, loss, input.dtype)

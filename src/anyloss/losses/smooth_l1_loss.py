@@ -94,9 +94,11 @@ def _fwd(xp: Namespace, input: Any, target: Any, beta: Any) -> Forward:
         b, zero, safe = _array_beta(xp, beta, dtype)
         m = xp.clip(z, max=b)
         return Forward(xp.where(zero, z, (z - 0.5 * m) * (m / safe)), (diff,))
-    # With m = min(|d|, beta): 0.5 |d|^2 / beta strictly inside (-beta, beta), and
-    # |d| - 0.5 beta from |d| = beta on (PyTorch's branches), without a select.
-    m = xp.clip(z, max=beta)
+    # With c = clip(d, -beta, beta) and m = |c|: 0.5 |d|^2 / beta strictly inside
+    # (-beta, beta), and |d| - 0.5 beta from |d| = beta on (PyTorch's branches), without
+    # a select. c is also the backward's slope: a compiler that fuses the forward into
+    # one loop keeps it from that loop.
+    m = xp.abs(xp.clip(diff, min=-beta, max=beta))
     return Forward((z - 0.5 * m) * (m if beta == 1.0 else m / beta), (diff,))
 
 
