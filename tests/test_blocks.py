@@ -130,3 +130,22 @@ def test_broadcast_first_array_is_not_cut(small_blocks):
     rng = np.random.default_rng(0)
     check_against_torch("mse_loss", (rng.standard_normal((1, 5)), rng.standard_normal((7, 5))), {}, np_xp)
     assert small_blocks == []
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_numpy_select_is_numpys_where_bit_for_bit(dtype):
+    # _xp.where's bitwise select on NumPy (the path of every block without numba):
+    # every bit pattern of a and b (NaN payloads, infinities, signed zeros), a random
+    # mask, against np.where itself; a 0-d or broadcast operand takes np.where.
+    from anyloss._xp import where
+
+    rng = np.random.default_rng(0)
+    bits = np.dtype(dtype).itemsize * 8
+    a, b = (rng.integers(0, 2**bits, 4099, dtype=f"u{bits // 8}").view(dtype) for _ in range(2))
+    a[:6] = [np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0]
+    b[:6] = [-0.0, 0.0, np.nan, 1.0, -np.inf, np.nan]
+    cond = rng.random(4099) < 0.5
+    got = where(np_xp, cond, a, b)
+    assert got.dtype == a.dtype and np.array_equal(got.view(f"u{bits // 8}"), np.where(cond, a, b).view(f"u{bits // 8}"))
+    assert not np.shares_memory(got, a) and not np.shares_memory(got, b)
+    assert np.array_equal(where(np_xp, cond, a, np.zeros((), dtype)), np.where(cond, a, 0), equal_nan=True)

@@ -11,6 +11,7 @@ from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, Forward, LossSpec, register_spec
 from .._typing import Array, Namespace, Reduction
+from .._xp import where
 
 
 def hinge_embedding_loss(
@@ -77,7 +78,7 @@ def _fwd(xp: Namespace, input: Any, target: Any, *, margin: Any) -> Forward:
     zeros = xp.zeros_like(input)
     # PyTorch's composition, kept so that other target values behave the same:
     # where(y != 1, max(0, margin - x), 0) + where(y != -1, x, 0).
-    loss = xp.where(target != 1, xp.clip(gap, min=0), zeros) + xp.where(target != -1, input, zeros)
+    loss = where(xp, target != 1, xp.clip(gap, min=0), zeros) + where(xp, target != -1, input, zeros)
     return Forward(loss, (gap, target))
 
 
@@ -85,8 +86,8 @@ def _bwd(xp: Namespace, res: Any, g: Any, *, g_divisor: Any = None, wanted: Any 
     gap, target = res
     zeros = xp.zeros_like(g)
     # clamp_min passes the gradient where gap >= 0: -1 at the kink x == margin.
-    g_hinge = xp.where((target != 1) & (gap >= 0), -g, zeros)
-    return g_hinge + xp.where(target != -1, g, zeros), None
+    g_hinge = where(xp, (target != 1) & (gap >= 0), -g, zeros)
+    return g_hinge + where(xp, target != -1, g, zeros), None
 
 
 class HingeEmbeddingLoss(Loss):

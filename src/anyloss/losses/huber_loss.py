@@ -23,7 +23,7 @@ from .._module import Loss
 from .._reduction import check_reduction
 from .._spec import Curve, Forward, LossSpec, register_spec
 from .._typing import Array, Namespace, Reduction
-from .._xp import as_float, result_float_dtype
+from .._xp import as_float, result_float_dtype, where
 
 
 def huber_loss(
@@ -95,12 +95,11 @@ def _fwd(xp: Namespace, input: Any, target: Any, weight: Any, delta: Any) -> For
     diff = as_float(xp, input, dtype) - as_float(xp, target, dtype)
     z = xp.abs(diff)
     delta = _in_dtype(xp, delta, dtype)
-    # With m = |clip(d, -delta, delta)|: 0.5 |d|^2 strictly inside (-delta, delta), and
-    # delta (|d| - 0.5 delta) from |d| = delta on (PyTorch's branches), without a select.
-    # The clipped d is also the backward's slope: a compiler that fuses the forward into
-    # one loop keeps it from that loop.
+    # PyTorch's branches: 0.5 |d|^2 strictly inside (-delta, delta), delta (|d| - 0.5 delta)
+    # from |d| = delta on. Inside, |d| is |clip(d, -delta, delta)|, the backward's slope:
+    # written so, a compiler that fuses the forward into one loop keeps it from there.
     m = xp.abs(xp.clip(diff, min=-delta, max=delta))
-    loss = m * (z - 0.5 * m)
+    loss = where(xp, z < delta, 0.5 * m * m, delta * (z - 0.5 * delta))
     # PyTorch's kernel computes in the promoted dtype and writes into an array like input.
     loss = as_float(xp, loss, input.dtype)
     if weight is None:

@@ -11,7 +11,7 @@ from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, Forward, LossSpec, register_spec
 from .._typing import Array, Namespace, Reduction
-from .._xp import as_float
+from .._xp import as_float, where
 
 
 def margin_ranking_loss(
@@ -86,7 +86,7 @@ def _fwd(xp: Namespace, input1: Any, input2: Any, target: Any, *, margin: Any) -
 def _bwd(xp: Namespace, res: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None, margin: Any) -> tuple[Any, ...]:
     diff, y, z = res
     # clamp_min passes the gradient where z >= 0, the kink z == 0 included.
-    g = xp.where(z >= 0, g, xp.zeros_like(g))
+    g = where(xp, z >= 0, g, xp.zeros_like(g))
     g1 = -y * g
     return g1, -g1, -diff * g
 

@@ -14,7 +14,7 @@ from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Curve, Forward, LossSpec, register_spec
 from .._typing import Array, Namespace, Reduction
-from .._xp import as_float, result_float_dtype
+from .._xp import as_float, result_float_dtype, where
 from .l1_loss import l1_loss
 
 
@@ -94,12 +94,12 @@ def _fwd(xp: Namespace, input: Any, target: Any, beta: Any) -> Forward:
         b, zero, safe = _array_beta(xp, beta, dtype)
         m = xp.clip(z, max=b)
         return Forward(xp.where(zero, z, (z - 0.5 * m) * (m / safe)), (diff,))
-    # With c = clip(d, -beta, beta) and m = |c|: 0.5 |d|^2 / beta strictly inside
-    # (-beta, beta), and |d| - 0.5 beta from |d| = beta on (PyTorch's branches), without
-    # a select. c is also the backward's slope: a compiler that fuses the forward into
-    # one loop keeps it from that loop.
+    # PyTorch's branches: 0.5 |d|^2 / beta strictly inside (-beta, beta), |d| - 0.5 beta
+    # from |d| = beta on. Inside, |d| is |clip(d, -beta, beta)|, the backward's slope:
+    # written so, a compiler that fuses the forward into one loop keeps it from there.
     m = xp.abs(xp.clip(diff, min=-beta, max=beta))
-    return Forward((z - 0.5 * m) * (m if beta == 1.0 else m / beta), (diff,))
+    inside = 0.5 * m * m if beta == 1.0 else 0.5 * m * m / beta
+    return Forward(where(xp, z < beta, inside, z - 0.5 * beta), (diff,))
 
 
 def _bwd(xp: Namespace, res: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None, beta: Any) -> tuple[Any, ...]:
