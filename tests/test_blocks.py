@@ -146,6 +146,8 @@ def test_numpy_select_is_numpys_where_bit_for_bit(dtype):
     b[:6] = [-0.0, 0.0, np.nan, 1.0, -np.inf, np.nan]
     cond = rng.random(4099) < 0.5
     got = where(np_xp, cond, a, b)
-    assert got.dtype == a.dtype and np.array_equal(got.view(f"u{bits // 8}"), np.where(cond, a, b).view(f"u{bits // 8}"))
+    assert got.dtype == a.dtype and np.array_equal(
+        got.view(f"u{bits // 8}"), np.where(cond, a, b).view(f"u{bits // 8}")
+    )
     assert not np.shares_memory(got, a) and not np.shares_memory(got, b)
     assert np.array_equal(where(np_xp, cond, a, np.zeros((), dtype)), np.where(cond, a, 0), equal_nan=True)
