@@ -150,4 +150,6 @@ def test_numpy_select_is_numpys_where_bit_for_bit(dtype):
         got.view(f"u{bits // 8}"), np.where(cond, a, b).view(f"u{bits // 8}")
     )
     assert not np.shares_memory(got, a) and not np.shares_memory(got, b)
-    assert np.array_equal(where(np_xp, cond, a, np.zeros((), dtype)), np.where(cond, a, 0), equal_nan=True)
+    for args in ((cond, a, np.zeros((), dtype)), (cond[:7, None], a[:5], b[:7, None]), (np.asarray(True), a[:1], b)):
+        expected = np.where(*args)
+        assert np.array_equal(where(np_xp, *args).view(f"u{bits // 8}"), expected.view(f"u{bits // 8}"))

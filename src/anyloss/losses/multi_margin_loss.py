@@ -25,7 +25,7 @@ from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Forward, LossSpec, register_spec
 from .._typing import Array, Namespace, Reduction
-from .._xp import device, index_dtype, size, take_along
+from .._xp import device, index_dtype, size, take_along, where
 from ._curves import two_class_logits
 
 
@@ -126,7 +126,7 @@ def _fwd(xp: Namespace, input: Any, target: Any, weight: Any, *, p: Any, margin:
         w_y = xp.take(weight, t)[:, None]
         h = h * w_y
     # Inactive terms are dropped, not multiplied by 0 (an infinite weight must not give NaN).
-    h = xp.where(active, h, xp.zeros((), dtype=z.dtype, device=device(z)))
+    h = where(xp, active, h, xp.zeros((), dtype=z.dtype, device=device(z)))
     loss = xp.sum(h, axis=1) / float(c)
     out_shape = (n,) if target.ndim else ()
     return Forward(xp.reshape(loss, out_shape), (z, active, is_y, w_y, tuple(input.shape)))
@@ -141,10 +141,10 @@ def _bwd(
     if w_y is not None:
         scale = scale * w_y
     # d/dx_i of max(0, margin - x_y + x_i)^p: p = 1 gives 1, p = 2 gives 2 z.
-    gi = xp.where(active, scale if p == 1 else 2.0 * z * scale, xp.zeros((), dtype=z.dtype, device=device(z)))
+    gi = where(xp, active, scale if p == 1 else 2.0 * z * scale, xp.zeros((), dtype=z.dtype, device=device(z)))
     # x_y appears with a minus sign in every active term of its row.
     gy = -xp.sum(gi, axis=1, keepdims=True)
-    gx = xp.where(is_y, gy, gi)
+    gx = where(xp, is_y, gy, gi)
     return xp.reshape(gx, shape), None, None
 
 
