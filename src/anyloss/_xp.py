@@ -447,6 +447,16 @@ def add_along(xp: Namespace, x: Any, index: Any, values: Any, axis: Any) -> Any:
     if _compat.is_numpy_array(x) and not isinstance(x, np.generic):
         np.put_along_axis(x, idx, np.take_along_axis(x, idx, axis=axis) + v, axis=axis)
         return x
+    if _compat.is_jax_array(x):
+        # A scatter-add, as JAX differentiates take_along_axis. With the one-hot
+        # select below, XLA's CPU backend fuses the reduction that made ``values``
+        # with their broadcast back to x's shape: one more array of x's size.
+        axis %= x.ndim
+        grids = [
+            xp.reshape(xp.arange(d), tuple(d if k == j else 1 for k in range(index.ndim)))
+            for j, d in enumerate(index.shape)
+        ]
+        return x.at[(*grids[:axis], index, *grids[axis:])].add(xp.astype(values, x.dtype))
     if _compat.is_torch_array(x) and not x.requires_grad:
         if is_lazy(x) or is_lazy(values):  # traced or batched by torch.func: no in-place update
             return x.scatter_add(axis, xp.astype(idx, xp.int64), xp.astype(v, x.dtype))

@@ -25,7 +25,7 @@ from .._module import WeightedLoss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Forward, LossSpec, register_spec
 from .._typing import Array, Namespace, Reduction
-from .._xp import device, index_dtype, size, take_along, where
+from .._xp import add_along, device, index_dtype, size, take_along, where
 from ._curves import two_class_logits
 
 
@@ -129,22 +129,21 @@ def _fwd(xp: Namespace, input: Any, target: Any, weight: Any, *, p: Any, margin:
     h = where(xp, active, h, xp.zeros((), dtype=z.dtype, device=device(z)))
     loss = xp.sum(h, axis=1) / float(c)
     out_shape = (n,) if target.ndim else ()
-    return Forward(xp.reshape(loss, out_shape), (z, active, is_y, w_y, tuple(input.shape)))
+    return Forward(xp.reshape(loss, out_shape), (z, active, t, w_y, tuple(input.shape)))
 
 
 def _bwd(
     xp: Namespace, res: Any, g: Any, *, g_divisor: Any = None, wanted: Any = None, p: Any, margin: Any
 ) -> tuple[Any, ...]:
-    z, active, is_y, w_y, shape = res
+    z, active, t, w_y, shape = res
     n, c = z.shape
     scale = xp.reshape(g, (n, 1)) / float(c)
     if w_y is not None:
         scale = scale * w_y
     # d/dx_i of max(0, margin - x_y + x_i)^p: p = 1 gives 1, p = 2 gives 2 z.
     gi = where(xp, active, scale if p == 1 else 2.0 * z * scale, xp.zeros((), dtype=z.dtype, device=device(z)))
-    # x_y appears with a minus sign in every active term of its row.
-    gy = -xp.sum(gi, axis=1, keepdims=True)
-    gx = where(xp, is_y, gy, gi)
+    # x_y appears with a minus sign in every active term of its row (gi is 0 at y).
+    gx = add_along(xp, gi, t, -xp.sum(gi, axis=1), 1)
     return xp.reshape(gx, shape), None, None
 
 
