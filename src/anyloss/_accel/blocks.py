@@ -36,6 +36,7 @@ import math
 from typing import Any
 
 import array_api_compat as _compat
+import numpy as np
 
 from .. import _config
 from .._typing import Namespace
@@ -149,7 +150,18 @@ def run(spec: Any, xp: Namespace, arrays: Any, reduction: Any, options: Any, com
     starts = range(0, n, step)
     results = [one(0)]
     pool = _pool() if _compat.is_numpy_array(first) and len(starts) > 2 else None
-    results += pool.map(one, starts[1:]) if pool is not None else map(one, starts[1:])
+    if pool is None:
+        results += map(one, starts[1:])
+    else:
+        # NumPy's error state is the calling thread's (the engine quiets its warnings
+        # at special values): the workers take it over.
+        errors = np.geterr()
+
+        def in_worker(i: Any) -> Any:
+            with np.errstate(**errors):
+                return one(i)
+
+        results += pool.map(in_worker, starts[1:])
     total = math.fsum(r[0] for r in results)
     cts: list[Any] = []
     for k, (_a, s) in enumerate(zip(arrays, sliced)):

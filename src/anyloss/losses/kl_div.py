@@ -13,7 +13,7 @@ from .._module import Loss
 from .._reduction import check_reduction, legacy_reduction
 from .._spec import Forward, LossSpec, register_spec
 from .._typing import Array, KLDivReduction, Namespace
-from .._xp import as_float, result_float_dtype
+from .._xp import as_float, device, result_float_dtype
 from ._curves import kl_two_class
 
 _MEAN_WARNING = (
@@ -115,7 +115,9 @@ def _fwd(xp: Namespace, input: Any, target: Any, *, log_target: Any, divisor: An
         res = (x, y, ey)
     else:
         # xlogy(y, y) - y x: log(1) at y == 0 makes y log y exactly 0 there without a warning.
-        log_y = xp.log(y + xp.astype(y == 0, y.dtype))  # y, or 1 where y == 0 (no select)
+        # log y, finite at y == 0 (NaN stays NaN): no select, no comparison, which
+        # XLA's CPU reductions do not fuse.
+        log_y = xp.maximum(xp.log(y), xp.full((), xp.finfo(dtype).min, dtype=dtype, device=device(y)))
         loss = y * log_y - y * x
         res = (x, y, log_y)
     if scale is not None:
