@@ -295,6 +295,31 @@ def in_ranges(call: Any, n: int, size: int = 0, *, threaded: bool | None = None)
     return [call(*r) for r in ranges] if pool is None else list(pool.map(lambda r: call(*r), ranges))
 
 
+def rounded(name: str, x: Any) -> Any:
+    """``float32(name(float64(x)))`` (``name`` "exp" or "log") of a NumPy float32
+    array, C's ``expf``/``logf`` as a definition computes them on arrays: with
+    numba, vmath's rounded function (the same numbers) in one vector loop, no
+    double temporaries (twice the array's size each, and page-faulted in fresh
+    at every call); ``None`` where that does not apply."""
+    if type(x) is not np.ndarray or x.dtype != np.float32 or x.size < _ROUNDED_SIZE or not available():
+        return None
+    src = np.ascontiguousarray(x).reshape(-1)
+    out = np.empty(x.shape, dtype=np.float32)
+    loop = compile_source(_ROUNDED_SOURCE.format(name=name), f"rounded {name}")
+    in_ranges(lambda lo, hi: loop(src, out.reshape(-1), lo, hi), src.size, src.size)
+    return out
+
+
+# Below this many elements the double temporaries stay in malloc's reused memory.
+_ROUNDED_SIZE = 1 << 14
+_ROUNDED_SOURCE = """
+def kernel(a, o, lo, hi):
+    u = np.uint64(lo)
+    for i in range(u, np.uint64(hi)):
+        o[i] = FN_{name}f(a[i])
+"""
+
+
 # Functions LLVM computes in a vector loop itself (an intrinsic, not a call).
 _INTRINSIC = {"sqrt"}
 
