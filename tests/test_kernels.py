@@ -195,6 +195,23 @@ def test_rounded_math_is_the_float64_function_rounded_once(name):
     np.testing.assert_array_equal(apply(x), want)
 
 
+@pytest.mark.parametrize("name", ["exp", "log"])
+def test_rounded_on_an_array_is_the_float64_function_rounded_once(name):
+    """kernels.rounded (ctc_loss's gradient formula): the loop of vmath's rounded
+    function over a float32 array of any shape and layout, threads included;
+    ``None`` for what it does not take (float64, a small array)."""
+    x = np.concatenate([_every_exponent(), np.array([-np.inf, np.inf, np.nan, 0.0], np.float32)])
+    x = np.resize(x, (2, 3 * _kernels.THREADED_SIZE // 2))[:, ::3]  # a strided view, past the threads' size
+    with np.errstate(all="ignore"):
+        wide = x.astype(np.float64)
+        want = getattr(np, name)(wide).astype(np.float32)
+    got = _kernels.rounded(name, x)
+    assert got.shape == x.shape and got.dtype == np.float32
+    np.testing.assert_array_equal(got, want)
+    assert _kernels.rounded(name, wide) is None
+    assert _kernels.rounded(name, x[:, :10]) is None
+
+
 def test_a_schedule_of_numbers_compiles_twice(kernel, monkeypatch):
     """The first value of ``beta`` is a constant of its kernel; from the second on,
     one kernel takes it as a parameter: two compilations for four values, each
