@@ -483,10 +483,14 @@ def _collect(xp: Namespace, ab: Any, lprime: Any, valid: Any, n_classes: Any, ze
     # Class c's run ends after the positions of classes <= c (sums has the
     # initial -inf first, so that count indexes the sum after the run); a class
     # that l' lacks reads that initial -inf.
-    classes = xp.reshape(xp.arange(n_classes, dtype=idx, device=dev), (1, 1, n_classes))
-    ordered = xp.reshape(ordered, (n, k, 1))
-    end = xp.sum(xp.astype(ordered <= classes, idx), axis=1)  # (N, C)
-    end = xp.where(xp.any(ordered == classes, axis=1), end, xp.zeros_like(end))
+    # Each row of `ordered` is sorted, so with row n's labels offset by n (C + 1) the
+    # whole is: two searches give where each class's run ends, and whether it has one.
+    offset = row * (n_classes + 1)
+    flat = xp.reshape(ordered + offset, (-1,))
+    query = xp.reshape(xp.reshape(xp.arange(n_classes, dtype=idx, device=dev), (1, n_classes)) + offset, (-1,))
+    after = xp.reshape(xp.astype(xp.searchsorted(flat, query, side="right"), idx), (n, n_classes))
+    before = xp.reshape(xp.astype(xp.searchsorted(flat, query, side="left"), idx), (n, n_classes))
+    end = xp.where(after > before, after - row * k, xp.zeros_like(after))  # (N, C)
     cell = (
         xp.reshape(xp.arange(t_max, dtype=idx, device=dev), (t_max, 1, 1))
         + xp.reshape(xp.arange(n, dtype=idx, device=dev), (1, n, 1)) * t_max
