@@ -437,6 +437,18 @@ def log1p_unit(xp: Namespace, x: Any) -> Any:
     return xp.log1p(x)
 
 
+def _jax_explicit(*arrays: Any) -> bool:
+    """Whether one of these JAX arrays has a sharding in its type (explicit mode)."""
+    import jax
+
+    for a in arrays:
+        sharding = getattr(jax.typeof(a), "sharding", None)
+        mesh = getattr(sharding, "mesh", None)
+        if mesh is not None and any(t == jax.sharding.AxisType.Explicit for t in mesh.axis_types):
+            return True
+    return False
+
+
 def add_along(xp: Namespace, x: Any, index: Any, values: Any, axis: Any) -> Any:
     """``x`` plus ``values`` at ``index`` along ``axis`` (the VJP of
     :func:`take_along`): ``x[n, index[n, d], d] += values[n, d]``. ``x`` must be
@@ -447,10 +459,11 @@ def add_along(xp: Namespace, x: Any, index: Any, values: Any, axis: Any) -> Any:
     if _compat.is_numpy_array(x) and not isinstance(x, np.generic):
         np.put_along_axis(x, idx, np.take_along_axis(x, idx, axis=axis) + v, axis=axis)
         return x
-    if _compat.is_jax_array(x):
+    if _compat.is_jax_array(x) and not _jax_explicit(x, index):
         # A scatter-add, as JAX differentiates take_along_axis. With the one-hot
         # select below, XLA's CPU backend fuses the reduction that made ``values``
-        # with their broadcast back to x's shape: one more array of x's size.
+        # with their broadcast back to x's shape: one more array of x's size. (In
+        # JAX's explicit sharding mode a scatter needs an output sharding: the select.)
         axis %= x.ndim
         grids = [
             xp.reshape(xp.arange(d), tuple(d if k == j else 1 for k in range(index.ndim)))
