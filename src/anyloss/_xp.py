@@ -469,7 +469,8 @@ def add_along(xp: Namespace, x: Any, index: Any, values: Any, axis: Any) -> Any:
             xp.reshape(xp.arange(d), tuple(d if k == j else 1 for k in range(index.ndim)))
             for j, d in enumerate(index.shape)
         ]
-        return x.at[(*grids[:axis], index, *grids[axis:])].add(xp.astype(values, x.dtype))
+        key = tuple(grids[:axis]) + (index,) + tuple(grids[axis:])
+        return x.at[key].add(xp.astype(values, x.dtype))
     if _compat.is_torch_array(x) and not x.requires_grad:
         if is_lazy(x) or is_lazy(values):  # traced or batched by torch.func: no in-place update
             return x.scatter_add(axis, xp.astype(idx, xp.int64), xp.astype(v, x.dtype))
