@@ -114,9 +114,9 @@ def _fwd(xp: Namespace, input: Any, target: Any, *, log_target: Any, divisor: An
         loss = ey * (y - x)
         res = (x, y, ey)
     else:
-        # xlogy(y, y) - y x: log(1) at y == 0 makes y log y exactly 0 there without a warning.
-        # log y, finite at y == 0 (NaN stays NaN): no select, no comparison, which
-        # XLA's CPU reductions do not fuse.
+        # xlogy(y, y) - y x: log y floored at the dtype's lowest number, so that y log y
+        # is 0 at y == 0 (NaN stays NaN, and log of y > 0 is itself): no select and no
+        # comparison, which XLA's CPU reductions do not fuse.
         log_y = xp.maximum(xp.log(y), xp.full((), xp.finfo(dtype).min, dtype=dtype, device=device(y)))
         loss = y * log_y - y * x
         res = (x, y, log_y)
