@@ -136,7 +136,7 @@ def test_broadcast_first_array_is_not_cut(small_blocks):
 def test_numpy_select_is_numpys_where_bit_for_bit(dtype):
     # _xp.where's bitwise select on NumPy (the path of every block without numba):
     # every bit pattern of a and b (NaN payloads, infinities, signed zeros), a random
-    # mask, against np.where itself; a 0-d or broadcast operand takes np.where.
+    # mask, against np.where itself; broadcasting operands and a 0-d condition too.
     from anyloss._xp import where
 
     rng = np.random.default_rng(0)
