@@ -247,16 +247,20 @@ def check_values(
         )
         checked.anyloss_checks = x  # the same array to anyloss's gradient tape (_xp.origin)
         return checked
-    if _xp.size(x) == 0 or (_xp.is_lazy(x) and not _compat.is_jax_array(x)):
+    if _xp.size(x) == 0:
         return x
-    all_ok = xp.all(ok(xp, x))
+    host = _xp.on_host(xp, x)
+    if host is None and not _compat.is_jax_array(x):
+        return x
+    hxp, (v,) = (xp, (x,)) if host is None else host
+    all_ok = hxp.all(ok(hxp, v))
     good = _xp.read(all_ok)
     if good is None and _compat.is_jax_array(x):  # traced by JAX (a tracer, or a concrete array under `jit`)
         from jax.experimental import checkify
 
         checkify.debug_check(all_ok, f"`{name}` must {expected}; got values in [{{}}, {{}}]", xp.min(x), xp.max(x))
     elif good is not None and not good:
-        fail(kind, name, expected, f"values in [{_xp.item(xp.min(x))}, {_xp.item(xp.max(x))}]")
+        fail(kind, name, expected, f"values in [{_xp.item(hxp.min(v))}, {_xp.item(hxp.max(v))}]")
     return x
 
 

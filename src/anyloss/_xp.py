@@ -332,6 +332,23 @@ def _torch_unreadable(x: Any) -> bool:
     )  # is_grads_batched's vmap
 
 
+def on_host(xp: Namespace, *arrays: Any) -> tuple[Namespace, tuple[Any, ...]] | None:
+    """``(namespace, arrays)`` in which to check the values of ``arrays`` now:
+    PyTorch CPU tensors as NumPy views of their memory (no copy; a value check
+    is a dozen operations on small index arrays, each costing PyTorch several
+    times NumPy's dispatch), other readable arrays as they are; ``None`` where
+    one of them cannot be read now (:func:`is_lazy`)."""
+    if any(is_lazy(a) for a in arrays):
+        return None
+    if all(_compat.is_torch_array(a) for a in arrays):
+        try:
+            views = tuple(a.detach().numpy() for a in arrays)
+        except (TypeError, RuntimeError):  # a dtype NumPy lacks (bfloat16), a conjugate view
+            return xp, arrays
+        return _compat.array_namespace(*views), views
+    return xp, arrays
+
+
 def read(x: Any) -> Any:
     """The Python scalar of the 0-d array ``x``, or None when it cannot be read
     without tracing or computing (see :func:`is_lazy`). A value computed from a

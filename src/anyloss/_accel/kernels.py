@@ -298,10 +298,11 @@ def in_ranges(call: Any, n: int, size: int = 0, *, threaded: bool | None = None)
 def rounded(name: str, x: Any) -> Any:
     """``float32(name(float64(x)))`` (``name`` "exp" or "log") of a NumPy float32
     array, C's ``expf``/``logf`` as a definition computes them on arrays: with
-    numba, vmath's rounded function (the same numbers) in one vector loop, no
+    numba, vmath's rounded function (the same numbers) in one vector loop: no
     double temporaries (twice the array's size each, and page-faulted in fresh
-    at every call); ``None`` where that does not apply."""
-    if type(x) is not np.ndarray or x.dtype != np.float32 or x.size < _ROUNDED_SIZE or not available():
+    at every call on large arrays), one call where NumPy makes four (small
+    arrays); ``None`` where that does not apply."""
+    if type(x) is not np.ndarray or x.dtype != np.float32 or not available():
         return None
     src = np.ascontiguousarray(x).reshape(-1)
     out = np.empty(x.shape, dtype=np.float32)
@@ -310,8 +311,6 @@ def rounded(name: str, x: Any) -> Any:
     return out
 
 
-# Below this many elements the double temporaries stay in malloc's reused memory.
-_ROUNDED_SIZE = 1 << 14
 _ROUNDED_SOURCE = """
 def kernel(a, o, lo, hi):
     u = np.uint64(lo)

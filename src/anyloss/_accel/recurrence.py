@@ -120,8 +120,11 @@ def _compiled(
         if g.min() < 0 or g.max() >= size:
             return None  # an index off the array: the loop's take raises (the compiled one would read anywhere)
     gathered = [inputs[len(xs) + k] for k, m in loop.gathers if m is None]
-    own = all(np.array_equal(g // width, np.arange(lanes) // width) for g in gathered)
-    threaded = own and rows > 1 and steps * lanes >= THREADED_WORK
+    threaded = (
+        rows > 1
+        and steps * lanes >= THREADED_WORK
+        and all(np.array_equal(g // width, np.arange(lanes) // width) for g in gathered)
+    )
 
     def run(lo: int, hi: int) -> None:
         loop.kernel(ys, *inputs, steps, lo * width, hi * width)
@@ -130,7 +133,8 @@ def _compiled(
         kernels.in_ranges(run, rows, threaded=True)
     else:
         run(0, rows)
-    return np.moveaxis(ys.reshape(steps + 1, *init.shape), 0, axis)
+    ys = ys.reshape(steps + 1, *init.shape)
+    return ys if axis == 0 else np.moveaxis(ys, 0, axis)
 
 
 class _Loop:

@@ -43,7 +43,7 @@ from .._module import Loss
 from .._reduction import check_reduction
 from .._spec import Forward, LossSpec, native_call, register_spec
 from .._typing import Array, Namespace, Reduction
-from .._xp import clip, device, index_dtype, read, size
+from .._xp import clip, device, index_dtype, on_host, read, size
 
 _NEG_INF = float("-inf")
 
@@ -142,10 +142,11 @@ def ctc_loss(
     reduction = check_reduction(reduction)
     check_number("blank", blank, integer=True)
     check_bool("zero_infinity", zero_infinity)
-    xp, (log_probs, targets) = SPEC.adopt(log_probs=log_probs, targets=targets)
-    # PyTorch also takes the lengths as tuples of ints; here they become arrays.
-    input_lengths = _as_lengths(xp, "input_lengths", input_lengths, log_probs)
-    target_lengths = _as_lengths(xp, "target_lengths", target_lengths, log_probs)
+    if isinstance(input_lengths, (tuple, list)) or isinstance(target_lengths, (tuple, list)):
+        # PyTorch also takes the lengths as tuples of ints; here they become arrays.
+        xp, (log_probs, targets) = SPEC.adopt(log_probs=log_probs, targets=targets)
+        input_lengths = _as_lengths(xp, "input_lengths", input_lengths, log_probs)
+        target_lengths = _as_lengths(xp, "target_lengths", target_lengths, log_probs)
     xp, (log_probs, targets, input_lengths, target_lengths) = SPEC.adopt(
         log_probs=log_probs, targets=targets, input_lengths=input_lengths, target_lengths=target_lengths
     )
@@ -173,6 +174,47 @@ def ctc_loss(
         )
 
     il, tl = xp.reshape(input_lengths, (n,)), xp.reshape(target_lengths, (n,))
+    if _valid(xp, targets, il, tl, t_max, c, blank):
+        s_max = targets.shape[1] if targets.ndim == 2 else int(read(xp.max(tl)))
+    else:
+        targets, il, tl, s_max = _checked(xp, targets, il, tl, t_max, c, blank)
+    # The lengths as checked (on Dask the checks are in their graph).
+    input_lengths, target_lengths = xp.reshape(il, input_lengths.shape), xp.reshape(tl, target_lengths.shape)
+    return apply(
+        SPEC,
+        xp,
+        (log_probs, targets, input_lengths, target_lengths),
+        reduction,
+        {"max_target_length": s_max, "mean_over_lengths": reduction == "mean"},
+        blank=blank,
+        zero_infinity=zero_infinity,
+    )
+
+
+def _valid(xp: Namespace, targets: Any, il: Any, tl: Any, t_max: int, c: int, blank: int) -> bool:
+    """Whether the values pass every check of :func:`_checked`, found with one
+    read (a host synchronisation on a device); False where they cannot be read
+    now (there :func:`_checked` puts its checks in the graph) and where one
+    fails (there it names the argument)."""
+    host = on_host(xp, targets, il, tl)
+    if host is None:
+        return False
+    xp, (targets, il, tl) = host
+    t = xp.astype(targets, index_dtype(xp))
+    bad_label = (t < 0) | (t >= c) | (t == blank)
+    if t.ndim == 2:
+        bad_label = bad_label & _counted(xp, t, tl)
+        tl_ok = xp.all((tl >= 0) & (tl <= t.shape[1]))
+    else:
+        tl_ok = xp.all(tl >= 0) & (xp.sum(tl) == t.shape[0])
+    ok = xp.all((il >= 0) & (il <= t_max)) & tl_ok & ~xp.any(bad_label)
+    return bool(read(ok))
+
+
+def _checked(xp: Namespace, targets: Any, il: Any, tl: Any, t_max: int, c: int, blank: int) -> Any:
+    """``(targets, il, tl, s_max)`` checked one argument at a time: raises
+    naming the first that fails, or (lazy values) puts the checks in the
+    graph of the arrays returned."""
     il = check_values(
         xp, "input_lengths", il, lambda xp, v: (v >= 0) & (v <= t_max), f"be in [0, {t_max}] (T)", ValueRuntimeError
     )
@@ -200,18 +242,7 @@ def ctc_loss(
         if read(total) is not None:  # else (lazy lengths) the static bound: the concatenated length
             s_max = int(read(xp.max(tl)))
         tl = tl + xp.astype(total * 0, tl.dtype)  # the lengths as checked: their sum's check in their graph
-    targets = _check_labels(xp, targets, tl, c, blank)
-    # The lengths as checked (on Dask the checks are in their graph).
-    input_lengths, target_lengths = xp.reshape(il, input_lengths.shape), xp.reshape(tl, target_lengths.shape)
-    return apply(
-        SPEC,
-        xp,
-        (log_probs, targets, input_lengths, target_lengths),
-        reduction,
-        {"max_target_length": s_max, "mean_over_lengths": reduction == "mean"},
-        blank=blank,
-        zero_infinity=zero_infinity,
-    )
+    return _check_labels(xp, targets, tl, c, blank), il, tl, s_max
 
 
 def _as_lengths(xp: Namespace, name: str, x: Any, like: Any) -> Any:
@@ -232,10 +263,7 @@ def _check_labels(xp: Namespace, targets: Any, tl: Any, c: Any, blank: Any) -> A
     if size(targets) == 0:
         return targets
     t = xp.astype(targets, index_dtype(xp))
-    if t.ndim == 2:
-        counted = xp.reshape(xp.arange(t.shape[1], device=device(t)), (1, -1)) < xp.reshape(tl, (-1, 1))
-    else:
-        counted = xp.ones(t.shape, dtype=xp.bool, device=device(t))
+    counted = _counted(xp, t, tl) if t.ndim == 2 else xp.ones(t.shape, dtype=xp.bool, device=device(t))
     expected = f"hold class indices in [0, {c}) other than the blank label {blank} within `target_lengths`"
     kept = xp.where(counted, t, xp.full_like(t, blank))
     lo, hi = read(xp.min(kept)), read(xp.max(kept))
@@ -249,6 +277,11 @@ def _check_labels(xp: Namespace, targets: Any, tl: Any, c: Any, blank: Any) -> A
     if n_blank:
         fail(ValueError, "targets", expected, f"{n_blank} blank label(s)")
     return targets
+
+
+def _counted(xp: Namespace, t: Any, tl: Any) -> Any:
+    """Which entries of the padded targets ``t`` (N, S) are within their row's length."""
+    return xp.reshape(xp.arange(t.shape[1], device=device(t)), (1, -1)) < xp.reshape(tl, (-1, 1))
 
 
 def _fwd(
@@ -284,8 +317,7 @@ def _fwd(
     k1 = k + 1
     s_idx = xp.reshape(xp.arange(k1, device=dev), (1, k1))
     labels = _padded_targets(xp, targets, tl, n, s_max)
-    counted = xp.reshape(xp.arange(s_max, device=dev), (1, s_max)) < xp.reshape(tl, (n, 1))
-    labels = xp.where(counted, labels, xp.full_like(labels, blank))
+    labels = xp.where(_counted(xp, labels, tl), labels, xp.full_like(labels, blank))
     blank_or_sentinel = xp.where(s_idx < k, xp.full_like(s_idx, blank), xp.full_like(s_idx, -1))
     if s_max:
         at_label = xp.reshape(clip(xp, (xp.arange(k1, device=dev) - 1) // 2, min=0, max=s_max - 1), (-1,))
@@ -378,13 +410,13 @@ def _libm(xp: Namespace, f: Any, x: Any) -> Any:
     approximations, a unit in the last place off for a good part of their
     arguments; log alpha and log beta add one such ulp per frame, and the
     gradient, exp of their sum, shows it beyond float32's tolerance."""
-    if x.dtype != xp.float32 or "float64" not in xp.__array_namespace_info__().dtypes(
-        device=device(x), kind="real floating"
-    ):
+    if x.dtype != xp.float32:
         return f(x)
     fast = rounded("exp" if f is xp.exp else "log", x)
     if fast is not None:
         return fast
+    if "float64" not in xp.__array_namespace_info__().dtypes(device=device(x), kind="real floating"):
+        return f(x)
     if f is xp.exp:
         # The same numbers: exp below -200 rounds to float32's 0 (from exp(-200) =
         # 1.4e-87 as from exp(-inf)). NumPy's double exp takes a scalar path for each
