@@ -40,6 +40,7 @@ def test_elementwise_losses():
         "huber_loss",
         "binary_cross_entropy",
         "binary_cross_entropy_with_logits",
+        "gaussian_nll_loss",
         "soft_margin_loss",
         "poisson_nll_loss",
         "kl_div",
@@ -248,3 +249,53 @@ def test_threaded_kernel_agrees_with_the_array_api_path(name, kernel, monkeypatc
     np.testing.assert_allclose(value, ref, rtol=1e-5)
     np.testing.assert_allclose(gx, rx, rtol=1e-5, atol=1e-12)
     np.testing.assert_allclose(gy, ry, rtol=1e-5, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "name,make",
+    [
+        ("binary_cross_entropy_with_logits", lambda rng: (rng.standard_normal(5000), rng.uniform(size=5000))),
+        ("cross_entropy", lambda rng: (rng.standard_normal((64, 300)) * 4, rng.integers(0, 300, 64))),
+    ],
+)
+def test_float32_sum_buffers_give_the_double_buffers_bits(name, make, monkeypatch):
+    """kernels.sum_buffer keeps a float32 loop's sum buffer in float32 where the
+    loop calls vmath's functions (bce_with_logits' elementwise kernel,
+    cross_entropy's rows); the sum widens each element as it adds it: the same
+    bits as buffering doubles."""
+    from anyloss._accel import rows as _rows
+
+    x, y = make(np.random.default_rng(3))
+    x = x.astype(np.float32)
+    y = y.astype(np.float32) if y.dtype.kind == "f" else y
+    for module in (_kernels, _rows):
+        monkeypatch.setattr(module, "MIN_SIZE", 0)
+    monkeypatch.setattr(_kernels, "_KERNELS", {})
+    assert _kernels.sum_buffer(_probe_body(), np.float32) == "float32"
+    fn = anyloss.value_and_grad(getattr(F, name), argnums=0)
+    value, grad = fn(x, y, reduction="sum")
+    monkeypatch.setattr(_kernels, "_KERNELS", {})
+    monkeypatch.setattr(_kernels, "sum_buffer", lambda body, dtype: "float64")
+    wide, wide_grad = fn(x, y, reduction="sum")
+    assert value.dtype == np.float32 and value.tobytes() == wide.tobytes()
+    np.testing.assert_array_equal(grad, wide_grad)
+
+
+def _probe_body():
+    from anyloss._accel import trace
+
+    return trace.Body([("t0", "FN_exp(a0)")], ["a0"], [], ["t0"], [np.dtype(np.float32)])
+
+
+@pytest.mark.parametrize("var_shape", [(6,), (6, 1), (1, 6), (6, 6)])
+def test_gaussian_nll_var_broadcasts_by_pytorchs_rule_in_the_kernel(var_shape, kernel):
+    """gaussian_nll_loss's var of input's shape without its last dimension is one
+    variance per row (PyTorch's unsqueeze(-1)), not NumPy's broadcast along the
+    last axis: on a square input the kernel broadcasts it as a column
+    (``Hints.views``), and gives its gradient in var's own shape."""
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_normal((2, 6, 6)).astype(np.float32)
+    var = rng.uniform(0.5, 1.5, var_shape).astype(np.float32)
+    for reduction in ("mean", "sum"):
+        check_against_torch("gaussian_nll_loss", (x, y, var), {"reduction": reduction}, np_xp)
+    assert kernel == ["gaussian_nll_loss"] * 2

@@ -65,7 +65,7 @@ def eligible(spec: Any, arrays: Any, reduction: Any) -> bool:
     if not all(type(a) is np.ndarray and a.dtype in (np.float32, np.float64) for a in present):
         return False
     try:
-        shape = np.broadcast_shapes(*(a.shape for a in present))
+        shape = np.broadcast_shapes(*(a.shape for a in _viewed(spec, arrays) if a is not None))
     except ValueError:
         return False
     return len(shape) > 0 and math.prod(shape) >= max(MIN_SIZE, 1)
@@ -74,17 +74,33 @@ def eligible(spec: Any, arrays: Any, reduction: Any) -> bool:
 def _layout(a: Any, shape: tuple[int, ...]) -> tuple[str, Any]:
     """How the loop reads ``a`` for the broadcast ``shape``: ``(mode, array)``,
     mode "full" (element i), "one" (element 0) or "mod" (element i % size, an
-    array of the trailing shape)."""
+    array of the trailing shape); else a broadcast copy, read as "full"."""
     if a.size == 1:
         return "one", a.reshape(1)
-    lead = len(shape) - a.ndim
-    squeezed = a.shape
-    while squeezed and squeezed[0] == 1:
-        squeezed = squeezed[1:]
-    if tuple(shape[len(shape) - len(squeezed) :]) == squeezed and (squeezed == tuple(shape) or lead >= 0):
-        mode = "full" if math.prod(squeezed) == math.prod(shape) else "mod"
+    if _in_place(a, shape):
+        mode = "full" if a.size == math.prod(shape) else "mod"
         return mode, np.ascontiguousarray(a).reshape(-1)
     return "full", np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(-1)
+
+
+def _in_place(a: Any, shape: tuple[int, ...]) -> bool:
+    """Whether the loop reads ``a`` for the broadcast ``shape`` without a copy of
+    that shape: one element, or the trailing dimensions of ``shape``."""
+    squeezed = tuple(a.shape)
+    while squeezed and squeezed[0] == 1:
+        squeezed = squeezed[1:]
+    lead = len(shape) - a.ndim
+    return bool(a.size == 1) or (
+        tuple(shape[len(shape) - len(squeezed) :]) == squeezed and (squeezed == tuple(shape) or lead >= 0)
+    )
+
+
+def copies(spec: Any, arrays: Any) -> bool:
+    """Whether :func:`run` would broadcast one of ``arrays`` into a copy first
+    (an array of ``eligible`` arrays that is not their trailing dimensions)."""
+    viewed = [a for a in _viewed(spec, arrays) if a is not None]
+    shape = tuple(np.broadcast_shapes(*(a.shape for a in viewed)))
+    return not all(_in_place(a, shape) for a in viewed)
 
 
 def run(
@@ -92,6 +108,7 @@ def run(
 ) -> tuple[Any, tuple[Any, ...]] | None:
     """``(value, cotangents)`` for the cotangent 1 of the value, as ``blocks.run``;
     ``None`` if the loss's definition does not trace to one element."""
+    given, arrays = arrays, _viewed(spec, arrays)
     present = [a for a in arrays if a is not None]
     shape = tuple(np.broadcast_shapes(*(a.shape for a in present)))
     n = math.prod(shape)
@@ -135,7 +152,7 @@ def run(
             sweep(loop, outs, 1.0 / divisor, -total / (divisor * divisor))
     cts: list[Any]
     cts, k = [], 0
-    for a, w in zip(arrays, wanted):
+    for a, w, a_given in zip(arrays, wanted, given):
         if a is None:
             cts.append(None)
             continue
@@ -149,8 +166,16 @@ def run(
             from .._xp import sum_to_shape
 
             g = sum_to_shape(np, g, a.shape)
-        cts.append(g)
+        cts.append(g.reshape(a_given.shape))
     return np.asarray(value, dtype=loss_dtype), tuple(cts)
+
+
+def _viewed(spec: Any, arrays: Any) -> tuple[Any, ...]:
+    """``arrays`` (NumPy's) in the shapes in which they broadcast (``Hints.views``)."""
+    if spec.accel.views is None:
+        return tuple(arrays)
+    shapes = spec.accel.views(tuple(None if a is None else a.shape for a in arrays))
+    return tuple(None if a is None else a.reshape(s) for a, s in zip(arrays, shapes))
 
 
 # Contraction (FMA) may change the last bit, as in PyTorch's own vectorized
@@ -331,19 +356,36 @@ def vectorizes(body: trace.Body) -> bool:
     return not calls or (calls <= set(vmath.functions()) and all(d == "float32" for d in body.dtypes if d))
 
 
+def sum_buffer(body: trace.Body, dtype: Any) -> str:
+    """The dtype in which a generated loop buffers the elements of a sum that is
+    taken in double precision: a float32 element as it is (widened as it is
+    added: the same sums) where the loop calls vmath's functions, which then
+    keep the loop's full float32 vector width (widened in the loop,
+    bce_with_logits took 1.5x as long; cross_entropy's rows 1.1x); else in
+    double, widened in the loop, which costs a memory-bound loop nothing and
+    keeps the sum's own loop faster (mse_loss, multi_margin_loss's rows:
+    measured)."""
+    if np.dtype(dtype) == np.float32 and body.functions - _INTRINSIC:
+        return "float32"
+    return "float64"
+
+
 def _source(body: trace.Body, dtypes: tuple[str | None, ...], modes: tuple[str | None, ...]) -> str:
     """The loop over the elements, ``body`` inside it. The losses of a stretch of
-    ``_STRETCH`` elements go to a buffer, summed after it in 8 running sums:
-    the sum vectorizes without letting the compiler reassociate the loss's own
-    arithmetic (which would undo a compensated ``x - (u - 1)``)."""
+    ``_STRETCH`` elements go to a buffer, summed after it in 8 running sums of
+    doubles: the sum vectorizes without letting the compiler reassociate the
+    loss's own arithmetic (which would undo a compensated ``x - (u - 1)``). A
+    float32 loss is buffered as it is and widened as it is added (the same
+    sums) where the loop calls vmath's functions (:func:`sum_buffer`)."""
     present = [k for k, d in enumerate(dtypes) if d is not None]
     ins = [f"A{k}" for k in present]
     outs = [f"O{k}" for k in present]
     args = ins + outs + list(body.params) + ["g", "gd", "lo", "hi"]
     summed = [body.outputs[0]] + ([body.divisor] if body.divisor is not None else [])
+    buffered = [sum_buffer(body, body.dtypes[0])] + ["float64"] * (len(summed) - 1)
     src = [
         f"def kernel({', '.join(args)}):",
-        *(f"    buf{m} = np.empty({_STRETCH})" for m in range(len(summed))),
+        *(f"    buf{m} = np.empty({_STRETCH}, dtype=np.{kind})" for m, kind in enumerate(buffered)),
         "    " + " = ".join(f"s{m}_{j}" for m in range(len(summed)) for j in range(8)) + " = 0.0",
     ]
     for k in present:
@@ -375,7 +417,7 @@ def _source(body: trace.Body, dtypes: tuple[str | None, ...], modes: tuple[str |
         elif modes[k] == "mod":
             src.append(f"            a{k} = T{k}[b{k} + (i - u)]")
     src += [f"            {name} = {expr}" for name, expr in body.lines]
-    src += [f"            buf{m}[i - u] = np.float64({name})" for m, name in enumerate(summed)]
+    src += [f"            buf{m}[i - u] = np.{kind}({name})" for m, (name, kind) in enumerate(zip(summed, buffered))]
     for k in present:
         out = body.outputs[1 + k]
         if out is not None:
@@ -385,10 +427,10 @@ def _source(body: trace.Body, dtypes: tuple[str | None, ...], modes: tuple[str |
         src += [
             "        j = 0",
             "        while j + 8 <= count:",
-            *(f"            s{m}_{j} += buf{m}[j + {j}]" for j in range(8)),
+            *(f"            s{m}_{j} += np.float64(buf{m}[j + {j}])" for j in range(8)),
             "            j += 8",
             "        while j < count:",
-            f"            s{m}_0 += buf{m}[j]",
+            f"            s{m}_0 += np.float64(buf{m}[j])",
             "            j += 1",
         ]
     totals = [

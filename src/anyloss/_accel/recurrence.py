@@ -200,7 +200,9 @@ class _Lanes(trace._Namespace):
         self.carry, self.tables, self.consts = carry, tables, consts
         self.gathers: list[tuple[int, int | None]] = []
 
-    def reshape(self, x: Any, shape: Any, copy: Any = None) -> Any:
+    @staticmethod
+    def reshape(x: Any, shape: Any, copy: Any = None) -> Any:
+        # Any reshape of an element: the step's arrays are the carry's shape.
         if not isinstance(x, trace.Sym):
             raise trace.Untraceable("a reshape of a constant")
         return x

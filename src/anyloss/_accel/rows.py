@@ -473,7 +473,7 @@ def _source(body: trace.Body, row: Row) -> str:
     args = [f"A{k}" for k in present] + [f"O{k}" for k, _, _ in outputs] + list(body.params) + ["g", "lo", "hi", "C"]
     src = [
         f"def kernel({', '.join(args)}):",
-        *(f"    buf_{r} = np.empty(C, dtype=np.{_acc(r, syms)})" for r in buffered),
+        *(f"    buf_{r} = np.empty(C, dtype=np.{_acc(r, syms, body)})" for r in buffered),
         "    acc = 0.0",
         "    for i in range(lo, hi):",
     ]
@@ -535,10 +535,11 @@ def _source(body: trace.Body, row: Row) -> str:
     return "\n".join(src) + "\n"
 
 
-def _acc(reduction: str, syms: dict[str, Any]) -> str:
-    """The buffer's dtype: float64 for a sum (summed in double precision), the
-    operand's for a maximum or minimum."""
-    return "float64" if syms[reduction].source.startswith("sum(") else syms[reduction].inputs[0].dtype.name
+def _acc(reduction: str, syms: dict[str, Any], body: trace.Body) -> str:
+    """The buffer's dtype: for a sum (taken in double precision, _combine) the
+    one of ``kernels.sum_buffer``, the operand's for a maximum or minimum."""
+    operand = syms[reduction].inputs[0].dtype
+    return kernels.sum_buffer(body, operand) if syms[reduction].source.startswith("sum(") else str(operand.name)
 
 
 def _combine(name: str, syms: dict[str, Any], pad: str, element: str) -> list[str]:
@@ -548,8 +549,8 @@ def _combine(name: str, syms: dict[str, Any], pad: str, element: str) -> list[st
     dtype = syms[name].dtype.name
     s = [f"{name}_{m}" for m in range(8)]
     if op == "sum":
-        init, step = "0.0", [f"{v} += {element.format(f'jj + {m}')}" for m, v in enumerate(s)]
-        tail = [f"{s[0]} += {element.format('jj')}"]
+        init, step = "0.0", [f"{v} += np.float64({element.format(f'jj + {m}')})" for m, v in enumerate(s)]
+        tail = [f"{s[0]} += np.float64({element.format('jj')})"]
         end = [
             f"{pad}{name} = np.{dtype}((({s[0]} + {s[1]}) + ({s[2]} + {s[3]})) + (({s[4]} + {s[5]}) + ({s[6]} + {s[7]})))"
         ]

@@ -206,7 +206,11 @@ SPEC = register_spec(
         native_traces=False,
         fwd=_fwd,
         bwd=_bwd,
-        accel=Hints(rows={"input": 0, "target": 0, "var": (0, -1)}),
+        accel=Hints(
+            rows={"input": 0, "target": 0, "var": (0, -1)},
+            elementwise=True,
+            views=lambda shapes: (*shapes[:2], _var_view(shapes[0], shapes[2])),
+        ),
         argnames=("input", "target", "var"),
         differentiable=("input", "target", "var"),
         summary="0.5 (log var + (x - y)^2 / var); regression with predicted variance",
