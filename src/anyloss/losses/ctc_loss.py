@@ -201,13 +201,13 @@ def _valid(xp: Namespace, targets: Any, il: Any, tl: Any, t_max: int, c: int, bl
         return False
     xp, (targets, il, tl) = host
     t = xp.astype(targets, index_dtype(xp))
-    bad_label = (t < 0) | (t >= c) | (t == blank)
+    bad_label = _not_a_label(t, c, blank)
     if t.ndim == 2:
         bad_label = bad_label & _counted(xp, t, tl)
-        tl_ok = xp.all((tl >= 0) & (tl <= t.shape[1]))
+        tl_ok = xp.all(_within(tl, t.shape[1]))
     else:
         tl_ok = xp.all(tl >= 0) & (xp.sum(tl) == t.shape[0])
-    ok = xp.all((il >= 0) & (il <= t_max)) & tl_ok & ~xp.any(bad_label)
+    ok = xp.all(_within(il, t_max)) & tl_ok & ~xp.any(bad_label)
     return bool(read(ok))
 
 
@@ -216,7 +216,7 @@ def _checked(xp: Namespace, targets: Any, il: Any, tl: Any, t_max: int, c: int, 
     naming the first that fails, or (lazy values) puts the checks in the
     graph of the arrays returned."""
     il = check_values(
-        xp, "input_lengths", il, lambda xp, v: (v >= 0) & (v <= t_max), f"be in [0, {t_max}] (T)", ValueRuntimeError
+        xp, "input_lengths", il, lambda xp, v: _within(v, t_max), f"be in [0, {t_max}] (T)", ValueRuntimeError
     )
     tl = check_values(xp, "target_lengths", tl, lambda xp, v: v >= 0, "be >= 0", ValueRuntimeError)
     if targets.ndim == 2:
@@ -268,7 +268,7 @@ def _check_labels(xp: Namespace, targets: Any, tl: Any, c: Any, blank: Any) -> A
     kept = xp.where(counted, t, xp.full_like(t, blank))
     lo, hi = read(xp.min(kept)), read(xp.max(kept))
     if lo is None:  # lazy, or traced: the check joins the graph (check_values)
-        bad = counted & ((t < 0) | (t >= c) | (t == blank))
+        bad = counted & _not_a_label(t, c, blank)
         bad = check_values(xp, "targets", bad, lambda xp, v: ~v, expected)
         return xp.astype(xp.where(bad, t, kept), targets.dtype)
     if lo < 0 or hi >= c:
@@ -277,6 +277,16 @@ def _check_labels(xp: Namespace, targets: Any, tl: Any, c: Any, blank: Any) -> A
     if n_blank:
         fail(ValueError, "targets", expected, f"{n_blank} blank label(s)")
     return targets
+
+
+def _within(v: Any, hi: Any) -> Any:
+    """``0 <= v <= hi``, elementwise."""
+    return (v >= 0) & (v <= hi)
+
+
+def _not_a_label(t: Any, c: Any, blank: Any) -> Any:
+    """Where the targets ``t`` hold no class index in [0, ``c``) other than ``blank``."""
+    return (t < 0) | (t >= c) | (t == blank)
 
 
 def _counted(xp: Namespace, t: Any, tl: Any) -> Any:
